@@ -1,0 +1,70 @@
+#pragma once
+// Base of the virtual actors (user, group, conversation): identity, group-committed writes, and
+// passivation when idle. See runtime/router.hpp for why passivation cannot lose a message.
+
+#include "parley/actors/messages.hpp"
+#include "parley/actors/services.hpp"
+#include "parley/runtime/group_committer.hpp"
+#include "parley/runtime/router.hpp"
+#include "parley/store/store.hpp"
+
+#include <caf/after.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+namespace parley::actors {
+
+/// A storage failure as a Parley error (retriable `internal`).
+caf::error storage_error(const store::status& st);
+
+class entity_actor : public caf::event_based_actor {
+ public:
+  entity_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard);
+
+  const char* name() const override { return id_.c_str(); }
+
+ protected:
+  using commit_callback = std::function<void(const store::status&)>;
+
+  /// Writes `batch` through the group committer; `then` runs in this actor once it is durable
+  /// or failed. After a failure the actor leaves (its in-memory seqs may be ahead of the disk);
+  /// the next message reactivates it from what is stored.
+  void commit(store::write_batch batch, commit_callback then);
+
+  /// Handler for the committer's answers; part of every entity behavior.
+  auto commit_handler() {
+    return [this](committed_atom, std::uint64_t token, std::uint8_t code, std::string& message) {
+      on_committed(token, store::status{static_cast<store::errc>(code), std::move(message)});
+    };
+  }
+
+  /// Passivation on idleness; the last element of every entity behavior.
+  auto idle_timeout() {
+    return caf::after(svc_.options.idle_timeout) >> [this] { maybe_passivate(); };
+  }
+
+  /// Subclasses veto passivation while they must stay (e.g. a user with sessions).
+  virtual bool may_passivate() const { return true; }
+
+  /// The behavior of an actor that could not load its state: it leaves the router and quits,
+  /// so queued requests fail with a retriable error and the next one reactivates.
+  caf::behavior fail_activation(const store::status& st);
+
+  services& svc_;
+  const std::string id_;
+  const std::uint32_t shard_;
+
+ private:
+  void on_committed(std::uint64_t token, const store::status& st);
+  void maybe_passivate();
+
+  std::uint64_t next_token_ = 1;
+  std::unordered_map<std::uint64_t, commit_callback> in_flight_;
+};
+
+}  // namespace parley::actors

@@ -1,0 +1,108 @@
+#include "common/records.hpp"
+
+#include "parley/schema/framing.hpp"
+
+#include "client.capnp.h"
+#include "records.capnp.h"
+
+#include <capnp/message.h>
+#include <kj/exception.h>
+
+#include <chrono>
+
+namespace parley::actors {
+
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+namespace {
+
+capnp::Data::Reader as_data(const std::string& s) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(s.data()), s.size());
+}
+
+}  // namespace
+
+std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms) {
+  capnp::MallocMessageBuilder message;
+  auto m = message.initRoot<wire::Message>();
+  m.setConversation(r.conversation);
+  m.setSeq(seq);
+  m.setSender(r.sender);
+  m.setSenderDevice(r.device);
+  m.setClientMsgId(r.client_msg_id);
+  m.setTimestampMs(timestamp_ms);
+  m.setContentType(r.content_type);
+  m.setBody(as_data(r.body));
+  auto mentions = m.initMentions(static_cast<unsigned>(r.mentions.size()));
+  for (unsigned i = 0; i < r.mentions.size(); ++i) mentions.set(i, r.mentions[i]);
+  return schema::encode_bytes(message);
+}
+
+std::optional<std::uint64_t> message_timestamp(const std::string& stored) {
+  auto words = schema::words_from_bytes(stored);
+  if (words.empty()) return std::nullopt;
+  try {
+    auto reader = schema::read_frame(words, capnp::ReaderOptions());
+    return reader.getRoot<wire::Message>().getTimestampMs();
+  } catch (const kj::Exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
+                         std::uint64_t timestamp_ms) {
+  capnp::MallocMessageBuilder message;
+  auto e = message.initRoot<wire::InboxEvent>();
+  e.setSeq(seq);
+  e.setKind(static_cast<wire::InboxEventKind>(spec.kind));
+  e.setConversation(spec.conversation);
+  e.setGroup(spec.group);
+  e.setActor(spec.actor);
+  e.setArgSeq(spec.arg_seq);
+  e.setTimestampMs(timestamp_ms);
+  return schema::encode_bytes(message);
+}
+
+std::string encode_group(const group_record& g) {
+  capnp::MallocMessageBuilder message;
+  auto s = message.initRoot<records::GroupState>();
+  s.setGroupId(g.group);
+  s.setName(g.name);
+  s.setCreatedMs(g.created_ms);
+  s.setVersion(g.version);
+  auto members = s.initMembers(static_cast<unsigned>(g.members.size()));
+  for (unsigned i = 0; i < g.members.size(); ++i) {
+    members[i].setUserId(g.members[i].user);
+    members[i].setRole(static_cast<wire::GroupRole>(g.members[i].role));
+    members[i].setJoinedMs(g.members[i].joined_ms);
+  }
+  return schema::encode_bytes(message);
+}
+
+std::optional<group_record> decode_group(const std::string& stored) {
+  auto words = schema::words_from_bytes(stored);
+  if (words.empty()) return std::nullopt;
+  try {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = words.size() + 1;
+    auto reader = schema::read_frame(words, options);
+    auto s = reader.getRoot<records::GroupState>();
+    group_record g;
+    g.group = s.getGroupId();
+    g.name = s.getName();
+    g.created_ms = s.getCreatedMs();
+    g.version = s.getVersion();
+    for (auto m : s.getMembers()) {
+      g.members.push_back({m.getUserId(), static_cast<std::uint16_t>(m.getRole()), m.getJoinedMs()});
+    }
+    return g;
+  } catch (const kj::Exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace parley::actors

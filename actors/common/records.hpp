@@ -1,0 +1,45 @@
+#pragma once
+// Encoding of the records entity actors store: messages, inbox events, group state. Values are
+// flat Cap'n Proto messages (schema/client.capnp, schema/records.capnp).
+
+#include "parley/actors/messages.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace parley::actors {
+
+/// Milliseconds since the epoch, now.
+std::uint64_t now_ms();
+
+/// A stored wire::Message for `r` at `seq`, `timestamp_ms`.
+std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms);
+/// The timestamp of a stored message; nullopt if the bytes are not a message.
+std::optional<std::uint64_t> message_timestamp(const std::string& stored);
+
+/// A stored wire::InboxEvent.
+std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
+                         std::uint64_t timestamp_ms);
+
+/// One member of a group.
+struct group_member {
+  std::string user;
+  std::uint16_t role = 0;  ///< wire::GroupRole value.
+  std::uint64_t joined_ms = 0;
+};
+
+/// The persisted state of a group.
+struct group_record {
+  std::string group;
+  std::string name;
+  std::uint64_t created_ms = 0;
+  std::uint64_t version = 0;
+  std::vector<group_member> members;
+};
+
+std::string encode_group(const group_record& g);
+std::optional<group_record> decode_group(const std::string& stored);
+
+}  // namespace parley::actors

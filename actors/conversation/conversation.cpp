@@ -1,0 +1,233 @@
+// The conversation actor ("conv/dm/<a>/<b>" or "conv/group/<g>"): the single writer of one
+// conversation's message log.
+//
+// Send: dedupe by (sender, device, client msg id) -> a resend gets the original seq; else take
+// the next seq (gap-free: seqs are assigned here, in mailbox order, and the group committer
+// makes them durable in that order), stamp a non-decreasing time, append message and dedupe
+// record in one batch, and answer only once the batch is durable. Then push to the online
+// participants. A direct conversation must be in both users' inboxes before its first ack
+// ("announced"), so a device that was offline learns of it when it syncs.
+//
+// Access control is the caller's: the connection checks that a user takes part in a direct
+// conversation, the group actor checks membership for a group conversation.
+
+#include "common/entity_actor.hpp"
+#include "common/records.hpp"
+#include "common/route.hpp"
+#include "common/spawners.hpp"
+
+#include "parley/runtime/entity_id.hpp"
+#include "parley/store/keys.hpp"
+#include "parley/store/seq_log.hpp"
+
+#include "client.capnp.h"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+namespace parley::actors {
+
+namespace {
+
+using ack_promise = caf::typed_response_promise<send_ack>;
+
+class conversation_actor final : public entity_actor {
+ public:
+  conversation_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard)
+      : entity_actor(cfg, svc, id, shard),
+        conversation_(id_.substr(5)),
+        ref_(runtime::parse_conversation(conversation_).value_or(runtime::conversation_ref{})),
+        log_(*svc->db, shard, id_, store::record::message),
+        announced_(ref_.is_group) {}
+
+  caf::behavior make_behavior() override {
+    if (auto st = load(); !st.ok()) return fail_activation(st);
+    return {
+        [this](send_atom, send_request& r) -> caf::result<send_ack> { return append(r); },
+        [this](pull_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
+          return page(log_.read_after(after, limit));
+        },
+        [this](history_atom, history_query& q) -> caf::result<record_page> {
+          return history(q);
+        },
+        commit_handler(),
+        idle_timeout(),
+    };
+  }
+
+ private:
+  struct in_flight_send {
+    send_ack ack;
+    std::vector<ack_promise> waiters;
+  };
+
+  store::status load() {
+    auto last = log_.last_seq();
+    if (!last) return last.error();
+    last_seq_ = *last;
+    if (last_seq_ > 0) {
+      auto stored = log_.at(last_seq_);
+      if (!stored) return stored.error();
+      if (*stored) last_ts_ = message_timestamp(**stored).value_or(0);
+    }
+    return {};
+  }
+
+  static std::string dedupe_suffix(const send_request& r) {
+    std::string key = r.sender;
+    key.push_back('\0');
+    key += r.device;
+    key.push_back('\0');
+    key += r.client_msg_id;
+    return key;
+  }
+
+  caf::result<send_ack> append(send_request& r) {
+    const std::string dedupe = dedupe_suffix(r);
+    if (auto it = sending_.find(dedupe); it != sending_.end()) {
+      // A resend of a message whose write is still in flight: answer both once durable.
+      auto rp = make_response_promise<send_ack>();
+      it->second.waiters.push_back(rp);
+      return rp;
+    }
+    const std::string dedupe_key = store::named_key(id_, store::record::dedupe, dedupe);
+    auto known = svc_.db->get(shard_, dedupe_key);
+    if (!known) return storage_error(known.error());
+    if (*known) {
+      const std::string& v = **known;
+      send_ack ack{conversation_, store::decode_u64(v), store::decode_u64(v.substr(8))};
+      if (announced_) return ack;
+      auto rp = make_response_promise<send_ack>();
+      await_announcement(rp, ack);
+      return rp;
+    }
+
+    const std::uint64_t seq = ++last_seq_;
+    last_ts_ = std::max(now_ms(), last_ts_);
+    r.conversation = conversation_;
+    send_ack ack{conversation_, seq, last_ts_};
+    std::string message = encode_message(r, seq, last_ts_);
+
+    store::write_batch batch;
+    log_.append(batch, seq, message);
+    batch.put(shard_, dedupe_key, store::encode_u64(seq) + store::encode_u64(last_ts_));
+
+    auto rp = make_response_promise<send_ack>();
+    sending_.emplace(dedupe, in_flight_send{ack, {rp}});
+    commit(std::move(batch), [this, dedupe, message = std::move(message), sender = r.sender,
+                              device = r.device,
+                              recipients = std::move(r.recipients)](const store::status& st) {
+      auto node = sending_.extract(dedupe);
+      auto& done = node.mapped();
+      if (!st.ok()) {
+        for (auto& w : done.waiters) w.deliver(storage_error(st));
+        return;
+      }
+      svc_.counters->messages_sent.fetch_add(1, std::memory_order_relaxed);
+      for (auto& w : done.waiters) {
+        if (announced_) w.deliver(done.ack);
+        else await_announcement(w, done.ack);
+      }
+      fan_out(message, sender, device, recipients);
+    });
+    return rp;
+  }
+
+  void fan_out(const std::string& message, const std::string& sender, const std::string& device,
+               const std::vector<std::string>& recipients) {
+    auto push = [&](const std::string& user) {
+      tell_if_active(svc_, runtime::user_entity(user), push_atom::value, message,
+                     user == sender ? device : std::string());
+    };
+    if (ref_.is_group) {
+      for (auto& user : recipients) push(user);
+    } else {
+      push(ref_.user_a);
+      push(ref_.user_b);
+    }
+  }
+
+  /// Holds an ack until both users of a direct conversation have it in their inbox.
+  void await_announcement(ack_promise rp, send_ack ack) {
+    awaiting_.emplace_back(std::move(rp), std::move(ack));
+    if (announcing_) return;
+    announcing_ = true;
+    const std::uint64_t round = ++announce_round_;
+    auto remaining = std::make_shared<int>(2);
+    inbox_event_spec spec;
+    spec.kind = static_cast<std::uint16_t>(wire::InboxEventKind::CONVERSATION_STARTED);
+    spec.conversation = conversation_;
+    for (const auto& user : {ref_.user_a, ref_.user_b}) {
+      ask(
+          this, svc_, runtime::user_entity(user),
+          [this, round, remaining](std::uint64_t) {
+            if (round != announce_round_ || --*remaining > 0) return;
+            announced_ = true;
+            announcing_ = false;
+            for (auto& [rp, ack] : awaiting_) rp.deliver(ack);
+            awaiting_.clear();
+          },
+          [this, round](caf::error& err) {
+            if (round != announce_round_) return;
+            // The messages are durable; their senders retry and get the same seqs, and the
+            // retry announces again.
+            ++announce_round_;
+            announcing_ = false;
+            for (auto& [rp, ack] : awaiting_) rp.deliver(err);
+            awaiting_.clear();
+          },
+          announce_atom::value, spec);
+    }
+  }
+
+  caf::result<record_page> page(store::result<store::log_page> p) {
+    if (!p) return storage_error(p.error());
+    record_page out;
+    out.has_more = p->has_more;
+    out.records.reserve(p->entries.size());
+    for (auto& e : p->entries) out.records.push_back(std::move(e.value));
+    return out;
+  }
+
+  caf::result<record_page> history(const history_query& q) {
+    std::uint64_t before = q.before_seq;
+    if (q.before_time_ms != 0) {
+      // Timestamps never decrease along seqs: binary search the first seq at or after the time.
+      std::uint64_t lo = 1, hi = last_seq_ + 1;
+      while (lo < hi) {
+        const std::uint64_t mid = lo + (hi - lo) / 2;
+        auto stored = log_.at(mid);
+        if (!stored) return storage_error(stored.error());
+        const std::uint64_t ts = *stored ? message_timestamp(**stored).value_or(0) : 0;
+        if (ts < q.before_time_ms) lo = mid + 1;
+        else hi = mid;
+      }
+      before = lo;
+    }
+    if (before == 1) return record_page{};
+    return page(log_.read_before(before, q.limit));
+  }
+
+  const std::string conversation_;
+  const runtime::conversation_ref ref_;
+  store::seq_log log_;
+  std::uint64_t last_seq_ = 0;
+  std::uint64_t last_ts_ = 0;
+  std::unordered_map<std::string, in_flight_send> sending_;
+  bool announced_;
+  bool announcing_ = false;
+  std::uint64_t announce_round_ = 0;
+  std::vector<std::pair<ack_promise, send_ack>> awaiting_;
+};
+
+}  // namespace
+
+caf::actor spawn_conversation(services& svc, const std::string& id, std::uint32_t shard) {
+  return svc.system->spawn<conversation_actor, caf::lazy_init>(&svc, id, shard);
+}
+
+}  // namespace parley::actors

@@ -1,0 +1,133 @@
+#pragma once
+// The messages entity actors exchange, with their CAF type names registered in one place
+// (register_message_types). Records that clients see (messages, inbox events) travel as the
+// flat Cap'n Proto bytes they are stored as, so a pull returns stored bytes unchanged and a
+// fan-out encodes once.
+//
+// Every request below is sent with CAF's request(); the handler answers with the listed type
+// or with a Parley error (runtime/errc.hpp).
+
+#include "parley/runtime/errc.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley::actors {
+
+// -- atoms (CAF 0.17: at most 10 characters) --------------------------------------------------
+
+using login_atom = caf::atom_constant<caf::atom("login")>;       ///< user: attach a session
+using logout_atom = caf::atom_constant<caf::atom("logout")>;     ///< user: detach a session
+using send_atom = caf::atom_constant<caf::atom("send")>;         ///< group/conv: send a message
+using pull_atom = caf::atom_constant<caf::atom("pull")>;         ///< group/conv: read forward
+using history_atom = caf::atom_constant<caf::atom("history")>;   ///< group/conv: read backward
+using sync_atom = caf::atom_constant<caf::atom("sync")>;         ///< user: read the inbox
+using read_atom = caf::atom_constant<caf::atom("markread")>;     ///< user: move a read cursor
+using announce_atom = caf::atom_constant<caf::atom("announce")>; ///< user: record an inbox event
+using push_atom = caf::atom_constant<caf::atom("push")>;         ///< user/conn: a new message
+using event_atom = caf::atom_constant<caf::atom("event")>;       ///< conn: a new inbox event
+using kicked_atom = caf::atom_constant<caf::atom("kicked")>;     ///< conn: close the session
+using create_atom = caf::atom_constant<caf::atom("gcreate")>;    ///< group: create
+using join_atom = caf::atom_constant<caf::atom("gjoin")>;        ///< group: join
+using leave_atom = caf::atom_constant<caf::atom("gleave")>;      ///< group: leave
+using kick_atom = caf::atom_constant<caf::atom("gkick")>;        ///< group: remove a member
+using committed_atom = caf::atom_constant<caf::atom("committed")>; ///< self: a write is durable
+using frame_atom = caf::atom_constant<caf::atom("frame")>;       ///< conn: a frame arrived
+using badframe_atom = caf::atom_constant<caf::atom("badframe")>; ///< conn: unreadable stream
+using closed_atom = caf::atom_constant<caf::atom("closed")>;     ///< conn: the socket closed
+using tick_atom = caf::atom_constant<caf::atom("tick")>;         ///< self: periodic check
+
+// -- payloads -----------------------------------------------------------------------------------
+
+/// A message to append to a conversation. Built by the connection, completed by the group
+/// actor (recipients) for group conversations.
+struct send_request {
+  std::string conversation;   ///< Client-facing conversation id ("dm/a/b", "group/g").
+  std::string sender;         ///< Sending user.
+  std::string device;         ///< Sending device (its own session gets no push).
+  std::string client_msg_id;  ///< Idempotency key together with sender and device.
+  std::uint32_t content_type = 0;
+  std::string body;                     ///< Opaque bytes.
+  std::vector<std::string> mentions;    ///< Mentioned users.
+  std::vector<std::string> recipients;  ///< Group fan-out targets (filled by the group actor).
+};
+
+/// Answer to a send: where the message landed.
+struct send_ack {
+  std::string conversation;
+  std::uint64_t seq = 0;
+  std::uint64_t timestamp_ms = 0;
+};
+
+/// A page of stored records (flat-encoded wire Message or InboxEvent structs).
+struct record_page {
+  std::vector<std::string> records;
+  bool has_more = false;
+};
+
+/// Where to start a backward read: before a seq, or before a time (one of them non-zero, or
+/// both zero for "from the newest").
+struct history_query {
+  std::uint64_t before_seq = 0;
+  std::uint64_t before_time_ms = 0;
+  std::uint32_t limit = 0;
+};
+
+/// An inbox event to record for a user (the user assigns seq and time).
+struct inbox_event_spec {
+  std::uint16_t kind = 0;    ///< wire::InboxEventKind value.
+  std::string conversation;  ///< Conversation concerned, if any.
+  std::string group;         ///< Group concerned, if any.
+  std::string actor;         ///< User who caused it, if not the user itself.
+  std::uint64_t arg_seq = 0; ///< Kind-specific seq.
+};
+
+/// Answer to group create/join: the group and the caller's role.
+struct group_info {
+  std::string group;
+  std::string name;
+  std::uint16_t role = 0;  ///< wire::GroupRole value.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, send_request& x) {
+  return f(caf::meta::type_name("parley.send_request"), x.conversation, x.sender, x.device,
+           x.client_msg_id, x.content_type, x.body, x.mentions, x.recipients);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, send_ack& x) {
+  return f(caf::meta::type_name("parley.send_ack"), x.conversation, x.seq, x.timestamp_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record_page& x) {
+  return f(caf::meta::type_name("parley.record_page"), x.records, x.has_more);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_query& x) {
+  return f(caf::meta::type_name("parley.history_query"), x.before_seq, x.before_time_ms, x.limit);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inbox_event_spec& x) {
+  return f(caf::meta::type_name("parley.inbox_event_spec"), x.kind, x.conversation, x.group,
+           x.actor, x.arg_seq);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_info& x) {
+  return f(caf::meta::type_name("parley.group_info"), x.group, x.name, x.role);
+}
+
+/// Registers every message type above with fixed names. Call on every node's config.
+void register_message_types(caf::actor_system_config& cfg);
+
+}  // namespace parley::actors

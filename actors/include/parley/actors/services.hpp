@@ -1,0 +1,63 @@
+#pragma once
+// What entity and connection actors need from their node: storage, routing, commit, tokens and
+// options. The node owns every member and outlives all actors; actors keep a plain pointer.
+
+#include "parley/schema/framing.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace caf { class actor_system; }
+namespace parley::store { class store; }
+namespace parley::runtime {
+class router;
+class group_committer;
+class token_authority;
+}  // namespace parley::runtime
+
+namespace parley::actors {
+
+/// Tunables of entity actors and connections. Plain struct; validated in cli/.
+struct actor_options {
+  /// An entity actor with no message for this long passivates (unless it has sessions or
+  /// writes in flight). Shorter saves memory, longer saves reloads. Default 60 s.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// Largest page a pull, history or sync returns; bigger limits are capped. Default 200.
+  std::uint32_t max_page = 200;
+  /// Page size when a request asks for 0. Default 50.
+  std::uint32_t default_page = 50;
+  /// A connection that sends nothing (not even a heartbeat) for this long is closed.
+  /// Default 90 s.
+  std::chrono::milliseconds heartbeat_timeout{90000};
+  /// A connection must log in within this time. Default 10 s.
+  std::chrono::milliseconds login_timeout{10000};
+  /// How long a connection waits for an entity actor's answer. Default 10 s.
+  std::chrono::milliseconds request_timeout{10000};
+  /// Limits for frames read from clients.
+  schema::frame_limits frames;
+  /// Largest message body accepted, bytes. Default 64 KiB.
+  std::size_t max_body_bytes = 64 * 1024;
+};
+
+/// Counters shown by stats and benchmarks; updated with relaxed atomics.
+struct node_counters {
+  std::atomic<std::uint64_t> messages_sent{0};    ///< Messages newly appended to a log.
+  std::atomic<std::uint64_t> pushes{0};           ///< Pushes handed to connections.
+  std::atomic<std::uint64_t> connections{0};      ///< Connections currently open.
+  std::atomic<std::uint64_t> logins{0};           ///< Successful logins since start.
+  std::atomic<std::uint64_t> bad_frames{0};       ///< Frames answered with an error.
+};
+
+/// The node's services as seen by actors. All pointers are non-null and outlive the actors.
+struct services {
+  caf::actor_system* system = nullptr;
+  store::store* db = nullptr;
+  runtime::router* router = nullptr;
+  runtime::group_committer* committer = nullptr;
+  const runtime::token_authority* tokens = nullptr;
+  actor_options options;
+  node_counters* counters = nullptr;
+};
+
+}  // namespace parley::actors

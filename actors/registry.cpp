@@ -1,0 +1,44 @@
+// The one place that registers CAF message types and maps id kinds to actor spawns.
+
+#include "parley/actors/entities.hpp"
+#include "parley/actors/messages.hpp"
+
+#include "common/spawners.hpp"
+#include "parley/runtime/entity_id.hpp"
+
+#include "client.capnp.h"
+
+#include <caf/actor_system_config.hpp>
+
+namespace parley::actors {
+
+static_assert(static_cast<int>(errc::timeout) == static_cast<int>(wire::ErrorCode::TIMEOUT),
+              "runtime errc and wire ErrorCode must stay in step");
+static_assert(static_cast<int>(errc::unavailable) ==
+              static_cast<int>(wire::ErrorCode::UNAVAILABLE));
+static_assert(static_cast<int>(errc::not_member) == static_cast<int>(wire::ErrorCode::NOT_MEMBER));
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<send_request>("parley.send_request");
+  cfg.add_message_type<send_ack>("parley.send_ack");
+  cfg.add_message_type<record_page>("parley.record_page");
+  cfg.add_message_type<history_query>("parley.history_query");
+  cfg.add_message_type<inbox_event_spec>("parley.inbox_event_spec");
+  cfg.add_message_type<group_info>("parley.group_info");
+  cfg.add_message_type<std::vector<std::uint64_t>>("parley.frame_words");
+}
+
+runtime::spawner make_entity_spawner(services& svc) {
+  return [&svc](const std::string& id, std::uint32_t shard) -> caf::actor {
+    auto kind = runtime::kind_of(id);
+    if (!kind) return {};
+    switch (*kind) {
+      case runtime::entity_kind::user: return spawn_user(svc, id, shard);
+      case runtime::entity_kind::group: return spawn_group(svc, id, shard);
+      case runtime::entity_kind::conversation: return spawn_conversation(svc, id, shard);
+    }
+    return {};
+  };
+}
+
+}  // namespace parley::actors

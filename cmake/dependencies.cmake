@@ -1,0 +1,35 @@
+# Finds the Debian-packaged stack and wraps what ships no CMake config.
+find_package(Threads REQUIRED)
+find_package(CapnProto 0.9 CONFIG REQUIRED)
+find_package(RocksDB 7.8 CONFIG REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS unit_test_framework)
+
+# CAF 0.17 ships neither a CMake config nor a .pc file.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+add_library(parley_caf INTERFACE)
+target_include_directories(parley_caf INTERFACE ${CAF_INCLUDE_DIR})
+target_link_libraries(parley_caf INTERFACE ${CAF_IO_LIBRARY} ${CAF_CORE_LIBRARY} Threads::Threads)
+add_library(parley::caf ALIAS parley_caf)
+
+# Standalone Asio is header-only.
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+add_library(parley_asio INTERFACE)
+target_include_directories(parley_asio INTERFACE ${ASIO_INCLUDE_DIR})
+target_compile_definitions(parley_asio INTERFACE ASIO_STANDALONE)
+target_link_libraries(parley_asio INTERFACE Threads::Threads)
+add_library(parley::asio ALIAS parley_asio)
+
+find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(XXHASH_LIBRARY xxhash REQUIRED)
+add_library(parley_xxhash INTERFACE)
+target_include_directories(parley_xxhash INTERFACE ${XXHASH_INCLUDE_DIR})
+target_link_libraries(parley_xxhash INTERFACE ${XXHASH_LIBRARY})
+add_library(parley::xxhash ALIAS parley_xxhash)
+
+find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+add_library(parley_cli11 INTERFACE)
+target_include_directories(parley_cli11 INTERFACE ${CLI11_INCLUDE_DIR})
+add_library(parley::cli11 ALIAS parley_cli11)

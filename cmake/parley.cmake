@@ -1,0 +1,27 @@
+# parley_add_library(NAME SOURCES ... DEPS ...)
+# One library target per top-level folder: parley::NAME, public headers under
+# NAME/include/parley/NAME/, everything else private.
+function(parley_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(parley_${name} STATIC ${ARG_SOURCES})
+  add_library(parley::${name} ALIAS parley_${name})
+  target_include_directories(parley_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_link_libraries(parley_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# parley_add_test(NAME SOURCES ... DEPS ... LABEL unit|integration SUITES a b ...)
+# One Boost.Test executable per module; each suite becomes one ctest entry with a label.
+function(parley_add_test name)
+  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS;SUITES" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} parley::test_support Boost::unit_test_framework)
+  target_compile_definitions(${name} PRIVATE BOOST_TEST_DYN_LINK)
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  foreach(suite IN LISTS ARG_SUITES)
+    add_test(NAME ${name}.${suite}
+             COMMAND ${name} --run_test=${suite} --color_output=no --log_level=test_suite)
+    set_tests_properties(${name}.${suite} PROPERTIES LABELS "${ARG_LABEL}" TIMEOUT ${ARG_TIMEOUT})
+  endforeach()
+endfunction()

@@ -1,0 +1,72 @@
+#include "parley/runtime/group_committer.hpp"
+
+namespace parley::runtime {
+
+group_committer::group_committer(store::store& db, committer_options opts)
+    : db_(db), opts_(opts), thread_([this] { run(); }) {}
+
+group_committer::~group_committer() { stop(); }
+
+void group_committer::submit(store::write_batch batch, callback done) {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (!stopping_) {
+      queue_.push_back({std::move(batch), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(store::status{store::errc::shutting_down, "the node is stopping"});
+}
+
+void group_committer::stop() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+committer_stats group_committer::stats() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return stats_;
+}
+
+void group_committer::run() {
+  std::vector<pending> group;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      // Take whole batches up to the op budget (at least one, however large).
+      std::size_t ops = 0;
+      std::size_t n = 0;
+      while (n < queue_.size() && (n == 0 || ops + queue_[n].batch.size() <= opts_.max_group_ops)) {
+        ops += queue_[n].batch.size();
+        ++n;
+      }
+      group.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    store::write_batch merged;
+    std::size_t ops = 0;
+    for (auto& p : group) {
+      ops += p.batch.size();
+      merged.append(std::move(p.batch));
+    }
+    const store::status st = db_.write(merged, opts_.durability);
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      stats_.groups += 1;
+      stats_.batches += group.size();
+      stats_.ops += ops;
+    }
+    for (auto& p : group) p.done(st);
+    group.clear();
+  }
+}
+
+}  // namespace parley::runtime

@@ -1,0 +1,98 @@
+#pragma once
+// The router: entity id -> shard -> owner -> activation.
+//
+// Nobody spawns or looks up an entity actor by hand. A send to an id goes through the router,
+// which hashes the id to its shard, asks the shard map for the owner, and, when this node owns
+// the shard, hands the message to the id's activation, spawning it first if there is none
+// (the actor loads its own state from the store on its first message).
+//
+// Passivation without losing messages: every delivery to an activation happens while holding
+// its shard's lock, and an idle actor leaves only through try_passivate, which takes the same
+// lock and succeeds only if the actor's mailbox is empty. So once an actor has been removed,
+// no message can be on its way to it, and the next send simply activates a fresh one; and there
+// is never more than one activation of an id on a node.
+//
+// Shards this node does not own answer `unavailable` for now; the cluster adds forwarding to
+// the owner over CAF's middleman, buffering during a handoff and "not mine (epoch E)" retries
+// at this same place, without changing callers.
+//
+// Thread safety: every method may be called from any thread (actors, gateway, tests).
+// Lifetime: owned by the node; outlives the entity actors, which hold a plain pointer to it.
+
+#include "parley/runtime/shard_map.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace parley::runtime {
+
+/// What happened to a routed delivery.
+enum class route_status {
+  delivered,    ///< Handed to the activation (which may have just been spawned).
+  not_active,   ///< send_if_active only: no activation exists, nothing was sent.
+  unavailable,  ///< This node does not own the shard, or the router is stopping.
+};
+
+/// Spawns the activation of an entity id on this node. Must not block.
+using spawner = std::function<caf::actor(const std::string& entity_id, std::uint32_t shard)>;
+
+/// Routes messages to virtual actors. See the file comment.
+class router {
+ public:
+  router(const shard_map& map, node_id self, spawner spawn);
+
+  /// Calls `deliver(actor)` with the activation of `entity_id`, activating it if needed.
+  /// `deliver` runs under the shard lock: it must only enqueue (send, request, anon_send).
+  route_status with(const std::string& entity_id,
+                    const std::function<void(const caf::actor&)>& deliver);
+
+  /// Like with(), but only if the entity is active now; never activates. Used for pushes to
+  /// users, whose actors are active exactly while they have sessions.
+  route_status with_if_active(const std::string& entity_id,
+                              const std::function<void(const caf::actor&)>& deliver);
+
+  /// Removes `self` as the activation of `entity_id` if `mailbox_empty()` holds under the
+  /// shard lock. Returns true if removed: the caller must then quit.
+  bool try_passivate(const std::string& entity_id, const caf::actor_addr& self,
+                     const std::function<bool()>& mailbox_empty);
+
+  /// Removes `self` unconditionally (an actor that failed and is about to quit).
+  void forget(const std::string& entity_id, const caf::actor_addr& self);
+
+  /// Stops activating; returns every live activation so the node can stop them.
+  std::vector<caf::actor> shut_down();
+
+  /// Number of live activations on this node.
+  std::size_t active_count() const;
+
+  /// The shard of `entity_id`.
+  std::uint32_t shard_of(const std::string& entity_id) const;
+
+  /// The map this router follows.
+  const shard_map& map() const { return map_; }
+
+ private:
+  struct slot {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, caf::actor> actors;
+  };
+
+  route_status route(const std::string& entity_id, bool activate,
+                     const std::function<void(const caf::actor&)>& deliver);
+
+  const shard_map& map_;
+  node_id self_;
+  spawner spawn_;
+  std::vector<std::unique_ptr<slot>> slots_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace parley::runtime

@@ -1,0 +1,81 @@
+#include "parley/runtime/router.hpp"
+
+namespace parley::runtime {
+
+router::router(const shard_map& map, node_id self, spawner spawn)
+    : map_(map), self_(std::move(self)), spawn_(std::move(spawn)) {
+  slots_.reserve(map_.shard_count());
+  for (std::uint32_t i = 0; i < map_.shard_count(); ++i) slots_.push_back(std::make_unique<slot>());
+}
+
+std::uint32_t router::shard_of(const std::string& entity_id) const {
+  return runtime::shard_of(entity_id, map_.shard_count());
+}
+
+route_status router::route(const std::string& entity_id, bool activate,
+                           const std::function<void(const caf::actor&)>& deliver) {
+  const std::uint32_t shard = shard_of(entity_id);
+  if (map_.owner(shard) != self_) return route_status::unavailable;
+  auto& s = *slots_[shard];
+  std::lock_guard<std::mutex> guard(s.mu);
+  if (stopping_.load(std::memory_order_acquire)) return route_status::unavailable;
+  auto it = s.actors.find(entity_id);
+  if (it == s.actors.end()) {
+    if (!activate) return route_status::not_active;
+    caf::actor fresh = spawn_(entity_id, shard);
+    if (!fresh) return route_status::unavailable;
+    it = s.actors.emplace(entity_id, std::move(fresh)).first;
+  }
+  deliver(it->second);
+  return route_status::delivered;
+}
+
+route_status router::with(const std::string& entity_id,
+                          const std::function<void(const caf::actor&)>& deliver) {
+  return route(entity_id, true, deliver);
+}
+
+route_status router::with_if_active(const std::string& entity_id,
+                                    const std::function<void(const caf::actor&)>& deliver) {
+  return route(entity_id, false, deliver);
+}
+
+bool router::try_passivate(const std::string& entity_id, const caf::actor_addr& self,
+                           const std::function<bool()>& mailbox_empty) {
+  auto& s = *slots_[shard_of(entity_id)];
+  std::lock_guard<std::mutex> guard(s.mu);
+  auto it = s.actors.find(entity_id);
+  if (it == s.actors.end() || it->second.address() != self) return true;  // already gone
+  if (!mailbox_empty()) return false;
+  s.actors.erase(it);
+  return true;
+}
+
+void router::forget(const std::string& entity_id, const caf::actor_addr& self) {
+  auto& s = *slots_[shard_of(entity_id)];
+  std::lock_guard<std::mutex> guard(s.mu);
+  auto it = s.actors.find(entity_id);
+  if (it != s.actors.end() && it->second.address() == self) s.actors.erase(it);
+}
+
+std::vector<caf::actor> router::shut_down() {
+  stopping_.store(true, std::memory_order_release);
+  std::vector<caf::actor> all;
+  for (auto& sp : slots_) {
+    std::lock_guard<std::mutex> guard(sp->mu);
+    for (auto& kv : sp->actors) all.push_back(kv.second);
+    sp->actors.clear();
+  }
+  return all;
+}
+
+std::size_t router::active_count() const {
+  std::size_t n = 0;
+  for (auto& sp : slots_) {
+    std::lock_guard<std::mutex> guard(sp->mu);
+    n += sp->actors.size();
+  }
+  return n;
+}
+
+}  // namespace parley::runtime

@@ -1,0 +1,130 @@
+#include "parley/runtime/token.hpp"
+
+#include "parley/runtime/entity_id.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace parley::runtime {
+
+namespace {
+
+constexpr std::size_t secret_bytes = 32;
+
+std::string to_hex(const unsigned char* data, std::size_t len) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out.push_back(digits[data[i] >> 4]);
+    out.push_back(digits[data[i] & 0xf]);
+  }
+  return out;
+}
+
+std::uint64_t unix_seconds(std::chrono::system_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+}
+
+}  // namespace
+
+const char* describe(token_error e) {
+  switch (e) {
+    case token_error::malformed: return "the token is malformed";
+    case token_error::forged: return "the token signature is invalid";
+    case token_error::expired: return "the token has expired";
+    case token_error::unsupported_version: return "the token version is not supported (want v1)";
+  }
+  return "the token is invalid";
+}
+
+token_authority::token_authority(std::string secret) : secret_(std::move(secret)) {}
+
+std::string token_authority::sign(const std::string& payload) const {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &len);
+  return to_hex(mac, len);
+}
+
+std::string token_authority::issue(const std::string& user, std::chrono::seconds ttl,
+                                   std::chrono::system_clock::time_point now) const {
+  const std::string payload = "v1." + user + "." + std::to_string(unix_seconds(now + ttl));
+  return payload + "." + sign(payload);
+}
+
+std::variant<token_claims, token_error> token_authority::verify(
+    const std::string& token, std::chrono::system_clock::time_point now) const {
+  if (token.size() > 1024) return token_error::malformed;
+  // Split from both ends: user names may contain dots.
+  const auto first = token.find('.');
+  const auto last = token.rfind('.');
+  if (first == std::string::npos || last == first) return token_error::malformed;
+  const auto middle = token.rfind('.', last - 1);
+  if (middle == std::string::npos || middle <= first) return token_error::malformed;
+  if (token.compare(0, first, "v1") != 0) return token_error::unsupported_version;
+  token_claims claims;
+  claims.user = token.substr(first + 1, middle - first - 1);
+  const std::string expiry = token.substr(middle + 1, last - middle - 1);
+  const std::string signature = token.substr(last + 1);
+  if (!valid_name(claims.user) || expiry.empty() || expiry.size() > 19) return token_error::malformed;
+  for (char c : expiry) {
+    if (c < '0' || c > '9') return token_error::malformed;
+  }
+  claims.expires_unix_s = std::stoull(expiry);
+  const std::string expected = sign(token.substr(0, last));
+  if (signature.size() != expected.size() ||
+      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+    return token_error::forged;
+  }
+  if (unix_seconds(now) >= claims.expires_unix_s) return token_error::expired;
+  return claims;
+}
+
+std::optional<std::string> load_or_create_secret(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    std::string secret = buf.str();
+    if (secret.size() != secret_bytes) {
+      error = path + " does not hold a " + std::to_string(secret_bytes) + "-byte secret";
+      return std::nullopt;
+    }
+    return secret;
+  }
+  std::string secret(secret_bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), secret_bytes) != 1) {
+    error = "no randomness for the secret";
+    return std::nullopt;
+  }
+  // O_EXCL: two processes creating a data dir at once must not both win with different secrets.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return load_or_create_secret(path, error);
+    error = "cannot create " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const bool ok = ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    error = "cannot write " + path;
+    return std::nullopt;
+  }
+  return secret;
+}
+
+}  // namespace parley::runtime

@@ -1,0 +1,216 @@
+# Parley client protocol, version 1.
+#
+# One ClientFrame type travels client -> server and one ServerFrame type server -> client,
+# each as one Cap'n Proto stream-framed message (over TCP) or one binary WebSocket frame.
+# Evolution rule: fields and enumerants are only ever added, with higher ordinals; nothing is
+# renamed in meaning, removed or renumbered. tests/schema proves an old reader accepts a new
+# message.
+@0xa3ca3acd25daff24;
+
+$import "/capnp/c++.capnp".namespace("parley::wire");
+
+enum ErrorCode {
+  # Outcome of a request. Codes marked "retriable" may succeed if the same request is sent
+  # again later (a resend of a send is safe: sends are idempotent by clientMsgId).
+  ok @0;                 # Success.
+  badRequest @1;         # A field is missing, empty, too long or otherwise invalid.
+  malformedFrame @2;     # The frame is not a valid ClientFrame (bad framing or encoding).
+  frameTooLarge @3;      # The frame exceeds the server's maximum frame size; the server closes.
+  notAuthenticated @4;   # The request needs a login first.
+  tokenInvalid @5;       # The login token is malformed, forged, or uses an unknown algorithm.
+  tokenExpired @6;       # The login token was valid but has expired; get a new one.
+  notMember @7;          # The user is not a member of the group it tried to use.
+  notFound @8;           # The addressed group, user or conversation does not exist.
+  forbidden @9;          # The user's role does not allow this operation.
+  alreadyExists @10;     # The group to create exists already.
+  unavailable @11;       # Retriable: the owning shard is moving, down or overloaded.
+  internal @12;          # An unexpected server-side failure (e.g. storage error); retriable.
+  alreadyLoggedIn @13;   # Login was sent twice on one connection.
+  unsupported @14;       # The request kind is unknown to this server version.
+  timeout @15;           # Retriable: the server did not finish the request in time.
+}
+
+struct Message {
+  # One chat message as stored in a conversation log and as pushed to clients.
+  conversation @0 :Text;    # Canonical conversation id: "dm/<a>/<b>" (a < b) or "group/<g>".
+  seq @1 :UInt64;           # Gap-free position in the conversation, starting at 1.
+  sender @2 :Text;          # User id of the sender ("" for system messages).
+  senderDevice @3 :Text;    # Device id the sender used.
+  clientMsgId @4 :Text;     # Sender-chosen id making the send idempotent.
+  timestampMs @5 :UInt64;   # Server time of acceptance, ms since the epoch; non-decreasing in seq.
+  contentType @6 :UInt32;   # App-defined content type (0 = plain text by convention).
+  body @7 :Data;            # Opaque payload; the server never looks inside.
+  mentions @8 :List(Text);  # User ids mentioned in the message.
+}
+
+enum InboxEventKind {
+  # What changed for a user; recorded in the user's append-only inbox.
+  conversationStarted @0;  # A new direct conversation involves the user.
+  groupJoined @1;          # The user joined or created a group (group = its id).
+  groupLeft @2;            # The user left a group.
+  kickedFromGroup @3;      # The user was removed from a group by `actor`.
+  readMarked @4;           # One of the user's devices marked `conversation` read up to `seq`.
+}
+
+struct InboxEvent {
+  seq @0 :UInt64;           # Position in the user's inbox, gap-free from 1.
+  kind @1 :InboxEventKind;  # What happened.
+  conversation @2 :Text;    # Conversation concerned ("" if none).
+  group @3 :Text;           # Group concerned ("" if none).
+  actor @4 :Text;           # User who caused the event ("" if the user itself or the system).
+  argSeq @5 :UInt64;        # Kind-specific sequence number (readMarked: the read seq).
+  timestampMs @6 :UInt64;   # Server time of the event.
+}
+
+enum DeviceType {
+  unknown @0;   # Not given.
+  ios @1;       # iOS app.
+  android @2;   # Android app.
+  web @3;       # Browser.
+  desktop @4;   # Desktop app.
+  bot @5;       # Server-side bot or test client.
+}
+
+enum GroupRole {
+  member @0;  # May send, read, leave.
+  admin @1;   # May also kick members.
+  owner @2;   # May also kick admins; exactly one per non-empty group.
+}
+
+struct Login {
+  token @0 :Text;            # App-issued token (see `imctl token issue`).
+  deviceId @1 :Text;         # Stable id of this device; one session per (user, device).
+  deviceType @2 :DeviceType; # Kind of device.
+}
+
+struct Send {
+  target :union {
+    user @0 :Text;   # Direct message to this user id.
+    group @1 :Text;  # Message to this group id (sender must be a member).
+  }
+  clientMsgId @2 :Text;     # Unique per (sender, device); a resend returns the original seq.
+  contentType @3 :UInt32;   # App-defined content type.
+  body @4 :Data;            # Opaque payload.
+  mentions @5 :List(Text);  # Mentioned user ids.
+}
+
+struct Pull {
+  conversation @0 :Text;  # Canonical conversation id ("dm/a/b" or "group/g").
+  afterSeq @1 :UInt64;    # Return messages with seq > afterSeq, ascending.
+  limit @2 :UInt32;       # At most this many (0 = server default; capped by the server).
+}
+
+struct History {
+  conversation @0 :Text;  # Canonical conversation id.
+  before :union {
+    seq @1 :UInt64;       # Messages with seq < this (0 = from the newest).
+    timeMs @2 :UInt64;    # Messages with timestampMs < this.
+  }
+  limit @3 :UInt32;       # At most this many, returned newest first.
+}
+
+struct Sync {
+  afterSeq @0 :UInt64;  # Return inbox events with seq > afterSeq (the device's inbox cursor).
+  limit @1 :UInt32;     # At most this many (0 = server default).
+}
+
+struct MarkRead {
+  conversation @0 :Text;  # Canonical conversation id.
+  seq @1 :UInt64;         # Everything up to and including this seq is read.
+}
+
+struct CreateGroup {
+  groupId @0 :Text;  # Desired id; "" lets the server choose one.
+  name @1 :Text;     # Display name.
+}
+
+struct GroupRef {
+  groupId @0 :Text;  # The group.
+}
+
+struct KickMember {
+  groupId @0 :Text;  # The group.
+  userId @1 :Text;   # The member to remove.
+}
+
+struct ClientFrame {
+  requestId @0 :UInt64;  # Chosen by the client; echoed in the Result. 0 is allowed but not useful.
+  union {
+    login @1 :Login;           # Must be the first request on a connection.
+    heartbeat @2 :Void;        # Keeps an idle connection alive.
+    send @3 :Send;             # Send a message.
+    pull @4 :Pull;             # Read a conversation forward from a seq.
+    history @5 :History;       # Read a conversation backward.
+    sync @6 :Sync;             # Read the user's inbox from a cursor.
+    markRead @7 :MarkRead;     # Move the user's read cursor.
+    createGroup @8 :CreateGroup;  # Create a group; the caller becomes its owner.
+    joinGroup @9 :GroupRef;    # Join a group.
+    leaveGroup @10 :GroupRef;  # Leave a group.
+    logout @11 :Void;          # End the session; the server closes after answering.
+    kickMember @12 :KickMember;  # Remove a member (owner/admin only).
+  }
+}
+
+struct SendAck {
+  conversation @0 :Text;   # Canonical conversation id the message went to.
+  seq @1 :UInt64;          # Its seq (the original seq for a resend).
+  timestampMs @2 :UInt64;  # Its server timestamp.
+}
+
+struct MessagePage {
+  messages @0 :List(Message);  # In the order the request asked for.
+  hasMore @1 :Bool;            # More messages exist beyond this page.
+}
+
+struct EventPage {
+  events @0 :List(InboxEvent);  # Ascending by seq.
+  hasMore @1 :Bool;             # More events exist beyond this page.
+}
+
+struct LoginOk {
+  userId @0 :Text;       # The authenticated user.
+  inboxHead @1 :UInt64;  # Highest inbox seq at login time.
+}
+
+struct GroupInfo {
+  groupId @0 :Text;  # The group's id.
+  name @1 :Text;     # Its display name.
+  role @2 :GroupRole;  # The caller's role in it after the operation.
+}
+
+struct Result {
+  code @0 :ErrorCode;        # ok or the reason for failure.
+  errorMessage @1 :Text;     # Human-readable detail; empty on success.
+  union {
+    none @2 :Void;           # Nothing more (heartbeat, markRead, leave, logout, errors).
+    login @3 :LoginOk;       # Answer to login.
+    sent @4 :SendAck;        # Answer to send.
+    messages @5 :MessagePage;  # Answer to pull and history.
+    events @6 :EventPage;    # Answer to sync.
+    group @7 :GroupInfo;     # Answer to createGroup and joinGroup.
+  }
+}
+
+enum KickReason {
+  loggedInElsewhere @0;  # The same user and device logged in on another connection.
+  heartbeatTimeout @1;   # No frame arrived within the heartbeat timeout.
+  tooSlow @2;            # The client did not read its pushes; its send queue overflowed.
+  protocolError @3;      # The stream could not continue (bad framing, oversized frame).
+  serverShutdown @4;     # The node is stopping.
+  kickedByApp @5;        # The app server removed the session.
+}
+
+struct Kicked {
+  reason @0 :KickReason;  # Why the server closes the connection.
+  detail @1 :Text;        # Human-readable detail.
+}
+
+struct ServerFrame {
+  requestId @0 :UInt64;  # The request answered by `result`; 0 for pushes.
+  union {
+    result @1 :Result;     # Answer to a ClientFrame.
+    message @2 :Message;   # Push: a new message in one of the user's conversations.
+    event @3 :InboxEvent;  # Push: a new inbox event.
+    kicked @4 :Kicked;     # The server is closing this connection.
+  }
+}

@@ -1,0 +1,71 @@
+#pragma once
+// Cap'n Proto stream framing for frames that come from the network.
+//
+// A stream-framed message starts with a segment table: (segment count - 1) as a little-endian
+// u32, one u32 size in words per segment, padding to a whole word; then the segments. The
+// gateway reads the table first (probe_frame) so it can refuse an oversized frame before
+// buffering it, and decodes a complete frame with reader options derived from the same limit.
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley::schema {
+
+/// A complete stream-framed message as whole words (8-byte aligned, as capnp requires).
+using frame_words = std::vector<std::uint64_t>;
+
+/// Limits applied to every frame read from the network.
+struct frame_limits {
+  /// Largest accepted frame, header included. Bigger frames are refused and the connection
+  /// closed. Trade-off: message bodies are bounded by this. Default 1 MiB.
+  std::size_t max_frame_bytes = 1 << 20;
+  /// Most segments a frame may have. A client library produces 1-2. Default 16.
+  std::uint32_t max_segments = 16;
+
+  /// Reader options matching these limits: the traversal limit is the frame size in words
+  /// (each word can be read once), the nesting limit small (our schema is shallow).
+  capnp::ReaderOptions reader_options() const;
+};
+
+/// What the bytes at the head of a stream say about the next frame.
+enum class frame_status {
+  need_more,  ///< The segment table or the frame is not complete yet.
+  complete,   ///< `total_bytes` bytes form one frame.
+  too_large,  ///< The frame would exceed max_frame_bytes (total_bytes is its declared size).
+  malformed,  ///< The segment table is invalid (zero or too many segments).
+};
+
+/// Result of probe_frame.
+struct frame_probe {
+  frame_status status;      ///< See frame_status.
+  std::size_t total_bytes;  ///< Size of the whole frame when known, else the bytes needed next.
+};
+
+/// Inspects `len` bytes at the head of a stream. Never reads beyond `len`.
+frame_probe probe_frame(const std::uint8_t* data, std::size_t len, const frame_limits& limits);
+
+/// Serialises a message with stream framing.
+frame_words encode_frame(capnp::MessageBuilder& message);
+
+/// A reader over `words` (which must outlive it), with the given options.
+capnp::FlatArrayMessageReader read_frame(const frame_words& words,
+                                         const capnp::ReaderOptions& options);
+
+
+}  // namespace parley::schema
+
+namespace parley::schema {
+
+/// Copies bytes (e.g. a RocksDB value) into whole words so capnp can read them. The size must
+/// be a multiple of 8; returns an empty vector otherwise.
+frame_words words_from_bytes(const std::string& bytes);
+
+/// Serialises a message flat (stream framing) into a byte string, for storing.
+std::string encode_bytes(capnp::MessageBuilder& message);
+
+}  // namespace parley::schema

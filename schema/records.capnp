@@ -1,0 +1,30 @@
+# Persisted records: the values Parley stores in RocksDB (keys are described in
+# store/include/parley/store/keys.hpp). Messages and inbox events are stored as the
+# client.capnp Message and InboxEvent structs, so a pull returns stored bytes unchanged.
+# Same evolution rule as the wire: only add fields, with higher ordinals.
+@0xaf9321abdcd3bc3f;
+
+using Client = import "client.capnp";
+$import "/capnp/c++.capnp".namespace("parley::records");
+
+struct GroupMember {
+  userId @0 :Text;              # Member's user id.
+  role @1 :Client.GroupRole;    # Member's role.
+  joinedMs @2 :UInt64;          # When the member joined (ms since the epoch).
+}
+
+struct GroupState {
+  # The whole state of one group, rewritten on every membership change.
+  groupId @0 :Text;                # The group's id (without the "group/" prefix).
+  name @1 :Text;                   # Display name.
+  createdMs @2 :UInt64;            # Creation time.
+  members @3 :List(GroupMember);   # Current members in join order.
+  version @4 :UInt64;              # Incremented on every change.
+}
+
+struct StoreMeta {
+  # Written once when a data dir is created; read at every open.
+  formatVersion @0 :UInt32;  # Layout version of the data dir (1).
+  shardCount @1 :UInt32;     # Number of shards (= column families); fixed for the data dir's life.
+  createdMs @2 :UInt64;      # Creation time.
+}

@@ -1,0 +1,111 @@
+#pragma once
+// The node's storage: one RocksDB database, one column family per shard.
+//
+// The shard is the unit of placement and of migration, so each shard's keys live in a column
+// family of their own ("shard-007"). The shard count is fixed when the data dir is created and
+// recorded in it; reopening with another count is refused. All column families share one
+// write buffer budget, so 64 shards do not cost 64 full memtables.
+//
+// Thread safety: all methods may be called from any thread. Writes are usually submitted
+// through runtime's group committer, which batches many actors' writes into one synced write.
+
+#include "parley/store/status.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace parley::store {
+
+/// How a store is opened. Plain struct; parsed and validated in cli/.
+struct options {
+  /// Directory holding the database. Created if missing.
+  std::string dir;
+  /// Shards of a new data dir; ignored (but checked, if non-zero) for an existing one.
+  /// More shards spread load over more nodes but cost a column family each. Default 64.
+  std::uint32_t shard_count = 64;
+  /// Whether a missing data dir may be created. Default true.
+  bool create_if_missing = true;
+  /// Memtable budget shared by all column families, bytes. Default 64 MiB.
+  std::size_t write_buffer_budget = 64u << 20;
+  /// Memtable size of one column family, bytes. Small because there are many. Default 4 MiB.
+  std::size_t write_buffer_per_shard = 4u << 20;
+};
+
+/// One put or delete, addressed to a shard.
+struct write_op {
+  std::uint32_t shard;  ///< Target shard (column family).
+  std::string key;      ///< Full key (see keys.hpp).
+  std::string value;    ///< Value for a put.
+  bool erase = false;   ///< Delete instead of put.
+};
+
+/// Writes that become durable together, atomically.
+class write_batch {
+ public:
+  void put(std::uint32_t shard, std::string key, std::string value) {
+    ops_.push_back({shard, std::move(key), std::move(value), false});
+  }
+  void erase(std::uint32_t shard, std::string key) {
+    ops_.push_back({shard, std::move(key), {}, true});
+  }
+  /// Moves all of `other`'s writes after this batch's.
+  void append(write_batch&& other);
+  bool empty() const { return ops_.empty(); }
+  std::size_t size() const { return ops_.size(); }
+  const std::vector<write_op>& ops() const { return ops_; }
+
+ private:
+  std::vector<write_op> ops_;
+};
+
+/// Whether a write waits for the disk.
+enum class durability {
+  synced,    ///< WAL fsynced before write() returns: survives a power cut.
+  buffered,  ///< WAL written, not fsynced: survives a process crash, not a power cut.
+};
+
+/// A key and its value.
+struct entry {
+  std::string key;
+  std::string value;
+};
+
+/// Scan direction.
+enum class direction { forward, backward };
+
+/// The node's database. Owned by the node; outlives every actor that reads it.
+class store {
+ public:
+  /// Opens or creates the data dir described by `opts`.
+  static result<std::unique_ptr<store>> open(const options& opts);
+
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  /// Number of shards, fixed for this data dir.
+  std::uint32_t shard_count() const;
+
+  /// Reads one key; nullopt if absent.
+  result<std::optional<std::string>> get(std::uint32_t shard, std::string_view key) const;
+
+  /// Reads up to `limit` entries with begin <= key < end, in the given direction
+  /// (backward starts from the largest key below `end`).
+  result<std::vector<entry>> scan(std::uint32_t shard, std::string_view begin,
+                                  std::string_view end, std::size_t limit,
+                                  direction dir = direction::forward) const;
+
+  /// Applies `batch` atomically.
+  status write(const write_batch& batch, durability d);
+
+ private:
+  struct impl;
+  explicit store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace parley::store

@@ -1,0 +1,235 @@
+#include "parley/store/store.hpp"
+
+#include "records.capnp.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+namespace parley::store {
+
+namespace {
+
+constexpr std::uint32_t format_version = 1;
+constexpr std::string_view meta_key = "parley/meta";
+
+status convert(const rocksdb::Status& s) {
+  if (s.ok()) return {};
+  errc code = errc::io_error;
+  if (s.IsNotFound()) code = errc::not_found;
+  else if (s.IsCorruption()) code = errc::corruption;
+  else if (s.IsInvalidArgument() || s.IsNotSupported()) code = errc::invalid_argument;
+  else if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) code = errc::busy;
+  else if (s.IsShutdownInProgress()) code = errc::shutting_down;
+  return {code, s.ToString()};
+}
+
+std::string shard_cf_name(std::uint32_t shard) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shard-%03u", shard);
+  return buf;
+}
+
+std::string encode_meta(std::uint32_t shards) {
+  capnp::MallocMessageBuilder message;
+  auto meta = message.initRoot<records::StoreMeta>();
+  meta.setFormatVersion(format_version);
+  meta.setShardCount(shards);
+  meta.setCreatedMs(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count()));
+  auto flat = capnp::messageToFlatArray(message);
+  auto bytes = flat.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+result<std::uint32_t> decode_meta_shards(const std::string& value) {
+  if (value.size() % sizeof(capnp::word) != 0) return status{errc::corruption, "bad meta record"};
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), value.data(), value.size());
+  capnp::FlatArrayMessageReader reader(words);
+  auto meta = reader.getRoot<records::StoreMeta>();
+  if (meta.getFormatVersion() != format_version) {
+    return status{errc::incompatible,
+                  "data dir format " + std::to_string(meta.getFormatVersion()) +
+                      ", this build reads format " + std::to_string(format_version)};
+  }
+  return meta.getShardCount();
+}
+
+}  // namespace
+
+void write_batch::append(write_batch&& other) {
+  if (ops_.empty()) {
+    ops_ = std::move(other.ops_);
+    return;
+  }
+  ops_.reserve(ops_.size() + other.ops_.size());
+  for (auto& op : other.ops_) ops_.push_back(std::move(op));
+  other.ops_.clear();
+}
+
+struct store::impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> shards;  // index = shard id
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+  std::shared_ptr<rocksdb::WriteBufferManager> wbm;
+
+  ~impl() {
+    if (!db) return;
+    for (auto* cf : shards) db->DestroyColumnFamilyHandle(cf);
+    if (default_cf) db->DestroyColumnFamilyHandle(default_cf);
+    db->Close();  // an error here cannot be acted on: the WAL is already synced per write
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(std::uint32_t shard) const {
+    return shard < shards.size() ? shards[shard] : nullptr;
+  }
+};
+
+store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+store::~store() = default;
+
+result<std::unique_ptr<store>> store::open(const options& opts) {
+  if (opts.dir.empty()) return status{errc::invalid_argument, "no data dir given"};
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(std::filesystem::path(opts.dir) / "CURRENT", ec);
+  if (!exists && !opts.create_if_missing) {
+    return status{errc::not_found, "no Parley data dir at " + opts.dir};
+  }
+  if (!exists && opts.shard_count == 0) {
+    return status{errc::invalid_argument, "shard count must be at least 1"};
+  }
+  std::filesystem::create_directories(opts.dir, ec);
+  if (ec) return status{errc::io_error, "cannot create " + opts.dir + ": " + ec.message()};
+
+  auto p = std::make_unique<impl>();
+  p->wbm = std::make_shared<rocksdb::WriteBufferManager>(opts.write_buffer_budget);
+
+  rocksdb::DBOptions db_opts;
+  db_opts.create_if_missing = true;
+  db_opts.create_missing_column_families = true;
+  db_opts.write_buffer_manager = p->wbm;
+  db_opts.max_open_files = 512;  // a node process also needs descriptors for its sockets
+  db_opts.IncreaseParallelism(2);
+
+  rocksdb::ColumnFamilyOptions cf_opts;
+  cf_opts.write_buffer_size = opts.write_buffer_per_shard;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::uint32_t shards = opts.shard_count;
+  if (exists) {
+    // Read the recorded shard count first: it decides which column families to open.
+    std::vector<std::string> names;
+    auto s = rocksdb::DB::ListColumnFamilies(db_opts, opts.dir, &names);
+    if (!s.ok()) return convert(s);
+    std::unique_ptr<rocksdb::DB> ro;
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+    for (auto& n : names) descs.emplace_back(n, cf_opts);
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    s = rocksdb::DB::OpenForReadOnly(db_opts, opts.dir, descs, &handles, &raw);
+    if (!s.ok()) return convert(s);
+    ro.reset(raw);
+    std::string value;
+    s = ro->Get(rocksdb::ReadOptions(), rocksdb::Slice(meta_key.data(), meta_key.size()), &value);
+    for (auto* h : handles) ro->DestroyColumnFamilyHandle(h);
+    ro.reset();
+    if (!s.ok()) return status{errc::incompatible, opts.dir + " is not a Parley data dir"};
+    auto recorded = decode_meta_shards(value);
+    if (!recorded) return recorded.error();
+    shards = *recorded;
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
+  for (std::uint32_t i = 0; i < shards; ++i) descs.emplace_back(shard_cf_name(i), cf_opts);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(db_opts, opts.dir, descs, &handles, &raw);
+  if (!s.ok()) return convert(s);
+  p->db.reset(raw);
+  p->default_cf = handles[0];
+  p->shards.assign(handles.begin() + 1, handles.end());
+
+  if (!exists) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = p->db->Put(wo, p->default_cf, rocksdb::Slice(meta_key.data(), meta_key.size()),
+                   encode_meta(shards));
+    if (!s.ok()) return convert(s);
+  }
+  return std::unique_ptr<store>(new store(std::move(p)));
+}
+
+std::uint32_t store::shard_count() const {
+  return static_cast<std::uint32_t>(impl_->shards.size());
+}
+
+result<std::optional<std::string>> store::get(std::uint32_t shard, std::string_view key) const {
+  auto* cf = impl_->cf(shard);
+  if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
+  std::string value;
+  auto s = impl_->db->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()),
+                          &value);
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return convert(s);
+  return std::optional<std::string>{std::move(value)};
+}
+
+result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view begin,
+                                       std::string_view end, std::size_t limit,
+                                       direction dir) const {
+  auto* cf = impl_->cf(shard);
+  if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
+  rocksdb::Slice lower(begin.data(), begin.size());
+  rocksdb::Slice upper(end.data(), end.size());
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower;
+  if (!end.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, cf));
+  std::vector<entry> out;
+  if (dir == direction::forward) {
+    for (it->Seek(lower); it->Valid() && out.size() < limit; it->Next()) {
+      out.push_back({it->key().ToString(), it->value().ToString()});
+    }
+  } else {
+    if (end.empty()) it->SeekToLast();
+    else it->SeekForPrev(upper);
+    // SeekForPrev lands on `end` itself when present; the range is half-open.
+    if (it->Valid() && !end.empty() && it->key() == upper) it->Prev();
+    for (; it->Valid() && out.size() < limit; it->Prev()) {
+      out.push_back({it->key().ToString(), it->value().ToString()});
+    }
+  }
+  if (!it->status().ok()) return convert(it->status());
+  return out;
+}
+
+status store::write(const write_batch& batch, durability d) {
+  rocksdb::WriteBatch wb;
+  for (const auto& op : batch.ops()) {
+    auto* cf = impl_->cf(op.shard);
+    if (!cf) return {errc::invalid_argument, "no shard " + std::to_string(op.shard)};
+    auto s = op.erase ? wb.Delete(cf, op.key) : wb.Put(cf, op.key, op.value);
+    if (!s.ok()) return convert(s);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = d == durability::synced;
+  return convert(impl_->db->Write(wo, &wb));
+}
+
+}  // namespace parley::store
