@@ -1,0 +1,204 @@
+// imctl chat: a terminal client. Lines are sent to the current target; /commands change it.
+
+#include "commands.hpp"
+
+#include "parley/client/client.hpp"
+#include "parley/runtime/token.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace parley::cli {
+
+namespace {
+
+std::mutex out_mu;
+
+void say(const std::string& line) {
+  std::lock_guard<std::mutex> guard(out_mu);
+  std::cout << line << std::endl;
+}
+
+std::string show(const client::message& m) {
+  return "[" + m.conversation + " #" + std::to_string(m.seq) + "] " + m.sender + ": " + m.body;
+}
+
+std::string show_error(const client::response& r) {
+  return "! " + client::to_string(r.code) + ": " + r.error;
+}
+
+std::string random_id() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static const char digits[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 16; ++i) id.push_back(digits[rng() % 16]);
+  return id;
+}
+
+const char* help_text =
+    "commands:\n"
+    "  /to USER          send following lines to USER\n"
+    "  /group GROUP      send following lines to GROUP\n"
+    "  /create GROUP [NAME]  create a group (you become its owner)\n"
+    "  /join GROUP       join a group\n"
+    "  /leave GROUP      leave a group\n"
+    "  /kick GROUP USER  remove a member (owner/admin)\n"
+    "  /history [N]      last N messages of the current conversation (default 20)\n"
+    "  /read             mark the current conversation read\n"
+    "  /quit             leave\n"
+    "  anything else     is sent as a message";
+
+}  // namespace
+
+command add_chat(CLI::App& app) {
+  auto* chat = app.add_subcommand("chat", "Terminal chat client");
+  struct opts {
+    std::string user, token, device = "terminal", host = "127.0.0.1", to, group;
+    std::string data_dir = "./parley-data";
+    std::uint16_t port = 7420;
+  };
+  auto o = std::make_shared<opts>();
+  chat->add_option("--user", o->user, "Your user id")->required();
+  chat->add_option("--token", o->token, "Login token (default: issue one from --data-dir)");
+  chat->add_option("--data-dir", o->data_dir, "Local node data dir, to issue a token")
+      ->capture_default_str();
+  chat->add_option("--device", o->device, "Device id")->capture_default_str();
+  chat->add_option("--host", o->host, "Node address")->capture_default_str();
+  chat->add_option("--port", o->port, "Node port")->capture_default_str();
+  chat->add_option("--to", o->to, "Start talking to this user");
+  chat->add_option("--group", o->group, "Start talking in this group");
+  return [o, chat]() -> int {
+    if (!chat->parsed()) return -1;
+    if (o->token.empty()) {
+      std::string error;
+      auto secret = runtime::load_or_create_secret(o->data_dir + "/secret", error);
+      if (!secret) {
+        std::cerr << "imctl: no --token and " << error << "\n";
+        return 1;
+      }
+      o->token = runtime::token_authority(*secret).issue(o->user, std::chrono::hours(24));
+    }
+    auto connected = client::connection::connect(o->host, o->port);
+    if (auto* error = std::get_if<std::string>(&connected)) {
+      std::cerr << "imctl: " << *error << "\n";
+      return 1;
+    }
+    auto& c = *std::get<std::unique_ptr<client::connection>>(connected);
+    auto login = c.login(o->token, o->device, wire::DeviceType::DESKTOP);
+    if (!login.ok()) {
+      std::cerr << "imctl: login failed: " << show_error(login) << "\n";
+      return 1;
+    }
+    say("logged in as " + login.user_id + " on " + o->host + ":" + std::to_string(o->port) +
+        " (/help for commands)");
+
+    std::mutex state_mu;
+    client::sync_state state;
+    auto caught_up = client::catch_up(c, state);
+    if (auto* failed = std::get_if<client::response>(&caught_up)) {
+      say("catch-up failed: " + show_error(*failed));
+    } else {
+      auto& missed = std::get<std::vector<client::message>>(caught_up);
+      say("-- " + std::to_string(missed.size()) + " message(s) since your last visit --");
+      for (auto& m : missed) say(show(m));
+    }
+
+    std::atomic<bool> running{true};
+    std::thread pushes([&] {
+      while (running) {
+        auto p = c.next_push(std::chrono::milliseconds(200));
+        if (!p) continue;
+        std::lock_guard<std::mutex> guard(state_mu);
+        switch (p->what) {
+          case client::push::kind::message:
+            if (state.accept(p->msg)) say(show(p->msg));
+            break;
+          case client::push::kind::event:
+            state.accept(p->event);
+            break;
+          case client::push::kind::kicked:
+            say("-- disconnected by the server: " + p->detail);
+            break;
+          case client::push::kind::closed:
+            say("-- connection closed; press Enter to exit");
+            running = false;
+            break;
+        }
+      }
+    });
+
+    std::string target_conversation;
+    auto set_user = [&](const std::string& u) {
+      o->to = u;
+      o->group.clear();
+      target_conversation = u < o->user ? "dm/" + u + "/" + o->user : "dm/" + o->user + "/" + u;
+      say("-- talking to " + u);
+    };
+    auto set_group = [&](const std::string& g) {
+      o->group = g;
+      o->to.clear();
+      target_conversation = "group/" + g;
+      say("-- talking in group " + g);
+    };
+    if (!o->to.empty()) set_user(o->to);
+    if (!o->group.empty()) set_group(o->group);
+
+    std::string line;
+    while (running && std::getline(std::cin, line)) {
+      if (line.empty()) continue;
+      if (line[0] != '/') {
+        if (target_conversation.empty()) {
+          say("! choose a target first: /to USER or /group GROUP");
+          continue;
+        }
+        auto r = o->group.empty() ? c.send_to_user(o->to, random_id(), line)
+                                  : c.send_to_group(o->group, random_id(), line);
+        if (!r.ok()) {
+          say(show_error(r));
+          continue;
+        }
+        say("[" + r.conversation + " #" + std::to_string(r.seq) + "] " + o->user + ": " + line);
+        std::lock_guard<std::mutex> guard(state_mu);
+        auto& cursor = state.conversations[r.conversation];
+        if (r.seq == cursor + 1) cursor = r.seq;
+        continue;
+      }
+      std::istringstream in(line);
+      std::string cmd, a, b;
+      in >> cmd >> a;
+      std::getline(in >> std::ws, b);
+      client::response r;
+      if (cmd == "/quit") break;
+      else if (cmd == "/help") { say(help_text); continue; }
+      else if (cmd == "/to" && !a.empty()) { set_user(a); continue; }
+      else if (cmd == "/group" && !a.empty()) { set_group(a); continue; }
+      else if (cmd == "/create" && !a.empty()) r = c.create_group(a, b.empty() ? a : b);
+      else if (cmd == "/join" && !a.empty()) r = c.join_group(a);
+      else if (cmd == "/leave" && !a.empty()) r = c.leave_group(a);
+      else if (cmd == "/kick" && !a.empty() && !b.empty()) r = c.kick_member(a, b);
+      else if (cmd == "/history" || cmd == "/read") {
+        if (target_conversation.empty()) { say("! choose a target first"); continue; }
+        if (cmd == "/read") {
+          auto h = c.history_before_seq(target_conversation, 0, 1);
+          r = h.ok() && !h.messages.empty() ? c.mark_read(target_conversation, h.messages[0].seq) : h;
+        } else {
+          const unsigned n = a.empty() ? 20 : static_cast<unsigned>(std::stoul(a));
+          r = c.history_before_seq(target_conversation, 0, n);
+          for (auto it = r.messages.rbegin(); it != r.messages.rend(); ++it) say(show(*it));
+        }
+      } else { say(help_text); continue; }
+      if (!r.ok()) say(show_error(r));
+      else if (cmd == "/create" || cmd == "/join") { set_group(r.group_id); }
+      else if (cmd != "/history") say("-- ok");
+    }
+    running = false;
+    pushes.join();
+    return 0;
+  };
+}
+
+}  // namespace parley::cli

@@ -1,0 +1,20 @@
+#pragma once
+// imctl's subcommands. Each registers its options on a CLI11 app and returns the function that
+// runs it (exit code). Parsing and validation of options happen here, once (conventions §6).
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace parley::cli {
+
+using command = std::function<int()>;
+
+command add_cluster_start(CLI::App& cluster);
+command add_token_issue(CLI::App& token);
+command add_chat(CLI::App& app);
+
+/// Parses "90", "90s", "15m", "24h", "7d" into seconds; throws CLI::ValidationError.
+long long parse_duration_seconds(const std::string& text);
+
+}  // namespace parley::cli

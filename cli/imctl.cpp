@@ -1,0 +1,87 @@
+// imctl: run and talk to Parley.
+//
+//   imctl cluster start [--data-dir DIR] [--host H] [--port P] ...   run a single node
+//   imctl token issue USER [--ttl 24h] [--data-dir DIR]              print a login token
+//   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
+
+#include "commands.hpp"
+
+#include "parley/runtime/entity_id.hpp"
+#include "parley/runtime/token.hpp"
+
+#include <iostream>
+
+namespace parley::cli {
+
+long long parse_duration_seconds(const std::string& text) {
+  std::size_t pos = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &pos);
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("duration", "'" + text + "' is not a duration (e.g. 90s, 15m, 24h)");
+  }
+  const std::string unit = text.substr(pos);
+  long long factor = 0;
+  if (unit.empty() || unit == "s") factor = 1;
+  else if (unit == "m") factor = 60;
+  else if (unit == "h") factor = 3600;
+  else if (unit == "d") factor = 86400;
+  if (factor == 0 || value <= 0) {
+    throw CLI::ValidationError("duration", "'" + text + "' is not a positive duration (s, m, h, d)");
+  }
+  return value * factor;
+}
+
+command add_token_issue(CLI::App& token) {
+  auto* issue = token.add_subcommand("issue", "Print a login token for a user");
+  struct opts {
+    std::string user;
+    std::string ttl = "24h";
+    std::string data_dir = "./parley-data";
+  };
+  auto o = std::make_shared<opts>();
+  issue->add_option("user", o->user, "User id")->required();
+  issue->add_option("--ttl", o->ttl, "Validity (90s, 15m, 24h, 7d)")->capture_default_str();
+  issue->add_option("--data-dir", o->data_dir, "Node data dir holding the secret")->capture_default_str();
+  return [o, issue]() -> int {
+    if (!issue->parsed()) return -1;
+    std::string error;
+    auto secret = runtime::load_or_create_secret(o->data_dir + "/secret", error);
+    if (!secret) {
+      std::cerr << "imctl: " << error << "\n";
+      return 1;
+    }
+    if (!runtime::valid_name(o->user)) {
+      std::cerr << "imctl: invalid user id '" << o->user << "' (1-128 of A-Z a-z 0-9 _ . @ -)\n";
+      return 2;
+    }
+    runtime::token_authority tokens(*secret);
+    std::cout << tokens.issue(o->user, std::chrono::seconds(parse_duration_seconds(o->ttl)))
+              << "\n";
+    return 0;
+  };
+}
+
+}  // namespace parley::cli
+
+int main(int argc, char** argv) {
+  using namespace parley::cli;
+  CLI::App app{"imctl: run and talk to the Parley instant-messaging engine"};
+  app.require_subcommand(1);
+  auto* cluster = app.add_subcommand("cluster", "Run Parley nodes");
+  cluster->require_subcommand(1);
+  auto* token = app.add_subcommand("token", "Login tokens");
+  token->require_subcommand(1);
+  std::vector<command> commands{add_cluster_start(*cluster), add_token_issue(*token), add_chat(app)};
+  try {
+    app.parse(argc, argv);
+    for (auto& run : commands) {
+      const int rc = run();
+      if (rc >= 0) return rc;
+    }
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

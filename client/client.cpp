@@ -1,0 +1,460 @@
+#include "parley/client/client.hpp"
+
+#include "parley/schema/framing.hpp"
+
+#include <asio.hpp>
+#include <capnp/message.h>
+#include <kj/exception.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace parley::client {
+
+namespace {
+
+using asio::ip::tcp;
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+message to_message(wire::Message::Reader m) {
+  message out;
+  out.conversation = text(m.getConversation());
+  out.seq = m.getSeq();
+  out.sender = text(m.getSender());
+  out.sender_device = text(m.getSenderDevice());
+  out.client_msg_id = text(m.getClientMsgId());
+  out.timestamp_ms = m.getTimestampMs();
+  out.content_type = m.getContentType();
+  auto body = m.getBody();
+  out.body.assign(reinterpret_cast<const char*>(body.begin()), body.size());
+  for (auto x : m.getMentions()) out.mentions.push_back(text(x));
+  return out;
+}
+
+inbox_event to_event(wire::InboxEvent::Reader e) {
+  inbox_event out;
+  out.seq = e.getSeq();
+  out.kind = e.getKind();
+  out.conversation = text(e.getConversation());
+  out.group = text(e.getGroup());
+  out.actor = text(e.getActor());
+  out.arg_seq = e.getArgSeq();
+  out.timestamp_ms = e.getTimestampMs();
+  return out;
+}
+
+response to_response(wire::Result::Reader r) {
+  response out;
+  out.code = r.getCode();
+  out.error = text(r.getErrorMessage());
+  switch (r.which()) {
+    case wire::Result::LOGIN:
+      out.user_id = text(r.getLogin().getUserId());
+      out.inbox_head = r.getLogin().getInboxHead();
+      break;
+    case wire::Result::SENT:
+      out.conversation = text(r.getSent().getConversation());
+      out.seq = r.getSent().getSeq();
+      out.timestamp_ms = r.getSent().getTimestampMs();
+      break;
+    case wire::Result::MESSAGES:
+      for (auto m : r.getMessages().getMessages()) out.messages.push_back(to_message(m));
+      out.has_more = r.getMessages().getHasMore();
+      break;
+    case wire::Result::EVENTS:
+      for (auto e : r.getEvents().getEvents()) out.events.push_back(to_event(e));
+      out.has_more = r.getEvents().getHasMore();
+      break;
+    case wire::Result::GROUP:
+      out.group_id = text(r.getGroup().getGroupId());
+      out.group_name = text(r.getGroup().getName());
+      out.role = r.getGroup().getRole();
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct connection::impl {
+  asio::io_context io;
+  tcp::socket socket{io};
+  connect_options opts;
+  std::mutex write_mu;  // one frame at a time on the socket
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t next_id = 1;
+  std::unordered_map<std::uint64_t, std::optional<response>> waiting;
+  std::deque<response> unsolicited;
+  std::deque<push> pushes;
+  bool is_closed = false;
+  std::thread reader;
+
+  void read_loop() {
+    schema::frame_limits limits;
+    limits.max_frame_bytes = 256u << 20;
+    limits.max_segments = 512;
+    std::vector<std::uint8_t> buf(64 * 1024);
+    std::size_t len = 0;
+    std::error_code ec;
+    for (;;) {
+      auto probe = schema::probe_frame(buf.data(), len, limits);
+      if (probe.status == schema::frame_status::need_more) {
+        if (probe.total_bytes > buf.size()) buf.resize(probe.total_bytes);
+        const std::size_t n = socket.read_some(asio::buffer(buf.data() + len, buf.size() - len), ec);
+        if (ec) break;
+        len += n;
+        continue;
+      }
+      if (probe.status != schema::frame_status::complete) break;
+      schema::frame_words words(probe.total_bytes / 8);
+      std::memcpy(words.data(), buf.data(), probe.total_bytes);
+      std::memmove(buf.data(), buf.data() + probe.total_bytes, len - probe.total_bytes);
+      len -= probe.total_bytes;
+      if (!dispatch(words)) break;
+    }
+    std::lock_guard<std::mutex> guard(mu);
+    is_closed = true;
+    push closed;
+    closed.what = push::kind::closed;
+    pushes.push_back(std::move(closed));
+    cv.notify_all();
+  }
+
+  bool dispatch(const schema::frame_words& words) {
+    try {
+      capnp::ReaderOptions options;
+      options.traversalLimitInWords = words.size() * 2;
+      auto reader = schema::read_frame(words, options);
+      auto frame = reader.getRoot<wire::ServerFrame>();
+      std::lock_guard<std::mutex> guard(mu);
+      switch (frame.which()) {
+        case wire::ServerFrame::RESULT: {
+          auto r = to_response(frame.getResult());
+          auto it = waiting.find(frame.getRequestId());
+          if (frame.getRequestId() == 0 || it == waiting.end()) {
+            unsolicited.push_back(std::move(r));
+          } else {
+            it->second = std::move(r);
+          }
+          break;
+        }
+        case wire::ServerFrame::MESSAGE: {
+          push p;
+          p.what = push::kind::message;
+          p.msg = to_message(frame.getMessage());
+          pushes.push_back(std::move(p));
+          break;
+        }
+        case wire::ServerFrame::EVENT: {
+          push p;
+          p.what = push::kind::event;
+          p.event = to_event(frame.getEvent());
+          pushes.push_back(std::move(p));
+          break;
+        }
+        case wire::ServerFrame::KICKED: {
+          push p;
+          p.what = push::kind::kicked;
+          p.reason = frame.getKicked().getReason();
+          p.detail = text(frame.getKicked().getDetail());
+          pushes.push_back(std::move(p));
+          break;
+        }
+        default:
+          break;  // a newer server's frame kind: ignore
+      }
+      cv.notify_all();
+      return true;
+    } catch (const kj::Exception&) {
+      return false;
+    }
+  }
+
+  response call(const std::function<void(wire::ClientFrame::Builder)>& fill) {
+    std::uint64_t id;
+    {
+      std::lock_guard<std::mutex> guard(mu);
+      id = next_id++;
+      waiting.emplace(id, std::nullopt);
+    }
+    capnp::MallocMessageBuilder message;
+    auto frame = message.initRoot<wire::ClientFrame>();
+    fill(frame);
+    frame.setRequestId(id);
+    auto words = schema::encode_frame(message);
+    write(words.data(), words.size() * 8);
+    std::unique_lock<std::mutex> lock(mu);
+    const bool answered = cv.wait_for(lock, opts.request_timeout, [&] {
+      return waiting[id].has_value() || is_closed;
+    });
+    auto node = waiting.extract(id);
+    if (answered && node.mapped()) return std::move(*node.mapped());
+    response r;
+    r.code = is_closed ? ErrorCode::UNAVAILABLE : ErrorCode::TIMEOUT;
+    r.error = is_closed ? "connection closed" : "no answer within the request timeout";
+    return r;
+  }
+
+  void write(const void* data, std::size_t len) {
+    std::lock_guard<std::mutex> guard(write_mu);
+    std::error_code ec;  // a closed socket shows up in the reader; the call then fails
+    asio::write(socket, asio::buffer(data, len), ec);
+  }
+};
+
+connection::connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+connection::~connection() {
+  std::error_code ignored;  // closing; errors cannot be acted on
+  impl_->socket.shutdown(tcp::socket::shutdown_both, ignored);
+  if (impl_->reader.joinable()) impl_->reader.join();
+  impl_->socket.close(ignored);
+}
+
+std::variant<std::unique_ptr<connection>, std::string> connection::connect(
+    const std::string& host, std::uint16_t port, connect_options opts) {
+  auto p = std::make_unique<impl>();
+  p->opts = std::move(opts);
+  std::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return "invalid address " + host;
+  p->socket.open(address.is_v4() ? tcp::v4() : tcp::v6(), ec);
+  if (!ec && !p->opts.bind_address.empty()) {
+    p->socket.bind(tcp::endpoint(asio::ip::make_address(p->opts.bind_address, ec), 0), ec);
+  }
+  if (!ec) p->socket.connect(tcp::endpoint(address, port), ec);
+  if (ec) return "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message();
+  p->socket.set_option(tcp::no_delay(true), ec);
+  auto* raw = p.get();
+  p->reader = std::thread([raw] { raw->read_loop(); });
+  return std::unique_ptr<connection>(new connection(std::move(p)));
+}
+
+response connection::call(const std::function<void(wire::ClientFrame::Builder)>& fill) {
+  return impl_->call(fill);
+}
+
+response connection::login(const std::string& token, const std::string& device,
+                           wire::DeviceType type) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto l = f.initLogin();
+    l.setToken(token);
+    l.setDeviceId(device);
+    l.setDeviceType(type);
+  });
+}
+
+namespace {
+
+void fill_send(wire::Send::Builder s, const std::string& client_msg_id, const std::string& body,
+               std::uint32_t content_type, const std::vector<std::string>& mentions) {
+  s.setClientMsgId(client_msg_id);
+  s.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
+  s.setContentType(content_type);
+  auto list = s.initMentions(static_cast<unsigned>(mentions.size()));
+  for (unsigned i = 0; i < mentions.size(); ++i) list.set(i, mentions[i]);
+}
+
+}  // namespace
+
+response connection::send_to_user(const std::string& peer, const std::string& client_msg_id,
+                                  const std::string& body, std::uint32_t content_type,
+                                  const std::vector<std::string>& mentions) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto s = f.initSend();
+    s.getTarget().setUser(peer);
+    fill_send(s, client_msg_id, body, content_type, mentions);
+  });
+}
+
+response connection::send_to_group(const std::string& group, const std::string& client_msg_id,
+                                   const std::string& body, std::uint32_t content_type,
+                                   const std::vector<std::string>& mentions) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto s = f.initSend();
+    s.getTarget().setGroup(group);
+    fill_send(s, client_msg_id, body, content_type, mentions);
+  });
+}
+
+response connection::pull(const std::string& conversation, std::uint64_t after_seq,
+                          std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto p = f.initPull();
+    p.setConversation(conversation);
+    p.setAfterSeq(after_seq);
+    p.setLimit(limit);
+  });
+}
+
+response connection::history_before_seq(const std::string& conversation, std::uint64_t before_seq,
+                                        std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto h = f.initHistory();
+    h.setConversation(conversation);
+    h.getBefore().setSeq(before_seq);
+    h.setLimit(limit);
+  });
+}
+
+response connection::history_before_time(const std::string& conversation,
+                                         std::uint64_t before_ms, std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto h = f.initHistory();
+    h.setConversation(conversation);
+    h.getBefore().setTimeMs(before_ms);
+    h.setLimit(limit);
+  });
+}
+
+response connection::sync(std::uint64_t after_seq, std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto s = f.initSync();
+    s.setAfterSeq(after_seq);
+    s.setLimit(limit);
+  });
+}
+
+response connection::mark_read(const std::string& conversation, std::uint64_t seq) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto m = f.initMarkRead();
+    m.setConversation(conversation);
+    m.setSeq(seq);
+  });
+}
+
+response connection::create_group(const std::string& group_id, const std::string& name) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto c = f.initCreateGroup();
+    c.setGroupId(group_id);
+    c.setName(name);
+  });
+}
+
+response connection::join_group(const std::string& group_id) {
+  return call([&](wire::ClientFrame::Builder f) { f.initJoinGroup().setGroupId(group_id); });
+}
+
+response connection::leave_group(const std::string& group_id) {
+  return call([&](wire::ClientFrame::Builder f) { f.initLeaveGroup().setGroupId(group_id); });
+}
+
+response connection::kick_member(const std::string& group_id, const std::string& user) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto k = f.initKickMember();
+    k.setGroupId(group_id);
+    k.setUserId(user);
+  });
+}
+
+response connection::heartbeat() {
+  return call([](wire::ClientFrame::Builder f) { f.setHeartbeat(); });
+}
+
+response connection::logout() {
+  return call([](wire::ClientFrame::Builder f) { f.setLogout(); });
+}
+
+void connection::send_raw(const void* data, std::size_t len) { impl_->write(data, len); }
+
+std::optional<response> connection::next_unsolicited(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (!impl_->cv.wait_for(lock, timeout, [&] { return !impl_->unsolicited.empty(); })) {
+    return std::nullopt;
+  }
+  auto r = std::move(impl_->unsolicited.front());
+  impl_->unsolicited.pop_front();
+  return r;
+}
+
+std::optional<push> connection::next_push(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (!impl_->cv.wait_for(lock, timeout, [&] { return !impl_->pushes.empty(); })) {
+    return std::nullopt;
+  }
+  auto p = std::move(impl_->pushes.front());
+  impl_->pushes.pop_front();
+  return p;
+}
+
+bool connection::closed() const {
+  std::lock_guard<std::mutex> guard(impl_->mu);
+  return impl_->is_closed;
+}
+
+bool sync_state::accept(const message& m) {
+  auto& cursor = conversations[m.conversation];
+  if (m.seq <= cursor) return false;
+  if (m.seq == cursor + 1) cursor = m.seq;  // beyond: leave the cursor, catch_up fills the gap
+  return true;
+}
+
+void sync_state::accept(const inbox_event& e) {
+  using kind = wire::InboxEventKind;
+  if (e.seq > inbox_cursor) inbox_cursor = e.seq;
+  switch (e.kind) {
+    case kind::CONVERSATION_STARTED: conversations.emplace(e.conversation, 0); break;
+    case kind::GROUP_JOINED: conversations.emplace("group/" + e.group, 0); break;
+    case kind::GROUP_LEFT:
+    case kind::KICKED_FROM_GROUP: conversations.erase("group/" + e.group); break;
+    default: break;
+  }
+}
+
+std::variant<std::vector<message>, response> catch_up(connection& c, sync_state& state) {
+  for (;;) {
+    auto r = c.sync(state.inbox_cursor);
+    if (!r.ok()) return r;
+    for (auto& e : r.events) state.accept(e);
+    if (!r.has_more) break;
+  }
+  std::vector<message> fresh;
+  for (auto& [conversation, cursor] : state.conversations) {
+    for (;;) {
+      auto r = c.pull(conversation, cursor);
+      if (!r.ok()) {
+        // Left or kicked since: the next sync removes it; the rest still catch up.
+        if (r.code == ErrorCode::NOT_MEMBER) break;
+        return r;
+      }
+      for (auto& m : r.messages) {
+        cursor = m.seq;
+        fresh.push_back(std::move(m));
+      }
+      if (!r.has_more) break;
+    }
+  }
+  return fresh;
+}
+
+std::string to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::OK: return "ok";
+    case ErrorCode::BAD_REQUEST: return "badRequest";
+    case ErrorCode::MALFORMED_FRAME: return "malformedFrame";
+    case ErrorCode::FRAME_TOO_LARGE: return "frameTooLarge";
+    case ErrorCode::NOT_AUTHENTICATED: return "notAuthenticated";
+    case ErrorCode::TOKEN_INVALID: return "tokenInvalid";
+    case ErrorCode::TOKEN_EXPIRED: return "tokenExpired";
+    case ErrorCode::NOT_MEMBER: return "notMember";
+    case ErrorCode::NOT_FOUND: return "notFound";
+    case ErrorCode::FORBIDDEN: return "forbidden";
+    case ErrorCode::ALREADY_EXISTS: return "alreadyExists";
+    case ErrorCode::UNAVAILABLE: return "unavailable";
+    case ErrorCode::INTERNAL: return "internal";
+    case ErrorCode::ALREADY_LOGGED_IN: return "alreadyLoggedIn";
+    case ErrorCode::UNSUPPORTED: return "unsupported";
+    case ErrorCode::TIMEOUT: return "timeout";
+  }
+  return "code " + std::to_string(static_cast<int>(code));
+}
+
+}  // namespace parley::client

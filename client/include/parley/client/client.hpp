@@ -1,0 +1,155 @@
+#pragma once
+// The C++ client library: one blocking connection to a Parley node over TCP, used by imctl
+// chat, the examples, the tests and the load generator.
+//
+// Requests block until their Result arrives (or a timeout); several threads may issue requests
+// on one connection at once. A reader thread decodes every ServerFrame: Results wake their
+// caller, pushes (messages, inbox events, kicked) go to a queue read with next_push().
+// catch_up() implements the client side of the delivery contract: sync the inbox from a
+// cursor, then pull every known conversation from its cursor.
+
+#include "client.capnp.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace parley::client {
+
+using wire::ErrorCode;
+
+/// A message as clients see it.
+struct message {
+  std::string conversation;
+  std::uint64_t seq = 0;
+  std::string sender;
+  std::string sender_device;
+  std::string client_msg_id;
+  std::uint64_t timestamp_ms = 0;
+  std::uint32_t content_type = 0;
+  std::string body;
+  std::vector<std::string> mentions;
+};
+
+/// An inbox event as clients see it.
+struct inbox_event {
+  std::uint64_t seq = 0;
+  wire::InboxEventKind kind = wire::InboxEventKind::CONVERSATION_STARTED;
+  std::string conversation;
+  std::string group;
+  std::string actor;
+  std::uint64_t arg_seq = 0;
+  std::uint64_t timestamp_ms = 0;
+};
+
+/// The Result of one request; which payload fields are set depends on the request.
+struct response {
+  ErrorCode code = ErrorCode::OK;
+  std::string error;  ///< Human-readable detail when !ok().
+  bool ok() const { return code == ErrorCode::OK; }
+
+  std::string user_id;           ///< login
+  std::uint64_t inbox_head = 0;  ///< login
+  std::string conversation;      ///< send
+  std::uint64_t seq = 0;         ///< send
+  std::uint64_t timestamp_ms = 0;       ///< send
+  std::vector<message> messages;        ///< pull, history
+  std::vector<inbox_event> events;      ///< sync
+  bool has_more = false;                ///< pull, history, sync
+  std::string group_id;                 ///< createGroup, joinGroup
+  std::string group_name;               ///< createGroup, joinGroup
+  wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup
+};
+
+/// Something the server sent without being asked.
+struct push {
+  enum class kind { message, event, kicked, closed } what = kind::closed;
+  message msg;        ///< kind::message
+  inbox_event event;  ///< kind::event
+  wire::KickReason reason = wire::KickReason::PROTOCOL_ERROR;  ///< kind::kicked
+  std::string detail;                                          ///< kind::kicked
+};
+
+/// Options of a connection.
+struct connect_options {
+  std::chrono::milliseconds request_timeout{10000};  ///< Per request. Default 10 s.
+  std::string bind_address;  ///< Local source address (load tests spread over 127.0.0.x).
+};
+
+/// One client connection. Thread-safe. Destroying it closes the socket.
+class connection {
+ public:
+  /// Connects; returns why not on failure.
+  static std::variant<std::unique_ptr<connection>, std::string> connect(
+      const std::string& host, std::uint16_t port, connect_options opts = {});
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  response login(const std::string& token, const std::string& device,
+                 wire::DeviceType type = wire::DeviceType::BOT);
+  response send_to_user(const std::string& peer, const std::string& client_msg_id,
+                        const std::string& body, std::uint32_t content_type = 0,
+                        const std::vector<std::string>& mentions = {});
+  response send_to_group(const std::string& group, const std::string& client_msg_id,
+                         const std::string& body, std::uint32_t content_type = 0,
+                         const std::vector<std::string>& mentions = {});
+  response pull(const std::string& conversation, std::uint64_t after_seq, std::uint32_t limit = 0);
+  response history_before_seq(const std::string& conversation, std::uint64_t before_seq,
+                              std::uint32_t limit = 0);
+  response history_before_time(const std::string& conversation, std::uint64_t before_ms,
+                               std::uint32_t limit = 0);
+  response sync(std::uint64_t after_seq, std::uint32_t limit = 0);
+  response mark_read(const std::string& conversation, std::uint64_t seq);
+  response create_group(const std::string& group_id, const std::string& name);
+  response join_group(const std::string& group_id);
+  response leave_group(const std::string& group_id);
+  response kick_member(const std::string& group_id, const std::string& user);
+  response heartbeat();
+  response logout();
+
+  /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.
+  response call(const std::function<void(wire::ClientFrame::Builder)>& fill);
+
+  /// Writes raw bytes (tests of malformed input).
+  void send_raw(const void* data, std::size_t len);
+  /// Waits for a Result with request id 0 (the server's answer to an unreadable frame).
+  std::optional<response> next_unsolicited(std::chrono::milliseconds timeout);
+  /// Waits for the next push; nullopt on timeout. A kind::closed push reports the socket closed.
+  std::optional<push> next_push(std::chrono::milliseconds timeout);
+  /// Whether the server has closed the connection.
+  bool closed() const;
+
+ private:
+  struct impl;
+  explicit connection(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+/// A device's position in everything it has seen, for catch-up and push dedupe.
+struct sync_state {
+  std::uint64_t inbox_cursor = 0;                      ///< Highest inbox seq seen.
+  std::map<std::string, std::uint64_t> conversations;  ///< Conversation -> highest seq seen.
+
+  /// Records a pushed message. Returns false for a duplicate (seq already seen). A message
+  /// beyond the next seq means a push was missed: call catch_up().
+  bool accept(const message& m);
+  /// Records an inbox event (adds conversations the user joined, drops ones it left).
+  void accept(const inbox_event& e);
+};
+
+/// Syncs the inbox from state.inbox_cursor, then pulls every known conversation from its
+/// cursor. Returns the new messages, in conversation then seq order, or the failed response.
+std::variant<std::vector<message>, response> catch_up(connection& c, sync_state& state);
+
+/// Short name of an error code ("notMember").
+std::string to_string(ErrorCode code);
+
+}  // namespace parley::client

@@ -1,0 +1,253 @@
+#include "parley/server/gateway.hpp"
+
+#include "parley/actors/connection.hpp"
+#include "parley/actors/messages.hpp"
+#include "parley/runtime/errc.hpp"
+
+#include <asio.hpp>
+#include <caf/send.hpp>
+
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace parley::server {
+
+namespace {
+
+using asio::ip::tcp;
+
+constexpr std::size_t initial_read_buffer = 1024;
+
+class tcp_session final : public actors::connection_sink,
+                          public std::enable_shared_from_this<tcp_session> {
+ public:
+  using on_closed_fn = std::function<void(tcp_session*)>;
+
+  tcp_session(tcp::socket socket, actors::services& svc, std::size_t max_queue,
+              on_closed_fn on_closed)
+      : socket_(std::move(socket)),
+        svc_(svc),
+        max_queue_(max_queue),
+        on_closed_(std::move(on_closed)),
+        in_(initial_read_buffer) {}
+
+  void start(caf::actor connection) {
+    connection_ = std::move(connection);
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_more(); });
+  }
+
+  // -- connection_sink (any thread) --
+
+  void send(schema::frame_words frame) override {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+      self->enqueue(std::move(f));
+    });
+  }
+
+  void close() override {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      if (!self->writing_) self->shut();
+    });
+  }
+
+  /// Closes at once (node shutdown). Any thread.
+  void abort() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
+  }
+
+ private:
+  // Everything below runs on the socket's strand.
+
+  void read_more() {
+    if (closed_ || stop_reading_) return;
+    if (in_len_ == in_.size()) in_.resize(in_.size() * 2);
+    socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
+                            [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                              if (ec) return self->shut();
+                              self->in_len_ += n;
+                              self->extract_frames();
+                              self->read_more();
+                            });
+  }
+
+  void extract_frames() {
+    const auto& limits = svc_.options.frames;
+    std::size_t offset = 0;
+    for (;;) {
+      auto probe = schema::probe_frame(in_.data() + offset, in_len_ - offset, limits);
+      if (probe.status == schema::frame_status::need_more) {
+        // Make room for the whole frame (bounded: probe refuses frames over the limit).
+        if (probe.total_bytes > in_.size()) in_.resize(probe.total_bytes);
+        break;
+      }
+      if (probe.status != schema::frame_status::complete) {
+        // The stream cannot be resynchronised: report and stop reading; the actor closes.
+        stop_reading_ = true;
+        const auto code = probe.status == schema::frame_status::too_large ? errc::frame_too_large
+                                                                           : errc::malformed_frame;
+        caf::anon_send(connection_, actors::badframe_atom::value, static_cast<std::uint16_t>(code));
+        return;
+      }
+      schema::frame_words words(probe.total_bytes / sizeof(std::uint64_t));
+      std::memcpy(words.data(), in_.data() + offset, probe.total_bytes);
+      caf::anon_send(connection_, actors::frame_atom::value, std::move(words));
+      offset += probe.total_bytes;
+    }
+    if (offset > 0) {
+      std::memmove(in_.data(), in_.data() + offset, in_len_ - offset);
+      in_len_ -= offset;
+    }
+    // Give back memory after a large frame: idle connections should stay small.
+    if (in_len_ <= initial_read_buffer && in_.size() > 4 * initial_read_buffer) {
+      in_.resize(initial_read_buffer);
+      in_.shrink_to_fit();
+    }
+  }
+
+  void enqueue(schema::frame_words frame) {
+    if (closed_) return;
+    queued_bytes_ += frame.size() * sizeof(std::uint64_t);
+    if (queued_bytes_ > max_queue_) return shut();  // too slow: it resyncs after reconnecting
+    out_.push_back(std::move(frame));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (out_.empty()) {
+      writing_ = false;
+      if (closing_) shut();
+      return;
+    }
+    writing_ = true;
+    auto& front = out_.front();
+    asio::async_write(socket_, asio::buffer(front.data(), front.size() * sizeof(std::uint64_t)),
+                      [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                        if (ec) return self->shut();
+                        self->queued_bytes_ -= n;
+                        self->out_.pop_front();
+                        self->write_next();
+                      });
+  }
+
+  void shut() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ignored;  // the peer may be gone already; nothing to do about it
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    out_.clear();
+    caf::anon_send(connection_, actors::closed_atom::value);
+    connection_ = nullptr;
+    on_closed_(this);
+  }
+
+  tcp::socket socket_;
+  actors::services& svc_;
+  const std::size_t max_queue_;
+  on_closed_fn on_closed_;
+  caf::actor connection_;
+  std::vector<std::uint8_t> in_;
+  std::size_t in_len_ = 0;
+  std::deque<schema::frame_words> out_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool stop_reading_ = false;
+};
+
+}  // namespace
+
+struct gateway::impl {
+  impl(actors::services& s, gateway_options o)
+      : svc(s), opts(std::move(o)), acceptor(io), work(asio::make_work_guard(io)) {}
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](std::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        return accept();  // e.g. out of descriptors: keep serving the others
+      }
+      std::error_code ignored;  // latency matters more than packet count; failure is harmless
+      socket.set_option(tcp::no_delay(true), ignored);
+      auto session = std::make_shared<tcp_session>(
+          std::move(socket), svc, opts.max_send_queue_bytes,
+          [this](tcp_session* s) {
+            std::lock_guard<std::mutex> guard(mu);
+            sessions.erase(s);
+          });
+      {
+        std::lock_guard<std::mutex> guard(mu);
+        sessions.emplace(session.get(), session);
+      }
+      session->start(actors::spawn_connection(svc, session));
+      accept();
+    });
+  }
+
+  actors::services& svc;
+  gateway_options opts;
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::unordered_map<tcp_session*, std::weak_ptr<tcp_session>> sessions;
+  bool stopped = false;
+};
+
+gateway::gateway(actors::services& svc, gateway_options opts)
+    : impl_(std::make_unique<impl>(svc, std::move(opts))) {}
+
+gateway::~gateway() { stop(); }
+
+std::variant<std::uint16_t, std::string> gateway::start() {
+  auto& i = *impl_;
+  std::error_code ec;
+  auto address = asio::ip::make_address(i.opts.host, ec);
+  if (ec) return "invalid listen address '" + i.opts.host + "': " + ec.message();
+  tcp::endpoint endpoint(address, i.opts.port);
+  i.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) i.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(endpoint, ec);
+  if (!ec) i.acceptor.listen(i.opts.backlog, ec);
+  if (ec) {
+    return "cannot listen on " + i.opts.host + ":" + std::to_string(i.opts.port) + ": " +
+           ec.message();
+  }
+  const std::uint16_t port = i.acceptor.local_endpoint().port();
+  i.accept();
+  for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.io_threads); ++n) {
+    i.threads.emplace_back([&i] { i.io.run(); });
+  }
+  return port;
+}
+
+void gateway::stop() {
+  auto& i = *impl_;
+  if (i.stopped) return;
+  i.stopped = true;
+  asio::post(i.io, [&i] {
+    std::error_code ignored;  // closing a listener cannot fail in a way we could handle
+    i.acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<tcp_session>> live;
+  {
+    std::lock_guard<std::mutex> guard(i.mu);
+    for (auto& [ptr, weak] : i.sessions) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->abort();
+  live.clear();
+  i.work.reset();
+  for (auto& t : i.threads) t.join();
+  i.threads.clear();
+}
+
+}  // namespace parley::server

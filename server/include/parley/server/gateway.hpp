@@ -1,0 +1,53 @@
+#pragma once
+// The TCP gateway: accepts client sockets on Asio and gives each one a connection actor.
+//
+// Asio threads own the sockets; CAF actors never touch them. Reading: the session probes the
+// Cap'n Proto segment table, refuses a frame above the size limit before buffering it, and
+// hands each complete frame to its connection actor (anon_send, thread-safe). Writing: the
+// actor calls connection_sink::send, which posts to the socket's strand; frames queue there.
+// A client whose queue passes max_send_queue_bytes is disconnected (it resyncs by seq on
+// reconnect, so nothing is lost), which bounds the memory a slow reader can pin.
+
+#include "parley/actors/services.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace parley::server {
+
+/// Options of the TCP gateway. Plain struct; validated in cli/.
+struct gateway_options {
+  /// Address to listen on. Default loopback only.
+  std::string host = "127.0.0.1";
+  /// Port; 0 picks a free one (tests). Default 7420.
+  std::uint16_t port = 7420;
+  /// Listen backlog; high so login bursts are not refused. Default 4096.
+  int backlog = 4096;
+  /// Threads running the Asio event loop. Default 1.
+  std::size_t io_threads = 1;
+  /// Bytes queued for one client before it is disconnected as too slow. Default 4 MiB.
+  std::size_t max_send_queue_bytes = 4u << 20;
+};
+
+/// See the file comment. Owned by the node; stop() before the actor system goes away.
+class gateway {
+ public:
+  gateway(actors::services& svc, gateway_options opts);
+  ~gateway();
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
+
+  /// Binds and starts accepting. Returns the bound port, or why it could not bind.
+  std::variant<std::uint16_t, std::string> start();
+
+  /// Stops accepting, closes every connection and joins the Asio threads. Idempotent.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace parley::server

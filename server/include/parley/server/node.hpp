@@ -1,0 +1,73 @@
+#pragma once
+// One Parley node: the store, the CAF actor system, the router with its shard map, the group
+// committer, the token authority and the TCP gateway, built in that order by start() and torn
+// down in reverse by stop(). Used by `imctl cluster start`, by the tests and by app developers
+// who embed an engine in their own tests (see embedded.hpp).
+
+#include "parley/actors/services.hpp"
+#include "parley/server/gateway.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace parley::server {
+
+/// Everything a node needs. Plain struct; parsed and validated in cli/.
+struct node_options {
+  /// Data directory: RocksDB under <data_dir>/db, the token secret in <data_dir>/secret.
+  std::string data_dir = "./parley-data";
+  /// Shards of a new data dir (fixed afterwards). Default 64.
+  std::uint32_t shard_count = 64;
+  /// Benchmark only: acks no longer wait for fsync, so a power cut may lose acked messages.
+  /// Logged loudly at start. Default off.
+  bool unsafe_no_fsync = false;
+  /// CAF scheduler threads; 0 = one per core.
+  std::size_t worker_threads = 0;
+  /// Client listener.
+  gateway_options gateway;
+  /// Entity and connection tunables.
+  actors::actor_options actors;
+};
+
+/// Point-in-time figures of a node.
+struct node_stats {
+  std::uint64_t connections = 0;
+  std::uint64_t logins = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t pushes = 0;
+  std::uint64_t bad_frames = 0;
+  std::uint64_t active_entities = 0;
+  std::uint64_t commit_groups = 0;
+  std::uint64_t commit_batches = 0;
+};
+
+/// A running node. See the file comment.
+class node {
+ public:
+  /// Builds and starts a node; on failure returns why (nothing is left running).
+  static std::variant<std::unique_ptr<node>, std::string> start(node_options opts);
+
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// The port clients connect to.
+  std::uint16_t port() const;
+  /// "host:port" of the client listener.
+  std::string endpoint() const;
+  /// Issues a login token for `user` (valid for `ttl_seconds`).
+  std::string issue_token(const std::string& user, std::int64_t ttl_seconds = 86400) const;
+  /// Current figures.
+  node_stats stats() const;
+  /// Closes connections, finishes pending writes, stops actors, closes the store. Idempotent.
+  void stop();
+
+ private:
+  struct impl;
+  explicit node(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace parley::server
