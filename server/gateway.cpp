@@ -127,7 +127,11 @@ class tcp_session final : public actors::connection_sink,
     auto& front = out_.front();
     asio::async_write(socket_, asio::buffer(front.data(), front.size() * sizeof(std::uint64_t)),
                       [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                        if (ec) return self->shut();
+                        self->writing_ = false;
+                        if (ec || self->closed_) {
+                          self->out_.clear();  // the buffer in flight is released only now
+                          return self->shut();
+                        }
                         self->queued_bytes_ -= n;
                         self->out_.pop_front();
                         self->write_next();
@@ -140,7 +144,7 @@ class tcp_session final : public actors::connection_sink,
     std::error_code ignored;  // the peer may be gone already; nothing to do about it
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    out_.clear();
+    if (!writing_) out_.clear();  // else the write in flight still uses the front buffer
     caf::anon_send(connection_, actors::closed_atom::value);
     connection_ = nullptr;
     on_closed_(this);

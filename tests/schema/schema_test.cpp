@@ -1,0 +1,100 @@
+// schema/: stream framing limits and schema evolution.
+#define BOOST_TEST_MODULE schema
+#include <boost/test/unit_test.hpp>
+
+#include "parley/schema/framing.hpp"
+
+#include "client.capnp.h"
+#include "schema/old_client.capnp.h"
+
+#include <capnp/message.h>
+#include <cstring>
+
+using namespace parley;
+
+namespace {
+
+std::vector<std::uint8_t> bytes_of(const schema::frame_words& w) {
+  std::vector<std::uint8_t> out(w.size() * 8);
+  std::memcpy(out.data(), w.data(), out.size());
+  return out;
+}
+
+schema::frame_words sample_push() {
+  capnp::MallocMessageBuilder message;
+  auto f = message.initRoot<wire::ServerFrame>();
+  auto m = f.initMessage();
+  m.setConversation("dm/alice/bob");
+  m.setSeq(7);
+  m.setSender("alice");
+  m.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>("hi"), 2));
+  auto mentions = m.initMentions(1);  // a field the old schema does not know
+  mentions.set(0, "bob");
+  return schema::encode_frame(message);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(framing)
+
+BOOST_AUTO_TEST_CASE(a_complete_frame_is_found_and_a_partial_one_waits) {
+  auto bytes = bytes_of(sample_push());
+  schema::frame_limits limits;
+  auto whole = schema::probe_frame(bytes.data(), bytes.size(), limits);
+  BOOST_TEST((whole.status == schema::frame_status::complete));
+  BOOST_TEST(whole.total_bytes == bytes.size());
+  auto part = schema::probe_frame(bytes.data(), bytes.size() - 1, limits);
+  BOOST_TEST((part.status == schema::frame_status::need_more));
+  BOOST_TEST(part.total_bytes == bytes.size());
+  auto tiny = schema::probe_frame(bytes.data(), 3, limits);
+  BOOST_TEST((tiny.status == schema::frame_status::need_more));
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_frame_is_refused_from_its_header) {
+  // One segment declared at 2^20 words (8 MiB); only the 8-byte header is present.
+  std::uint8_t header[8] = {0, 0, 0, 0, 0, 0, 0x10, 0};
+  schema::frame_limits limits;
+  auto p = schema::probe_frame(header, sizeof header, limits);
+  BOOST_TEST((p.status == schema::frame_status::too_large));
+}
+
+BOOST_AUTO_TEST_CASE(a_segment_table_with_too_many_segments_is_malformed) {
+  std::uint8_t header[8] = {0xff, 0xff, 0, 0, 1, 0, 0, 0};
+  schema::frame_limits limits;
+  auto p = schema::probe_frame(header, sizeof header, limits);
+  BOOST_TEST((p.status == schema::frame_status::malformed));
+}
+
+BOOST_AUTO_TEST_CASE(reader_limits_follow_the_frame_limit) {
+  schema::frame_limits limits;
+  limits.max_frame_bytes = 4096;
+  BOOST_TEST(limits.reader_options().traversalLimitInWords == 4096u / 8 + 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(evolution)
+
+BOOST_AUTO_TEST_CASE(an_old_reader_accepts_a_new_message) {
+  auto words = sample_push();
+  auto reader = schema::read_frame(words, capnp::ReaderOptions());
+  auto frame = reader.getRoot<old_wire::ServerFrame>();
+  BOOST_TEST_REQUIRE((frame.which() == old_wire::ServerFrame::MESSAGE));
+  auto m = frame.getMessage();
+  BOOST_TEST(std::string(m.getConversation().cStr()) == "dm/alice/bob");
+  BOOST_TEST(m.getSeq() == 7u);
+  BOOST_TEST(m.getBody().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_reader_sees_defaults_in_an_old_message) {
+  capnp::MallocMessageBuilder message;
+  auto f = message.initRoot<old_wire::ServerFrame>();
+  f.initMessage().setSeq(3);
+  auto words = schema::encode_frame(message);
+  auto reader = schema::read_frame(words, capnp::ReaderOptions());
+  auto m = reader.getRoot<wire::ServerFrame>().getMessage();
+  BOOST_TEST(m.getSeq() == 3u);
+  BOOST_TEST(m.getMentions().size() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,159 @@
+// store/: key layout, open/reopen, shard isolation, the seq log.
+#define BOOST_TEST_MODULE store
+#include <boost/test/unit_test.hpp>
+
+#include "parley/store/keys.hpp"
+#include "parley/store/seq_log.hpp"
+#include "parley/store/store.hpp"
+#include "parley/testing/embedded_node.hpp"
+
+using namespace parley;
+
+namespace {
+
+std::unique_ptr<store::store> open_store(const std::string& dir, std::uint32_t shards = 8) {
+  store::options o;
+  o.dir = dir;
+  o.shard_count = shards;
+  auto s = store::store::open(o);
+  BOOST_TEST_REQUIRE(s.ok(), (s.ok() ? "" : s.error().message()));
+  return std::move(*s);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(key_layout)
+
+BOOST_AUTO_TEST_CASE(an_entity_range_excludes_ids_that_extend_it) {
+  const std::string begin = store::entity_prefix("user/al");
+  const std::string end = store::prefix_end(begin);
+  const std::string other = store::seq_key("user/alice", store::record::inbox, 1);
+  BOOST_TEST(!(other >= begin && other < end));
+  const std::string own = store::seq_key("user/al", store::record::inbox, 1);
+  BOOST_TEST((own >= begin && own < end));
+}
+
+BOOST_AUTO_TEST_CASE(seq_keys_sort_numerically) {
+  const auto k9 = store::seq_key("conv/dm/a/b", store::record::message, 9);
+  const auto k10 = store::seq_key("conv/dm/a/b", store::record::message, 10);
+  const auto k256 = store::seq_key("conv/dm/a/b", store::record::message, 256);
+  BOOST_TEST(k9 < k10);
+  BOOST_TEST(k10 < k256);
+  BOOST_TEST(store::seq_of_key(k256) == 256u);
+}
+
+BOOST_AUTO_TEST_CASE(u64_round_trips) {
+  for (std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{1} << 40, UINT64_MAX}) {
+    BOOST_TEST(store::decode_u64(store::encode_u64(v)) == v);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(store_open)
+
+BOOST_AUTO_TEST_CASE(writes_survive_reopen_and_shards_are_isolated) {
+  testing::temp_dir dir;
+  {
+    auto db = open_store(dir.path());
+    BOOST_TEST(db->shard_count() == 8u);
+    store::write_batch b;
+    b.put(3, "k", "in-three");
+    b.put(5, "k", "in-five");
+    BOOST_TEST(db->write(b, store::durability::synced).ok());
+  }
+  auto db = open_store(dir.path(), 0);  // 0: take the recorded count
+  BOOST_TEST(db->shard_count() == 8u);
+  auto three = db->get(3, "k");
+  auto five = db->get(5, "k");
+  auto four = db->get(4, "k");
+  BOOST_TEST_REQUIRE(three.ok());
+  BOOST_TEST(**three == "in-three");
+  BOOST_TEST(**five == "in-five");
+  BOOST_TEST(!four->has_value());
+}
+
+BOOST_AUTO_TEST_CASE(the_recorded_shard_count_wins_over_options) {
+  testing::temp_dir dir;
+  { open_store(dir.path(), 4); }
+  auto db = open_store(dir.path(), 64);
+  BOOST_TEST(db->shard_count() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(a_foreign_directory_is_refused) {
+  testing::temp_dir dir;
+  store::options o;
+  o.dir = dir.path() + "/missing";
+  o.create_if_missing = false;
+  auto s = store::store::open(o);
+  BOOST_TEST_REQUIRE(!s.ok());
+  BOOST_TEST(static_cast<int>(s.error().code()) == static_cast<int>(store::errc::not_found));
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_shard_is_an_error_not_a_crash) {
+  testing::temp_dir dir;
+  auto db = open_store(dir.path(), 2);
+  auto r = db->get(7, "k");
+  BOOST_TEST(!r.ok());
+  store::write_batch b;
+  b.put(9, "k", "v");
+  BOOST_TEST(!db->write(b, store::durability::synced).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(message_log)
+
+BOOST_AUTO_TEST_CASE(append_scan_forward_backward_and_reopen) {
+  testing::temp_dir dir;
+  {
+    auto db = open_store(dir.path());
+    store::seq_log log(*db, 2, "conv/dm/a/b", store::record::message);
+    store::seq_log neighbour(*db, 2, "conv/dm/a/bb", store::record::message);
+    store::write_batch b;
+    for (std::uint64_t seq = 1; seq <= 300; ++seq) log.append(b, seq, "m" + std::to_string(seq));
+    neighbour.append(b, 1, "other");
+    BOOST_TEST(db->write(b, store::durability::synced).ok());
+  }
+  auto db = open_store(dir.path());
+  store::seq_log log(*db, 2, "conv/dm/a/b", store::record::message);
+  BOOST_TEST(*log.last_seq() == 300u);
+
+  auto page = log.read_after(0, 100);
+  BOOST_TEST_REQUIRE(page.ok());
+  BOOST_TEST(page->entries.size() == 100u);
+  BOOST_TEST(page->has_more);
+  BOOST_TEST(page->entries.front().seq == 1u);
+  BOOST_TEST(page->entries.back().seq == 100u);
+
+  auto tail = log.read_after(250, 100);
+  BOOST_TEST(tail->entries.size() == 50u);
+  BOOST_TEST(!tail->has_more);
+  BOOST_TEST(tail->entries.back().value == "m300");
+
+  auto back = log.read_before(11, 5);
+  BOOST_TEST(back->entries.size() == 5u);
+  BOOST_TEST(back->entries.front().seq == 10u);
+  BOOST_TEST(back->entries.back().seq == 6u);
+  BOOST_TEST(back->has_more);
+
+  auto newest = log.read_before(0, 2);
+  BOOST_TEST(newest->entries.front().seq == 300u);
+
+  auto first = log.read_before(2, 10);
+  BOOST_TEST(first->entries.size() == 1u);
+  BOOST_TEST(!first->has_more);
+
+  auto at = log.at(42);
+  BOOST_TEST(**at == "m42");
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_log_has_last_seq_zero) {
+  testing::temp_dir dir;
+  auto db = open_store(dir.path());
+  store::seq_log log(*db, 0, "user/nobody", store::record::inbox);
+  BOOST_TEST(*log.last_seq() == 0u);
+  BOOST_TEST(log.read_after(0, 10)->entries.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
