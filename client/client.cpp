@@ -1,5 +1,7 @@
 #include "parley/client/client.hpp"
 
+#include "parley/client/codec.hpp"
+
 #include "parley/schema/framing.hpp"
 
 #include <asio.hpp>
@@ -18,6 +20,12 @@ namespace parley::client {
 namespace {
 
 using asio::ip::tcp;
+
+}  // namespace
+
+namespace codec {
+
+namespace {
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
@@ -81,7 +89,106 @@ response to_response(wire::Result::Reader r) {
   return out;
 }
 
+
 }  // namespace
+
+schema::frame_words encode(std::uint64_t request_id, const filler& fill) {
+  capnp::MallocMessageBuilder message;
+  auto frame = message.initRoot<wire::ClientFrame>();
+  fill(frame);
+  frame.setRequestId(request_id);
+  return schema::encode_frame(message);
+}
+
+std::optional<server_frame> decode(const schema::frame_words& words) {
+  try {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = words.size() * 2;
+    auto reader = schema::read_frame(words, options);
+    auto frame = reader.getRoot<wire::ServerFrame>();
+    server_frame out;
+    out.request_id = frame.getRequestId();
+    switch (frame.which()) {
+      case wire::ServerFrame::RESULT:
+        out.is_result = true;
+        out.result = to_response(frame.getResult());
+        break;
+      case wire::ServerFrame::MESSAGE:
+        out.pushed.what = push::kind::message;
+        out.pushed.msg = to_message(frame.getMessage());
+        break;
+      case wire::ServerFrame::EVENT:
+        out.pushed.what = push::kind::event;
+        out.pushed.event = to_event(frame.getEvent());
+        break;
+      case wire::ServerFrame::KICKED:
+        out.pushed.what = push::kind::kicked;
+        out.pushed.reason = frame.getKicked().getReason();
+        out.pushed.detail = text(frame.getKicked().getDetail());
+        break;
+      default:
+        return std::nullopt;  // a newer server's frame kind
+    }
+    return out;
+  } catch (const kj::Exception&) {
+    return std::nullopt;
+  }
+}
+
+static void fill_send(wire::Send::Builder s, const std::string& client_msg_id, const std::string& body,
+               std::uint32_t content_type, const std::vector<std::string>& mentions) {
+  s.setClientMsgId(client_msg_id);
+  s.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
+  s.setContentType(content_type);
+  auto list = s.initMentions(static_cast<unsigned>(mentions.size()));
+  for (unsigned i = 0; i < mentions.size(); ++i) list.set(i, mentions[i]);
+}
+
+
+void fill_login(wire::ClientFrame::Builder f, const std::string& token, const std::string& device,
+                wire::DeviceType type) {
+  auto l = f.initLogin();
+  l.setToken(token);
+  l.setDeviceId(device);
+  l.setDeviceType(type);
+}
+
+void fill_send_to_user(wire::ClientFrame::Builder f, const std::string& peer,
+                       const std::string& client_msg_id, const std::string& body,
+                       std::uint32_t content_type, const std::vector<std::string>& mentions) {
+  auto s = f.initSend();
+  s.getTarget().setUser(peer);
+  fill_send(s, client_msg_id, body, content_type, mentions);
+}
+
+void fill_send_to_group(wire::ClientFrame::Builder f, const std::string& group,
+                        const std::string& client_msg_id, const std::string& body,
+                        std::uint32_t content_type, const std::vector<std::string>& mentions) {
+  auto s = f.initSend();
+  s.getTarget().setGroup(group);
+  fill_send(s, client_msg_id, body, content_type, mentions);
+}
+
+void fill_pull(wire::ClientFrame::Builder f, const std::string& conversation,
+               std::uint64_t after_seq, std::uint32_t limit) {
+  auto p = f.initPull();
+  p.setConversation(conversation);
+  p.setAfterSeq(after_seq);
+  p.setLimit(limit);
+}
+
+void fill_join_group(wire::ClientFrame::Builder f, const std::string& group) {
+  f.initJoinGroup().setGroupId(group);
+}
+
+void fill_create_group(wire::ClientFrame::Builder f, const std::string& group,
+                       const std::string& name) {
+  auto c = f.initCreateGroup();
+  c.setGroupId(group);
+  c.setName(name);
+}
+
+}  // namespace codec
 
 struct connection::impl {
   asio::io_context io;
@@ -129,53 +236,21 @@ struct connection::impl {
   }
 
   bool dispatch(const schema::frame_words& words) {
-    try {
-      capnp::ReaderOptions options;
-      options.traversalLimitInWords = words.size() * 2;
-      auto reader = schema::read_frame(words, options);
-      auto frame = reader.getRoot<wire::ServerFrame>();
-      std::lock_guard<std::mutex> guard(mu);
-      switch (frame.which()) {
-        case wire::ServerFrame::RESULT: {
-          auto r = to_response(frame.getResult());
-          auto it = waiting.find(frame.getRequestId());
-          if (frame.getRequestId() == 0 || it == waiting.end()) {
-            unsolicited.push_back(std::move(r));
-          } else {
-            it->second = std::move(r);
-          }
-          break;
-        }
-        case wire::ServerFrame::MESSAGE: {
-          push p;
-          p.what = push::kind::message;
-          p.msg = to_message(frame.getMessage());
-          pushes.push_back(std::move(p));
-          break;
-        }
-        case wire::ServerFrame::EVENT: {
-          push p;
-          p.what = push::kind::event;
-          p.event = to_event(frame.getEvent());
-          pushes.push_back(std::move(p));
-          break;
-        }
-        case wire::ServerFrame::KICKED: {
-          push p;
-          p.what = push::kind::kicked;
-          p.reason = frame.getKicked().getReason();
-          p.detail = text(frame.getKicked().getDetail());
-          pushes.push_back(std::move(p));
-          break;
-        }
-        default:
-          break;  // a newer server's frame kind: ignore
+    auto frame = codec::decode(words);
+    if (!frame) return false;
+    std::lock_guard<std::mutex> guard(mu);
+    if (frame->is_result) {
+      auto it = waiting.find(frame->request_id);
+      if (frame->request_id == 0 || it == waiting.end()) {
+        unsolicited.push_back(std::move(frame->result));
+      } else {
+        it->second = std::move(frame->result);
       }
-      cv.notify_all();
-      return true;
-    } catch (const kj::Exception&) {
-      return false;
+    } else {
+      pushes.push_back(std::move(frame->pushed));
     }
+    cv.notify_all();
+    return true;
   }
 
   response call(const std::function<void(wire::ClientFrame::Builder)>& fill) {
@@ -185,11 +260,7 @@ struct connection::impl {
       id = next_id++;
       waiting.emplace(id, std::nullopt);
     }
-    capnp::MallocMessageBuilder message;
-    auto frame = message.initRoot<wire::ClientFrame>();
-    fill(frame);
-    frame.setRequestId(id);
-    auto words = schema::encode_frame(message);
+    auto words = codec::encode(id, fill);
     write(words.data(), words.size() * 8);
     std::unique_lock<std::mutex> lock(mu);
     const bool answered = cv.wait_for(lock, opts.request_timeout, [&] {
@@ -244,34 +315,15 @@ response connection::call(const std::function<void(wire::ClientFrame::Builder)>&
 
 response connection::login(const std::string& token, const std::string& device,
                            wire::DeviceType type) {
-  return call([&](wire::ClientFrame::Builder f) {
-    auto l = f.initLogin();
-    l.setToken(token);
-    l.setDeviceId(device);
-    l.setDeviceType(type);
-  });
+  return call([&](wire::ClientFrame::Builder f) { codec::fill_login(f, token, device, type); });
 }
 
-namespace {
-
-void fill_send(wire::Send::Builder s, const std::string& client_msg_id, const std::string& body,
-               std::uint32_t content_type, const std::vector<std::string>& mentions) {
-  s.setClientMsgId(client_msg_id);
-  s.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
-  s.setContentType(content_type);
-  auto list = s.initMentions(static_cast<unsigned>(mentions.size()));
-  for (unsigned i = 0; i < mentions.size(); ++i) list.set(i, mentions[i]);
-}
-
-}  // namespace
 
 response connection::send_to_user(const std::string& peer, const std::string& client_msg_id,
                                   const std::string& body, std::uint32_t content_type,
                                   const std::vector<std::string>& mentions) {
   return call([&](wire::ClientFrame::Builder f) {
-    auto s = f.initSend();
-    s.getTarget().setUser(peer);
-    fill_send(s, client_msg_id, body, content_type, mentions);
+    codec::fill_send_to_user(f, peer, client_msg_id, body, content_type, mentions);
   });
 }
 
@@ -279,19 +331,14 @@ response connection::send_to_group(const std::string& group, const std::string& 
                                    const std::string& body, std::uint32_t content_type,
                                    const std::vector<std::string>& mentions) {
   return call([&](wire::ClientFrame::Builder f) {
-    auto s = f.initSend();
-    s.getTarget().setGroup(group);
-    fill_send(s, client_msg_id, body, content_type, mentions);
+    codec::fill_send_to_group(f, group, client_msg_id, body, content_type, mentions);
   });
 }
 
 response connection::pull(const std::string& conversation, std::uint64_t after_seq,
                           std::uint32_t limit) {
   return call([&](wire::ClientFrame::Builder f) {
-    auto p = f.initPull();
-    p.setConversation(conversation);
-    p.setAfterSeq(after_seq);
-    p.setLimit(limit);
+    codec::fill_pull(f, conversation, after_seq, limit);
   });
 }
 
@@ -332,15 +379,11 @@ response connection::mark_read(const std::string& conversation, std::uint64_t se
 }
 
 response connection::create_group(const std::string& group_id, const std::string& name) {
-  return call([&](wire::ClientFrame::Builder f) {
-    auto c = f.initCreateGroup();
-    c.setGroupId(group_id);
-    c.setName(name);
-  });
+  return call([&](wire::ClientFrame::Builder f) { codec::fill_create_group(f, group_id, name); });
 }
 
 response connection::join_group(const std::string& group_id) {
-  return call([&](wire::ClientFrame::Builder f) { f.initJoinGroup().setGroupId(group_id); });
+  return call([&](wire::ClientFrame::Builder f) { codec::fill_join_group(f, group_id); });
 }
 
 response connection::leave_group(const std::string& group_id) {
