@@ -35,11 +35,25 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
   }
 }
 
-void entity_actor::maybe_passivate() {
-  if (!in_flight_.empty() || !may_passivate()) return;
-  if (svc_.router->try_passivate(id_, address(), [this] { return mailbox().empty(); })) {
+caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
+  ++consumed_;
+  return caf::event_based_actor::consume(x);
+}
+
+void entity_actor::start_idle_ticks() {
+  delayed_send(this, svc_.options.idle_timeout, tick_atom::value);
+}
+
+void entity_actor::on_idle_tick() {
+  // Idle: the tick was the only message since the previous tick, nothing is being written,
+  // and the subclass agrees. Then leave, if the router confirms the mailbox is still empty.
+  const bool idle = consumed_ == consumed_at_tick_ + 1 && in_flight_.empty() && may_passivate();
+  if (idle && svc_.router->try_passivate(id_, address(), [this] { return mailbox().empty(); })) {
     quit();
+    return;
   }
+  consumed_at_tick_ = consumed_;
+  start_idle_ticks();
 }
 
 caf::behavior entity_actor::fail_activation(const store::status& st) {

@@ -8,7 +8,6 @@
 #include "parley/runtime/router.hpp"
 #include "parley/store/store.hpp"
 
-#include <caf/after.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
@@ -43,13 +42,21 @@ class entity_actor : public caf::event_based_actor {
     };
   }
 
-  /// Passivation on idleness; the last element of every entity behavior.
-  auto idle_timeout() {
-    return caf::after(svc_.options.idle_timeout) >> [this] { maybe_passivate(); };
+  /// Passivation on idleness; part of every entity behavior. A tick every idle_timeout checks
+  /// whether anything but the tick itself arrived since the previous one. (CAF's `after` would
+  /// re-arm a timer in the shared actor clock on every message: measurably slower.)
+  auto idle_handler() {
+    return [this](tick_atom) { on_idle_tick(); };
   }
 
   /// Subclasses veto passivation while they must stay (e.g. a user with sessions).
   virtual bool may_passivate() const { return true; }
+
+  /// Counts every message, for idle detection.
+  caf::invoke_message_result consume(caf::mailbox_element& x) override;
+
+  /// Starts the idle ticks; call once from make_behavior.
+  void start_idle_ticks();
 
   /// The behavior of an actor that could not load its state: it leaves the router and quits,
   /// so queued requests fail with a retriable error and the next one reactivates.
@@ -61,9 +68,11 @@ class entity_actor : public caf::event_based_actor {
 
  private:
   void on_committed(std::uint64_t token, const store::status& st);
-  void maybe_passivate();
+  void on_idle_tick();
 
   std::uint64_t next_token_ = 1;
+  std::uint64_t consumed_ = 0;
+  std::uint64_t consumed_at_tick_ = 0;
   std::unordered_map<std::uint64_t, commit_callback> in_flight_;
 };
 

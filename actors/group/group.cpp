@@ -36,6 +36,7 @@ class group_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
+    start_idle_ticks();
     return {
         [this](create_atom, std::string& user, std::string& name) -> caf::result<group_info> {
           return create(user, name);
@@ -63,7 +64,7 @@ class group_actor final : public entity_actor {
           return forward<record_page>(history_atom::value, q);
         },
         commit_handler(),
-        idle_timeout(),
+        idle_handler(),
     };
   }
 

@@ -38,6 +38,7 @@ class user_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
+    start_idle_ticks();
     set_down_handler([this](caf::down_msg& dm) { drop_sessions_of(dm.source); });
     return {
         [this](login_atom, std::string& device, std::uint16_t device_type,
@@ -73,7 +74,7 @@ class user_actor final : public entity_actor {
           }
         },
         commit_handler(),
-        idle_timeout(),
+        idle_handler(),
     };
   }
 
