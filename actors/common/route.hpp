@@ -20,8 +20,10 @@ void ask(caf::event_based_actor* self, services& svc, const std::string& entity_
          OnError on_error, Ts&&... xs) {
   bool sent = false;
   auto status = svc.router->with(entity_id, [&](const caf::actor& dest) {
-    self->request(dest, svc.options.request_timeout, std::forward<Ts>(xs)...)
-        .then(std::move(on_ok), on_error);
+    const auto timeout = svc.options.request_timeout.count() > 0
+                             ? caf::duration(svc.options.request_timeout)
+                             : caf::duration(caf::infinite);
+    self->request(dest, timeout, std::forward<Ts>(xs)...).then(std::move(on_ok), on_error);
     sent = true;
   });
   if (!sent || status != runtime::route_status::delivered) {

@@ -32,8 +32,11 @@ struct actor_options {
   std::chrono::milliseconds heartbeat_timeout{90000};
   /// A connection must log in within this time. Default 10 s.
   std::chrono::milliseconds login_timeout{10000};
-  /// How long a connection waits for an entity actor's answer. Default 10 s.
-  std::chrono::milliseconds request_timeout{10000};
+  /// How long an actor waits for another actor's answer; 0 = no timeout. A local entity always
+  /// answers or fails with "receiver down", and every client has its own timeout, so the
+  /// default is none: each timed request costs an entry in CAF's shared clock (~3% of a core
+  /// at 12 k msg/s, measured with perf). Default 0.
+  std::chrono::milliseconds request_timeout{0};
   /// Limits for frames read from clients.
   schema::frame_limits frames;
   /// Largest message body accepted, bytes. Default 64 KiB.
