@@ -7,6 +7,7 @@
 #include <csignal>
 #include <iostream>
 #include <pthread.h>
+#include <sys/resource.h>
 
 namespace parley::cli {
 
@@ -31,6 +32,12 @@ command add_cluster_start(CLI::App& cluster) {
                   "BENCHMARKS ONLY: ack before fsync (acked messages can be lost on power loss)");
   return [o, start]() -> int {
     if (!start->parsed()) return -1;
+    // Sockets are descriptors: use all the process may have (the hard limit).
+    rlimit fds{};
+    if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+      fds.rlim_cur = fds.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &fds);  // best effort: on failure the node runs with fewer
+    }
     // Block the signals in every thread the node will start; this thread waits for them.
     sigset_t signals;
     sigemptyset(&signals);

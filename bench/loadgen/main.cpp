@@ -18,6 +18,9 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
+
+#include <sys/resource.h>
 
 namespace parley::bench {
 
@@ -48,6 +51,7 @@ struct options {
   std::size_t count = 1000;
   std::size_t concurrency = 256;
   std::string hist_prefix;
+  std::string register_for = "pairs";
 };
 
 /// Everything one run shares: the io_context, the connections, the counters.
@@ -72,12 +76,32 @@ class run {
     if (o_.workload == "group") return group();
     if (o_.workload == "latency") return latency();
     if (o_.workload == "register") return register_users();
+    if (o_.workload == "recovery-send") return recovery_send();
+    if (o_.workload == "recovery-check") return recovery_check();
     std::cerr << "loadgen: unknown workload " << o_.workload << "\n";
     return 2;
   }
 
  private:
   std::string user(std::size_t i) const { return o_.user_prefix + std::to_string(o_.first_user + i); }
+
+  /// Member j of group g.
+  std::string member(std::size_t g, std::size_t j) const {
+    return o_.user_prefix + "g" + std::to_string(g) + "m" + std::to_string(j);
+  }
+
+  /// The users a workload logs in as (pairs and idle: numbered; group: per group and member).
+  std::vector<std::string> users_for(const std::string& workload) const {
+    std::vector<std::string> users;
+    if (workload == "group") {
+      for (std::size_t g = 0; g < o_.groups; ++g) {
+        for (std::size_t j = 0; j < o_.members; ++j) users.push_back(member(g, j));
+      }
+    } else {
+      for (std::size_t i = 0; i < o_.connections; ++i) users.push_back(user(i));
+    }
+    return users;
+  }
 
   std::shared_ptr<chat_conn> make() {
     return o_.protocol == "parley" ? make_parley_conn(io_) : make_xmpp_conn(io_, o_.domain);
@@ -214,8 +238,7 @@ class run {
   // -- workloads --------------------------------------------------------------------------------
 
   int idle() {
-    std::vector<std::string> users;
-    for (std::size_t i = 0; i < o_.connections; ++i) users.push_back(user(i));
+    const auto users = users_for("idle");
     const auto t0 = clock::now();
     const bool ok = open_all(users);
     const double secs = std::chrono::duration<double>(clock::now() - t0).count();
@@ -229,8 +252,7 @@ class run {
   }
 
   int pairs() {
-    std::vector<std::string> users;
-    for (std::size_t i = 0; i < o_.connections; ++i) users.push_back(user(i));
+    const auto users = users_for("pairs");
     if (!open_all(users)) return 1;
     std::vector<std::size_t> senders;
     for (std::size_t i = 0; i + 1 < users.size(); i += 2) senders.push_back(i);
@@ -249,12 +271,7 @@ class run {
 
   int group() {
     // Group g has members <prefix>g<g>m<j>; member 0 creates it and sends.
-    std::vector<std::string> users;
-    for (std::size_t g = 0; g < o_.groups; ++g) {
-      for (std::size_t m = 0; m < o_.members; ++m) {
-        users.push_back(o_.user_prefix + "g" + std::to_string(g) + "m" + std::to_string(m));
-      }
-    }
+    const auto users = users_for("group");
     if (!open_all(users)) return 1;
     auto group_name = [&](std::size_t g) { return o_.user_prefix + "grp" + std::to_string(g); };
     // Join: creators first, then everybody else.
@@ -325,25 +342,89 @@ class run {
     return 0;
   }
 
+  /// Sends o_.count messages from user 0 to user 1 (64 in flight); prints how many were acked.
+  int recovery_send() {
+    std::vector<std::string> users{user(0)};
+    if (!open_all(users)) return 1;
+    std::size_t issued = 0, answered = 0;
+    std::function<void()> pump = [&] {
+      while (issued < o_.count && issued - answered < 64) {
+        ++issued;
+        ++sent_;
+        conns_[0]->send_direct(user(1), body(now_ns(), 0), [&](bool ok) {
+          ++answered;
+          if (ok) ++acked_;
+          else ++ack_errors_;
+          pump();
+        });
+      }
+    };
+    pump();
+    io_.restart();
+    while (answered < o_.count && io_.run_one()) {
+    }
+    std::printf("{\"workload\":\"recovery-send\",\"sent\":%llu,\"acked\":%llu}\n",
+                (unsigned long long)sent_, (unsigned long long)acked_);
+    return 0;
+  }
+
+  /// Retries a login as user 1 until it succeeds (or o_.duration passes), then counts the
+  /// messages of the user 0 / user 1 conversation with the blocking client.
+  int recovery_check() {
+    const auto t0 = clock::now();
+    const auto deadline = t0 + std::chrono::duration_cast<clock::duration>(
+                                   std::chrono::duration<double>(o_.duration));
+    std::unique_ptr<client::connection> c;
+    while (clock::now() < deadline) {
+      auto attempt = client::connection::connect(o_.ep.host, o_.ep.port);
+      if (auto* conn = std::get_if<std::unique_ptr<client::connection>>(&attempt)) {
+        if ((*conn)->login(credential(user(1)), "check").ok()) {
+          c = std::move(*conn);
+          break;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling the restart
+    }
+    const double login_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    if (!c) {
+      std::printf("{\"workload\":\"recovery-check\",\"ok\":false}\n");
+      return 1;
+    }
+    const auto a = user(0), b = user(1);
+    const std::string conversation = a < b ? "dm/" + a + "/" + b : "dm/" + b + "/" + a;
+    std::uint64_t stored = 0, after = 0;
+    for (;;) {
+      auto r = c->pull(conversation, after, 200);
+      if (!r.ok()) break;
+      stored += r.messages.size();
+      if (!r.messages.empty()) after = r.messages.back().seq;
+      if (!r.has_more) break;
+    }
+    std::printf("{\"workload\":\"recovery-check\",\"ok\":true,\"login_ms\":%.1f,"
+                "\"stored\":%llu}\n", login_ms, (unsigned long long)stored);
+    return 0;
+  }
+
   int register_users() {
+    const auto users = users_for(o_.register_for);
     std::size_t next = 0, done = 0, failed = 0, in_flight = 0;
     std::function<void()> pump = [&] {
-      while (in_flight < o_.concurrency && next < o_.connections) {
+      while (in_flight < o_.concurrency && next < users.size()) {
         const std::size_t i = next++;
         ++in_flight;
-        xmpp_register(io_, endpoint_for(i), o_.domain, user(i), o_.password,
+        xmpp_register(io_, endpoint_for(i), o_.domain, users[i], o_.password,
                       [&, i](bool ok, const std::string& error) {
                         --in_flight;
                         ++done;
-                        if (!ok && failed++ < 5) std::cerr << "loadgen: register " << user(i) << ": " << error << "\n";
+                        if (!ok && failed++ < 5) std::cerr << "loadgen: register " << users[i] << ": " << error << "\n";
                         pump();
                       });
       }
     };
     pump();
-    while (done < o_.connections && io_.run_one()) {
+    while (done < users.size() && io_.run_one()) {
     }
-    std::printf("{\"workload\":\"register\",\"users\":%zu,\"failed\":%zu}\n", o_.connections, failed);
+    std::printf("{\"workload\":\"register\",\"users\":%zu,\"failed\":%zu}\n", users.size(), failed);
     return failed ? 1 : 0;
   }
 
@@ -411,11 +492,18 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--hold", o.hold, "Seconds to hold idle connections")->capture_default_str();
   run_cmd->add_option("--count", o.count, "Messages (latency)")->capture_default_str();
   run_cmd->add_option("--concurrency", o.concurrency, "Logins in flight")->capture_default_str();
+  run_cmd->add_option("--register-for", o.register_for, "register: users of pairs/idle or group")
+      ->capture_default_str();
   run_cmd->add_option("--hist-prefix", o.hist_prefix, "Write <prefix>.ack and <prefix>.delivery");
   std::vector<std::string> files;
   auto* merge_cmd = app.add_subcommand("merge", "Merge histogram files and print percentiles");
   merge_cmd->add_option("files", files)->required();
   CLI11_PARSE(app, argc, argv);
+  rlimit fds{};
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &fds);  // best effort
+  }
   try {
     if (merge_cmd->parsed()) return merge(files);
     run r(o);

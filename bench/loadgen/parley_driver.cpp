@@ -4,7 +4,9 @@
 
 #include "parley/client/codec.hpp"
 
+#include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <deque>
 #include <unordered_map>
 
@@ -45,7 +47,7 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
   void send_direct(const std::string& peer, const std::string& body, ack_fn acked) override {
     request(
         [&](wire::ClientFrame::Builder f) {
-          client::codec::fill_send_to_user(f, peer, std::to_string(next_id_), body, 0, {});
+          client::codec::fill_send_to_user(f, peer, unique_id(), body, 0, {});
         },
         [acked](const client::response& r) { acked(r.ok()); });
   }
@@ -53,7 +55,7 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
   void send_group(const std::string& group, const std::string& body, ack_fn acked) override {
     request(
         [&](wire::ClientFrame::Builder f) {
-          client::codec::fill_send_to_group(f, group, std::to_string(next_id_), body, 0, {});
+          client::codec::fill_send_to_group(f, group, unique_id(), body, 0, {});
         },
         [acked](const client::response& r) { acked(r.ok()); });
   }
@@ -65,6 +67,13 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
           else client::codec::fill_join_group(f, group);
         },
         [done](const client::response& r) { done(r.ok(), r.error); });
+  }
+
+  /// Client message ids must differ across runs too, or the server deduplicates them.
+  std::string unique_id() {
+    static const std::string run = std::to_string(::getpid()) + "-" +
+                                   std::to_string(clock::now().time_since_epoch().count()) + "-";
+    return run + std::to_string(next_id_);
   }
 
   void close() override {
@@ -123,6 +132,8 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
         auto cb = std::move(it->second);
         pending_.erase(it);
         cb(frame->result);
+      } else if (frame->pushed.what == client::push::kind::kicked) {
+        std::fprintf(stderr, "loadgen: kicked: %s\n", frame->pushed.detail.c_str());
       } else if (frame->pushed.what == client::push::kind::message && on_message_) {
         on_message_(frame->pushed.msg.body);
       }

@@ -171,6 +171,19 @@ BOOST_AUTO_TEST_CASE(the_senders_other_devices_get_the_push_but_not_the_sending_
   BOOST_TEST(b2->seq == 2u);
 }
 
+BOOST_AUTO_TEST_CASE(a_user_who_reconnects_gets_pushes_again) {
+  embedded_node node;
+  for (int round = 1; round <= 3; ++round) {
+    auto alice = node.login("alice");
+    auto bob = node.login("bob", "phone");
+    auto ack = alice->send_to_user("bob", "r" + std::to_string(round), "round");
+    require_ok(ack);
+    auto m = testing::next_message(*bob);
+    BOOST_TEST_REQUIRE(m.has_value(), "no push in round " << round);
+    BOOST_TEST(m->seq == ack.seq);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invalid_sends_are_refused_with_bad_request) {
   embedded_node node;
   auto alice = node.login("alice");

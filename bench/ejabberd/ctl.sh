@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench/ejabberd/ctl.sh start|stop DIR PORT memory|archive
+# Runs Debian's ejabberd with its own config, spool and logs under DIR, as the calling user. "archive" adds mod_mam on SQLite: the durable class.
+set -euo pipefail
+cmd=$1 dir=$2 port=${3:-5222} mode=${4:-memory}
+here="$(cd "$(dirname "$0")" && pwd)"
+node="parleybench${port}@localhost"
+# A copy of ejabberdctl that runs as the calling user: Debian's switches to the ejabberd user
+# through su, which drops the descriptor limit to 1024 (and prlimit needs CAP_SYS_RESOURCE).
+ctl() { "$dir/ejabberdctl" --config-dir "$dir" --config "$dir/ejabberd.yml" --spool "$dir/spool" --logs "$dir/logs" --node "$node" "$@"; }
+case "$cmd" in
+  start)
+    rm -rf "$dir" && mkdir -p "$dir/spool" "$dir/logs"
+    sed 's/^INSTALLUSER=.*/INSTALLUSER=/' /usr/sbin/ejabberdctl > "$dir/ejabberdctl"
+    chmod +x "$dir/ejabberdctl"
+    ulimit -n "$(ulimit -Hn)"
+    # Debian's ejabberdctl.cfg pins EJABBERD_CONFIG_PATH to /etc; drop that line in our copy.
+    grep -v "^EJABBERD_CONFIG_PATH=" /etc/ejabberd/ejabberdctl.cfg > "$dir/ejabberdctl.cfg"
+    cp /etc/ejabberd/inetrc "$dir/inetrc" 2>/dev/null || true
+    if [ "$mode" = archive ]; then
+      sql="sql_type: sqlite
+sql_database: \"$dir/ejabberd.db\"
+default_db: sql
+new_sql_schema: false"
+      mam="  mod_mam:
+    db_type: sql
+    default: always"
+      muc_mam=true
+      sqlite3 "$dir/ejabberd.db" < /usr/share/ejabberd/sql/lite.sql
+    else
+      sql="default_db: mnesia"; mam=""; muc_mam=false
+    fi
+    python3 - "$here/ejabberd.yml.in" "$dir/ejabberd.yml" "$port" "$sql" "$mam" "$muc_mam" <<'PY'
+import sys
+src, dst, port, sql, mam, muc_mam = sys.argv[1:]
+text = open(src).read().replace("@PORT@", port).replace("@SQL@", sql).replace("@MAM@", mam)
+text = text.replace("@MUC_MAM@", muc_mam).replace("@ARCHIVE@", "")
+open(dst, "w").write(text)
+PY
+    ctl start
+    # Started when it answers on the c2s port.
+    for _ in $(seq 1 300); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "ejabberd ($mode) on 127.0.0.1:$port"; exit 0
+      fi
+      sleep 0.1
+    done
+    echo "ejabberd did not start; see $dir/logs" >&2; exit 1 ;;
+  stop)
+    ctl stop >/dev/null 2>&1 || true
+    ctl stopped >/dev/null 2>&1 || true
+    pkill -f "$node" 2>/dev/null || true ;;
+  pid)
+    pgrep -f -- "-sname $node|-name $node" | head -1 ;;
+  *) echo "usage: ctl.sh start|stop|pid DIR PORT [memory|archive]" >&2; exit 2 ;;
+esac
