@@ -33,3 +33,11 @@ find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 add_library(parley_cli11 INTERFACE)
 target_include_directories(parley_cli11 INTERFACE ${CLI11_INCLUDE_DIR})
 add_library(parley::cli11 ALIAS parley_cli11)
+
+# Debian builds cpp-httplib as a shared library (httplib.h declares, libcpp-httplib defines).
+find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+find_library(HTTPLIB_LIBRARY cpp-httplib REQUIRED)
+add_library(parley_httplib INTERFACE)
+target_include_directories(parley_httplib INTERFACE ${HTTPLIB_INCLUDE_DIR})
+target_link_libraries(parley_httplib INTERFACE ${HTTPLIB_LIBRARY})
+add_library(parley::httplib ALIAS parley_httplib)

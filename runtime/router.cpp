@@ -2,8 +2,13 @@
 
 namespace parley::runtime {
 
-router::router(const shard_map& map, node_id self, spawner spawn)
-    : map_(map), self_(std::move(self)), spawn_(std::move(spawn)) {
+router::router(const shard_map& map, node_id self, spawner spawn, const node_directory* nodes,
+               std::function<bool()> serving)
+    : map_(map),
+      self_(std::move(self)),
+      spawn_(std::move(spawn)),
+      nodes_(nodes),
+      serving_(std::move(serving)) {
   slots_.reserve(map_.shard_count());
   for (std::uint32_t i = 0; i < map_.shard_count(); ++i) slots_.push_back(std::make_unique<slot>());
 }
@@ -13,9 +18,17 @@ std::uint32_t router::shard_of(const std::string& entity_id) const {
 }
 
 route_status router::route(const std::string& entity_id, bool activate,
-                           const std::function<void(const caf::actor&)>& deliver) {
+                           const local_delivery& deliver, const remote_delivery& remote) {
   const std::uint32_t shard = shard_of(entity_id);
-  if (map_.owner(shard) != self_) return route_status::unavailable;
+  const node_id owner = map_.owner(shard);
+  if (owner != self_) {
+    if (owner.empty() || !remote || !nodes_) return route_status::unavailable;
+    caf::actor gate = nodes_->gate(owner);
+    if (!gate) return route_status::unavailable;
+    remote(gate);
+    return route_status::forwarded;
+  }
+  if (serving_ && !serving_()) return route_status::unavailable;  // fenced
   auto& s = *slots_[shard];
   std::lock_guard<std::mutex> guard(s.mu);
   if (stopping_.load(std::memory_order_acquire)) return route_status::unavailable;
@@ -30,14 +43,14 @@ route_status router::route(const std::string& entity_id, bool activate,
   return route_status::delivered;
 }
 
-route_status router::with(const std::string& entity_id,
-                          const std::function<void(const caf::actor&)>& deliver) {
-  return route(entity_id, true, deliver);
+route_status router::with(const std::string& entity_id, const local_delivery& deliver,
+                          const remote_delivery& remote) {
+  return route(entity_id, true, deliver, remote);
 }
 
-route_status router::with_if_active(const std::string& entity_id,
-                                    const std::function<void(const caf::actor&)>& deliver) {
-  return route(entity_id, false, deliver);
+route_status router::with_if_active(const std::string& entity_id, const local_delivery& deliver,
+                                    const remote_delivery& remote) {
+  return route(entity_id, false, deliver, remote);
 }
 
 bool router::try_passivate(const std::string& entity_id, const caf::actor_addr& self,

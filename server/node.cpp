@@ -2,7 +2,9 @@
 
 #include "parley/actors/entities.hpp"
 #include "parley/actors/messages.hpp"
+#include "parley/runtime/cluster.hpp"
 #include "parley/runtime/group_committer.hpp"
+#include "parley/runtime/node_gate.hpp"
 #include "parley/runtime/router.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
@@ -11,6 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 
 #include <filesystem>
@@ -23,7 +26,12 @@ struct node::impl {
   node_options opts;
   std::unique_ptr<store::store> db;
   std::unique_ptr<runtime::token_authority> tokens;
-  std::unique_ptr<runtime::local_shard_map> map;
+  std::unique_ptr<runtime::shard_map> map;
+  runtime::etcd_shard_map* cluster_map = nullptr;  // == map.get() in cluster mode
+  std::unique_ptr<runtime::gate_directory> gates;
+  std::unique_ptr<runtime::cluster_member> member;
+  caf::actor gate;
+  std::uint16_t cluster_port = 0;
   std::unique_ptr<runtime::group_committer> committer;
   actors::node_counters counters;
   actors::services svc;
@@ -39,11 +47,15 @@ struct node::impl {
     stopped = true;
     // Outside in: no new requests, then no new writes, then no actors, then no store.
     if (gw) gw->stop();
+    if (member) member->stop();  // graceful leave: revoke the lease
     if (committer) committer->stop();
     if (router) {
       for (auto& a : router->shut_down()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
+    if (gate) caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
+    gate = nullptr;
     if (system) system->await_all_actors_done();
+    member.reset();
     gw.reset();
     router.reset();
     system.reset();
@@ -66,7 +78,8 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   if (ec) return "cannot create data dir " + o.data_dir + ": " + ec.message();
 
   std::string error;
-  auto secret = runtime::load_or_create_secret(o.data_dir + "/secret", error);
+  auto secret = runtime::load_or_create_secret(
+      o.secret_file.empty() ? o.data_dir + "/secret" : o.secret_file, error);
   if (!secret) return error;
   p->tokens = std::make_unique<runtime::token_authority>(std::move(*secret));
 
@@ -85,13 +98,27 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   co.durability = o.unsafe_no_fsync ? store::durability::buffered : store::durability::synced;
   p->committer = std::make_unique<runtime::group_committer>(*p->db, co);
 
-  p->map = std::make_unique<runtime::local_shard_map>("local", p->db->shard_count());
+  const bool clustered = !o.cluster.etcd.empty();
+  const std::string self_id = clustered ? o.cluster.self : "local";
+  if (clustered) {
+    auto m = std::make_unique<runtime::etcd_shard_map>(p->db->shard_count());
+    p->cluster_map = m.get();
+    p->map = std::move(m);
+  } else {
+    p->map = std::make_unique<runtime::local_shard_map>(self_id, p->db->shard_count());
+  }
 
   const std::size_t workers =
       o.worker_threads ? o.worker_threads : std::max(1u, std::thread::hardware_concurrency());
   p->cfg.set("scheduler.max-threads", workers);
   p->cfg.set("logger.verbosity", caf::atom("quiet"));
   actors::register_message_types(p->cfg);
+  if (clustered) {
+    p->cfg.load<caf::io::middleman>();
+    // Detect a frozen peer too, not only a closed connection (see stack notes).
+    p->cfg.set("middleman.heartbeat-interval", caf::timespan(std::chrono::milliseconds(200)));
+    p->cfg.set("middleman.connection-timeout", caf::timespan(std::chrono::seconds(1)));
+  }
   p->system = std::make_unique<caf::actor_system>(p->cfg);
 
   p->svc.system = p->system.get();
@@ -100,9 +127,26 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->svc.tokens = p->tokens.get();
   p->svc.options = o.actors;
   p->svc.counters = &p->counters;
-  p->router = std::make_unique<runtime::router>(*p->map, "local",
-                                                actors::make_entity_spawner(p->svc));
+  std::function<bool()> serving;
+  if (clustered) {
+    p->gates = std::make_unique<runtime::gate_directory>(*p->system);
+    serving = [raw = p.get()] { return raw->member && raw->member->serving(); };
+  }
+  p->router = std::make_unique<runtime::router>(*p->map, self_id,
+                                                actors::make_entity_spawner(p->svc),
+                                                p->gates.get(), std::move(serving));
   p->svc.router = p->router.get();
+  if (clustered) {
+    p->gate = runtime::spawn_node_gate(*p->system, *p->router);
+    auto bound = p->system->middleman().publish(p->gate, o.cluster.cluster_port,
+                                                o.cluster.host.c_str(), true);
+    if (!bound) {
+      p->stop();
+      return "cannot publish the node gate on " + o.cluster.host + ":" +
+             std::to_string(o.cluster.cluster_port) + ": " + p->system->render(bound.error());
+    }
+    p->cluster_port = *bound;
+  }
 
   p->gw = std::make_unique<gateway>(p->svc, o.gateway);
   auto port = p->gw->start();
@@ -111,10 +155,28 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     return *msg;
   }
   p->port = std::get<std::uint16_t>(port);
+  if (clustered) {
+    runtime::node_info self{self_id, o.cluster.host, p->cluster_port, p->port, 0};
+    auto* raw = p.get();
+    p->member = std::make_unique<runtime::cluster_member>(
+        o.cluster, self, *p->cluster_map, [raw, self_id](const auto& nodes) {
+          std::map<runtime::node_id, runtime::gate_address> where;
+          for (auto& [id, n] : nodes) where[id] = {n.host, n.cluster_port, n.incarnation};
+          raw->gates->update(where, self_id);
+        });
+    if (auto err = p->member->start()) {
+      p->stop();
+      return "cannot join the cluster: " + classify(err).second;
+    }
+  }
   return std::unique_ptr<node>(new node(std::move(p)));
 }
 
 std::uint16_t node::port() const { return impl_->port; }
+
+std::uint16_t node::cluster_port() const { return impl_->cluster_port; }
+
+const std::string& node::id() const { return impl_->router ? impl_->router->self() : impl_->opts.cluster.self; }
 
 std::string node::endpoint() const {
   return impl_->opts.gateway.host + ":" + std::to_string(impl_->port);
@@ -133,6 +195,16 @@ node_stats node::stats() const {
   s.pushes = c.pushes.load();
   s.bad_frames = c.bad_frames.load();
   if (impl_->router) s.active_entities = impl_->router->active_count();
+  if (impl_->map) {
+    s.map_epoch = impl_->map->epoch();
+    for (std::uint32_t i = 0; i < impl_->map->shard_count(); ++i) {
+      if (impl_->router && impl_->map->owner(i) == impl_->router->self()) ++s.owned_shards;
+    }
+  }
+  if (impl_->member) {
+    s.serving = impl_->member->serving();
+    s.coordinating = impl_->member->coordinating();
+  }
   if (impl_->committer) {
     auto cs = impl_->committer->stats();
     s.commit_groups = cs.groups;

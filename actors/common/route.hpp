@@ -3,6 +3,7 @@
 
 #include "parley/actors/messages.hpp"
 #include "parley/actors/services.hpp"
+#include "parley/runtime/node_gate.hpp"
 #include "parley/runtime/router.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -12,21 +13,30 @@
 
 namespace parley::actors {
 
-/// Sends a request to the activation of `entity_id` and installs `on_ok` / `on_error` as its
-/// continuation in `self`. If the router cannot deliver (shard not owned here, node stopping),
-/// `on_error` runs at once with `unavailable`.
+/// Sends a request to the activation of `entity_id`, wherever it lives, and installs `on_ok` /
+/// `on_error` as its continuation in `self`. A remote entity is reached through its node's gate
+/// (which delegates, so the entity answers us directly). If nobody can take it (shard
+/// unavailable, node stopping), `on_error` runs at once with `unavailable`.
 template <class OnOk, class OnError, class... Ts>
 void ask(caf::event_based_actor* self, services& svc, const std::string& entity_id, OnOk on_ok,
-         OnError on_error, Ts&&... xs) {
+         OnError on_error, const Ts&... xs) {
   bool sent = false;
-  auto status = svc.router->with(entity_id, [&](const caf::actor& dest) {
-    const auto timeout = svc.options.request_timeout.count() > 0
-                             ? caf::duration(svc.options.request_timeout)
-                             : caf::duration(caf::infinite);
-    self->request(dest, timeout, std::forward<Ts>(xs)...).then(std::move(on_ok), on_error);
-    sent = true;
-  });
-  if (!sent || status != runtime::route_status::delivered) {
+  const auto timeout = svc.options.request_timeout.count() > 0
+                           ? caf::duration(svc.options.request_timeout)
+                           : caf::duration(caf::infinite);
+  auto status = svc.router->with(
+      entity_id,
+      [&](const caf::actor& dest) {
+        self->request(dest, timeout, xs...).then(on_ok, on_error);
+        sent = true;
+      },
+      [&](const caf::actor& gate) {
+        self->request(gate, timeout, runtime::route_atom::value, entity_id, std::uint8_t{0},
+                      caf::make_message(xs...))
+            .then(on_ok, on_error);
+        sent = true;
+      });
+  if (!sent || status == runtime::route_status::unavailable) {
     caf::error err = make_error(errc::unavailable, entity_id + " is not available on this node");
     on_error(err);
   }
@@ -34,10 +44,13 @@ void ask(caf::event_based_actor* self, services& svc, const std::string& entity_
 
 /// Fire-and-forget delivery to `entity_id` if it is active now (pushes to online users).
 template <class... Ts>
-void tell_if_active(services& svc, const std::string& entity_id, Ts&&... xs) {
-  svc.router->with_if_active(entity_id, [&](const caf::actor& dest) {
-    caf::anon_send(dest, std::forward<Ts>(xs)...);
-  });
+void tell_if_active(services& svc, const std::string& entity_id, const Ts&... xs) {
+  svc.router->with_if_active(
+      entity_id, [&](const caf::actor& dest) { caf::anon_send(dest, xs...); },
+      [&](const caf::actor& gate) {
+        caf::anon_send(gate, runtime::route_active_atom::value, entity_id,
+                       caf::make_message(xs...));
+      });
 }
 
 }  // namespace parley::actors

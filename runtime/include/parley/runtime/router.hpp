@@ -12,9 +12,10 @@
 // no message can be on its way to it, and the next send simply activates a fresh one; and there
 // is never more than one activation of an id on a node.
 //
-// Shards this node does not own answer `unavailable` for now; the cluster adds forwarding to
-// the owner over CAF's middleman, buffering during a handoff and "not mine (epoch E)" retries
-// at this same place, without changing callers.
+// Shards another node owns go to that node's gate actor (node_gate.hpp) over CAF's middleman:
+// the caller's `remote` callback gets the gate and wraps its message; the gate routes it on
+// its node and delegates, so the answer comes straight back to the caller. A node that is not
+// serving (fenced: its etcd lease lapsed) answers `unavailable` for its own shards.
 //
 // Thread safety: every method may be called from any thread (actors, gateway, tests).
 // Lifetime: owned by the node; outlives the entity actors, which hold a plain pointer to it.
@@ -37,6 +38,7 @@ namespace parley::runtime {
 /// What happened to a routed delivery.
 enum class route_status {
   delivered,    ///< Handed to the activation (which may have just been spawned).
+  forwarded,    ///< Handed to the owner node's gate.
   not_active,   ///< send_if_active only: no activation exists, nothing was sent.
   unavailable,  ///< This node does not own the shard, or the router is stopping.
 };
@@ -44,20 +46,39 @@ enum class route_status {
 /// Spawns the activation of an entity id on this node. Must not block.
 using spawner = std::function<caf::actor(const std::string& entity_id, std::uint32_t shard)>;
 
+/// Delivers to a local activation (runs under the shard lock: only enqueue).
+using local_delivery = std::function<void(const caf::actor&)>;
+/// Delivers through the gate of the node that owns the shard.
+using remote_delivery = std::function<void(const caf::actor& gate)>;
+
+/// Finds other nodes' gate actors (cluster mode). Thread-safe.
+class node_directory {
+ public:
+  virtual ~node_directory() = default;
+  /// The gate of `node`, or an invalid handle if it is unknown or unreachable.
+  virtual caf::actor gate(const node_id& node) const = 0;
+};
+
 /// Routes messages to virtual actors. See the file comment.
 class router {
  public:
-  router(const shard_map& map, node_id self, spawner spawn);
+  /// `nodes` (cluster mode) finds other nodes' gates; `serving` says whether this node may
+  /// serve its own shards (false while fenced). Both optional for a single node.
+  router(const shard_map& map, node_id self, spawner spawn, const node_directory* nodes = nullptr,
+         std::function<bool()> serving = {});
 
-  /// Calls `deliver(actor)` with the activation of `entity_id`, activating it if needed.
-  /// `deliver` runs under the shard lock: it must only enqueue (send, request, anon_send).
-  route_status with(const std::string& entity_id,
-                    const std::function<void(const caf::actor&)>& deliver);
+  /// Calls `deliver(actor)` with the activation of `entity_id`, activating it if needed, or
+  /// `remote(gate)` if another node owns its shard (if `remote` is empty: unavailable).
+  route_status with(const std::string& entity_id, const local_delivery& deliver,
+                    const remote_delivery& remote = {});
 
   /// Like with(), but only if the entity is active now; never activates. Used for pushes to
   /// users, whose actors are active exactly while they have sessions.
-  route_status with_if_active(const std::string& entity_id,
-                              const std::function<void(const caf::actor&)>& deliver);
+  route_status with_if_active(const std::string& entity_id, const local_delivery& deliver,
+                              const remote_delivery& remote = {});
+
+  /// This node's id.
+  const node_id& self() const { return self_; }
 
   /// Removes `self` as the activation of `entity_id` if `mailbox_empty()` holds under the
   /// shard lock. Returns true if removed: the caller must then quit.
@@ -85,12 +106,14 @@ class router {
     std::unordered_map<std::string, caf::actor> actors;
   };
 
-  route_status route(const std::string& entity_id, bool activate,
-                     const std::function<void(const caf::actor&)>& deliver);
+  route_status route(const std::string& entity_id, bool activate, const local_delivery& deliver,
+                     const remote_delivery& remote);
 
   const shard_map& map_;
   node_id self_;
   spawner spawn_;
+  const node_directory* nodes_;
+  std::function<bool()> serving_;
   std::vector<std::unique_ptr<slot>> slots_;
   std::atomic<bool> stopping_{false};
 };

@@ -5,6 +5,7 @@
 // who embed an engine in their own tests (see embedded.hpp).
 
 #include "parley/actors/services.hpp"
+#include "parley/runtime/cluster.hpp"
 #include "parley/server/gateway.hpp"
 
 #include <cstdint>
@@ -18,6 +19,8 @@ namespace parley::server {
 struct node_options {
   /// Data directory: RocksDB under <data_dir>/db, the token secret in <data_dir>/secret.
   std::string data_dir = "./parley-data";
+  /// Token secret file; empty = <data_dir>/secret. Every node of a cluster needs the same.
+  std::string secret_file;
   /// Shards of a new data dir (fixed afterwards). Default 64.
   std::uint32_t shard_count = 64;
   /// Benchmark only: acks no longer wait for fsync, so a power cut may lose acked messages.
@@ -29,6 +32,8 @@ struct node_options {
   gateway_options gateway;
   /// Entity and connection tunables.
   actors::actor_options actors;
+  /// Cluster membership; `cluster.etcd` empty = single node with the embedded shard map.
+  runtime::cluster_options cluster;
 };
 
 /// Point-in-time figures of a node.
@@ -41,6 +46,10 @@ struct node_stats {
   std::uint64_t active_entities = 0;
   std::uint64_t commit_groups = 0;
   std::uint64_t commit_batches = 0;
+  std::uint64_t map_epoch = 0;      ///< Epoch of the shard map this node follows.
+  std::uint32_t owned_shards = 0;   ///< Shards this node owns in it.
+  bool serving = true;              ///< False while fenced (lease lapsed).
+  bool coordinating = false;        ///< Whether this node is the cluster's coordinator.
 };
 
 /// A running node. See the file comment.
@@ -57,6 +66,10 @@ class node {
   std::uint16_t port() const;
   /// "host:port" of the client listener.
   std::string endpoint() const;
+  /// The CAF middleman port other nodes reach this one on (0 for a single node).
+  std::uint16_t cluster_port() const;
+  /// This node's id.
+  const std::string& id() const;
   /// Issues a login token for `user` (valid for `ttl_seconds`).
   std::string issue_token(const std::string& user, std::int64_t ttl_seconds = 86400) const;
   /// Current figures.

@@ -1,0 +1,185 @@
+#include "parley/runtime/cluster.hpp"
+
+#include "parley/runtime/errc.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace parley::runtime {
+
+using json = nlohmann::json;
+using clock = std::chrono::steady_clock;
+
+node_id etcd_shard_map::owner(std::uint32_t shard) const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return shard < owners_.size() ? owners_[shard] : node_id{};
+}
+
+std::uint64_t etcd_shard_map::epoch() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return epoch_;
+}
+
+void etcd_shard_map::apply(std::uint64_t epoch, std::vector<node_id> owners) {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (epoch <= epoch_ || owners.size() != shard_count_) return;
+  epoch_ = epoch;
+  owners_ = std::move(owners);
+}
+
+std::vector<node_id> etcd_shard_map::owners() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return owners_;
+}
+
+std::string encode_shard_map(std::uint64_t epoch, const std::vector<node_id>& owners) {
+  return json{{"epoch", epoch}, {"shard_count", owners.size()}, {"owners", owners}}.dump();
+}
+
+bool decode_shard_map(const std::string& text, std::uint64_t& epoch, std::vector<node_id>& owners) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.contains("epoch") || !j.contains("owners")) return false;
+  epoch = j["epoch"].get<std::uint64_t>();
+  owners = j["owners"].get<std::vector<node_id>>();
+  return true;
+}
+
+cluster_member::cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
+                               nodes_changed on_nodes)
+    : opts_(std::move(opts)),
+      self_(std::move(self)),
+      map_(map),
+      on_nodes_(std::move(on_nodes)),
+      etcd_(opts_.etcd) {}
+
+cluster_member::~cluster_member() { stop(); }
+
+caf::error cluster_member::start(std::chrono::milliseconds timeout) {
+  const auto deadline = clock::now() + timeout;
+  while (!register_self()) {
+    if (clock::now() >= deadline) {
+      return make_error(errc::unavailable, "cannot register with etcd at " + opts_.etcd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // etcd may still be starting
+  }
+  tick();
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void cluster_member::stop() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  serving_ = false;
+  if (lease_) etcd_.revoke(lease_);  // best effort: otherwise the lease simply expires
+}
+
+std::map<node_id, node_info> cluster_member::nodes() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return nodes_;
+}
+
+bool cluster_member::register_self() {
+  auto lease = etcd_.grant_lease(opts_.lease_ttl);
+  if (!lease) return false;
+  json info{{"id", self_.id},
+            {"host", self_.host},
+            {"cluster_port", self_.cluster_port},
+            {"client_port", self_.client_port},
+            {"incarnation", *lease}};
+  if (etcd_.put(opts_.prefix + "/nodes/" + self_.id, info.dump(), *lease)) return false;
+  lease_ = *lease;
+  last_keepalive_ok_ = last_keepalive_sent_ = clock::now();
+  serving_ = true;
+  return true;
+}
+
+void cluster_member::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, opts_.poll);
+    if (stopping_) break;
+    lock.unlock();
+    tick();
+    lock.lock();
+  }
+}
+
+void cluster_member::tick() {
+  const auto now = clock::now();
+  // Lease: refresh every ttl/3; fence when it lapsed or etcd was unreachable for a ttl.
+  if (now - last_keepalive_sent_ >= opts_.lease_ttl / 3) {
+    last_keepalive_sent_ = now;
+    auto ttl = etcd_.keep_alive(lease_);
+    if (ttl && *ttl > 0) {
+      last_keepalive_ok_ = now;
+    } else if (ttl && *ttl == 0) {
+      serving_ = false;  // the lease is gone: someone may already consider us dead
+      register_self();
+    }
+  }
+  if (now - last_keepalive_ok_ >= opts_.lease_ttl) serving_ = false;
+
+  auto listed = etcd_.get_prefix(opts_.prefix + "/nodes/");
+  if (listed) {
+    std::map<node_id, node_info> nodes;
+    for (auto& kv : *listed) {
+      auto j = json::parse(kv.value, nullptr, false);
+      if (j.is_discarded()) continue;
+      node_info n;
+      n.id = j.value("id", "");
+      n.host = j.value("host", "");
+      n.cluster_port = j.value("cluster_port", std::uint16_t{0});
+      n.client_port = j.value("client_port", std::uint16_t{0});
+      n.incarnation = j.value("incarnation", std::int64_t{0});
+      nodes[n.id] = n;
+    }
+    bool changed;
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      changed = nodes.size() != nodes_.size() ||
+                !std::equal(nodes.begin(), nodes.end(), nodes_.begin(),
+                            [](auto& a, auto& b) {
+                              return a.first == b.first &&
+                                     a.second.incarnation == b.second.incarnation;
+                            });
+      nodes_ = nodes;
+    }
+    if (changed && on_nodes_) on_nodes_(nodes);
+    if (serving_) coordinate(nodes);
+  }
+
+  auto map = etcd_.get(opts_.prefix + "/shardmap");
+  if (map && *map) {
+    std::uint64_t epoch = 0;
+    std::vector<node_id> owners;
+    if (decode_shard_map((*map)->value, epoch, owners)) map_.apply(epoch, std::move(owners));
+  }
+}
+
+void cluster_member::coordinate(const std::map<node_id, node_info>& nodes) {
+  // Election: the coordinator key lives as long as its holder's lease.
+  auto won = etcd_.put_if(opts_.prefix + "/coordinator", self_.id, 0, lease_);
+  if (won && *won) coordinating_ = true;
+  if (!coordinating_) {
+    auto holder = etcd_.get(opts_.prefix + "/coordinator");
+    if (holder && *holder && (*holder)->value == self_.id) coordinating_ = true;
+    if (!coordinating_) return;
+  }
+  auto current = etcd_.get(opts_.prefix + "/shardmap");
+  if (!current || *current) return;  // a map exists: changes come with migration
+  if (nodes.size() < opts_.expected_nodes) return;
+  std::vector<node_id> ids;
+  for (auto& [id, info] : nodes) ids.push_back(id);
+  std::vector<node_id> owners(map_.shard_count());
+  for (std::size_t s = 0; s < owners.size(); ++s) owners[s] = ids[s % ids.size()];
+  etcd_.put_if(opts_.prefix + "/shardmap", encode_shard_map(1, owners), 0);  // lost race: fine
+}
+
+}  // namespace parley::runtime

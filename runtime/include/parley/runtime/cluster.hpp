@@ -1,0 +1,132 @@
+#pragma once
+// Cluster membership and the shard map in etcd.
+//
+// Keys under a prefix (default "/parley"):
+//   <prefix>/nodes/<id>     {"id","host","cluster_port","client_port"}, attached to the node's lease
+//   <prefix>/coordinator    the id of the coordinating node, attached to its lease (election)
+//   <prefix>/shardmap       {"epoch": E, "shard_count": S, "owners": [node id per shard]}
+//
+// Every node holds a lease and refreshes it (ttl/3); a node whose lease lapses, or that cannot
+// reach etcd for a whole ttl, is *fenced*: it stops serving its shards until it has registered
+// again, so two nodes never accept writes for one shard. The coordinator (whoever created the
+// coordinator key) writes the shard map, only by compare-and-swap on its mod revision, with the
+// epoch increased by one. Nodes poll the map and the member list every poll interval.
+//
+// What exists today: the initial assignment (round-robin over the first `expected_nodes`
+// nodes), cross-node routing by that map, fencing, and a crashed node's shards waiting for it
+// (requests for them fail with a retriable `unavailable` until it is back). Moving shards on
+// join and drain (export/ship/import of the column family) is the next step.
+
+#include "parley/runtime/etcd.hpp"
+#include "parley/runtime/shard_map.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace parley::runtime {
+
+/// How a node finds and joins its cluster. Plain struct.
+struct cluster_options {
+  /// etcd endpoint, e.g. "http://127.0.0.1:2379". Empty: single node, no etcd.
+  std::string etcd;
+  /// Key prefix of this cluster in etcd. Default "/parley".
+  std::string prefix = "/parley";
+  /// This node's id; stable across restarts (its shards wait for it after a crash).
+  node_id self = "node-1";
+  /// Address other nodes reach this node's CAF middleman on.
+  std::string host = "127.0.0.1";
+  /// CAF middleman port (0: pick one).
+  std::uint16_t cluster_port = 0;
+  /// Lease TTL: a node silent this long is fenced and its shards become unavailable. Default 3 s.
+  std::chrono::seconds lease_ttl{3};
+  /// How often the shard map and member list are read. Default 100 ms.
+  std::chrono::milliseconds poll{100};
+  /// Nodes that must have registered before the coordinator writes the first map. Default 1.
+  std::uint32_t expected_nodes = 1;
+};
+
+/// A registered node.
+struct node_info {
+  node_id id;
+  std::string host;
+  std::uint16_t cluster_port = 0;
+  std::uint16_t client_port = 0;
+  std::int64_t incarnation = 0;  ///< The lease it registered with: changes on every restart.
+};
+
+/// The shard map as read from etcd; a thread-safe snapshot.
+class etcd_shard_map final : public shard_map {
+ public:
+  explicit etcd_shard_map(std::uint32_t shard_count) : shard_count_(shard_count) {}
+  std::uint32_t shard_count() const override { return shard_count_; }
+  node_id owner(std::uint32_t shard) const override;
+  std::uint64_t epoch() const override;
+  /// Replaces the snapshot (called by the cluster member on a newer epoch).
+  void apply(std::uint64_t epoch, std::vector<node_id> owners);
+  /// Copy of all owners.
+  std::vector<node_id> owners() const;
+
+ private:
+  const std::uint32_t shard_count_;
+  mutable std::mutex mu_;
+  std::uint64_t epoch_ = 0;
+  std::vector<node_id> owners_;
+};
+
+/// This node's membership: lease, registration, election, map polling. Owns one thread.
+class cluster_member {
+ public:
+  using nodes_changed = std::function<void(const std::map<node_id, node_info>&)>;
+
+  cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
+                 nodes_changed on_nodes);
+  ~cluster_member();
+
+  /// Registers (blocking until etcd answers or `timeout`) and starts the background thread.
+  caf::error start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Leaves: stops the thread and revokes the lease (graceful leave). Idempotent.
+  void stop();
+
+  /// Whether this node may serve its shards now (lease alive).
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
+  /// Whether this node is the coordinator.
+  bool coordinating() const { return coordinating_.load(std::memory_order_acquire); }
+  /// Last known member list.
+  std::map<node_id, node_info> nodes() const;
+
+ private:
+  void run();
+  void tick();
+  bool register_self();
+  void coordinate(const std::map<node_id, node_info>& nodes);
+
+  cluster_options opts_;
+  node_info self_;
+  etcd_shard_map& map_;
+  nodes_changed on_nodes_;
+  etcd_client etcd_;
+  std::int64_t lease_ = 0;
+  std::chrono::steady_clock::time_point last_keepalive_ok_;
+  std::chrono::steady_clock::time_point last_keepalive_sent_;
+  std::atomic<bool> serving_{false};
+  std::atomic<bool> coordinating_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<node_id, node_info> nodes_;
+  std::thread thread_;
+};
+
+/// Parses and prints the shard map's JSON form.
+std::string encode_shard_map(std::uint64_t epoch, const std::vector<node_id>& owners);
+bool decode_shard_map(const std::string& text, std::uint64_t& epoch, std::vector<node_id>& owners);
+
+}  // namespace parley::runtime

@@ -1,0 +1,60 @@
+#pragma once
+// A small synchronous client for etcd 3.4's v3 JSON gateway (HTTP POST /v3/...): leases,
+// puts, ranges and single-compare transactions — all the cluster needs. Keys and values are
+// base64 in the gateway's JSON; this class hides that.
+//
+// Thread safety: every method may be called from any thread (each call uses its own HTTP
+// connection). Calls block for at most `timeout`.
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace parley::runtime {
+
+/// One key with its metadata.
+struct etcd_kv {
+  std::string key;
+  std::string value;
+  std::int64_t create_revision = 0;
+  std::int64_t mod_revision = 0;
+  std::int64_t lease = 0;
+};
+
+/// See the file comment. Errors are Parley `unavailable` errors (retriable).
+class etcd_client {
+ public:
+  /// `endpoint` like "http://127.0.0.1:2379".
+  explicit etcd_client(std::string endpoint,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+
+  /// Grants a lease; returns its id.
+  caf::expected<std::int64_t> grant_lease(std::chrono::seconds ttl);
+  /// Refreshes a lease; returns its remaining TTL in seconds (0: it has expired).
+  caf::expected<std::int64_t> keep_alive(std::int64_t lease);
+  /// Revokes a lease (its keys disappear).
+  caf::error revoke(std::int64_t lease);
+
+  caf::error put(const std::string& key, const std::string& value, std::int64_t lease = 0);
+  caf::expected<std::optional<etcd_kv>> get(const std::string& key);
+  caf::expected<std::vector<etcd_kv>> get_prefix(const std::string& prefix);
+  caf::error erase(const std::string& key);
+
+  /// Puts `value` only if `key`'s mod revision is `mod_revision` (0: only if absent).
+  /// Returns whether the put happened.
+  caf::expected<bool> put_if(const std::string& key, const std::string& value,
+                             std::int64_t mod_revision, std::int64_t lease = 0);
+
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  caf::expected<std::string> post(const std::string& path, const std::string& body);
+  std::string endpoint_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace parley::runtime

@@ -1,0 +1,57 @@
+#pragma once
+// The node gate: the one actor a node publishes to the others over CAF's middleman.
+//
+// A node that routes to an entity whose shard another node owns sends the gate of that node
+//   request (route_atom, entity id, hops, message)    — a request; the answer comes from the entity
+//   (route_active_atom, entity id, message)            — fire-and-forget push to an active entity
+// The gate routes it on its own node and *delegates* the request, so the entity answers the
+// original requester directly. If the gate's map says a third node owns the shard (its map is
+// newer than the sender's), it forwards to that node's gate, at most `max_hops` times; otherwise
+// it answers `unavailable` (retriable), e.g. while the owner is down or fenced.
+
+#include "parley/runtime/router.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+
+#include <map>
+#include <mutex>
+
+namespace parley::runtime {
+
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using route_active_atom = caf::atom_constant<caf::atom("routeact")>;
+
+/// Most gate-to-gate forwards of one request.
+constexpr std::uint8_t max_hops = 3;
+
+/// Spawns this node's gate over `r` (which must outlive it).
+caf::actor spawn_node_gate(caf::actor_system& system, router& r);
+
+/// Where a node's gate listens, and which incarnation (lease) of the node published it.
+struct gate_address {
+  std::string host;
+  std::uint16_t port = 0;
+  std::int64_t incarnation = 0;
+  bool operator==(const gate_address& o) const {
+    return host == o.host && port == o.port && incarnation == o.incarnation;
+  }
+};
+
+/// Gates of the other nodes, resolved through the middleman when the member list changes.
+class gate_directory final : public node_directory {
+ public:
+  explicit gate_directory(caf::actor_system& system) : system_(system) {}
+  caf::actor gate(const node_id& node) const override;
+  /// Connects to nodes (or incarnations) not seen before (blocking, 1-2 ms each); forgets
+  /// departed ones.
+  void update(const std::map<node_id, gate_address>& nodes, const node_id& self);
+
+ private:
+  caf::actor_system& system_;
+  mutable std::mutex mu_;
+  std::map<node_id, std::pair<gate_address, caf::actor>> gates_;
+};
+
+}  // namespace parley::runtime
