@@ -5,6 +5,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
+#include <caf/system_messages.hpp>
 
 namespace parley::runtime {
 
@@ -43,6 +44,22 @@ caf::actor spawn_node_gate(caf::actor_system& system, router& r) {
   return system.spawn(gate_behavior, &r);
 }
 
+gate_directory::gate_directory(caf::actor_system& system) : system_(system) {
+  watcher_ = system.spawn([this](caf::event_based_actor* self) -> caf::behavior {
+    self->set_down_handler([this](caf::down_msg& dm) { forget(dm.source); });
+    return {[self](caf::actor& gate) { self->monitor(gate); }};
+  });
+}
+
+gate_directory::~gate_directory() { caf::anon_send_exit(watcher_, caf::exit_reason::user_shutdown); }
+
+void gate_directory::forget(const caf::actor_addr& gate) {
+  std::lock_guard<std::mutex> guard(mu_);
+  for (auto& [id, entry] : gates_) {
+    if (entry.second && entry.second.address() == gate) entry.second = caf::actor{};
+  }
+}
+
 caf::actor gate_directory::gate(const node_id& node) const {
   std::lock_guard<std::mutex> guard(mu_);
   auto it = gates_.find(node);
@@ -58,6 +75,7 @@ void gate_directory::update(const std::map<node_id, gate_address>& nodes, const 
       if (it != gates_.end() && it->second.first == where && it->second.second) continue;
     }
     auto gate = system_.middleman().remote_actor(where.host, where.port);
+    if (gate) caf::anon_send(watcher_, *gate);
     std::lock_guard<std::mutex> guard(mu_);
     gates_[id] = {where, gate ? *gate : caf::actor{}};
   }

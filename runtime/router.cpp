@@ -19,6 +19,7 @@ std::uint32_t router::shard_of(const std::string& entity_id) const {
 
 route_status router::route(const std::string& entity_id, bool activate,
                            const local_delivery& deliver, const remote_delivery& remote) {
+  if (stopping_.load(std::memory_order_acquire)) return route_status::unavailable;
   const std::uint32_t shard = shard_of(entity_id);
   const node_id owner = map_.owner(shard);
   if (owner != self_) {

@@ -54,6 +54,8 @@ struct node::impl {
     }
     if (gate) caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
     gate = nullptr;
+    member.reset();  // before the gates: its callback updates them
+    gates.reset();   // stops the gate watcher (the router is shut down: nobody asks for gates)
     if (system) system->await_all_actors_done();
     member.reset();
     gw.reset();

@@ -31,9 +31,17 @@ void ask(caf::event_based_actor* self, services& svc, const std::string& entity_
         sent = true;
       },
       [&](const caf::actor& gate) {
-        self->request(gate, timeout, runtime::route_atom::value, entity_id, std::uint8_t{0},
+        self->request(gate, caf::duration(svc.options.remote_request_timeout),
+                      runtime::route_atom::value, entity_id, std::uint8_t{0},
                       caf::make_message(xs...))
-            .then(on_ok, on_error);
+            .then(on_ok, [on_error, entity_id](caf::error& err) mutable {
+              // A remote owner that does not answer is down or fenced: say so, retriably.
+              if (classify(err).first == errc::timeout) {
+                err = make_error(errc::unavailable,
+                                 "the node owning " + entity_id + " did not answer; retry");
+              }
+              on_error(err);
+            });
         sent = true;
       });
   if (!sent || status == runtime::route_status::unavailable) {

@@ -37,6 +37,10 @@ struct actor_options {
   /// default is none: each timed request costs an entry in CAF's shared clock (~3% of a core
   /// at 12 k msg/s, measured with perf). Default 0.
   std::chrono::milliseconds request_timeout{0};
+  /// How long an actor waits for an entity on another node. Not optional: a request in flight
+  /// to a node that dies is never answered by CAF. Expiry is reported as `unavailable`.
+  /// Default 5 s.
+  std::chrono::milliseconds remote_request_timeout{5000};
   /// Limits for frames read from clients.
   schema::frame_limits frames;
   /// Largest message body accepted, bytes. Default 64 KiB.

@@ -42,16 +42,23 @@ struct gate_address {
 /// Gates of the other nodes, resolved through the middleman when the member list changes.
 class gate_directory final : public node_directory {
  public:
-  explicit gate_directory(caf::actor_system& system) : system_(system) {}
+  /// Spawns a watcher that monitors every gate: a gate whose node disconnects is forgotten at
+  /// once, so requests for that node's shards fail fast as `unavailable`.
+  explicit gate_directory(caf::actor_system& system);
+  ~gate_directory() override;
   caf::actor gate(const node_id& node) const override;
   /// Connects to nodes (or incarnations) not seen before (blocking, 1-2 ms each); forgets
   /// departed ones.
   void update(const std::map<node_id, gate_address>& nodes, const node_id& self);
 
  private:
+  /// Forgets the gate with this address (its node went away).
+  void forget(const caf::actor_addr& gate);
+
   caf::actor_system& system_;
   mutable std::mutex mu_;
   std::map<node_id, std::pair<gate_address, caf::actor>> gates_;
+  caf::actor watcher_;
 };
 
 }  // namespace parley::runtime

@@ -1,0 +1,174 @@
+#include "parley/testing/embedded_cluster.hpp"
+
+#include "parley/runtime/entity_id.hpp"
+#include "parley/runtime/etcd.hpp"
+#include "parley/runtime/shard_map.hpp"
+#include "parley/runtime/token.hpp"
+
+#include <asio.hpp>
+
+#include <csignal>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace parley::testing {
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+etcd_server::etcd_server() : dir_("parley-etcd") {
+  const auto client = free_port();
+  const auto peer = free_port();
+  endpoint_ = "http://127.0.0.1:" + std::to_string(client);
+  const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+  const std::string data = dir_.path() + "/data";
+  const std::string log = dir_.path() + "/etcd.log";
+  std::fflush(nullptr);  // or the child flushes our buffered output a second time
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    FILE* err = std::freopen(log.c_str(), "a", stderr);
+    (void)out;
+    (void)err;
+    execlp("etcd", "etcd", "--name", "parley-test", "--data-dir", data.c_str(),
+           "--listen-client-urls", endpoint_.c_str(), "--advertise-client-urls", endpoint_.c_str(),
+           "--listen-peer-urls", peer_url.c_str(), "--initial-advertise-peer-urls",
+           peer_url.c_str(), "--initial-cluster", ("parley-test=" + peer_url).c_str(),
+           static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  runtime::etcd_client probe(endpoint_, std::chrono::milliseconds(500));
+  const bool up = wait_until([&] { return static_cast<bool>(probe.get("/probe")); },
+                             std::chrono::seconds(10));
+  if (!up) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    throw std::runtime_error("etcd did not start (is Debian's etcd-server installed?)");
+  }
+}
+
+etcd_server::~etcd_server() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+embedded_cluster::embedded_cluster(std::size_t n, server::node_options base)
+    : base_(std::move(base)), dir_("parley-cluster"), etcd_(std::make_unique<etcd_server>()) {
+  for (std::size_t i = 0; i < n; ++i) cluster_ports_.push_back(free_port());
+  nodes_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto started = server::node::start(options_for(i));
+    if (auto* error = std::get_if<std::string>(&started)) {
+      throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
+    }
+    nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
+  }
+  const bool mapped = wait_until([&] {
+    for (auto& node : nodes_) {
+      if (node->stats().map_epoch == 0) return false;
+    }
+    return true;
+  });
+  if (!mapped) throw std::runtime_error("the cluster did not agree on a shard map");
+}
+
+embedded_cluster::~embedded_cluster() {
+  for (auto& node : nodes_) {
+    if (node) node->stop();
+  }
+  nodes_.clear();
+}
+
+server::node_options embedded_cluster::options_for(std::size_t i) const {
+  server::node_options o = base_;
+  o.data_dir = dir_.path() + "/node-" + std::to_string(i);
+  o.secret_file = dir_.path() + "/secret";
+  o.shard_count = 16;
+  o.gateway.host = "127.0.0.1";
+  o.gateway.port = 0;
+  o.cluster.etcd = etcd_->endpoint();
+  o.cluster.self = "node-" + std::to_string(i);
+  o.cluster.cluster_port = cluster_ports_[i];
+  o.cluster.expected_nodes = static_cast<std::uint32_t>(nodes_.size());
+  return o;
+}
+
+server::node& embedded_cluster::node(std::size_t i) {
+  if (!nodes_[i]) throw std::logic_error("node " + std::to_string(i) + " is stopped");
+  return *nodes_[i];
+}
+
+void embedded_cluster::stop(std::size_t i) {
+  if (nodes_[i]) nodes_[i]->stop();
+  nodes_[i].reset();
+}
+
+void embedded_cluster::start(std::size_t i) {
+  if (nodes_[i]) return;
+  auto started = server::node::start(options_for(i));
+  if (auto* error = std::get_if<std::string>(&started)) {
+    throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
+  }
+  nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
+  wait_until([&] { return nodes_[i]->stats().map_epoch > 0 && nodes_[i]->stats().serving; });
+}
+
+std::size_t embedded_cluster::owner_of(const std::string& entity_id) {
+  const auto shard = runtime::shard_of(entity_id, 16);
+  // Every node follows the same map; ask a running one through etcd's copy.
+  runtime::etcd_client etcd(etcd_->endpoint());
+  auto kv = etcd.get(base_.cluster.prefix + "/shardmap");
+  std::uint64_t epoch = 0;
+  std::vector<runtime::node_id> owners;
+  if (!kv || !*kv || !runtime::decode_shard_map((*kv)->value, epoch, owners)) {
+    throw std::runtime_error("no shard map in etcd");
+  }
+  const auto& owner = owners.at(shard);
+  return static_cast<std::size_t>(std::stoul(owner.substr(owner.find('-') + 1)));
+}
+
+std::string embedded_cluster::name_on(std::size_t i, const std::string& kind,
+                                      const std::string& prefix) {
+  for (int n = 0;; ++n) {
+    const std::string name = prefix + std::to_string(n);
+    if (owner_of(kind + name) == i) return name;
+  }
+}
+
+std::string embedded_cluster::user_on(std::size_t i, const std::string& prefix) {
+  return name_on(i, "user/", prefix);
+}
+
+std::string embedded_cluster::group_on(std::size_t i, const std::string& prefix) {
+  return name_on(i, "group/", prefix);
+}
+
+std::string embedded_cluster::token(const std::string& user) const {
+  std::string error;
+  auto secret = runtime::load_or_create_secret(dir_.path() + "/secret", error);
+  if (!secret) throw std::runtime_error(error);
+  return runtime::token_authority(*secret).issue(user, std::chrono::hours(1));
+}
+
+std::unique_ptr<client::connection> embedded_cluster::login(std::size_t i, const std::string& user,
+                                                            const std::string& device) const {
+  if (!nodes_[i]) throw std::logic_error("node " + std::to_string(i) + " is stopped");
+  auto c = client::connection::connect("127.0.0.1", nodes_[i]->port());
+  if (auto* error = std::get_if<std::string>(&c)) throw std::runtime_error(*error);
+  auto conn = std::move(std::get<std::unique_ptr<client::connection>>(c));
+  auto r = conn->login(token(user), device);
+  if (!r.ok()) {
+    throw std::runtime_error("login of " + user + " at node " + std::to_string(i) + ": " +
+                             client::to_string(r.code) + " " + r.error);
+  }
+  return conn;
+}
+
+}  // namespace parley::testing
