@@ -1,62 +1,275 @@
-// imctl cluster start: one node in the foreground until Ctrl-C or SIGTERM.
+// imctl cluster start / node start / cluster status.
+//
+// `cluster start` without --nodes runs one node with the embedded shard map (no etcd).
+// `cluster start --nodes N` starts an etcd (Debian's etcd-server, loopback, data under the
+// cluster dir) unless --etcd names one, then N `imctl node start` child processes on
+// consecutive ports, all sharing <dir>/secret; Ctrl-C stops them all.
 
 #include "commands.hpp"
 
+#include "parley/runtime/cluster.hpp"
+#include "parley/runtime/etcd.hpp"
 #include "parley/server/node.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <csignal>
+#include <set>
+#include <filesystem>
 #include <iostream>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 namespace parley::cli {
 
-command add_cluster_start(CLI::App& cluster) {
-  auto* start = cluster.add_subcommand(
-      "start", "Start a single node with an embedded shard map (no etcd), in the foreground");
-  auto o = std::make_shared<server::node_options>();
-  start->add_option("--data-dir", o->data_dir, "Data directory (created if missing)")
+namespace {
+
+void raise_descriptor_limit() {
+  // Sockets are descriptors: use all the process may have (the hard limit).
+  rlimit fds{};
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &fds);  // best effort: on failure the node runs with fewer
+  }
+}
+
+sigset_t block_stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+/// Runs one node in the foreground until SIGINT/SIGTERM.
+int run_node(const server::node_options& o) {
+  raise_descriptor_limit();
+  sigset_t signals = block_stop_signals();  // before any thread starts
+  auto started = server::node::start(o);
+  if (auto* error = std::get_if<std::string>(&started)) {
+    std::cerr << "imctl: " << *error << "\n";
+    return 1;
+  }
+  auto& n = *std::get<std::unique_ptr<server::node>>(started);
+  if (o.cluster.etcd.empty()) {
+    std::cout << "parley: node listening on " << n.endpoint() << " (data dir " << o.data_dir
+              << ", single node, embedded shard map)" << std::endl;
+  } else {
+    std::cout << "parley: node " << n.id() << " listening on " << n.endpoint() << " (cluster port "
+              << n.cluster_port() << ", etcd " << o.cluster.etcd << ", data dir " << o.data_dir
+              << ")" << std::endl;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cout << "parley: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
+  n.stop();
+  std::cout << "parley: stopped" << std::endl;
+  return 0;
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log = "") {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  if (!log.empty()) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    FILE* err = std::freopen(log.c_str(), "a", stderr);
+    (void)out;
+    (void)err;
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  std::perror("imctl: exec");
+  _exit(127);
+}
+
+void add_node_options(CLI::App& cmd, server::node_options& o) {
+  cmd.add_option("--data-dir", o.data_dir, "Data directory (created if missing)")
       ->capture_default_str();
-  start->add_option("--host", o->gateway.host, "Client listen address")->capture_default_str();
-  start->add_option("--port", o->gateway.port, "Client listen port (0: any free port)")
+  cmd.add_option("--host", o.gateway.host, "Client listen address")->capture_default_str();
+  cmd.add_option("--port", o.gateway.port, "Client listen port (0: any free port)")
       ->capture_default_str();
-  start->add_option("--shards", o->shard_count, "Shards of a new data dir")
+  cmd.add_option("--shards", o.shard_count, "Shards of a new data dir")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  start->add_option("--workers", o->worker_threads, "Actor scheduler threads (0: one per core)")
+  cmd.add_option("--workers", o.worker_threads, "Actor scheduler threads (0: one per core)")
       ->capture_default_str();
-  start->add_option("--io-threads", o->gateway.io_threads, "Network threads")
+  cmd.add_option("--io-threads", o.gateway.io_threads, "Network threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  start->add_flag("--unsafe-no-fsync", o->unsafe_no_fsync,
-                  "BENCHMARKS ONLY: ack before fsync (acked messages can be lost on power loss)");
-  return [o, start]() -> int {
+  cmd.add_option("--secret-file", o.secret_file, "Token secret (default <data-dir>/secret)");
+  cmd.add_flag("--unsafe-no-fsync", o.unsafe_no_fsync,
+               "BENCHMARKS ONLY: ack before fsync (acked messages can be lost on power loss)");
+}
+
+}  // namespace
+
+command add_cluster_start(CLI::App& cluster) {
+  auto* start = cluster.add_subcommand(
+      "start", "Start one node (embedded shard map, no etcd), or a local cluster with --nodes N");
+  auto o = std::make_shared<server::node_options>();
+  add_node_options(*start, *o);
+  struct extra {
+    std::uint32_t nodes = 1;
+    std::string etcd;
+    std::string dir = "./parley-cluster";
+  };
+  auto x = std::make_shared<extra>();
+  start->add_option("--nodes", x->nodes, "Nodes of a local cluster (each a process)")
+      ->check(CLI::Range(1, 64));
+  start->add_option("--etcd", x->etcd, "Use this etcd instead of starting one");
+  start->add_option("--dir", x->dir, "Local cluster directory (etcd, node data, secret)")
+      ->capture_default_str();
+  return [o, x, start]() -> int {
     if (!start->parsed()) return -1;
-    // Sockets are descriptors: use all the process may have (the hard limit).
-    rlimit fds{};
-    if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
-      fds.rlim_cur = fds.rlim_max;
-      setrlimit(RLIMIT_NOFILE, &fds);  // best effort: on failure the node runs with fewer
+    if (x->nodes == 1 && x->etcd.empty()) return run_node(*o);
+    // A local cluster: etcd + N node processes.
+    std::filesystem::create_directories(x->dir);
+    sigset_t signals = block_stop_signals();
+    std::vector<pid_t> children;
+    pid_t etcd_pid = -1;
+    std::string etcd = x->etcd;
+    const std::uint16_t base = o->gateway.port ? o->gateway.port : 7420;
+    if (etcd.empty()) {
+      const std::string client = "http://127.0.0.1:" + std::to_string(base + 1959);
+      const std::string peer = "http://127.0.0.1:" + std::to_string(base + 1960);
+      etcd_pid = spawn({"etcd", "--name", "parley", "--data-dir", x->dir + "/etcd",
+                        "--listen-client-urls", client, "--advertise-client-urls", client,
+                        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                        "--initial-cluster", "parley=" + peer},
+                       x->dir + "/etcd.log");
+      etcd = client;
+      runtime::etcd_client probe(etcd, std::chrono::milliseconds(300));
+      bool up = false;
+      for (int i = 0; i < 100 && !up; ++i) {
+        up = static_cast<bool>(probe.get("/probe"));
+        if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (!up) {
+        std::cerr << "imctl: etcd did not start; see " << x->dir << "/etcd.log\n";
+        kill(etcd_pid, SIGTERM);
+        return 1;
+      }
+      std::cout << "parley: etcd on " << etcd << " (data " << x->dir << "/etcd)" << std::endl;
     }
-    // Block the signals in every thread the node will start; this thread waits for them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    auto started = server::node::start(*o);
-    if (auto* error = std::get_if<std::string>(&started)) {
-      std::cerr << "imctl: " << *error << "\n";
-      return 1;
+    char self[4096];
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    const std::string imctl = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : "imctl";
+    for (std::uint32_t i = 0; i < x->nodes; ++i) {
+      const std::string id = "node-" + std::to_string(i + 1);
+      std::vector<std::string> args{imctl, "node", "start", "--id", id, "--etcd", etcd,
+                                    "--data-dir", x->dir + "/" + id,
+                                    "--secret-file", x->dir + "/secret",
+                                    "--port", std::to_string(base + i),
+                                    "--cluster-port", std::to_string(base + 100 + i),
+                                    "--expected-nodes", std::to_string(x->nodes),
+                                    "--shards", std::to_string(o->shard_count),
+                                    "--workers", std::to_string(o->worker_threads)};
+      if (o->unsafe_no_fsync) args.push_back("--unsafe-no-fsync");
+      children.push_back(spawn(args));
     }
-    auto& n = *std::get<std::unique_ptr<server::node>>(started);
-    std::cout << "parley: node listening on " << n.endpoint() << " (data dir " << o->data_dir
-              << ", single node, embedded shard map)" << std::endl;
+    std::cout << "parley: " << x->nodes << " nodes starting on 127.0.0.1:" << base << "-"
+              << base + x->nodes - 1 << "; `imctl cluster status --etcd " << etcd
+              << "` shows them; Ctrl-C stops all" << std::endl;
     int sig = 0;
     sigwait(&signals, &sig);
-    std::cout << "parley: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
-    n.stop();
-    std::cout << "parley: stopped" << std::endl;
+    std::cout << "parley: stopping the cluster" << std::endl;
+    for (pid_t c : children) kill(c, SIGTERM);
+    for (pid_t c : children) waitpid(c, nullptr, 0);
+    if (etcd_pid > 0) {
+      kill(etcd_pid, SIGTERM);
+      waitpid(etcd_pid, nullptr, 0);
+    }
+    std::cout << "parley: cluster stopped" << std::endl;
+    return 0;
+  };
+}
+
+command add_node_start(CLI::App& node) {
+  auto* start = node.add_subcommand("start", "Run one clustered node in the foreground");
+  auto o = std::make_shared<server::node_options>();
+  add_node_options(*start, *o);
+  start->add_option("--etcd,--join", o->cluster.etcd, "etcd endpoint of the cluster")->required();
+  start->add_option("--id", o->cluster.self, "Node id (stable across restarts)")->required();
+  start->add_option("--cluster-port", o->cluster.cluster_port, "Port other nodes reach this one on")
+      ->capture_default_str();
+  start->add_option("--cluster-host", o->cluster.host, "Address other nodes reach this one on")
+      ->capture_default_str();
+  start->add_option("--expected-nodes", o->cluster.expected_nodes,
+                    "Nodes to wait for before the first shard map")
+      ->capture_default_str();
+  start->add_option("--prefix", o->cluster.prefix, "Key prefix in etcd")->capture_default_str();
+  return [o, start]() -> int {
+    if (!start->parsed()) return -1;
+    return run_node(*o);
+  };
+}
+
+command add_cluster_status(CLI::App& cluster) {
+  auto* status = cluster.add_subcommand("status", "Nodes, shard owners and rates of a cluster");
+  struct opts {
+    std::string etcd = "http://127.0.0.1:9379";
+    std::string prefix = "/parley";
+  };
+  auto o = std::make_shared<opts>();
+  status->add_option("--etcd", o->etcd, "etcd endpoint")->capture_default_str();
+  status->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
+  return [o, status]() -> int {
+    if (!status->parsed()) return -1;
+    using json = nlohmann::json;
+    runtime::etcd_client etcd(o->etcd);
+    auto nodes = etcd.get_prefix(o->prefix + "/nodes/");
+    if (!nodes) {
+      std::cerr << "imctl: cannot read etcd at " << o->etcd << "\n";
+      return 1;
+    }
+    auto stats = etcd.get_prefix(o->prefix + "/stats/");
+    auto coordinator = etcd.get(o->prefix + "/coordinator");
+    auto map = etcd.get(o->prefix + "/shardmap");
+    std::uint64_t epoch = 0;
+    std::vector<runtime::node_id> owners;
+    if (map && *map) runtime::decode_shard_map((*map)->value, epoch, owners);
+    std::map<std::string, json> figures;
+    if (stats) {
+      for (auto& kv : *stats) {
+        figures[kv.key.substr(kv.key.rfind('/') + 1)] = json::parse(kv.value, nullptr, false);
+      }
+    }
+    std::cout << "shard map epoch " << epoch << ", " << owners.size() << " shards; coordinator "
+              << (coordinator && *coordinator ? (*coordinator)->value : std::string("none"))
+              << "\n";
+    std::printf("%-10s %-22s %7s %12s %14s %10s\n", "NODE", "CLIENTS AT", "SHARDS",
+                "CONNECTIONS", "MESSAGES", "ACTORS");
+    std::set<std::string> listed;
+    for (auto& kv : *nodes) {
+      auto n = json::parse(kv.value, nullptr, false);
+      const std::string id = n.value("id", "?");
+      listed.insert(id);
+      const auto owned = std::count(owners.begin(), owners.end(), id);
+      auto& f = figures[id];
+      std::printf("%-10s %-22s %7ld %12s %14s %10s\n", id.c_str(),
+                  (n.value("host", "") + ":" + std::to_string(n.value("client_port", 0))).c_str(),
+                  static_cast<long>(owned),
+                  f.is_object() ? std::to_string(f.value("connections", 0)).c_str() : "-",
+                  f.is_object() ? std::to_string(f.value("messages_sent", 0)).c_str() : "-",
+                  f.is_object() ? std::to_string(f.value("active_entities", 0)).c_str() : "-");
+    }
+    for (auto& id : std::set<std::string>(owners.begin(), owners.end())) {
+      if (!listed.count(id)) {
+        std::printf("%-10s %-22s %7ld   DOWN: its shards are unavailable until it returns\n",
+                    id.c_str(), "-", static_cast<long>(std::count(owners.begin(), owners.end(), id)));
+      }
+    }
     return 0;
   };
 }

@@ -1,6 +1,9 @@
 // imctl: run and talk to Parley.
 //
 //   imctl cluster start [--data-dir DIR] [--host H] [--port P] ...   run a single node
+//   imctl cluster start --nodes N [--dir D] [--etcd URL]             run a local cluster
+//   imctl cluster status [--etcd URL]                                nodes, shards, figures
+//   imctl node start --etcd URL --id ID ...                          run one clustered node
 //   imctl token issue USER [--ttl 24h] [--data-dir DIR]              print a login token
 //   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
 
@@ -71,9 +74,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* cluster = app.add_subcommand("cluster", "Run Parley nodes");
   cluster->require_subcommand(1);
+  auto* node = app.add_subcommand("node", "Run one node of a cluster");
+  node->require_subcommand(1);
   auto* token = app.add_subcommand("token", "Login tokens");
   token->require_subcommand(1);
-  std::vector<command> commands{add_cluster_start(*cluster), add_token_issue(*token), add_chat(app)};
+  std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
+                                add_node_start(*node), add_token_issue(*token), add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

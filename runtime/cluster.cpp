@@ -46,11 +46,12 @@ bool decode_shard_map(const std::string& text, std::uint64_t& epoch, std::vector
 }
 
 cluster_member::cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
-                               nodes_changed on_nodes)
+                               nodes_changed on_nodes, stats_source stats)
     : opts_(std::move(opts)),
       self_(std::move(self)),
       map_(map),
       on_nodes_(std::move(on_nodes)),
+      stats_(std::move(stats)),
       etcd_(opts_.etcd) {}
 
 cluster_member::~cluster_member() { stop(); }
@@ -125,6 +126,10 @@ void cluster_member::tick() {
     }
   }
   if (now - last_keepalive_ok_ >= opts_.lease_ttl) serving_ = false;
+  if (stats_ && now - last_stats_ >= std::chrono::seconds(1)) {
+    last_stats_ = now;
+    etcd_.put(opts_.prefix + "/stats/" + self_.id, stats_(), lease_);  // best effort
+  }
 
   auto listed = etcd_.get_prefix(opts_.prefix + "/nodes/");
   if (listed) {

@@ -165,6 +165,15 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
           std::map<runtime::node_id, runtime::gate_address> where;
           for (auto& [id, n] : nodes) where[id] = {n.host, n.cluster_port, n.incarnation};
           raw->gates->update(where, self_id);
+        },
+        [raw] {
+          auto& c = raw->counters;
+          return "{\"connections\":" + std::to_string(c.connections.load()) +
+                 ",\"logins\":" + std::to_string(c.logins.load()) +
+                 ",\"messages_sent\":" + std::to_string(c.messages_sent.load()) +
+                 ",\"pushes\":" + std::to_string(c.pushes.load()) +
+                 ",\"active_entities\":" + std::to_string(raw->router->active_count()) +
+                 ",\"client_port\":" + std::to_string(raw->port) + "}";
         });
     if (auto err = p->member->start()) {
       p->stop();

@@ -85,9 +85,12 @@ class etcd_shard_map final : public shard_map {
 class cluster_member {
  public:
   using nodes_changed = std::function<void(const std::map<node_id, node_info>&)>;
+  /// Produces this node's figures as a JSON object text, published once a second under
+  /// <prefix>/stats/<id> (with the lease) for `imctl cluster status`.
+  using stats_source = std::function<std::string()>;
 
   cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
-                 nodes_changed on_nodes);
+                 nodes_changed on_nodes, stats_source stats = {});
   ~cluster_member();
 
   /// Registers (blocking until etcd answers or `timeout`) and starts the background thread.
@@ -112,6 +115,8 @@ class cluster_member {
   node_info self_;
   etcd_shard_map& map_;
   nodes_changed on_nodes_;
+  stats_source stats_;
+  std::chrono::steady_clock::time_point last_stats_;
   etcd_client etcd_;
   std::int64_t lease_ = 0;
   std::chrono::steady_clock::time_point last_keepalive_ok_;
