@@ -10,11 +10,18 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/metadata.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <sstream>
 
 namespace parley::store {
 
@@ -82,19 +89,34 @@ void write_batch::append(write_batch&& other) {
 
 struct store::impl {
   std::unique_ptr<rocksdb::DB> db;
+  std::string dir;
+  rocksdb::ColumnFamilyOptions cf_options;
+  // Handles change only when a shard migrates; readers take the lock shared.
+  mutable std::shared_mutex handles_mu;
   std::vector<rocksdb::ColumnFamilyHandle*> shards;  // index = shard id
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm;
 
   ~impl() {
     if (!db) return;
-    for (auto* cf : shards) db->DestroyColumnFamilyHandle(cf);
+    for (auto* cf : shards) {
+      if (cf) db->DestroyColumnFamilyHandle(cf);
+    }
     if (default_cf) db->DestroyColumnFamilyHandle(default_cf);
     db->Close();  // an error here cannot be acted on: the WAL is already synced per write
   }
 
   rocksdb::ColumnFamilyHandle* cf(std::uint32_t shard) const {
+    std::shared_lock<std::shared_mutex> guard(handles_mu);
     return shard < shards.size() ? shards[shard] : nullptr;
+  }
+
+  /// Drops the shard's family and puts `fresh` (or a new empty one) in its place.
+  status replace(std::uint32_t shard, rocksdb::ColumnFamilyHandle* fresh) {
+    std::unique_lock<std::shared_mutex> guard(handles_mu);
+    if (shard >= shards.size()) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+    shards[shard] = fresh;
+    return {};
   }
 };
 
@@ -162,6 +184,8 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   auto s = rocksdb::DB::Open(db_opts, opts.dir, descs, &handles, &raw);
   if (!s.ok()) return convert(s);
   p->db.reset(raw);
+  p->dir = opts.dir;
+  p->cf_options = cf_opts;
   p->default_cf = handles[0];
   p->shards.assign(handles.begin() + 1, handles.end());
 
@@ -176,7 +200,118 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
 }
 
 std::uint32_t store::shard_count() const {
+  std::shared_lock<std::shared_mutex> guard(impl_->handles_mu);
   return static_cast<std::uint32_t>(impl_->shards.size());
+}
+
+namespace {
+
+std::string temp_path(const std::string& base, const std::string& what) {
+  std::random_device rd;
+  return base + "/" + what + "-" + std::to_string(rd()) + std::to_string(rd());
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+}  // namespace
+
+result<shard_export> store::export_shard(std::uint32_t shard) {
+  auto* cf = impl_->cf(shard);
+  if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  auto s = impl_->db->Flush(flush, cf);
+  if (!s.ok()) return convert(s);
+  rocksdb::Checkpoint* raw = nullptr;
+  s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
+  if (!s.ok()) return convert(s);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  const std::string dir = temp_path(impl_->dir, "export");  // must not exist yet
+  rocksdb::ExportImportFilesMetaData* meta_raw = nullptr;
+  s = checkpoint->ExportColumnFamily(cf, dir, &meta_raw);
+  if (!s.ok()) return convert(s);
+  std::unique_ptr<rocksdb::ExportImportFilesMetaData> meta(meta_raw);
+  shard_export out;
+  out.comparator = meta->db_comparator_name;
+  for (auto& f : meta->files) {
+    exported_file e;
+    e.name = f.name;
+    while (!e.name.empty() && e.name.front() == '/') e.name.erase(0, 1);
+    e.bytes = read_file(dir + "/" + e.name);
+    e.level = f.level;
+    e.smallest_seqno = f.smallest_seqno;
+    e.largest_seqno = f.largest_seqno;
+    e.smallest_key = f.smallestkey;
+    e.largest_key = f.largestkey;
+    out.files.push_back(std::move(e));
+  }
+  std::error_code ignored;  // a leftover export dir only costs disk space
+  std::filesystem::remove_all(dir, ignored);
+  return out;
+}
+
+status store::import_shard(std::uint32_t shard, const shard_export& data) {
+  auto* old = impl_->cf(shard);
+  if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+  if (data.files.empty()) return clear_shard(shard);
+  const std::string dir = temp_path(impl_->dir, "import");
+  std::filesystem::create_directories(dir);
+  rocksdb::ExportImportFilesMetaData meta;
+  meta.db_comparator_name = data.comparator;
+  for (auto& f : data.files) {
+    std::ofstream(dir + "/" + f.name, std::ios::binary) << f.bytes;
+    rocksdb::LiveFileMetaData lf;
+    lf.name = "/" + f.name;
+    lf.db_path = dir;
+    lf.level = f.level;
+    lf.smallest_seqno = f.smallest_seqno;
+    lf.largest_seqno = f.largest_seqno;
+    lf.smallestkey = f.smallest_key;
+    lf.largestkey = f.largest_key;
+    lf.column_family_name = shard_cf_name(shard);
+    meta.files.push_back(lf);
+  }
+  // The family keeps its name: drop the (empty) one in place, then import under that name.
+  auto s = impl_->db->DropColumnFamily(old);
+  if (!s.ok()) return convert(s);
+  rocksdb::ImportColumnFamilyOptions import;
+  import.move_files = true;
+  rocksdb::ColumnFamilyHandle* fresh = nullptr;
+  s = impl_->db->CreateColumnFamilyWithImport(impl_->cf_options, shard_cf_name(shard), import,
+                                              meta, &fresh);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  if (!s.ok()) return convert(s);
+  impl_->replace(shard, fresh);
+  impl_->db->DestroyColumnFamilyHandle(old);
+  return {};
+}
+
+status store::clear_shard(std::uint32_t shard) {
+  auto* old = impl_->cf(shard);
+  if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+  auto s = impl_->db->DropColumnFamily(old);
+  if (!s.ok()) return convert(s);
+  rocksdb::ColumnFamilyHandle* fresh = nullptr;
+  s = impl_->db->CreateColumnFamily(impl_->cf_options, shard_cf_name(shard), &fresh);
+  if (!s.ok()) return convert(s);
+  impl_->replace(shard, fresh);
+  impl_->db->DestroyColumnFamilyHandle(old);
+  return {};
+}
+
+std::uint64_t store::count_keys(std::uint32_t shard) const {
+  auto* cf = impl_->cf(shard);
+  if (!cf) return 0;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), cf));
+  std::uint64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+  return n;
 }
 
 result<std::optional<std::string>> store::get(std::uint32_t shard, std::string_view key) const {

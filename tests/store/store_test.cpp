@@ -102,6 +102,66 @@ BOOST_AUTO_TEST_CASE(an_unknown_shard_is_an_error_not_a_crash) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(shard_migration)
+
+BOOST_AUTO_TEST_CASE(a_shard_exported_from_one_store_imports_into_another) {
+  testing::temp_dir a_dir, b_dir;
+  auto a = open_store(a_dir.path(), 4);
+  auto b = open_store(b_dir.path(), 4);
+  store::seq_log log(*a, 1, "conv/dm/x/y", store::record::message);
+  store::write_batch batch;
+  for (std::uint64_t seq = 1; seq <= 1000; ++seq) log.append(batch, seq, "m" + std::to_string(seq));
+  batch.put(2, "other-shard", "stays");
+  BOOST_TEST(a->write(batch, store::durability::synced).ok());
+
+  auto exported = a->export_shard(1);
+  BOOST_TEST_REQUIRE(exported.ok(), (exported.ok() ? "" : exported.error().message()));
+  BOOST_TEST(!exported->files.empty());
+  BOOST_TEST(b->import_shard(1, *exported).ok());
+  store::seq_log moved(*b, 1, "conv/dm/x/y", store::record::message);
+  BOOST_TEST(*moved.last_seq() == 1000u);
+  BOOST_TEST(**moved.at(500) == "m500");
+  BOOST_TEST(b->count_keys(1) == 1000u);
+  BOOST_TEST(b->count_keys(2) == 0u);
+
+  // The source forgets the shard; its other shards are untouched; both stores still write.
+  BOOST_TEST(a->clear_shard(1).ok());
+  BOOST_TEST(a->count_keys(1) == 0u);
+  BOOST_TEST(**a->get(2, "other-shard") == "stays");
+  store::write_batch more;
+  moved.append(more, 1001, "m1001");
+  BOOST_TEST(b->write(more, store::durability::synced).ok());
+  BOOST_TEST(*moved.last_seq() == 1001u);
+}
+
+BOOST_AUTO_TEST_CASE(an_imported_shard_survives_reopen) {
+  testing::temp_dir a_dir, b_dir;
+  {
+    auto a = open_store(a_dir.path(), 2);
+    auto b = open_store(b_dir.path(), 2);
+    store::write_batch batch;
+    batch.put(0, "k", "v");
+    BOOST_TEST(a->write(batch, store::durability::synced).ok());
+    auto exported = a->export_shard(0);
+    BOOST_TEST_REQUIRE(exported.ok());
+    BOOST_TEST(b->import_shard(0, *exported).ok());
+  }
+  auto b = open_store(b_dir.path(), 0);
+  BOOST_TEST(**b->get(0, "k") == "v");
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_shard_moves_as_nothing) {
+  testing::temp_dir a_dir, b_dir;
+  auto a = open_store(a_dir.path(), 2);
+  auto b = open_store(b_dir.path(), 2);
+  auto exported = a->export_shard(1);
+  BOOST_TEST_REQUIRE(exported.ok());
+  BOOST_TEST(b->import_shard(1, *exported).ok());
+  BOOST_TEST(b->count_keys(1) == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(message_log)
 
 BOOST_AUTO_TEST_CASE(append_scan_forward_backward_and_reopen) {

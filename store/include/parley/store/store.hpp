@@ -77,6 +77,23 @@ struct entry {
 /// Scan direction.
 enum class direction { forward, backward };
 
+/// One SST file of an exported shard, with the metadata its import needs.
+struct exported_file {
+  std::string name;       ///< File name, e.g. "000012.sst".
+  std::string bytes;      ///< Its contents.
+  int level = 0;
+  std::uint64_t smallest_seqno = 0;
+  std::uint64_t largest_seqno = 0;
+  std::string smallest_key;
+  std::string largest_key;
+};
+
+/// A shard's column family as files, for shipping to its new owner.
+struct shard_export {
+  std::string comparator;            ///< Must match the importer's.
+  std::vector<exported_file> files;  ///< Empty for an empty shard.
+};
+
 /// The node's database. Owned by the node; outlives every actor that reads it.
 class store {
  public:
@@ -101,6 +118,17 @@ class store {
 
   /// Applies `batch` atomically.
   status write(const write_batch& batch, durability d);
+
+  // -- migration (the caller guarantees nobody reads or writes the shard meanwhile) --
+
+  /// Flushes the shard and exports its column family (Checkpoint::ExportColumnFamily).
+  result<shard_export> export_shard(std::uint32_t shard);
+  /// Replaces the shard's column family with the exported one (CreateColumnFamilyWithImport).
+  status import_shard(std::uint32_t shard, const shard_export& data);
+  /// Replaces the shard's column family with an empty one (after it moved away).
+  status clear_shard(std::uint32_t shard);
+  /// Number of keys in a shard, by a full scan (tests and diagnostics).
+  std::uint64_t count_keys(std::uint32_t shard) const;
 
  private:
   struct impl;
