@@ -5,6 +5,7 @@
 
 #include "common/spawners.hpp"
 #include "parley/runtime/entity_id.hpp"
+#include "parley/runtime/node_gate.hpp"
 
 #include "client.capnp.h"
 
@@ -26,6 +27,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<inbox_event_spec>("parley.inbox_event_spec");
   cfg.add_message_type<group_info>("parley.group_info");
   cfg.add_message_type<std::vector<std::uint64_t>>("parley.frame_words");
+  cfg.add_message_type<runtime::shard_transfer>("parley.shard_transfer");
 }
 
 runtime::spawner make_entity_spawner(services& svc) {

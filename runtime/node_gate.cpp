@@ -11,8 +11,16 @@ namespace parley::runtime {
 
 namespace {
 
-caf::behavior gate_behavior(caf::event_based_actor* self, router* r) {
+caf::behavior gate_behavior(caf::event_based_actor* self, router* r, gate_hooks hooks) {
   return {
+      [=](import_atom, shard_transfer& t) -> caf::result<std::uint32_t> {
+        if (!hooks.import) return make_error(errc::unsupported, "this node cannot import");
+        if (auto err = hooks.import(t)) return err;
+        return t.shard;
+      },
+      [=](map_atom, std::uint64_t epoch, std::vector<node_id>& owners) {
+        if (hooks.apply_map) hooks.apply_map(epoch, std::move(owners));
+      },
       [=](route_atom, std::string& id, std::uint8_t hops,
           caf::message& inner) -> caf::result<caf::message> {
         auto rp = self->make_response_promise();
@@ -40,8 +48,8 @@ caf::behavior gate_behavior(caf::event_based_actor* self, router* r) {
 
 }  // namespace
 
-caf::actor spawn_node_gate(caf::actor_system& system, router& r) {
-  return system.spawn(gate_behavior, &r);
+caf::actor spawn_node_gate(caf::actor_system& system, router& r, gate_hooks hooks) {
+  return system.spawn(gate_behavior, &r, std::move(hooks));
 }
 
 gate_directory::gate_directory(caf::actor_system& system) : system_(system) {

@@ -32,7 +32,7 @@ route_status router::route(const std::string& entity_id, bool activate,
   if (serving_ && !serving_()) return route_status::unavailable;  // fenced
   auto& s = *slots_[shard];
   std::lock_guard<std::mutex> guard(s.mu);
-  if (stopping_.load(std::memory_order_acquire)) return route_status::unavailable;
+  if (stopping_.load(std::memory_order_acquire) || s.handing_off) return route_status::unavailable;
   auto it = s.actors.find(entity_id);
   if (it == s.actors.end()) {
     if (!activate) return route_status::not_active;
@@ -70,6 +70,22 @@ void router::forget(const std::string& entity_id, const caf::actor_addr& self) {
   std::lock_guard<std::mutex> guard(s.mu);
   auto it = s.actors.find(entity_id);
   if (it != s.actors.end() && it->second.address() == self) s.actors.erase(it);
+}
+
+std::vector<caf::actor> router::begin_handoff(std::uint32_t shard) {
+  auto& s = *slots_.at(shard);
+  std::lock_guard<std::mutex> guard(s.mu);
+  s.handing_off = true;
+  std::vector<caf::actor> all;
+  for (auto& kv : s.actors) all.push_back(kv.second);
+  s.actors.clear();
+  return all;
+}
+
+void router::end_handoff(std::uint32_t shard) {
+  auto& s = *slots_.at(shard);
+  std::lock_guard<std::mutex> guard(s.mu);
+  s.handing_off = false;
 }
 
 std::vector<caf::actor> router::shut_down() {

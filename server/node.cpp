@@ -15,6 +15,8 @@
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/system_messages.hpp>
 
 #include <filesystem>
 #include <iostream>
@@ -41,6 +43,8 @@ struct node::impl {
   std::unique_ptr<gateway> gw;
   std::uint16_t port = 0;
   bool stopped = false;
+  std::mutex migrate_mu;  // one migration at a time per node
+  std::vector<double> handoffs_ms;
 
   void stop() {
     if (stopped) return;
@@ -139,7 +143,22 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
                                                 p->gates.get(), std::move(serving));
   p->svc.router = p->router.get();
   if (clustered) {
-    p->gate = runtime::spawn_node_gate(*p->system, *p->router);
+    runtime::gate_hooks hooks;
+    auto* raw = p.get();
+    hooks.import = [raw](const runtime::shard_transfer& t) -> caf::error {
+      store::shard_export data;
+      data.comparator = t.comparator;
+      for (std::size_t i = 0; i < t.names.size(); ++i) {
+        data.files.push_back({t.names[i], t.bytes[i], t.levels[i], t.smallest_seqnos[i],
+                              t.largest_seqnos[i], t.smallest_keys[i], t.largest_keys[i]});
+      }
+      auto st = raw->db->import_shard(t.shard, data);
+      return st.ok() ? caf::error{} : make_error(errc::internal, "import: " + st.message());
+    };
+    hooks.apply_map = [raw](std::uint64_t epoch, std::vector<runtime::node_id> owners) {
+      raw->cluster_map->apply(epoch, std::move(owners));
+    };
+    p->gate = runtime::spawn_node_gate(*p->system, *p->router, std::move(hooks));
     auto bound = p->system->middleman().publish(p->gate, o.cluster.cluster_port,
                                                 o.cluster.host.c_str(), true);
     if (!bound) {
@@ -225,5 +244,101 @@ node_stats node::stats() const {
 }
 
 void node::stop() { impl_->stop(); }
+
+std::vector<double> node::handoff_times_ms() const {
+  std::lock_guard<std::mutex> guard(impl_->migrate_mu);
+  return impl_->handoffs_ms;
+}
+
+std::string node::migrate_shard(std::uint32_t shard, const std::string& target) {
+  auto& i = *impl_;
+  std::lock_guard<std::mutex> guard(i.migrate_mu);
+  if (!i.cluster_map || !i.member) return "not a cluster node";
+  const std::string self = i.router->self();
+  if (shard >= i.map->shard_count()) return "no shard " + std::to_string(shard);
+  if (i.map->owner(shard) != self) return "shard " + std::to_string(shard) + " is not owned here";
+  if (target == self) return "the shard is already here";
+  caf::actor target_gate = i.gates->gate(target);
+  if (!target_gate) return "node " + target + " is not reachable";
+
+  const auto t0 = std::chrono::steady_clock::now();
+  // 1. Stop serving the shard and drain its actors (they finish their writes, then quit).
+  auto actors = i.router->begin_handoff(shard);
+  caf::scoped_actor self_actor{*i.system};
+  for (auto& a : actors) {
+    self_actor->monitor(a);
+    caf::anon_send(a, actors::drain_atom::value);
+  }
+  std::string failure;
+  for (std::size_t n = 0; n < actors.size() && failure.empty(); ++n) {
+    self_actor->receive([](caf::down_msg&) {},
+                        caf::after(std::chrono::seconds(10)) >>
+                            [&] { failure = "actors of the shard did not drain"; });
+  }
+  // 2. Export and ship.
+  store::shard_export data;
+  if (failure.empty()) {
+    auto exported = i.db->export_shard(shard);
+    if (!exported) failure = "export: " + exported.error().message();
+    else data = std::move(*exported);
+  }
+  if (failure.empty()) {
+    runtime::shard_transfer t;
+    t.shard = shard;
+    t.comparator = data.comparator;
+    for (auto& f : data.files) {
+      t.names.push_back(f.name);
+      t.bytes.push_back(std::move(f.bytes));
+      t.levels.push_back(f.level);
+      t.smallest_seqnos.push_back(f.smallest_seqno);
+      t.largest_seqnos.push_back(f.largest_seqno);
+      t.smallest_keys.push_back(f.smallest_key);
+      t.largest_keys.push_back(f.largest_key);
+    }
+    self_actor->request(target_gate, std::chrono::seconds(30), runtime::import_atom::value, t)
+        .receive([](std::uint32_t) {},
+                 [&](caf::error& err) { failure = "import on " + target + ": " + classify(err).second; });
+  }
+  // 3. Flip the map: compare-and-swap on its revision, epoch + 1.
+  std::uint64_t epoch = 0;
+  std::vector<runtime::node_id> owners;
+  if (failure.empty()) {
+    runtime::etcd_client etcd(i.opts.cluster.etcd);
+    const std::string key = i.opts.cluster.prefix + "/shardmap";
+    for (int attempt = 0;; ++attempt) {
+      auto kv = etcd.get(key);
+      if (!kv || !*kv || !runtime::decode_shard_map((*kv)->value, epoch, owners)) {
+        failure = "cannot read the shard map";
+        break;
+      }
+      if (owners.at(shard) != self) {
+        failure = "the map changed under the move";
+        break;
+      }
+      owners[shard] = target;
+      ++epoch;
+      auto swapped = etcd.put_if(key, runtime::encode_shard_map(epoch, owners), (*kv)->mod_revision);
+      if (swapped && *swapped) break;
+      if (attempt >= 20) {
+        failure = "lost the shard map race 20 times";
+        break;
+      }
+    }
+  }
+  if (!failure.empty()) {
+    i.router->end_handoff(shard);  // still ours: serve it again
+    return failure;
+  }
+  // 4. Everybody follows the new map now (the target first), then forget the local copy.
+  i.cluster_map->apply(epoch, owners);
+  for (auto& [id, info] : i.member->nodes()) {
+    if (auto g = i.gates->gate(id)) caf::anon_send(g, runtime::map_atom::value, epoch, owners);
+  }
+  i.db->clear_shard(shard);  // best effort: a leftover copy is never read (not ours any more)
+  i.router->end_handoff(shard);
+  i.handoffs_ms.push_back(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  return {};
+}
 
 }  // namespace parley::server

@@ -32,6 +32,8 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
   if (!st.ok()) {
     svc_.router->forget(id_, address());
     quit(caf::exit_reason::user_shutdown);
+  } else if (draining_ && in_flight_.empty()) {
+    quit();
   }
 }
 

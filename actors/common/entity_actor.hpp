@@ -49,6 +49,15 @@ class entity_actor : public caf::event_based_actor {
     return [this](tick_atom) { on_idle_tick(); };
   }
 
+  /// Migration: the router has already removed this actor; finish the writes in flight, then
+  /// quit. Part of every entity behavior.
+  auto drain_handler() {
+    return [this](drain_atom) {
+      draining_ = true;
+      if (in_flight_.empty()) quit();
+    };
+  }
+
   /// Subclasses veto passivation while they must stay (e.g. a user with sessions).
   virtual bool may_passivate() const { return true; }
 
@@ -73,6 +82,7 @@ class entity_actor : public caf::event_based_actor {
   std::uint64_t next_token_ = 1;
   std::uint64_t consumed_ = 0;
   std::uint64_t consumed_at_tick_ = 0;
+  bool draining_ = false;
   std::unordered_map<std::uint64_t, commit_callback> in_flight_;
 };
 

@@ -18,6 +18,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <capnp/message.h>
 #include <kj/exception.h>
 
@@ -49,6 +50,11 @@ class connection_actor final : public caf::event_based_actor {
     svc_.counters->connections.fetch_add(1, std::memory_order_relaxed);
     opened_ = last_frame_ = clock::now();
     schedule_tick();
+    set_down_handler([this](caf::down_msg& dm) {
+      // Our user actor went away while we are logged in: its shard moved or its node failed.
+      // Register the session again with whoever owns the user now.
+      if (logged_in_ && !closing_ && dm.source == user_actor_) reattach(0);
+    });
     return {
         [this](frame_atom, schema::frame_words& words) {
           last_frame_ = clock::now();
@@ -72,6 +78,7 @@ class connection_actor final : public caf::event_based_actor {
           kick(static_cast<wire::KickReason>(reason), detail);
         },
         [this](tick_atom) { on_tick(); },
+        [this](reattach_atom, std::uint32_t attempt) { reattach(attempt); },
     };
   }
 
@@ -235,11 +242,13 @@ class connection_actor final : public caf::event_based_actor {
     user_ = std::get<runtime::token_claims>(verdict).user;
     device_ = device;
     const auto device_type = static_cast<std::uint16_t>(login.getDeviceType());
+    device_type_ = device_type;
     ask(
         this, svc_, runtime::user_entity(user_),
         [this, id](std::uint64_t inbox_head) {
           login_pending_ = false;
           logged_in_ = true;
+          watch_user_actor();
           svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
           reply(id, [&](wire::Result::Builder r) {
             auto ok = r.initLogin();
@@ -422,6 +431,29 @@ class connection_actor final : public caf::event_based_actor {
 
   // -- lifecycle --------------------------------------------------------------------------------
 
+  /// Monitors the user actor that just answered (local, or a proxy of a remote one).
+  void watch_user_actor() {
+    auto sender = caf::actor_cast<caf::actor>(current_sender());
+    if (!sender) return;
+    user_actor_ = sender.address();
+    monitor(sender);
+  }
+
+  void reattach(std::uint32_t attempt) {
+    if (closing_ || !logged_in_) return;
+    constexpr std::uint32_t max_attempts = 100;  // with the backoff below: about 20 s
+    ask(
+        this, svc_, runtime::user_entity(user_), [this](std::uint64_t) { watch_user_actor(); },
+        [this, attempt](caf::error&) {
+          if (attempt + 1 >= max_attempts) {
+            return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
+          }
+          delayed_send(this, std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
+                       reattach_atom::value, attempt + 1);
+        },
+        login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(this));
+  }
+
   void kick(wire::KickReason reason, const std::string& detail) {
     write([&](wire::ServerFrame::Builder f) {
       f.setRequestId(0);
@@ -470,6 +502,8 @@ class connection_actor final : public caf::event_based_actor {
   std::shared_ptr<connection_sink> sink_;
   std::string user_;
   std::string device_;
+  std::uint16_t device_type_ = 0;
+  caf::actor_addr user_actor_;  ///< The user actor holding our session (monitored).
   bool logged_in_ = false;
   bool login_pending_ = false;
   bool closing_ = false;

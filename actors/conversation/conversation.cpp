@@ -57,6 +57,7 @@ class conversation_actor final : public entity_actor {
         },
         commit_handler(),
         idle_handler(),
+        drain_handler(),
     };
   }
 

@@ -65,6 +65,7 @@ class group_actor final : public entity_actor {
         },
         commit_handler(),
         idle_handler(),
+        drain_handler(),
     };
   }
 

@@ -75,6 +75,7 @@ class user_actor final : public entity_actor {
         },
         commit_handler(),
         idle_handler(),
+        drain_handler(),
     };
   }
 

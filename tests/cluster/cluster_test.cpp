@@ -3,6 +3,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include "parley/runtime/etcd.hpp"
+#include "parley/runtime/shard_map.hpp"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 #include "parley/testing/embedded_cluster.hpp"
 
 using namespace parley;
@@ -112,6 +119,106 @@ BOOST_AUTO_TEST_CASE(a_group_on_a_third_node_fans_out_to_members_everywhere) {
   }
   auto outsider = cluster.login(1, cluster.user_on(1, "out"));
   BOOST_TEST((outsider->send_to_group(group, "o", "x").code == ErrorCode::NOT_MEMBER));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(migration)
+
+/// Sends until acked, resending the same client message id on retriable errors.
+client::response send_until_acked(client::connection& c, const std::string& peer,
+                                  const std::string& id) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = c.send_to_user(peer, id, id);
+    const bool retriable = r.code == ErrorCode::UNAVAILABLE || r.code == ErrorCode::TIMEOUT ||
+                           r.code == ErrorCode::INTERNAL;
+    if (!retriable || attempt > 500) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // client backoff, not a sync
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_conversation_shard_moves_under_load_without_loss_or_duplicates) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "alice");
+  const auto bob = cluster.user_on(1, "bob");
+  const std::string conversation =
+      alice < bob ? "dm/" + alice + "/" + bob : "dm/" + bob + "/" + alice;
+  const std::size_t from = cluster.owner_of("conv/" + conversation);
+  const std::size_t to = (from + 1) % 3;
+  const auto shard = runtime::shard_of("conv/" + conversation, 16);
+
+  auto sender = cluster.login(2, alice);
+  auto receiver = cluster.login(2, bob);
+  std::mutex mu;
+  std::map<std::string, std::uint64_t> acked;
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::thread load([&] {
+    for (int n = 0; !stop || n < 50; ++n) {
+      const std::string id = "m" + std::to_string(n);
+      auto r = send_until_acked(*sender, bob, id);
+      if (!r.ok()) {
+        ++failures;
+        continue;
+      }
+      std::lock_guard<std::mutex> guard(mu);
+      acked[id] = r.seq;
+    }
+  });
+  BOOST_TEST_REQUIRE(testing::wait_until([&] {
+    std::lock_guard<std::mutex> guard(mu);
+    return acked.size() >= 20;
+  }));
+  const std::string error = cluster.node(from).migrate_shard(shard, "node-" + std::to_string(to));
+  BOOST_TEST(error.empty(), error);
+  stop = true;
+  load.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(cluster.owner_of("conv/" + conversation) == to);
+  BOOST_TEST(cluster.node(from).handoff_times_ms().size() == 1u);
+  BOOST_TEST_MESSAGE("handoff took " << cluster.node(from).handoff_times_ms().front() << " ms");
+
+  // Every acked message exactly once, in a gap-free log.
+  std::vector<client::message> all;
+  for (;;) {
+    auto r = receiver->pull(conversation, all.empty() ? 0 : all.back().seq, 200);
+    require_ok(r);
+    all.insert(all.end(), r.messages.begin(), r.messages.end());
+    if (!r.has_more) break;
+  }
+  BOOST_TEST_REQUIRE(all.size() == acked.size());
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    BOOST_TEST(all[i].seq == i + 1);
+    BOOST_TEST(acked.at(all[i].client_msg_id) == all[i].seq);
+    seen.insert(all[i].client_msg_id);
+  }
+  BOOST_TEST(seen.size() == all.size());
+  BOOST_TEST(!sender->closed());
+  BOOST_TEST(!receiver->closed());
+}
+
+BOOST_AUTO_TEST_CASE(an_online_users_shard_moves_and_pushes_keep_coming) {
+  testing::embedded_cluster cluster(3);
+  const auto bob = cluster.user_on(1, "bob");
+  const auto alice = cluster.user_on(2, "alice");
+  auto b = cluster.login(0, bob);
+  auto a = cluster.login(0, alice);
+  require_ok(a->send_to_user(bob, "before", "before"));
+  BOOST_TEST_REQUIRE(testing::next_message(*b).has_value());
+  const auto shard = runtime::shard_of("user/" + bob, 16);
+  const std::string error = cluster.node(1).migrate_shard(shard, "node-2");
+  BOOST_TEST_REQUIRE(error.empty(), error);
+  // bob's connection re-registers its session with the user actor's new home by itself.
+  bool delivered = false;
+  for (int n = 0; n < 50 && !delivered; ++n) {
+    auto r = send_until_acked(*a, bob, "after-" + std::to_string(n));
+    require_ok(r);
+    auto m = testing::next_message(*b, std::chrono::milliseconds(200));
+    delivered = m.has_value();
+  }
+  BOOST_TEST(delivered);
+  BOOST_TEST(!b->closed());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,6 +42,8 @@ using frame_atom = caf::atom_constant<caf::atom("frame")>;       ///< conn: a fr
 using badframe_atom = caf::atom_constant<caf::atom("badframe")>; ///< conn: unreadable stream
 using closed_atom = caf::atom_constant<caf::atom("closed")>;     ///< conn: the socket closed
 using tick_atom = caf::atom_constant<caf::atom("tick")>;         ///< self: periodic check
+using drain_atom = caf::atom_constant<caf::atom("drain")>;       ///< entity: finish writes, quit
+using reattach_atom = caf::atom_constant<caf::atom("reattach")>; ///< conn: log in again
 
 // -- payloads -----------------------------------------------------------------------------------
 

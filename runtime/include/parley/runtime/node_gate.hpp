@@ -14,6 +14,10 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <functional>
+#include <vector>
 
 #include <map>
 #include <mutex>
@@ -22,12 +26,38 @@ namespace parley::runtime {
 
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using route_active_atom = caf::atom_constant<caf::atom("routeact")>;
+using import_atom = caf::atom_constant<caf::atom("import")>;
+using map_atom = caf::atom_constant<caf::atom("map")>;
+
+/// A shard's exported column family on the wire (store::shard_export, flattened so CAF can
+/// serialise it).
+struct shard_transfer {
+  std::uint32_t shard = 0;
+  std::string comparator;
+  std::vector<std::string> names, bytes, smallest_keys, largest_keys;
+  std::vector<std::int32_t> levels;
+  std::vector<std::uint64_t> smallest_seqnos, largest_seqnos;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_transfer& x) {
+  return f(caf::meta::type_name("parley.shard_transfer"), x.shard, x.comparator, x.names, x.bytes,
+           x.smallest_keys, x.largest_keys, x.levels, x.smallest_seqnos, x.largest_seqnos);
+}
+
+/// What a gate does for migrations, provided by the node.
+struct gate_hooks {
+  /// Imports a shard that is moving to this node (before the map says so).
+  std::function<caf::error(const shard_transfer&)> import;
+  /// Adopts a newer shard map at once (told by the node that just moved a shard).
+  std::function<void(std::uint64_t epoch, std::vector<node_id> owners)> apply_map;
+};
 
 /// Most gate-to-gate forwards of one request.
 constexpr std::uint8_t max_hops = 3;
 
 /// Spawns this node's gate over `r` (which must outlive it).
-caf::actor spawn_node_gate(caf::actor_system& system, router& r);
+caf::actor spawn_node_gate(caf::actor_system& system, router& r, gate_hooks hooks);
 
 /// Where a node's gate listens, and which incarnation (lease) of the node published it.
 struct gate_address {

@@ -88,6 +88,12 @@ class router {
   /// Removes `self` unconditionally (an actor that failed and is about to quit).
   void forget(const std::string& entity_id, const caf::actor_addr& self);
 
+  /// Starts handing `shard` off: from now on local requests for it answer `unavailable`
+  /// (retriable) and nothing activates; returns its live activations, which the caller drains.
+  std::vector<caf::actor> begin_handoff(std::uint32_t shard);
+  /// Ends a handoff (after the map moved the shard away, or after an aborted move).
+  void end_handoff(std::uint32_t shard);
+
   /// Stops activating; returns every live activation so the node can stop them.
   std::vector<caf::actor> shut_down();
 
@@ -104,6 +110,7 @@ class router {
   struct slot {
     mutable std::mutex mu;
     std::unordered_map<std::string, caf::actor> actors;
+    bool handing_off = false;
   };
 
   route_status route(const std::string& entity_id, bool activate, const local_delivery& deliver,

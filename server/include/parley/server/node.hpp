@@ -74,6 +74,16 @@ class node {
   std::string issue_token(const std::string& user, std::int64_t ttl_seconds = 86400) const;
   /// Current figures.
   node_stats stats() const;
+
+  /// Moves `shard`, which this node must own, to node `target` (cluster mode): stop serving it
+  /// (requests answer `unavailable`, retriable), drain its actors, export its column family,
+  /// ship it to the target's gate, flip the map in etcd (CAS, epoch + 1), tell the target and
+  /// forget the local copy. Blocks; call from a plain thread. Returns "" or why it failed
+  /// (then this node still owns and serves the shard).
+  std::string migrate_shard(std::uint32_t shard, const std::string& target);
+
+  /// Milliseconds each completed handoff took (stop serving -> map flipped), in order.
+  std::vector<double> handoff_times_ms() const;
   /// Closes connections, finishes pending writes, stops actors, closes the store. Idempotent.
   void stop();
 
