@@ -64,9 +64,19 @@ int run_node(const server::node_options& o) {
               << n.cluster_port() << ", etcd " << o.cluster.etcd << ", data dir " << o.data_dir
               << ")" << std::endl;
   }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  std::cout << "parley: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
+  // Wait for Ctrl-C / SIGTERM, or for a requested drain to finish.
+  const timespec period{0, 200 * 1000 * 1000};
+  for (;;) {
+    const int sig = sigtimedwait(&signals, nullptr, &period);
+    if (sig == SIGINT || sig == SIGTERM) {
+      std::cout << "parley: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
+      break;
+    }
+    if (n.drained()) {
+      std::cout << "parley: drained (all shards moved away), stopping" << std::endl;
+      break;
+    }
+  }
   n.stop();
   std::cout << "parley: stopped" << std::endl;
   return 0;
@@ -212,6 +222,60 @@ command add_node_start(CLI::App& node) {
   return [o, start]() -> int {
     if (!start->parsed()) return -1;
     return run_node(*o);
+  };
+}
+
+command add_node_drain(CLI::App& node) {
+  auto* drain = node.add_subcommand("drain", "Move a node's shards to the others, then stop it");
+  struct opts {
+    std::string node;
+    std::string etcd = "http://127.0.0.1:9379";
+    std::string prefix = "/parley";
+    int timeout_s = 300;
+  };
+  auto o = std::make_shared<opts>();
+  drain->add_option("node", o->node, "Node id, e.g. node-2")->required();
+  drain->add_option("--etcd", o->etcd, "etcd endpoint")->capture_default_str();
+  drain->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
+  drain->add_option("--timeout", o->timeout_s, "Seconds to wait")->capture_default_str();
+  return [o, drain]() -> int {
+    if (!drain->parsed()) return -1;
+    runtime::etcd_client etcd(o->etcd);
+    const std::string node_key = o->prefix + "/nodes/" + o->node;
+    auto listed = etcd.get(node_key);
+    if (!listed || !*listed) {
+      std::cerr << "imctl: node " << o->node << " is not registered in " << o->etcd << "\n";
+      return 1;
+    }
+    if (etcd.put(o->prefix + "/drain/" + o->node, "1")) {
+      std::cerr << "imctl: cannot write the drain request\n";
+      return 1;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o->timeout_s);
+    long last = -1;
+    for (;;) {
+      auto map = etcd.get(o->prefix + "/shardmap");
+      std::uint64_t epoch = 0;
+      std::vector<runtime::node_id> owners;
+      if (map && *map) runtime::decode_shard_map((*map)->value, epoch, owners);
+      const long left = std::count(owners.begin(), owners.end(), o->node);
+      if (left != last) {
+        std::cout << "drain " << o->node << ": " << left << " shard(s) left (map epoch " << epoch
+                  << ")" << std::endl;
+        last = left;
+      }
+      auto still = etcd.get(node_key);
+      if (left == 0 && still && !*still) break;  // moved everything and stopped
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::cerr << "imctl: drain of " << o->node << " did not finish in " << o->timeout_s
+                  << " s (the request stays; run again to keep waiting)\n";
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));  // progress polling
+    }
+    etcd.erase(o->prefix + "/drain/" + o->node);  // a restarted node of that id may serve again
+    std::cout << "drain " << o->node << ": done, node stopped" << std::endl;
+    return 0;
   };
 }
 

@@ -13,6 +13,7 @@ using command = std::function<int()>;
 command add_cluster_start(CLI::App& cluster);
 command add_cluster_status(CLI::App& cluster);
 command add_node_start(CLI::App& node);
+command add_node_drain(CLI::App& node);
 command add_token_issue(CLI::App& token);
 command add_chat(CLI::App& app);
 

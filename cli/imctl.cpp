@@ -4,6 +4,7 @@
 //   imctl cluster start --nodes N [--dir D] [--etcd URL]             run a local cluster
 //   imctl cluster status [--etcd URL]                                nodes, shards, figures
 //   imctl node start --etcd URL --id ID ...                          run one clustered node
+//   imctl node drain ID [--etcd URL]                                 move its shards off, stop it
 //   imctl token issue USER [--ttl 24h] [--data-dir DIR]              print a login token
 //   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
 
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
   auto* token = app.add_subcommand("token", "Login tokens");
   token->require_subcommand(1);
   std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
-                                add_node_start(*node), add_token_issue(*token), add_chat(app)};
+                                add_node_start(*node), add_node_drain(*node), add_token_issue(*token), add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

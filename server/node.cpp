@@ -18,7 +18,10 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/system_messages.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <set>
 #include <iostream>
 #include <thread>
 
@@ -43,12 +46,22 @@ struct node::impl {
   std::unique_ptr<gateway> gw;
   std::uint16_t port = 0;
   bool stopped = false;
-  std::mutex migrate_mu;  // one migration at a time per node
+  mutable std::mutex migrate_mu;  // one migration at a time per node
   std::vector<double> handoffs_ms;
+  // The mover: drains this node on request and gives shards to emptier nodes (join rebalance).
+  std::thread mover;
+  std::atomic<bool> mover_stop{false};
+  std::atomic<bool> drained{false};
+  node* owner = nullptr;
+
+  /// One step of the mover: at most one shard moved. See docs/ARCHITECTURE.md (Rebalancing).
+  void move_step(runtime::etcd_client& etcd);
 
   void stop() {
     if (stopped) return;
     stopped = true;
+    mover_stop = true;
+    if (mover.joinable()) mover.join();
     // Outside in: no new requests, then no new writes, then no actors, then no store.
     if (gw) gw->stop();
     if (member) member->stop();  // graceful leave: revoke the lease
@@ -199,7 +212,60 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
       return "cannot join the cluster: " + classify(err).second;
     }
   }
-  return std::unique_ptr<node>(new node(std::move(p)));
+  auto* raw = p.get();
+  std::unique_ptr<node> result(new node(std::move(p)));
+  raw->owner = result.get();
+  if (clustered) {
+    raw->mover = std::thread([raw] {
+      runtime::etcd_client etcd(raw->opts.cluster.etcd);
+      while (!raw->mover_stop) {
+        raw->move_step(etcd);
+        for (int i = 0; i < 10 && !raw->mover_stop; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pacing, not a sync
+        }
+      }
+    });
+  }
+  return result;
+}
+
+void node::impl::move_step(runtime::etcd_client& etcd) {
+  if (!member || !member->serving()) return;
+  const std::string self = router->self();
+  const auto owners = cluster_map->owners();
+  if (owners.empty()) return;
+  // Candidates: registered, serving nodes that are not draining.
+  auto drains = etcd.get_prefix(opts.cluster.prefix + "/drain/");
+  if (!drains) return;
+  std::set<std::string> draining;
+  for (auto& kv : *drains) draining.insert(kv.key.substr(kv.key.rfind('/') + 1));
+  std::map<std::string, std::size_t> load;
+  for (auto& [id, info] : member->nodes()) {
+    if (!draining.count(id)) load[id] = 0;
+  }
+  for (auto& o : owners) {
+    if (load.count(o)) ++load[o];
+  }
+  std::vector<std::uint32_t> mine;
+  for (std::uint32_t s = 0; s < owners.size(); ++s) {
+    if (owners[s] == self) mine.push_back(s);
+  }
+  const bool draining_self = draining.count(self) > 0;
+  if (draining_self && mine.empty()) {
+    drained = true;
+    return;
+  }
+  load.erase(self);
+  if (load.empty() || mine.empty()) return;
+  auto emptiest = std::min_element(load.begin(), load.end(),
+                                   [](auto& a, auto& b) { return a.second < b.second; });
+  // Join rebalance: give one shard when we hold at least two more than the emptiest node.
+  if (!draining_self && mine.size() < emptiest->second + 2) return;
+  const std::string error = owner->migrate_shard(mine.front(), emptiest->first);
+  if (!error.empty()) {
+    std::fprintf(stderr, "parley: moving shard %u to %s failed: %s\n", mine.front(),
+                 emptiest->first.c_str(), error.c_str());
+  }
 }
 
 std::uint16_t node::port() const { return impl_->port; }
@@ -244,6 +310,8 @@ node_stats node::stats() const {
 }
 
 void node::stop() { impl_->stop(); }
+
+bool node::drained() const { return impl_->drained.load(); }
 
 std::vector<double> node::handoff_times_ms() const {
   std::lock_guard<std::mutex> guard(impl_->migrate_mu);

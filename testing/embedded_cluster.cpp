@@ -7,6 +7,7 @@
 
 #include <asio.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -63,6 +64,7 @@ embedded_cluster::embedded_cluster(std::size_t n, server::node_options base)
     : base_(std::move(base)), dir_("parley-cluster"), etcd_(std::make_unique<etcd_server>()) {
   for (std::size_t i = 0; i < n; ++i) cluster_ports_.push_back(free_port());
   nodes_.resize(n);
+  expected_ = static_cast<std::uint32_t>(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto started = server::node::start(options_for(i));
     if (auto* error = std::get_if<std::string>(&started)) {
@@ -96,7 +98,7 @@ server::node_options embedded_cluster::options_for(std::size_t i) const {
   o.cluster.etcd = etcd_->endpoint();
   o.cluster.self = "node-" + std::to_string(i);
   o.cluster.cluster_port = cluster_ports_[i];
-  o.cluster.expected_nodes = static_cast<std::uint32_t>(nodes_.size());
+  o.cluster.expected_nodes = expected_;
   return o;
 }
 
@@ -118,6 +120,34 @@ void embedded_cluster::start(std::size_t i) {
   }
   nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
   wait_until([&] { return nodes_[i]->stats().map_epoch > 0 && nodes_[i]->stats().serving; });
+}
+
+std::size_t embedded_cluster::add_node() {
+  const std::size_t i = nodes_.size();
+  cluster_ports_.push_back(free_port());
+  nodes_.emplace_back();
+  start(i);
+  return i;
+}
+
+std::size_t embedded_cluster::shards_of(std::size_t i) {
+  runtime::etcd_client etcd(etcd_->endpoint());
+  auto kv = etcd.get(base_.cluster.prefix + "/shardmap");
+  std::uint64_t epoch = 0;
+  std::vector<runtime::node_id> owners;
+  if (!kv || !*kv || !runtime::decode_shard_map((*kv)->value, epoch, owners)) return 0;
+  return static_cast<std::size_t>(
+      std::count(owners.begin(), owners.end(), "node-" + std::to_string(i)));
+}
+
+void embedded_cluster::drain(std::size_t i, std::chrono::seconds timeout) {
+  runtime::etcd_client etcd(etcd_->endpoint());
+  const std::string key = base_.cluster.prefix + "/drain/node-" + std::to_string(i);
+  etcd.put(key, "1");
+  const bool done = wait_until([&] { return nodes_[i] && nodes_[i]->drained(); }, timeout);
+  if (!done) throw std::runtime_error("node " + std::to_string(i) + " did not drain");
+  stop(i);
+  etcd.erase(key);
 }
 
 std::size_t embedded_cluster::owner_of(const std::string& entity_id) {

@@ -84,6 +84,10 @@ class node {
 
   /// Milliseconds each completed handoff took (stop serving -> map flipped), in order.
   std::vector<double> handoff_times_ms() const;
+
+  /// Whether this node has been asked to drain and has moved all its shards away (the
+  /// foreground process then stops it).
+  bool drained() const;
   /// Closes connections, finishes pending writes, stops actors, closes the store. Idempotent.
   void stop();
 

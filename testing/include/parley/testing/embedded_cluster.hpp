@@ -53,6 +53,14 @@ class embedded_cluster {
   void stop(std::size_t i);
   /// Starts node `i` again on its data dir; waits until it serves.
   void start(std::size_t i);
+  /// Starts one more node (a join); it receives shards from the others over time. Returns its
+  /// index.
+  std::size_t add_node();
+  /// Asks node `i` to drain (as `imctl node drain` does) and waits until it owns no shard;
+  /// then stops it. Throws on timeout.
+  void drain(std::size_t i, std::chrono::seconds timeout = std::chrono::seconds(60));
+  /// Shards node `i` owns in the current map.
+  std::size_t shards_of(std::size_t i);
   /// Index of the node owning `entity_id`'s shard in the current map.
   std::size_t owner_of(const std::string& entity_id);
   /// A user name whose user actor lives on node `i` (`prefix` + a number).
@@ -71,6 +79,7 @@ class embedded_cluster {
   std::string name_on(std::size_t i, const std::string& kind, const std::string& prefix);
 
   server::node_options base_;
+  std::uint32_t expected_ = 0;
   temp_dir dir_;
   std::unique_ptr<etcd_server> etcd_;
   std::vector<std::uint16_t> cluster_ports_;
