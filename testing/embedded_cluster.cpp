@@ -146,6 +146,7 @@ void embedded_cluster::drain(std::size_t i, std::chrono::seconds timeout) {
   etcd.put(key, "1");
   const bool done = wait_until([&] { return nodes_[i] && nodes_[i]->drained(); }, timeout);
   if (!done) throw std::runtime_error("node " + std::to_string(i) + " did not drain");
+  for (double ms : nodes_[i]->handoff_times_ms()) drained_handoffs_.push_back(ms);
   stop(i);
   etcd.erase(key);
 }

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 #include "parley/testing/embedded_cluster.hpp"
+#include "parley/testing/scenario.hpp"
 
 using namespace parley;
 using parley::client::ErrorCode;
@@ -222,72 +223,21 @@ BOOST_AUTO_TEST_CASE(an_online_users_shard_moves_and_pushes_keep_coming) {
 }
 
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
-  // The scenario of the cluster issue, small: 3 nodes, clients sending continuously on nodes
-  // 1 and 2, a 4th node joins, node 0 drains; every acked message exactly once, gap-free, and
-  // every client still connected.
-  testing::embedded_cluster cluster(3);
-  constexpr int pairs = 6;
-  struct pair_state {
-    std::string from, to, conversation;
-    std::unique_ptr<client::connection> sender, receiver;
-    std::map<std::string, std::uint64_t> acked;
-    int failures = 0;
-  };
-  std::vector<pair_state> ps(pairs);
-  for (int p = 0; p < pairs; ++p) {
-    auto& s = ps[p];
-    s.from = "s" + std::to_string(p);
-    s.to = "r" + std::to_string(p);
-    s.conversation = "dm/" + std::min(s.from, s.to) + "/" + std::max(s.from, s.to);
-    s.sender = cluster.login(1 + p % 2, s.from);
-    s.receiver = cluster.login(1 + (p + 1) % 2, s.to);
-  }
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> load;
-  for (auto& s : ps) {
-    load.emplace_back([&s, &stop] {
-      for (int n = 0; !stop; ++n) {
-        const std::string id = s.from + "-" + std::to_string(n);
-        auto r = send_until_acked(*s.sender, s.to, id);
-        if (r.ok()) s.acked[id] = r.seq;
-        else ++s.failures;
-      }
-    });
-  }
-  const std::size_t joined = cluster.add_node();
-  BOOST_TEST(testing::wait_until([&] { return cluster.shards_of(joined) >= 3; },
-                                 std::chrono::seconds(60)));
-  cluster.drain(0);
-  BOOST_TEST(cluster.shards_of(0) == 0u);
-  stop = true;
-  for (auto& t : load) t.join();
-
-  std::size_t total = 0;
-  for (auto& s : ps) {
-    BOOST_TEST(s.failures == 0);
-    std::vector<client::message> all;
-    for (;;) {
-      auto r = s.receiver->pull(s.conversation, all.empty() ? 0 : all.back().seq, 200);
-      require_ok(r);
-      all.insert(all.end(), r.messages.begin(), r.messages.end());
-      if (!r.has_more) break;
-    }
-    BOOST_TEST(all.size() == s.acked.size());
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      BOOST_TEST(all[i].seq == i + 1);
-      auto it = s.acked.find(all[i].client_msg_id);
-      BOOST_TEST((it != s.acked.end() && it->second == all[i].seq));
-    }
-    BOOST_TEST(!s.sender->closed());
-    BOOST_TEST(!s.receiver->closed());
-    total += all.size();
-  }
-  BOOST_TEST_MESSAGE("messages acked during join + drain: " << total);
-  std::vector<double> handoffs;
-  for (std::size_t i = 1; i < cluster.size(); ++i) {
-    for (double ms : cluster.node(i).handoff_times_ms()) handoffs.push_back(ms);
-  }
-  BOOST_TEST_MESSAGE("handoffs by the remaining nodes: " << handoffs.size());
+  // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
+  // 3 nodes, clients sending continuously, a 4th node joins, node 0 drains.
+  testing::scenario_options opts;
+  opts.nodes = 3;
+  opts.pairs = 6;
+  const auto report = testing::run_join_drain_scenario(opts);
+  BOOST_TEST_MESSAGE(report.describe());
+  BOOST_TEST(report.acked > 0u);
+  BOOST_TEST(report.missing == 0u);
+  BOOST_TEST(report.duplicates == 0u);
+  BOOST_TEST(report.stored == report.acked);
+  BOOST_TEST(report.gaps == 0u);
+  BOOST_TEST(report.send_failures == 0u);
+  BOOST_TEST(report.clients_dropped == 0u);
+  BOOST_TEST(report.handoff_ms.size() >= 4u);  // at least the 4 shards node 0 held after the join
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -57,8 +57,10 @@ class embedded_cluster {
   /// index.
   std::size_t add_node();
   /// Asks node `i` to drain (as `imctl node drain` does) and waits until it owns no shard;
-  /// then stops it. Throws on timeout.
+  /// then stops it. Throws on timeout. Its handoff times stay readable via drained_handoffs().
   void drain(std::size_t i, std::chrono::seconds timeout = std::chrono::seconds(60));
+  /// Handoff times of nodes stopped by drain().
+  const std::vector<double>& drained_handoffs() const { return drained_handoffs_; }
   /// Shards node `i` owns in the current map.
   std::size_t shards_of(std::size_t i);
   /// Index of the node owning `entity_id`'s shard in the current map.
@@ -84,6 +86,7 @@ class embedded_cluster {
   std::unique_ptr<etcd_server> etcd_;
   std::vector<std::uint16_t> cluster_ports_;
   std::vector<std::unique_ptr<server::node>> nodes_;
+  std::vector<double> drained_handoffs_;
 };
 
 }  // namespace parley::testing

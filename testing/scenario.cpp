@@ -1,0 +1,131 @@
+#include "parley/testing/scenario.hpp"
+
+#include "parley/testing/embedded_cluster.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace parley::testing {
+
+namespace {
+
+using client::ErrorCode;
+using steady = std::chrono::steady_clock;
+
+bool retriable(ErrorCode c) {
+  return c == ErrorCode::UNAVAILABLE || c == ErrorCode::TIMEOUT || c == ErrorCode::INTERNAL;
+}
+
+struct pair_state {
+  std::string from, to, conversation;
+  std::unique_ptr<client::connection> sender, receiver;
+  std::map<std::string, std::uint64_t> acked;
+  std::vector<double> latencies_ms;
+  std::size_t failures = 0;
+};
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+}  // namespace
+
+std::string scenario_report::describe() const {
+  std::ostringstream out;
+  out << "acked " << acked << ", stored " << stored << ", missing " << missing << ", duplicates "
+      << duplicates << ", gap conversations " << gaps << ", failed sends " << send_failures
+      << ", dropped clients " << clients_dropped << ", handoffs " << handoff_ms.size()
+      << ", send p50/p99/max " << send_p50_ms << "/" << send_p99_ms << "/" << send_max_ms
+      << " ms over " << seconds << " s";
+  return out.str();
+}
+
+scenario_report run_join_drain_scenario(const scenario_options& opts) {
+  embedded_cluster cluster(opts.nodes);
+  std::vector<pair_state> ps(opts.pairs);
+  for (std::size_t p = 0; p < ps.size(); ++p) {
+    auto& s = ps[p];
+    s.from = "s" + std::to_string(p);
+    s.to = "r" + std::to_string(p);
+    s.conversation = "dm/" + std::min(s.from, s.to) + "/" + std::max(s.from, s.to);
+    const std::size_t others = opts.nodes - 1;  // clients stay off node 0, which drains
+    s.sender = cluster.login(1 + p % others, s.from);
+    s.receiver = cluster.login(1 + (p + 1) % others, s.to);
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> load;
+  const auto t0 = steady::now();
+  for (auto& s : ps) {
+    load.emplace_back([&s, &stop] {
+      for (int n = 0; !stop; ++n) {
+        const std::string id = s.from + "-" + std::to_string(n);
+        const auto start = steady::now();
+        client::response r;
+        for (int attempt = 0; attempt < 1000; ++attempt) {
+          r = s.sender->send_to_user(s.to, id, id);
+          if (!retriable(r.code)) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // client backoff
+        }
+        if (!r.ok()) {
+          ++s.failures;
+          continue;
+        }
+        s.acked[id] = r.seq;
+        s.latencies_ms.push_back(
+            std::chrono::duration<double, std::milli>(steady::now() - start).count());
+      }
+    });
+  }
+  std::size_t joined = 0;
+  if (opts.join) {
+    joined = cluster.add_node();
+    const std::size_t share = 16 / (opts.nodes + 1);
+    wait_until([&] { return cluster.shards_of(joined) >= share; }, std::chrono::seconds(120));
+  }
+  scenario_report report;
+  if (opts.drain) cluster.drain(0, std::chrono::seconds(120));
+  stop = true;
+  for (auto& t : load) t.join();
+  report.seconds = std::chrono::duration<double>(steady::now() - t0).count();
+
+  std::vector<double> latencies;
+  for (auto& s : ps) {
+    report.acked += s.acked.size();
+    report.send_failures += s.failures;
+    latencies.insert(latencies.end(), s.latencies_ms.begin(), s.latencies_ms.end());
+    std::vector<client::message> all;
+    for (;;) {
+      auto r = s.receiver->pull(s.conversation, all.empty() ? 0 : all.back().seq, 200);
+      if (!r.ok()) break;
+      all.insert(all.end(), r.messages.begin(), r.messages.end());
+      if (!r.has_more) break;
+    }
+    report.stored += all.size();
+    std::set<std::string> seen;
+    bool gap = false;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (all[i].seq != i + 1) gap = true;
+      if (!seen.insert(all[i].client_msg_id).second) ++report.duplicates;
+    }
+    report.gaps += gap ? 1 : 0;
+    for (auto& [id, seq] : s.acked) report.missing += seen.count(id) ? 0 : 1;
+    report.clients_dropped += (s.sender->closed() ? 1 : 0) + (s.receiver->closed() ? 1 : 0);
+  }
+  report.handoff_ms = cluster.drained_handoffs();
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    if (!cluster.running(i)) continue;
+    for (double ms : cluster.node(i).handoff_times_ms()) report.handoff_ms.push_back(ms);
+  }
+  report.send_p50_ms = percentile(latencies, 0.5);
+  report.send_p99_ms = percentile(latencies, 0.99);
+  report.send_max_ms = percentile(latencies, 1.0);
+  return report;
+}
+
+}  // namespace parley::testing
