@@ -47,7 +47,7 @@ etcd_server::etcd_server() : dir_("parley-etcd") {
   const bool up = wait_until([&] { return static_cast<bool>(probe.get("/probe")); },
                              std::chrono::seconds(10));
   if (!up) {
-    kill(pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
     throw std::runtime_error("etcd did not start (is Debian's etcd-server installed?)");
   }
@@ -55,9 +55,16 @@ etcd_server::etcd_server() : dir_("parley-etcd") {
 
 etcd_server::~etcd_server() {
   if (pid_ > 0) {
-    kill(pid_, SIGTERM);
+    ::kill(pid_, SIGTERM);
     waitpid(pid_, nullptr, 0);
   }
+}
+
+void etcd_server::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
 }
 
 embedded_cluster::embedded_cluster(std::size_t n, server::node_options base)

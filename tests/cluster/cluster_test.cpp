@@ -3,7 +3,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include "parley/runtime/etcd.hpp"
+#include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/shard_map.hpp"
+#include "parley/runtime/token.hpp"
+
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -271,6 +277,131 @@ BOOST_AUTO_TEST_CASE(a_stopped_nodes_shards_are_unavailable_until_it_returns_wit
   auto next = d->send_to_user(carol, "k6", "after the restart");
   require_ok(next);
   BOOST_TEST(next.seq == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(losing_etcd_fences_every_node) {
+  testing::embedded_cluster cluster(2);
+  const auto user = cluster.user_on(0, "fence");
+  auto c = cluster.login(0, user);
+  require_ok(c->send_to_user(cluster.user_on(1, "peer"), "1", "before"));
+  cluster.etcd().kill();
+  // Without etcd no lease can be refreshed: after the TTL no node serves its shards.
+  BOOST_TEST(testing::wait_until([&] { return !cluster.node(0).stats().serving; },
+                                 std::chrono::seconds(15)));
+  BOOST_TEST(testing::wait_until([&] { return !cluster.node(1).stats().serving; },
+                                 std::chrono::seconds(15)));
+  auto refused = c->sync(0);
+  BOOST_TEST((refused.code == ErrorCode::UNAVAILABLE), client::to_string(refused.code));
+}
+
+namespace {
+
+/// A node as a child process (`imctl node start`), for kill -9.
+struct child_node {
+  pid_t pid = -1;
+  std::uint16_t port = 0;
+  void start(const std::string& etcd, const std::string& id, const std::string& dir,
+             const std::string& secret, std::uint16_t client_port, std::uint16_t cluster_port) {
+    port = client_port;
+    std::fflush(nullptr);
+    pid = fork();
+    if (pid == 0) {
+      FILE* out = std::freopen("/dev/null", "w", stdout);
+      (void)out;
+      execl(PARLEY_IMCTL, "imctl", "node", "start", "--etcd", etcd.c_str(), "--id", id.c_str(),
+            "--data-dir", dir.c_str(), "--secret-file", secret.c_str(), "--port",
+            std::to_string(client_port).c_str(), "--cluster-port",
+            std::to_string(cluster_port).c_str(), "--expected-nodes", "2", "--shards", "16",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  void kill9() {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  ~child_node() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(after_kill_9_the_shards_wait_for_their_node_and_nothing_acked_is_lost) {
+  testing::etcd_server etcd;
+  testing::temp_dir dir;
+  const std::string secret = dir.path() + "/secret";
+  std::string error;
+  auto key = runtime::load_or_create_secret(secret, error);
+  BOOST_TEST_REQUIRE(key.has_value());
+  runtime::token_authority tokens(*key);
+  child_node a, b;
+  const auto a_port = testing::free_port(), b_port = testing::free_port();
+  const auto a_cport = testing::free_port(), b_cport = testing::free_port();
+  a.start(etcd.endpoint(), "node-a", dir.path() + "/a", secret, a_port, a_cport);
+  b.start(etcd.endpoint(), "node-b", dir.path() + "/b", secret, b_port, b_cport);
+  runtime::etcd_client etcdc(etcd.endpoint());
+  std::vector<runtime::node_id> owners;
+  BOOST_TEST_REQUIRE(testing::wait_until([&] {
+    auto kv = etcdc.get("/parley/shardmap");
+    std::uint64_t epoch = 0;
+    return kv && *kv && runtime::decode_shard_map((*kv)->value, epoch, owners);
+  }));
+  // A conversation whose shard node-b owns; the client talks to node-a.
+  std::string peer;
+  for (int n = 0; peer.empty(); ++n) {
+    const std::string candidate = "k" + std::to_string(n);
+    if (owners[runtime::shard_of(runtime::conversation_entity(
+                                     runtime::dm_conversation("keeper", candidate)),
+                                 16)] == "node-b") {
+      peer = candidate;
+    }
+  }
+  const std::string conversation = runtime::dm_conversation("keeper", peer);
+  auto connect = [&] {
+    std::unique_ptr<client::connection> c;
+    testing::wait_until([&] {
+      auto attempt = client::connection::connect("127.0.0.1", a_port);
+      if (auto* conn = std::get_if<std::unique_ptr<client::connection>>(&attempt)) {
+        if ((*conn)->login(tokens.issue("keeper", std::chrono::hours(1)), "d").ok()) {
+          c = std::move(*conn);
+          return true;
+        }
+      }
+      return false;
+    });
+    return c;
+  };
+  auto c = connect();
+  BOOST_TEST_REQUIRE(static_cast<bool>(c));
+  std::set<std::uint64_t> acked;
+  BOOST_TEST_REQUIRE(testing::wait_until([&] {
+    auto r = c->send_to_user(peer, "warm", "warm");  // until node-a can reach node-b
+    return r.ok();
+  }));
+  for (int i = 0; i < 50; ++i) {
+    auto r = c->send_to_user(peer, "m" + std::to_string(i), "m");
+    require_ok(r);
+    acked.insert(r.seq);
+  }
+  b.kill9();
+  auto refused = c->pull(conversation, 0);
+  BOOST_TEST((refused.code == ErrorCode::UNAVAILABLE), client::to_string(refused.code));
+  b.start(etcd.endpoint(), "node-b", dir.path() + "/b", secret, b_port, b_cport);
+  client::response page;
+  BOOST_TEST(testing::wait_until(
+      [&] {
+        page = c->pull(conversation, 0, 200);
+        return page.ok();
+      },
+      std::chrono::seconds(30)));
+  std::set<std::uint64_t> stored;
+  for (auto& m : page.messages) stored.insert(m.seq);
+  for (auto seq : acked) BOOST_TEST(stored.count(seq) == 1u);
+  BOOST_TEST(page.messages.size() == 51u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -28,6 +28,8 @@ class etcd_server {
   etcd_server& operator=(const etcd_server&) = delete;
   /// "http://127.0.0.1:<port>".
   const std::string& endpoint() const { return endpoint_; }
+  /// Kills etcd (fault injection: every node's lease then lapses).
+  void kill();
 
  private:
   temp_dir dir_;
@@ -74,7 +76,7 @@ class embedded_cluster {
   /// A connection to node `i`, logged in as `user`. Throws if login fails.
   std::unique_ptr<client::connection> login(std::size_t i, const std::string& user,
                                             const std::string& device = "device-1") const;
-  const etcd_server& etcd() const { return *etcd_; }
+  etcd_server& etcd() { return *etcd_; }
 
  private:
   server::node_options options_for(std::size_t i) const;
