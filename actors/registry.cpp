@@ -35,9 +35,12 @@ runtime::spawner make_entity_spawner(services& svc) {
     auto kind = runtime::kind_of(id);
     if (!kind) return {};
     switch (*kind) {
-      case runtime::entity_kind::user: return spawn_user(svc, id, shard);
-      case runtime::entity_kind::group: return spawn_group(svc, id, shard);
-      case runtime::entity_kind::conversation: return spawn_conversation(svc, id, shard);
+      case runtime::entity_kind::user:
+        return spawn_user(svc, id, shard);
+      case runtime::entity_kind::group:
+        return spawn_group(svc, id, shard);
+      case runtime::entity_kind::conversation:
+        return spawn_conversation(svc, id, shard);
     }
     return {};
   };

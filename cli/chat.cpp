@@ -172,28 +172,49 @@ command add_chat(CLI::App& app) {
       in >> cmd >> a;
       std::getline(in >> std::ws, b);
       client::response r;
-      if (cmd == "/quit") break;
-      else if (cmd == "/help") { say(help_text); continue; }
-      else if (cmd == "/to" && !a.empty()) { set_user(a); continue; }
-      else if (cmd == "/group" && !a.empty()) { set_group(a); continue; }
-      else if (cmd == "/create" && !a.empty()) r = c.create_group(a, b.empty() ? a : b);
-      else if (cmd == "/join" && !a.empty()) r = c.join_group(a);
-      else if (cmd == "/leave" && !a.empty()) r = c.leave_group(a);
-      else if (cmd == "/kick" && !a.empty() && !b.empty()) r = c.kick_member(a, b);
+      if (cmd == "/quit")
+        break;
+      else if (cmd == "/help") {
+        say(help_text);
+        continue;
+      } else if (cmd == "/to" && !a.empty()) {
+        set_user(a);
+        continue;
+      } else if (cmd == "/group" && !a.empty()) {
+        set_group(a);
+        continue;
+      } else if (cmd == "/create" && !a.empty())
+        r = c.create_group(a, b.empty() ? a : b);
+      else if (cmd == "/join" && !a.empty())
+        r = c.join_group(a);
+      else if (cmd == "/leave" && !a.empty())
+        r = c.leave_group(a);
+      else if (cmd == "/kick" && !a.empty() && !b.empty())
+        r = c.kick_member(a, b);
       else if (cmd == "/history" || cmd == "/read") {
-        if (target_conversation.empty()) { say("! choose a target first"); continue; }
+        if (target_conversation.empty()) {
+          say("! choose a target first");
+          continue;
+        }
         if (cmd == "/read") {
           auto h = c.history_before_seq(target_conversation, 0, 1);
-          r = h.ok() && !h.messages.empty() ? c.mark_read(target_conversation, h.messages[0].seq) : h;
+          r = h.ok() && !h.messages.empty() ? c.mark_read(target_conversation, h.messages[0].seq)
+                                            : h;
         } else {
           const unsigned n = a.empty() ? 20 : static_cast<unsigned>(std::stoul(a));
           r = c.history_before_seq(target_conversation, 0, n);
           for (auto it = r.messages.rbegin(); it != r.messages.rend(); ++it) say(show(*it));
         }
-      } else { say(help_text); continue; }
-      if (!r.ok()) say(show_error(r));
-      else if (cmd == "/create" || cmd == "/join") { set_group(r.group_id); }
-      else if (cmd != "/history") say("-- ok");
+      } else {
+        say(help_text);
+        continue;
+      }
+      if (!r.ok())
+        say(show_error(r));
+      else if (cmd == "/create" || cmd == "/join") {
+        set_group(r.group_id);
+      } else if (cmd != "/history")
+        say("-- ok");
     }
     running = false;
     pushes.join();

@@ -13,16 +13,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <csignal>
-#include <set>
-#include <filesystem>
-#include <iostream>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <thread>
 
 namespace parley::cli {
 
@@ -69,7 +69,8 @@ int run_node(const server::node_options& o) {
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &period);
     if (sig == SIGINT || sig == SIGTERM) {
-      std::cout << "parley: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping" << std::endl;
+      std::cout << "parley: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping"
+                << std::endl;
       break;
     }
     if (n.drained()) {
@@ -153,11 +154,11 @@ command add_cluster_start(CLI::App& cluster) {
     if (etcd.empty()) {
       const std::string client = "http://127.0.0.1:" + std::to_string(base + 1959);
       const std::string peer = "http://127.0.0.1:" + std::to_string(base + 1960);
-      etcd_pid = spawn({"etcd", "--name", "parley", "--data-dir", x->dir + "/etcd",
-                        "--listen-client-urls", client, "--advertise-client-urls", client,
-                        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                        "--initial-cluster", "parley=" + peer},
-                       x->dir + "/etcd.log");
+      etcd_pid =
+          spawn({"etcd", "--name", "parley", "--data-dir", x->dir + "/etcd", "--listen-client-urls",
+                 client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                 "--initial-advertise-peer-urls", peer, "--initial-cluster", "parley=" + peer},
+                x->dir + "/etcd.log");
       etcd = client;
       runtime::etcd_client probe(etcd, std::chrono::milliseconds(300));
       bool up = false;
@@ -177,14 +178,27 @@ command add_cluster_start(CLI::App& cluster) {
     const std::string imctl = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : "imctl";
     for (std::uint32_t i = 0; i < x->nodes; ++i) {
       const std::string id = "node-" + std::to_string(i + 1);
-      std::vector<std::string> args{imctl, "node", "start", "--id", id, "--etcd", etcd,
-                                    "--data-dir", x->dir + "/" + id,
-                                    "--secret-file", x->dir + "/secret",
-                                    "--port", std::to_string(base + i),
-                                    "--cluster-port", std::to_string(base + 100 + i),
-                                    "--expected-nodes", std::to_string(x->nodes),
-                                    "--shards", std::to_string(o->shard_count),
-                                    "--workers", std::to_string(o->worker_threads)};
+      std::vector<std::string> args{imctl,
+                                    "node",
+                                    "start",
+                                    "--id",
+                                    id,
+                                    "--etcd",
+                                    etcd,
+                                    "--data-dir",
+                                    x->dir + "/" + id,
+                                    "--secret-file",
+                                    x->dir + "/secret",
+                                    "--port",
+                                    std::to_string(base + i),
+                                    "--cluster-port",
+                                    std::to_string(base + 100 + i),
+                                    "--expected-nodes",
+                                    std::to_string(x->nodes),
+                                    "--shards",
+                                    std::to_string(o->shard_count),
+                                    "--workers",
+                                    std::to_string(o->worker_threads)};
       if (o->unsafe_no_fsync) args.push_back("--unsafe-no-fsync");
       children.push_back(spawn(args));
     }
@@ -215,8 +229,9 @@ command add_node_start(CLI::App& node) {
       ->capture_default_str();
   start->add_option("--cluster-host", o->cluster.host, "Address other nodes reach this one on")
       ->capture_default_str();
-  start->add_option("--expected-nodes", o->cluster.expected_nodes,
-                    "Nodes to wait for before the first shard map")
+  start
+      ->add_option("--expected-nodes", o->cluster.expected_nodes,
+                   "Nodes to wait for before the first shard map")
       ->capture_default_str();
   start->add_option("--prefix", o->cluster.prefix, "Key prefix in etcd")->capture_default_str();
   return [o, start]() -> int {
@@ -312,8 +327,8 @@ command add_cluster_status(CLI::App& cluster) {
     std::cout << "shard map epoch " << epoch << ", " << owners.size() << " shards; coordinator "
               << (coordinator && *coordinator ? (*coordinator)->value : std::string("none"))
               << "\n";
-    std::printf("%-10s %-22s %7s %12s %14s %10s\n", "NODE", "CLIENTS AT", "SHARDS",
-                "CONNECTIONS", "MESSAGES", "ACTORS");
+    std::printf("%-10s %-22s %7s %12s %14s %10s\n", "NODE", "CLIENTS AT", "SHARDS", "CONNECTIONS",
+                "MESSAGES", "ACTORS");
     std::set<std::string> listed;
     for (auto& kv : *nodes) {
       auto n = json::parse(kv.value, nullptr, false);
@@ -331,7 +346,8 @@ command add_cluster_status(CLI::App& cluster) {
     for (auto& id : std::set<std::string>(owners.begin(), owners.end())) {
       if (!listed.count(id)) {
         std::printf("%-10s %-22s %7ld   DOWN: its shards are unavailable until it returns\n",
-                    id.c_str(), "-", static_cast<long>(std::count(owners.begin(), owners.end(), id)));
+                    id.c_str(), "-",
+                    static_cast<long>(std::count(owners.begin(), owners.end(), id)));
       }
     }
     return 0;

@@ -27,12 +27,17 @@ long long parse_duration_seconds(const std::string& text) {
   }
   const std::string unit = text.substr(pos);
   long long factor = 0;
-  if (unit.empty() || unit == "s") factor = 1;
-  else if (unit == "m") factor = 60;
-  else if (unit == "h") factor = 3600;
-  else if (unit == "d") factor = 86400;
+  if (unit.empty() || unit == "s")
+    factor = 1;
+  else if (unit == "m")
+    factor = 60;
+  else if (unit == "h")
+    factor = 3600;
+  else if (unit == "d")
+    factor = 86400;
   if (factor == 0 || value <= 0) {
-    throw CLI::ValidationError("duration", "'" + text + "' is not a positive duration (s, m, h, d)");
+    throw CLI::ValidationError("duration",
+                               "'" + text + "' is not a positive duration (s, m, h, d)");
   }
   return value * factor;
 }
@@ -47,7 +52,8 @@ command add_token_issue(CLI::App& token) {
   auto o = std::make_shared<opts>();
   issue->add_option("user", o->user, "User id")->required();
   issue->add_option("--ttl", o->ttl, "Validity (90s, 15m, 24h, 7d)")->capture_default_str();
-  issue->add_option("--data-dir", o->data_dir, "Node data dir holding the secret")->capture_default_str();
+  issue->add_option("--data-dir", o->data_dir, "Node data dir holding the secret")
+      ->capture_default_str();
   return [o, issue]() -> int {
     if (!issue->parsed()) return -1;
     std::string error;
@@ -80,7 +86,8 @@ int main(int argc, char** argv) {
   auto* token = app.add_subcommand("token", "Login tokens");
   token->require_subcommand(1);
   std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
-                                add_node_start(*node), add_node_drain(*node), add_token_issue(*token), add_chat(app)};
+                                add_node_start(*node),       add_node_drain(*node),
+                                add_token_issue(*token),     add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

@@ -4,9 +4,9 @@
 
 #include "parley/schema/framing.hpp"
 
-#include <asio.hpp>
 #include <capnp/message.h>
 #include <kj/exception.h>
+#include <asio.hpp>
 
 #include <condition_variable>
 #include <cstring>
@@ -27,7 +27,9 @@ namespace codec {
 
 namespace {
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
 
 message to_message(wire::Message::Reader m) {
   message out;
@@ -89,7 +91,6 @@ response to_response(wire::Result::Reader r) {
   return out;
 }
 
-
 }  // namespace
 
 schema::frame_words encode(std::uint64_t request_id, const filler& fill) {
@@ -135,15 +136,15 @@ std::optional<server_frame> decode(const schema::frame_words& words) {
   }
 }
 
-static void fill_send(wire::Send::Builder s, const std::string& client_msg_id, const std::string& body,
-               std::uint32_t content_type, const std::vector<std::string>& mentions) {
+static void fill_send(wire::Send::Builder s, const std::string& client_msg_id,
+                      const std::string& body, std::uint32_t content_type,
+                      const std::vector<std::string>& mentions) {
   s.setClientMsgId(client_msg_id);
   s.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
   s.setContentType(content_type);
   auto list = s.initMentions(static_cast<unsigned>(mentions.size()));
   for (unsigned i = 0; i < mentions.size(); ++i) list.set(i, mentions[i]);
 }
-
 
 void fill_login(wire::ClientFrame::Builder f, const std::string& token, const std::string& device,
                 wire::DeviceType type) {
@@ -215,7 +216,8 @@ struct connection::impl {
       auto probe = schema::probe_frame(buf.data(), len, limits);
       if (probe.status == schema::frame_status::need_more) {
         if (probe.total_bytes > buf.size()) buf.resize(probe.total_bytes);
-        const std::size_t n = socket.read_some(asio::buffer(buf.data() + len, buf.size() - len), ec);
+        const std::size_t n =
+            socket.read_some(asio::buffer(buf.data() + len, buf.size() - len), ec);
         if (ec) break;
         len += n;
         continue;
@@ -263,9 +265,8 @@ struct connection::impl {
     auto words = codec::encode(id, fill);
     write(words.data(), words.size() * 8);
     std::unique_lock<std::mutex> lock(mu);
-    const bool answered = cv.wait_for(lock, opts.request_timeout, [&] {
-      return waiting[id].has_value() || is_closed;
-    });
+    const bool answered = cv.wait_for(lock, opts.request_timeout,
+                                      [&] { return waiting[id].has_value() || is_closed; });
     auto node = waiting.extract(id);
     if (answered && node.mapped()) return std::move(*node.mapped());
     response r;
@@ -290,8 +291,9 @@ connection::~connection() {
   impl_->socket.close(ignored);
 }
 
-std::variant<std::unique_ptr<connection>, std::string> connection::connect(
-    const std::string& host, std::uint16_t port, connect_options opts) {
+std::variant<std::unique_ptr<connection>, std::string> connection::connect(const std::string& host,
+                                                                           std::uint16_t port,
+                                                                           connect_options opts) {
   auto p = std::make_unique<impl>();
   p->opts = std::move(opts);
   std::error_code ec;
@@ -318,7 +320,6 @@ response connection::login(const std::string& token, const std::string& device,
   return call([&](wire::ClientFrame::Builder f) { codec::fill_login(f, token, device, type); });
 }
 
-
 response connection::send_to_user(const std::string& peer, const std::string& client_msg_id,
                                   const std::string& body, std::uint32_t content_type,
                                   const std::vector<std::string>& mentions) {
@@ -337,9 +338,8 @@ response connection::send_to_group(const std::string& group, const std::string& 
 
 response connection::pull(const std::string& conversation, std::uint64_t after_seq,
                           std::uint32_t limit) {
-  return call([&](wire::ClientFrame::Builder f) {
-    codec::fill_pull(f, conversation, after_seq, limit);
-  });
+  return call(
+      [&](wire::ClientFrame::Builder f) { codec::fill_pull(f, conversation, after_seq, limit); });
 }
 
 response connection::history_before_seq(const std::string& conversation, std::uint64_t before_seq,
@@ -352,8 +352,8 @@ response connection::history_before_seq(const std::string& conversation, std::ui
   });
 }
 
-response connection::history_before_time(const std::string& conversation,
-                                         std::uint64_t before_ms, std::uint32_t limit) {
+response connection::history_before_time(const std::string& conversation, std::uint64_t before_ms,
+                                         std::uint32_t limit) {
   return call([&](wire::ClientFrame::Builder f) {
     auto h = f.initHistory();
     h.setConversation(conversation);
@@ -406,7 +406,9 @@ response connection::logout() {
   return call([](wire::ClientFrame::Builder f) { f.setLogout(); });
 }
 
-void connection::send_raw(const void* data, std::size_t len) { impl_->write(data, len); }
+void connection::send_raw(const void* data, std::size_t len) {
+  impl_->write(data, len);
+}
 
 std::optional<response> connection::next_unsolicited(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(impl_->mu);
@@ -444,11 +446,18 @@ void sync_state::accept(const inbox_event& e) {
   using kind = wire::InboxEventKind;
   if (e.seq > inbox_cursor) inbox_cursor = e.seq;
   switch (e.kind) {
-    case kind::CONVERSATION_STARTED: conversations.emplace(e.conversation, 0); break;
-    case kind::GROUP_JOINED: conversations.emplace("group/" + e.group, 0); break;
+    case kind::CONVERSATION_STARTED:
+      conversations.emplace(e.conversation, 0);
+      break;
+    case kind::GROUP_JOINED:
+      conversations.emplace("group/" + e.group, 0);
+      break;
     case kind::GROUP_LEFT:
-    case kind::KICKED_FROM_GROUP: conversations.erase("group/" + e.group); break;
-    default: break;
+    case kind::KICKED_FROM_GROUP:
+      conversations.erase("group/" + e.group);
+      break;
+    default:
+      break;
   }
 }
 
@@ -480,22 +489,38 @@ std::variant<std::vector<message>, response> catch_up(connection& c, sync_state&
 
 std::string to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::OK: return "ok";
-    case ErrorCode::BAD_REQUEST: return "badRequest";
-    case ErrorCode::MALFORMED_FRAME: return "malformedFrame";
-    case ErrorCode::FRAME_TOO_LARGE: return "frameTooLarge";
-    case ErrorCode::NOT_AUTHENTICATED: return "notAuthenticated";
-    case ErrorCode::TOKEN_INVALID: return "tokenInvalid";
-    case ErrorCode::TOKEN_EXPIRED: return "tokenExpired";
-    case ErrorCode::NOT_MEMBER: return "notMember";
-    case ErrorCode::NOT_FOUND: return "notFound";
-    case ErrorCode::FORBIDDEN: return "forbidden";
-    case ErrorCode::ALREADY_EXISTS: return "alreadyExists";
-    case ErrorCode::UNAVAILABLE: return "unavailable";
-    case ErrorCode::INTERNAL: return "internal";
-    case ErrorCode::ALREADY_LOGGED_IN: return "alreadyLoggedIn";
-    case ErrorCode::UNSUPPORTED: return "unsupported";
-    case ErrorCode::TIMEOUT: return "timeout";
+    case ErrorCode::OK:
+      return "ok";
+    case ErrorCode::BAD_REQUEST:
+      return "badRequest";
+    case ErrorCode::MALFORMED_FRAME:
+      return "malformedFrame";
+    case ErrorCode::FRAME_TOO_LARGE:
+      return "frameTooLarge";
+    case ErrorCode::NOT_AUTHENTICATED:
+      return "notAuthenticated";
+    case ErrorCode::TOKEN_INVALID:
+      return "tokenInvalid";
+    case ErrorCode::TOKEN_EXPIRED:
+      return "tokenExpired";
+    case ErrorCode::NOT_MEMBER:
+      return "notMember";
+    case ErrorCode::NOT_FOUND:
+      return "notFound";
+    case ErrorCode::FORBIDDEN:
+      return "forbidden";
+    case ErrorCode::ALREADY_EXISTS:
+      return "alreadyExists";
+    case ErrorCode::UNAVAILABLE:
+      return "unavailable";
+    case ErrorCode::INTERNAL:
+      return "internal";
+    case ErrorCode::ALREADY_LOGGED_IN:
+      return "alreadyLoggedIn";
+    case ErrorCode::UNSUPPORTED:
+      return "unsupported";
+    case ErrorCode::TIMEOUT:
+      return "timeout";
   }
   return "code " + std::to_string(static_cast<int>(code));
 }

@@ -35,7 +35,8 @@ int main() {
   // Bob goes offline; alice keeps writing.
   bob.reset();
   for (int i = 1; i <= 3; ++i) {
-    auto r = alice->send_to_user("bob", "later-" + std::to_string(i), "are you there? " + std::to_string(i));
+    auto r = alice->send_to_user("bob", "later-" + std::to_string(i),
+                                 "are you there? " + std::to_string(i));
     if (!r.ok()) return fail("send failed: " + r.error);
   }
 
@@ -44,7 +45,8 @@ int main() {
   client::sync_state state;
   state.conversations["dm/alice/bob"] = 2;  // he had seen #1 (and sent #2)
   auto caught = client::catch_up(*bob, state);
-  if (auto* error = std::get_if<client::response>(&caught)) return fail("catch-up: " + error->error);
+  if (auto* error = std::get_if<client::response>(&caught))
+    return fail("catch-up: " + error->error);
   auto& missed = std::get<std::vector<client::message>>(caught);
   std::cout << "bob caught up on " << missed.size() << " message(s):\n";
   for (auto& m : missed) std::cout << "  #" << m.seq << " " << m.sender << ": " << m.body << "\n";

@@ -54,7 +54,9 @@ cluster_member::cluster_member(cluster_options opts, node_info self, etcd_shard_
       stats_(std::move(stats)),
       etcd_(opts_.etcd) {}
 
-cluster_member::~cluster_member() { stop(); }
+cluster_member::~cluster_member() {
+  stop();
+}
 
 caf::error cluster_member::start(std::chrono::milliseconds timeout) {
   const auto deadline = clock::now() + timeout;
@@ -149,11 +151,9 @@ void cluster_member::tick() {
     {
       std::lock_guard<std::mutex> guard(mu_);
       changed = nodes.size() != nodes_.size() ||
-                !std::equal(nodes.begin(), nodes.end(), nodes_.begin(),
-                            [](auto& a, auto& b) {
-                              return a.first == b.first &&
-                                     a.second.incarnation == b.second.incarnation;
-                            });
+                !std::equal(nodes.begin(), nodes.end(), nodes_.begin(), [](auto& a, auto& b) {
+                  return a.first == b.first && a.second.incarnation == b.second.incarnation;
+                });
       nodes_ = nodes;
     }
     if (changed && on_nodes_) on_nodes_(nodes);

@@ -20,8 +20,12 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
-std::string user_entity(std::string_view user) { return "user/" + std::string(user); }
-std::string group_entity(std::string_view group) { return "group/" + std::string(group); }
+std::string user_entity(std::string_view user) {
+  return "user/" + std::string(user);
+}
+std::string group_entity(std::string_view group) {
+  return "group/" + std::string(group);
+}
 
 std::string dm_conversation(std::string_view a, std::string_view b) {
   if (b < a) std::swap(a, b);
@@ -30,7 +34,9 @@ std::string dm_conversation(std::string_view a, std::string_view b) {
   return id;
 }
 
-std::string group_conversation(std::string_view group) { return "group/" + std::string(group); }
+std::string group_conversation(std::string_view group) {
+  return "group/" + std::string(group);
+}
 
 std::string conversation_entity(std::string_view conversation) {
   return "conv/" + std::string(conversation);

@@ -93,8 +93,8 @@ caf::expected<std::string> etcd_client::post(const std::string& path, const std:
                                              httplib::to_string(res.error()) + ")");
   }
   if (res->status != 200) {
-    return make_error(errc::unavailable,
-                      "etcd " + path + " answered " + std::to_string(res->status) + ": " + res->body);
+    return make_error(errc::unavailable, "etcd " + path + " answered " +
+                                             std::to_string(res->status) + ": " + res->body);
   }
   return res->body;
 }
@@ -154,11 +154,14 @@ caf::expected<bool> etcd_client::put_if(const std::string& key, const std::strin
                                         std::int64_t mod_revision, std::int64_t lease) {
   json put{{"key", b64(key)}, {"value", b64(value)}};
   if (lease) put["lease"] = std::to_string(lease);
-  json compare = mod_revision == 0
-                     ? json{{"key", b64(key)}, {"target", "CREATE"}, {"result", "EQUAL"},
-                            {"create_revision", "0"}}
-                     : json{{"key", b64(key)}, {"target", "MOD"}, {"result", "EQUAL"},
-                            {"mod_revision", std::to_string(mod_revision)}};
+  json compare = mod_revision == 0 ? json{{"key", b64(key)},
+                                          {"target", "CREATE"},
+                                          {"result", "EQUAL"},
+                                          {"create_revision", "0"}}
+                                   : json{{"key", b64(key)},
+                                          {"target", "MOD"},
+                                          {"result", "EQUAL"},
+                                          {"mod_revision", std::to_string(mod_revision)}};
   json txn{{"compare", json::array({compare})},
            {"success", json::array({json{{"request_put", put}}})}};
   auto r = post("/v3/kv/txn", txn.dump());

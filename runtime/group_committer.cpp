@@ -5,7 +5,9 @@ namespace parley::runtime {
 group_committer::group_committer(store::store& db, committer_options opts)
     : db_(db), opts_(opts), thread_([this] { run(); }) {}
 
-group_committer::~group_committer() { stop(); }
+group_committer::~group_committer() {
+  stop();
+}
 
 void group_committer::submit(store::write_batch batch, callback done) {
   {

@@ -59,7 +59,9 @@ gate_directory::gate_directory(caf::actor_system& system) : system_(system) {
   });
 }
 
-gate_directory::~gate_directory() { caf::anon_send_exit(watcher_, caf::exit_reason::user_shutdown); }
+gate_directory::~gate_directory() {
+  caf::anon_send_exit(watcher_, caf::exit_reason::user_shutdown);
+}
 
 void gate_directory::forget(const caf::actor_addr& gate) {
   std::lock_guard<std::mutex> guard(mu_);
@@ -89,8 +91,10 @@ void gate_directory::update(const std::map<node_id, gate_address>& nodes, const 
   }
   std::lock_guard<std::mutex> guard(mu_);
   for (auto it = gates_.begin(); it != gates_.end();) {
-    if (nodes.count(it->first) == 0) it = gates_.erase(it);
-    else ++it;
+    if (nodes.count(it->first) == 0)
+      it = gates_.erase(it);
+    else
+      ++it;
   }
 }
 

@@ -7,13 +7,13 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <fstream>
-#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace parley::runtime {
 
@@ -41,10 +41,14 @@ std::uint64_t unix_seconds(std::chrono::system_clock::time_point t) {
 
 const char* describe(token_error e) {
   switch (e) {
-    case token_error::malformed: return "the token is malformed";
-    case token_error::forged: return "the token signature is invalid";
-    case token_error::expired: return "the token has expired";
-    case token_error::unsupported_version: return "the token version is not supported (want v1)";
+    case token_error::malformed:
+      return "the token is malformed";
+    case token_error::forged:
+      return "the token signature is invalid";
+    case token_error::expired:
+      return "the token has expired";
+    case token_error::unsupported_version:
+      return "the token version is not supported (want v1)";
   }
   return "the token is invalid";
 }
@@ -79,7 +83,8 @@ std::variant<token_claims, token_error> token_authority::verify(
   claims.user = token.substr(first + 1, middle - first - 1);
   const std::string expiry = token.substr(middle + 1, last - middle - 1);
   const std::string signature = token.substr(last + 1);
-  if (!valid_name(claims.user) || expiry.empty() || expiry.size() > 19) return token_error::malformed;
+  if (!valid_name(claims.user) || expiry.empty() || expiry.size() > 19)
+    return token_error::malformed;
   for (char c : expiry) {
     if (c < '0' || c > '9') return token_error::malformed;
   }
@@ -117,8 +122,9 @@ std::optional<std::string> load_or_create_secret(const std::string& path, std::s
     error = "cannot create " + path + ": " + std::strerror(errno);
     return std::nullopt;
   }
-  const bool ok = ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()) &&
-                  ::fsync(fd) == 0;
+  const bool ok =
+      ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()) &&
+      ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) {
     error = "cannot write " + path;

@@ -90,7 +90,7 @@ class tcp_session final : public actors::connection_sink,
         // The stream cannot be resynchronised: report and stop reading; the actor closes.
         stop_reading_ = true;
         const auto code = probe.status == schema::frame_status::too_large ? errc::frame_too_large
-                                                                           : errc::malformed_frame;
+                                                                          : errc::malformed_frame;
         caf::anon_send(connection_, actors::badframe_atom::value, static_cast<std::uint16_t>(code));
         return;
       }
@@ -190,8 +190,7 @@ struct gateway::impl {
       std::error_code ignored;  // latency matters more than packet count; failure is harmless
       socket.set_option(tcp::no_delay(true), ignored);
       auto session = std::make_shared<tcp_session>(
-          std::move(socket), svc, opts.max_send_queue_bytes,
-          [this](tcp_session* s) {
+          std::move(socket), svc, opts.max_send_queue_bytes, [this](tcp_session* s) {
             std::lock_guard<std::mutex> guard(mu);
             sessions.erase(s);
           });
@@ -218,7 +217,9 @@ struct gateway::impl {
 gateway::gateway(actors::services& svc, gateway_options opts)
     : impl_(std::make_unique<impl>(svc, std::move(opts))) {}
 
-gateway::~gateway() { stop(); }
+gateway::~gateway() {
+  stop();
+}
 
 std::variant<std::uint16_t, std::string> gateway::start() {
   auto& i = *impl_;

@@ -14,15 +14,15 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/send.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <set>
 #include <iostream>
+#include <set>
 #include <thread>
 
 namespace parley::server {
@@ -85,7 +85,9 @@ struct node::impl {
 
 node::node(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
-node::~node() { stop(); }
+node::~node() {
+  stop();
+}
 
 std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) {
   auto p = std::make_unique<impl>();
@@ -151,9 +153,8 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     p->gates = std::make_unique<runtime::gate_directory>(*p->system);
     serving = [raw = p.get()] { return raw->member && raw->member->serving(); };
   }
-  p->router = std::make_unique<runtime::router>(*p->map, self_id,
-                                                actors::make_entity_spawner(p->svc),
-                                                p->gates.get(), std::move(serving));
+  p->router = std::make_unique<runtime::router>(
+      *p->map, self_id, actors::make_entity_spawner(p->svc), p->gates.get(), std::move(serving));
   p->svc.router = p->router.get();
   if (clustered) {
     runtime::gate_hooks hooks;
@@ -193,7 +194,8 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     runtime::node_info self{self_id, o.cluster.host, p->cluster_port, p->port, 0};
     auto* raw = p.get();
     p->member = std::make_unique<runtime::cluster_member>(
-        o.cluster, self, *p->cluster_map, [raw, self_id](const auto& nodes) {
+        o.cluster, self, *p->cluster_map,
+        [raw, self_id](const auto& nodes) {
           std::map<runtime::node_id, runtime::gate_address> where;
           for (auto& [id, n] : nodes) where[id] = {n.host, n.cluster_port, n.incarnation};
           raw->gates->update(where, self_id);
@@ -268,11 +270,17 @@ void node::impl::move_step(runtime::etcd_client& etcd) {
   }
 }
 
-std::uint16_t node::port() const { return impl_->port; }
+std::uint16_t node::port() const {
+  return impl_->port;
+}
 
-std::uint16_t node::cluster_port() const { return impl_->cluster_port; }
+std::uint16_t node::cluster_port() const {
+  return impl_->cluster_port;
+}
 
-const std::string& node::id() const { return impl_->router ? impl_->router->self() : impl_->opts.cluster.self; }
+const std::string& node::id() const {
+  return impl_->router ? impl_->router->self() : impl_->opts.cluster.self;
+}
 
 std::string node::endpoint() const {
   return impl_->opts.gateway.host + ":" + std::to_string(impl_->port);
@@ -309,9 +317,13 @@ node_stats node::stats() const {
   return s;
 }
 
-void node::stop() { impl_->stop(); }
+void node::stop() {
+  impl_->stop();
+}
 
-bool node::drained() const { return impl_->drained.load(); }
+bool node::drained() const {
+  return impl_->drained.load();
+}
 
 std::vector<double> node::handoff_times_ms() const {
   std::lock_guard<std::mutex> guard(impl_->migrate_mu);
@@ -347,8 +359,10 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
   store::shard_export data;
   if (failure.empty()) {
     auto exported = i.db->export_shard(shard);
-    if (!exported) failure = "export: " + exported.error().message();
-    else data = std::move(*exported);
+    if (!exported)
+      failure = "export: " + exported.error().message();
+    else
+      data = std::move(*exported);
   }
   if (failure.empty()) {
     runtime::shard_transfer t;
@@ -365,7 +379,9 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
     }
     self_actor->request(target_gate, std::chrono::seconds(30), runtime::import_atom::value, t)
         .receive([](std::uint32_t) {},
-                 [&](caf::error& err) { failure = "import on " + target + ": " + classify(err).second; });
+                 [&](caf::error& err) {
+                   failure = "import on " + target + ": " + classify(err).second;
+                 });
   }
   // 3. Flip the map: compare-and-swap on its revision, epoch + 1.
   std::uint64_t epoch = 0;
@@ -385,7 +401,8 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
       }
       owners[shard] = target;
       ++epoch;
-      auto swapped = etcd.put_if(key, runtime::encode_shard_map(epoch, owners), (*kv)->mod_revision);
+      auto swapped =
+          etcd.put_if(key, runtime::encode_shard_map(epoch, owners), (*kv)->mod_revision);
       if (swapped && *swapped) break;
       if (attempt >= 20) {
         failure = "lost the shard map race 20 times";

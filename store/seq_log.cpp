@@ -29,8 +29,8 @@ result<log_page> seq_log::read_after(std::uint64_t after, std::size_t limit) con
 }
 
 result<log_page> seq_log::read_before(std::uint64_t before, std::size_t limit) const {
-  std::string end = before == 0 ? prefix_end(record_prefix(entity_id_, rec_))
-                                : seq_key(entity_id_, rec_, before);
+  std::string end =
+      before == 0 ? prefix_end(record_prefix(entity_id_, rec_)) : seq_key(entity_id_, rec_, before);
   return read(record_prefix(entity_id_, rec_), std::move(end), limit, direction::backward);
 }
 

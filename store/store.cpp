@@ -5,13 +5,13 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
-#include <rocksdb/filter_policy.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
-#include <rocksdb/utilities/checkpoint.h>
-#include <rocksdb/metadata.h>
 
 #include <chrono>
 #include <cstdio>
@@ -33,11 +33,16 @@ constexpr std::string_view meta_key = "parley/meta";
 status convert(const rocksdb::Status& s) {
   if (s.ok()) return {};
   errc code = errc::io_error;
-  if (s.IsNotFound()) code = errc::not_found;
-  else if (s.IsCorruption()) code = errc::corruption;
-  else if (s.IsInvalidArgument() || s.IsNotSupported()) code = errc::invalid_argument;
-  else if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) code = errc::busy;
-  else if (s.IsShutdownInProgress()) code = errc::shutting_down;
+  if (s.IsNotFound())
+    code = errc::not_found;
+  else if (s.IsCorruption())
+    code = errc::corruption;
+  else if (s.IsInvalidArgument() || s.IsNotSupported())
+    code = errc::invalid_argument;
+  else if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut())
+    code = errc::busy;
+  else if (s.IsShutdownInProgress())
+    code = errc::shutting_down;
   return {code, s.ToString()};
 }
 
@@ -52,10 +57,10 @@ std::string encode_meta(std::uint32_t shards) {
   auto meta = message.initRoot<records::StoreMeta>();
   meta.setFormatVersion(format_version);
   meta.setShardCount(shards);
-  meta.setCreatedMs(static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count()));
+  meta.setCreatedMs(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()));
   auto flat = capnp::messageToFlatArray(message);
   auto bytes = flat.asBytes();
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
@@ -68,9 +73,9 @@ result<std::uint32_t> decode_meta_shards(const std::string& value) {
   capnp::FlatArrayMessageReader reader(words);
   auto meta = reader.getRoot<records::StoreMeta>();
   if (meta.getFormatVersion() != format_version) {
-    return status{errc::incompatible,
-                  "data dir format " + std::to_string(meta.getFormatVersion()) +
-                      ", this build reads format " + std::to_string(format_version)};
+    return status{errc::incompatible, "data dir format " + std::to_string(meta.getFormatVersion()) +
+                                          ", this build reads format " +
+                                          std::to_string(format_version)};
   }
   return meta.getShardCount();
 }
@@ -114,7 +119,8 @@ struct store::impl {
   /// Drops the shard's family and puts `fresh` (or a new empty one) in its place.
   status replace(std::uint32_t shard, rocksdb::ColumnFamilyHandle* fresh) {
     std::unique_lock<std::shared_mutex> guard(handles_mu);
-    if (shard >= shards.size()) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+    if (shard >= shards.size())
+      return {errc::invalid_argument, "no shard " + std::to_string(shard)};
     shards[shard] = fresh;
     return {};
   }
@@ -282,8 +288,8 @@ status store::import_shard(std::uint32_t shard, const shard_export& data) {
   rocksdb::ImportColumnFamilyOptions import;
   import.move_files = true;
   rocksdb::ColumnFamilyHandle* fresh = nullptr;
-  s = impl_->db->CreateColumnFamilyWithImport(impl_->cf_options, shard_cf_name(shard), import,
-                                              meta, &fresh);
+  s = impl_->db->CreateColumnFamilyWithImport(impl_->cf_options, shard_cf_name(shard), import, meta,
+                                              &fresh);
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
   if (!s.ok()) return convert(s);
@@ -318,8 +324,8 @@ result<std::optional<std::string>> store::get(std::uint32_t shard, std::string_v
   auto* cf = impl_->cf(shard);
   if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
   std::string value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()),
-                          &value);
+  auto s =
+      impl_->db->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return convert(s);
   return std::optional<std::string>{std::move(value)};
@@ -342,8 +348,10 @@ result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view beg
       out.push_back({it->key().ToString(), it->value().ToString()});
     }
   } else {
-    if (end.empty()) it->SeekToLast();
-    else it->SeekForPrev(upper);
+    if (end.empty())
+      it->SeekToLast();
+    else
+      it->SeekForPrev(upper);
     // SeekForPrev lands on `end` itself when present; the range is half-open.
     if (it->Valid() && !end.empty() && it->key() == upper) it->Prev();
     for (; it->Valid() && out.size() < limit; it->Prev()) {

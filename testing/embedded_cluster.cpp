@@ -7,11 +7,11 @@
 
 #include <asio.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <csignal>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace parley::testing {
 
@@ -44,8 +44,8 @@ etcd_server::etcd_server() : dir_("parley-etcd") {
     _exit(127);
   }
   runtime::etcd_client probe(endpoint_, std::chrono::milliseconds(500));
-  const bool up = wait_until([&] { return static_cast<bool>(probe.get("/probe")); },
-                             std::chrono::seconds(10));
+  const bool up =
+      wait_until([&] { return static_cast<bool>(probe.get("/probe")); }, std::chrono::seconds(10));
   if (!up) {
     ::kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);

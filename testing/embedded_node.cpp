@@ -30,14 +30,18 @@ embedded_node::embedded_node(server::node_options opts) : opts_(std::move(opts))
   start();
 }
 
-embedded_node::~embedded_node() { stop(); }
+embedded_node::~embedded_node() {
+  stop();
+}
 
 server::node& embedded_node::node() {
   if (!node_) throw std::logic_error("embedded node is stopped");
   return *node_;
 }
 
-std::uint16_t embedded_node::port() const { return node_ ? node_->port() : 0; }
+std::uint16_t embedded_node::port() const {
+  return node_ ? node_->port() : 0;
+}
 
 void embedded_node::stop() {
   if (node_) node_->stop();

@@ -16,11 +16,11 @@ entity_actor::entity_actor(caf::actor_config& cfg, services* svc, std::string id
 void entity_actor::commit(store::write_batch batch, commit_callback then) {
   const std::uint64_t token = next_token_++;
   in_flight_.emplace(token, std::move(then));
-  svc_.committer->submit(std::move(batch),
-                         [self = caf::actor_cast<caf::actor>(this), token](const store::status& st) {
-                           caf::anon_send(self, committed_atom::value, token,
-                                          static_cast<std::uint8_t>(st.code()), st.message());
-                         });
+  svc_.committer->submit(
+      std::move(batch), [self = caf::actor_cast<caf::actor>(this), token](const store::status& st) {
+        caf::anon_send(self, committed_atom::value, token, static_cast<std::uint8_t>(st.code()),
+                       st.message());
+      });
 }
 
 void entity_actor::on_committed(std::uint64_t token, const store::status& st) {

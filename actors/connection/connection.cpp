@@ -16,11 +16,11 @@
 
 #include "client.capnp.h"
 
+#include <capnp/message.h>
+#include <kj/exception.h>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/system_messages.hpp>
-#include <capnp/message.h>
-#include <kj/exception.h>
 
 #include <chrono>
 #include <random>
@@ -37,7 +37,9 @@ constexpr std::size_t max_mentions = 100;
 constexpr std::size_t max_group_name = 128;
 constexpr std::size_t max_device_id = 128;
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
 
 class connection_actor final : public caf::event_based_actor {
  public:
@@ -85,8 +87,7 @@ class connection_actor final : public caf::event_based_actor {
   void on_exit() override {
     svc_.counters->connections.fetch_sub(1, std::memory_order_relaxed);
     if (logged_in_) {
-      tell_if_active(svc_, runtime::user_entity(user_), logout_atom::value, device_,
-                     address());
+      tell_if_active(svc_, runtime::user_entity(user_), logout_atom::value, device_, address());
     }
     sink_->close();
     sink_.reset();
@@ -174,8 +175,10 @@ class connection_actor final : public caf::event_based_actor {
     auto reader = schema::read_frame(words, capnp::ReaderOptions());
     write([&](wire::ServerFrame::Builder f) {
       f.setRequestId(0);
-      if (is_message) f.setMessage(reader.getRoot<wire::Message>());
-      else f.setEvent(reader.getRoot<wire::InboxEvent>());
+      if (is_message)
+        f.setMessage(reader.getRoot<wire::Message>());
+      else
+        f.setEvent(reader.getRoot<wire::InboxEvent>());
     });
   }
 
@@ -198,28 +201,42 @@ class connection_actor final : public caf::event_based_actor {
   void dispatch(std::uint64_t id, wire_frame::Reader frame) {
     if (closing_) return;
     switch (frame.which()) {
-      case wire_frame::LOGIN: return on_login(id, frame.getLogin());
-      case wire_frame::HEARTBEAT: return reply_ok(id);
-      default: break;
+      case wire_frame::LOGIN:
+        return on_login(id, frame.getLogin());
+      case wire_frame::HEARTBEAT:
+        return reply_ok(id);
+      default:
+        break;
     }
     if (!logged_in_) {
       return reply_error(id, errc::not_authenticated,
                          login_pending_ ? "login in progress" : "log in first");
     }
     switch (frame.which()) {
-      case wire_frame::SEND: return on_send(id, frame.getSend());
-      case wire_frame::PULL: return on_pull(id, frame.getPull());
-      case wire_frame::HISTORY: return on_history(id, frame.getHistory());
-      case wire_frame::SYNC: return on_sync(id, frame.getSync());
-      case wire_frame::MARK_READ: return on_mark_read(id, frame.getMarkRead());
-      case wire_frame::CREATE_GROUP: return on_create_group(id, frame.getCreateGroup());
-      case wire_frame::JOIN_GROUP: return on_join_group(id, frame.getJoinGroup());
-      case wire_frame::LEAVE_GROUP: return on_leave_group(id, frame.getLeaveGroup());
-      case wire_frame::KICK_MEMBER: return on_kick_member(id, frame.getKickMember());
-      case wire_frame::LOGOUT: return on_logout(id);
+      case wire_frame::SEND:
+        return on_send(id, frame.getSend());
+      case wire_frame::PULL:
+        return on_pull(id, frame.getPull());
+      case wire_frame::HISTORY:
+        return on_history(id, frame.getHistory());
+      case wire_frame::SYNC:
+        return on_sync(id, frame.getSync());
+      case wire_frame::MARK_READ:
+        return on_mark_read(id, frame.getMarkRead());
+      case wire_frame::CREATE_GROUP:
+        return on_create_group(id, frame.getCreateGroup());
+      case wire_frame::JOIN_GROUP:
+        return on_join_group(id, frame.getJoinGroup());
+      case wire_frame::LEAVE_GROUP:
+        return on_leave_group(id, frame.getLeaveGroup());
+      case wire_frame::KICK_MEMBER:
+        return on_kick_member(id, frame.getKickMember());
+      case wire_frame::LOGOUT:
+        return on_logout(id);
       default:
-        return reply_error(id, errc::unsupported, "unknown request kind " +
-                                                      std::to_string(static_cast<int>(frame.which())));
+        return reply_error(
+            id, errc::unsupported,
+            "unknown request kind " + std::to_string(static_cast<int>(frame.which())));
     }
   }
 
@@ -233,10 +250,9 @@ class connection_actor final : public caf::event_based_actor {
     }
     auto verdict = svc_.tokens->verify(text(login.getToken()));
     if (auto* e = std::get_if<runtime::token_error>(&verdict)) {
-      return reply_error(id,
-                         *e == runtime::token_error::expired ? errc::token_expired
-                                                             : errc::token_invalid,
-                         runtime::describe(*e));
+      return reply_error(
+          id, *e == runtime::token_error::expired ? errc::token_expired : errc::token_invalid,
+          runtime::describe(*e));
     }
     login_pending_ = true;
     user_ = std::get<runtime::token_claims>(verdict).user;
@@ -298,7 +314,8 @@ class connection_actor final : public caf::event_based_actor {
       entity = runtime::conversation_entity(r.conversation);
     } else {
       const std::string group = text(target.getGroup());
-      if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
+      if (!runtime::valid_name(group))
+        return reply_error(id, errc::bad_request, "invalid group id");
       r.conversation = runtime::group_conversation(group);
       entity = runtime::group_entity(group);
     }
@@ -342,8 +359,8 @@ class connection_actor final : public caf::event_based_actor {
     if (target.empty()) return;
     const std::uint32_t limit = page_limit(p.getLimit());
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      ask(this, svc_, target, message_page_replier(id), error_replier(id), pull_atom::value,
-          user_, p.getAfterSeq(), limit);
+      ask(this, svc_, target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
+          p.getAfterSeq(), limit);
     } else {
       ask(this, svc_, target, message_page_replier(id), error_replier(id), pull_atom::value,
           p.getAfterSeq(), limit);
@@ -356,8 +373,10 @@ class connection_actor final : public caf::event_based_actor {
     history_query q;
     q.limit = page_limit(h.getLimit());
     auto before = h.getBefore();
-    if (before.isSeq()) q.before_seq = before.getSeq();
-    else q.before_time_ms = before.getTimeMs();
+    if (before.isSeq())
+      q.before_seq = before.getSeq();
+    else
+      q.before_time_ms = before.getTimeMs();
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
       ask(this, svc_, target, message_page_replier(id), error_replier(id), history_atom::value,
           user_, q);
@@ -384,7 +403,8 @@ class connection_actor final : public caf::event_based_actor {
     if (!runtime::parse_conversation(conversation)) {
       return reply_error(id, errc::bad_request, "invalid conversation id");
     }
-    ask(this, svc_, runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
+    ask(
+        this, svc_, runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), read_atom::value, conversation, m.getSeq());
   }
 
@@ -410,7 +430,8 @@ class connection_actor final : public caf::event_based_actor {
   void on_leave_group(std::uint64_t id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    ask(this, svc_, runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
+    ask(
+        this, svc_, runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), leave_atom::value, user_);
   }
 
@@ -420,7 +441,8 @@ class connection_actor final : public caf::event_based_actor {
     if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
       return reply_error(id, errc::bad_request, "invalid group or user id");
     }
-    ask(this, svc_, runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
+    ask(
+        this, svc_, runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), kick_atom::value, user_, target);
   }
 
@@ -448,7 +470,8 @@ class connection_actor final : public caf::event_based_actor {
           if (attempt + 1 >= max_attempts) {
             return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
           }
-          delayed_send(this, std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
+          delayed_send(this,
+                       std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
                        reattach_atom::value, attempt + 1);
         },
         login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(this));
@@ -473,8 +496,8 @@ class connection_actor final : public caf::event_based_actor {
   void schedule_tick() {
     // Before login the login timeout matters; after it only the heartbeat timeout, checked
     // rarely, since every connection ticks.
-    const auto period = logged_in_ ? svc_.options.heartbeat_timeout / 3
-                                   : svc_.options.login_timeout / 2;
+    const auto period =
+        logged_in_ ? svc_.options.heartbeat_timeout / 3 : svc_.options.login_timeout / 2;
     delayed_send(this, period, tick_atom::value);
   }
 

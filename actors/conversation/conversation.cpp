@@ -52,9 +52,7 @@ class conversation_actor final : public entity_actor {
         [this](pull_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
           return page(log_.read_after(after, limit));
         },
-        [this](history_atom, history_query& q) -> caf::result<record_page> {
-          return history(q);
-        },
+        [this](history_atom, history_query& q) -> caf::result<record_page> { return history(q); },
         commit_handler(),
         idle_handler(),
         drain_handler(),
@@ -120,22 +118,24 @@ class conversation_actor final : public entity_actor {
 
     auto rp = make_response_promise<send_ack>();
     sending_.emplace(dedupe, in_flight_send{ack, {rp}});
-    commit(std::move(batch), [this, dedupe, message = std::move(message), sender = r.sender,
-                              device = r.device,
-                              recipients = std::move(r.recipients)](const store::status& st) {
-      auto node = sending_.extract(dedupe);
-      auto& done = node.mapped();
-      if (!st.ok()) {
-        for (auto& w : done.waiters) w.deliver(storage_error(st));
-        return;
-      }
-      svc_.counters->messages_sent.fetch_add(1, std::memory_order_relaxed);
-      for (auto& w : done.waiters) {
-        if (announced_) w.deliver(done.ack);
-        else await_announcement(w, done.ack);
-      }
-      fan_out(message, sender, device, recipients);
-    });
+    commit(std::move(batch),
+           [this, dedupe, message = std::move(message), sender = r.sender, device = r.device,
+            recipients = std::move(r.recipients)](const store::status& st) {
+             auto node = sending_.extract(dedupe);
+             auto& done = node.mapped();
+             if (!st.ok()) {
+               for (auto& w : done.waiters) w.deliver(storage_error(st));
+               return;
+             }
+             svc_.counters->messages_sent.fetch_add(1, std::memory_order_relaxed);
+             for (auto& w : done.waiters) {
+               if (announced_)
+                 w.deliver(done.ack);
+               else
+                 await_announcement(w, done.ack);
+             }
+             fan_out(message, sender, device, recipients);
+           });
     return rp;
   }
 
@@ -205,8 +205,10 @@ class conversation_actor final : public entity_actor {
         auto stored = log_.at(mid);
         if (!stored) return storage_error(stored.error());
         const std::uint64_t ts = *stored ? message_timestamp(**stored).value_or(0) : 0;
-        if (ts < q.before_time_ms) lo = mid + 1;
-        else hi = mid;
+        if (ts < q.before_time_ms)
+          lo = mid + 1;
+        else
+          hi = mid;
       }
       before = lo;
     }

@@ -97,7 +97,8 @@ class group_actor final : public entity_actor {
   caf::result<T> forward(Ts&&... xs) {
     auto rp = make_response_promise<T>();
     ask(
-        this, svc_, conversation_entity_, [rp](T& answer) mutable { rp.deliver(std::move(answer)); },
+        this, svc_, conversation_entity_,
+        [rp](T& answer) mutable { rp.deliver(std::move(answer)); },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, std::forward<Ts>(xs)...);
     return rp;
   }
@@ -172,13 +173,14 @@ class group_actor final : public entity_actor {
     store::write_batch batch;
     batch.put(shard_, state_key_, encode_group(state_));
     auto rp = make_response_promise<T>();
-    commit(std::move(batch), [this, rp, user, kind, actor, answer](const store::status& st) mutable {
-      if (!st.ok()) {
-        rp.deliver(storage_error(st));
-        return;
-      }
-      announce(rp, user, kind, actor, std::move(answer));
-    });
+    commit(std::move(batch),
+           [this, rp, user, kind, actor, answer](const store::status& st) mutable {
+             if (!st.ok()) {
+               rp.deliver(storage_error(st));
+               return;
+             }
+             announce(rp, user, kind, actor, std::move(answer));
+           });
     return rp;
   }
 

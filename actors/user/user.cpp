@@ -109,8 +109,10 @@ class user_actor final : public entity_actor {
 
   void drop_sessions_of(const caf::actor_addr& connection) {
     for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (it->second.connection.address() == connection) it = sessions_.erase(it);
-      else ++it;
+      if (it->second.connection.address() == connection)
+        it = sessions_.erase(it);
+      else
+        ++it;
     }
   }
 
@@ -137,7 +139,8 @@ class user_actor final : public entity_actor {
     const auto k = static_cast<kind>(spec.kind);
     const std::string conversation =
         spec.group.empty() ? spec.conversation : runtime::group_conversation(spec.group);
-    const std::string membership_key = store::named_key(id_, store::record::membership, conversation);
+    const std::string membership_key =
+        store::named_key(id_, store::record::membership, conversation);
     store::write_batch batch;
     if (k == kind::CONVERSATION_STARTED || k == kind::GROUP_JOINED) {
       // Idempotent: announcing a conversation the user already has records nothing.
@@ -160,15 +163,15 @@ class user_actor final : public entity_actor {
     std::string event = encode_event(spec, seq, now_ms());
     inbox_.append(batch, seq, event);
     auto rp = make_response_promise<std::uint64_t>();
-    commit(std::move(batch), [this, rp, event = std::move(event), reply,
-                              seq](const store::status& st) mutable {
-      if (!st.ok()) {
-        rp.deliver(storage_error(st));
-        return;
-      }
-      for (auto& [device, s] : sessions_) send(s.connection, event_atom::value, event);
-      rp.deliver(reply != 0 ? reply : seq);
-    });
+    commit(std::move(batch),
+           [this, rp, event = std::move(event), reply, seq](const store::status& st) mutable {
+             if (!st.ok()) {
+               rp.deliver(storage_error(st));
+               return;
+             }
+             for (auto& [device, s] : sessions_) send(s.connection, event_atom::value, event);
+             rp.deliver(reply != 0 ? reply : seq);
+           });
     return rp;
   }
 

@@ -53,7 +53,6 @@ std::shared_ptr<chat_conn> make_parley_conn(asio::io_context& io);
 std::shared_ptr<chat_conn> make_xmpp_conn(asio::io_context& io, const std::string& domain);
 /// Registers `user` with `password` in-band (XEP-0077) on an XMPP server.
 void xmpp_register(asio::io_context& io, const endpoint_spec& ep, const std::string& domain,
-                   const std::string& user, const std::string& password,
-                   chat_conn::done_fn done);
+                   const std::string& user, const std::string& password, chat_conn::done_fn done);
 
 }  // namespace parley::bench

@@ -83,7 +83,9 @@ class run {
   }
 
  private:
-  std::string user(std::size_t i) const { return o_.user_prefix + std::to_string(o_.first_user + i); }
+  std::string user(std::size_t i) const {
+    return o_.user_prefix + std::to_string(o_.first_user + i);
+  }
 
   /// Member j of group g.
   std::string member(std::size_t g, std::size_t j) const {
@@ -145,7 +147,8 @@ class run {
 
   void run_for(double seconds) {
     io_.restart();
-    io_.run_for(std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds)));
+    io_.run_for(
+        std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds)));
   }
 
   /// Body: "<intended ns>:<sender index>".
@@ -226,12 +229,11 @@ class run {
         "\"ack_p50_us\":%llu,\"ack_p99_us\":%llu,\"delivery_p50_us\":%llu,"
         "\"delivery_p99_us\":%llu,\"delivery_p999_us\":%llu,\"delivery_max_us\":%llu%s}\n",
         o_.protocol.c_str(), o_.workload.c_str(), (unsigned long long)sent_,
-        (unsigned long long)acked_, (unsigned long long)ack_errors_,
-        (unsigned long long)delivered_, (unsigned long long)expected, seconds,
-        (unsigned long long)ack_.quantile(0.5), (unsigned long long)ack_.quantile(0.99),
-        (unsigned long long)delivery_.quantile(0.5), (unsigned long long)delivery_.quantile(0.99),
-        (unsigned long long)delivery_.quantile(0.999), (unsigned long long)delivery_.max(),
-        extra.c_str());
+        (unsigned long long)acked_, (unsigned long long)ack_errors_, (unsigned long long)delivered_,
+        (unsigned long long)expected, seconds, (unsigned long long)ack_.quantile(0.5),
+        (unsigned long long)ack_.quantile(0.99), (unsigned long long)delivery_.quantile(0.5),
+        (unsigned long long)delivery_.quantile(0.99), (unsigned long long)delivery_.quantile(0.999),
+        (unsigned long long)delivery_.max(), extra.c_str());
     std::fflush(stdout);
   }
 
@@ -242,10 +244,10 @@ class run {
     const auto t0 = clock::now();
     const bool ok = open_all(users);
     const double secs = std::chrono::duration<double>(clock::now() - t0).count();
-    std::printf("{\"protocol\":\"%s\",\"workload\":\"idle\",\"connections\":%zu,\"ok\":%s,"
-                "\"login_seconds\":%.3f,\"login_rate\":%.1f}\n",
-                o_.protocol.c_str(), users.size(), ok ? "true" : "false", secs,
-                users.size() / secs);
+    std::printf(
+        "{\"protocol\":\"%s\",\"workload\":\"idle\",\"connections\":%zu,\"ok\":%s,"
+        "\"login_seconds\":%.3f,\"login_rate\":%.1f}\n",
+        o_.protocol.c_str(), users.size(), ok ? "true" : "false", secs, users.size() / secs);
     std::fflush(stdout);
     run_for(o_.hold);  // hold the connections while the driver measures the server
     return ok ? 0 : 1;
@@ -280,7 +282,8 @@ class run {
       conns_[i]->join_group(group_name(i / o_.members), create,
                             [&](bool ok, const std::string& error) {
                               ++joined;
-                              if (!ok && failed++ < 3) std::cerr << "loadgen: join: " << error << "\n";
+                              if (!ok && failed++ < 3)
+                                std::cerr << "loadgen: join: " << error << "\n";
                             });
     };
     for (std::size_t g = 0; g < o_.groups; ++g) join(g * o_.members, true);
@@ -353,8 +356,10 @@ class run {
         ++sent_;
         conns_[0]->send_direct(user(1), body(now_ns(), 0), [&](bool ok) {
           ++answered;
-          if (ok) ++acked_;
-          else ++ack_errors_;
+          if (ok)
+            ++acked_;
+          else
+            ++ack_errors_;
           pump();
         });
       }
@@ -400,8 +405,10 @@ class run {
       if (!r.messages.empty()) after = r.messages.back().seq;
       if (!r.has_more) break;
     }
-    std::printf("{\"workload\":\"recovery-check\",\"ok\":true,\"login_ms\":%.1f,"
-                "\"stored\":%llu}\n", login_ms, (unsigned long long)stored);
+    std::printf(
+        "{\"workload\":\"recovery-check\",\"ok\":true,\"login_ms\":%.1f,"
+        "\"stored\":%llu}\n",
+        login_ms, (unsigned long long)stored);
     return 0;
   }
 
@@ -416,7 +423,8 @@ class run {
                       [&, i](bool ok, const std::string& error) {
                         --in_flight;
                         ++done;
-                        if (!ok && failed++ < 5) std::cerr << "loadgen: register " << users[i] << ": " << error << "\n";
+                        if (!ok && failed++ < 5)
+                          std::cerr << "loadgen: register " << users[i] << ": " << error << "\n";
                         pump();
                       });
       }
@@ -474,7 +482,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--secret-file", o.secret_file, "Parley node secret (to issue tokens)")
       ->capture_default_str();
   run_cmd->add_option("--domain", o.domain, "XMPP domain")->capture_default_str();
-  run_cmd->add_option("--password", o.password, "XMPP password of every user")->capture_default_str();
+  run_cmd->add_option("--password", o.password, "XMPP password of every user")
+      ->capture_default_str();
   run_cmd->add_option("--workload", o.workload, "idle, pairs, group, latency, register")
       ->capture_default_str();
   run_cmd->add_option("--connections", o.connections, "Connections (idle, pairs, register)")
@@ -484,9 +493,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--user-prefix", o.user_prefix)->capture_default_str();
   run_cmd->add_option("--groups", o.groups)->capture_default_str();
   run_cmd->add_option("--members", o.members, "Members per group")->capture_default_str();
-  run_cmd->add_option("--rate", o.rate, "Messages per second from this process")->capture_default_str();
+  run_cmd->add_option("--rate", o.rate, "Messages per second from this process")
+      ->capture_default_str();
   run_cmd->add_option("--duration", o.duration, "Seconds of sending")->capture_default_str();
-  run_cmd->add_option("--warmup", o.warmup, "Seconds excluded from histograms")->capture_default_str();
+  run_cmd->add_option("--warmup", o.warmup, "Seconds excluded from histograms")
+      ->capture_default_str();
   run_cmd->add_option("--drain", o.drain, "Seconds to wait for deliveries after sending")
       ->capture_default_str();
   run_cmd->add_option("--hold", o.hold, "Seconds to hold idle connections")->capture_default_str();

@@ -4,9 +4,9 @@
 
 #include "parley/client/codec.hpp"
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
-#include <unistd.h>
 #include <deque>
 #include <unordered_map>
 
@@ -63,8 +63,10 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
   void join_group(const std::string& group, bool create, done_fn done) override {
     request(
         [&](wire::ClientFrame::Builder f) {
-          if (create) client::codec::fill_create_group(f, group, group);
-          else client::codec::fill_join_group(f, group);
+          if (create)
+            client::codec::fill_create_group(f, group, group);
+          else
+            client::codec::fill_join_group(f, group);
         },
         [done](const client::response& r) { done(r.ok(), r.error); });
   }

@@ -18,7 +18,8 @@ std::string base64(const std::string& in) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    const unsigned v =
+        (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
     out += {t[v >> 18], t[(v >> 12) & 63], t[(v >> 6) & 63], t[v & 63]};
   }
   if (i + 1 == in.size()) {
@@ -43,8 +44,8 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
     start(ep, user, password, mode::login, std::move(done));
   }
 
-  void start(const endpoint_spec& ep, const std::string& user, const std::string& password,
-             mode m, done_fn done) {
+  void start(const endpoint_spec& ep, const std::string& user, const std::string& password, mode m,
+             done_fn done) {
     user_ = user;
     password_ = password;
     done_ = std::move(done);
@@ -72,8 +73,8 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
   }
 
   void send_group(const std::string& group, const std::string& body, ack_fn acked) override {
-    write("<message to='" + group + "@conference." + domain_ + "' type='groupchat'><body>" +
-          body + "</body></message>");
+    write("<message to='" + group + "@conference." + domain_ + "' type='groupchat'><body>" + body +
+          "</body></message>");
     acked(true);
   }
 
@@ -82,7 +83,8 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
     creating_ = create;
     room_ = group + "@conference." + domain_;
     state_ = state::muc_wait;
-    write("<presence to='" + room_ + "/" + user_ + "'><x xmlns='http://jabber.org/protocol/muc'>"
+    write("<presence to='" + room_ + "/" + user_ +
+          "'><x xmlns='http://jabber.org/protocol/muc'>"
           "<history maxstanzas='0'/></x></presence>");
   }
 
@@ -121,14 +123,15 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
   }
 
   void read() {
-    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](std::error_code ec,
-                                                                           std::size_t n) {
-      if (ec) return self->finish(false, "connection closed in state " +
-                                             std::to_string(static_cast<int>(self->state_)));
-      self->in_.append(self->buf_.data(), n);
-      self->advance();
-      self->read();
-    });
+    socket_.async_read_some(
+        asio::buffer(buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
+          if (ec)
+            return self->finish(false, "connection closed in state " +
+                                           std::to_string(static_cast<int>(self->state_)));
+          self->in_.append(self->buf_.data(), n);
+          self->advance();
+          self->read();
+        });
   }
 
   bool take_until(const std::string& marker) {
@@ -156,8 +159,9 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
           break;
         case state::stream2:
           if (!take_until("</stream:features>")) return;
-          write("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-                "<resource>load</resource></bind></iq>");
+          write(
+              "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+              "<resource>load</resource></bind></iq>");
           state_ = state::bind;
           break;
         case state::bind:
@@ -189,7 +193,8 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
           state_ = state::ready;
           if (creating_) {
             // Accept the default configuration: an "instant room" (XEP-0045 10.1.2).
-            write("<iq type='set' to='" + room_ + "' id='cfg1'><query "
+            write("<iq type='set' to='" + room_ +
+                  "' id='cfg1'><query "
                   "xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' "
                   "type='submit'/></query></iq>");
           }
@@ -240,8 +245,7 @@ std::shared_ptr<chat_conn> make_xmpp_conn(asio::io_context& io, const std::strin
 }
 
 void xmpp_register(asio::io_context& io, const endpoint_spec& ep, const std::string& domain,
-                   const std::string& user, const std::string& password,
-                   chat_conn::done_fn done) {
+                   const std::string& user, const std::string& password, chat_conn::done_fn done) {
   auto c = std::make_shared<xmpp_conn>(io, domain);
   c->start(ep, user, password, xmpp_conn::mode::reg, std::move(done));
 }

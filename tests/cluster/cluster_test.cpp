@@ -2,14 +2,14 @@
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
-#include "parley/runtime/etcd.hpp"
 #include "parley/runtime/entity_id.hpp"
+#include "parley/runtime/etcd.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 
-#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <map>
@@ -354,9 +354,9 @@ BOOST_AUTO_TEST_CASE(after_kill_9_the_shards_wait_for_their_node_and_nothing_ack
   std::string peer;
   for (int n = 0; peer.empty(); ++n) {
     const std::string candidate = "k" + std::to_string(n);
-    if (owners[runtime::shard_of(runtime::conversation_entity(
-                                     runtime::dm_conversation("keeper", candidate)),
-                                 16)] == "node-b") {
+    if (owners[runtime::shard_of(
+            runtime::conversation_entity(runtime::dm_conversation("keeper", candidate)), 16)] ==
+        "node-b") {
       peer = candidate;
     }
   }

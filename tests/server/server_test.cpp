@@ -3,25 +3,25 @@
 #define BOOST_TEST_MODULE server
 #include <boost/test/unit_test.hpp>
 
+#include "parley/runtime/shard_map.hpp"
+#include "parley/runtime/token.hpp"
 #include "parley/schema/framing.hpp"
 #include "parley/store/keys.hpp"
 #include "parley/store/seq_log.hpp"
 #include "parley/store/store.hpp"
-#include "parley/runtime/shard_map.hpp"
-#include "parley/runtime/token.hpp"
 #include "parley/testing/embedded_node.hpp"
 
 #include "client.capnp.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 using namespace parley;
 using parley::client::ErrorCode;
@@ -190,10 +190,10 @@ BOOST_AUTO_TEST_CASE(invalid_sends_are_refused_with_bad_request) {
   BOOST_TEST((alice->send_to_user("alice", "c", "me").code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->send_to_user("bo/b", "c", "x").code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->send_to_user("bob", "", "x").code == ErrorCode::BAD_REQUEST));
-  BOOST_TEST((alice->send_to_user("bob", "c", std::string(70000, 'x')).code ==
-              ErrorCode::BAD_REQUEST));
-  BOOST_TEST((alice->send_to_user("bob", "c", "x", 0, {"not valid!"}).code ==
-              ErrorCode::BAD_REQUEST));
+  BOOST_TEST(
+      (alice->send_to_user("bob", "c", std::string(70000, 'x')).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST(
+      (alice->send_to_user("bob", "c", "x", 0, {"not valid!"}).code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->pull("dm/bob/carol", 0).code == ErrorCode::FORBIDDEN));
   BOOST_TEST((alice->pull("nonsense", 0).code == ErrorCode::BAD_REQUEST));
   // Nothing was stored by any of them.
@@ -368,9 +368,9 @@ BOOST_AUTO_TEST_CASE(bad_frames_get_errors_while_others_keep_chatting) {
 
   // Valid framing, garbage content: an error frame, and the connection stays usable.
   auto garbage = node.connect();
-  const std::uint8_t frame[24] = {0, 0, 0, 0, 2, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+  const std::uint8_t frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
                                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                  0xff, 0xff, 0xff, 0xff};
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   garbage->send_raw(frame, sizeof frame);
   auto answer = garbage->next_unsolicited(10s);
   BOOST_TEST_REQUIRE(answer.has_value());
@@ -509,7 +509,8 @@ BOOST_AUTO_TEST_CASE(every_acked_message_is_on_disk_after_kill_9) {
     senders.emplace_back([&, t] {
       auto conn = client::connection::connect("127.0.0.1", port);
       auto& c = *std::get<std::unique_ptr<client::connection>>(conn);
-      if (!c.login(tokens.issue("alice", std::chrono::hours(1)), "k" + std::to_string(t)).ok()) return;
+      if (!c.login(tokens.issue("alice", std::chrono::hours(1)), "k" + std::to_string(t)).ok())
+        return;
       for (int n = 0; !stop; ++n) {
         const std::string id = "k" + std::to_string(t) + "-" + std::to_string(n);
         auto r = c.send_to_user("bob", id, id);

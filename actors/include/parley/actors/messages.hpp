@@ -22,28 +22,28 @@ namespace parley::actors {
 
 // -- atoms (CAF 0.17: at most 10 characters) --------------------------------------------------
 
-using login_atom = caf::atom_constant<caf::atom("login")>;       ///< user: attach a session
-using logout_atom = caf::atom_constant<caf::atom("logout")>;     ///< user: detach a session
-using send_atom = caf::atom_constant<caf::atom("send")>;         ///< group/conv: send a message
-using pull_atom = caf::atom_constant<caf::atom("pull")>;         ///< group/conv: read forward
-using history_atom = caf::atom_constant<caf::atom("history")>;   ///< group/conv: read backward
-using sync_atom = caf::atom_constant<caf::atom("sync")>;         ///< user: read the inbox
-using read_atom = caf::atom_constant<caf::atom("markread")>;     ///< user: move a read cursor
-using announce_atom = caf::atom_constant<caf::atom("announce")>; ///< user: record an inbox event
-using push_atom = caf::atom_constant<caf::atom("push")>;         ///< user/conn: a new message
-using event_atom = caf::atom_constant<caf::atom("event")>;       ///< conn: a new inbox event
-using kicked_atom = caf::atom_constant<caf::atom("kicked")>;     ///< conn: close the session
-using create_atom = caf::atom_constant<caf::atom("gcreate")>;    ///< group: create
-using join_atom = caf::atom_constant<caf::atom("gjoin")>;        ///< group: join
-using leave_atom = caf::atom_constant<caf::atom("gleave")>;      ///< group: leave
-using kick_atom = caf::atom_constant<caf::atom("gkick")>;        ///< group: remove a member
-using committed_atom = caf::atom_constant<caf::atom("committed")>; ///< self: a write is durable
-using frame_atom = caf::atom_constant<caf::atom("frame")>;       ///< conn: a frame arrived
-using badframe_atom = caf::atom_constant<caf::atom("badframe")>; ///< conn: unreadable stream
-using closed_atom = caf::atom_constant<caf::atom("closed")>;     ///< conn: the socket closed
-using tick_atom = caf::atom_constant<caf::atom("tick")>;         ///< self: periodic check
-using drain_atom = caf::atom_constant<caf::atom("drain")>;       ///< entity: finish writes, quit
-using reattach_atom = caf::atom_constant<caf::atom("reattach")>; ///< conn: log in again
+using login_atom = caf::atom_constant<caf::atom("login")>;          ///< user: attach a session
+using logout_atom = caf::atom_constant<caf::atom("logout")>;        ///< user: detach a session
+using send_atom = caf::atom_constant<caf::atom("send")>;            ///< group/conv: send a message
+using pull_atom = caf::atom_constant<caf::atom("pull")>;            ///< group/conv: read forward
+using history_atom = caf::atom_constant<caf::atom("history")>;      ///< group/conv: read backward
+using sync_atom = caf::atom_constant<caf::atom("sync")>;            ///< user: read the inbox
+using read_atom = caf::atom_constant<caf::atom("markread")>;        ///< user: move a read cursor
+using announce_atom = caf::atom_constant<caf::atom("announce")>;    ///< user: record an inbox event
+using push_atom = caf::atom_constant<caf::atom("push")>;            ///< user/conn: a new message
+using event_atom = caf::atom_constant<caf::atom("event")>;          ///< conn: a new inbox event
+using kicked_atom = caf::atom_constant<caf::atom("kicked")>;        ///< conn: close the session
+using create_atom = caf::atom_constant<caf::atom("gcreate")>;       ///< group: create
+using join_atom = caf::atom_constant<caf::atom("gjoin")>;           ///< group: join
+using leave_atom = caf::atom_constant<caf::atom("gleave")>;         ///< group: leave
+using kick_atom = caf::atom_constant<caf::atom("gkick")>;           ///< group: remove a member
+using committed_atom = caf::atom_constant<caf::atom("committed")>;  ///< self: a write is durable
+using frame_atom = caf::atom_constant<caf::atom("frame")>;          ///< conn: a frame arrived
+using badframe_atom = caf::atom_constant<caf::atom("badframe")>;    ///< conn: unreadable stream
+using closed_atom = caf::atom_constant<caf::atom("closed")>;        ///< conn: the socket closed
+using tick_atom = caf::atom_constant<caf::atom("tick")>;            ///< self: periodic check
+using drain_atom = caf::atom_constant<caf::atom("drain")>;          ///< entity: finish writes, quit
+using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< conn: log in again
 
 // -- payloads -----------------------------------------------------------------------------------
 
@@ -83,11 +83,11 @@ struct history_query {
 
 /// An inbox event to record for a user (the user assigns seq and time).
 struct inbox_event_spec {
-  std::uint16_t kind = 0;    ///< wire::InboxEventKind value.
-  std::string conversation;  ///< Conversation concerned, if any.
-  std::string group;         ///< Group concerned, if any.
-  std::string actor;         ///< User who caused it, if not the user itself.
-  std::uint64_t arg_seq = 0; ///< Kind-specific seq.
+  std::uint16_t kind = 0;     ///< wire::InboxEventKind value.
+  std::string conversation;   ///< Conversation concerned, if any.
+  std::string group;          ///< Group concerned, if any.
+  std::string actor;          ///< User who caused it, if not the user itself.
+  std::uint64_t arg_seq = 0;  ///< Kind-specific seq.
 };
 
 /// Answer to group create/join: the group and the caller's role.

@@ -8,8 +8,12 @@
 #include <chrono>
 #include <cstdint>
 
-namespace caf { class actor_system; }
-namespace parley::store { class store; }
+namespace caf {
+class actor_system;
+}
+namespace parley::store {
+class store;
+}
 namespace parley::runtime {
 class router;
 class group_committer;
@@ -49,11 +53,11 @@ struct actor_options {
 
 /// Counters shown by stats and benchmarks; updated with relaxed atomics.
 struct node_counters {
-  std::atomic<std::uint64_t> messages_sent{0};    ///< Messages newly appended to a log.
-  std::atomic<std::uint64_t> pushes{0};           ///< Pushes handed to connections.
-  std::atomic<std::uint64_t> connections{0};      ///< Connections currently open.
-  std::atomic<std::uint64_t> logins{0};           ///< Successful logins since start.
-  std::atomic<std::uint64_t> bad_frames{0};       ///< Frames answered with an error.
+  std::atomic<std::uint64_t> messages_sent{0};  ///< Messages newly appended to a log.
+  std::atomic<std::uint64_t> pushes{0};         ///< Pushes handed to connections.
+  std::atomic<std::uint64_t> connections{0};    ///< Connections currently open.
+  std::atomic<std::uint64_t> logins{0};         ///< Successful logins since start.
+  std::atomic<std::uint64_t> bad_frames{0};     ///< Frames answered with an error.
 };
 
 /// The node's services as seen by actors. All pointers are non-null and outlive the actors.

@@ -55,24 +55,24 @@ struct response {
   std::string error;  ///< Human-readable detail when !ok().
   bool ok() const { return code == ErrorCode::OK; }
 
-  std::string user_id;           ///< login
-  std::uint64_t inbox_head = 0;  ///< login
-  std::string conversation;      ///< send
-  std::uint64_t seq = 0;         ///< send
-  std::uint64_t timestamp_ms = 0;       ///< send
-  std::vector<message> messages;        ///< pull, history
-  std::vector<inbox_event> events;      ///< sync
-  bool has_more = false;                ///< pull, history, sync
-  std::string group_id;                 ///< createGroup, joinGroup
-  std::string group_name;               ///< createGroup, joinGroup
+  std::string user_id;                             ///< login
+  std::uint64_t inbox_head = 0;                    ///< login
+  std::string conversation;                        ///< send
+  std::uint64_t seq = 0;                           ///< send
+  std::uint64_t timestamp_ms = 0;                  ///< send
+  std::vector<message> messages;                   ///< pull, history
+  std::vector<inbox_event> events;                 ///< sync
+  bool has_more = false;                           ///< pull, history, sync
+  std::string group_id;                            ///< createGroup, joinGroup
+  std::string group_name;                          ///< createGroup, joinGroup
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup
 };
 
 /// Something the server sent without being asked.
 struct push {
   enum class kind { message, event, kicked, closed } what = kind::closed;
-  message msg;        ///< kind::message
-  inbox_event event;  ///< kind::event
+  message msg;                                                 ///< kind::message
+  inbox_event event;                                           ///< kind::event
   wire::KickReason reason = wire::KickReason::PROTOCOL_ERROR;  ///< kind::kicked
   std::string detail;                                          ///< kind::kicked
 };
@@ -87,8 +87,9 @@ struct connect_options {
 class connection {
  public:
   /// Connects; returns why not on failure.
-  static std::variant<std::unique_ptr<connection>, std::string> connect(
-      const std::string& host, std::uint16_t port, connect_options opts = {});
+  static std::variant<std::unique_ptr<connection>, std::string> connect(const std::string& host,
+                                                                        std::uint16_t port,
+                                                                        connect_options opts = {});
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

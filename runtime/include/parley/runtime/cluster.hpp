@@ -2,8 +2,8 @@
 // Cluster membership and the shard map in etcd.
 //
 // Keys under a prefix (default "/parley"):
-//   <prefix>/nodes/<id>     {"id","host","cluster_port","client_port"}, attached to the node's lease
-//   <prefix>/coordinator    the id of the coordinating node, attached to its lease (election)
+//   <prefix>/nodes/<id>     {"id","host","cluster_port","client_port"}, attached to the node's
+//   lease <prefix>/coordinator    the id of the coordinating node, attached to its lease (election)
 //   <prefix>/shardmap       {"epoch": E, "shard_count": S, "owners": [node id per shard]}
 //
 // Every node holds a lease and refreshes it (ttl/3); a node whose lease lapses, or that cannot
@@ -89,8 +89,8 @@ class cluster_member {
   /// <prefix>/stats/<id> (with the lease) for `imctl cluster status`.
   using stats_source = std::function<std::string()>;
 
-  cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
-                 nodes_changed on_nodes, stats_source stats = {});
+  cluster_member(cluster_options opts, node_info self, etcd_shard_map& map, nodes_changed on_nodes,
+                 stats_source stats = {});
   ~cluster_member();
 
   /// Registers (blocking until etcd answers or `timeout`) and starts the background thread.

@@ -17,9 +17,9 @@ namespace parley::runtime {
 
 /// Why a token was refused.
 enum class token_error {
-  malformed,  ///< Not four dot-separated parts, bad number, or an invalid user id.
-  forged,     ///< The signature does not match (wrong secret or altered content).
-  expired,    ///< Valid signature, but the expiry has passed.
+  malformed,            ///< Not four dot-separated parts, bad number, or an invalid user id.
+  forged,               ///< The signature does not match (wrong secret or altered content).
+  expired,              ///< Valid signature, but the expiry has passed.
   unsupported_version,  ///< Another version prefix than v1.
 };
 
@@ -38,8 +38,9 @@ class token_authority {
   explicit token_authority(std::string secret);
 
   /// A token for `user` valid for `ttl` from `now`. `user` must be a valid name.
-  std::string issue(const std::string& user, std::chrono::seconds ttl,
-                    std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
+  std::string issue(
+      const std::string& user, std::chrono::seconds ttl,
+      std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
 
   /// Checks signature and expiry.
   std::variant<token_claims, token_error> verify(

@@ -56,7 +56,6 @@ frame_words encode_frame(capnp::MessageBuilder& message);
 capnp::FlatArrayMessageReader read_frame(const frame_words& words,
                                          const capnp::ReaderOptions& options);
 
-
 }  // namespace parley::schema
 
 namespace parley::schema {

@@ -46,10 +46,10 @@ struct node_stats {
   std::uint64_t active_entities = 0;
   std::uint64_t commit_groups = 0;
   std::uint64_t commit_batches = 0;
-  std::uint64_t map_epoch = 0;      ///< Epoch of the shard map this node follows.
-  std::uint32_t owned_shards = 0;   ///< Shards this node owns in it.
-  bool serving = true;              ///< False while fenced (lease lapsed).
-  bool coordinating = false;        ///< Whether this node is the cluster's coordinator.
+  std::uint64_t map_epoch = 0;     ///< Epoch of the shard map this node follows.
+  std::uint32_t owned_shards = 0;  ///< Shards this node owns in it.
+  bool serving = true;             ///< False while fenced (lease lapsed).
+  bool coordinating = false;       ///< Whether this node is the cluster's coordinator.
 };
 
 /// A running node. See the file comment.

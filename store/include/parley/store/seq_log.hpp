@@ -42,8 +42,7 @@ class seq_log {
   result<std::optional<std::string>> at(std::uint64_t seq) const;
 
  private:
-  result<log_page> read(std::string begin, std::string end, std::size_t limit,
-                        direction dir) const;
+  result<log_page> read(std::string begin, std::string end, std::size_t limit, direction dir) const;
 
   const store* db_;
   std::uint32_t shard_;

@@ -79,8 +79,8 @@ enum class direction { forward, backward };
 
 /// One SST file of an exported shard, with the metadata its import needs.
 struct exported_file {
-  std::string name;       ///< File name, e.g. "000012.sst".
-  std::string bytes;      ///< Its contents.
+  std::string name;   ///< File name, e.g. "000012.sst".
+  std::string bytes;  ///< Its contents.
   int level = 0;
   std::uint64_t smallest_seqno = 0;
   std::uint64_t largest_seqno = 0;
@@ -112,9 +112,8 @@ class store {
 
   /// Reads up to `limit` entries with begin <= key < end, in the given direction
   /// (backward starts from the largest key below `end`).
-  result<std::vector<entry>> scan(std::uint32_t shard, std::string_view begin,
-                                  std::string_view end, std::size_t limit,
-                                  direction dir = direction::forward) const;
+  result<std::vector<entry>> scan(std::uint32_t shard, std::string_view begin, std::string_view end,
+                                  std::size_t limit, direction dir = direction::forward) const;
 
   /// Applies `batch` atomically.
   status write(const write_batch& batch, durability d);

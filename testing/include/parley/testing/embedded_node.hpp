@@ -73,8 +73,7 @@ bool wait_until(const std::function<bool()>& done,
                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 /// Reads pushes from `c` until a message push arrives or `timeout` passes.
-std::optional<client::message> next_message(client::connection& c,
-                                            std::chrono::milliseconds timeout =
-                                                std::chrono::seconds(10));
+std::optional<client::message> next_message(
+    client::connection& c, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace parley::testing

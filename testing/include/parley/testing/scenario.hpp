@@ -10,24 +10,24 @@
 namespace parley::testing {
 
 struct scenario_options {
-  std::size_t nodes = 3;   ///< Nodes at the start (a further one joins).
-  std::size_t pairs = 6;   ///< Client pairs (2 clients each), on nodes 1..N-1, never on node 0.
-  bool join = true;        ///< Add a node and wait until it holds its share.
-  bool drain = true;       ///< Drain node 0 and stop it.
+  std::size_t nodes = 3;  ///< Nodes at the start (a further one joins).
+  std::size_t pairs = 6;  ///< Client pairs (2 clients each), on nodes 1..N-1, never on node 0.
+  bool join = true;       ///< Add a node and wait until it holds its share.
+  bool drain = true;      ///< Drain node 0 and stop it.
 };
 
 struct scenario_report {
-  std::size_t acked = 0;           ///< Messages acknowledged to their senders.
-  std::size_t stored = 0;          ///< Messages read back from the conversations.
-  std::size_t missing = 0;         ///< Acked but not stored.
-  std::size_t duplicates = 0;      ///< Stored more than once (same client message id).
-  std::size_t gaps = 0;            ///< Conversations whose seqs are not 1..n.
-  std::size_t send_failures = 0;   ///< Sends that failed for good (non-retriable).
-  std::size_t clients_dropped = 0; ///< Client connections closed by the server.
-  std::vector<double> handoff_ms;  ///< Per moved shard: stop serving -> map flipped.
+  std::size_t acked = 0;            ///< Messages acknowledged to their senders.
+  std::size_t stored = 0;           ///< Messages read back from the conversations.
+  std::size_t missing = 0;          ///< Acked but not stored.
+  std::size_t duplicates = 0;       ///< Stored more than once (same client message id).
+  std::size_t gaps = 0;             ///< Conversations whose seqs are not 1..n.
+  std::size_t send_failures = 0;    ///< Sends that failed for good (non-retriable).
+  std::size_t clients_dropped = 0;  ///< Client connections closed by the server.
+  std::vector<double> handoff_ms;   ///< Per moved shard: stop serving -> map flipped.
   double send_p50_ms = 0, send_p99_ms = 0, send_max_ms = 0;  ///< Send (with resends) latency.
-  double seconds = 0;              ///< Duration of the load.
-  std::string describe() const;    ///< One line for logs.
+  double seconds = 0;                                        ///< Duration of the load.
+  std::string describe() const;                              ///< One line for logs.
 };
 
 /// Runs the scenario; throws std::runtime_error if the cluster cannot be set up.
