@@ -461,6 +461,34 @@ void sync_state::accept(const inbox_event& e) {
   }
 }
 
+std::variant<std::vector<message>, response> pull_all(connection& c,
+                                                      const std::string& conversation,
+                                                      std::uint64_t after_seq) {
+  std::vector<message> all;
+  for (;;) {
+    auto r = c.pull(conversation, all.empty() ? after_seq : all.back().seq, 200);
+    if (!r.ok()) return r;
+    for (auto& m : r.messages) all.push_back(std::move(m));
+    if (!r.has_more) return all;
+  }
+}
+
+bool retriable(ErrorCode code) {
+  return code == ErrorCode::UNAVAILABLE || code == ErrorCode::TIMEOUT ||
+         code == ErrorCode::INTERNAL;
+}
+
+response send_until_acked(connection& c, const std::string& peer, const std::string& client_msg_id,
+                          const std::string& body, int attempts) {
+  response r;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    r = c.send_to_user(peer, client_msg_id, body);
+    if (!retriable(r.code)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back off before resending
+  }
+  return r;
+}
+
 std::variant<std::vector<message>, response> catch_up(connection& c, sync_state& state) {
   for (;;) {
     auto r = c.sync(state.inbox_cursor);
@@ -470,18 +498,15 @@ std::variant<std::vector<message>, response> catch_up(connection& c, sync_state&
   }
   std::vector<message> fresh;
   for (auto& [conversation, cursor] : state.conversations) {
-    for (;;) {
-      auto r = c.pull(conversation, cursor);
-      if (!r.ok()) {
-        // Left or kicked since: the next sync removes it; the rest still catch up.
-        if (r.code == ErrorCode::NOT_MEMBER) break;
-        return r;
-      }
-      for (auto& m : r.messages) {
-        cursor = m.seq;
-        fresh.push_back(std::move(m));
-      }
-      if (!r.has_more) break;
+    auto pulled = pull_all(c, conversation, cursor);
+    if (auto* failed = std::get_if<response>(&pulled)) {
+      // Left or kicked since: the next sync removes it; the rest still catch up.
+      if (failed->code == ErrorCode::NOT_MEMBER) continue;
+      return *failed;
+    }
+    for (auto& m : std::get<std::vector<message>>(pulled)) {
+      cursor = m.seq;
+      fresh.push_back(std::move(m));
     }
   }
   return fresh;

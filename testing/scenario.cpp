@@ -16,10 +16,6 @@ namespace {
 using client::ErrorCode;
 using steady = std::chrono::steady_clock;
 
-bool retriable(ErrorCode c) {
-  return c == ErrorCode::UNAVAILABLE || c == ErrorCode::TIMEOUT || c == ErrorCode::INTERNAL;
-}
-
 struct pair_state {
   std::string from, to, conversation;
   std::unique_ptr<client::connection> sender, receiver;
@@ -66,12 +62,7 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
       for (int n = 0; !stop; ++n) {
         const std::string id = s.from + "-" + std::to_string(n);
         const auto start = steady::now();
-        client::response r;
-        for (int attempt = 0; attempt < 1000; ++attempt) {
-          r = s.sender->send_to_user(s.to, id, id);
-          if (!retriable(r.code)) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // client backoff
-        }
+        auto r = client::send_until_acked(*s.sender, s.to, id, id);
         if (!r.ok()) {
           ++s.failures;
           continue;
@@ -99,13 +90,9 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
     report.acked += s.acked.size();
     report.send_failures += s.failures;
     latencies.insert(latencies.end(), s.latencies_ms.begin(), s.latencies_ms.end());
+    auto pulled = client::pull_all(*s.receiver, s.conversation);
     std::vector<client::message> all;
-    for (;;) {
-      auto r = s.receiver->pull(s.conversation, all.empty() ? 0 : all.back().seq, 200);
-      if (!r.ok()) break;
-      all.insert(all.end(), r.messages.begin(), r.messages.end());
-      if (!r.has_more) break;
-    }
+    if (auto* got = std::get_if<std::vector<client::message>>(&pulled)) all = std::move(*got);
     report.stored += all.size();
     std::set<std::string> seen;
     bool gap = false;

@@ -397,14 +397,10 @@ class run {
     }
     const auto a = user(0), b = user(1);
     const std::string conversation = a < b ? "dm/" + a + "/" + b : "dm/" + b + "/" + a;
-    std::uint64_t stored = 0, after = 0;
-    for (;;) {
-      auto r = c->pull(conversation, after, 200);
-      if (!r.ok()) break;
-      stored += r.messages.size();
-      if (!r.messages.empty()) after = r.messages.back().seq;
-      if (!r.has_more) break;
-    }
+    auto pulled = client::pull_all(*c, conversation);
+    const std::uint64_t stored = std::holds_alternative<std::vector<client::message>>(pulled)
+                                     ? std::get<std::vector<client::message>>(pulled).size()
+                                     : 0;
     std::printf(
         "{\"workload\":\"recovery-check\",\"ok\":true,\"login_ms\":%.1f,"
         "\"stored\":%llu}\n",

@@ -132,16 +132,9 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(migration)
 
-/// Sends until acked, resending the same client message id on retriable errors.
 client::response send_until_acked(client::connection& c, const std::string& peer,
                                   const std::string& id) {
-  for (int attempt = 0;; ++attempt) {
-    auto r = c.send_to_user(peer, id, id);
-    const bool retriable = r.code == ErrorCode::UNAVAILABLE || r.code == ErrorCode::TIMEOUT ||
-                           r.code == ErrorCode::INTERNAL;
-    if (!retriable || attempt > 500) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // client backoff, not a sync
-  }
+  return client::send_until_acked(c, peer, id, id);
 }
 
 BOOST_AUTO_TEST_CASE(a_conversation_shard_moves_under_load_without_loss_or_duplicates) {
@@ -186,13 +179,9 @@ BOOST_AUTO_TEST_CASE(a_conversation_shard_moves_under_load_without_loss_or_dupli
   BOOST_TEST_MESSAGE("handoff took " << cluster.node(from).handoff_times_ms().front() << " ms");
 
   // Every acked message exactly once, in a gap-free log.
-  std::vector<client::message> all;
-  for (;;) {
-    auto r = receiver->pull(conversation, all.empty() ? 0 : all.back().seq, 200);
-    require_ok(r);
-    all.insert(all.end(), r.messages.begin(), r.messages.end());
-    if (!r.has_more) break;
-  }
+  auto pulled = client::pull_all(*receiver, conversation);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::vector<client::message>>(pulled));
+  auto& all = std::get<std::vector<client::message>>(pulled);
   BOOST_TEST_REQUIRE(all.size() == acked.size());
   std::set<std::string> seen;
   for (std::size_t i = 0; i < all.size(); ++i) {

@@ -34,15 +34,11 @@ void require_ok(const client::response& r) {
   BOOST_TEST_REQUIRE(r.ok(), client::to_string(r.code) << ": " << r.error);
 }
 
-/// All messages of a conversation, paging forward from the start.
-std::vector<client::message> pull_all(client::connection& c, const std::string& conversation) {
-  std::vector<client::message> all;
-  for (;;) {
-    auto r = c.pull(conversation, all.empty() ? 0 : all.back().seq, 200);
-    require_ok(r);
-    for (auto& m : r.messages) all.push_back(m);
-    if (!r.has_more) return all;
-  }
+/// All messages of a conversation; the pull must succeed.
+std::vector<client::message> read_all(client::connection& c, const std::string& conversation) {
+  auto all = client::pull_all(c, conversation);
+  if (auto* failed = std::get_if<client::response>(&all)) require_ok(*failed);
+  return std::get<std::vector<client::message>>(all);
 }
 
 }  // namespace
@@ -100,7 +96,7 @@ BOOST_AUTO_TEST_CASE(a_resend_returns_the_original_seq_and_stores_once) {
   BOOST_TEST(resend.seq == first.seq);
   BOOST_TEST(resend.timestamp_ms == first.timestamp_ms);
   BOOST_TEST(other.seq == first.seq + 1);
-  auto all = pull_all(*alice, "dm/alice/bob");
+  auto all = read_all(*alice, "dm/alice/bob");
   BOOST_TEST(all.size() == 2u);
 }
 
@@ -141,7 +137,7 @@ BOOST_AUTO_TEST_CASE(seqs_are_gap_free_under_many_concurrent_senders) {
   BOOST_TEST(*seqs.begin() == 1u);
   BOOST_TEST(*seqs.rbegin() == total);
 
-  auto all = pull_all(*conns[0], "dm/alice/bob");
+  auto all = read_all(*conns[0], "dm/alice/bob");
   BOOST_TEST_REQUIRE(all.size() == total);
   for (std::size_t i = 0; i < all.size(); ++i) {
     BOOST_TEST(all[i].seq == i + 1);
@@ -458,11 +454,11 @@ BOOST_AUTO_TEST_CASE(history_survives_a_restart_and_seqs_continue) {
   }
   node.restart();
   auto bob = node.login("bob");
-  auto dm = pull_all(*bob, "dm/alice/bob");
+  auto dm = read_all(*bob, "dm/alice/bob");
   BOOST_TEST_REQUIRE(dm.size() == 20u);
   BOOST_TEST(dm.back().body == "dm 20");
   auto alice = node.login("alice");
-  auto group = pull_all(*alice, "group/gr");
+  auto group = read_all(*alice, "group/gr");
   BOOST_TEST(group.size() == 20u);
   auto next = alice->send_to_user("bob", "d21", "dm 21");
   require_ok(next);
@@ -633,9 +629,9 @@ BOOST_AUTO_TEST_CASE(idle_actors_passivate_and_reactivate_from_the_store) {
   auto next = alice->send_to_user("bob", "2", "two");
   require_ok(next);
   BOOST_TEST(next.seq == 2u);
-  BOOST_TEST(pull_all(*alice, "group/gp").size() == 1u);
+  BOOST_TEST(read_all(*alice, "group/gp").size() == 1u);
   require_ok(alice->send_to_group("gp", "1", "one"));  // dedupe state was reloaded too
-  BOOST_TEST(pull_all(*alice, "group/gp").size() == 1u);
+  BOOST_TEST(read_all(*alice, "group/gp").size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(logout_answers_then_closes) {

@@ -150,6 +150,20 @@ struct sync_state {
 /// cursor. Returns the new messages, in conversation then seq order, or the failed response.
 std::variant<std::vector<message>, response> catch_up(connection& c, sync_state& state);
 
+/// Every message of `conversation` after `after_seq`, paging forward; or the failed response.
+std::variant<std::vector<message>, response> pull_all(connection& c,
+                                                      const std::string& conversation,
+                                                      std::uint64_t after_seq = 0);
+
+/// Whether sending the same request again later can succeed (the shard is moving or down,
+/// a timeout, a transient server error).
+bool retriable(ErrorCode code);
+
+/// Sends a direct message, resending it with the same client message id while the answer is
+/// retriable (sends are idempotent), up to `attempts` times with a short pause between.
+response send_until_acked(connection& c, const std::string& peer, const std::string& client_msg_id,
+                          const std::string& body, int attempts = 1000);
+
 /// Short name of an error code ("notMember").
 std::string to_string(ErrorCode code);
 
