@@ -312,23 +312,32 @@ command add_cluster_status(CLI::App& cluster) {
       std::cerr << "imctl: cannot read etcd at " << o->etcd << "\n";
       return 1;
     }
-    auto stats = etcd.get_prefix(o->prefix + "/stats/");
+    // Figures are published once a second; two samples a second apart give the rates.
+    auto read_figures = [&] {
+      std::map<std::string, json> figures;
+      if (auto stats = etcd.get_prefix(o->prefix + "/stats/")) {
+        for (auto& kv : *stats) {
+          figures[kv.key.substr(kv.key.rfind('/') + 1)] = json::parse(kv.value, nullptr, false);
+        }
+      }
+      return figures;
+    };
+    auto before = read_figures();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // one publication period
+    auto figures = read_figures();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto coordinator = etcd.get(o->prefix + "/coordinator");
     auto map = etcd.get(o->prefix + "/shardmap");
     std::uint64_t epoch = 0;
     std::vector<runtime::node_id> owners;
     if (map && *map) runtime::decode_shard_map((*map)->value, epoch, owners);
-    std::map<std::string, json> figures;
-    if (stats) {
-      for (auto& kv : *stats) {
-        figures[kv.key.substr(kv.key.rfind('/') + 1)] = json::parse(kv.value, nullptr, false);
-      }
-    }
     std::cout << "shard map epoch " << epoch << ", " << owners.size() << " shards; coordinator "
               << (coordinator && *coordinator ? (*coordinator)->value : std::string("none"))
               << "\n";
-    std::printf("%-10s %-22s %7s %12s %14s %10s\n", "NODE", "CLIENTS AT", "SHARDS", "CONNECTIONS",
-                "MESSAGES", "ACTORS");
+    std::printf("%-10s %-22s %7s %12s %12s %10s %10s\n", "NODE", "CLIENTS AT", "SHARDS",
+                "CONNECTIONS", "MESSAGES", "MSG/S", "ACTORS");
     std::set<std::string> listed;
     for (auto& kv : *nodes) {
       auto n = json::parse(kv.value, nullptr, false);
@@ -336,12 +345,20 @@ command add_cluster_status(CLI::App& cluster) {
       listed.insert(id);
       const auto owned = std::count(owners.begin(), owners.end(), id);
       auto& f = figures[id];
-      std::printf("%-10s %-22s %7ld %12s %14s %10s\n", id.c_str(),
+      auto& b = before[id];
+      auto figure = [&](const char* name) {
+        return f.is_object() ? std::to_string(f.value(name, std::uint64_t{0})) : std::string("-");
+      };
+      std::string rate = "-";
+      if (f.is_object() && b.is_object()) {
+        const double d = static_cast<double>(f.value("messages_sent", std::uint64_t{0}) -
+                                             b.value("messages_sent", std::uint64_t{0}));
+        rate = std::to_string(static_cast<long>(d / elapsed));
+      }
+      std::printf("%-10s %-22s %7ld %12s %12s %10s %10s\n", id.c_str(),
                   (n.value("host", "") + ":" + std::to_string(n.value("client_port", 0))).c_str(),
-                  static_cast<long>(owned),
-                  f.is_object() ? std::to_string(f.value("connections", 0)).c_str() : "-",
-                  f.is_object() ? std::to_string(f.value("messages_sent", 0)).c_str() : "-",
-                  f.is_object() ? std::to_string(f.value("active_entities", 0)).c_str() : "-");
+                  static_cast<long>(owned), figure("connections").c_str(),
+                  figure("messages_sent").c_str(), rate.c_str(), figure("active_entities").c_str());
     }
     for (auto& id : std::set<std::string>(owners.begin(), owners.end())) {
       if (!listed.count(id)) {
