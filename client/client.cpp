@@ -206,28 +206,20 @@ struct connection::impl {
   std::thread reader;
 
   void read_loop() {
-    schema::frame_limits limits;
+    schema::frame_limits limits;  // trust the server, within reason
     limits.max_frame_bytes = 256u << 20;
     limits.max_segments = 512;
-    std::vector<std::uint8_t> buf(64 * 1024);
-    std::size_t len = 0;
+    schema::frame_splitter in(limits, 64 * 1024);
     std::error_code ec;
-    for (;;) {
-      auto probe = schema::probe_frame(buf.data(), len, limits);
-      if (probe.status == schema::frame_status::need_more) {
-        if (probe.total_bytes > buf.size()) buf.resize(probe.total_bytes);
-        const std::size_t n =
-            socket.read_some(asio::buffer(buf.data() + len, buf.size() - len), ec);
-        if (ec) break;
-        len += n;
-        continue;
+    for (bool open = true; open;) {
+      auto [at, room] = in.write_area();
+      const std::size_t n = socket.read_some(asio::buffer(at, room), ec);
+      if (ec) break;
+      in.commit(n);
+      while (auto frame = in.next()) {
+        if (!dispatch(*frame)) open = false;
       }
-      if (probe.status != schema::frame_status::complete) break;
-      schema::frame_words words(probe.total_bytes / 8);
-      std::memcpy(words.data(), buf.data(), probe.total_bytes);
-      std::memmove(buf.data(), buf.data() + probe.total_bytes, len - probe.total_bytes);
-      len -= probe.total_bytes;
-      if (!dispatch(words)) break;
+      if (in.state() != schema::frame_status::complete) break;
     }
     std::lock_guard<std::mutex> guard(mu);
     is_closed = true;

@@ -70,3 +70,46 @@ std::string encode_bytes(capnp::MessageBuilder& message) {
 }
 
 }  // namespace parley::schema
+
+namespace parley::schema {
+
+frame_splitter::frame_splitter(frame_limits limits, std::size_t initial)
+    : limits_(limits), initial_(initial), buf_(initial) {}
+
+std::pair<std::uint8_t*, std::size_t> frame_splitter::write_area() {
+  if (begin_ > 0) {  // keep the unread bytes at the front
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ <= initial_ && buf_.size() > 4 * initial_) {
+    buf_.resize(initial_);  // give back memory after a large frame: idle streams stay small
+    buf_.shrink_to_fit();
+  }
+  if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);
+  return {buf_.data() + end_, buf_.size() - end_};
+}
+
+void frame_splitter::commit(std::size_t n) {
+  end_ += n;
+}
+
+std::optional<frame_words> frame_splitter::next() {
+  if (broken_ != frame_status::complete) return std::nullopt;
+  auto probe = probe_frame(buf_.data() + begin_, end_ - begin_, limits_);
+  if (probe.status == frame_status::need_more) {
+    // Room for the whole frame (bounded: the probe refuses frames over the limit).
+    if (begin_ + probe.total_bytes > buf_.size()) buf_.resize(begin_ + probe.total_bytes);
+    return std::nullopt;
+  }
+  if (probe.status != frame_status::complete) {
+    broken_ = probe.status;
+    return std::nullopt;
+  }
+  frame_words words(probe.total_bytes / sizeof(std::uint64_t));
+  std::memcpy(words.data(), buf_.data() + begin_, probe.total_bytes);
+  begin_ += probe.total_bytes;
+  return words;
+}
+
+}  // namespace parley::schema

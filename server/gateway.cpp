@@ -34,7 +34,7 @@ class tcp_session final : public actors::connection_sink,
         svc_(svc),
         max_queue_(max_queue),
         on_closed_(std::move(on_closed)),
-        in_(initial_read_buffer) {}
+        in_(svc.options.frames, initial_read_buffer) {}
 
   void start(caf::actor connection) {
     connection_ = std::move(connection);
@@ -66,47 +66,26 @@ class tcp_session final : public actors::connection_sink,
 
   void read_more() {
     if (closed_ || stop_reading_) return;
-    if (in_len_ == in_.size()) in_.resize(in_.size() * 2);
-    socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
+    auto [at, room] = in_.write_area();
+    socket_.async_read_some(asio::buffer(at, room),
                             [self = shared_from_this()](std::error_code ec, std::size_t n) {
                               if (ec) return self->shut();
-                              self->in_len_ += n;
+                              self->in_.commit(n);
                               self->extract_frames();
                               self->read_more();
                             });
   }
 
   void extract_frames() {
-    const auto& limits = svc_.options.frames;
-    std::size_t offset = 0;
-    for (;;) {
-      auto probe = schema::probe_frame(in_.data() + offset, in_len_ - offset, limits);
-      if (probe.status == schema::frame_status::need_more) {
-        // Make room for the whole frame (bounded: probe refuses frames over the limit).
-        if (probe.total_bytes > in_.size()) in_.resize(probe.total_bytes);
-        break;
-      }
-      if (probe.status != schema::frame_status::complete) {
-        // The stream cannot be resynchronised: report and stop reading; the actor closes.
-        stop_reading_ = true;
-        const auto code = probe.status == schema::frame_status::too_large ? errc::frame_too_large
-                                                                          : errc::malformed_frame;
-        caf::anon_send(connection_, actors::badframe_atom::value, static_cast<std::uint16_t>(code));
-        return;
-      }
-      schema::frame_words words(probe.total_bytes / sizeof(std::uint64_t));
-      std::memcpy(words.data(), in_.data() + offset, probe.total_bytes);
-      caf::anon_send(connection_, actors::frame_atom::value, std::move(words));
-      offset += probe.total_bytes;
+    while (auto frame = in_.next()) {
+      caf::anon_send(connection_, actors::frame_atom::value, std::move(*frame));
     }
-    if (offset > 0) {
-      std::memmove(in_.data(), in_.data() + offset, in_len_ - offset);
-      in_len_ -= offset;
-    }
-    // Give back memory after a large frame: idle connections should stay small.
-    if (in_len_ <= initial_read_buffer && in_.size() > 4 * initial_read_buffer) {
-      in_.resize(initial_read_buffer);
-      in_.shrink_to_fit();
+    if (in_.state() != schema::frame_status::complete) {
+      // The stream cannot be resynchronised: report and stop reading; the actor closes.
+      stop_reading_ = true;
+      const auto code = in_.state() == schema::frame_status::too_large ? errc::frame_too_large
+                                                                       : errc::malformed_frame;
+      caf::anon_send(connection_, actors::badframe_atom::value, static_cast<std::uint16_t>(code));
     }
   }
 
@@ -162,8 +141,7 @@ class tcp_session final : public actors::connection_sink,
   const std::size_t max_queue_;
   on_closed_fn on_closed_;
   caf::actor connection_;
-  std::vector<std::uint8_t> in_;
-  std::size_t in_len_ = 0;
+  schema::frame_splitter in_;
   // Write queue as a vector with a read index: an empty std::deque still allocates ~600 bytes,
   // which every idle connection would pay.
   std::vector<schema::frame_words> out_;

@@ -18,7 +18,7 @@ using asio::ip::tcp;
 
 class parley_conn final : public chat_conn, public std::enable_shared_from_this<parley_conn> {
  public:
-  explicit parley_conn(asio::io_context& io) : socket_(io), in_(4096) {}
+  explicit parley_conn(asio::io_context& io) : socket_(io), in_(limits(), 4096) {}
 
   void open(const endpoint_spec& ep, const std::string& user, const std::string& token,
             done_fn done) override {
@@ -101,32 +101,26 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
                       });
   }
 
+  static schema::frame_limits limits() {
+    schema::frame_limits l;
+    l.max_frame_bytes = 64u << 20;
+    return l;
+  }
+
   void read() {
-    if (len_ == in_.size()) in_.resize(in_.size() * 2);
-    socket_.async_read_some(asio::buffer(in_.data() + len_, in_.size() - len_),
+    auto [at, room] = in_.write_area();
+    socket_.async_read_some(asio::buffer(at, room),
                             [self = shared_from_this()](std::error_code ec, std::size_t n) {
                               if (ec) return self->fail();
-                              self->len_ += n;
+                              self->in_.commit(n);
                               self->consume();
                               self->read();
                             });
   }
 
   void consume() {
-    schema::frame_limits limits;
-    limits.max_frame_bytes = 64u << 20;
-    std::size_t off = 0;
-    for (;;) {
-      auto p = schema::probe_frame(in_.data() + off, len_ - off, limits);
-      if (p.status == schema::frame_status::need_more) {
-        if (p.total_bytes > in_.size()) in_.resize(p.total_bytes);
-        break;
-      }
-      if (p.status != schema::frame_status::complete) return fail();
-      schema::frame_words words(p.total_bytes / 8);
-      std::memcpy(words.data(), in_.data() + off, p.total_bytes);
-      off += p.total_bytes;
-      auto frame = client::codec::decode(words);
+    while (auto words = in_.next()) {
+      auto frame = client::codec::decode(*words);
       if (!frame) continue;
       if (frame->is_result) {
         auto it = pending_.find(frame->request_id);
@@ -140,8 +134,7 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
         on_message_(frame->pushed.msg.body);
       }
     }
-    std::memmove(in_.data(), in_.data() + off, len_ - off);
-    len_ -= off;
+    if (in_.state() != schema::frame_status::complete) fail();
   }
 
   void fail() {
@@ -155,8 +148,7 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
   }
 
   tcp::socket socket_;
-  std::vector<std::uint8_t> in_;
-  std::size_t len_ = 0;
+  schema::frame_splitter in_;
   std::deque<schema::frame_words> out_;
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, std::function<void(const client::response&)>> pending_;

@@ -71,6 +71,36 @@ BOOST_AUTO_TEST_CASE(reader_limits_follow_the_frame_limit) {
   BOOST_TEST(limits.reader_options().traversalLimitInWords == 4096u / 8 + 1);
 }
 
+BOOST_AUTO_TEST_CASE(the_splitter_reassembles_frames_from_any_chunking) {
+  auto one = bytes_of(sample_push());
+  std::vector<std::uint8_t> stream(one);
+  stream.insert(stream.end(), one.begin(), one.end());  // two frames back to back
+  schema::frame_splitter byte_by_byte(schema::frame_limits{}, 8);
+  std::size_t frames = 0;
+  for (auto b : stream) {
+    auto [at, room] = byte_by_byte.write_area();
+    BOOST_TEST_REQUIRE(room >= 1u);
+    *at = b;
+    byte_by_byte.commit(1);
+    while (auto f = byte_by_byte.next()) {
+      BOOST_TEST(f->size() * 8 == one.size());
+      ++frames;
+    }
+  }
+  BOOST_TEST(frames == 2u);
+  BOOST_TEST((byte_by_byte.state() == schema::frame_status::complete));
+}
+
+BOOST_AUTO_TEST_CASE(the_splitter_stops_at_an_oversized_frame) {
+  schema::frame_splitter s(schema::frame_limits{}, 64);
+  const std::uint8_t header[8] = {0, 0, 0, 0, 0, 0, 0x10, 0};
+  auto [at, room] = s.write_area();
+  std::memcpy(at, header, sizeof header);
+  s.commit(sizeof header);
+  BOOST_TEST(!s.next().has_value());
+  BOOST_TEST((s.state() == schema::frame_status::too_large));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(evolution)

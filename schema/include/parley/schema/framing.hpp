@@ -11,7 +11,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace parley::schema {
@@ -66,5 +68,36 @@ frame_words words_from_bytes(const std::string& bytes);
 
 /// Serialises a message flat (stream framing) into a byte string, for storing.
 std::string encode_bytes(capnp::MessageBuilder& message);
+
+}  // namespace parley::schema
+
+namespace parley::schema {
+
+/// Splits a byte stream into stream-framed messages: read into write_area(), commit() what
+/// arrived, then take frames with next() until it returns nullopt. Used by the gateway, the
+/// client library and the load generator. Not thread-safe (one reader).
+class frame_splitter {
+ public:
+  /// `initial` is the buffer size while idle; it grows to the size of the frame being read
+  /// (bounded by limits.max_frame_bytes) and shrinks back after large frames.
+  explicit frame_splitter(frame_limits limits, std::size_t initial = 256);
+
+  /// Where to read the next bytes to; never empty.
+  std::pair<std::uint8_t*, std::size_t> write_area();
+  /// Records that `n` bytes were written into write_area().
+  void commit(std::size_t n);
+  /// The next complete frame, or nullopt if more bytes are needed or the stream is broken.
+  std::optional<frame_words> next();
+  /// complete while the stream is fine; too_large or malformed once it cannot continue.
+  frame_status state() const { return broken_; }
+
+ private:
+  frame_limits limits_;
+  std::size_t initial_;
+  std::vector<std::uint8_t> buf_;
+  std::size_t begin_ = 0;  // first unread byte
+  std::size_t end_ = 0;    // one past the last written byte
+  frame_status broken_ = frame_status::complete;
+};
 
 }  // namespace parley::schema
