@@ -156,7 +156,11 @@ void cluster_member::tick() {
                 });
       nodes_ = nodes;
     }
-    if (changed && on_nodes_) on_nodes_(nodes);
+    // Also once a second without a change: a gate that could not be reached is retried.
+    if (on_nodes_ && (changed || now - last_nodes_callback_ >= std::chrono::seconds(1))) {
+      last_nodes_callback_ = now;
+      on_nodes_(nodes);
+    }
     if (serving_) coordinate(nodes);
   }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace parley::testing {
@@ -73,14 +74,22 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
       }
     });
   }
-  std::size_t joined = 0;
-  if (opts.join) {
-    joined = cluster.add_node();
-    const std::size_t share = 16 / (opts.nodes + 1);
-    wait_until([&] { return cluster.shards_of(joined) >= share; }, std::chrono::seconds(120));
-  }
   scenario_report report;
-  if (opts.drain) cluster.drain(0, std::chrono::seconds(120));
+  try {
+    if (opts.join) {
+      const std::size_t joined = cluster.add_node();
+      const std::size_t share = 16 / (opts.nodes + 1);
+      if (!wait_until([&] { return cluster.shards_of(joined) >= share; },
+                      std::chrono::seconds(120))) {
+        throw std::runtime_error("the joined node did not receive its share of shards");
+      }
+    }
+    if (opts.drain) cluster.drain(0, std::chrono::seconds(120));
+  } catch (...) {
+    stop = true;  // the senders must end before the exception leaves this function
+    for (auto& t : load) t.join();
+    throw;
+  }
   stop = true;
   for (auto& t : load) t.join();
   report.seconds = std::chrono::duration<double>(steady::now() - t0).count();

@@ -117,6 +117,7 @@ class cluster_member {
   nodes_changed on_nodes_;
   stats_source stats_;
   std::chrono::steady_clock::time_point last_stats_;
+  std::chrono::steady_clock::time_point last_nodes_callback_;
   etcd_client etcd_;
   std::int64_t lease_ = 0;
   std::chrono::steady_clock::time_point last_keepalive_ok_;

@@ -77,8 +77,8 @@ class gate_directory final : public node_directory {
   explicit gate_directory(caf::actor_system& system);
   ~gate_directory() override;
   caf::actor gate(const node_id& node) const override;
-  /// Connects to nodes (or incarnations) not seen before (blocking, 1-2 ms each); forgets
-  /// departed ones.
+  /// Connects to nodes (or incarnations) not seen before, and retries those that could not be
+  /// reached or whose connection dropped (blocking, 1-2 ms each); forgets departed ones.
   void update(const std::map<node_id, gate_address>& nodes, const node_id& self);
 
  private:
