@@ -7,6 +7,7 @@
 
 #include <asio.hpp>
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
@@ -32,6 +33,7 @@ etcd_server::etcd_server() : dir_("parley-etcd") {
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that crashes must not leave etcd running
     FILE* out = std::freopen(log.c_str(), "w", stdout);
     FILE* err = std::freopen(log.c_str(), "a", stderr);
     (void)out;

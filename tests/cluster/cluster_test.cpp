@@ -7,6 +7,7 @@
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <csignal>
@@ -295,6 +296,7 @@ struct child_node {
     std::fflush(nullptr);
     pid = fork();
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
       FILE* out = std::freopen("/dev/null", "w", stdout);
       (void)out;
       execl(PARLEY_IMCTL, "imctl", "node", "start", "--etcd", etcd.c_str(), "--id", id.c_str(),
