@@ -123,7 +123,8 @@ void cluster_member::tick() {
     if (ttl && *ttl > 0) {
       last_keepalive_ok_ = now;
     } else if (ttl && *ttl == 0) {
-      serving_ = false;  // the lease is gone: someone may already consider us dead
+      serving_ = false;       // the lease is gone: someone may already consider us dead
+      coordinating_ = false;  // and the coordinator key went with it
       register_self();
     }
   }
@@ -161,28 +162,27 @@ void cluster_member::tick() {
       last_nodes_callback_ = now;
       on_nodes_(nodes);
     }
-    if (serving_) coordinate(nodes);
   }
 
+  // The map is read once per tick; the coordinator only needs to know whether one exists.
   auto map = etcd_.get(opts_.prefix + "/shardmap");
-  if (map && *map) {
+  const bool map_exists = map && *map;
+  if (map_exists) {
     std::uint64_t epoch = 0;
     std::vector<node_id> owners;
     if (decode_shard_map((*map)->value, epoch, owners)) map_.apply(epoch, std::move(owners));
   }
+  if (listed && serving_ && map) coordinate(nodes(), map_exists);
 }
 
-void cluster_member::coordinate(const std::map<node_id, node_info>& nodes) {
-  // Election: the coordinator key lives as long as its holder's lease.
-  auto won = etcd_.put_if(opts_.prefix + "/coordinator", self_.id, 0, lease_);
-  if (won && *won) coordinating_ = true;
+void cluster_member::coordinate(const std::map<node_id, node_info>& nodes, bool map_exists) {
+  // Election: the coordinator key lives as long as its holder's lease; a lost lease clears
+  // coordinating_ (see tick), so campaigning again is only needed until we win.
   if (!coordinating_) {
-    auto holder = etcd_.get(opts_.prefix + "/coordinator");
-    if (holder && *holder && (*holder)->value == self_.id) coordinating_ = true;
-    if (!coordinating_) return;
+    auto won = etcd_.put_if(opts_.prefix + "/coordinator", self_.id, 0, lease_);
+    if (won && *won) coordinating_ = true;
   }
-  auto current = etcd_.get(opts_.prefix + "/shardmap");
-  if (!current || *current) return;  // a map exists: changes come with migration
+  if (!coordinating_ || map_exists) return;  // after the first map, changes come with migration
   if (nodes.size() < opts_.expected_nodes) return;
   std::vector<node_id> ids;
   for (auto& [id, info] : nodes) ids.push_back(id);

@@ -109,7 +109,7 @@ class cluster_member {
   void run();
   void tick();
   bool register_self();
-  void coordinate(const std::map<node_id, node_info>& nodes);
+  void coordinate(const std::map<node_id, node_info>& nodes, bool map_exists);
 
   cluster_options opts_;
   node_info self_;
