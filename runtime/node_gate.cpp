@@ -3,15 +3,90 @@
 #include "parley/runtime/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
+
+#include <unordered_map>
 
 namespace parley::runtime {
 
 namespace {
 
-caf::behavior gate_behavior(caf::event_based_actor* self, router* r, gate_hooks hooks) {
+/// A request (answered through `promise`) or a push on its way to an entity.
+struct routed_message {
+  std::string id;
+  caf::message inner;
+  bool request = false;
+  caf::response_promise promise;
+};
+
+struct gate_state {
+  /// Messages for shards being handed off, in arrival order.
+  std::unordered_map<std::uint32_t, std::vector<routed_message>> held;
+  static inline const char* name = "parley.gate";
+};
+using gate_actor = caf::stateful_actor<gate_state>;
+
+void refuse(routed_message& m, const std::string& why) {
+  if (m.request) m.promise.deliver(make_error(errc::unavailable, why));
+}
+
+/// Sends `m` on: to its entity here, to the owner's gate, or (shard moving) parked to ourselves.
+/// `replay`: a held message, routed under settle_parked's lock (see router.hpp).
+void dispatch(router& r, routed_message& m, std::uint8_t hops, bool replay) {
+  auto local = [&](const caf::actor& entity) {
+    if (m.request)
+      m.promise.delegate(entity, std::move(m.inner));
+    else
+      caf::anon_send(entity, std::move(m.inner));
+  };
+  auto remote = [&](const caf::actor& gate, bool parked) {
+    if (!parked && hops >= max_hops) return refuse(m, "no stable owner for " + m.id);
+    const std::uint8_t next = parked ? parked_hop : static_cast<std::uint8_t>(hops + 1);
+    if (m.request)
+      m.promise.delegate(gate, route_atom::value, m.id, next, std::move(m.inner));
+    else
+      caf::anon_send(gate, route_active_atom::value, m.id, next, std::move(m.inner));
+  };
+  route_status status;
+  if (replay)
+    status = r.replay(m.id, m.request, local, remote);
+  else if (m.request)
+    status = r.with(m.id, local, remote);
+  else
+    status = r.with_if_active(m.id, local, remote);
+  if (status == route_status::unavailable) {
+    refuse(m, "the shard of " + m.id + " is unavailable on " + r.self());
+  }
+}
+
+/// Replays, in order, everything held for `shard` (inside settle_parked's `fn`).
+void replay_held(gate_actor* self, router& r, std::uint32_t shard) {
+  auto it = self->state.held.find(shard);
+  if (it == self->state.held.end()) return;
+  auto queue = std::move(it->second);
+  self->state.held.erase(it);
+  for (auto& m : queue) dispatch(r, m, 0, true);
+}
+
+/// A message the router parked here: hold it while its shard moves, else replay.
+void take_parked(gate_actor* self, router& r, routed_message m) {
+  const std::uint32_t shard = r.shard_of(m.id);
+  r.settle_parked(shard, true, [&](bool open) {
+    if (open) {
+      replay_held(self, r, shard);
+      dispatch(r, m, 0, true);
+      return;
+    }
+    auto& queue = self->state.held[shard];
+    if (queue.size() >= max_parked_per_shard) return refuse(m, "too many requests wait for " + m.id);
+    queue.push_back(std::move(m));
+  });
+}
+
+caf::behavior gate_behavior(gate_actor* self, router* r, gate_hooks hooks) {
   return {
       [=](import_atom, shard_transfer& t) -> caf::result<std::uint32_t> {
         if (!hooks.import) return make_error(errc::unsupported, "this node cannot import");
@@ -21,27 +96,27 @@ caf::behavior gate_behavior(caf::event_based_actor* self, router* r, gate_hooks 
       [=](map_atom, std::uint64_t epoch, std::vector<node_id>& owners) {
         if (hooks.apply_map) hooks.apply_map(epoch, std::move(owners));
       },
+      [=](resume_atom, std::uint32_t shard) {
+        r->settle_parked(shard, false, [&](bool open) {
+          if (open) replay_held(self, *r, shard);
+        });
+      },
       [=](route_atom, std::string& id, std::uint8_t hops,
           caf::message& inner) -> caf::result<caf::message> {
-        auto rp = self->make_response_promise();
-        auto status = r->with(
-            id, [&](const caf::actor& entity) { rp.delegate(entity, std::move(inner)); },
-            [&](const caf::actor& gate) {
-              if (hops >= max_hops) {
-                rp.deliver(make_error(errc::unavailable, "no stable owner for " + id));
-                return;
-              }
-              rp.delegate(gate, route_atom::value, id, static_cast<std::uint8_t>(hops + 1),
-                          std::move(inner));
-            });
-        if (status == route_status::unavailable) {
-          rp.deliver(make_error(errc::unavailable,
-                                "the shard of " + id + " is unavailable on " + r->self()));
-        }
-        return rp;
+        routed_message m{std::move(id), std::move(inner), true, self->make_response_promise()};
+        auto promise = m.promise;
+        if (hops == parked_hop)
+          take_parked(self, *r, std::move(m));
+        else
+          dispatch(*r, m, hops, false);
+        return promise;
       },
-      [=](route_active_atom, std::string& id, caf::message& inner) {
-        r->with_if_active(id, [&](const caf::actor& entity) { caf::anon_send(entity, inner); });
+      [=](route_active_atom, std::string& id, std::uint8_t hops, caf::message& inner) {
+        routed_message m{std::move(id), std::move(inner), false, {}};
+        if (hops == parked_hop)
+          take_parked(self, *r, std::move(m));
+        else
+          dispatch(*r, m, hops, false);
       },
   };
 }

@@ -21,18 +21,30 @@ route_status router::route(const std::string& entity_id, bool activate,
                            const local_delivery& deliver, const remote_delivery& remote) {
   if (stopping_.load(std::memory_order_acquire)) return route_status::unavailable;
   const std::uint32_t shard = shard_of(entity_id);
+  auto& s = *slots_[shard];
+  std::lock_guard<std::mutex> guard(s.mu);
+  return route_locked(s, shard, entity_id, activate, true, deliver, remote);
+}
+
+route_status router::route_locked(slot& s, std::uint32_t shard, const std::string& entity_id,
+                                  bool activate, bool park, const local_delivery& deliver,
+                                  const remote_delivery& remote) {
+  if (park && (s.handing_off || s.resuming)) {
+    if (!gate_ || !remote) return route_status::unavailable;
+    ++s.parked_in_flight;
+    remote(gate_, true);
+    return route_status::parked;
+  }
   const node_id owner = map_.owner(shard);
   if (owner != self_) {
     if (owner.empty() || !remote || !nodes_) return route_status::unavailable;
     caf::actor gate = nodes_->gate(owner);
     if (!gate) return route_status::unavailable;
-    remote(gate);
+    remote(gate, false);
     return route_status::forwarded;
   }
   if (serving_ && !serving_()) return route_status::unavailable;  // fenced
-  auto& s = *slots_[shard];
-  std::lock_guard<std::mutex> guard(s.mu);
-  if (stopping_.load(std::memory_order_acquire) || s.handing_off) return route_status::unavailable;
+  if (stopping_.load(std::memory_order_acquire)) return route_status::unavailable;
   auto it = s.actors.find(entity_id);
   if (it == s.actors.end()) {
     if (!activate) return route_status::not_active;
@@ -72,6 +84,10 @@ void router::forget(const std::string& entity_id, const caf::actor_addr& self) {
   if (it != s.actors.end() && it->second.address() == self) s.actors.erase(it);
 }
 
+void router::set_gate(caf::actor gate) {
+  gate_ = std::move(gate);
+}
+
 std::vector<caf::actor> router::begin_handoff(std::uint32_t shard) {
   auto& s = *slots_.at(shard);
   std::lock_guard<std::mutex> guard(s.mu);
@@ -82,10 +98,28 @@ std::vector<caf::actor> router::begin_handoff(std::uint32_t shard) {
   return all;
 }
 
-void router::end_handoff(std::uint32_t shard) {
+void router::finish_handoff(std::uint32_t shard, const std::function<void()>& flip) {
   auto& s = *slots_.at(shard);
   std::lock_guard<std::mutex> guard(s.mu);
+  if (flip) flip();
   s.handing_off = false;
+  s.resuming = static_cast<bool>(gate_);  // until the gate replayed what it holds (settle_parked)
+}
+
+void router::settle_parked(std::uint32_t shard, bool arrived,
+                           const std::function<void(bool open)>& fn) {
+  auto& s = *slots_.at(shard);
+  std::lock_guard<std::mutex> guard(s.mu);
+  if (arrived && s.parked_in_flight > 0) --s.parked_in_flight;
+  const bool open = !s.handing_off;
+  fn(open);
+  if (open && s.parked_in_flight == 0) s.resuming = false;
+}
+
+route_status router::replay(const std::string& entity_id, bool activate,
+                            const local_delivery& deliver, const remote_delivery& remote) {
+  const std::uint32_t shard = shard_of(entity_id);
+  return route_locked(*slots_[shard], shard, entity_id, activate, false, deliver, remote);
 }
 
 std::vector<caf::actor> router::shut_down() {

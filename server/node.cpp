@@ -173,6 +173,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
       raw->cluster_map->apply(epoch, std::move(owners));
     };
     p->gate = runtime::spawn_node_gate(*p->system, *p->router, std::move(hooks));
+    p->router->set_gate(p->gate);
     auto bound = p->system->middleman().publish(p->gate, o.cluster.cluster_port,
                                                 o.cluster.host.c_str(), true);
     if (!bound) {
@@ -411,16 +412,23 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
     }
   }
   if (!failure.empty()) {
-    i.router->end_handoff(shard);  // still ours: serve it again
+    i.router->finish_handoff(shard);  // still ours: serve it again, starting with what waited
+    caf::anon_send(i.gate, runtime::resume_atom::value, shard);
     return failure;
   }
-  // 4. Everybody follows the new map now (the target first), then forget the local copy.
-  i.cluster_map->apply(epoch, owners);
-  for (auto& [id, info] : i.member->nodes()) {
-    if (auto g = i.gates->gate(id)) caf::anon_send(g, runtime::map_atom::value, epoch, owners);
-  }
+  // 4. Everybody follows the new map now (the target first: the map message reaches it before
+  // any request we forward), then the parked requests go to the target, then the local copy
+  // is dropped.
+  i.router->finish_handoff(shard, [&] {
+    i.cluster_map->apply(epoch, owners);
+    caf::anon_send(target_gate, runtime::map_atom::value, epoch, owners);
+    for (auto& [id, info] : i.member->nodes()) {
+      auto g = id == target ? caf::actor{} : i.gates->gate(id);
+      if (g) caf::anon_send(g, runtime::map_atom::value, epoch, owners);
+    }
+  });
+  caf::anon_send(i.gate, runtime::resume_atom::value, shard);
   i.db->clear_shard(shard);  // best effort: a leftover copy is never read (not ours any more)
-  i.router->end_handoff(shard);
   i.handoffs_ms.push_back(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   return {};

@@ -15,7 +15,8 @@ namespace parley::actors {
 
 /// Sends a request to the activation of `entity_id`, wherever it lives, and installs `on_ok` /
 /// `on_error` as its continuation in `self`. A remote entity is reached through its node's gate
-/// (which delegates, so the entity answers us directly). If nobody can take it (shard
+/// (which delegates, so the entity answers us directly); one whose shard is moving, through our
+/// own gate, which holds the request until the move ends. If nobody can take it (shard
 /// unavailable, node stopping), `on_error` runs at once with `unavailable`.
 template <class OnOk, class OnError, class... Ts>
 void ask(caf::event_based_actor* self, services& svc, const std::string& entity_id, OnOk on_ok,
@@ -30,10 +31,10 @@ void ask(caf::event_based_actor* self, services& svc, const std::string& entity_
         self->request(dest, timeout, xs...).then(on_ok, on_error);
         sent = true;
       },
-      [&](const caf::actor& gate) {
+      [&](const caf::actor& gate, bool parked) {
         self->request(gate, caf::duration(svc.options.remote_request_timeout),
-                      runtime::route_atom::value, entity_id, std::uint8_t{0},
-                      caf::make_message(xs...))
+                      runtime::route_atom::value, entity_id,
+                      parked ? runtime::parked_hop : std::uint8_t{0}, caf::make_message(xs...))
             .then(on_ok, [on_error, entity_id](caf::error& err) mutable {
               // A remote owner that does not answer is down or fenced: say so, retriably.
               if (classify(err).first == errc::timeout) {
@@ -55,9 +56,9 @@ template <class... Ts>
 void tell_if_active(services& svc, const std::string& entity_id, const Ts&... xs) {
   svc.router->with_if_active(
       entity_id, [&](const caf::actor& dest) { caf::anon_send(dest, xs...); },
-      [&](const caf::actor& gate) {
+      [&](const caf::actor& gate, bool parked) {
         caf::anon_send(gate, runtime::route_active_atom::value, entity_id,
-                       caf::make_message(xs...));
+                       parked ? runtime::parked_hop : std::uint8_t{0}, caf::make_message(xs...));
       });
 }
 

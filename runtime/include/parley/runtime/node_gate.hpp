@@ -2,12 +2,17 @@
 // The node gate: the one actor a node publishes to the others over CAF's middleman.
 //
 // A node that routes to an entity whose shard another node owns sends the gate of that node
-//   request (route_atom, entity id, hops, message)    — a request; the answer comes from the entity
-//   (route_active_atom, entity id, message)            — fire-and-forget push to an active entity
+//   request (route_atom, entity id, hops, message)         — the answer comes from the entity
+//   (route_active_atom, entity id, hops, message)          — fire-and-forget push to an active entity
 // The gate routes it on its own node and *delegates* the request, so the entity answers the
 // original requester directly. If the gate's map says a third node owns the shard (its map is
 // newer than the sender's), it forwards to that node's gate, at most `max_hops` times; otherwise
 // it answers `unavailable` (retriable), e.g. while the owner is down or fenced.
+//
+// The gate also holds the requests for a shard that is being handed off (the router sends them
+// here with hops == parked_hop) and replays them, in order, when the handoff ends
+//   (resume_atom, shard)                                   — from the node, after finish_handoff
+// to the new owner (or locally, if the move was aborted). See router.hpp.
 
 #include "parley/runtime/router.hpp"
 
@@ -28,6 +33,7 @@ using route_atom = caf::atom_constant<caf::atom("route")>;
 using route_active_atom = caf::atom_constant<caf::atom("routeact")>;
 using import_atom = caf::atom_constant<caf::atom("import")>;
 using map_atom = caf::atom_constant<caf::atom("map")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
 
 /// A shard's exported column family on the wire (store::shard_export, flattened so CAF can
 /// serialise it).
@@ -55,6 +61,10 @@ struct gate_hooks {
 
 /// Most gate-to-gate forwards of one request.
 constexpr std::uint8_t max_hops = 3;
+/// The hops value of a request the router parked at its own node's gate.
+constexpr std::uint8_t parked_hop = 0xFF;
+/// Most requests a gate holds for one moving shard; more answer `unavailable` (retriable).
+constexpr std::size_t max_parked_per_shard = 100000;
 
 /// Spawns this node's gate over `r` (which must outlive it).
 caf::actor spawn_node_gate(caf::actor_system& system, router& r, gate_hooks hooks);

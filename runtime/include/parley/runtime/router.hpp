@@ -17,6 +17,14 @@
 // its node and delegates, so the answer comes straight back to the caller. A node that is not
 // serving (fenced: its etcd lease lapsed) answers `unavailable` for its own shards.
 //
+// Handoff without a lost or reordered request: while a shard moves, every send to it goes to
+// *this* node's gate, marked parked, and the gate holds it. When the move ends (the map flipped
+// or the move was aborted) the gate replays what it holds, in arrival order, to wherever the
+// shard now lives. Ordering needs one more step: requests already on their way to the gate must
+// not be overtaken by newer ones routed directly. So routing stays "via the gate" (resuming)
+// until the gate has taken every parked request the router sent it; the router counts them under
+// the shard lock, which also serialises the map flip against routing (see finish_handoff).
+//
 // Thread safety: every method may be called from any thread (actors, gateway, tests).
 // Lifetime: owned by the node; outlives the entity actors, which hold a plain pointer to it.
 
@@ -40,6 +48,7 @@ enum class route_status {
   delivered,    ///< Handed to the activation (which may have just been spawned).
   forwarded,    ///< Handed to the owner node's gate.
   not_active,   ///< send_if_active only: no activation exists, nothing was sent.
+  parked,       ///< The shard is moving: handed to this node's gate, which holds it.
   unavailable,  ///< This node does not own the shard, or the router is stopping.
 };
 
@@ -48,8 +57,9 @@ using spawner = std::function<caf::actor(const std::string& entity_id, std::uint
 
 /// Delivers to a local activation (runs under the shard lock: only enqueue).
 using local_delivery = std::function<void(const caf::actor&)>;
-/// Delivers through the gate of the node that owns the shard.
-using remote_delivery = std::function<void(const caf::actor& gate)>;
+/// Delivers through a gate: the gate of the node that owns the shard, or (`parked` true) this
+/// node's own gate while the shard is being handed off; the message must then be marked parked.
+using remote_delivery = std::function<void(const caf::actor& gate, bool parked)>;
 
 /// Finds other nodes' gate actors (cluster mode). Thread-safe.
 class node_directory {
@@ -88,11 +98,27 @@ class router {
   /// Removes `self` unconditionally (an actor that failed and is about to quit).
   void forget(const std::string& entity_id, const caf::actor_addr& self);
 
-  /// Starts handing `shard` off: from now on local requests for it answer `unavailable`
-  /// (retriable) and nothing activates; returns its live activations, which the caller drains.
+  /// This node's gate, which holds requests for shards being handed off. Without one (single
+  /// node), requests for a shard being handed off answer `unavailable`.
+  void set_gate(caf::actor gate);
+
+  /// Starts handing `shard` off: from now on requests for it are parked at the gate and nothing
+  /// activates; returns its live activations, which the caller drains.
   std::vector<caf::actor> begin_handoff(std::uint32_t shard);
-  /// Ends a handoff (after the map moved the shard away, or after an aborted move).
-  void end_handoff(std::uint32_t shard);
+  /// Ends a handoff: runs `flip` (adopt the new map; empty for an aborted move) under the shard
+  /// lock, so no request is routed half before and half after it. The caller then tells the
+  /// gate to resume the shard (resume_atom); until the gate has replayed everything parked,
+  /// new requests still queue behind it there.
+  void finish_handoff(std::uint32_t shard, const std::function<void()>& flip = {});
+
+  /// For the gate. A parked request reached it (`arrived`), or the handoff ended (resume).
+  /// Runs `fn(open)` under the shard lock; `open` means the handoff is over and the gate must
+  /// replay everything it holds for the shard, in order, through replay(). Routing goes direct
+  /// again once the handoff is over and no parked request is still on its way to the gate.
+  void settle_parked(std::uint32_t shard, bool arrived, const std::function<void(bool open)>& fn);
+  /// For the gate, only inside settle_parked's `fn`: routes a held request (ignores the handoff).
+  route_status replay(const std::string& entity_id, bool activate, const local_delivery& deliver,
+                      const remote_delivery& remote);
 
   /// Stops activating; returns every live activation so the node can stop them.
   std::vector<caf::actor> shut_down();
@@ -110,17 +136,24 @@ class router {
   struct slot {
     mutable std::mutex mu;
     std::unordered_map<std::string, caf::actor> actors;
-    bool handing_off = false;
+    bool handing_off = false;  ///< Moving: park every request at the gate.
+    bool resuming = false;     ///< Moved or aborted, but parked requests are still in flight.
+    std::size_t parked_in_flight = 0;  ///< Sent to the gate as parked, not yet taken by it.
   };
 
   route_status route(const std::string& entity_id, bool activate, const local_delivery& deliver,
                      const remote_delivery& remote);
+  /// Routing with `s.mu` held. `park` false: deliver even if the shard is moving (replay).
+  route_status route_locked(slot& s, std::uint32_t shard, const std::string& entity_id,
+                            bool activate, bool park, const local_delivery& deliver,
+                            const remote_delivery& remote);
 
   const shard_map& map_;
   node_id self_;
   spawner spawn_;
   const node_directory* nodes_;
   std::function<bool()> serving_;
+  caf::actor gate_;  // set once, before the node serves
   std::vector<std::unique_ptr<slot>> slots_;
   std::atomic<bool> stopping_{false};
 };
