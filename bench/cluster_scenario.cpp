@@ -21,11 +21,11 @@ int main(int argc, char** argv) {
   const double hmax = h.empty() ? 0 : h.back();
   std::printf(
       "{\"clients\":%zu,\"acked\":%zu,\"stored\":%zu,\"missing\":%zu,\"duplicates\":%zu,"
-      "\"gap_conversations\":%zu,\"failed_sends\":%zu,\"dropped_clients\":%zu,"
+      "\"gap_conversations\":%zu,\"failed_sends\":%zu,\"resends\":%zu,\"dropped_clients\":%zu,"
       "\"handoffs\":%zu,\"handoff_p50_ms\":%.1f,\"handoff_max_ms\":%.1f,"
       "\"send_p50_ms\":%.2f,\"send_p99_ms\":%.2f,\"send_max_ms\":%.1f,\"seconds\":%.1f}\n",
       opts.pairs * 2, r.acked, r.stored, r.missing, r.duplicates, r.gaps, r.send_failures,
-      r.clients_dropped, h.size(), h50, hmax, r.send_p50_ms, r.send_p99_ms, r.send_max_ms,
+      r.resends, r.clients_dropped, h.size(), h50, hmax, r.send_p50_ms, r.send_p99_ms, r.send_max_ms,
       r.seconds);
   const bool ok = r.missing == 0 && r.duplicates == 0 && r.gaps == 0 && r.clients_dropped == 0 &&
                   r.stored == r.acked;

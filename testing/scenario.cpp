@@ -23,6 +23,7 @@ struct pair_state {
   std::map<std::string, std::uint64_t> acked;
   std::vector<double> latencies_ms;
   std::size_t failures = 0;
+  std::size_t resends = 0;
 };
 
 double percentile(std::vector<double> v, double q) {
@@ -37,6 +38,7 @@ std::string scenario_report::describe() const {
   std::ostringstream out;
   out << "acked " << acked << ", stored " << stored << ", missing " << missing << ", duplicates "
       << duplicates << ", gap conversations " << gaps << ", failed sends " << send_failures
+      << ", resends " << resends
       << ", dropped clients " << clients_dropped << ", handoffs " << handoff_ms.size()
       << ", send p50/p99/max " << send_p50_ms << "/" << send_p99_ms << "/" << send_max_ms
       << " ms over " << seconds << " s";
@@ -63,7 +65,13 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
       for (int n = 0; !stop; ++n) {
         const std::string id = s.from + "-" + std::to_string(n);
         const auto start = steady::now();
-        auto r = client::send_until_acked(*s.sender, s.to, id, id);
+        client::response r;
+        for (int attempt = 0; attempt < 100; ++attempt) {
+          r = s.sender->send_to_user(s.to, id, id);
+          if (!client::retriable(r.code)) break;
+          ++s.resends;  // same client message id: the server stores it once
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back off
+        }
         if (!r.ok()) {
           ++s.failures;
           continue;
@@ -98,6 +106,7 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
   for (auto& s : ps) {
     report.acked += s.acked.size();
     report.send_failures += s.failures;
+    report.resends += s.resends;
     latencies.insert(latencies.end(), s.latencies_ms.begin(), s.latencies_ms.end());
     auto pulled = client::pull_all(*s.receiver, s.conversation);
     std::vector<client::message> all;
