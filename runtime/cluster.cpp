@@ -23,9 +23,28 @@ std::uint64_t etcd_shard_map::epoch() const {
 
 void etcd_shard_map::apply(std::uint64_t epoch, std::vector<node_id> owners) {
   std::lock_guard<std::mutex> guard(mu_);
-  if (epoch <= epoch_ || owners.size() != shard_count_) return;
+  if (owners.size() != shard_count_) return;
+  if (held_) {
+    if (epoch > pending_epoch_) {
+      pending_epoch_ = epoch;
+      pending_owners_ = std::move(owners);
+    }
+    return;
+  }
+  if (epoch <= epoch_) return;
   epoch_ = epoch;
   owners_ = std::move(owners);
+}
+
+void etcd_shard_map::hold(bool held) {
+  std::lock_guard<std::mutex> guard(mu_);
+  held_ = held;
+  if (!held && pending_epoch_ > epoch_) {
+    epoch_ = pending_epoch_;
+    owners_ = std::move(pending_owners_);
+  }
+  pending_owners_.clear();
+  pending_epoch_ = 0;
 }
 
 std::vector<node_id> etcd_shard_map::owners() const {

@@ -326,6 +326,10 @@ bool node::drained() const {
   return impl_->drained.load();
 }
 
+void node::hold_map_updates(bool held) {
+  if (impl_->cluster_map) impl_->cluster_map->hold(held);
+}
+
 std::vector<double> node::handoff_times_ms() const {
   std::lock_guard<std::mutex> guard(impl_->migrate_mu);
   return impl_->handoffs_ms;

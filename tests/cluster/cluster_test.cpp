@@ -129,6 +129,56 @@ BOOST_AUTO_TEST_CASE(a_group_on_a_third_node_fans_out_to_members_everywhere) {
   BOOST_TEST((outsider->send_to_group(group, "o", "x").code == ErrorCode::NOT_MEMBER));
 }
 
+BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly_once) {
+  testing::embedded_cluster cluster(3);
+  // A conversation whose actor lives on node 1; the sender is connected to node 0.
+  std::string alice, bob, conversation;
+  for (int n = 0; conversation.empty(); ++n) {
+    const std::string a = "sa" + std::to_string(n), b = "sb" + std::to_string(n);
+    if (cluster.owner_of(runtime::conversation_entity(runtime::dm_conversation(a, b))) == 1) {
+      alice = a;
+      bob = b;
+      conversation = runtime::dm_conversation(a, b);
+    }
+  }
+  auto sender = cluster.login(0, alice);
+  auto reader = cluster.login(2, bob);
+  require_ok(sender->send_to_user(bob, "m0", "before the move"));
+
+  // Node 0 misses the move: it keeps sending to node 1, whose gate forwards to node 2.
+  const auto stale_epoch = cluster.node(0).stats().map_epoch;
+  cluster.node(0).hold_map_updates(true);
+  const auto shard = runtime::shard_of(runtime::conversation_entity(conversation), 16);
+  const std::string error = cluster.node(1).migrate_shard(shard, "node-2");
+  BOOST_TEST_REQUIRE(error.empty(), error);
+  BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
+  BOOST_TEST(testing::wait_until(
+      [&] { return cluster.node(2).stats().map_epoch == stale_epoch + 1; }));
+  for (std::uint64_t n = 1; n <= 20; ++n) {
+    auto ack = sender->send_to_user(bob, "m" + std::to_string(n), "after");
+    require_ok(ack);
+    BOOST_TEST(ack.seq == n + 1);
+  }
+  // A resend by the stale route is recognised, not stored twice.
+  auto again = sender->send_to_user(bob, "m5", "after");
+  require_ok(again);
+  BOOST_TEST(again.seq == 6u);
+
+  BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
+  cluster.node(0).hold_map_updates(false);
+  BOOST_TEST(testing::wait_until(
+      [&] { return cluster.node(0).stats().map_epoch == stale_epoch + 1; }));
+  require_ok(sender->send_to_user(bob, "m21", "direct again"));
+  auto pulled = client::pull_all(*reader, conversation);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::vector<client::message>>(pulled));
+  auto& all = std::get<std::vector<client::message>>(pulled);
+  BOOST_TEST_REQUIRE(all.size() == 22u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    BOOST_TEST(all[i].seq == i + 1);
+    BOOST_TEST(all[i].client_msg_id == "m" + std::to_string(i));
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(migration)

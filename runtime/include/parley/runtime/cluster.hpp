@@ -10,12 +10,11 @@
 // reach etcd for a whole ttl, is *fenced*: it stops serving its shards until it has registered
 // again, so two nodes never accept writes for one shard. The coordinator (whoever created the
 // coordinator key) writes the shard map, only by compare-and-swap on its mod revision, with the
-// epoch increased by one. Nodes poll the map and the member list every poll interval.
-//
-// What exists today: the initial assignment (round-robin over the first `expected_nodes`
-// nodes), cross-node routing by that map, fencing, and a crashed node's shards waiting for it
-// (requests for them fail with a retriable `unavailable` until it is back). Moving shards on
-// join and drain (export/ship/import of the column family) is the next step.
+// epoch increased by one: the initial assignment (round-robin over the first `expected_nodes`
+// nodes) by the coordinator, every later change by the node that hands a shard off
+// (server/node.cpp). Nodes poll the map and the member list every poll interval, and the node
+// that changed the map also pushes it to every node's gate. A crashed node's shards wait for it
+// (requests for them fail with a retriable `unavailable` until it is back).
 
 #include "parley/runtime/etcd.hpp"
 #include "parley/runtime/shard_map.hpp"
@@ -69,8 +68,11 @@ class etcd_shard_map final : public shard_map {
   std::uint32_t shard_count() const override { return shard_count_; }
   node_id owner(std::uint32_t shard) const override;
   std::uint64_t epoch() const override;
-  /// Replaces the snapshot (called by the cluster member on a newer epoch).
+  /// Replaces the snapshot if `epoch` is newer (called by the cluster member and the gate).
   void apply(std::uint64_t epoch, std::vector<node_id> owners);
+  /// Fault injection: while held, newer maps are remembered but not followed; releasing
+  /// follows the newest one.
+  void hold(bool held);
   /// Copy of all owners.
   std::vector<node_id> owners() const;
 
@@ -79,6 +81,9 @@ class etcd_shard_map final : public shard_map {
   mutable std::mutex mu_;
   std::uint64_t epoch_ = 0;
   std::vector<node_id> owners_;
+  bool held_ = false;
+  std::uint64_t pending_epoch_ = 0;
+  std::vector<node_id> pending_owners_;
 };
 
 /// This node's membership: lease, registration, election, map polling. Owns one thread.

@@ -75,12 +75,17 @@ class node {
   /// Current figures.
   node_stats stats() const;
 
-  /// Moves `shard`, which this node must own, to node `target` (cluster mode): stop serving it
-  /// (requests answer `unavailable`, retriable), drain its actors, export its column family,
-  /// ship it to the target's gate, flip the map in etcd (CAS, epoch + 1), tell the target and
-  /// forget the local copy. Blocks; call from a plain thread. Returns "" or why it failed
+  /// Moves `shard`, which this node must own, to node `target` (cluster mode): hold new
+  /// requests for it, drain its actors, export its column family, ship it to the target's gate,
+  /// flip the map in etcd (CAS, epoch + 1), tell every node, replay the held requests to the
+  /// target and forget the local copy. Blocks; call from a plain thread. Returns "" or why it failed
   /// (then this node still owns and serves the shard).
   std::string migrate_shard(std::uint32_t shard, const std::string& target);
+
+  /// Fault injection (tests): while held, this node keeps routing by the shard map it has now,
+  /// as if etcd and its peers were slow to tell it about changes; releasing adopts the newest
+  /// map it was told about.
+  void hold_map_updates(bool held);
 
   /// Milliseconds each completed handoff took (stop serving -> map flipped), in order.
   std::vector<double> handoff_times_ms() const;
