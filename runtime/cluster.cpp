@@ -86,8 +86,20 @@ caf::error cluster_member::start(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // etcd may still be starting
   }
   tick();
+  auto changed = [this] {
+    std::lock_guard<std::mutex> guard(mu_);
+    changed_ = true;
+    cv_.notify_all();
+  };
+  map_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/shardmap", false, changed);
+  nodes_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/nodes/", true, changed);
   thread_ = std::thread([this] { run(); });
   return {};
+}
+
+std::size_t cluster_member::watches_established() const {
+  return (map_watch_ ? map_watch_->established() : 0) +
+         (nodes_watch_ ? nodes_watch_->established() : 0);
 }
 
 void cluster_member::stop() {
@@ -98,6 +110,8 @@ void cluster_member::stop() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  map_watch_.reset();
+  nodes_watch_.reset();
   serving_ = false;
   if (lease_) etcd_.revoke(lease_);  // best effort: otherwise the lease simply expires
 }
@@ -125,7 +139,7 @@ bool cluster_member::register_self() {
 void cluster_member::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, opts_.poll);
+    cv_.wait_for(lock, opts_.poll, [this] { return stopping_ || changed_; });
     if (stopping_) break;
     lock.unlock();
     tick();
@@ -153,6 +167,13 @@ void cluster_member::tick() {
     etcd_.put(opts_.prefix + "/stats/" + self_.id, stats_(), lease_);  // best effort
   }
 
+  {
+    // Members and map: re-read when a watch saw a change, else once per resync interval.
+    std::lock_guard<std::mutex> guard(mu_);
+    if (!changed_ && now - last_read_ < opts_.resync) return;
+    changed_ = false;
+    last_read_ = now;
+  }
   auto listed = etcd_.get_prefix(opts_.prefix + "/nodes/");
   if (listed) {
     std::map<node_id, node_info> nodes;

@@ -170,4 +170,77 @@ caf::expected<bool> etcd_client::put_if(const std::string& key, const std::strin
   return j.value("succeeded", false);
 }
 
+struct etcd_watch::stream {
+  explicit stream(const std::string& endpoint) : http(endpoint) {}
+  httplib::Client http;
+};
+
+etcd_watch::etcd_watch(std::string endpoint, std::string key, bool prefix,
+                       std::function<void()> on_change)
+    : endpoint_(std::move(endpoint)),
+      request_([&] {
+        json create{{"key", b64(key)}};
+        if (prefix) create["range_end"] = b64(prefix_end(key));
+        return json{{"create_request", create}}.dump();
+      }()),
+      on_change_(std::move(on_change)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+etcd_watch::~etcd_watch() {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    stopping_ = true;
+    if (current_) current_->http.stop();  // interrupts the blocking read
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::size_t etcd_watch::established() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return established_;
+}
+
+void etcd_watch::run() {
+  for (;;) {
+    stream s(endpoint_);
+    s.http.set_connection_timeout(2, 0);
+    s.http.set_read_timeout(3600, 0);  // an idle watch is silent; stop() interrupts it
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      if (stopping_) return;
+      current_ = &s;
+    }
+    std::string pending;  // the gateway sends one JSON object per line
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v3/watch";
+    req.body = request_;
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char* data, std::size_t len, std::uint64_t,
+                               std::uint64_t) {
+      pending.append(data, len);
+      for (auto eol = pending.find('\n'); eol != std::string::npos; eol = pending.find('\n')) {
+        auto j = json::parse(pending.substr(0, eol), nullptr, false);
+        pending.erase(0, eol + 1);
+        if (j.is_discarded() || !j.contains("result")) continue;
+        const auto& result = j["result"];
+        const bool created = result.value("created", false);
+        if (created) {
+          std::lock_guard<std::mutex> guard(mu_);
+          ++established_;
+        }
+        if (created || (result.contains("events") && !result["events"].empty())) on_change_();
+      }
+      std::lock_guard<std::mutex> guard(mu_);
+      return !stopping_;
+    };
+    s.http.send(req);  // returns when the stream breaks or is stopped
+    std::unique_lock<std::mutex> lock(mu_);
+    current_ = nullptr;
+    if (cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; })) return;
+  }
+}
+
 }  // namespace parley::runtime

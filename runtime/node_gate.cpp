@@ -151,6 +151,13 @@ caf::actor gate_directory::gate(const node_id& node) const {
   return it == gates_.end() ? caf::actor{} : it->second.second;
 }
 
+std::size_t gate_directory::reachable() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::size_t n = 0;
+  for (auto& [id, entry] : gates_) n += entry.second ? 1 : 0;
+  return n;
+}
+
 void gate_directory::update(const std::map<node_id, gate_address>& nodes, const node_id& self) {
   for (auto& [id, where] : nodes) {
     if (id == self) continue;

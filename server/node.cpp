@@ -306,6 +306,7 @@ node_stats node::stats() const {
       if (impl_->router && impl_->map->owner(i) == impl_->router->self()) ++s.owned_shards;
     }
   }
+  if (impl_->gates) s.reachable_peers = impl_->gates->reachable();
   if (impl_->member) {
     s.serving = impl_->member->serving();
     s.coordinating = impl_->member->coordinating();

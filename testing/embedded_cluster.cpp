@@ -81,13 +81,9 @@ embedded_cluster::embedded_cluster(std::size_t n, server::node_options base)
     }
     nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
   }
-  const bool mapped = wait_until([&] {
-    for (auto& node : nodes_) {
-      if (node->stats().map_epoch == 0) return false;
-    }
-    return true;
-  });
-  if (!mapped) throw std::runtime_error("the cluster did not agree on a shard map");
+  if (!wait_until([&] { return ready(); }, std::chrono::seconds(20))) {
+    throw std::runtime_error("the cluster did not agree on a shard map and connect");
+  }
 }
 
 embedded_cluster::~embedded_cluster() {
@@ -128,7 +124,20 @@ void embedded_cluster::start(std::size_t i) {
     throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
   }
   nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
-  wait_until([&] { return nodes_[i]->stats().map_epoch > 0 && nodes_[i]->stats().serving; });
+  if (!wait_until([&] { return ready(); }, std::chrono::seconds(20))) {
+    throw std::runtime_error("node " + std::to_string(i) + " did not join its cluster");
+  }
+}
+
+bool embedded_cluster::ready() const {
+  std::size_t running = 0;
+  for (auto& node : nodes_) running += node ? 1 : 0;
+  for (auto& node : nodes_) {
+    if (!node) continue;
+    const auto s = node->stats();
+    if (s.map_epoch == 0 || !s.serving || s.reachable_peers + 1 < running) return false;
+  }
+  return true;
 }
 
 std::size_t embedded_cluster::add_node() {

@@ -61,6 +61,27 @@ BOOST_AUTO_TEST_CASE(put_get_compare_and_swap_and_leases) {
   BOOST_TEST(!c.get("/t/leased")->has_value());
 }
 
+BOOST_AUTO_TEST_CASE(a_watch_reports_puts_and_deletes_under_its_prefix_only) {
+  testing::etcd_server etcd;
+  runtime::etcd_client c(etcd.endpoint());
+  std::atomic<int> calls{0};
+  {
+    runtime::etcd_watch watch(etcd.endpoint(), "/w/", true, [&] { ++calls; });
+    BOOST_TEST_REQUIRE(testing::wait_until([&] { return watch.established() == 1u; }));
+    BOOST_TEST_REQUIRE(testing::wait_until([&] { return calls == 1; }));  // "established"
+    BOOST_TEST(!c.put("/w/a", "1"));
+    BOOST_TEST(testing::wait_until([&] { return calls == 2; }));
+    BOOST_TEST(!c.erase("/w/a"));
+    BOOST_TEST(testing::wait_until([&] { return calls == 3; }));
+    BOOST_TEST(!c.put("/other", "x"));  // outside the prefix
+    BOOST_TEST(!c.put("/w/b", "2"));
+    BOOST_TEST(testing::wait_until([&] { return calls >= 4; }));
+    BOOST_TEST(calls == 4);
+  }  // the destructor interrupts the open stream
+  BOOST_TEST(!c.put("/w/c", "3"));
+  BOOST_TEST(calls == 4);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(routing)

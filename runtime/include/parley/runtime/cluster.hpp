@@ -12,8 +12,9 @@
 // coordinator key) writes the shard map, only by compare-and-swap on its mod revision, with the
 // epoch increased by one: the initial assignment (round-robin over the first `expected_nodes`
 // nodes) by the coordinator, every later change by the node that hands a shard off
-// (server/node.cpp). Nodes poll the map and the member list every poll interval, and the node
-// that changed the map also pushes it to every node's gate. A crashed node's shards wait for it
+// (server/node.cpp). Nodes watch the map key and the member prefix (etcd_watch) and re-read
+// them on every change, plus once per resync interval in case a watch broke; the node that
+// changed the map also pushes it to every node's gate. A crashed node's shards wait for it
 // (requests for them fail with a retriable `unavailable` until it is back).
 
 #include "parley/runtime/etcd.hpp"
@@ -46,8 +47,11 @@ struct cluster_options {
   std::uint16_t cluster_port = 0;
   /// Lease TTL: a node silent this long is fenced and its shards become unavailable. Default 3 s.
   std::chrono::seconds lease_ttl{3};
-  /// How often the shard map and member list are read. Default 100 ms.
+  /// How often the member thread wakes to refresh its lease and check what the watches saw.
+  /// Default 100 ms.
   std::chrono::milliseconds poll{100};
+  /// How often the map and member list are re-read without a watch event. Default 1 s.
+  std::chrono::milliseconds resync{1000};
   /// Nodes that must have registered before the coordinator writes the first map. Default 1.
   std::uint32_t expected_nodes = 1;
 };
@@ -86,7 +90,8 @@ class etcd_shard_map final : public shard_map {
   std::vector<node_id> pending_owners_;
 };
 
-/// This node's membership: lease, registration, election, map polling. Owns one thread.
+/// This node's membership: lease, registration, election, following the map. Owns one thread
+/// plus the two watch threads.
 class cluster_member {
  public:
   using nodes_changed = std::function<void(const std::map<node_id, node_info>&)>;
@@ -109,6 +114,8 @@ class cluster_member {
   bool coordinating() const { return coordinating_.load(std::memory_order_acquire); }
   /// Last known member list.
   std::map<node_id, node_info> nodes() const;
+  /// Watch streams established so far (map + members; 2 once both run).
+  std::size_t watches_established() const;
 
  private:
   void run();
@@ -133,6 +140,9 @@ class cluster_member {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::map<node_id, node_info> nodes_;
+  bool changed_ = true;  ///< A watch saw a change (or none has run yet): re-read now.
+  std::chrono::steady_clock::time_point last_read_;
+  std::unique_ptr<etcd_watch> map_watch_, nodes_watch_;
   std::thread thread_;
 };
 

@@ -9,9 +9,14 @@
 #include <caf/expected.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace parley::runtime {
@@ -55,6 +60,35 @@ class etcd_client {
   caf::expected<std::string> post(const std::string& path, const std::string& body);
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
+};
+
+/// A watch on a key or a key prefix (the gateway's streaming POST /v3/watch), on its own thread.
+/// Calls `on_change()` from that thread once the watch is established (so the caller re-reads:
+/// nothing that changed before is missed) and after every batch of events. A broken stream is
+/// re-established (100 ms back-off), again followed by `on_change()`. The destructor ends it.
+class etcd_watch {
+ public:
+  etcd_watch(std::string endpoint, std::string key, bool prefix, std::function<void()> on_change);
+  ~etcd_watch();
+  etcd_watch(const etcd_watch&) = delete;
+  etcd_watch& operator=(const etcd_watch&) = delete;
+
+  /// Watch streams established so far (1 after the first; more after reconnects).
+  std::size_t established() const;
+
+ private:
+  struct stream;
+  void run();
+
+  const std::string endpoint_;
+  const std::string request_;
+  const std::function<void()> on_change_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::size_t established_ = 0;
+  stream* current_ = nullptr;  // the open HTTP stream, to interrupt it on stop
+  std::thread thread_;
 };
 
 }  // namespace parley::runtime

@@ -87,6 +87,8 @@ class gate_directory final : public node_directory {
   explicit gate_directory(caf::actor_system& system);
   ~gate_directory() override;
   caf::actor gate(const node_id& node) const override;
+  /// Number of other nodes whose gate is connected now.
+  std::size_t reachable() const;
   /// Connects to nodes (or incarnations) not seen before, and retries those that could not be
   /// reached or whose connection dropped (blocking, 1-2 ms each); forgets departed ones.
   void update(const std::map<node_id, gate_address>& nodes, const node_id& self);

@@ -50,6 +50,7 @@ struct node_stats {
   std::uint32_t owned_shards = 0;  ///< Shards this node owns in it.
   bool serving = true;             ///< False while fenced (lease lapsed).
   bool coordinating = false;       ///< Whether this node is the cluster's coordinator.
+  std::uint32_t reachable_peers = 0;  ///< Other nodes whose gate this node is connected to.
 };
 
 /// A running node. See the file comment.

@@ -80,6 +80,8 @@ class embedded_cluster {
 
  private:
   server::node_options options_for(std::size_t i) const;
+  /// Every running node follows a map, serves, and reaches every other running node.
+  bool ready() const;
   std::string name_on(std::size_t i, const std::string& kind, const std::string& prefix);
 
   server::node_options base_;
