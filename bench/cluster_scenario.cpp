@@ -1,5 +1,5 @@
 // bench/cluster_scenario: the full cluster scenario — 3 nodes, 100 client pairs (200 clients)
-// sending continuously, a 4th node joins, node 0 drains — and its figures: handoff time per
+// spread over them sending continuously, a 4th node joins and then drains — and its figures: handoff time per
 // shard, send latency (with resends) while shards move, and the correctness counts.
 //
 //   build/bench/cluster_scenario [pairs]

@@ -53,9 +53,11 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
     s.from = "s" + std::to_string(p);
     s.to = "r" + std::to_string(p);
     s.conversation = "dm/" + std::min(s.from, s.to) + "/" + std::max(s.from, s.to);
-    const std::size_t others = opts.nodes - 1;  // clients stay off node 0, which drains
-    s.sender = cluster.login(1 + p % others, s.from);
-    s.receiver = cluster.login(1 + (p + 1) % others, s.to);
+    // Clients stay off the node that drains: node 0 only when no node joins.
+    const std::size_t first = opts.join ? 0 : 1;
+    const std::size_t spread = opts.nodes - first;
+    s.sender = cluster.login(first + p % spread, s.from);
+    s.receiver = cluster.login(first + (p + 1) % spread, s.to);
   }
   std::atomic<bool> stop{false};
   std::vector<std::thread> load;
@@ -84,15 +86,17 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
   }
   scenario_report report;
   try {
+    std::size_t drained = 0;
     if (opts.join) {
       const std::size_t joined = cluster.add_node();
+      drained = joined;
       const std::size_t share = 16 / (opts.nodes + 1);
       if (!wait_until([&] { return cluster.shards_of(joined) >= share; },
                       std::chrono::seconds(120))) {
         throw std::runtime_error("the joined node did not receive its share of shards");
       }
     }
-    if (opts.drain) cluster.drain(0, std::chrono::seconds(120));
+    if (opts.drain) cluster.drain(drained, std::chrono::seconds(120));
   } catch (...) {
     stop = true;  // the senders must end before the exception leaves this function
     for (auto& t : load) t.join();

@@ -292,7 +292,7 @@ BOOST_AUTO_TEST_CASE(an_online_users_shard_moves_and_pushes_keep_coming) {
 
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
-  // 3 nodes, clients sending continuously, a 4th node joins, node 0 drains.
+  // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.
   testing::scenario_options opts;
   opts.nodes = 3;
   opts.pairs = 6;
@@ -383,6 +383,8 @@ struct child_node {
     ::kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
   }
+  void pause() { ::kill(pid, SIGSTOP); }
+  void resume() { ::kill(pid, SIGCONT); }
   ~child_node() {
     if (pid > 0) {
       ::kill(pid, SIGTERM);
@@ -393,52 +395,68 @@ struct child_node {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(after_kill_9_the_shards_wait_for_their_node_and_nothing_acked_is_lost) {
+/// Two nodes as child processes; a client on node-a in a conversation whose shard node-b owns.
+struct two_process_nodes {
   testing::etcd_server etcd;
   testing::temp_dir dir;
-  const std::string secret = dir.path() + "/secret";
-  std::string error;
-  auto key = runtime::load_or_create_secret(secret, error);
-  BOOST_TEST_REQUIRE(key.has_value());
-  runtime::token_authority tokens(*key);
+  std::string secret = dir.path() + "/secret";
+  std::unique_ptr<runtime::token_authority> tokens;
   child_node a, b;
-  const auto a_port = testing::free_port(), b_port = testing::free_port();
-  const auto a_cport = testing::free_port(), b_cport = testing::free_port();
-  a.start(etcd.endpoint(), "node-a", dir.path() + "/a", secret, a_port, a_cport);
-  b.start(etcd.endpoint(), "node-b", dir.path() + "/b", secret, b_port, b_cport);
-  runtime::etcd_client etcdc(etcd.endpoint());
-  std::vector<runtime::node_id> owners;
-  BOOST_TEST_REQUIRE(testing::wait_until([&] {
-    auto kv = etcdc.get("/parley/shardmap");
-    std::uint64_t epoch = 0;
-    return kv && *kv && runtime::decode_shard_map((*kv)->value, epoch, owners);
-  }));
-  // A conversation whose shard node-b owns; the client talks to node-a.
-  std::string peer;
-  for (int n = 0; peer.empty(); ++n) {
-    const std::string candidate = "k" + std::to_string(n);
-    if (owners[runtime::shard_of(
-            runtime::conversation_entity(runtime::dm_conversation("keeper", candidate)), 16)] ==
-        "node-b") {
-      peer = candidate;
+  std::uint16_t a_port = testing::free_port(), b_port = testing::free_port();
+  std::uint16_t a_cport = testing::free_port(), b_cport = testing::free_port();
+  std::string peer, conversation;
+
+  two_process_nodes() {
+    std::string error;
+    auto key = runtime::load_or_create_secret(secret, error);
+    BOOST_TEST_REQUIRE(key.has_value());
+    tokens = std::make_unique<runtime::token_authority>(*key);
+    a.start(etcd.endpoint(), "node-a", dir.path() + "/a", secret, a_port, a_cport);
+    start_b();
+    runtime::etcd_client etcdc(etcd.endpoint());
+    std::vector<runtime::node_id> owners;
+    BOOST_TEST_REQUIRE(testing::wait_until([&] {
+      auto kv = etcdc.get("/parley/shardmap");
+      std::uint64_t epoch = 0;
+      return kv && *kv && runtime::decode_shard_map((*kv)->value, epoch, owners);
+    }));
+    for (int n = 0; peer.empty(); ++n) {
+      const std::string candidate = "k" + std::to_string(n);
+      if (owners[runtime::shard_of(
+              runtime::conversation_entity(runtime::dm_conversation("keeper", candidate)), 16)] ==
+          "node-b") {
+        peer = candidate;
+      }
     }
+    conversation = runtime::dm_conversation("keeper", peer);
   }
-  const std::string conversation = runtime::dm_conversation("keeper", peer);
-  auto connect = [&] {
+  void start_b() { b.start(etcd.endpoint(), "node-b", dir.path() + "/b", secret, b_port, b_cport); }
+  /// A logged-in client on node-a that can already reach node-b (empty on timeout).
+  std::unique_ptr<client::connection> connect() {
     std::unique_ptr<client::connection> c;
     testing::wait_until([&] {
       auto attempt = client::connection::connect("127.0.0.1", a_port);
       if (auto* conn = std::get_if<std::unique_ptr<client::connection>>(&attempt)) {
-        if ((*conn)->login(tokens.issue("keeper", std::chrono::hours(1)), "d").ok()) {
+        if ((*conn)->login(tokens->issue("keeper", std::chrono::hours(1)), "d").ok()) {
           c = std::move(*conn);
           return true;
         }
       }
       return false;
     });
+    if (c && !testing::wait_until([&] { return c->send_to_user(peer, "warm", "warm").ok(); })) {
+      c.reset();
+    }
     return c;
-  };
-  auto c = connect();
+  }
+};
+
+BOOST_AUTO_TEST_CASE(after_kill_9_the_shards_wait_for_their_node_and_nothing_acked_is_lost) {
+  two_process_nodes nodes;
+  auto& b = nodes.b;
+  const auto& peer = nodes.peer;
+  const auto& conversation = nodes.conversation;
+  auto c = nodes.connect();
   BOOST_TEST_REQUIRE(static_cast<bool>(c));
   std::set<std::uint64_t> acked;
   BOOST_TEST_REQUIRE(testing::wait_until([&] {
@@ -453,7 +471,7 @@ BOOST_AUTO_TEST_CASE(after_kill_9_the_shards_wait_for_their_node_and_nothing_ack
   b.kill9();
   auto refused = c->pull(conversation, 0);
   BOOST_TEST((refused.code == ErrorCode::UNAVAILABLE), client::to_string(refused.code));
-  b.start(etcd.endpoint(), "node-b", dir.path() + "/b", secret, b_port, b_cport);
+  nodes.start_b();
   client::response page;
   BOOST_TEST(testing::wait_until(
       [&] {
@@ -465,6 +483,39 @@ BOOST_AUTO_TEST_CASE(after_kill_9_the_shards_wait_for_their_node_and_nothing_ack
   for (auto& m : page.messages) stored.insert(m.seq);
   for (auto seq : acked) BOOST_TEST(stored.count(seq) == 1u);
   BOOST_TEST(page.messages.size() == 51u);
+}
+
+BOOST_AUTO_TEST_CASE(a_paused_node_loses_its_lease_then_reregisters_and_serves_its_data_again) {
+  two_process_nodes nodes;
+  auto c = nodes.connect();
+  BOOST_TEST_REQUIRE(static_cast<bool>(c));
+  for (int i = 1; i <= 10; ++i) require_ok(c->send_to_user(nodes.peer, "p" + std::to_string(i), "m"));
+  nodes.b.pause();
+  // Frozen past its lease: etcd forgets node-b, and node-a refuses its shards (retriably).
+  runtime::etcd_client etcdc(nodes.etcd.endpoint());
+  BOOST_TEST_REQUIRE(testing::wait_until(
+      [&] {
+        auto kv = etcdc.get("/parley/nodes/node-b");
+        return kv && !*kv;
+      },
+      std::chrono::seconds(15)));
+  auto refused = c->send_to_user(nodes.peer, "p11", "m");
+  BOOST_TEST((refused.code == ErrorCode::UNAVAILABLE), client::to_string(refused.code));
+  nodes.b.resume();
+  // It finds its lease gone, stops serving until it has registered again, then serves the
+  // same shards with the same data (nobody else took them: the map moves a shard only by its
+  // owner's handoff). The resend of p11 is stored once.
+  client::response ack;
+  BOOST_TEST_REQUIRE(testing::wait_until(
+      [&] {
+        ack = c->send_to_user(nodes.peer, "p11", "m");
+        return ack.ok();
+      },
+      std::chrono::seconds(30)));
+  BOOST_TEST(ack.seq == 12u);  // "warm" was 1
+  auto page = c->pull(nodes.conversation, 0, 200);
+  require_ok(page);
+  BOOST_TEST(page.messages.size() == 12u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,10 @@
 #pragma once
-// The cluster scenario: N nodes, client pairs sending continuously (resending on retriable
-// errors with the same client message id), a node joins, node 0 drains; then every
-// conversation is read back and checked. Used by tests/cluster (small) and bench/ (full).
+// The cluster scenario: N nodes, client pairs spread over all of them sending continuously
+// (resending on retriable errors with the same client message id), a node joins and receives
+// its share of shards, then that node drains (its shards move back to the others) and stops;
+// then every conversation is read back and checked. Clients are never on the drained node,
+// so every one of them must still be connected at the end. Used by tests/cluster (small) and
+// bench/ (full).
 
 #include <cstddef>
 #include <string>
@@ -11,9 +14,9 @@ namespace parley::testing {
 
 struct scenario_options {
   std::size_t nodes = 3;  ///< Nodes at the start (a further one joins).
-  std::size_t pairs = 6;  ///< Client pairs (2 clients each), on nodes 1..N-1, never on node 0.
+  std::size_t pairs = 6;  ///< Client pairs (2 clients each), spread over the first N nodes.
   bool join = true;       ///< Add a node and wait until it holds its share.
-  bool drain = true;      ///< Drain node 0 and stop it.
+  bool drain = true;      ///< Drain the joined node (node 0 without a join) and stop it.
 };
 
 struct scenario_report {
