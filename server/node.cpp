@@ -433,9 +433,9 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
     }
   });
   caf::anon_send(i.gate, runtime::resume_atom::value, shard);
-  i.db->clear_shard(shard);  // best effort: a leftover copy is never read (not ours any more)
   i.handoffs_ms.push_back(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  i.db->clear_shard(shard);  // best effort: a leftover copy is never read (not ours any more)
   return {};
 }
 
