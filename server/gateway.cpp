@@ -7,6 +7,8 @@
 #include <asio.hpp>
 #include <caf/send.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -18,6 +20,7 @@ namespace parley::server {
 namespace {
 
 using asio::ip::tcp;
+using clock = std::chrono::steady_clock;
 
 // Small: most connections are idle most of the time, and the buffer grows to the frame size
 // on demand (and shrinks back after a large frame).
@@ -37,7 +40,8 @@ class tcp_session final : public actors::connection_sink,
         in_(svc.options.frames, initial_read_buffer) {}
 
   void start(caf::actor connection) {
-    connection_ = std::move(connection);
+    connection_ = connection;
+    actor_ = std::move(connection);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_more(); });
   }
 
@@ -54,6 +58,20 @@ class tcp_session final : public actors::connection_sink,
       self->closing_ = true;
       if (!self->writing_) self->shut();
     });
+  }
+
+  void authenticated() override { authenticated_.store(true, std::memory_order_relaxed); }
+
+  /// The sweeper's check (any thread): tells the actor, once, that the client is late.
+  void check_deadlines(clock::time_point now, const actors::actor_options& o) {
+    if (timed_out_.load(std::memory_order_relaxed)) return;
+    const bool login_late = !authenticated_.load(std::memory_order_relaxed) &&
+                            now - opened_ >= o.login_timeout;
+    const auto last = clock::time_point(clock::duration(last_frame_.load(std::memory_order_relaxed)));
+    const bool silent = now - last >= o.heartbeat_timeout;
+    if (!login_late && !silent) return;
+    if (timed_out_.exchange(true)) return;
+    caf::anon_send(actor_, actors::timeout_atom::value, login_late);
   }
 
   /// Closes at once (node shutdown). Any thread.
@@ -77,6 +95,7 @@ class tcp_session final : public actors::connection_sink,
   }
 
   void extract_frames() {
+    last_frame_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     while (auto frame = in_.next()) {
       caf::anon_send(connection_, actors::frame_atom::value, std::move(*frame));
     }
@@ -140,7 +159,12 @@ class tcp_session final : public actors::connection_sink,
   actors::services& svc_;
   const std::size_t max_queue_;
   on_closed_fn on_closed_;
-  caf::actor connection_;
+  caf::actor connection_;  // strand only; reset when the socket closes
+  caf::actor actor_;       // the same actor, for the sweeper (never reset)
+  const clock::time_point opened_ = clock::now();
+  std::atomic<clock::rep> last_frame_{clock::now().time_since_epoch().count()};
+  std::atomic<bool> authenticated_{false};
+  std::atomic<bool> timed_out_{false};
   schema::frame_splitter in_;
   // Write queue as a vector with a read index: an empty std::deque still allocates ~600 bytes,
   // which every idle connection would pay.
@@ -181,9 +205,31 @@ struct gateway::impl {
     });
   }
 
+  /// Checks every connection's login and heartbeat deadlines, a few times per timeout.
+  void sweep() {
+    sweeper.expires_after(sweep_period());
+    sweeper.async_wait([this](std::error_code ec) {
+      if (ec) return;  // cancelled: stopping
+      const auto now = clock::now();
+      {
+        std::lock_guard<std::mutex> guard(mu);
+        for (auto& [ptr, weak] : sessions) {
+          if (auto session = weak.lock()) session->check_deadlines(now, svc.options);
+        }
+      }
+      sweep();
+    });
+  }
+
+  clock::duration sweep_period() const {
+    const auto shortest = std::min(svc.options.login_timeout, svc.options.heartbeat_timeout);
+    return std::max<clock::duration>(shortest / 4, std::chrono::milliseconds(10));
+  }
+
   actors::services& svc;
   gateway_options opts;
   asio::io_context io;
+  asio::steady_timer sweeper{io};
   tcp::acceptor acceptor;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::vector<std::thread> threads;
@@ -215,6 +261,7 @@ std::variant<std::uint16_t, std::string> gateway::start() {
   }
   const std::uint16_t port = i.acceptor.local_endpoint().port();
   i.accept();
+  i.sweep();
   for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.io_threads); ++n) {
     i.threads.emplace_back([&i] { i.io.run(); });
   }
@@ -228,6 +275,7 @@ void gateway::stop() {
   asio::post(i.io, [&i] {
     std::error_code ignored;  // closing a listener cannot fail in a way we could handle
     i.acceptor.close(ignored);
+    i.sweeper.cancel();
   });
   std::vector<std::shared_ptr<tcp_session>> live;
   {

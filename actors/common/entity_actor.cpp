@@ -43,10 +43,21 @@ caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
 }
 
 void entity_actor::start_idle_ticks() {
+  ticking_ = true;
   delayed_send(this, svc_.options.idle_timeout, tick_atom::value);
 }
 
+void entity_actor::wake_idle_ticks() {
+  if (ticking_) return;
+  consumed_at_tick_ = consumed_;
+  start_idle_ticks();
+}
+
 void entity_actor::on_idle_tick() {
+  if (!may_passivate()) {
+    ticking_ = false;  // vetoed: no timer until wake_idle_ticks()
+    return;
+  }
   // Idle: the tick was the only message since the previous tick, nothing is being written,
   // and the subclass agrees. Then leave, if the router confirms the mailbox is still empty.
   const bool idle = consumed_ == consumed_at_tick_ + 1 && in_flight_.empty() && may_passivate();

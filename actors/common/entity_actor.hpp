@@ -58,8 +58,13 @@ class entity_actor : public caf::event_based_actor {
     };
   }
 
-  /// Subclasses veto passivation while they must stay (e.g. a user with sessions).
+  /// Subclasses veto passivation while they must stay (e.g. a user with sessions). A tick
+  /// that finds a veto stops the ticks (an online user would otherwise carry a pending timer
+  /// for nothing); the subclass calls wake_idle_ticks() once the veto may have ended.
   virtual bool may_passivate() const { return true; }
+
+  /// Restarts the idle ticks if a veto stopped them.
+  void wake_idle_ticks();
 
   /// Counts every message, for idle detection.
   caf::invoke_message_result consume(caf::mailbox_element& x) override;
@@ -82,6 +87,7 @@ class entity_actor : public caf::event_based_actor {
   std::uint64_t next_token_ = 1;
   std::uint64_t consumed_ = 0;
   std::uint64_t consumed_at_tick_ = 0;
+  bool ticking_ = false;
   bool draining_ = false;
   std::unordered_map<std::uint64_t, commit_callback> in_flight_;
 };

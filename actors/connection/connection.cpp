@@ -29,7 +29,6 @@ namespace parley::actors {
 
 namespace {
 
-using clock = std::chrono::steady_clock;
 using wire_frame = wire::ClientFrame;
 
 constexpr std::size_t max_client_msg_id = 128;
@@ -50,18 +49,13 @@ class connection_actor final : public caf::event_based_actor {
 
   caf::behavior make_behavior() override {
     svc_.counters->connections.fetch_add(1, std::memory_order_relaxed);
-    opened_ = last_frame_ = clock::now();
-    schedule_tick();
     set_down_handler([this](caf::down_msg& dm) {
       // Our user actor went away while we are logged in: its shard moved or its node failed.
       // Register the session again with whoever owns the user now.
       if (logged_in_ && !closing_ && dm.source == user_actor_) reattach(0);
     });
     return {
-        [this](frame_atom, schema::frame_words& words) {
-          last_frame_ = clock::now();
-          on_frame(words);
-        },
+        [this](frame_atom, schema::frame_words& words) { on_frame(words); },
         [this](badframe_atom, std::uint16_t code) {
           svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
           const auto e = static_cast<errc>(code);
@@ -79,7 +73,7 @@ class connection_actor final : public caf::event_based_actor {
           logged_in_ = false;  // the user actor has already dropped this session
           kick(static_cast<wire::KickReason>(reason), detail);
         },
-        [this](tick_atom) { on_tick(); },
+        [this](timeout_atom, bool login) { on_timeout(login); },
         [this](reattach_atom, std::uint32_t attempt) { reattach(attempt); },
     };
   }
@@ -264,6 +258,7 @@ class connection_actor final : public caf::event_based_actor {
         [this, id](std::uint64_t inbox_head) {
           login_pending_ = false;
           logged_in_ = true;
+          sink_->authenticated();
           watch_user_actor();
           svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
           reply(id, [&](wire::Result::Builder r) {
@@ -493,24 +488,10 @@ class connection_actor final : public caf::event_based_actor {
     if (sink_) sink_->close();
   }
 
-  void schedule_tick() {
-    // Before login the login timeout matters; after it only the heartbeat timeout, checked
-    // rarely, since every connection ticks.
-    const auto period =
-        logged_in_ ? svc_.options.heartbeat_timeout / 3 : svc_.options.login_timeout / 2;
-    delayed_send(this, period, tick_atom::value);
-  }
-
-  void on_tick() {
-    if (closing_) return;
-    const auto now = clock::now();
-    if (!logged_in_ && now - opened_ >= svc_.options.login_timeout) {
-      return kick(wire::KickReason::HEARTBEAT_TIMEOUT, "no login within the login timeout");
-    }
-    if (now - last_frame_ >= svc_.options.heartbeat_timeout) {
-      return kick(wire::KickReason::HEARTBEAT_TIMEOUT, "no frame within the heartbeat timeout");
-    }
-    schedule_tick();
+  void on_timeout(bool login) {
+    if (closing_ || (login && logged_in_)) return;  // a login that just succeeded wins
+    kick(wire::KickReason::HEARTBEAT_TIMEOUT, login ? "no login within the login timeout"
+                                                    : "no frame within the heartbeat timeout");
   }
 
   static std::string random_group_id() {
@@ -533,8 +514,6 @@ class connection_actor final : public caf::event_based_actor {
   bool logged_in_ = false;
   bool login_pending_ = false;
   bool closing_ = false;
-  clock::time_point opened_;
-  clock::time_point last_frame_;
 };
 
 }  // namespace

@@ -51,6 +51,7 @@ class user_actor final : public entity_actor {
           if (it != sessions_.end() && it->second.connection.address() == connection) {
             demonitor(it->second.connection);
             sessions_.erase(it);
+            if (sessions_.empty()) wake_idle_ticks();
           }
         },
         [this](sync_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
@@ -114,6 +115,7 @@ class user_actor final : public entity_actor {
       else
         ++it;
     }
+    if (sessions_.empty()) wake_idle_ticks();
   }
 
   caf::result<std::uint64_t> mark_read(const std::string& conversation, std::uint64_t seq) {

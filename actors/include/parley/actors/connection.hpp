@@ -28,11 +28,17 @@ class connection_sink {
   virtual void send(schema::frame_words frame) = 0;
   /// Closes after the queued frames are written. The transport then sends closed_atom.
   virtual void close() = 0;
+  /// The client has logged in: from now on the transport enforces the heartbeat timeout
+  /// instead of the login deadline.
+  virtual void authenticated() = 0;
 };
 
 /// Spawns the actor of one new connection. The transport sends it (frame_atom, frame_words)
-/// for every complete frame, (badframe_atom, uint16 errc) when the stream cannot be read, and
-/// (closed_atom) once the socket is closed.
+/// for every complete frame, (badframe_atom, uint16 errc) when the stream cannot be read,
+/// (closed_atom) once the socket is closed, and (timeout_atom, bool login) once when the
+/// client did not log in within the login timeout (login = true) or sent no frame within the
+/// heartbeat timeout. The transport watches these clocks, not the actor: a per-actor timer
+/// costs every idle connection ~200 bytes (CAF's actor clock entries and a mailbox element).
 caf::actor spawn_connection(services& svc, std::shared_ptr<connection_sink> sink);
 
 }  // namespace parley::actors

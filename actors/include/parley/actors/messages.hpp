@@ -44,6 +44,7 @@ using closed_atom = caf::atom_constant<caf::atom("closed")>;        ///< conn: t
 using tick_atom = caf::atom_constant<caf::atom("tick")>;            ///< self: periodic check
 using drain_atom = caf::atom_constant<caf::atom("drain")>;          ///< entity: finish writes, quit
 using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< conn: log in again
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      ///< conn: login/heartbeat late
 
 // -- payloads -----------------------------------------------------------------------------------
 
