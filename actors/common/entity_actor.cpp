@@ -31,15 +31,25 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
   then(st);
   if (!st.ok()) {
     svc_.router->forget(id_, address());
-    quit(caf::exit_reason::user_shutdown);
+    leave(caf::exit_reason::user_shutdown);
   } else if (draining_ && in_flight_.empty()) {
-    quit();
+    leave();
   }
 }
 
 caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
   ++consumed_;
-  return caf::event_based_actor::consume(x);
+  auto result = caf::event_based_actor::consume(x);
+  if (!ticking_ && !leaving_ && !draining_ && may_passivate()) {
+    consumed_at_tick_ = consumed_;
+    start_idle_ticks();
+  }
+  return result;
+}
+
+void entity_actor::leave(caf::exit_reason reason) {
+  leaving_ = true;
+  quit(reason);
 }
 
 void entity_actor::start_idle_ticks() {
@@ -47,22 +57,16 @@ void entity_actor::start_idle_ticks() {
   delayed_send(this, svc_.options.idle_timeout, tick_atom::value);
 }
 
-void entity_actor::wake_idle_ticks() {
-  if (ticking_) return;
-  consumed_at_tick_ = consumed_;
-  start_idle_ticks();
-}
-
 void entity_actor::on_idle_tick() {
   if (!may_passivate()) {
-    ticking_ = false;  // vetoed: no timer until wake_idle_ticks()
+    ticking_ = false;  // vetoed: no timer until a message is handled without the veto
     return;
   }
   // Idle: the tick was the only message since the previous tick, nothing is being written,
   // and the subclass agrees. Then leave, if the router confirms the mailbox is still empty.
   const bool idle = consumed_ == consumed_at_tick_ + 1 && in_flight_.empty() && may_passivate();
   if (idle && svc_.router->try_passivate(id_, address(), [this] { return mailbox().empty(); })) {
-    quit();
+    leave();
     return;
   }
   consumed_at_tick_ = consumed_;
@@ -71,7 +75,7 @@ void entity_actor::on_idle_tick() {
 
 caf::behavior entity_actor::fail_activation(const store::status& st) {
   svc_.router->forget(id_, address());
-  quit(caf::exit_reason::user_shutdown);
+  leave(caf::exit_reason::user_shutdown);
   return {};
 }
 

@@ -54,23 +54,18 @@ class entity_actor : public caf::event_based_actor {
   auto drain_handler() {
     return [this](drain_atom) {
       draining_ = true;
-      if (in_flight_.empty()) quit();
+      if (in_flight_.empty()) leave();
     };
   }
 
-  /// Subclasses veto passivation while they must stay (e.g. a user with sessions). A tick
-  /// that finds a veto stops the ticks (an online user would otherwise carry a pending timer
-  /// for nothing); the subclass calls wake_idle_ticks() once the veto may have ended.
+  /// Subclasses veto passivation while they must stay (e.g. a user with sessions). No tick is
+  /// pending while the veto holds (an online user would otherwise carry a timer for nothing):
+  /// a tick that finds the veto stops the ticks, and the first message handled without it
+  /// starts them again.
   virtual bool may_passivate() const { return true; }
 
-  /// Restarts the idle ticks if a veto stopped them.
-  void wake_idle_ticks();
-
-  /// Counts every message, for idle detection.
+  /// Counts every message, for idle detection, and (re)starts the idle ticks when needed.
   caf::invoke_message_result consume(caf::mailbox_element& x) override;
-
-  /// Starts the idle ticks; call once from make_behavior.
-  void start_idle_ticks();
 
   /// The behavior of an actor that could not load its state: it leaves the router and quits,
   /// so queued requests fail with a retriable error and the next one reactivates.
@@ -83,11 +78,15 @@ class entity_actor : public caf::event_based_actor {
  private:
   void on_committed(std::uint64_t token, const store::status& st);
   void on_idle_tick();
+  void start_idle_ticks();
+  /// quit(), and no more ticks.
+  void leave(caf::exit_reason reason = caf::exit_reason::normal);
 
   std::uint64_t next_token_ = 1;
   std::uint64_t consumed_ = 0;
   std::uint64_t consumed_at_tick_ = 0;
   bool ticking_ = false;
+  bool leaving_ = false;
   bool draining_ = false;
   std::unordered_map<std::uint64_t, commit_callback> in_flight_;
 };

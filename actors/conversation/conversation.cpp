@@ -46,7 +46,6 @@ class conversation_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    start_idle_ticks();
     return {
         [this](send_atom, send_request& r) -> caf::result<send_ack> { return append(r); },
         [this](pull_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {

@@ -36,7 +36,6 @@ class group_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    start_idle_ticks();
     return {
         [this](create_atom, std::string& user, std::string& name) -> caf::result<group_info> {
           return create(user, name);

@@ -38,7 +38,6 @@ class user_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    start_idle_ticks();
     set_down_handler([this](caf::down_msg& dm) { drop_sessions_of(dm.source); });
     return {
         [this](login_atom, std::string& device, std::uint16_t device_type,
@@ -51,7 +50,6 @@ class user_actor final : public entity_actor {
           if (it != sessions_.end() && it->second.connection.address() == connection) {
             demonitor(it->second.connection);
             sessions_.erase(it);
-            if (sessions_.empty()) wake_idle_ticks();
           }
         },
         [this](sync_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
@@ -115,7 +113,6 @@ class user_actor final : public entity_actor {
       else
         ++it;
     }
-    if (sessions_.empty()) wake_idle_ticks();
   }
 
   caf::result<std::uint64_t> mark_read(const std::string& conversation, std::uint64_t seq) {
