@@ -5,6 +5,9 @@
 
 #include <asio.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +23,21 @@ struct endpoint_spec {
   std::uint16_t port = 7420;
   std::string bind_address;  ///< Source address (spread load over 127.0.0.x); "" = any.
 };
+
+/// Opens `socket` for a connection to `ep`, bound to ep.bind_address if set. The port is left
+/// to connect() (IP_BIND_ADDRESS_NO_PORT): bind() would have to pick it alone and skips ports
+/// still in TIME_WAIT from a previous run, so back-to-back runs ran out of ports and logins
+/// crawled through connect retries.
+inline std::error_code open_socket(asio::ip::tcp::socket& socket, const endpoint_spec& ep) {
+  std::error_code ec;
+  socket.open(asio::ip::tcp::v4(), ec);
+  if (ec || ep.bind_address.empty()) return ec;
+  const int on = 1;
+  ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+  const auto source = asio::ip::make_address(ep.bind_address, ec);
+  if (!ec) socket.bind(asio::ip::tcp::endpoint(source, 0), ec);
+  return ec;
+}
 
 /// One logged-in chat connection.
 class chat_conn {

@@ -25,10 +25,7 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
     std::error_code ec;
     const auto address = asio::ip::make_address(ep.host, ec);
     if (ec) return done(false, "bad host");
-    socket_.open(tcp::v4(), ec);
-    if (!ep.bind_address.empty() && !ec) {
-      socket_.bind(tcp::endpoint(asio::ip::make_address(ep.bind_address, ec), 0), ec);
-    }
+    ec = open_socket(socket_, ep);
     if (ec) return done(false, "socket: " + ec.message());
     socket_.async_connect(tcp::endpoint(address, ep.port), [self = shared_from_this(), user, token,
                                                             done](std::error_code ec) {

@@ -51,10 +51,7 @@ class xmpp_conn final : public chat_conn, public std::enable_shared_from_this<xm
     done_ = std::move(done);
     state_ = m == mode::login ? state::stream1 : state::reg_features;
     std::error_code ec;
-    socket_.open(tcp::v4(), ec);
-    if (!ep.bind_address.empty() && !ec) {
-      socket_.bind(tcp::endpoint(asio::ip::make_address(ep.bind_address, ec), 0), ec);
-    }
+    ec = open_socket(socket_, ep);
     if (ec) return finish(false, "socket: " + ec.message());
     socket_.async_connect(tcp::endpoint(asio::ip::make_address(ep.host), ep.port),
                           [self = shared_from_this()](std::error_code ec) {
