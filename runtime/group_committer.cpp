@@ -10,6 +10,7 @@ group_committer::~group_committer() {
 }
 
 void group_committer::submit(store::write_batch batch, callback done) {
+  if (opts_.durability == store::durability::buffered) return write_now(std::move(batch), done);
   {
     std::lock_guard<std::mutex> guard(mu_);
     if (!stopping_) {
@@ -21,6 +22,27 @@ void group_committer::submit(store::write_batch batch, callback done) {
   done(store::status{store::errc::shutting_down, "the node is stopping"});
 }
 
+void group_committer::write_now(store::write_batch batch, const callback& done) {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    if (stopping_) {
+      done(store::status{store::errc::shutting_down, "the node is stopping"});
+      return;
+    }
+    // Counted before the write so that stop() (which sets stopping_ under mu_) waits for it.
+    ++writers_;
+  }
+  const store::status st = db_.write(batch, store::durability::buffered);
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    stats_.groups += 1;
+    stats_.batches += 1;
+    stats_.ops += batch.size();
+    if (--writers_ == 0) cv_.notify_all();
+  }
+  done(st);
+}
+
 void group_committer::stop() {
   {
     std::lock_guard<std::mutex> guard(mu_);
@@ -28,6 +50,8 @@ void group_committer::stop() {
     cv_.notify_one();
   }
   if (thread_.joinable()) thread_.join();
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return writers_ == 0; });  // inline writes still running
 }
 
 committer_stats group_committer::stats() const {

@@ -12,7 +12,11 @@
 // On failure every batch of the group gets the error; RocksDB then refuses further writes
 // (background error), so no later seq of the same actor becomes durable behind a hole.
 //
-// Thread safety: submit() from any thread. Callbacks run on the committer thread and must not
+// Without fsync (--unsafe-no-fsync) there is nothing to share: submit() writes at once on the
+// caller's thread (RocksDB merges concurrent writers itself) and calls back there, which saves
+// the hop to the committer thread and back — measured ~xx us of the unloaded latency.
+//
+// Thread safety: submit() from any thread. Callbacks run on the committer thread (the caller's, unsynced) and must not
 // block (send a message to the actor, nothing more).
 // Lifetime: owned by the node; stop() drains the queue and joins the thread.
 
@@ -71,6 +75,8 @@ class group_committer {
   };
 
   void run();
+  /// Buffered durability: writes `batch` on the calling thread.
+  void write_now(store::write_batch batch, const callback& done);
 
   store::store& db_;
   committer_options opts_;
@@ -78,6 +84,7 @@ class group_committer {
   std::condition_variable cv_;
   std::vector<pending> queue_;
   bool stopping_ = false;
+  std::size_t writers_ = 0;  ///< write_now() calls in progress.
   committer_stats stats_;
   std::thread thread_;
 };
