@@ -2,6 +2,7 @@
 
 #include <capnp/serialize.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace parley::schema {
@@ -74,7 +75,7 @@ std::string encode_bytes(capnp::MessageBuilder& message) {
 namespace parley::schema {
 
 frame_splitter::frame_splitter(frame_limits limits, std::size_t initial)
-    : limits_(limits), initial_(initial), buf_(initial) {}
+    : limits_(limits), initial_(std::max<std::size_t>(initial, 64)) {}
 
 std::pair<std::uint8_t*, std::size_t> frame_splitter::write_area() {
   if (begin_ > 0) {  // keep the unread bytes at the front
@@ -86,12 +87,29 @@ std::pair<std::uint8_t*, std::size_t> frame_splitter::write_area() {
     buf_.resize(initial_);  // give back memory after a large frame: idle streams stay small
     buf_.shrink_to_fit();
   }
-  if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);
+  if (end_ == buf_.size()) buf_.resize(std::max(initial_, buf_.size() * 2));
   return {buf_.data() + end_, buf_.size() - end_};
 }
 
 void frame_splitter::commit(std::size_t n) {
   end_ += n;
+}
+
+void frame_splitter::append(const std::uint8_t* data, std::size_t n) {
+  if (begin_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (buf_.size() < end_ + n) buf_.resize(end_ + n);
+  std::memcpy(buf_.data() + end_, data, n);
+  end_ += n;
+}
+
+void frame_splitter::release_if_drained() {
+  if (begin_ != end_ || buf_.empty()) return;
+  std::vector<std::uint8_t>().swap(buf_);
+  begin_ = end_ = 0;
 }
 
 std::optional<frame_words> frame_splitter::next() {

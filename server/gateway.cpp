@@ -22,9 +22,6 @@ namespace {
 using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
-// Small: most connections are idle most of the time, and the buffer grows to the frame size
-// on demand (and shrinks back after a large frame).
-constexpr std::size_t initial_read_buffer = 256;
 
 class tcp_session final : public actors::connection_sink,
                           public std::enable_shared_from_this<tcp_session> {
@@ -37,11 +34,13 @@ class tcp_session final : public actors::connection_sink,
         svc_(svc),
         max_queue_(max_queue),
         on_closed_(std::move(on_closed)),
-        in_(svc.options.frames, initial_read_buffer) {}
+        in_(svc.options.frames) {}
 
   void start(caf::actor connection) {
     connection_ = connection;
     actor_ = std::move(connection);
+    std::error_code ignored;  // reads are non-blocking after a readiness wait; cannot fail here
+    socket_.non_blocking(true, ignored);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_more(); });
   }
 
@@ -84,14 +83,24 @@ class tcp_session final : public actors::connection_sink,
 
   void read_more() {
     if (closed_ || stop_reading_) return;
-    auto [at, room] = in_.write_area();
-    socket_.async_read_some(asio::buffer(at, room),
-                            [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                              if (ec) return self->shut();
-                              self->in_.commit(n);
-                              self->extract_frames();
-                              self->read_more();
-                            });
+    // Wait for readability, then read into a per-thread scratch buffer: an idle connection
+    // keeps no read buffer of its own (the splitter holds only an unfinished frame's bytes).
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
+      if (ec) return self->shut();
+      self->read_available();
+    });
+  }
+
+  void read_available() {
+    thread_local std::vector<std::uint8_t> scratch(64 * 1024);
+    std::error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
+    if (ec) return shut();  // including end of stream
+    in_.append(scratch.data(), n);
+    extract_frames();
+    in_.release_if_drained();
+    read_more();
   }
 
   void extract_frames() {
@@ -184,7 +193,10 @@ struct gateway::impl {
       : svc(s), opts(std::move(o)), acceptor(io), work(asio::make_work_guard(io)) {}
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](std::error_code ec, tcp::socket socket) {
+    // One io thread needs no strand per socket (each costs ~130 bytes per connection).
+    const auto executor =
+        opts.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io)) : io.get_executor();
+    acceptor.async_accept(executor, [this](std::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
         return accept();  // e.g. out of descriptors: keep serving the others

@@ -78,14 +78,19 @@ namespace parley::schema {
 /// client library and the load generator. Not thread-safe (one reader).
 class frame_splitter {
  public:
-  /// `initial` is the buffer size while idle; it grows to the size of the frame being read
-  /// (bounded by limits.max_frame_bytes) and shrinks back after large frames.
+  /// `initial` is the buffer size while idle (allocated on first use); it grows to the size of
+  /// the frame being read (bounded by limits.max_frame_bytes) and shrinks back after large
+  /// frames.
   explicit frame_splitter(frame_limits limits, std::size_t initial = 256);
 
   /// Where to read the next bytes to; never empty.
   std::pair<std::uint8_t*, std::size_t> write_area();
   /// Records that `n` bytes were written into write_area().
   void commit(std::size_t n);
+  /// Appends bytes read elsewhere (a transport reading into a shared scratch buffer).
+  void append(const std::uint8_t* data, std::size_t n);
+  /// Frees the buffer if no unread byte is left: an idle stream then holds no memory.
+  void release_if_drained();
   /// The next complete frame, or nullopt if more bytes are needed or the stream is broken.
   std::optional<frame_words> next();
   /// complete while the stream is fine; too_large or malformed once it cannot continue.
