@@ -3,6 +3,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include <random>
+
 namespace parley::actors {
 
 caf::error storage_error(const store::status& st) {
@@ -53,8 +55,15 @@ void entity_actor::leave(caf::exit_reason reason) {
 }
 
 void entity_actor::start_idle_ticks() {
+  // Jittered by up to half a period: actors that went idle together (a mass logout, the end of
+  // a burst) would otherwise all passivate in the same instant, and every message behind that
+  // burst of thousands of passivations would wait for it (measured: a 1:1 benchmark step right
+  // after 10,000 idle connections closed failed on p99).
+  thread_local std::minstd_rand jitter{std::random_device{}()};
+  const auto period = svc_.options.idle_timeout;
+  const auto extra = std::uniform_int_distribution<std::int64_t>(0, period.count() / 2)(jitter);
   ticking_ = true;
-  delayed_send(this, svc_.options.idle_timeout, tick_atom::value);
+  delayed_send(this, period + decltype(period)(extra), tick_atom::value);
 }
 
 void entity_actor::on_idle_tick() {
