@@ -1,9 +1,12 @@
 #pragma once
 // The TCP gateway: accepts client sockets on Asio and gives each one a connection actor.
 //
-// Asio threads own the sockets; CAF actors never touch them. Reading: the session probes the
-// Cap'n Proto segment table, refuses a frame above the size limit before buffering it, and
-// hands each complete frame to its connection actor (anon_send, thread-safe). Writing: the
+// Asio threads own the sockets; CAF actors never touch them. Reading: after a readiness wait the
+// session reads into a per-thread scratch buffer (an idle socket keeps no read buffer), probes
+// the Cap'n Proto segment table, refuses a frame above the size limit before buffering it, and
+// hands each complete frame to its connection actor (anon_send, thread-safe). Deadlines: one
+// sweeper per gateway tells a connection actor when its client missed the login or heartbeat
+// deadline (no timer per connection). Writing: the
 // actor calls connection_sink::send, which posts to the socket's strand; frames queue there.
 // A client whose queue passes max_send_queue_bytes is disconnected (it resyncs by seq on
 // reconnect, so nothing is lost), which bounds the memory a slow reader can pin.
