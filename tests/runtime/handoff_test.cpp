@@ -63,19 +63,29 @@ route_status send_through(router& r, const std::string& id, int sender, int n) {
       });
 }
 
-}  // namespace
+struct quiet_config : caf::actor_system_config {
+  quiet_config() { set("logger.verbosity", caf::atom("quiet")); }
+};
 
-BOOST_AUTO_TEST_SUITE(handoff)
-
-BOOST_AUTO_TEST_CASE(requests_during_a_handoff_are_held_and_replayed_in_order) {
-  caf::actor_system_config cfg;
-  cfg.set("logger.verbosity", caf::atom("quiet"));
+/// One node's router over recorder activations, without a gate until a test adds one.
+struct router_fixture {
+  ~router_fixture() {
+    for (auto& a : r.shut_down()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  quiet_config cfg;
   caf::actor_system system{cfg};
   journal j;
-  local_shard_map map("n1", 4);
-  router r(map, "n1", [&](const std::string&, std::uint32_t) {
-    return system.spawn(recorder, &j);
-  });
+  local_shard_map map{"n1", 4};
+  router r{map, "n1", [this](const std::string&, std::uint32_t) {
+             return system.spawn(recorder, &j);
+           }};
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(handoff, router_fixture)
+
+BOOST_AUTO_TEST_CASE(requests_during_a_handoff_are_held_and_replayed_in_order) {
   caf::actor gate = spawn_node_gate(system, r, {});
   r.set_gate(gate);
   const std::string id = "conv/dm/a/b";
@@ -131,19 +141,10 @@ BOOST_AUTO_TEST_CASE(requests_during_a_handoff_are_held_and_replayed_in_order) {
                                                     << next[sender]);
     ++next[sender];
   }
-  for (auto& a : r.shut_down()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_CASE(without_a_gate_a_moving_shard_answers_unavailable) {
-  caf::actor_system_config cfg;
-  cfg.set("logger.verbosity", caf::atom("quiet"));
-  caf::actor_system system{cfg};
-  journal j;
-  local_shard_map map("n1", 4);
-  router r(map, "n1", [&](const std::string&, std::uint32_t) {
-    return system.spawn(recorder, &j);
-  });
   const std::string id = "user/alice";
   BOOST_TEST((send_through(r, id, 0, 0) == route_status::delivered));
   auto old = r.begin_handoff(r.shard_of(id));
@@ -152,7 +153,6 @@ BOOST_AUTO_TEST_CASE(without_a_gate_a_moving_shard_answers_unavailable) {
   BOOST_TEST((send_through(r, id, 0, 2) == route_status::delivered));
   BOOST_TEST(j.wait_for(2) == 2u);
   for (auto& a : old) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  for (auto& a : r.shut_down()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
