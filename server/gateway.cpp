@@ -36,9 +36,11 @@ class tcp_session final : public actors::connection_sink,
         on_closed_(std::move(on_closed)),
         in_(svc.options.frames) {}
 
-  void start(caf::actor connection) {
-    connection_ = connection;
-    actor_ = std::move(connection);
+  /// Registers with connection `id` of `hub`, then starts reading.
+  void start(caf::actor hub, std::uint64_t id) {
+    hub_ = std::move(hub);
+    id_ = id;
+    caf::anon_send(hub_, actors::open_atom::value, id_, actors::sink_ptr(shared_from_this()));
     std::error_code ignored;  // reads are non-blocking after a readiness wait; cannot fail here
     socket_.non_blocking(true, ignored);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_more(); });
@@ -61,7 +63,7 @@ class tcp_session final : public actors::connection_sink,
 
   void authenticated() override { authenticated_.store(true, std::memory_order_relaxed); }
 
-  /// The sweeper's check (any thread): tells the actor, once, that the client is late.
+  /// The sweeper's check (any thread): tells the hub, once, that the client is late.
   void check_deadlines(clock::time_point now, const actors::actor_options& o) {
     if (timed_out_.load(std::memory_order_relaxed)) return;
     const bool login_late = !authenticated_.load(std::memory_order_relaxed) &&
@@ -70,7 +72,7 @@ class tcp_session final : public actors::connection_sink,
     const bool silent = now - last >= o.heartbeat_timeout;
     if (!login_late && !silent) return;
     if (timed_out_.exchange(true)) return;
-    caf::anon_send(actor_, actors::timeout_atom::value, login_late);
+    caf::anon_send(hub_, actors::timeout_atom::value, id_, login_late);
   }
 
   /// Closes at once (node shutdown). Any thread.
@@ -106,14 +108,14 @@ class tcp_session final : public actors::connection_sink,
   void extract_frames() {
     last_frame_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     while (auto frame = in_.next()) {
-      caf::anon_send(connection_, actors::frame_atom::value, std::move(*frame));
+      caf::anon_send(hub_, actors::frame_atom::value, id_, std::move(*frame));
     }
     if (in_.state() != schema::frame_status::complete) {
-      // The stream cannot be resynchronised: report and stop reading; the actor closes.
+      // The stream cannot be resynchronised: report and stop reading; the connection closes.
       stop_reading_ = true;
       const auto code = in_.state() == schema::frame_status::too_large ? errc::frame_too_large
                                                                        : errc::malformed_frame;
-      caf::anon_send(connection_, actors::badframe_atom::value, static_cast<std::uint16_t>(code));
+      caf::anon_send(hub_, actors::badframe_atom::value, id_, static_cast<std::uint16_t>(code));
     }
   }
 
@@ -159,8 +161,7 @@ class tcp_session final : public actors::connection_sink,
       out_.clear();
       out_head_ = 0;
     }
-    caf::anon_send(connection_, actors::closed_atom::value);
-    connection_ = nullptr;
+    caf::anon_send(hub_, actors::closed_atom::value, id_);
     on_closed_(this);
   }
 
@@ -168,8 +169,8 @@ class tcp_session final : public actors::connection_sink,
   actors::services& svc_;
   const std::size_t max_queue_;
   on_closed_fn on_closed_;
-  caf::actor connection_;  // strand only; reset when the socket closes
-  caf::actor actor_;       // the same actor, for the sweeper (never reset)
+  caf::actor hub_;       // set before the first read; then read-only (the sweeper reads it)
+  std::uint64_t id_ = 0;  // this connection's id in hub_
   const clock::time_point opened_ = clock::now();
   std::atomic<clock::rep> last_frame_{clock::now().time_since_epoch().count()};
   std::atomic<bool> authenticated_{false};
@@ -212,7 +213,8 @@ struct gateway::impl {
         std::lock_guard<std::mutex> guard(mu);
         sessions.emplace(session.get(), session);
       }
-      session->start(actors::spawn_connection(svc, session));
+      const std::uint64_t id = next_id++;
+      session->start(hubs[id % hubs.size()], id);
       accept();
     });
   }
@@ -247,6 +249,8 @@ struct gateway::impl {
   std::vector<std::thread> threads;
   std::mutex mu;
   std::unordered_map<tcp_session*, std::weak_ptr<tcp_session>> sessions;
+  std::vector<caf::actor> hubs;
+  std::uint64_t next_id = 1;  // accept handlers never run concurrently
   bool stopped = false;
 };
 
@@ -272,6 +276,9 @@ std::variant<std::uint16_t, std::string> gateway::start() {
            ec.message();
   }
   const std::uint16_t port = i.acceptor.local_endpoint().port();
+  for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.hubs); ++n) {
+    i.hubs.push_back(actors::spawn_connection_hub(i.svc));
+  }
   i.accept();
   i.sweep();
   for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.io_threads); ++n) {
@@ -301,6 +308,9 @@ void gateway::stop() {
   i.work.reset();
   for (auto& t : i.threads) t.join();
   i.threads.clear();
+  // Every socket has reported closed_atom by now (sent before the threads ended).
+  for (auto& hub : i.hubs) caf::anon_send(hub, actors::shutdown_atom::value);
+  i.hubs.clear();
 }
 
 }  // namespace parley::server

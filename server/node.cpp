@@ -189,7 +189,9 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     p->cluster_port = *bound;
   }
 
-  p->gw = std::make_unique<gateway>(p->svc, o.gateway);
+  auto gateway_opts = o.gateway;
+  if (gateway_opts.hubs == 0) gateway_opts.hubs = workers;
+  p->gw = std::make_unique<gateway>(p->svc, gateway_opts);
   auto port = p->gw->start();
   if (auto* msg = std::get_if<std::string>(&port)) {
     p->stop();

@@ -1,9 +1,13 @@
-// The connection actor. See include/parley/actors/connection.hpp.
+// Connections and their hub. See include/parley/actors/connection.hpp.
 //
 // Input is validated here, at the edge, before anything reaches an entity actor: frame limits
 // (the transport), decoding (any capnp error -> malformedFrame, the connection stays open),
 // login state, name syntax, sizes. Every request gets exactly one Result with its request id;
 // pushes carry request id 0.
+//
+// A connection runs inside its hub actor: it sends requests as the hub, and their answers come
+// back to the hub, which runs the continuation only if the connection is still open (ids are
+// never reused, so an answer cannot reach a later connection).
 
 #include "parley/actors/connection.hpp"
 
@@ -19,11 +23,14 @@
 #include <capnp/message.h>
 #include <kj/exception.h>
 #include <caf/actor_system.hpp>
+#include <caf/detail/type_traits.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/system_messages.hpp>
 
 #include <chrono>
+#include <exception>
 #include <random>
+#include <unordered_map>
 
 namespace parley::actors {
 
@@ -40,52 +47,40 @@ std::string text(capnp::Text::Reader t) {
   return std::string(t.cStr(), t.size());
 }
 
-class connection_actor final : public caf::event_based_actor {
+class connection_hub;
+
+/// A continuation that runs only while connection `id` is open in `hub`. Its call operator has
+/// the exact parameters of F, so CAF can match the answer's types against it.
+template <class F, class Args = typename caf::detail::get_callable_trait<F>::arg_types>
+struct while_open;
+
+template <class F, class... Ts>
+struct while_open<F, caf::detail::type_list<Ts...>> {
+  connection_hub* hub;
+  std::uint64_t id;
+  F f;
+  void operator()(Ts... xs) const;
+};
+
+/// One client connection: its login state and request handlers. Owned by its hub.
+class connection {
  public:
-  connection_actor(caf::actor_config& cfg, services* svc, std::shared_ptr<connection_sink> sink)
-      : caf::event_based_actor(cfg), svc_(*svc), sink_(std::move(sink)) {}
+  connection(connection_hub& hub, std::uint64_t id, sink_ptr sink);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
 
-  const char* name() const override { return "connection"; }
-
-  caf::behavior make_behavior() override {
-    svc_.counters->connections.fetch_add(1, std::memory_order_relaxed);
-    set_down_handler([this](caf::down_msg& dm) {
-      // Our user actor went away while we are logged in: its shard moved or its node failed.
-      // Register the session again with whoever owns the user now.
-      if (logged_in_ && !closing_ && dm.source == user_actor_) reattach(0);
-    });
-    return {
-        [this](frame_atom, schema::frame_words& words) { on_frame(words); },
-        [this](badframe_atom, std::uint16_t code) {
-          svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
-          const auto e = static_cast<errc>(code);
-          reply_error(0, e,
-                      e == errc::frame_too_large
-                          ? "frame exceeds " + std::to_string(svc_.options.frames.max_frame_bytes) +
-                                " bytes; closing"
-                          : "unreadable frame header; closing");
-          kick(wire::KickReason::PROTOCOL_ERROR, "the stream cannot continue");
-        },
-        [this](closed_atom) { quit(); },
-        [this](push_atom, std::string& message) { push_record(message, true); },
-        [this](event_atom, std::string& event) { push_record(event, false); },
-        [this](kicked_atom, std::uint16_t reason, std::string& detail) {
-          logged_in_ = false;  // the user actor has already dropped this session
-          kick(static_cast<wire::KickReason>(reason), detail);
-        },
-        [this](timeout_atom, bool login) { on_timeout(login); },
-        [this](reattach_atom, std::uint32_t attempt) { reattach(attempt); },
-    };
+  void on_bad_stream(errc code);
+  void on_kicked(wire::KickReason reason, const std::string& detail) {
+    logged_in_ = false;  // the user actor has already dropped this session
+    kick(reason, detail);
   }
-
-  void on_exit() override {
-    svc_.counters->connections.fetch_sub(1, std::memory_order_relaxed);
-    if (logged_in_) {
-      tell_if_active(svc_, runtime::user_entity(user_), logout_atom::value, device_, address());
-    }
-    sink_->close();
-    sink_.reset();
-  }
+  /// The user actor holding our session went away (its shard moved or its node failed).
+  void on_user_actor_down();
+  /// The socket is closed: detach from the user. The hub forgets the connection next.
+  void on_closed();
+  /// A handler threw: tell the client and close (the hub and its other connections go on).
+  void on_internal_error(const char* what);
 
  private:
   // -- frames out -------------------------------------------------------------------------------
@@ -163,6 +158,7 @@ class connection_actor final : public caf::event_based_actor {
     }
   }
 
+ public:
   void push_record(const std::string& stored, bool is_message) {
     if (!logged_in_) return;
     auto words = schema::words_from_bytes(stored);
@@ -191,6 +187,8 @@ class connection_actor final : public caf::event_based_actor {
                   "cannot decode frame: " + std::string(e.getDescription().cStr()));
     }
   }
+
+ private:
 
   void dispatch(std::uint64_t id, wire_frame::Reader frame) {
     if (closing_) return;
@@ -251,27 +249,8 @@ class connection_actor final : public caf::event_based_actor {
     login_pending_ = true;
     user_ = std::get<runtime::token_claims>(verdict).user;
     device_ = device;
-    const auto device_type = static_cast<std::uint16_t>(login.getDeviceType());
-    device_type_ = device_type;
-    ask(
-        this, svc_, runtime::user_entity(user_),
-        [this, id](std::uint64_t inbox_head) {
-          login_pending_ = false;
-          logged_in_ = true;
-          sink_->authenticated();
-          watch_user_actor();
-          svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
-          reply(id, [&](wire::Result::Builder r) {
-            auto ok = r.initLogin();
-            ok.setUserId(user_);
-            ok.setInboxHead(inbox_head);
-          });
-        },
-        [this, id](caf::error& err) {
-          login_pending_ = false;
-          reply_caf_error(id, err);
-        },
-        login_atom::value, device_, device_type, caf::actor_cast<caf::actor>(this));
+    device_type_ = static_cast<std::uint16_t>(login.getDeviceType());
+    log_in(id);
   }
 
   void on_send(std::uint64_t id, wire::Send::Reader s) {
@@ -314,8 +293,7 @@ class connection_actor final : public caf::event_based_actor {
       r.conversation = runtime::group_conversation(group);
       entity = runtime::group_entity(group);
     }
-    ask(
-        this, svc_, entity,
+    request(entity,
         [this, id](send_ack& ack) {
           reply(id, [&](wire::Result::Builder r) {
             auto sent = r.initSent();
@@ -354,10 +332,10 @@ class connection_actor final : public caf::event_based_actor {
     if (target.empty()) return;
     const std::uint32_t limit = page_limit(p.getLimit());
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      ask(this, svc_, target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
+      request(target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
           p.getAfterSeq(), limit);
     } else {
-      ask(this, svc_, target, message_page_replier(id), error_replier(id), pull_atom::value,
+      request(target, message_page_replier(id), error_replier(id), pull_atom::value,
           p.getAfterSeq(), limit);
     }
   }
@@ -373,16 +351,15 @@ class connection_actor final : public caf::event_based_actor {
     else
       q.before_time_ms = before.getTimeMs();
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      ask(this, svc_, target, message_page_replier(id), error_replier(id), history_atom::value,
+      request(target, message_page_replier(id), error_replier(id), history_atom::value,
           user_, q);
     } else {
-      ask(this, svc_, target, message_page_replier(id), error_replier(id), history_atom::value, q);
+      request(target, message_page_replier(id), error_replier(id), history_atom::value, q);
     }
   }
 
   void on_sync(std::uint64_t id, wire::Sync::Reader s) {
-    ask(
-        this, svc_, runtime::user_entity(user_),
+    request(runtime::user_entity(user_),
         [this, id](record_page& page) {
           reply(id, [&](wire::Result::Builder r) {
             auto events = r.initEvents();
@@ -398,8 +375,7 @@ class connection_actor final : public caf::event_based_actor {
     if (!runtime::parse_conversation(conversation)) {
       return reply_error(id, errc::bad_request, "invalid conversation id");
     }
-    ask(
-        this, svc_, runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
+    request(runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), read_atom::value, conversation, m.getSeq());
   }
 
@@ -411,22 +387,21 @@ class connection_actor final : public caf::event_based_actor {
     if (name.size() > max_group_name) {
       return reply_error(id, errc::bad_request, "group name exceeds 128 bytes");
     }
-    ask(this, svc_, runtime::group_entity(group), group_replier(id), error_replier(id),
+    request(runtime::group_entity(group), group_replier(id), error_replier(id),
         create_atom::value, user_, name);
   }
 
   void on_join_group(std::uint64_t id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    ask(this, svc_, runtime::group_entity(group), group_replier(id), error_replier(id),
+    request(runtime::group_entity(group), group_replier(id), error_replier(id),
         join_atom::value, user_);
   }
 
   void on_leave_group(std::uint64_t id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    ask(
-        this, svc_, runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
+    request(runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), leave_atom::value, user_);
   }
 
@@ -436,8 +411,7 @@ class connection_actor final : public caf::event_based_actor {
     if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
       return reply_error(id, errc::bad_request, "invalid group or user id");
     }
-    ask(
-        this, svc_, runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
+    request(runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), kick_atom::value, user_, target);
   }
 
@@ -448,29 +422,15 @@ class connection_actor final : public caf::event_based_actor {
 
   // -- lifecycle --------------------------------------------------------------------------------
 
-  /// Monitors the user actor that just answered (local, or a proxy of a remote one).
-  void watch_user_actor() {
-    auto sender = caf::actor_cast<caf::actor>(current_sender());
-    if (!sender) return;
-    user_actor_ = sender.address();
-    monitor(sender);
-  }
+  /// Sends a request to `entity` as the hub; the continuations run while we are open.
+  template <class OnOk, class OnError, class... Ts>
+  void request(const std::string& entity, OnOk on_ok, OnError on_error, const Ts&... xs);
 
-  void reattach(std::uint32_t attempt) {
-    if (closing_ || !logged_in_) return;
-    constexpr std::uint32_t max_attempts = 100;  // with the backoff below: about 20 s
-    ask(
-        this, svc_, runtime::user_entity(user_), [this](std::uint64_t) { watch_user_actor(); },
-        [this, attempt](caf::error&) {
-          if (attempt + 1 >= max_attempts) {
-            return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
-          }
-          delayed_send(this,
-                       std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
-                       reattach_atom::value, attempt + 1);
-        },
-        login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(this));
-  }
+  /// The session we hand the user actor: our hub and our id in it.
+  void log_in(std::uint64_t request_id);
+
+  /// Watches the user actor that just answered (local, or a proxy of a remote one).
+  void watch_user_actor();
 
   void kick(wire::KickReason reason, const std::string& detail) {
     write([&](wire::ServerFrame::Builder f) {
@@ -488,12 +448,6 @@ class connection_actor final : public caf::event_based_actor {
     if (sink_) sink_->close();
   }
 
-  void on_timeout(bool login) {
-    if (closing_ || (login && logged_in_)) return;  // a login that just succeeded wins
-    kick(wire::KickReason::HEARTBEAT_TIMEOUT, login ? "no login within the login timeout"
-                                                    : "no frame within the heartbeat timeout");
-  }
-
   static std::string random_group_id() {
     // One generator per thread, not per connection: a mt19937_64 is 2.5 KB, more than the rest
     // of an idle connection's state.
@@ -505,21 +459,236 @@ class connection_actor final : public caf::event_based_actor {
     return id;
   }
 
+ public:
+  void on_timeout(bool login) {
+    if (closing_ || (login && logged_in_)) return;  // a login that just succeeded wins
+    kick(wire::KickReason::HEARTBEAT_TIMEOUT, login ? "no login within the login timeout"
+                                                    : "no frame within the heartbeat timeout");
+  }
+
+  void reattach(std::uint32_t attempt);
+
+ private:
+  connection_hub& hub_;
   services& svc_;
-  std::shared_ptr<connection_sink> sink_;
+  const std::uint64_t id_;
+  sink_ptr sink_;
   std::string user_;
   std::string device_;
   std::uint16_t device_type_ = 0;
-  caf::actor_addr user_actor_;  ///< The user actor holding our session (monitored).
+  caf::actor_addr user_actor_;  ///< The user actor holding our session (watched by the hub).
   bool logged_in_ = false;
   bool login_pending_ = false;
   bool closing_ = false;
 };
 
+/// The actor running a table of connections. See the header.
+class connection_hub final : public caf::event_based_actor {
+ public:
+  connection_hub(caf::actor_config& cfg, services* svc)
+      : caf::event_based_actor(cfg), svc_(*svc) {}
+
+  const char* name() const override { return "connection-hub"; }
+
+  services& svc() { return svc_; }
+
+  connection* find(std::uint64_t id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  /// Monitors `user_actor` on behalf of connection `id`: one monitor per distinct actor, however
+  /// many of our connections it holds sessions of.
+  void watch(const caf::actor& user_actor, std::uint64_t id) {
+    const auto addr = user_actor.address();
+    if (watchers_.count(addr) == 0) monitor(user_actor);
+    watchers_.emplace(addr, id);
+  }
+
+  void unwatch(const caf::actor_addr& user_actor, std::uint64_t id) {
+    auto [first, last] = watchers_.equal_range(user_actor);
+    for (auto it = first; it != last; ++it) {
+      if (it->second == id) {
+        watchers_.erase(it);
+        break;
+      }
+    }
+    if (watchers_.count(user_actor) == 0) demonitor(user_actor);
+  }
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& dm) { on_user_actor_down(dm.source); });
+    return {
+        [this](open_atom, std::uint64_t id, sink_ptr& sink) {
+          connections_.emplace(id, std::make_unique<connection>(*this, id, std::move(sink)));
+        },
+        [this](frame_atom, std::uint64_t id, schema::frame_words& words) {
+          on(id, [&](connection& c) { c.on_frame(words); });
+        },
+        [this](badframe_atom, std::uint64_t id, std::uint16_t code) {
+          on(id, [&](connection& c) { c.on_bad_stream(static_cast<errc>(code)); });
+        },
+        [this](closed_atom, std::uint64_t id) {
+          on(id, [](connection& c) { c.on_closed(); });
+          connections_.erase(id);
+        },
+        [this](push_atom, std::uint64_t id, std::string& message) {
+          on(id, [&](connection& c) { c.push_record(message, true); });
+        },
+        [this](event_atom, std::uint64_t id, std::string& event) {
+          on(id, [&](connection& c) { c.push_record(event, false); });
+        },
+        [this](kicked_atom, std::uint64_t id, std::uint16_t reason, std::string& detail) {
+          on(id, [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
+        },
+        [this](timeout_atom, std::uint64_t id, bool login) {
+          on(id, [&](connection& c) { c.on_timeout(login); });
+        },
+        [this](reattach_atom, std::uint64_t id, std::uint32_t attempt) {
+          on(id, [&](connection& c) { c.reattach(attempt); });
+        },
+        [this](shutdown_atom) {
+          for (auto& [id, c] : connections_) c->on_closed();
+          connections_.clear();
+          quit();
+        },
+    };
+  }
+
+ private:
+  /// Runs `f` on connection `id` if it is open. An exception closes that connection only.
+  template <class F>
+  void on(std::uint64_t id, F&& f) {
+    auto* c = find(id);
+    if (c == nullptr) return;  // closed meanwhile: late frames and pushes are dropped
+    try {
+      f(*c);
+    } catch (const std::exception& e) {
+      c->on_internal_error(e.what());
+    }
+  }
+
+  void on_user_actor_down(const caf::actor_addr& user_actor) {
+    auto [first, last] = watchers_.equal_range(user_actor);
+    std::vector<std::uint64_t> ids;
+    for (auto it = first; it != last; ++it) ids.push_back(it->second);
+    watchers_.erase(first, last);
+    for (auto id : ids) on(id, [](connection& c) { c.on_user_actor_down(); });
+  }
+
+  services& svc_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<connection>> connections_;
+  std::unordered_multimap<caf::actor_addr, std::uint64_t> watchers_;
+};
+
+// -- out-of-line parts that need the hub ----------------------------------------------------------
+
+template <class F, class... Ts>
+void while_open<F, caf::detail::type_list<Ts...>>::operator()(Ts... xs) const {
+  if (hub->find(id) != nullptr) f(std::forward<Ts>(xs)...);
+}
+
+connection::connection(connection_hub& hub, std::uint64_t id, sink_ptr sink)
+    : hub_(hub), svc_(hub.svc()), id_(id), sink_(std::move(sink)) {
+  svc_.counters->connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+connection::~connection() {
+  svc_.counters->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+template <class OnOk, class OnError, class... Ts>
+void connection::request(const std::string& entity, OnOk on_ok, OnError on_error,
+                         const Ts&... xs) {
+  ask(&hub_, svc_, entity, while_open<OnOk>{&hub_, id_, std::move(on_ok)},
+      while_open<OnError>{&hub_, id_, std::move(on_error)}, xs...);
+}
+
+void connection::on_bad_stream(errc code) {
+  svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
+  reply_error(0, code,
+              code == errc::frame_too_large
+                  ? "frame exceeds " + std::to_string(svc_.options.frames.max_frame_bytes) +
+                        " bytes; closing"
+                  : "unreadable frame header; closing");
+  kick(wire::KickReason::PROTOCOL_ERROR, "the stream cannot continue");
+}
+
+void connection::log_in(std::uint64_t request_id) {
+  request(
+      runtime::user_entity(user_),
+      [this, request_id](std::uint64_t inbox_head) {
+        login_pending_ = false;
+        logged_in_ = true;
+        sink_->authenticated();
+        watch_user_actor();
+        svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
+        reply(request_id, [&](wire::Result::Builder r) {
+          auto ok = r.initLogin();
+          ok.setUserId(user_);
+          ok.setInboxHead(inbox_head);
+        });
+      },
+      [this, request_id](caf::error& err) {
+        login_pending_ = false;
+        reply_caf_error(request_id, err);
+      },
+      login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
+}
+
+void connection::watch_user_actor() {
+  auto sender = caf::actor_cast<caf::actor>(hub_.current_sender());
+  if (!sender || sender.address() == user_actor_) return;
+  if (user_actor_) hub_.unwatch(user_actor_, id_);
+  user_actor_ = sender.address();
+  hub_.watch(sender, id_);
+}
+
+void connection::on_user_actor_down() {
+  user_actor_ = nullptr;  // the hub has forgotten our watch already
+  if (logged_in_ && !closing_) reattach(0);
+}
+
+void connection::reattach(std::uint32_t attempt) {
+  if (closing_ || !logged_in_) return;
+  constexpr std::uint32_t max_attempts = 100;  // with the backoff below: about 20 s
+  request(
+      runtime::user_entity(user_), [this](std::uint64_t) { watch_user_actor(); },
+      [this, attempt](caf::error&) {
+        if (attempt + 1 >= max_attempts) {
+          return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
+        }
+        hub_.delayed_send(&hub_,
+                          std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
+                          reattach_atom::value, id_, attempt + 1);
+      },
+      login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
+}
+
+void connection::on_closed() {
+  // A login still in flight attaches a session too: the logout follows it to the same actor,
+  // in order (same sender, same route), and removes it.
+  if (logged_in_ || login_pending_) {
+    tell_if_active(svc_, runtime::user_entity(user_), logout_atom::value, device_,
+                   hub_.address(), id_);
+  }
+  if (user_actor_) hub_.unwatch(user_actor_, id_);
+  user_actor_ = nullptr;
+  logged_in_ = false;
+  closing_ = true;
+  if (sink_) sink_->close();
+  sink_.reset();
+}
+
+void connection::on_internal_error(const char* what) {
+  reply_error(0, errc::internal, std::string("internal error: ") + what);
+  kick(wire::KickReason::PROTOCOL_ERROR, "the server could not handle a frame");
+}
+
 }  // namespace
 
-caf::actor spawn_connection(services& svc, std::shared_ptr<connection_sink> sink) {
-  return svc.system->spawn<connection_actor>(&svc, std::move(sink));
+caf::actor spawn_connection_hub(services& svc) {
+  return svc.system->spawn<connection_hub>(&svc);
 }
 
 }  // namespace parley::actors

@@ -24,9 +24,16 @@ namespace parley::actors {
 
 namespace {
 
+/// A device's session: the connection hub holding its socket (on any node) and the
+/// connection's id in that hub.
 struct session {
-  caf::actor connection;
+  caf::actor hub;
+  std::uint64_t connection = 0;
   std::uint16_t device_type = 0;
+
+  bool is(const caf::actor_addr& h, std::uint64_t c) const {
+    return connection == c && hub.address() == h;
+  }
 };
 
 class user_actor final : public entity_actor {
@@ -38,18 +45,22 @@ class user_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
+    // Only remote hubs are monitored: a node failure ends their sessions. A local hub lives as
+    // long as this node's gateway, and monitoring it would put one entry per online user in
+    // the hub's attachable list (each demonitor scans that list).
     set_down_handler([this](caf::down_msg& dm) { drop_sessions_of(dm.source); });
     return {
-        [this](login_atom, std::string& device, std::uint16_t device_type,
-               caf::actor& connection) -> std::uint64_t {
-          attach(device, device_type, std::move(connection));
+        [this](login_atom, std::string& device, std::uint16_t device_type, caf::actor& hub,
+               std::uint64_t connection) -> std::uint64_t {
+          attach(device, session{std::move(hub), connection, device_type});
           return inbox_head_;
         },
-        [this](logout_atom, std::string& device, caf::actor_addr& connection) {
+        [this](logout_atom, std::string& device, caf::actor_addr& hub, std::uint64_t connection) {
           auto it = sessions_.find(device);
-          if (it != sessions_.end() && it->second.connection.address() == connection) {
-            demonitor(it->second.connection);
+          if (it != sessions_.end() && it->second.is(hub, connection)) {
+            auto gone = std::move(it->second.hub);
             sessions_.erase(it);
+            unwatch(gone);
           }
         },
         [this](sync_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
@@ -68,7 +79,7 @@ class user_actor final : public entity_actor {
         [this](push_atom, std::string& message, std::string& skip_device) {
           for (auto& [device, s] : sessions_) {
             if (device == skip_device) continue;
-            send(s.connection, push_atom::value, message);
+            send(s.hub, push_atom::value, s.connection, message);
             svc_.counters->pushes.fetch_add(1, std::memory_order_relaxed);
           }
         },
@@ -92,23 +103,40 @@ class user_actor final : public entity_actor {
     return {};
   }
 
-  void attach(const std::string& device, std::uint16_t device_type, caf::actor connection) {
+  void attach(const std::string& device, session s) {
     auto it = sessions_.find(device);
     if (it != sessions_.end()) {
-      if (it->second.connection == connection) return;
+      if (it->second.is(s.hub.address(), s.connection)) return;  // a reattach
       // One session per (user, device): the newer login wins.
-      demonitor(it->second.connection);
-      send(it->second.connection, kicked_atom::value,
+      send(it->second.hub, kicked_atom::value, it->second.connection,
            static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),
            std::string("the same device logged in on another connection"));
+      auto old = std::move(it->second.hub);
+      sessions_.erase(it);
+      unwatch(old);
     }
-    monitor(connection);
-    sessions_[device] = session{std::move(connection), device_type};
+    watch(s.hub);
+    sessions_.emplace(device, std::move(s));
   }
 
-  void drop_sessions_of(const caf::actor_addr& connection) {
+  std::size_t sessions_through(const caf::actor& hub) const {
+    return std::count_if(sessions_.begin(), sessions_.end(),
+                         [&](const auto& entry) { return entry.second.hub == hub; });
+  }
+
+  /// Monitors a remote hub once, before its first session here is added.
+  void watch(const caf::actor& hub) {
+    if (hub.node() != node() && sessions_through(hub) == 0) monitor(hub);
+  }
+
+  /// Stops monitoring a remote hub once its last session here is gone.
+  void unwatch(const caf::actor& hub) {
+    if (hub.node() != node() && sessions_through(hub) == 0) demonitor(hub);
+  }
+
+  void drop_sessions_of(const caf::actor_addr& hub) {
     for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (it->second.connection.address() == connection)
+      if (it->second.hub.address() == hub)
         it = sessions_.erase(it);
       else
         ++it;
@@ -168,7 +196,7 @@ class user_actor final : public entity_actor {
                rp.deliver(storage_error(st));
                return;
              }
-             for (auto& [device, s] : sessions_) send(s.connection, event_atom::value, event);
+             for (auto& [device, s] : sessions_) send(s.hub, event_atom::value, s.connection, event);
              rp.deliver(reply != 0 ? reply : seq);
            });
     return rp;

@@ -13,6 +13,8 @@
 
 #include "client.capnp.h"
 
+#include <capnp/message.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
@@ -632,6 +634,34 @@ BOOST_AUTO_TEST_CASE(idle_actors_passivate_and_reactivate_from_the_store) {
   BOOST_TEST(read_all(*alice, "group/gp").size() == 1u);
   require_ok(alice->send_to_group("gp", "1", "one"));  // dedupe state was reloaded too
   BOOST_TEST(read_all(*alice, "group/gp").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_closed_during_its_login_leaves_no_session) {
+  server::node_options opts;
+  opts.actors.idle_timeout = 100ms;
+  opts.gateway.hubs = 1;  // every connection below shares one connection hub
+  embedded_node node(opts);
+  {
+    auto hasty = node.connect();
+    capnp::MallocMessageBuilder message;
+    auto frame = message.initRoot<wire::ClientFrame>();
+    frame.setRequestId(1);
+    auto login = frame.initLogin();
+    login.setToken(node.token("alice"));
+    login.setDeviceId("phone");
+    const auto words = schema::encode_frame(message);
+    hasty->send_raw(words.data(), words.size() * sizeof(std::uint64_t));
+  }  // hangs up without waiting for the answer
+  // The login still reaches alice's actor; the hang-up ends the session it opened, so nothing
+  // keeps her actor active.
+  BOOST_TEST(testing::wait_until([&] { return node.node().stats().active_entities == 0; }));
+  // The same device logs in again and is served as usual.
+  auto alice = node.login("alice", "phone");
+  auto bob = node.login("bob");
+  require_ok(bob->send_to_user("alice", "1", "hi"));
+  auto m = testing::next_message(*alice);
+  BOOST_TEST_REQUIRE(m.has_value());
+  BOOST_TEST(m->body == "hi");
 }
 
 BOOST_AUTO_TEST_CASE(logout_answers_then_closes) {

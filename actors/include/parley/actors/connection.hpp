@@ -1,25 +1,32 @@
 #pragma once
-// The connection actor: one per client socket, on the node the client connected to.
+// Client connections: one connection hub actor per CAF worker, holding many connections.
 //
-// It decodes ClientFrames, enforces login (token check) and input limits, forwards typed
-// requests to the entity actors through the router, and writes their answers and the user's
-// pushes back as ServerFrames. It never moves: entity actors may live anywhere.
+// A connection decodes ClientFrames, enforces login (token check) and input limits, forwards
+// typed requests to the entity actors through the router, and writes their answers and the
+// user's pushes back as ServerFrames. It never moves: entity actors may live anywhere.
 //
-// The transport (TCP now, WebSocket later) stays outside: it hands complete frames to the
-// actor and writes what the actor gives it through a connection_sink.
+// Why hubs and not one actor per connection: a CAF 0.17 actor costs ~1.6 KB with its behavior
+// (event_based_actor alone is 1016 bytes), a third of what an idle authenticated connection
+// cost in all (docs/benchmarks.md). A connection is a plain object of a few hundred bytes in its
+// hub's table, addressed as (hub, connection id); the hub runs every connection's handlers
+// and continuations, so a connection still sees one message at a time.
+//
+// The transport (TCP now, WebSocket later) stays outside: it hands complete frames to the hub
+// and writes what a connection gives it through a connection_sink.
 
 #include "parley/actors/services.hpp"
 #include "parley/schema/framing.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 
+#include <cstdint>
 #include <memory>
-#include <string>
 
 namespace parley::actors {
 
-/// The transport side of one connection. Implementations are thread-safe: the connection
-/// actor calls them from CAF worker threads.
+/// The transport side of one connection. Implementations are thread-safe: connections call
+/// them from CAF worker threads.
 class connection_sink {
  public:
   virtual ~connection_sink() = default;
@@ -33,12 +40,19 @@ class connection_sink {
   virtual void authenticated() = 0;
 };
 
-/// Spawns the actor of one new connection. The transport sends it (frame_atom, frame_words)
-/// for every complete frame, (badframe_atom, uint16 errc) when the stream cannot be read,
-/// (closed_atom) once the socket is closed, and (timeout_atom, bool login) once when the
-/// client did not log in within the login timeout (login = true) or sent no frame within the
-/// heartbeat timeout. The transport watches these clocks, not the actor: a per-actor timer
-/// costs every idle connection ~200 bytes (CAF's actor clock entries and a mailbox element).
-caf::actor spawn_connection(services& svc, std::shared_ptr<connection_sink> sink);
+using sink_ptr = std::shared_ptr<connection_sink>;
+
+/// Spawns a connection hub. The transport picks a hub and an id unique on this node for each
+/// new socket and sends, in this order: (open_atom, id, sink_ptr) once; (frame_atom, id,
+/// frame_words) for every complete frame; (badframe_atom, id, uint16 errc) when the stream
+/// cannot be read; (timeout_atom, id, bool login) once when the client did not log in within
+/// the login timeout (login = true) or sent no frame within the heartbeat timeout; and
+/// (closed_atom, id) once the socket is closed. The transport watches these clocks, not the
+/// hub: a timer per connection would cost every idle connection CAF clock entries.
+/// (shutdown_atom) closes every connection left and stops the hub.
+caf::actor spawn_connection_hub(services& svc);
 
 }  // namespace parley::actors
+
+// Sinks only travel between the gateway and a hub of the same process.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::sink_ptr)

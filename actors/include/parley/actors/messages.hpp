@@ -30,21 +30,23 @@ using history_atom = caf::atom_constant<caf::atom("history")>;      ///< group/c
 using sync_atom = caf::atom_constant<caf::atom("sync")>;            ///< user: read the inbox
 using read_atom = caf::atom_constant<caf::atom("markread")>;        ///< user: move a read cursor
 using announce_atom = caf::atom_constant<caf::atom("announce")>;    ///< user: record an inbox event
-using push_atom = caf::atom_constant<caf::atom("push")>;            ///< user/conn: a new message
-using event_atom = caf::atom_constant<caf::atom("event")>;          ///< conn: a new inbox event
-using kicked_atom = caf::atom_constant<caf::atom("kicked")>;        ///< conn: close the session
+using push_atom = caf::atom_constant<caf::atom("push")>;            ///< user/hub: a new message
+using event_atom = caf::atom_constant<caf::atom("event")>;          ///< hub: a new inbox event
+using kicked_atom = caf::atom_constant<caf::atom("kicked")>;        ///< hub: close the session
 using create_atom = caf::atom_constant<caf::atom("gcreate")>;       ///< group: create
 using join_atom = caf::atom_constant<caf::atom("gjoin")>;           ///< group: join
 using leave_atom = caf::atom_constant<caf::atom("gleave")>;         ///< group: leave
 using kick_atom = caf::atom_constant<caf::atom("gkick")>;           ///< group: remove a member
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  ///< self: a write is durable
-using frame_atom = caf::atom_constant<caf::atom("frame")>;          ///< conn: a frame arrived
-using badframe_atom = caf::atom_constant<caf::atom("badframe")>;    ///< conn: unreadable stream
-using closed_atom = caf::atom_constant<caf::atom("closed")>;        ///< conn: the socket closed
+using open_atom = caf::atom_constant<caf::atom("open")>;            ///< hub: a socket was accepted
+using frame_atom = caf::atom_constant<caf::atom("frame")>;          ///< hub: a frame arrived
+using badframe_atom = caf::atom_constant<caf::atom("badframe")>;    ///< hub: unreadable stream
+using closed_atom = caf::atom_constant<caf::atom("closed")>;        ///< hub: the socket closed
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;    ///< hub: close all, quit
 using tick_atom = caf::atom_constant<caf::atom("tick")>;            ///< self: periodic check
 using drain_atom = caf::atom_constant<caf::atom("drain")>;          ///< entity: finish writes, quit
-using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< conn: log in again
-using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      ///< conn: login/heartbeat late
+using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< hub: log in again
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      ///< hub: login/heartbeat late
 
 // -- payloads -----------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 #pragma once
-// What entity and connection actors need from their node: storage, routing, commit, tokens and
+// What entity actors and connection hubs need from their node: storage, routing, commit, tokens and
 // options. The node owns every member and outlives all actors; actors keep a plain pointer.
 
 #include "parley/schema/framing.hpp"

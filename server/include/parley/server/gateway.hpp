@@ -1,13 +1,13 @@
 #pragma once
-// The TCP gateway: accepts client sockets on Asio and gives each one a connection actor.
+// The TCP gateway: accepts client sockets on Asio and gives each one to a connection hub.
 //
 // Asio threads own the sockets; CAF actors never touch them. Reading: after a readiness wait the
 // session reads into a per-thread scratch buffer (an idle socket keeps no read buffer), probes
 // the Cap'n Proto segment table, refuses a frame above the size limit before buffering it, and
-// hands each complete frame to its connection actor (anon_send, thread-safe). Deadlines: one
-// sweeper per gateway tells a connection actor when its client missed the login or heartbeat
-// deadline (no timer per connection). Writing: the
-// actor calls connection_sink::send, which posts to the socket's strand; frames queue there.
+// hands each complete frame to its connection's hub (anon_send, thread-safe). Deadlines: one
+// sweeper per gateway tells a hub when a client missed the login or heartbeat deadline (no
+// timer per connection). Writing: the connection calls connection_sink::send, which posts to
+// the socket's strand; frames queue there. Connections are spread over the hubs round-robin.
 // A client whose queue passes max_send_queue_bytes is disconnected (it resyncs by seq on
 // reconnect, so nothing is lost), which bounds the memory a slow reader can pin.
 
@@ -32,6 +32,8 @@ struct gateway_options {
   std::size_t io_threads = 1;
   /// Bytes queued for one client before it is disconnected as too slow. Default 4 MiB.
   std::size_t max_send_queue_bytes = 4u << 20;
+  /// Connection hub actors (actors/connection.hpp); 0 = one per CAF worker thread. Default 0.
+  std::size_t hubs = 0;
 };
 
 /// See the file comment. Owned by the node; stop() before the actor system goes away.
