@@ -127,6 +127,9 @@ class tcp_session final : public actors::connection_sink,
     if (!writing_) write_next();
   }
 
+  /// Writes every queued frame (up to a batch limit) with one gathering write. While a write
+  /// is in flight new frames queue up, so a busy connection sends many frames per syscall and
+  /// an idle one sends each frame at once.
   void write_next() {
     if (out_head_ == out_.size()) {
       out_.clear();
@@ -136,17 +139,28 @@ class tcp_session final : public actors::connection_sink,
       return;
     }
     writing_ = true;
-    auto& front = out_[out_head_];
-    asio::async_write(socket_, asio::buffer(front.data(), front.size() * sizeof(std::uint64_t)),
-                      [self = shared_from_this()](std::error_code ec, std::size_t n) {
+    constexpr std::size_t max_batch_frames = 64;
+    constexpr std::size_t max_batch_bytes = 256 * 1024;
+    std::vector<asio::const_buffer> batch;
+    std::size_t bytes = 0;
+    for (std::size_t i = out_head_;
+         i < out_.size() && batch.size() < max_batch_frames && bytes < max_batch_bytes; ++i) {
+      batch.emplace_back(out_[i].data(), out_[i].size() * sizeof(std::uint64_t));
+      bytes += batch.back().size();
+    }
+    const std::size_t frames = batch.size();
+    asio::async_write(socket_, batch,
+                      [self = shared_from_this(), frames](std::error_code ec, std::size_t n) {
                         self->writing_ = false;
                         if (ec || self->closed_) {
-                          self->out_.clear();  // the buffer in flight is released only now
+                          self->out_.clear();  // the buffers in flight are released only now
                           self->out_head_ = 0;
                           return self->shut();
                         }
                         self->queued_bytes_ -= n;
-                        self->out_[self->out_head_++] = {};  // release the written frame now
+                        for (std::size_t i = 0; i < frames; ++i) {
+                          self->out_[self->out_head_++] = {};  // release the written frames now
+                        }
                         self->write_next();
                       });
   }
