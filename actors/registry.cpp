@@ -41,6 +41,8 @@ runtime::spawner make_entity_spawner(services& svc) {
         return spawn_group(svc, id, shard);
       case runtime::entity_kind::conversation:
         return spawn_conversation(svc, id, shard);
+      case runtime::entity_kind::presence:
+        return spawn_presence(svc, id, shard);
     }
     return {};
   };

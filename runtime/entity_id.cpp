@@ -1,5 +1,7 @@
 #include "parley/runtime/entity_id.hpp"
 
+#include <string>
+
 namespace parley::runtime {
 
 namespace {
@@ -62,10 +64,28 @@ std::optional<conversation_ref> parse_conversation(std::string_view conversation
   return ref;
 }
 
+std::string presence_entity(std::uint32_t shard) {
+  return "presence/" + std::to_string(shard);
+}
+
+std::optional<std::uint32_t> presence_shard(std::string_view entity_id) {
+  constexpr std::string_view prefix = "presence/";
+  if (!starts_with(entity_id, prefix)) return std::nullopt;
+  const auto digits = entity_id.substr(prefix.size());
+  if (digits.empty() || digits.size() > 9) return std::nullopt;
+  std::uint32_t shard = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    shard = shard * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return shard;
+}
+
 std::optional<entity_kind> kind_of(std::string_view entity_id) {
   if (starts_with(entity_id, "user/")) return entity_kind::user;
   if (starts_with(entity_id, "group/")) return entity_kind::group;
   if (starts_with(entity_id, "conv/")) return entity_kind::conversation;
+  if (presence_shard(entity_id)) return entity_kind::presence;
   return std::nullopt;
 }
 

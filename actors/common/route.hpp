@@ -3,6 +3,7 @@
 
 #include "parley/actors/messages.hpp"
 #include "parley/actors/services.hpp"
+#include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/node_gate.hpp"
 #include "parley/runtime/router.hpp"
 
@@ -51,7 +52,13 @@ void ask(caf::event_based_actor* self, services& svc, const std::string& entity_
   }
 }
 
-/// Fire-and-forget delivery to `entity_id` if it is active now (pushes to online users).
+/// The presence actor holding `user`'s sessions (actors/presence/presence.cpp).
+inline std::string presence_of(services& svc, const std::string& user) {
+  return runtime::presence_entity(svc.router->shard_of(runtime::user_entity(user)));
+}
+
+/// Fire-and-forget delivery to `entity_id` if it is active now (pushes to online users: a
+/// presence actor is active exactly while some user of its shard is online).
 template <class... Ts>
 void tell_if_active(services& svc, const std::string& entity_id, const Ts&... xs) {
   svc.router->with_if_active(

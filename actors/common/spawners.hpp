@@ -13,5 +13,6 @@ namespace parley::actors {
 caf::actor spawn_user(services& svc, const std::string& id, std::uint32_t shard);
 caf::actor spawn_group(services& svc, const std::string& id, std::uint32_t shard);
 caf::actor spawn_conversation(services& svc, const std::string& id, std::uint32_t shard);
+caf::actor spawn_presence(services& svc, const std::string& id, std::uint32_t shard);
 
 }  // namespace parley::actors

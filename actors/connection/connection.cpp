@@ -72,11 +72,11 @@ class connection {
 
   void on_bad_stream(errc code);
   void on_kicked(wire::KickReason reason, const std::string& detail) {
-    logged_in_ = false;  // the user actor has already dropped this session
+    logged_in_ = false;  // the presence actor has already dropped this session
     kick(reason, detail);
   }
-  /// The user actor holding our session went away (its shard moved or its node failed).
-  void on_user_actor_down();
+  /// The presence actor holding our session went away (its shard moved or its node failed).
+  void on_presence_down();
   /// The socket is closed: detach from the user. The hub forgets the connection next.
   void on_closed();
   /// A handler threw: tell the client and close (the hub and its other connections go on).
@@ -159,17 +159,9 @@ class connection {
   }
 
  public:
-  void push_record(const std::string& stored, bool is_message) {
-    if (!logged_in_) return;
-    auto words = schema::words_from_bytes(stored);
-    auto reader = schema::read_frame(words, capnp::ReaderOptions());
-    write([&](wire::ServerFrame::Builder f) {
-      f.setRequestId(0);
-      if (is_message)
-        f.setMessage(reader.getRoot<wire::Message>());
-      else
-        f.setEvent(reader.getRoot<wire::InboxEvent>());
-    });
+  /// Queues a push frame the hub encoded once for all its recipients.
+  void push(const schema::frame_words& frame) {
+    if (logged_in_ && sink_) sink_->send(frame);
   }
 
   // -- frames in --------------------------------------------------------------------------------
@@ -426,11 +418,11 @@ class connection {
   template <class OnOk, class OnError, class... Ts>
   void request(const std::string& entity, OnOk on_ok, OnError on_error, const Ts&... xs);
 
-  /// The session we hand the user actor: our hub and our id in it.
+  /// Logs in at the presence actor of our user: our hub and our id in it are the session.
   void log_in(std::uint64_t request_id);
 
-  /// Watches the user actor that just answered (local, or a proxy of a remote one).
-  void watch_user_actor();
+  /// Watches the presence actor that just answered (local, or a proxy of a remote one).
+  void watch_presence();
 
   void kick(wire::KickReason reason, const std::string& detail) {
     write([&](wire::ServerFrame::Builder f) {
@@ -476,7 +468,7 @@ class connection {
   std::string user_;
   std::string device_;
   std::uint16_t device_type_ = 0;
-  caf::actor_addr user_actor_;  ///< The user actor holding our session (watched by the hub).
+  caf::actor_addr presence_;  ///< The presence actor holding our session (watched by the hub).
   bool logged_in_ = false;
   bool login_pending_ = false;
   bool closing_ = false;
@@ -497,27 +489,27 @@ class connection_hub final : public caf::event_based_actor {
     return it == connections_.end() ? nullptr : it->second.get();
   }
 
-  /// Monitors `user_actor` on behalf of connection `id`: one monitor per distinct actor, however
+  /// Monitors `presence` on behalf of connection `id`: one monitor per distinct actor, however
   /// many of our connections it holds sessions of.
-  void watch(const caf::actor& user_actor, std::uint64_t id) {
-    const auto addr = user_actor.address();
-    if (watchers_.count(addr) == 0) monitor(user_actor);
+  void watch(const caf::actor& presence, std::uint64_t id) {
+    const auto addr = presence.address();
+    if (watchers_.count(addr) == 0) monitor(presence);
     watchers_.emplace(addr, id);
   }
 
-  void unwatch(const caf::actor_addr& user_actor, std::uint64_t id) {
-    auto [first, last] = watchers_.equal_range(user_actor);
+  void unwatch(const caf::actor_addr& presence, std::uint64_t id) {
+    auto [first, last] = watchers_.equal_range(presence);
     for (auto it = first; it != last; ++it) {
       if (it->second == id) {
         watchers_.erase(it);
         break;
       }
     }
-    if (watchers_.count(user_actor) == 0) demonitor(user_actor);
+    if (watchers_.count(presence) == 0) demonitor(presence);
   }
 
   caf::behavior make_behavior() override {
-    set_down_handler([this](caf::down_msg& dm) { on_user_actor_down(dm.source); });
+    set_down_handler([this](caf::down_msg& dm) { on_presence_down(dm.source); });
     return {
         [this](open_atom, std::uint64_t id, sink_ptr& sink) {
           connections_.emplace(id, std::make_unique<connection>(*this, id, std::move(sink)));
@@ -532,11 +524,11 @@ class connection_hub final : public caf::event_based_actor {
           on(id, [](connection& c) { c.on_closed(); });
           connections_.erase(id);
         },
-        [this](push_atom, std::uint64_t id, std::string& message) {
-          on(id, [&](connection& c) { c.push_record(message, true); });
+        [this](push_atom, const std::vector<std::uint64_t>& ids, const std::string& message) {
+          push(ids, message, true);
         },
-        [this](event_atom, std::uint64_t id, std::string& event) {
-          on(id, [&](connection& c) { c.push_record(event, false); });
+        [this](event_atom, const std::vector<std::uint64_t>& ids, const std::string& event) {
+          push(ids, event, false);
         },
         [this](kicked_atom, std::uint64_t id, std::uint16_t reason, std::string& detail) {
           on(id, [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
@@ -568,12 +560,27 @@ class connection_hub final : public caf::event_based_actor {
     }
   }
 
-  void on_user_actor_down(const caf::actor_addr& user_actor) {
-    auto [first, last] = watchers_.equal_range(user_actor);
+  /// Encodes the push frame of a stored record once and queues it on each connection.
+  void push(const std::vector<std::uint64_t>& ids, const std::string& stored, bool is_message) {
+    auto words = schema::words_from_bytes(stored);
+    auto reader = schema::read_frame(words, capnp::ReaderOptions());
+    capnp::MallocMessageBuilder message;
+    auto frame = message.initRoot<wire::ServerFrame>();
+    frame.setRequestId(0);
+    if (is_message)
+      frame.setMessage(reader.getRoot<wire::Message>());
+    else
+      frame.setEvent(reader.getRoot<wire::InboxEvent>());
+    const auto encoded = schema::encode_frame(message);
+    for (auto id : ids) on(id, [&](connection& c) { c.push(encoded); });
+  }
+
+  void on_presence_down(const caf::actor_addr& presence) {
+    auto [first, last] = watchers_.equal_range(presence);
     std::vector<std::uint64_t> ids;
     for (auto it = first; it != last; ++it) ids.push_back(it->second);
     watchers_.erase(first, last);
-    for (auto id : ids) on(id, [](connection& c) { c.on_user_actor_down(); });
+    for (auto id : ids) on(id, [](connection& c) { c.on_presence_down(); });
   }
 
   services& svc_;
@@ -616,12 +623,12 @@ void connection::on_bad_stream(errc code) {
 
 void connection::log_in(std::uint64_t request_id) {
   request(
-      runtime::user_entity(user_),
+      presence_of(svc_, user_),
       [this, request_id](std::uint64_t inbox_head) {
         login_pending_ = false;
         logged_in_ = true;
         sink_->authenticated();
-        watch_user_actor();
+        watch_presence();
         svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
         reply(request_id, [&](wire::Result::Builder r) {
           auto ok = r.initLogin();
@@ -633,19 +640,19 @@ void connection::log_in(std::uint64_t request_id) {
         login_pending_ = false;
         reply_caf_error(request_id, err);
       },
-      login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
+      login_atom::value, user_, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
 }
 
-void connection::watch_user_actor() {
+void connection::watch_presence() {
   auto sender = caf::actor_cast<caf::actor>(hub_.current_sender());
-  if (!sender || sender.address() == user_actor_) return;
-  if (user_actor_) hub_.unwatch(user_actor_, id_);
-  user_actor_ = sender.address();
+  if (!sender || sender.address() == presence_) return;
+  if (presence_) hub_.unwatch(presence_, id_);
+  presence_ = sender.address();
   hub_.watch(sender, id_);
 }
 
-void connection::on_user_actor_down() {
-  user_actor_ = nullptr;  // the hub has forgotten our watch already
+void connection::on_presence_down() {
+  presence_ = nullptr;  // the hub has forgotten our watch already
   if (logged_in_ && !closing_) reattach(0);
 }
 
@@ -653,7 +660,7 @@ void connection::reattach(std::uint32_t attempt) {
   if (closing_ || !logged_in_) return;
   constexpr std::uint32_t max_attempts = 100;  // with the backoff below: about 20 s
   request(
-      runtime::user_entity(user_), [this](std::uint64_t) { watch_user_actor(); },
+      presence_of(svc_, user_), [this](std::uint64_t) { watch_presence(); },
       [this, attempt](caf::error&) {
         if (attempt + 1 >= max_attempts) {
           return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
@@ -662,18 +669,18 @@ void connection::reattach(std::uint32_t attempt) {
                           std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
                           reattach_atom::value, id_, attempt + 1);
       },
-      login_atom::value, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
+      login_atom::value, user_, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
 }
 
 void connection::on_closed() {
   // A login still in flight attaches a session too: the logout follows it to the same actor,
   // in order (same sender, same route), and removes it.
   if (logged_in_ || login_pending_) {
-    tell_if_active(svc_, runtime::user_entity(user_), logout_atom::value, device_,
+    tell_if_active(svc_, presence_of(svc_, user_), logout_atom::value, user_, device_,
                    hub_.address(), id_);
   }
-  if (user_actor_) hub_.unwatch(user_actor_, id_);
-  user_actor_ = nullptr;
+  if (presence_) hub_.unwatch(presence_, id_);
+  presence_ = nullptr;
   logged_in_ = false;
   closing_ = true;
   if (sink_) sink_->close();

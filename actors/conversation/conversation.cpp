@@ -26,6 +26,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -138,17 +139,23 @@ class conversation_actor final : public entity_actor {
     return rp;
   }
 
+  /// Pushes to the online recipients: one message per shard, to the shard's presence actor if
+  /// it is active (else nobody of that shard is online). The sending device gets no push.
   void fan_out(const std::string& message, const std::string& sender, const std::string& device,
                const std::vector<std::string>& recipients) {
-    auto push = [&](const std::string& user) {
-      tell_if_active(svc_, runtime::user_entity(user), push_atom::value, message,
-                     user == sender ? device : std::string());
+    std::map<std::uint32_t, std::vector<std::string>> by_shard;
+    auto add = [&](const std::string& user) {
+      by_shard[svc_.router->shard_of(runtime::user_entity(user))].push_back(user);
     };
     if (ref_.is_group) {
-      for (auto& user : recipients) push(user);
+      for (auto& user : recipients) add(user);
     } else {
-      push(ref_.user_a);
-      push(ref_.user_b);
+      add(ref_.user_a);
+      add(ref_.user_b);
+    }
+    for (auto& [shard, users] : by_shard) {
+      tell_if_active(svc_, runtime::presence_entity(shard), push_atom::value, users, message,
+                     sender, device);
     }
   }
 

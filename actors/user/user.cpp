@@ -1,9 +1,10 @@
-// The user actor ("user/<name>"): the user's sessions (one per device), its inbox (an
-// append-only log of what changed for it), the set of conversations it takes part in, and its
-// read cursors. It is active exactly while the user has sessions (and briefly around writes),
-// so "active" means "online" and pushes only go to active users.
+// The user actor ("user/<name>"): the user's inbox (an append-only log of what changed for it),
+// the set of conversations it takes part in, and its read cursors. It passivates when idle,
+// online or not: the sessions are the presence actor's (actors/presence/presence.cpp), which
+// also gets the inbox events to push to them.
 
 #include "common/entity_actor.hpp"
+#include "common/route.hpp"
 #include "common/records.hpp"
 #include "common/spawners.hpp"
 
@@ -24,18 +25,6 @@ namespace parley::actors {
 
 namespace {
 
-/// A device's session: the connection hub holding its socket (on any node) and the
-/// connection's id in that hub.
-struct session {
-  caf::actor hub;
-  std::uint64_t connection = 0;
-  std::uint16_t device_type = 0;
-
-  bool is(const caf::actor_addr& h, std::uint64_t c) const {
-    return connection == c && hub.address() == h;
-  }
-};
-
 class user_actor final : public entity_actor {
  public:
   user_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard)
@@ -45,24 +34,7 @@ class user_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    // Only remote hubs are monitored: a node failure ends their sessions. A local hub lives as
-    // long as this node's gateway, and monitoring it would put one entry per online user in
-    // the hub's attachable list (each demonitor scans that list).
-    set_down_handler([this](caf::down_msg& dm) { drop_sessions_of(dm.source); });
     return {
-        [this](login_atom, std::string& device, std::uint16_t device_type, caf::actor& hub,
-               std::uint64_t connection) -> std::uint64_t {
-          attach(device, session{std::move(hub), connection, device_type});
-          return inbox_head_;
-        },
-        [this](logout_atom, std::string& device, caf::actor_addr& hub, std::uint64_t connection) {
-          auto it = sessions_.find(device);
-          if (it != sessions_.end() && it->second.is(hub, connection)) {
-            auto gone = std::move(it->second.hub);
-            sessions_.erase(it);
-            unwatch(gone);
-          }
-        },
         [this](sync_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
           auto page = inbox_.read_after(after, limit);
           if (!page) return storage_error(page.error());
@@ -76,13 +48,6 @@ class user_actor final : public entity_actor {
         [this](announce_atom, inbox_event_spec& spec) -> caf::result<std::uint64_t> {
           return record_event(std::move(spec));
         },
-        [this](push_atom, std::string& message, std::string& skip_device) {
-          for (auto& [device, s] : sessions_) {
-            if (device == skip_device) continue;
-            send(s.hub, push_atom::value, s.connection, message);
-            svc_.counters->pushes.fetch_add(1, std::memory_order_relaxed);
-          }
-        },
         commit_handler(),
         idle_handler(),
         drain_handler(),
@@ -90,8 +55,6 @@ class user_actor final : public entity_actor {
   }
 
  private:
-  bool may_passivate() const override { return sessions_.empty(); }
-
   store::status load() {
     auto head = inbox_.last_seq();
     if (!head) return head.error();
@@ -101,46 +64,6 @@ class user_actor final : public entity_actor {
     if (!entries) return entries.error();
     for (auto& e : *entries) conversations_.insert(e.key.substr(prefix.size()));
     return {};
-  }
-
-  void attach(const std::string& device, session s) {
-    auto it = sessions_.find(device);
-    if (it != sessions_.end()) {
-      if (it->second.is(s.hub.address(), s.connection)) return;  // a reattach
-      // One session per (user, device): the newer login wins.
-      send(it->second.hub, kicked_atom::value, it->second.connection,
-           static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),
-           std::string("the same device logged in on another connection"));
-      auto old = std::move(it->second.hub);
-      sessions_.erase(it);
-      unwatch(old);
-    }
-    watch(s.hub);
-    sessions_.emplace(device, std::move(s));
-  }
-
-  std::size_t sessions_through(const caf::actor& hub) const {
-    return std::count_if(sessions_.begin(), sessions_.end(),
-                         [&](const auto& entry) { return entry.second.hub == hub; });
-  }
-
-  /// Monitors a remote hub once, before its first session here is added.
-  void watch(const caf::actor& hub) {
-    if (hub.node() != node() && sessions_through(hub) == 0) monitor(hub);
-  }
-
-  /// Stops monitoring a remote hub once its last session here is gone.
-  void unwatch(const caf::actor& hub) {
-    if (hub.node() != node() && sessions_through(hub) == 0) demonitor(hub);
-  }
-
-  void drop_sessions_of(const caf::actor_addr& hub) {
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (it->second.hub.address() == hub)
-        it = sessions_.erase(it);
-      else
-        ++it;
-    }
   }
 
   caf::result<std::uint64_t> mark_read(const std::string& conversation, std::uint64_t seq) {
@@ -196,7 +119,8 @@ class user_actor final : public entity_actor {
                rp.deliver(storage_error(st));
                return;
              }
-             for (auto& [device, s] : sessions_) send(s.hub, event_atom::value, s.connection, event);
+             tell_if_active(svc_, runtime::presence_entity(shard_), event_atom::value, user_,
+                            event);
              rp.deliver(reply != 0 ? reply : seq);
            });
     return rp;
@@ -205,7 +129,6 @@ class user_actor final : public entity_actor {
   const std::string user_;
   store::seq_log inbox_;
   std::uint64_t inbox_head_ = 0;
-  std::map<std::string, session> sessions_;
   std::set<std::string> conversations_;
 };
 

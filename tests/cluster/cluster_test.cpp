@@ -278,7 +278,7 @@ BOOST_AUTO_TEST_CASE(an_online_users_shard_moves_and_pushes_keep_coming) {
   const auto shard = runtime::shard_of("user/" + bob, 16);
   const std::string error = cluster.node(1).migrate_shard(shard, "node-2");
   BOOST_TEST_REQUIRE(error.empty(), error);
-  // bob's connection re-registers its session with the user actor's new home by itself.
+  // bob's connection re-registers its session with the presence actor's new home by itself.
   bool delivered = false;
   for (int n = 0; n < 50 && !delivered; ++n) {
     auto r = send_until_acked(*a, bob, "after-" + std::to_string(n));

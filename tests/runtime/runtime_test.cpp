@@ -62,6 +62,20 @@ BOOST_AUTO_TEST_CASE(shard_of_is_xxhash64_and_stable_across_builds) {
   BOOST_TEST(shard_of("conv/dm/alice/bob", 64) == 0xf45cb3ed236b26cbull % 64);
 }
 
+BOOST_AUTO_TEST_CASE(a_presence_id_names_its_shard) {
+  BOOST_TEST(presence_entity(17) == "presence/17");
+  BOOST_TEST(shard_of(presence_entity(17), 64) == 17u);
+  BOOST_TEST(shard_of(presence_entity(0), 64) == 0u);
+  BOOST_TEST((kind_of("presence/3") == entity_kind::presence));
+  BOOST_TEST(presence_shard("presence/63").value() == 63u);
+  // Anything else under the prefix is not a presence id (and hashes like any id).
+  BOOST_TEST(!presence_shard("presence/").has_value());
+  BOOST_TEST(!presence_shard("presence/1x").has_value());
+  BOOST_TEST(!presence_shard("presence/1234567890").has_value());
+  BOOST_TEST(!kind_of("presence/x").has_value());
+  BOOST_TEST(!presence_shard("user/presence/1").has_value());
+}
+
 BOOST_AUTO_TEST_CASE(ids_spread_over_all_shards) {
   std::set<std::uint32_t> seen;
   for (int i = 0; i < 2000; ++i) seen.insert(shard_of("user/u" + std::to_string(i), 64));

@@ -636,6 +636,44 @@ BOOST_AUTO_TEST_CASE(idle_actors_passivate_and_reactivate_from_the_store) {
   BOOST_TEST(read_all(*alice, "group/gp").size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(online_users_actors_passivate_and_their_sessions_still_get_pushes) {
+  server::node_options opts;
+  opts.actors.idle_timeout = 100ms;
+  embedded_node node(opts);
+  auto alice_phone = node.login("alice", "phone");
+  auto alice_laptop = node.login("alice", "laptop");
+  auto bob = node.login("bob");
+  require_ok(bob->send_to_user("alice", "1", "one"));
+  BOOST_TEST_REQUIRE(testing::next_message(*alice_phone).has_value());
+  BOOST_TEST_REQUIRE(testing::next_message(*alice_laptop).has_value());
+  // Only the presence actors of alice's and bob's shards stay: they hold the sessions. Users
+  // and the conversation passivate although both users are online.
+  const auto shards = opts.shard_count;
+  const std::uint64_t presence_actors =
+      runtime::shard_of("user/alice", shards) == runtime::shard_of("user/bob", shards) ? 1 : 2;
+  BOOST_TEST(testing::wait_until(
+      [&] { return node.node().stats().active_entities == presence_actors; }));
+  // Messages and inbox events still reach every session.
+  require_ok(bob->send_to_user("alice", "2", "two"));
+  auto m = testing::next_message(*alice_phone);
+  BOOST_TEST_REQUIRE(m.has_value());
+  BOOST_TEST(m->body == "two");
+  BOOST_TEST(m->seq == 2u);
+  require_ok(alice_phone->mark_read("dm/alice/bob", 2));
+  std::optional<client::push> p;  // skips the conversationStarted event of the first send
+  while ((p = alice_laptop->next_push(10s)) &&
+         !(p->what == client::push::kind::event &&
+           p->event.kind == wire::InboxEventKind::READ_MARKED)) {
+  }
+  BOOST_TEST_REQUIRE(p.has_value());
+  BOOST_TEST(p->event.arg_seq == 2u);
+  // Once everyone is gone nothing stays active.
+  alice_phone.reset();
+  alice_laptop.reset();
+  bob.reset();
+  BOOST_TEST(testing::wait_until([&] { return node.node().stats().active_entities == 0; }));
+}
+
 BOOST_AUTO_TEST_CASE(a_connection_closed_during_its_login_leaves_no_session) {
   server::node_options opts;
   opts.actors.idle_timeout = 100ms;

@@ -22,16 +22,16 @@ namespace parley::actors {
 
 // -- atoms (CAF 0.17: at most 10 characters) --------------------------------------------------
 
-using login_atom = caf::atom_constant<caf::atom("login")>;          ///< user: attach a session
-using logout_atom = caf::atom_constant<caf::atom("logout")>;        ///< user: detach a session
+using login_atom = caf::atom_constant<caf::atom("login")>;          ///< presence: add a session
+using logout_atom = caf::atom_constant<caf::atom("logout")>;        ///< presence: end a session
 using send_atom = caf::atom_constant<caf::atom("send")>;            ///< group/conv: send a message
 using pull_atom = caf::atom_constant<caf::atom("pull")>;            ///< group/conv: read forward
 using history_atom = caf::atom_constant<caf::atom("history")>;      ///< group/conv: read backward
 using sync_atom = caf::atom_constant<caf::atom("sync")>;            ///< user: read the inbox
 using read_atom = caf::atom_constant<caf::atom("markread")>;        ///< user: move a read cursor
 using announce_atom = caf::atom_constant<caf::atom("announce")>;    ///< user: record an inbox event
-using push_atom = caf::atom_constant<caf::atom("push")>;            ///< user/hub: a new message
-using event_atom = caf::atom_constant<caf::atom("event")>;          ///< hub: a new inbox event
+using push_atom = caf::atom_constant<caf::atom("push")>;            ///< presence/hub: a new message
+using event_atom = caf::atom_constant<caf::atom("event")>;          ///< presence/hub: an inbox event
 using kicked_atom = caf::atom_constant<caf::atom("kicked")>;        ///< hub: close the session
 using create_atom = caf::atom_constant<caf::atom("gcreate")>;       ///< group: create
 using join_atom = caf::atom_constant<caf::atom("gjoin")>;           ///< group: join

@@ -83,7 +83,7 @@ class router {
                     const remote_delivery& remote = {});
 
   /// Like with(), but only if the entity is active now; never activates. Used for pushes to
-  /// users, whose actors are active exactly while they have sessions.
+  /// presence actors, which are active while some user of their shard has a session.
   route_status with_if_active(const std::string& entity_id, const local_delivery& deliver,
                               const remote_delivery& remote = {});
 

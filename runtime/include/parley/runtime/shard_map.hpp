@@ -16,7 +16,7 @@ namespace parley::runtime {
 /// Identifies a node in the cluster ("node-1"); a single node calls itself "local".
 using node_id = std::string;
 
-/// The shard of an entity id.
+/// The shard of an entity id: a hash of it, except that "presence/<n>" is shard n.
 std::uint32_t shard_of(std::string_view entity_id, std::uint32_t shard_count);
 
 /// Who owns which shard. Implementations are thread-safe: the router reads them from any

@@ -1,0 +1,191 @@
+// The presence actor ("presence/<shard>"): the sessions of every online user of one shard, on
+// the node that owns the shard. One device of a user has at most one session; a session is a
+// connection in a connection hub (possibly on another node), addressed as (hub, connection id).
+//
+// Why one actor per shard and not the user actor: an online user used to keep its user actor
+// active for as long as it was connected, ~1.8 KB per idle connection for a CAF actor that had
+// nothing to do (docs/benchmarks.md). A session here is a map entry of ~150 bytes, the user
+// actor passivates like any other entity, and a fan-out sends one message per shard and one per
+// hub instead of one per recipient. Being a virtual actor of the shard, it moves with the shard
+// (its hubs see it go down and log their connections in again at the new owner) and it goes
+// with its node (the same), so sessions need no migration code of their own.
+//
+// Watching: the hubs monitor this actor. It monitors only remote hubs, once each (a node failure
+// ends their sessions); a local hub lives as long as the node's gateway.
+
+#include "common/entity_actor.hpp"
+#include "common/spawners.hpp"
+
+#include "parley/runtime/entity_id.hpp"
+#include "parley/store/seq_log.hpp"
+
+#include "client.capnp.h"
+
+#include <caf/actor_system.hpp>
+#include <caf/system_messages.hpp>
+
+#include <algorithm>
+#include <iterator>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace parley::actors {
+
+namespace {
+
+struct session {
+  std::string device;
+  caf::actor hub;
+  std::uint64_t connection = 0;
+  std::uint16_t device_type = 0;
+
+  bool is(const caf::actor_addr& h, std::uint64_t c) const {
+    return connection == c && hub.address() == h;
+  }
+};
+
+/// Connections to push one record to, grouped by hub: one message per hub.
+class push_batches {
+ public:
+  void add(const caf::actor& hub, std::uint64_t connection) {
+    auto it = std::find_if(batches_.begin(), batches_.end(),
+                           [&](const auto& b) { return b.first == hub; });
+    if (it == batches_.end()) {
+      batches_.emplace_back(hub, std::vector<std::uint64_t>{connection});
+    } else {
+      it->second.push_back(connection);
+    }
+  }
+
+  template <class Atom>
+  void send(caf::event_based_actor* self, Atom atom, const std::string& record) {
+    for (auto& [hub, connections] : batches_) self->send(hub, atom, std::move(connections), record);
+  }
+
+  std::size_t hubs() const { return batches_.size(); }
+
+ private:
+  std::vector<std::pair<caf::actor, std::vector<std::uint64_t>>> batches_;
+};
+
+class presence_actor final : public entity_actor {
+ public:
+  presence_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard)
+      : entity_actor(cfg, svc, std::move(id), shard) {}
+
+  caf::behavior make_behavior() override {
+    set_down_handler([this](caf::down_msg& dm) { drop_hub(dm.source); });
+    return {
+        [this](login_atom, std::string& user, std::string& device, std::uint16_t device_type,
+               caf::actor& hub, std::uint64_t connection) -> caf::result<std::uint64_t> {
+          // The durable inbox head: an event committed later is pushed to the new session.
+          store::seq_log inbox(*svc_.db, shard_, runtime::user_entity(user), store::record::inbox);
+          auto head = inbox.last_seq();
+          if (!head) return storage_error(head.error());
+          attach(user, session{std::move(device), std::move(hub), connection, device_type});
+          return *head;
+        },
+        [this](logout_atom, std::string& user, std::string& device, caf::actor_addr& hub,
+               std::uint64_t connection) { detach(user, device, hub, connection); },
+        [this](push_atom, std::vector<std::string>& users, std::string& message,
+               std::string& sender, std::string& sender_device) {
+          push_batches batches;
+          for (auto& user : users) {
+            auto it = online_.find(user);
+            if (it == online_.end()) continue;
+            for (auto& s : it->second) {
+              if (user == sender && s.device == sender_device) continue;
+              batches.add(s.hub, s.connection);
+              svc_.counters->pushes.fetch_add(1, std::memory_order_relaxed);
+            }
+          }
+          batches.send(this, push_atom::value, message);
+        },
+        [this](event_atom, std::string& user, std::string& event) {
+          auto it = online_.find(user);
+          if (it == online_.end()) return;
+          push_batches batches;
+          for (auto& s : it->second) batches.add(s.hub, s.connection);
+          batches.send(this, event_atom::value, event);
+        },
+        commit_handler(),
+        idle_handler(),
+        drain_handler(),
+    };
+  }
+
+ private:
+  bool may_passivate() const override { return online_.empty(); }
+
+  void attach(const std::string& user, session s) {
+    auto& devices = online_[user];
+    auto old = std::find_if(devices.begin(), devices.end(),
+                            [&](const session& d) { return d.device == s.device; });
+    if (old != devices.end()) {
+      if (old->is(s.hub.address(), s.connection)) return;  // a reattach
+      // One session per (user, device): the newer login wins.
+      send(old->hub, kicked_atom::value, old->connection,
+           static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),
+           std::string("the same device logged in on another connection"));
+      auto hub = std::move(old->hub);
+      devices.erase(old);
+      release(hub);
+    }
+    retain(s.hub);
+    devices.push_back(std::move(s));
+  }
+
+  void detach(const std::string& user, const std::string& device, const caf::actor_addr& hub,
+              std::uint64_t connection) {
+    auto it = online_.find(user);
+    if (it == online_.end()) return;
+    auto& devices = it->second;
+    auto s = std::find_if(devices.begin(), devices.end(), [&](const session& d) {
+      return d.device == device && d.is(hub, connection);
+    });
+    if (s == devices.end()) return;  // already replaced by a newer login
+    auto gone = std::move(s->hub);
+    devices.erase(s);
+    if (devices.empty()) online_.erase(it);
+    release(gone);
+  }
+
+  /// Counts a session through `hub`; the first one through a remote hub starts monitoring it.
+  void retain(const caf::actor& hub) {
+    if (hub.node() == node()) return;
+    if (remote_hubs_[hub.address()]++ == 0) monitor(hub);
+  }
+
+  /// The reverse of retain().
+  void release(const caf::actor& hub) {
+    if (hub.node() == node()) return;
+    auto it = remote_hubs_.find(hub.address());
+    if (it == remote_hubs_.end() || --it->second > 0) return;
+    remote_hubs_.erase(it);
+    demonitor(hub);
+  }
+
+  /// A remote hub's node is gone: so are its sessions.
+  void drop_hub(const caf::actor_addr& hub) {
+    remote_hubs_.erase(hub);
+    for (auto it = online_.begin(); it != online_.end();) {
+      auto& devices = it->second;
+      devices.erase(std::remove_if(devices.begin(), devices.end(),
+                                   [&](const session& s) { return s.hub.address() == hub; }),
+                    devices.end());
+      it = devices.empty() ? online_.erase(it) : std::next(it);
+    }
+  }
+
+  std::unordered_map<std::string, std::vector<session>> online_;
+  std::unordered_map<caf::actor_addr, std::size_t> remote_hubs_;
+};
+
+}  // namespace
+
+caf::actor spawn_presence(services& svc, const std::string& id, std::uint32_t shard) {
+  return svc.system->spawn<presence_actor, caf::lazy_init>(&svc, id, shard);
+}
+
+}  // namespace parley::actors
