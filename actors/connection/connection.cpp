@@ -31,6 +31,7 @@
 #include <exception>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace parley::actors {
 
@@ -492,20 +493,18 @@ class connection_hub final : public caf::event_based_actor {
   /// Monitors `presence` on behalf of connection `id`: one monitor per distinct actor, however
   /// many of our connections it holds sessions of.
   void watch(const caf::actor& presence, std::uint64_t id) {
-    const auto addr = presence.address();
-    if (watchers_.count(addr) == 0) monitor(presence);
-    watchers_.emplace(addr, id);
+    auto& ids = watchers_[presence.address()];
+    if (ids.empty()) monitor(presence);
+    ids.insert(id);
   }
 
   void unwatch(const caf::actor_addr& presence, std::uint64_t id) {
-    auto [first, last] = watchers_.equal_range(presence);
-    for (auto it = first; it != last; ++it) {
-      if (it->second == id) {
-        watchers_.erase(it);
-        break;
-      }
-    }
-    if (watchers_.count(presence) == 0) demonitor(presence);
+    auto it = watchers_.find(presence);
+    if (it == watchers_.end()) return;
+    it->second.erase(id);
+    if (!it->second.empty()) return;
+    watchers_.erase(it);
+    demonitor(presence);
   }
 
   caf::behavior make_behavior() override {
@@ -576,16 +575,17 @@ class connection_hub final : public caf::event_based_actor {
   }
 
   void on_presence_down(const caf::actor_addr& presence) {
-    auto [first, last] = watchers_.equal_range(presence);
-    std::vector<std::uint64_t> ids;
-    for (auto it = first; it != last; ++it) ids.push_back(it->second);
-    watchers_.erase(first, last);
+    auto it = watchers_.find(presence);
+    if (it == watchers_.end()) return;
+    const auto ids = std::move(it->second);
+    watchers_.erase(it);
     for (auto id : ids) on(id, [](connection& c) { c.on_presence_down(); });
   }
 
   services& svc_;
   std::unordered_map<std::uint64_t, std::unique_ptr<connection>> connections_;
-  std::unordered_multimap<caf::actor_addr, std::uint64_t> watchers_;
+  /// The connections whose session each watched presence actor holds.
+  std::unordered_map<caf::actor_addr, std::unordered_set<std::uint64_t>> watchers_;
 };
 
 // -- out-of-line parts that need the hub ----------------------------------------------------------
