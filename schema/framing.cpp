@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace parley::schema {
 
@@ -38,6 +39,39 @@ frame_probe probe_frame(const std::uint8_t* data, std::size_t len, const frame_l
   if (total == table_bytes) return {frame_status::malformed, 0};  // no content at all
   if (len < total) return {frame_status::need_more, total};
   return {frame_status::complete, total};
+}
+
+namespace {
+
+struct thread_segment {
+  std::unique_ptr<capnp::word[]> words{new capnp::word[detail_first_segment::words]()};
+  bool in_use = false;
+};
+
+thread_segment& this_threads_segment() {
+  thread_local thread_segment s;
+  return s;
+}
+
+}  // namespace
+
+detail_first_segment::detail_first_segment() {
+  auto& mine = this_threads_segment();
+  borrowed_ = !mine.in_use;
+  if (borrowed_) {
+    mine.in_use = true;
+    segment_ = mine.words.get();
+  } else {
+    segment_ = new capnp::word[words]();  // zeroed, as MallocMessageBuilder requires
+  }
+}
+
+detail_first_segment::~detail_first_segment() {
+  // The builder's destructor has zeroed what it used: the buffer is ready for the next one.
+  if (borrowed_)
+    this_threads_segment().in_use = false;
+  else
+    delete[] segment_;
 }
 
 frame_words encode_frame(capnp::MessageBuilder& message) {

@@ -22,16 +22,53 @@ namespace {
 using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
+class tcp_session;
+
+/// What connection hubs hand to the sockets, on its way to the io thread(s): frames, and
+/// closes (a null frame). A fan-out queues one frame for each of many sockets in a burst; the
+/// outbox posts one task for the whole burst instead of one per frame (each post is an
+/// allocation, a lock and possibly a wake-up of the io thread). Entries stay in order, so a
+/// close follows the frames queued before it.
+class outbox {
+ public:
+  /// `on_strand`: one io thread and no strands, so the io thread may run sockets' code
+  /// directly.
+  outbox(asio::io_context& io, bool on_strand) : io_(io), on_strand_(on_strand) {}
+
+  /// Any thread.
+  void put(std::shared_ptr<tcp_session> session, schema::shared_frame frame) {
+    std::lock_guard<std::mutex> guard(mu_);
+    pending_.push_back(entry{std::move(session), std::move(frame)});
+    if (scheduled_) return;
+    scheduled_ = true;
+    asio::post(io_, [this] { drain(); });
+  }
+
+ private:
+  struct entry {
+    std::shared_ptr<tcp_session> session;
+    schema::shared_frame frame;  // null: close after the frames before
+  };
+
+  void drain();  // on an io thread
+
+  asio::io_context& io_;
+  const bool on_strand_;
+  std::mutex mu_;
+  std::vector<entry> pending_;
+  bool scheduled_ = false;
+};
 
 class tcp_session final : public actors::connection_sink,
                           public std::enable_shared_from_this<tcp_session> {
  public:
   using on_closed_fn = std::function<void(tcp_session*)>;
 
-  tcp_session(tcp::socket socket, actors::services& svc, std::size_t max_queue,
+  tcp_session(tcp::socket socket, actors::services& svc, outbox& out, std::size_t max_queue,
               on_closed_fn on_closed)
       : socket_(std::move(socket)),
         svc_(svc),
+        outbox_(out),
         max_queue_(max_queue),
         on_closed_(std::move(on_closed)),
         in_(svc.options.frames) {}
@@ -48,18 +85,9 @@ class tcp_session final : public actors::connection_sink,
 
   // -- connection_sink (any thread) --
 
-  void send(schema::frame_words frame) override {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      self->enqueue(std::move(f));
-    });
-  }
+  void send(schema::shared_frame frame) override { outbox_.put(shared_from_this(), std::move(frame)); }
 
-  void close() override {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      self->closing_ = true;
-      if (!self->writing_) self->shut();
-    });
-  }
+  void close() override { outbox_.put(shared_from_this(), nullptr); }
 
   void authenticated() override { authenticated_.store(true, std::memory_order_relaxed); }
 
@@ -78,6 +106,15 @@ class tcp_session final : public actors::connection_sink,
   /// Closes at once (node shutdown). Any thread.
   void abort() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
+  }
+
+  /// The outbox's delivery of send() and close(), on an io thread. `on_strand`: the caller
+  /// runs in this socket's execution context already (one io thread, no strands).
+  void deliver(schema::shared_frame frame, bool on_strand) {
+    if (on_strand) return take(std::move(frame));
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+      self->take(std::move(f));
+    });
   }
 
  private:
@@ -119,50 +156,88 @@ class tcp_session final : public actors::connection_sink,
     }
   }
 
-  void enqueue(schema::frame_words frame) {
+  void take(schema::shared_frame frame) {
     if (closed_) return;
-    queued_bytes_ += frame.size() * sizeof(std::uint64_t);
-    if (queued_bytes_ > max_queue_) return shut();  // too slow: it resyncs after reconnecting
-    out_.push_back(std::move(frame));
-    if (!writing_) write_next();
-  }
-
-  /// Writes every queued frame (up to a batch limit) with one gathering write. While a write
-  /// is in flight new frames queue up, so a busy connection sends many frames per syscall and
-  /// an idle one sends each frame at once.
-  void write_next() {
-    if (out_head_ == out_.size()) {
-      out_.clear();
-      out_head_ = 0;
-      writing_ = false;
-      if (closing_) shut();
+    if (!frame) {  // close once the queue is written
+      closing_ = true;
+      if (!waiting_writable_ && !flush_posted_) shut();
       return;
     }
-    writing_ = true;
+    // A client that does not read is cut off (it resyncs after reconnecting); one frame fits
+    // into an empty queue whatever its size.
+    if (queued_bytes_ > 0 && queued_bytes_ + bytes_of(*frame) > max_queue_) return shut();
+    queued_bytes_ += bytes_of(*frame);
+    out_.push_back(std::move(frame));
+    schedule_flush();
+  }
+
+  /// Writes the queue after the outbox batch at hand: every frame of that batch for this
+  /// socket leaves in the same write. (A post from an io thread to itself is cheap: no lock,
+  /// no wake-up, a recycled handler.)
+  void schedule_flush() {
+    if (waiting_writable_ || flush_posted_) return;  // a write is coming anyway
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (!self->closed_) self->write_queued();
+    });
+  }
+
+  /// Writes the queued frames with non-blocking gathering writes (up to 64 frames per
+  /// syscall) until the queue is empty or the socket buffer is full; then waits for
+  /// writability and goes on. Frames queued meanwhile leave with the others, so a busy
+  /// connection pays far fewer syscalls per frame, and an idle one writes each frame at once.
+  void write_queued() {
     constexpr std::size_t max_batch_frames = 64;
-    constexpr std::size_t max_batch_bytes = 256 * 1024;
-    std::vector<asio::const_buffer> batch;
-    std::size_t bytes = 0;
-    for (std::size_t i = out_head_;
-         i < out_.size() && batch.size() < max_batch_frames && bytes < max_batch_bytes; ++i) {
-      batch.emplace_back(out_[i].data(), out_[i].size() * sizeof(std::uint64_t));
-      bytes += batch.back().size();
+    thread_local std::vector<asio::const_buffer> batch;
+    while (out_head_ < out_.size()) {
+      batch.clear();
+      std::size_t skip = out_offset_;  // bytes of the first frame already written
+      for (std::size_t i = out_head_; i < out_.size() && batch.size() < max_batch_frames; ++i) {
+        const auto& words = *out_[i];
+        batch.emplace_back(reinterpret_cast<const char*>(words.data()) + skip,
+                           bytes_of(words) - skip);
+        skip = 0;
+      }
+      std::error_code ec;
+      const std::size_t n = socket_.write_some(batch, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again || (!ec && n == 0)) {
+        return wait_writable();
+      }
+      if (ec) return shut();
+      consume(n);
     }
-    const std::size_t frames = batch.size();
-    asio::async_write(socket_, batch,
-                      [self = shared_from_this(), frames](std::error_code ec, std::size_t n) {
-                        self->writing_ = false;
-                        if (ec || self->closed_) {
-                          self->out_.clear();  // the buffers in flight are released only now
-                          self->out_head_ = 0;
-                          return self->shut();
-                        }
-                        self->queued_bytes_ -= n;
-                        for (std::size_t i = 0; i < frames; ++i) {
-                          self->out_[self->out_head_++] = {};  // release the written frames now
-                        }
-                        self->write_next();
-                      });
+    out_.clear();
+    out_head_ = 0;
+    if (closing_) shut();
+  }
+
+  /// Drops `n` written bytes from the head of the queue.
+  void consume(std::size_t n) {
+    queued_bytes_ -= n;
+    while (n > 0) {
+      const std::size_t left = bytes_of(*out_[out_head_]) - out_offset_;
+      if (n < left) {
+        out_offset_ += n;
+        return;
+      }
+      n -= left;
+      out_offset_ = 0;
+      out_[out_head_++].reset();  // release a written frame at once
+    }
+  }
+
+  void wait_writable() {
+    waiting_writable_ = true;
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](std::error_code ec) {
+      self->waiting_writable_ = false;
+      if (ec || self->closed_) return self->shut();
+      self->write_queued();
+    });
+  }
+
+  static std::size_t bytes_of(const schema::frame_words& words) {
+    return words.size() * sizeof(std::uint64_t);
   }
 
   void shut() {
@@ -171,16 +246,16 @@ class tcp_session final : public actors::connection_sink,
     std::error_code ignored;  // the peer may be gone already; nothing to do about it
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    if (!writing_) {  // else the write in flight still uses its buffer
-      out_.clear();
-      out_head_ = 0;
-    }
+    out_.clear();  // no write is in flight: writes are synchronous, only waits are not
+    out_head_ = 0;
+    out_offset_ = 0;
     caf::anon_send(hub_, actors::closed_atom::value, id_);
     on_closed_(this);
   }
 
   tcp::socket socket_;
   actors::services& svc_;
+  outbox& outbox_;
   const std::size_t max_queue_;
   on_closed_fn on_closed_;
   caf::actor hub_;       // set before the first read; then read-only (the sweeper reads it)
@@ -192,14 +267,29 @@ class tcp_session final : public actors::connection_sink,
   schema::frame_splitter in_;
   // Write queue as a vector with a read index: an empty std::deque still allocates ~600 bytes,
   // which every idle connection would pay.
-  std::vector<schema::frame_words> out_;
+  std::vector<schema::shared_frame> out_;
   std::size_t out_head_ = 0;
+  std::size_t out_offset_ = 0;  // bytes of out_[out_head_] already written
   std::size_t queued_bytes_ = 0;
-  bool writing_ = false;
+  bool waiting_writable_ = false;
+  bool flush_posted_ = false;
   bool closing_ = false;
   bool closed_ = false;
   bool stop_reading_ = false;
 };
+
+void outbox::drain() {
+  std::vector<entry> batch;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    batch.swap(pending_);
+    scheduled_ = false;
+  }
+  for (auto& e : batch) e.session->deliver(std::move(e.frame), on_strand_);
+  batch.clear();
+  std::lock_guard<std::mutex> guard(mu_);
+  if (pending_.empty() && pending_.capacity() < batch.capacity()) pending_.swap(batch);  // reuse
+}
 
 }  // namespace
 
@@ -219,7 +309,7 @@ struct gateway::impl {
       std::error_code ignored;  // latency matters more than packet count; failure is harmless
       socket.set_option(tcp::no_delay(true), ignored);
       auto session = std::make_shared<tcp_session>(
-          std::move(socket), svc, opts.max_send_queue_bytes, [this](tcp_session* s) {
+          std::move(socket), svc, out, opts.max_send_queue_bytes, [this](tcp_session* s) {
             std::lock_guard<std::mutex> guard(mu);
             sessions.erase(s);
           });
@@ -257,6 +347,7 @@ struct gateway::impl {
   actors::services& svc;
   gateway_options opts;
   asio::io_context io;
+  outbox out{io, opts.io_threads <= 1};
   asio::steady_timer sweeper{io};
   tcp::acceptor acceptor;
   asio::executor_work_guard<asio::io_context::executor_type> work;

@@ -27,7 +27,7 @@ capnp::Data::Reader as_data(const std::string& s) {
 }  // namespace
 
 std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms) {
-  capnp::MallocMessageBuilder message;
+  schema::message_builder message;
   auto m = message.initRoot<wire::Message>();
   m.setConversation(r.conversation);
   m.setSeq(seq);
@@ -55,7 +55,7 @@ std::optional<std::uint64_t> message_timestamp(const std::string& stored) {
 
 std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
                          std::uint64_t timestamp_ms) {
-  capnp::MallocMessageBuilder message;
+  schema::message_builder message;
   auto e = message.initRoot<wire::InboxEvent>();
   e.setSeq(seq);
   e.setKind(static_cast<wire::InboxEventKind>(spec.kind));
@@ -67,8 +67,21 @@ std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
   return schema::encode_bytes(message);
 }
 
+std::string encode_push_frame(const std::string& stored, bool is_message) {
+  auto words = schema::words_from_bytes(stored);
+  auto reader = schema::read_frame(words, capnp::ReaderOptions());
+  schema::message_builder message;
+  auto frame = message.initRoot<wire::ServerFrame>();
+  frame.setRequestId(0);
+  if (is_message)
+    frame.setMessage(reader.getRoot<wire::Message>());
+  else
+    frame.setEvent(reader.getRoot<wire::InboxEvent>());
+  return schema::encode_bytes(message);
+}
+
 std::string encode_group(const group_record& g) {
-  capnp::MallocMessageBuilder message;
+  schema::message_builder message;
   auto s = message.initRoot<records::GroupState>();
   s.setGroupId(g.group);
   s.setName(g.name);

@@ -23,6 +23,11 @@ std::optional<std::uint64_t> message_timestamp(const std::string& stored);
 std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
                          std::uint64_t timestamp_ms);
 
+/// The ServerFrame that pushes a stored message (`is_message`) or inbox event to a client,
+/// stream-framed, as bytes. The actor that stores the record encodes it once; presence actors
+/// and connection hubs pass it on as is, whatever the number of recipients.
+std::string encode_push_frame(const std::string& stored, bool is_message);
+
 /// One member of a group.
 struct group_member {
   std::string user;

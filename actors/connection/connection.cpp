@@ -89,10 +89,10 @@ class connection {
   template <class Fill>
   void write(Fill&& fill) {
     if (!sink_) return;
-    capnp::MallocMessageBuilder message;
+    schema::message_builder message;
     auto frame = message.initRoot<wire::ServerFrame>();
     fill(frame);
-    sink_->send(schema::encode_frame(message));
+    sink_->send(schema::share(schema::encode_frame(message)));
   }
 
   template <class Fill>
@@ -161,7 +161,7 @@ class connection {
 
  public:
   /// Queues a push frame the hub encoded once for all its recipients.
-  void push(const schema::frame_words& frame) {
+  void push(const schema::shared_frame& frame) {
     if (logged_in_ && sink_) sink_->send(frame);
   }
 
@@ -523,11 +523,8 @@ class connection_hub final : public caf::event_based_actor {
           on(id, [](connection& c) { c.on_closed(); });
           connections_.erase(id);
         },
-        [this](push_atom, const std::vector<std::uint64_t>& ids, const std::string& message) {
-          push(ids, message, true);
-        },
-        [this](event_atom, const std::vector<std::uint64_t>& ids, const std::string& event) {
-          push(ids, event, false);
+        [this](push_atom, const std::vector<std::uint64_t>& ids, const std::string& frame) {
+          push(ids, frame);
         },
         [this](kicked_atom, std::uint64_t id, std::uint16_t reason, std::string& detail) {
           on(id, [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
@@ -559,19 +556,11 @@ class connection_hub final : public caf::event_based_actor {
     }
   }
 
-  /// Encodes the push frame of a stored record once and queues it on each connection.
-  void push(const std::vector<std::uint64_t>& ids, const std::string& stored, bool is_message) {
-    auto words = schema::words_from_bytes(stored);
-    auto reader = schema::read_frame(words, capnp::ReaderOptions());
-    capnp::MallocMessageBuilder message;
-    auto frame = message.initRoot<wire::ServerFrame>();
-    frame.setRequestId(0);
-    if (is_message)
-      frame.setMessage(reader.getRoot<wire::Message>());
-    else
-      frame.setEvent(reader.getRoot<wire::InboxEvent>());
-    const auto encoded = schema::encode_frame(message);
-    for (auto id : ids) on(id, [&](connection& c) { c.push(encoded); });
+  /// Queues a push frame (encoded once by the actor that stored the record) on each
+  /// connection.
+  void push(const std::vector<std::uint64_t>& ids, const std::string& frame_bytes) {
+    const auto frame = schema::share(schema::words_from_bytes(frame_bytes));
+    for (auto id : ids) on(id, [&](connection& c) { c.push(frame); });
   }
 
   void on_presence_down(const caf::actor_addr& presence) {

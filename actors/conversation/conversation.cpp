@@ -140,7 +140,8 @@ class conversation_actor final : public entity_actor {
   }
 
   /// Pushes to the online recipients: one message per shard, to the shard's presence actor if
-  /// it is active (else nobody of that shard is online). The sending device gets no push.
+  /// it is active (else nobody of that shard is online), with the push frame encoded here once.
+  /// The sending device gets no push.
   void fan_out(const std::string& message, const std::string& sender, const std::string& device,
                const std::vector<std::string>& recipients) {
     std::map<std::uint32_t, std::vector<std::string>> by_shard;
@@ -153,8 +154,9 @@ class conversation_actor final : public entity_actor {
       add(ref_.user_a);
       add(ref_.user_b);
     }
+    const std::string frame = encode_push_frame(message, true);
     for (auto& [shard, users] : by_shard) {
-      tell_if_active(svc_, runtime::presence_entity(shard), push_atom::value, users, message,
+      tell_if_active(svc_, runtime::presence_entity(shard), push_atom::value, users, frame,
                      sender, device);
     }
   }
@@ -197,7 +199,15 @@ class conversation_actor final : public entity_actor {
     record_page out;
     out.has_more = p->has_more;
     out.records.reserve(p->entries.size());
-    for (auto& e : p->entries) out.records.push_back(std::move(e.value));
+    std::size_t bytes = 0;
+    for (auto& e : p->entries) {
+      bytes += e.value.size();
+      if (!out.records.empty() && bytes > svc_.options.max_page_bytes) {
+        out.has_more = true;  // the rest comes with the next page
+        break;
+      }
+      out.records.push_back(std::move(e.value));
+    }
     return out;
   }
 

@@ -58,9 +58,11 @@ class push_batches {
     }
   }
 
-  template <class Atom>
-  void send(caf::event_based_actor* self, Atom atom, const std::string& record) {
-    for (auto& [hub, connections] : batches_) self->send(hub, atom, std::move(connections), record);
+  /// Sends `frame` (an encoded push frame) to each hub for its connections.
+  void send(caf::event_based_actor* self, const std::string& frame) {
+    for (auto& [hub, connections] : batches_) {
+      self->send(hub, push_atom::value, std::move(connections), frame);
+    }
   }
 
   std::size_t hubs() const { return batches_.size(); }
@@ -88,7 +90,7 @@ class presence_actor final : public entity_actor {
         },
         [this](logout_atom, std::string& user, std::string& device, caf::actor_addr& hub,
                std::uint64_t connection) { detach(user, device, hub, connection); },
-        [this](push_atom, std::vector<std::string>& users, std::string& message,
+        [this](push_atom, std::vector<std::string>& users, std::string& frame,
                std::string& sender, std::string& sender_device) {
           push_batches batches;
           for (auto& user : users) {
@@ -100,14 +102,14 @@ class presence_actor final : public entity_actor {
               svc_.counters->pushes.fetch_add(1, std::memory_order_relaxed);
             }
           }
-          batches.send(this, push_atom::value, message);
+          batches.send(this, frame);
         },
-        [this](event_atom, std::string& user, std::string& event) {
+        [this](event_atom, std::string& user, std::string& frame) {
           auto it = online_.find(user);
           if (it == online_.end()) return;
           push_batches batches;
           for (auto& s : it->second) batches.add(s.hub, s.connection);
-          batches.send(this, event_atom::value, event);
+          batches.send(this, frame);
         },
         commit_handler(),
         idle_handler(),

@@ -120,7 +120,7 @@ class user_actor final : public entity_actor {
                return;
              }
              tell_if_active(svc_, runtime::presence_entity(shard_), event_atom::value, user_,
-                            event);
+                            encode_push_frame(event, false));
              rp.deliver(reply != 0 ? reply : seq);
            });
     return rp;

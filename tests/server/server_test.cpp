@@ -15,13 +15,18 @@
 
 #include <capnp/message.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -43,6 +48,72 @@ std::vector<client::message> read_all(client::connection& c, const std::string& 
   return std::get<std::vector<client::message>>(all);
 }
 
+
+/// A bare TCP client that reads only when asked, with a small receive buffer: the server's
+/// writes to it fill up and must wait.
+class paused_reader {
+ public:
+  explicit paused_reader(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    BOOST_TEST_REQUIRE(fd_ >= 0);
+    int small = 4096;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_TEST_REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~paused_reader() { ::close(fd_); }
+  paused_reader(const paused_reader&) = delete;
+  paused_reader& operator=(const paused_reader&) = delete;
+
+  void login(const std::string& token) {
+    capnp::MallocMessageBuilder message;
+    auto frame = message.initRoot<wire::ClientFrame>();
+    frame.setRequestId(1);
+    auto login = frame.initLogin();
+    login.setToken(token);
+    login.setDeviceId("slow");
+    const auto words = schema::encode_frame(message);
+    const auto* bytes = reinterpret_cast<const char*>(words.data());
+    BOOST_TEST_REQUIRE(::write(fd_, bytes, words.size() * 8) == static_cast<ssize_t>(words.size() * 8));
+    auto answer = next_frame();
+    BOOST_TEST_REQUIRE(answer.has_value());
+    auto reader = schema::read_frame(*answer, limits_.reader_options());
+    BOOST_TEST_REQUIRE(reader.getRoot<wire::ServerFrame>().getResult().isLogin());
+  }
+
+  /// The next whole frame, read with blocking reads; nullopt once the server has closed.
+  std::optional<schema::frame_words> next_frame() {
+    for (;;) {
+      const auto probe = schema::probe_frame(buf_.data(), buf_.size(), limits_);
+      BOOST_TEST_REQUIRE((probe.status == schema::frame_status::complete ||
+                          probe.status == schema::frame_status::need_more));
+      if (probe.status == schema::frame_status::complete) {
+        schema::frame_words words(probe.total_bytes / 8);
+        std::memcpy(words.data(), buf_.data(), probe.total_bytes);
+        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(probe.total_bytes));
+        return words;
+      }
+      std::uint8_t chunk[16384];
+      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      buf_.insert(buf_.end(), chunk, chunk + n);
+    }
+  }
+
+ private:
+  int fd_;
+  schema::frame_limits limits_;
+  std::vector<std::uint8_t> buf_;
+};
+
+/// A body of `size` bytes that names message `i`.
+std::string big_body(int i, std::size_t size) {
+  std::string body = "message " + std::to_string(i) + " ";
+  while (body.size() < size) body += static_cast<char>('a' + (body.size() + i) % 26);
+  return body;
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(delivery)
@@ -700,6 +771,61 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_during_its_login_leaves_no_session) {
   auto m = testing::next_message(*alice);
   BOOST_TEST_REQUIRE(m.has_value());
   BOOST_TEST(m->body == "hi");
+}
+
+BOOST_AUTO_TEST_CASE(a_recipient_that_reads_late_gets_every_large_push_whole_and_in_order) {
+  embedded_node node;
+  paused_reader bob(node.port());
+  bob.login(node.token("bob"));
+  auto alice = node.login("alice");
+  // ~6 MB of pushes to a socket that is not read: more than the kernel buffers (up to 4 MB on
+  // the sending side), so the server's writes stop part-way through frames and resume when bob
+  // reads; less than the kernel buffers plus the server's 4 MB send queue limit.
+  constexpr int count = 100;
+  constexpr std::size_t size = 60 * 1024;
+  for (int i = 1; i <= count; ++i) {
+    require_ok(alice->send_to_user("bob", std::to_string(i), big_body(i, size)));
+  }
+  int seen = 0;
+  while (seen < count) {
+    auto words = bob.next_frame();
+    BOOST_TEST_REQUIRE(words.has_value());
+    auto reader = schema::read_frame(*words, schema::frame_limits{}.reader_options());
+    auto frame = reader.getRoot<wire::ServerFrame>();
+    if (!frame.isMessage()) continue;  // the conversationStarted event
+    ++seen;
+    auto m = frame.getMessage();
+    BOOST_TEST_REQUIRE(m.getSeq() == static_cast<std::uint64_t>(seen));
+    auto body = m.getBody();
+    BOOST_TEST_REQUIRE((std::string(body.asChars().begin(), body.size()) == big_body(seen, size)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_recipient_that_does_not_read_is_cut_off_and_loses_nothing) {
+  server::node_options opts;
+  opts.gateway.max_send_queue_bytes = 256 * 1024;
+  embedded_node node(opts);
+  paused_reader stuck(node.port());
+  stuck.login(node.token("bob"));
+  auto alice = node.login("alice");
+  constexpr int count = 100;  // ~6 MB: more than the kernel buffers and the queue limit
+  constexpr std::size_t size = 60 * 1024;
+  for (int i = 1; i <= count; ++i) {
+    require_ok(alice->send_to_user("bob", std::to_string(i), big_body(i, size)));
+  }
+  // Its queue passed the limit: the server closed the connection. Reading drains what the
+  // kernel had buffered (at most ~4 MB), then ends.
+  int frames = 0;
+  while (stuck.next_frame()) ++frames;
+  BOOST_TEST(frames < count);
+  // Every acked message is in the conversation, in order, for the next connection.
+  auto bob = node.login("bob", "phone");
+  auto all = read_all(*bob, "dm/alice/bob");
+  BOOST_TEST_REQUIRE(all.size() == static_cast<std::size_t>(count));
+  for (int i = 1; i <= count; ++i) {
+    BOOST_TEST_REQUIRE(all[i - 1].seq == static_cast<std::uint64_t>(i));
+    BOOST_TEST_REQUIRE((all[i - 1].body == big_body(i, size)));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(logout_answers_then_closes) {

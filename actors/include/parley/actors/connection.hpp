@@ -30,9 +30,10 @@ namespace parley::actors {
 class connection_sink {
  public:
   virtual ~connection_sink() = default;
-  /// Queues one encoded ServerFrame. The transport may close a connection whose queue grows
-  /// past its limit (a client that does not read).
-  virtual void send(schema::frame_words frame) = 0;
+  /// Queues one encoded ServerFrame (shared: the same push frame goes to many connections).
+  /// The transport may close a connection whose queue grows past its limit (a client that
+  /// does not read).
+  virtual void send(schema::shared_frame frame) = 0;
   /// Closes after the queued frames are written. The transport then sends closed_atom.
   virtual void close() = 0;
   /// The client has logged in: from now on the transport enforces the heartbeat timeout

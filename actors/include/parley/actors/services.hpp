@@ -29,6 +29,10 @@ struct actor_options {
   std::chrono::milliseconds idle_timeout{60000};
   /// Largest page a pull, history or sync returns; bigger limits are capped. Default 200.
   std::uint32_t max_page = 200;
+  /// Most record bytes in one page: a page ends before the record that would pass this (it
+  /// always holds at least one), so a page of large messages stays well under the 1 MiB frame
+  /// limit of clients. Default 512 KiB.
+  std::size_t max_page_bytes = 512 * 1024;
   /// Page size when a request asks for 0. Default 50.
   std::uint32_t default_page = 50;
   /// A connection that sends nothing (not even a heartbeat) for this long is closed.

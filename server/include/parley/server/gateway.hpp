@@ -6,11 +6,13 @@
 // the Cap'n Proto segment table, refuses a frame above the size limit before buffering it, and
 // hands each complete frame to its connection's hub (anon_send, thread-safe). Deadlines: one
 // sweeper per gateway tells a hub when a client missed the login or heartbeat deadline (no
-// timer per connection). Writing: the connection calls connection_sink::send, which posts to
-// the socket's strand; frames queue there and leave in gathering writes (all frames queued
-// while the previous write was in flight go in one syscall: a busy connection pays far fewer
-// syscalls per frame, an idle one still writes each frame at once). Connections are spread
-// over the hubs round-robin.
+// timer per connection). Writing: the connection calls connection_sink::send with a shared
+// frame (one push frame serves every recipient on the node); sends from all connections go
+// through one outbox that posts a single io task per burst; on the io thread each socket writes
+// its queue at once with non-blocking gathering writes and waits for writability only when the
+// kernel buffer is full (all frames queued meanwhile then leave in one syscall: a busy
+// connection pays far fewer syscalls per frame, an idle one writes each frame at once).
+// Connections are spread over the hubs round-robin.
 // A client whose queue passes max_send_queue_bytes is disconnected (it resyncs by seq on
 // reconnect, so nothing is lost), which bounds the memory a slow reader can pin.
 
@@ -33,7 +35,8 @@ struct gateway_options {
   int backlog = 4096;
   /// Threads running the Asio event loop. Default 1.
   std::size_t io_threads = 1;
-  /// Bytes queued for one client before it is disconnected as too slow. Default 4 MiB.
+  /// Bytes queued for one client (beyond what the kernel holds) before it is disconnected as
+  /// too slow; a single frame is queued whatever its size. Default 4 MiB.
   std::size_t max_send_queue_bytes = 4u << 20;
   /// Connection hub actors (actors/connection.hpp); 0 = one per CAF worker thread. Default 0.
   std::size_t hubs = 0;
