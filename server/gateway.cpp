@@ -109,12 +109,23 @@ class tcp_session final : public actors::connection_sink,
   }
 
   /// The outbox's delivery of send() and close(), on an io thread. `on_strand`: the caller
-  /// runs in this socket's execution context already (one io thread, no strands).
-  void deliver(schema::shared_frame frame, bool on_strand) {
+  /// runs in this socket's execution context already (one io thread, no strands); then a
+  /// true result asks it to call flush() once its batch is delivered.
+  bool deliver(schema::shared_frame frame, bool on_strand) {
     if (on_strand) return take(std::move(frame));
     asio::dispatch(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      self->take(std::move(f));
+      if (self->take(std::move(f))) {
+        asio::post(self->socket_.get_executor(), [self] { self->flush(); });
+      }
     });
+    return false;
+  }
+
+  /// Writes what take() queued: after the outbox batch at hand, so that all its frames for
+  /// this socket leave in one write.
+  void flush() {
+    flush_pending_ = false;
+    if (!closed_) write_queued();
   }
 
  private:
@@ -156,31 +167,26 @@ class tcp_session final : public actors::connection_sink,
     }
   }
 
-  void take(schema::shared_frame frame) {
-    if (closed_) return;
+  /// Queues a frame, or a close if null. True: a flush() is needed (none is pending and no
+  /// wait for writability will write the queue anyway).
+  bool take(schema::shared_frame frame) {
+    if (closed_) return false;
     if (!frame) {  // close once the queue is written
       closing_ = true;
-      if (!waiting_writable_ && !flush_posted_) shut();
-      return;
+      if (!waiting_writable_ && !flush_pending_) shut();
+      return false;
     }
     // A client that does not read is cut off (it resyncs after reconnecting); one frame fits
     // into an empty queue whatever its size.
-    if (queued_bytes_ > 0 && queued_bytes_ + bytes_of(*frame) > max_queue_) return shut();
+    if (queued_bytes_ > 0 && queued_bytes_ + bytes_of(*frame) > max_queue_) {
+      shut();
+      return false;
+    }
     queued_bytes_ += bytes_of(*frame);
     out_.push_back(std::move(frame));
-    schedule_flush();
-  }
-
-  /// Writes the queue after the outbox batch at hand: every frame of that batch for this
-  /// socket leaves in the same write. (A post from an io thread to itself is cheap: no lock,
-  /// no wake-up, a recycled handler.)
-  void schedule_flush() {
-    if (waiting_writable_ || flush_posted_) return;  // a write is coming anyway
-    flush_posted_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      self->flush_posted_ = false;
-      if (!self->closed_) self->write_queued();
-    });
+    if (waiting_writable_ || flush_pending_) return false;
+    flush_pending_ = true;
+    return true;
   }
 
   /// Writes the queued frames with non-blocking gathering writes (up to 64 frames per
@@ -272,7 +278,7 @@ class tcp_session final : public actors::connection_sink,
   std::size_t out_offset_ = 0;  // bytes of out_[out_head_] already written
   std::size_t queued_bytes_ = 0;
   bool waiting_writable_ = false;
-  bool flush_posted_ = false;
+  bool flush_pending_ = false;
   bool closing_ = false;
   bool closed_ = false;
   bool stop_reading_ = false;
@@ -285,7 +291,11 @@ void outbox::drain() {
     batch.swap(pending_);
     scheduled_ = false;
   }
-  for (auto& e : batch) e.session->deliver(std::move(e.frame), on_strand_);
+  std::vector<std::shared_ptr<tcp_session>> to_flush;
+  for (auto& e : batch) {
+    if (e.session->deliver(std::move(e.frame), on_strand_)) to_flush.push_back(std::move(e.session));
+  }
+  for (auto& s : to_flush) s->flush();
   batch.clear();
   std::lock_guard<std::mutex> guard(mu_);
   if (pending_.empty() && pending_.capacity() < batch.capacity()) pending_.swap(batch);  // reuse
