@@ -1,5 +1,6 @@
 #include "histogram.hpp"
 
+#include <charconv>
 #include <sstream>
 
 namespace parley::bench {
@@ -7,6 +8,14 @@ namespace parley::bench {
 namespace {
 constexpr unsigned sub_bits = 5;  // 32 sub-buckets per power of two
 constexpr std::uint64_t linear_limit = 1u << (sub_bits + 1);
+
+/// The whole of `text` as a decimal number.
+template <typename T>
+bool parse_number(const std::string& text, T& out) {
+  const char* end = text.data() + text.size();
+  auto [at, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && at == end && !text.empty();
+}
 }  // namespace
 
 std::size_t histogram::index_of(std::uint64_t us) {
@@ -21,7 +30,10 @@ std::uint64_t histogram::upper_edge(std::size_t index) {
   const std::size_t k = index - linear_limit;
   const unsigned e = static_cast<unsigned>(k >> sub_bits) + sub_bits + 1;
   const std::uint64_t sub = k & ((1u << sub_bits) - 1);
-  return ((std::uint64_t{1} << sub_bits | sub) + 1) << (e - sub_bits);
+  const std::uint64_t base = (std::uint64_t{1} << sub_bits | sub) + 1;
+  const unsigned shift = e - sub_bits;
+  if (base > (~std::uint64_t{0} >> shift)) return ~std::uint64_t{0};  // the topmost bucket
+  return base << shift;
 }
 
 void histogram::record(std::uint64_t us) {
@@ -60,18 +72,30 @@ std::string histogram::serialize() const {
 }
 
 bool histogram::parse(const std::string& line) {
+  histogram h;
   std::istringstream in(line);
   std::string tag;
-  if (!(in >> tag >> count_ >> max_) || tag != "hist") return false;
-  buckets_.clear();
+  if (!(in >> tag >> h.count_ >> h.max_) || tag != "hist") return false;
+  const std::size_t max_index = index_of(~std::uint64_t{0});
+  std::uint64_t total = 0;
   std::string cell;
   while (in >> cell) {
     const auto colon = cell.find(':');
-    if (colon == std::string::npos) return false;
-    const std::size_t i = std::stoull(cell.substr(0, colon));
-    if (i >= buckets_.size()) buckets_.resize(i + 1);
-    buckets_[i] = std::stoull(cell.substr(colon + 1));
+    std::size_t i = 0;
+    std::uint64_t n = 0;
+    if (colon == std::string::npos || !parse_number(cell.substr(0, colon), i) ||
+        !parse_number(cell.substr(colon + 1), n) || i > max_index) {
+      return false;
+    }
+    if (i >= h.buckets_.size()) h.buckets_.resize(i + 1);
+    h.buckets_[i] += n;
+    total += n;
   }
+  // The counts must add up, and no bucket may lie above the maximum.
+  if (total != h.count_ || (!h.buckets_.empty() && index_of(h.max_) + 1 < h.buckets_.size())) {
+    return false;
+  }
+  *this = std::move(h);
   return true;
 }
 

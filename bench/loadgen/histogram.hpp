@@ -20,7 +20,8 @@ class histogram {
   std::uint64_t quantile(double q) const;
   /// "hist <count> <max> <index>:<n> ..." on one line.
   std::string serialize() const;
-  /// Parses serialize()'s form; false if malformed.
+  /// Parses serialize()'s form; false (and this histogram unchanged) if malformed: not
+  /// numbers, counts that do not add up, a bucket above the maximum.
   bool parse(const std::string& line);
 
  private:
