@@ -14,7 +14,7 @@ template <typename T>
 bool parse_number(const std::string& text, T& out) {
   const char* end = text.data() + text.size();
   auto [at, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && at == end && !text.empty();
+  return ec == std::errc() && at == end;
 }
 }  // namespace
 
