@@ -13,7 +13,8 @@ endfunction()
 # One Boost.Test executable per module; each suite becomes one ctest entry with a label.
 function(parley_add_test name)
   cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS;SUITES" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
+  add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/crash_report.cpp)
+  set_target_properties(${name} PROPERTIES ENABLE_EXPORTS ON)  # names in crash stacks
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} parley::testing Boost::unit_test_framework)
   target_compile_definitions(${name} PRIVATE BOOST_TEST_DYN_LINK)
   if(NOT ARG_TIMEOUT)
@@ -21,7 +22,8 @@ function(parley_add_test name)
   endif()
   foreach(suite IN LISTS ARG_SUITES)
     add_test(NAME ${name}.${suite}
-             COMMAND ${name} --run_test=${suite} --color_output=no --log_level=test_suite)
+             COMMAND ${name} --run_test=${suite} --color_output=no --log_level=test_suite
+                     --catch_system_errors=no)  # tests/crash_report.cpp prints the stack
     set_tests_properties(${name}.${suite} PROPERTIES LABELS "${ARG_LABEL}" TIMEOUT ${ARG_TIMEOUT})
   endforeach()
 endfunction()
