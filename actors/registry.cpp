@@ -18,6 +18,10 @@ static_assert(static_cast<int>(errc::timeout) == static_cast<int>(wire::ErrorCod
 static_assert(static_cast<int>(errc::unavailable) ==
               static_cast<int>(wire::ErrorCode::UNAVAILABLE));
 static_assert(static_cast<int>(errc::not_member) == static_cast<int>(wire::ErrorCode::NOT_MEMBER));
+static_assert(static_cast<int>(errc::rate_limited) ==
+              static_cast<int>(wire::ErrorCode::RATE_LIMITED));
+static_assert(static_cast<int>(errc::limit_exceeded) ==
+              static_cast<int>(wire::ErrorCode::LIMIT_EXCEEDED));
 
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<send_request>("parley.send_request");
@@ -26,6 +30,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<history_query>("parley.history_query");
   cfg.add_message_type<inbox_event_spec>("parley.inbox_event_spec");
   cfg.add_message_type<group_info>("parley.group_info");
+  cfg.add_message_type<group_spec>("parley.group_spec");
   cfg.add_message_type<std::vector<std::uint64_t>>("parley.frame_words");
   cfg.add_message_type<runtime::shard_transfer>("parley.shard_transfer");
 }

@@ -43,8 +43,10 @@ const char* help_text =
     "commands:\n"
     "  /to USER          send following lines to USER\n"
     "  /group GROUP      send following lines to GROUP\n"
-    "  /create GROUP [NAME]  create a group (you become its owner)\n"
-    "  /join GROUP       join a group\n"
+    "  /create GROUP [NAME]  create an invite-only group (you become its owner)\n"
+    "  /create-open GROUP [NAME]  create a group anyone may join\n"
+    "  /add GROUP USER   add a member (owner/admin)\n"
+    "  /join GROUP       join an open group\n"
     "  /leave GROUP      leave a group\n"
     "  /kick GROUP USER  remove a member (owner/admin)\n"
     "  /history [N]      last N messages of the current conversation (default 20)\n"
@@ -75,7 +77,7 @@ command add_chat(CLI::App& app) {
     if (!chat->parsed()) return -1;
     if (o->token.empty()) {
       std::string error;
-      auto secret = runtime::load_or_create_secret(o->data_dir + "/secret", error);
+      auto secret = runtime::load_secret(o->data_dir + "/secret", error);
       if (!secret) {
         std::cerr << "imctl: no --token and " << error << "\n";
         return 1;
@@ -183,8 +185,12 @@ command add_chat(CLI::App& app) {
       } else if (cmd == "/group" && !a.empty()) {
         set_group(a);
         continue;
-      } else if (cmd == "/create" && !a.empty())
-        r = c.create_group(a, b.empty() ? a : b);
+      } else if ((cmd == "/create" || cmd == "/create-open") && !a.empty()) {
+        client::group_options options;
+        if (cmd == "/create-open") options.join_policy = wire::JoinPolicy::OPEN;
+        r = c.create_group(a, b.empty() ? a : b, options);
+      } else if (cmd == "/add" && !a.empty() && !b.empty())
+        r = c.add_member(a, b);
       else if (cmd == "/join" && !a.empty())
         r = c.join_group(a);
       else if (cmd == "/leave" && !a.empty())
@@ -211,7 +217,7 @@ command add_chat(CLI::App& app) {
       }
       if (!r.ok())
         say(show_error(r));
-      else if (cmd == "/create" || cmd == "/join") {
+      else if (cmd == "/create" || cmd == "/create-open" || cmd == "/join") {
         set_group(r.group_id);
       } else if (cmd != "/history")
         say("-- ok");

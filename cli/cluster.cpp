@@ -10,6 +10,7 @@
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/etcd.hpp"
 #include "parley/server/node.hpp"
+#include "parley/store/store.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -121,6 +122,30 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--secret-file", o.secret_file, "Token secret (default <data-dir>/secret)");
   cmd.add_flag("--unsafe-no-fsync", o.unsafe_no_fsync,
                "BENCHMARKS ONLY: ack before fsync (acked messages can be lost on power loss)");
+  // Limits (docs/SECURITY.md): every one has a default sized for a public server.
+  cmd.add_option("--max-connections", o.gateway.max_connections,
+                 "Client sockets at once (0: descriptor limit - 1024)")
+      ->capture_default_str();
+  cmd.add_option("--max-requests-in-flight", o.gateway.max_requests_in_flight,
+                 "Unanswered requests per connection before it is no longer read")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd.add_option("--max-sessions-per-user", o.actors.max_sessions_per_user,
+                 "Devices one user may have online at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd.add_option("--max-group-members", o.actors.max_group_members, "Members per group")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000000));
+  auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, const std::string& what) {
+    cmd.add_option_function<double>(
+           name, [&limit](double per_second) { limit = {per_second, 2 * per_second}; },
+           what + " per second, bursts of twice that (0: no limit; default " +
+               std::to_string(static_cast<int>(limit.per_second)) + ")")
+        ->check(CLI::Range(0.0, 1e7));
+  };
+  rate("--connection-rate", o.actors.connection_rate, "Requests per connection");
+  rate("--user-rate", o.actors.user_rate, "Requests per user on this node");
 }
 
 }  // namespace
@@ -145,7 +170,10 @@ command add_cluster_start(CLI::App& cluster) {
     if (!start->parsed()) return -1;
     if (x->nodes == 1 && x->etcd.empty()) return run_node(*o);
     // A local cluster: etcd + N node processes.
-    std::filesystem::create_directories(x->dir);
+    if (auto st = store::create_private_dir(x->dir); !st.ok()) {
+      std::cerr << "imctl: " << st.message() << "\n";
+      return 1;
+    }
     sigset_t signals = block_stop_signals();
     std::vector<pid_t> children;
     pid_t etcd_pid = -1;

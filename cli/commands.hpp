@@ -17,7 +17,8 @@ command add_node_drain(CLI::App& node);
 command add_token_issue(CLI::App& token);
 command add_chat(CLI::App& app);
 
-/// Parses "90", "90s", "15m", "24h", "7d" into seconds; throws CLI::ValidationError.
-long long parse_duration_seconds(const std::string& text);
+/// Parses "90", "90s", "15m", "24h", "7d" into seconds, at most `max_seconds`; throws
+/// CLI::ValidationError for anything else (signs, spaces, zero, out of range).
+long long parse_duration_seconds(const std::string& text, long long max_seconds);
 
 }  // namespace parley::cli

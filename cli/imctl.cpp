@@ -17,15 +17,12 @@
 
 namespace parley::cli {
 
-long long parse_duration_seconds(const std::string& text) {
-  std::size_t pos = 0;
-  long long value = 0;
-  try {
-    value = std::stoll(text, &pos);
-  } catch (const std::exception&) {
-    throw CLI::ValidationError("duration", "'" + text + "' is not a duration (e.g. 90s, 15m, 24h)");
-  }
-  const std::string unit = text.substr(pos);
+long long parse_duration_seconds(const std::string& text, long long max_seconds) {
+  // Strict: digits then one unit letter; no sign, spaces or exponent (stoll would accept
+  // " +5"), and the product is checked against the bound before it is formed.
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string unit = text.substr(digits);
   long long factor = 0;
   if (unit.empty() || unit == "s")
     factor = 1;
@@ -35,9 +32,18 @@ long long parse_duration_seconds(const std::string& text) {
     factor = 3600;
   else if (unit == "d")
     factor = 86400;
-  if (factor == 0 || value <= 0) {
+  if (digits == 0 || factor == 0) {
     throw CLI::ValidationError("duration",
-                               "'" + text + "' is not a positive duration (s, m, h, d)");
+                               "'" + text + "' is not a duration (e.g. 90s, 15m, 24h, 7d)");
+  }
+  long long value = 0;
+  for (std::size_t i = 0; i < digits; ++i) {
+    value = value * 10 + (text[i] - '0');
+    if (value > max_seconds) break;  // stays far below overflow: max_seconds < 2^62
+  }
+  if (value <= 0 || value > max_seconds / factor) {
+    throw CLI::ValidationError("duration", "'" + text + "' is out of range (1s to " +
+                                               std::to_string(max_seconds) + "s)");
   }
   return value * factor;
 }
@@ -51,13 +57,15 @@ command add_token_issue(CLI::App& token) {
   };
   auto o = std::make_shared<opts>();
   issue->add_option("user", o->user, "User id")->required();
-  issue->add_option("--ttl", o->ttl, "Validity (90s, 15m, 24h, 7d)")->capture_default_str();
+  issue->add_option("--ttl", o->ttl, "Validity (90s, 15m, 24h, 7d; at most 400d)")
+      ->capture_default_str();
   issue->add_option("--data-dir", o->data_dir, "Node data dir holding the secret")
       ->capture_default_str();
   return [o, issue]() -> int {
     if (!issue->parsed()) return -1;
     std::string error;
-    auto secret = runtime::load_or_create_secret(o->data_dir + "/secret", error);
+    const long long ttl = parse_duration_seconds(o->ttl, runtime::max_token_ttl.count());
+    auto secret = runtime::load_secret(o->data_dir + "/secret", error);
     if (!secret) {
       std::cerr << "imctl: " << error << "\n";
       return 1;
@@ -67,8 +75,7 @@ command add_token_issue(CLI::App& token) {
       return 2;
     }
     runtime::token_authority tokens(*secret);
-    std::cout << tokens.issue(o->user, std::chrono::seconds(parse_duration_seconds(o->ttl)))
-              << "\n";
+    std::cout << tokens.issue(o->user, std::chrono::seconds(ttl)) << "\n";
     return 0;
   };
 }

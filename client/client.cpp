@@ -84,6 +84,8 @@ response to_response(wire::Result::Reader r) {
       out.group_id = text(r.getGroup().getGroupId());
       out.group_name = text(r.getGroup().getName());
       out.role = r.getGroup().getRole();
+      out.join_policy = r.getGroup().getJoinPolicy();
+      out.share_history = r.getGroup().getShareHistory();
       break;
     default:
       break;
@@ -183,10 +185,12 @@ void fill_join_group(wire::ClientFrame::Builder f, const std::string& group) {
 }
 
 void fill_create_group(wire::ClientFrame::Builder f, const std::string& group,
-                       const std::string& name) {
+                       const std::string& name, const group_options& options) {
   auto c = f.initCreateGroup();
   c.setGroupId(group);
   c.setName(name);
+  c.setJoinPolicy(options.join_policy);
+  c.setShareHistory(options.share_history);
 }
 
 }  // namespace codec
@@ -370,8 +374,19 @@ response connection::mark_read(const std::string& conversation, std::uint64_t se
   });
 }
 
-response connection::create_group(const std::string& group_id, const std::string& name) {
-  return call([&](wire::ClientFrame::Builder f) { codec::fill_create_group(f, group_id, name); });
+response connection::create_group(const std::string& group_id, const std::string& name,
+                                  const group_options& options) {
+  return call([&](wire::ClientFrame::Builder f) {
+    codec::fill_create_group(f, group_id, name, options);
+  });
+}
+
+response connection::add_member(const std::string& group_id, const std::string& user) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto a = f.initAddMember();
+    a.setGroupId(group_id);
+    a.setUserId(user);
+  });
 }
 
 response connection::join_group(const std::string& group_id) {
@@ -467,7 +482,7 @@ std::variant<std::vector<message>, response> pull_all(connection& c,
 
 bool retriable(ErrorCode code) {
   return code == ErrorCode::UNAVAILABLE || code == ErrorCode::TIMEOUT ||
-         code == ErrorCode::INTERNAL;
+         code == ErrorCode::INTERNAL || code == ErrorCode::RATE_LIMITED;
 }
 
 response send_until_acked(connection& c, const std::string& peer, const std::string& client_msg_id,
@@ -538,6 +553,10 @@ std::string to_string(ErrorCode code) {
       return "unsupported";
     case ErrorCode::TIMEOUT:
       return "timeout";
+    case ErrorCode::RATE_LIMITED:
+      return "rateLimited";
+    case ErrorCode::LIMIT_EXCEEDED:
+      return "limitExceeded";
   }
   return "code " + std::to_string(static_cast<int>(code));
 }

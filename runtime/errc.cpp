@@ -40,6 +40,10 @@ const char* to_string(errc code) {
       return "unsupported";
     case errc::timeout:
       return "timeout";
+    case errc::rate_limited:
+      return "rate_limited";
+    case errc::limit_exceeded:
+      return "limit_exceeded";
   }
   return "unknown";
 }

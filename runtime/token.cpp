@@ -12,8 +12,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <stdexcept>
 
 namespace parley::runtime {
 
@@ -35,6 +34,35 @@ std::string to_hex(const unsigned char* data, std::size_t len) {
 std::uint64_t unix_seconds(std::chrono::system_clock::time_point t) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+}
+
+/// Clocks of the issuing app server and the node may differ by this much.
+constexpr std::uint64_t max_clock_skew_s = 3600;
+
+/// Strict decimal: 1-12 digits, no sign, no leading zero (12 digits reach the year 33658, and
+/// cannot overflow 64 bits).
+std::optional<std::uint64_t> parse_expiry(const std::string& text) {
+  if (text.empty() || text.size() > 12 || text[0] == '0') return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return value;
+}
+
+std::string describe_errno(const std::string& path, int err) {
+  switch (err) {
+    case ENOENT:
+      return path + " does not exist (a node creates it when it first opens its data dir)";
+    case EACCES:
+    case EPERM:
+      return "no permission to read " + path;
+    case ELOOP:
+      return path + " is a symbolic link loop";
+    default:
+      return "cannot read " + path + ": " + std::strerror(err);
+  }
 }
 
 }  // namespace
@@ -65,6 +93,7 @@ std::string token_authority::sign(const std::string& payload) const {
 
 std::string token_authority::issue(const std::string& user, std::chrono::seconds ttl,
                                    std::chrono::system_clock::time_point now) const {
+  if (!valid_token_ttl(ttl)) throw std::invalid_argument("token ttl out of range");
   const std::string payload = "v1." + user + "." + std::to_string(unix_seconds(now + ttl));
   return payload + "." + sign(payload);
 }
@@ -83,44 +112,73 @@ std::variant<token_claims, token_error> token_authority::verify(
   claims.user = token.substr(first + 1, middle - first - 1);
   const std::string expiry = token.substr(middle + 1, last - middle - 1);
   const std::string signature = token.substr(last + 1);
-  if (!valid_name(claims.user) || expiry.empty() || expiry.size() > 19)
-    return token_error::malformed;
-  for (char c : expiry) {
-    if (c < '0' || c > '9') return token_error::malformed;
-  }
-  claims.expires_unix_s = std::stoull(expiry);
+  if (!valid_name(claims.user)) return token_error::malformed;
+  auto expires = parse_expiry(expiry);
+  if (!expires) return token_error::malformed;
+  claims.expires_unix_s = *expires;
   const std::string expected = sign(token.substr(0, last));
   if (signature.size() != expected.size() ||
       CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
     return token_error::forged;
   }
   if (unix_seconds(now) >= claims.expires_unix_s) return token_error::expired;
+  // Signed by our secret but valid for longer than any token we issue: refused, so that a
+  // leaked token of a misconfigured issuer does not live for a century.
+  const auto horizon = static_cast<std::uint64_t>(max_token_ttl.count()) + max_clock_skew_s;
+  if (claims.expires_unix_s - unix_seconds(now) > horizon) return token_error::malformed;
   return claims;
 }
 
-std::optional<std::string> load_or_create_secret(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    std::string secret = buf.str();
-    if (secret.size() != secret_bytes) {
-      error = path + " does not hold a " + std::to_string(secret_bytes) + "-byte secret";
-      return std::nullopt;
-    }
-    return secret;
+std::optional<std::string> load_secret(const std::string& path, std::string& error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = describe_errno(path, errno);
+    return std::nullopt;
   }
+  struct stat st {};
+  std::string secret(secret_bytes, '\0');
+  ssize_t n = -1;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<std::size_t>(st.st_size) == secret_bytes) {
+    n = ::read(fd, secret.data(), secret_bytes);
+  }
+  const int read_errno = errno;
+  ::close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    error = path + " is not a regular file";
+    return std::nullopt;
+  }
+  if (static_cast<std::size_t>(st.st_size) != secret_bytes) {
+    error = path + " does not hold a " + std::to_string(secret_bytes) + "-byte secret";
+    return std::nullopt;
+  }
+  if (n != static_cast<ssize_t>(secret_bytes)) {
+    error = n < 0 ? describe_errno(path, read_errno) : path + " changed while being read";
+    return std::nullopt;
+  }
+  return secret;
+}
+
+std::optional<std::string> load_or_create_secret(const std::string& path, std::string& error) {
   std::string secret(secret_bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), secret_bytes) != 1) {
     error = "no randomness for the secret";
     return std::nullopt;
   }
-  // O_EXCL: two processes creating a data dir at once must not both win with different secrets.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  // O_EXCL: two processes creating a data dir at once must not both win with different
+  // secrets; it also refuses to follow a symbolic link, dangling or not. Whatever exists at
+  // the path is then read once, with a clear error if it cannot be (no retry loop).
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    if (errno == EEXIST) return load_or_create_secret(path, error);
-    error = "cannot create " + path + ": " + std::strerror(errno);
-    return std::nullopt;
+    if (errno != EEXIST) {
+      error = "cannot create " + path + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    auto existing = load_secret(path, error);
+    if (!existing && error.find("does not exist") != std::string::npos) {
+      error = path + " is a dangling symbolic link";
+    }
+    return existing;
   }
   const bool ok =
       ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()) &&

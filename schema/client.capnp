@@ -28,6 +28,8 @@ enum ErrorCode {
   alreadyLoggedIn @13;   # Login was sent twice on one connection.
   unsupported @14;       # The request kind is unknown to this server version.
   timeout @15;           # Retriable: the server did not finish the request in time.
+  rateLimited @16;       # Retriable after a pause: the connection or user sent too fast.
+  limitExceeded @17;     # A configured cap was reached (sessions per user, group size...).
 }
 
 struct Message {
@@ -69,6 +71,11 @@ enum DeviceType {
   web @3;       # Browser.
   desktop @4;   # Desktop app.
   bot @5;       # Server-side bot or test client.
+}
+
+enum JoinPolicy {
+  inviteOnly @0;  # Only admins and the owner add members (the default).
+  open @1;        # Anyone may join, except users removed by an admin until they are re-added.
 }
 
 enum GroupRole {
@@ -120,8 +127,11 @@ struct MarkRead {
 }
 
 struct CreateGroup {
-  groupId @0 :Text;  # Desired id; "" lets the server choose one.
-  name @1 :Text;     # Display name.
+  groupId @0 :Text;          # Desired id; "" lets the server choose one (random, unguessable).
+  name @1 :Text;             # Display name.
+  joinPolicy @2 :JoinPolicy; # Who may join; invite-only unless set.
+  shareHistory @3 :Bool;     # New members read messages from before they joined (default: no,
+                             # a member reads from its join on).
 }
 
 struct GroupRef {
@@ -131,6 +141,11 @@ struct GroupRef {
 struct KickMember {
   groupId @0 :Text;  # The group.
   userId @1 :Text;   # The member to remove.
+}
+
+struct AddMember {
+  groupId @0 :Text;  # The group.
+  userId @1 :Text;   # The user to add (owner/admin only; also lifts a removal's bar).
 }
 
 struct ClientFrame {
@@ -148,6 +163,7 @@ struct ClientFrame {
     leaveGroup @10 :GroupRef;  # Leave a group.
     logout @11 :Void;          # End the session; the server closes after answering.
     kickMember @12 :KickMember;  # Remove a member (owner/admin only).
+    addMember @13 :AddMember;    # Add a member (owner/admin only).
   }
 }
 
@@ -176,6 +192,8 @@ struct GroupInfo {
   groupId @0 :Text;  # The group's id.
   name @1 :Text;     # Its display name.
   role @2 :GroupRole;  # The caller's role in it after the operation.
+  joinPolicy @3 :JoinPolicy;  # Who may join.
+  shareHistory @4 :Bool;      # Whether members read messages from before their join.
 }
 
 struct Result {
@@ -187,7 +205,7 @@ struct Result {
     sent @4 :SendAck;        # Answer to send.
     messages @5 :MessagePage;  # Answer to pull and history.
     events @6 :EventPage;    # Answer to sync.
-    group @7 :GroupInfo;     # Answer to createGroup and joinGroup.
+    group @7 :GroupInfo;     # Answer to createGroup, joinGroup and addMember.
   }
 }
 
@@ -198,6 +216,10 @@ enum KickReason {
   protocolError @3;      # The stream could not continue (bad framing, oversized frame).
   serverShutdown @4;     # The node is stopping.
   kickedByApp @5;        # The app server removed the session.
+  tokenExpired @6;       # The login token expired; log in again (on this or a new connection)
+                         # with a fresh token before it does to keep the session.
+  loginTimeout @7;       # No login arrived within the login timeout.
+  frameTimeout @8;       # A frame was started but not finished within the frame timeout.
 }
 
 struct Kicked {

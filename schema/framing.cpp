@@ -149,11 +149,8 @@ void frame_splitter::release_if_drained() {
 std::optional<frame_words> frame_splitter::next() {
   if (broken_ != frame_status::complete) return std::nullopt;
   auto probe = probe_frame(buf_.data() + begin_, end_ - begin_, limits_);
-  if (probe.status == frame_status::need_more) {
-    // Room for the whole frame (bounded: the probe refuses frames over the limit).
-    if (begin_ + probe.total_bytes > buf_.size()) buf_.resize(begin_ + probe.total_bytes);
-    return std::nullopt;
-  }
+  // Not complete yet: the buffer grows as the rest arrives (append), not to the announced size.
+  if (probe.status == frame_status::need_more) return std::nullopt;
   if (probe.status != frame_status::complete) {
     broken_ = probe.status;
     return std::nullopt;

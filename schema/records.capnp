@@ -11,6 +11,8 @@ struct GroupMember {
   userId @0 :Text;              # Member's user id.
   role @1 :Client.GroupRole;    # Member's role.
   joinedMs @2 :UInt64;          # When the member joined (ms since the epoch).
+  visibleAfterSeq @3 :UInt64;   # The member reads messages with a greater seq (its join point,
+                                # or the group's floor if history is shared).
 }
 
 struct GroupState {
@@ -20,6 +22,12 @@ struct GroupState {
   createdMs @2 :UInt64;            # Creation time.
   members @3 :List(GroupMember);   # Current members in join order.
   version @4 :UInt64;              # Incremented on every change.
+  joinPolicy @5 :Client.JoinPolicy;  # Who may join.
+  shareHistory @6 :Bool;           # Members read from historyFloor instead of their join.
+  barred @7 :List(Text);           # Users removed by an admin: they may not join an open group
+                                   # until an admin adds them again.
+  historyFloor @8 :UInt64;         # Last seq of the conversation before this group was created
+                                   # (a dissolved group's id reused): never visible to anyone.
 }
 
 struct StoreMeta {

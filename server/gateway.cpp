@@ -7,9 +7,13 @@
 #include <asio.hpp>
 #include <caf/send.hpp>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -23,6 +27,33 @@ using asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 class tcp_session;
+
+/// Frame bytes handed to hubs and not yet answered, node-wide, and the sockets waiting for this
+/// budget to free up. Thread-safe.
+class inflight_budget {
+ public:
+  explicit inflight_budget(std::size_t max) : max_(max) {}
+
+  bool exhausted() const { return bytes_.load(std::memory_order_relaxed) >= max_; }
+  std::size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+
+  void charge(std::size_t n) { bytes_.fetch_add(n, std::memory_order_relaxed); }
+
+  /// Gives back `n` bytes; wakes the starved sockets when the budget stops being exhausted.
+  void release(std::size_t n);
+
+  /// Registers a socket paused for want of budget. It re-checks exhausted() after this call.
+  void wait(std::weak_ptr<tcp_session> s) {
+    std::lock_guard<std::mutex> guard(mu_);
+    starved_.push_back(std::move(s));
+  }
+
+ private:
+  const std::size_t max_;
+  std::atomic<std::size_t> bytes_{0};
+  std::mutex mu_;
+  std::vector<std::weak_ptr<tcp_session>> starved_;
+};
 
 /// What connection hubs hand to the sockets, on its way to the io thread(s): frames, and
 /// closes (a null frame). A fan-out queues one frame for each of many sockets in a burst; the
@@ -59,19 +90,31 @@ class outbox {
   bool scheduled_ = false;
 };
 
+/// What every socket of a gateway shares.
+struct session_context {
+  actors::services& svc;
+  const gateway_options& opts;
+  outbox& out;
+  inflight_budget& budget;
+  std::atomic<std::uint64_t>& paused_reads;
+};
+
+std::uint64_t unix_now() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
 class tcp_session final : public actors::connection_sink,
                           public std::enable_shared_from_this<tcp_session> {
  public:
   using on_closed_fn = std::function<void(tcp_session*)>;
 
-  tcp_session(tcp::socket socket, actors::services& svc, outbox& out, std::size_t max_queue,
-              on_closed_fn on_closed)
+  tcp_session(tcp::socket socket, session_context& ctx, on_closed_fn on_closed)
       : socket_(std::move(socket)),
-        svc_(svc),
-        outbox_(out),
-        max_queue_(max_queue),
+        ctx_(ctx),
         on_closed_(std::move(on_closed)),
-        in_(svc.options.frames) {}
+        in_(unauthenticated_limits(ctx.svc.options)) {}
 
   /// Registers with connection `id` of `hub`, then starts reading.
   void start(caf::actor hub, std::uint64_t id) {
@@ -85,25 +128,55 @@ class tcp_session final : public actors::connection_sink,
 
   // -- connection_sink (any thread) --
 
-  void send(schema::shared_frame frame) override { outbox_.put(shared_from_this(), std::move(frame)); }
+  void send(schema::shared_frame frame) override { ctx_.out.put(shared_from_this(), std::move(frame)); }
 
-  void close() override { outbox_.put(shared_from_this(), nullptr); }
+  void close() override { ctx_.out.put(shared_from_this(), nullptr); }
 
-  void authenticated() override { authenticated_.store(true, std::memory_order_relaxed); }
-
-  /// The sweeper's check (any thread): tells the hub, once, that the client is late.
-  void check_deadlines(clock::time_point now, const actors::actor_options& o) {
-    if (timed_out_.load(std::memory_order_relaxed)) return;
-    const bool login_late = !authenticated_.load(std::memory_order_relaxed) &&
-                            now - opened_ >= o.login_timeout;
-    const auto last = clock::time_point(clock::duration(last_frame_.load(std::memory_order_relaxed)));
-    const bool silent = now - last >= o.heartbeat_timeout;
-    if (!login_late && !silent) return;
-    if (timed_out_.exchange(true)) return;
-    caf::anon_send(hub_, actors::timeout_atom::value, id_, login_late);
+  void authenticated(std::uint64_t expires_unix_s) override {
+    expires_unix_s_.store(expires_unix_s, std::memory_order_relaxed);
+    authenticated_.store(true, std::memory_order_release);
   }
 
-  /// Closes at once (node shutdown). Any thread.
+  void answered(std::size_t frame_bytes) override {
+    inflight_frames_.fetch_sub(1, std::memory_order_relaxed);
+    const auto before = inflight_bytes_.fetch_sub(frame_bytes, std::memory_order_acq_rel);
+    if (before & closed_bit) return;  // shut() gave this frame's bytes back already
+    ctx_.budget.release(frame_bytes);
+    wake();
+  }
+
+  /// Resumes reading if it was paused and may go on now. Any thread.
+  void wake() {
+    if (!paused_.load(std::memory_order_acquire) || !may_read()) return;
+    if (!paused_.exchange(false)) return;  // someone else resumes it
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->resume(); });
+  }
+
+  /// The sweeper's check (any thread): tells the hub, once, that a deadline passed; cuts a
+  /// connection that was told to close but does not take its last frames.
+  void check_deadlines(clock::time_point now, const actors::actor_options& o) {
+    const auto closing = closing_since_.load(std::memory_order_relaxed);
+    if (closing != 0 && now - at(closing) >= ctx_.opts.close_grace) return abort();
+    if (timed_out_.load(std::memory_order_relaxed)) return;
+    std::uint16_t reason = 0;
+    const bool authenticated = authenticated_.load(std::memory_order_acquire);
+    const auto partial = partial_since_.load(std::memory_order_relaxed);
+    // A paused socket is the server's doing, not the client's: no heartbeat or frame clock.
+    const bool paused = paused_.load(std::memory_order_relaxed);
+    if (!authenticated && now - opened_ >= o.login_timeout) {
+      reason = actors::kick_reason::login_timeout;
+    } else if (authenticated && unix_now() >= expires_unix_s_.load(std::memory_order_relaxed)) {
+      reason = actors::kick_reason::token_expired;
+    } else if (!paused && partial != 0 && now - at(partial) >= o.frame_timeout) {
+      reason = actors::kick_reason::frame_timeout;
+    } else if (!paused && now - at(last_frame_.load(std::memory_order_relaxed)) >= o.heartbeat_timeout) {
+      reason = actors::kick_reason::heartbeat_timeout;
+    }
+    if (reason == 0 || timed_out_.exchange(true)) return;
+    caf::anon_send(hub_, actors::timeout_atom::value, id_, reason);
+  }
+
+  /// Closes at once (node shutdown, close grace over). Any thread.
   void abort() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
   }
@@ -129,10 +202,34 @@ class tcp_session final : public actors::connection_sink,
   }
 
  private:
+  static clock::time_point at(clock::rep ticks) { return clock::time_point(clock::duration(ticks)); }
+  static clock::rep ticks(clock::time_point t) { return t.time_since_epoch().count(); }
+
+  static schema::frame_limits unauthenticated_limits(const actors::actor_options& o) {
+    auto limits = o.frames;
+    limits.max_frame_bytes = std::min(limits.max_frame_bytes, o.max_unauthenticated_frame_bytes);
+    return limits;
+  }
+
+  /// Set in inflight_bytes_ once the socket is closed: answers arriving later must not give
+  /// their bytes back to the node budget a second time.
+  static constexpr std::size_t closed_bit = std::size_t{1} << (sizeof(std::size_t) * 8 - 1);
+
+  /// Whether another frame may be handed to the hub (any thread).
+  bool may_read() const {
+    const auto frames = inflight_frames_.load(std::memory_order_relaxed);
+    if (frames == 0) return !ctx_.budget.exhausted();
+    return frames < ctx_.opts.max_requests_in_flight &&
+           inflight_bytes_.load(std::memory_order_relaxed) <
+               ctx_.opts.max_inflight_bytes_per_connection &&
+           !ctx_.budget.exhausted();
+  }
+
   // Everything below runs on the socket's strand.
 
   void read_more() {
     if (closed_ || stop_reading_) return;
+    if (!may_read()) return pause();
     // Wait for readability, then read into a per-thread scratch buffer: an idle connection
     // keeps no read buffer of its own (the splitter holds only an unfinished frame's bytes).
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
@@ -149,14 +246,47 @@ class tcp_session final : public actors::connection_sink,
     if (ec) return shut();  // including end of stream
     in_.append(scratch.data(), n);
     extract_frames();
-    in_.release_if_drained();
+    read_more();
+  }
+
+  /// Stops reading until answers (or the node budget) let more frames in.
+  void pause() {
+    paused_.store(true, std::memory_order_release);
+    ctx_.paused_reads.fetch_add(1, std::memory_order_relaxed);
+    partial_since_.store(0, std::memory_order_relaxed);
+    if (ctx_.budget.exhausted()) ctx_.budget.wait(weak_from_this());
+    // An answer may have arrived between the check and the flag: look again.
+    if (may_read() && paused_.exchange(false)) resume();
+  }
+
+  void resume() {
+    if (closed_) return;
+    extract_frames();
     read_more();
   }
 
   void extract_frames() {
-    last_frame_.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-    while (auto frame = in_.next()) {
+    if (!raised_limits_ && authenticated_.load(std::memory_order_acquire)) {
+      raised_limits_ = true;
+      in_.set_limits(ctx_.svc.options.frames);
+    }
+    while (may_read()) {
+      auto frame = in_.next();
+      if (!frame) break;
+      const std::size_t bytes = frame->size() * sizeof(std::uint64_t);
+      inflight_frames_.fetch_add(1, std::memory_order_relaxed);
+      inflight_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      ctx_.budget.charge(bytes);
+      last_frame_.store(ticks(clock::now()), std::memory_order_relaxed);
       caf::anon_send(hub_, actors::frame_atom::value, id_, std::move(*frame));
+    }
+    in_.release_if_drained();
+    // The frame deadline runs while an unfinished frame is buffered; it starts with its first
+    // byte and is not reset by later bytes of the same frame.
+    if (!in_.holds_partial_frame()) {
+      partial_since_.store(0, std::memory_order_relaxed);
+    } else if (partial_since_.load(std::memory_order_relaxed) == 0) {
+      partial_since_.store(ticks(clock::now()), std::memory_order_relaxed);
     }
     if (in_.state() != schema::frame_status::complete) {
       // The stream cannot be resynchronised: report and stop reading; the connection closes.
@@ -170,23 +300,46 @@ class tcp_session final : public actors::connection_sink,
   /// Queues a frame, or a close if null. True: a flush() is needed (none is pending and no
   /// wait for writability will write the queue anyway).
   bool take(schema::shared_frame frame) {
-    if (closed_) return false;
+    if (closed_ || kicked_slow_) return false;
     if (!frame) {  // close once the queue is written
-      closing_ = true;
+      begin_closing();
       if (!waiting_writable_ && !flush_pending_) shut();
       return false;
     }
-    // A client that does not read is cut off (it resyncs after reconnecting); one frame fits
-    // into an empty queue whatever its size.
-    if (queued_bytes_ > 0 && queued_bytes_ + bytes_of(*frame) > max_queue_) {
-      shut();
-      return false;
+    // A client that does not read is told so and cut off (it resyncs after reconnecting); one
+    // frame fits into an empty queue whatever its size.
+    if (queued_bytes_ > 0 && queued_bytes_ + bytes_of(*frame) > ctx_.opts.max_send_queue_bytes) {
+      kick_too_slow();
+      frame = nullptr;
+    } else {
+      queued_bytes_ += bytes_of(*frame);
+      out_.push_back(std::move(frame));
     }
-    queued_bytes_ += bytes_of(*frame);
-    out_.push_back(std::move(frame));
     if (waiting_writable_ || flush_pending_) return false;
     flush_pending_ = true;
     return true;
+  }
+
+  /// Replaces the unwritten frames by a Kicked(tooSlow) frame and closes after it (or after
+  /// the close grace, if the client still does not read).
+  void kick_too_slow() {
+    kicked_slow_ = true;
+    // Keep the frame being written (the client must see whole frames), drop the rest.
+    const std::size_t keep = out_head_ + (out_offset_ > 0 ? 1 : 0);
+    for (std::size_t i = keep; i < out_.size(); ++i) queued_bytes_ -= bytes_of(*out_[i]);
+    out_.resize(keep);
+    auto kick = actors::encode_kicked(actors::kick_reason::too_slow,
+                                      "the client did not read its messages; reconnect to resync");
+    queued_bytes_ += bytes_of(*kick);
+    out_.push_back(std::move(kick));
+    begin_closing();
+  }
+
+  void begin_closing() {
+    closing_ = true;
+    if (closing_since_.load(std::memory_order_relaxed) == 0) {
+      closing_since_.store(ticks(clock::now()), std::memory_order_relaxed);
+    }
   }
 
   /// Writes the queued frames with non-blocking gathering writes (up to 64 frames per
@@ -255,22 +408,33 @@ class tcp_session final : public actors::connection_sink,
     out_.clear();  // no write is in flight: writes are synchronous, only waits are not
     out_head_ = 0;
     out_offset_ = 0;
+    // Requests still unanswered may never be (the hub drops a closed connection's answers):
+    // their bytes go back to the node budget now, once.
+    const auto unanswered = inflight_bytes_.fetch_or(closed_bit, std::memory_order_acq_rel);
+    ctx_.budget.release(unanswered & ~closed_bit);
     caf::anon_send(hub_, actors::closed_atom::value, id_);
     on_closed_(this);
   }
 
   tcp::socket socket_;
-  actors::services& svc_;
-  outbox& outbox_;
-  const std::size_t max_queue_;
+  session_context& ctx_;
   on_closed_fn on_closed_;
   caf::actor hub_;       // set before the first read; then read-only (the sweeper reads it)
   std::uint64_t id_ = 0;  // this connection's id in hub_
   const clock::time_point opened_ = clock::now();
-  std::atomic<clock::rep> last_frame_{clock::now().time_since_epoch().count()};
+  // Shared with the sweeper and the hub's threads.
+  std::atomic<clock::rep> last_frame_{ticks(clock::now())};  // last complete frame
+  std::atomic<clock::rep> partial_since_{0};  // first byte of the unfinished frame; 0: none
+  std::atomic<clock::rep> closing_since_{0};  // when closing began; 0: not closing
+  std::atomic<std::uint64_t> expires_unix_s_{0};
   std::atomic<bool> authenticated_{false};
   std::atomic<bool> timed_out_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<std::size_t> inflight_frames_{0};
+  std::atomic<std::size_t> inflight_bytes_{0};
+  // The socket's strand only.
   schema::frame_splitter in_;
+  bool raised_limits_ = false;
   // Write queue as a vector with a read index: an empty std::deque still allocates ~600 bytes,
   // which every idle connection would pay.
   std::vector<schema::shared_frame> out_;
@@ -280,9 +444,23 @@ class tcp_session final : public actors::connection_sink,
   bool waiting_writable_ = false;
   bool flush_pending_ = false;
   bool closing_ = false;
+  bool kicked_slow_ = false;
   bool closed_ = false;
   bool stop_reading_ = false;
 };
+
+void inflight_budget::release(std::size_t n) {
+  const std::size_t before = bytes_.fetch_sub(n, std::memory_order_relaxed);
+  if (before < max_ || before - n >= max_) return;  // no crossing below the bound
+  std::vector<std::weak_ptr<tcp_session>> starved;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    starved.swap(starved_);
+  }
+  for (auto& weak : starved) {
+    if (auto s = weak.lock()) s->wake();
+  }
+}
 
 void outbox::drain() {
   std::vector<entry> batch;
@@ -301,11 +479,32 @@ void outbox::drain() {
   if (pending_.empty() && pending_.capacity() < batch.capacity()) pending_.swap(batch);  // reuse
 }
 
+/// Accept errors that mean "no descriptor or memory for now": retrying at once would spin.
+bool resource_exhausted(const std::error_code& ec) {
+  return ec.value() == EMFILE || ec.value() == ENFILE || ec.value() == ENOBUFS ||
+         ec.value() == ENOMEM;
+}
+
 }  // namespace
+
+std::size_t derive_max_connections(std::size_t configured, std::size_t reserved) {
+  if (configured > 0) return configured;
+  rlimit fds{};
+  if (getrlimit(RLIMIT_NOFILE, &fds) != 0 || fds.rlim_cur == RLIM_INFINITY) return 1u << 20;
+  const auto limit = static_cast<std::size_t>(fds.rlim_cur);
+  // At least a few connections even with a tiny limit, so a misconfiguration is visible as
+  // refusals rather than as a node that accepts nobody.
+  return limit > reserved + 16 ? limit - reserved : 16;
+}
 
 struct gateway::impl {
   impl(actors::services& s, gateway_options o)
-      : svc(s), opts(std::move(o)), acceptor(io), work(asio::make_work_guard(io)) {}
+      : svc(s),
+        opts(std::move(o)),
+        max_connections(derive_max_connections(opts.max_connections, opts.reserved_descriptors)),
+        budget(opts.max_inflight_bytes),
+        acceptor(io),
+        work(asio::make_work_guard(io)) {}
 
   void accept() {
     // One io thread needs no strand per socket (each costs ~130 bytes per connection).
@@ -314,15 +513,30 @@ struct gateway::impl {
     acceptor.async_accept(executor, [this](std::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
-        return accept();  // e.g. out of descriptors: keep serving the others
+        if (!resource_exhausted(ec)) return accept();  // e.g. the peer gave up: next one
+        // Out of descriptors: retrying at once spins a core and starves storage of files.
+        if (accept_backoffs.fetch_add(1, std::memory_order_relaxed) % 100 == 0) {
+          std::cerr << "parley: accept failed (" << ec.message() << "); pausing accepts for "
+                    << opts.accept_backoff.count() << " ms\n";
+        }
+        backoff.expires_after(opts.accept_backoff);
+        backoff.async_wait([this](std::error_code e) {
+          if (!e) accept();
+        });
+        return;
+      }
+      if (open.load(std::memory_order_relaxed) >= max_connections) {
+        refuse(std::move(socket));
+        return accept();
       }
       std::error_code ignored;  // latency matters more than packet count; failure is harmless
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<tcp_session>(
-          std::move(socket), svc, out, opts.max_send_queue_bytes, [this](tcp_session* s) {
-            std::lock_guard<std::mutex> guard(mu);
-            sessions.erase(s);
-          });
+      auto session = std::make_shared<tcp_session>(std::move(socket), ctx, [this](tcp_session* s) {
+        open.fetch_sub(1, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> guard(mu);
+        sessions.erase(s);
+      });
+      open.fetch_add(1, std::memory_order_relaxed);
       {
         std::lock_guard<std::mutex> guard(mu);
         sessions.emplace(session.get(), session);
@@ -333,7 +547,19 @@ struct gateway::impl {
     });
   }
 
-  /// Checks every connection's login and heartbeat deadlines, a few times per timeout.
+  /// Tells a socket over the connection cap why, best effort (one non-blocking write of a
+  /// small frame into an empty socket buffer), and closes it.
+  void refuse(tcp::socket socket) {
+    refused_full.fetch_add(1, std::memory_order_relaxed);
+    std::error_code ignored;  // the client may be gone; it learns nothing more either way
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(full_frame->data(), full_frame->size() * sizeof(std::uint64_t)),
+                      ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
+  /// Checks every connection's deadlines, a few times per timeout.
   void sweep() {
     sweeper.expires_after(sweep_period());
     sweeper.async_wait([this](std::error_code ec) {
@@ -350,20 +576,32 @@ struct gateway::impl {
   }
 
   clock::duration sweep_period() const {
-    const auto shortest = std::min(svc.options.login_timeout, svc.options.heartbeat_timeout);
+    const auto& o = svc.options;
+    const auto shortest = std::min({o.login_timeout, o.heartbeat_timeout, o.frame_timeout,
+                                    opts.close_grace, std::chrono::milliseconds(4000)});
     return std::max<clock::duration>(shortest / 4, std::chrono::milliseconds(10));
   }
 
   actors::services& svc;
   gateway_options opts;
+  const std::size_t max_connections;
   asio::io_context io;
   outbox out{io, opts.io_threads <= 1};
+  inflight_budget budget;
+  std::atomic<std::uint64_t> paused_reads{0};
+  session_context ctx{svc, opts, out, budget, paused_reads};
+  const schema::shared_frame full_frame = actors::encode_error(
+      static_cast<std::uint16_t>(errc::unavailable), "the server is at its connection limit; retry later");
   asio::steady_timer sweeper{io};
+  asio::steady_timer backoff{io};
   tcp::acceptor acceptor;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::vector<std::thread> threads;
-  std::mutex mu;
+  mutable std::mutex mu;
   std::unordered_map<tcp_session*, std::weak_ptr<tcp_session>> sessions;
+  std::atomic<std::size_t> open{0};
+  std::atomic<std::uint64_t> refused_full{0};
+  std::atomic<std::uint64_t> accept_backoffs{0};
   std::vector<caf::actor> hubs;
   std::uint64_t next_id = 1;  // accept handlers never run concurrently
   bool stopped = false;
@@ -410,6 +648,7 @@ void gateway::stop() {
     std::error_code ignored;  // closing a listener cannot fail in a way we could handle
     i.acceptor.close(ignored);
     i.sweeper.cancel();
+    i.backoff.cancel();
   });
   std::vector<std::shared_ptr<tcp_session>> live;
   {
@@ -426,6 +665,18 @@ void gateway::stop() {
   // Every socket has reported closed_atom by now (sent before the threads ended).
   for (auto& hub : i.hubs) caf::anon_send(hub, actors::shutdown_atom::value);
   i.hubs.clear();
+}
+
+gateway_stats gateway::stats() const {
+  const auto& i = *impl_;
+  gateway_stats s;
+  s.open = i.open.load(std::memory_order_relaxed);
+  s.refused_full = i.refused_full.load(std::memory_order_relaxed);
+  s.accept_backoffs = i.accept_backoffs.load(std::memory_order_relaxed);
+  s.paused_reads = i.paused_reads.load(std::memory_order_relaxed);
+  s.inflight_bytes = i.budget.bytes();
+  s.max_connections = i.max_connections;
+  return s;
 }
 
 }  // namespace parley::server

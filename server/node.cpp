@@ -39,6 +39,7 @@ struct node::impl {
   std::uint16_t cluster_port = 0;
   std::unique_ptr<runtime::group_committer> committer;
   actors::node_counters counters;
+  std::unique_ptr<runtime::keyed_rate_limiter> user_rates;
   actors::services svc;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> system;
@@ -94,9 +95,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->opts = std::move(opts);
   auto& o = p->opts;
 
-  std::error_code ec;
-  std::filesystem::create_directories(o.data_dir, ec);
-  if (ec) return "cannot create data dir " + o.data_dir + ": " + ec.message();
+  if (auto st = store::create_private_dir(o.data_dir); !st.ok()) return st.message();
 
   std::string error;
   auto secret = runtime::load_or_create_secret(
@@ -152,6 +151,9 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->svc.committer = p->committer.get();
   p->svc.tokens = p->tokens.get();
   p->svc.options = o.actors;
+  p->user_rates = std::make_unique<runtime::keyed_rate_limiter>(o.actors.user_rate,
+                                                                o.actors.max_rate_limited_users);
+  p->svc.user_rates = p->user_rates.get();
   p->svc.counters = &p->counters;
   std::function<bool()> serving;
   if (clustered) {
@@ -295,7 +297,20 @@ std::string node::endpoint() const {
 }
 
 std::string node::issue_token(const std::string& user, std::int64_t ttl_seconds) const {
-  return impl_->tokens->issue(user, std::chrono::seconds(ttl_seconds));
+  if (ttl_seconds > 0) return impl_->tokens->issue(user, std::chrono::seconds(ttl_seconds));
+  // Already expired (tests): a one-second token issued long enough ago.
+  const auto issued = std::chrono::system_clock::now() + std::chrono::seconds(ttl_seconds - 1);
+  return impl_->tokens->issue(user, std::chrono::seconds(1), issued);
+}
+
+gateway_stats node::gateway_figures() const {
+  return impl_->gw ? impl_->gw->stats() : gateway_stats{};
+}
+
+void node::kick_user(const std::string& user, const std::string& device,
+                     const std::string& detail) {
+  constexpr std::uint16_t kicked_by_app = 5;  // wire::KickReason::KICKED_BY_APP
+  actors::kick_sessions(impl_->svc, user, device, kicked_by_app, detail);
 }
 
 node_stats node::stats() const {

@@ -28,10 +28,14 @@ result<log_page> seq_log::read_after(std::uint64_t after, std::size_t limit) con
               limit, direction::forward);
 }
 
-result<log_page> seq_log::read_before(std::uint64_t before, std::size_t limit) const {
+result<log_page> seq_log::read_before(std::uint64_t before, std::size_t limit,
+                                      std::uint64_t after) const {
+  if (before != 0 && before <= after + 1) return log_page{};
   std::string end =
       before == 0 ? prefix_end(record_prefix(entity_id_, rec_)) : seq_key(entity_id_, rec_, before);
-  return read(record_prefix(entity_id_, rec_), std::move(end), limit, direction::backward);
+  std::string begin =
+      after == 0 ? record_prefix(entity_id_, rec_) : seq_key(entity_id_, rec_, after + 1);
+  return read(std::move(begin), std::move(end), limit, direction::backward);
 }
 
 result<std::uint64_t> seq_log::last_seq() const {

@@ -82,6 +82,17 @@ result<std::uint32_t> decode_meta_shards(const std::string& value) {
 
 }  // namespace
 
+status create_private_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) {
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+  }
+  if (ec) return {errc::io_error, "cannot create " + dir + ": " + ec.message()};
+  return {};
+}
+
 void write_batch::append(write_batch&& other) {
   if (ops_.empty()) {
     ops_ = std::move(other.ops_);
@@ -139,8 +150,7 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   if (!exists && opts.shard_count == 0) {
     return status{errc::invalid_argument, "shard count must be at least 1"};
   }
-  std::filesystem::create_directories(opts.dir, ec);
-  if (ec) return status{errc::io_error, "cannot create " + opts.dir + ": " + ec.message()};
+  if (auto st = create_private_dir(opts.dir); !st.ok()) return st;
 
   auto p = std::make_unique<impl>();
   p->wbm = std::make_shared<rocksdb::WriteBufferManager>(opts.write_buffer_budget);

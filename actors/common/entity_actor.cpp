@@ -3,12 +3,28 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <iostream>
 #include <random>
 
 namespace parley::actors {
 
 caf::error storage_error(const store::status& st) {
-  return make_error(errc::internal, "storage: " + st.message());
+  // The operator gets the store's own words (file paths, RocksDB text) in the log, at most once
+  // a second however many requests fail; the client a code and a generic sentence.
+  static std::atomic<std::int64_t> last_logged_s{0};
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+  auto last = last_logged_s.load(std::memory_order_relaxed);
+  if (now_s != last && last_logged_s.compare_exchange_strong(last, now_s)) {
+    std::cerr << "parley: storage error: " << st.message() << "\n";
+  }
+  if (st.retriable()) {
+    return make_error(errc::unavailable, "storage is temporarily unavailable; retry later");
+  }
+  return make_error(errc::internal, "internal storage error");
 }
 
 entity_actor::entity_actor(caf::actor_config& cfg, services* svc, std::string id,

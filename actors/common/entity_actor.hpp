@@ -18,7 +18,8 @@
 
 namespace parley::actors {
 
-/// A storage failure as a Parley error (retriable `internal`).
+/// A storage failure as a Parley error: `unavailable` if a retry can help (I/O error, disk
+/// full, busy), else `internal`, with a generic message; the store's text goes to the log.
 caf::error storage_error(const store::status& st);
 
 class entity_actor : public caf::event_based_actor {

@@ -92,7 +92,13 @@ std::string encode_group(const group_record& g) {
     members[i].setUserId(g.members[i].user);
     members[i].setRole(static_cast<wire::GroupRole>(g.members[i].role));
     members[i].setJoinedMs(g.members[i].joined_ms);
+    members[i].setVisibleAfterSeq(g.members[i].visible_after_seq);
   }
+  s.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+  s.setShareHistory(g.share_history);
+  auto barred = s.initBarred(static_cast<unsigned>(g.barred.size()));
+  for (unsigned i = 0; i < g.barred.size(); ++i) barred.set(i, g.barred[i]);
+  s.setHistoryFloor(g.history_floor);
   return schema::encode_bytes(message);
 }
 
@@ -110,9 +116,13 @@ std::optional<group_record> decode_group(const std::string& stored) {
     g.created_ms = s.getCreatedMs();
     g.version = s.getVersion();
     for (auto m : s.getMembers()) {
-      g.members.push_back(
-          {m.getUserId(), static_cast<std::uint16_t>(m.getRole()), m.getJoinedMs()});
+      g.members.push_back({m.getUserId(), static_cast<std::uint16_t>(m.getRole()),
+                           m.getJoinedMs(), m.getVisibleAfterSeq()});
     }
+    g.open = s.getJoinPolicy() == wire::JoinPolicy::OPEN;
+    g.share_history = s.getShareHistory();
+    for (auto b : s.getBarred()) g.barred.emplace_back(b.cStr(), b.size());
+    g.history_floor = s.getHistoryFloor();
     return g;
   } catch (const kj::Exception&) {
     return std::nullopt;

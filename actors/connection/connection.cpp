@@ -15,6 +15,8 @@
 
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/entity_id.hpp"
+#include "parley/runtime/random_id.hpp"
+#include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/schema/framing.hpp"
 
@@ -29,7 +31,8 @@
 
 #include <chrono>
 #include <exception>
-#include <random>
+#include <algorithm>
+#include <iostream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -47,6 +50,22 @@ constexpr std::size_t max_device_id = 128;
 std::string text(capnp::Text::Reader t) {
   return std::string(t.cStr(), t.size());
 }
+
+/// A device id: 1-128 bytes, no control characters (it is shown to the user's other devices).
+bool valid_device_id(const std::string& device) {
+  if (device.empty() || device.size() > max_device_id) return false;
+  return std::none_of(device.begin(), device.end(), [](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b < 0x20 || b == 0x7f;
+  });
+}
+
+/// The request a reply answers: its client-chosen id, and the size of its frame (given back to
+/// the transport's in-flight budget when the answer is written).
+struct request_ref {
+  std::uint64_t id = 0;
+  std::uint32_t bytes = 0;
+};
 
 class connection_hub;
 
@@ -95,23 +114,32 @@ class connection {
     sink_->send(schema::share(schema::encode_frame(message)));
   }
 
+  /// Answers request `id`: exactly once per request, which also gives its frame's bytes back
+  /// to the transport's back-pressure.
   template <class Fill>
-  void reply(std::uint64_t id, Fill&& fill) {
+  void reply(request_ref id, Fill&& fill) {
     write([&](wire::ServerFrame::Builder f) {
-      f.setRequestId(id);
+      f.setRequestId(id.id);
       auto r = f.initResult();
       r.setCode(wire::ErrorCode::OK);
       fill(r);
     });
+    if (sink_) sink_->answered(id.bytes);
   }
 
-  void reply_ok(std::uint64_t id) {
+  void reply_ok(request_ref id) {
     reply(id, [](wire::Result::Builder r) { r.setNone(); });
   }
 
-  void reply_error(std::uint64_t id, errc code, const std::string& message) {
+  void reply_error(request_ref id, errc code, const std::string& message) {
+    write_error(id.id, code, message);
+    if (sink_) sink_->answered(id.bytes);
+  }
+
+  /// An error Result that answers no request (request id 0): the stream itself failed.
+  void write_error(std::uint64_t request_id, errc code, const std::string& message) {
     write([&](wire::ServerFrame::Builder f) {
-      f.setRequestId(id);
+      f.setRequestId(request_id);
       auto r = f.initResult();
       r.setCode(static_cast<wire::ErrorCode>(code));
       r.setErrorMessage(message);
@@ -119,16 +147,16 @@ class connection {
     });
   }
 
-  void reply_caf_error(std::uint64_t id, const caf::error& err) {
+  void reply_caf_error(request_ref id, const caf::error& err) {
     auto [code, message] = classify(err);
     reply_error(id, code, message);
   }
 
-  auto error_replier(std::uint64_t id) {
+  auto error_replier(request_ref id) {
     return [this, id](caf::error& err) { reply_caf_error(id, err); };
   }
 
-  auto message_page_replier(std::uint64_t id) {
+  auto message_page_replier(request_ref id) {
     return [this, id](record_page& page) {
       reply(id, [&](wire::Result::Builder r) {
         auto messages = r.initMessages();
@@ -138,13 +166,15 @@ class connection {
     };
   }
 
-  auto group_replier(std::uint64_t id) {
+  auto group_replier(request_ref id) {
     return [this, id](group_info& g) {
       reply(id, [&](wire::Result::Builder r) {
         auto info = r.initGroup();
         info.setGroupId(g.group);
         info.setName(g.name);
         info.setRole(static_cast<wire::GroupRole>(g.role));
+        info.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+        info.setShareHistory(g.share_history);
       });
     };
   }
@@ -168,23 +198,37 @@ class connection {
   // -- frames in --------------------------------------------------------------------------------
 
   void on_frame(const schema::frame_words& words) {
-    std::uint64_t request_id = 0;
+    request_ref id{0, static_cast<std::uint32_t>(words.size() * sizeof(std::uint64_t))};
     try {
       auto reader = schema::read_frame(words, svc_.options.frames.reader_options());
       auto frame = reader.getRoot<wire_frame>();
-      request_id = frame.getRequestId();
-      dispatch(request_id, frame);
-    } catch (const kj::Exception& e) {
+      id.id = frame.getRequestId();
+      dispatch(id, frame);
+    } catch (const kj::Exception&) {
+      // Never the decoder's own text: it names library internals.
       svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
-      reply_error(request_id, errc::malformed_frame,
-                  "cannot decode frame: " + std::string(e.getDescription().cStr()));
+      reply_error(id, errc::malformed_frame, "the frame is not a valid ClientFrame");
     }
   }
 
  private:
 
-  void dispatch(std::uint64_t id, wire_frame::Reader frame) {
-    if (closing_) return;
+  /// Whether this request fits the connection's and the user's rates (heartbeats are free).
+  bool within_rate(const wire_frame::Reader& frame) {
+    if (frame.which() == wire_frame::HEARTBEAT) return true;
+    const auto now = runtime::token_bucket::clock::now();
+    if (!rate_.try_take(svc_.options.connection_rate, now)) return false;
+    return !logged_in_ || svc_.user_rates == nullptr || svc_.user_rates->try_take(user_, now);
+  }
+
+  void dispatch(request_ref id, wire_frame::Reader frame) {
+    if (closing_) {
+      if (sink_) sink_->answered(id.bytes);  // nobody reads the answer; free the budget
+      return;
+    }
+    if (!within_rate(frame)) {
+      return reply_error(id, errc::rate_limited, "too many requests; slow down and retry");
+    }
     switch (frame.which()) {
       case wire_frame::LOGIN:
         return on_login(id, frame.getLogin());
@@ -216,6 +260,8 @@ class connection {
         return on_leave_group(id, frame.getLeaveGroup());
       case wire_frame::KICK_MEMBER:
         return on_kick_member(id, frame.getKickMember());
+      case wire_frame::ADD_MEMBER:
+        return on_add_member(id, frame.getAddMember());
       case wire_frame::LOGOUT:
         return on_logout(id);
       default:
@@ -225,13 +271,16 @@ class connection {
     }
   }
 
-  void on_login(std::uint64_t id, wire::Login::Reader login) {
-    if (logged_in_ || login_pending_) {
-      return reply_error(id, errc::already_logged_in, "this connection is logged in already");
+  /// A login, or on a logged-in connection a refresh: the same user and device with a new
+  /// token, which extends the session to the new token's expiry.
+  void on_login(request_ref id, wire::Login::Reader login) {
+    if (login_pending_) {
+      return reply_error(id, errc::already_logged_in, "a login is in progress");
     }
     const std::string device = text(login.getDeviceId());
-    if (device.empty() || device.size() > max_device_id) {
-      return reply_error(id, errc::bad_request, "device id must be 1-128 bytes");
+    if (!valid_device_id(device)) {
+      return reply_error(id, errc::bad_request,
+                         "device id must be 1-128 bytes without control characters");
     }
     auto verdict = svc_.tokens->verify(text(login.getToken()));
     if (auto* e = std::get_if<runtime::token_error>(&verdict)) {
@@ -239,14 +288,20 @@ class connection {
           id, *e == runtime::token_error::expired ? errc::token_expired : errc::token_invalid,
           runtime::describe(*e));
     }
+    auto& claims = std::get<runtime::token_claims>(verdict);
+    if (logged_in_ && (claims.user != user_ || device != device_)) {
+      return reply_error(id, errc::already_logged_in,
+                         "this connection is logged in as another user or device");
+    }
     login_pending_ = true;
-    user_ = std::get<runtime::token_claims>(verdict).user;
+    user_ = claims.user;
     device_ = device;
     device_type_ = static_cast<std::uint16_t>(login.getDeviceType());
+    expires_unix_s_ = claims.expires_unix_s;
     log_in(id);
   }
 
-  void on_send(std::uint64_t id, wire::Send::Reader s) {
+  void on_send(request_ref id, wire::Send::Reader s) {
     send_request r;
     r.sender = user_;
     r.device = device_;
@@ -256,6 +311,7 @@ class connection {
     if (r.client_msg_id.empty() || r.client_msg_id.size() > max_client_msg_id) {
       return reply_error(id, errc::bad_request, "clientMsgId must be 1-128 bytes");
     }
+    if (body.size() == 0) return reply_error(id, errc::bad_request, "empty message body");
     if (body.size() > svc_.options.max_body_bytes) {
       return reply_error(id, errc::bad_request,
                          "body exceeds " + std::to_string(svc_.options.max_body_bytes) + " bytes");
@@ -279,12 +335,14 @@ class connection {
       if (peer == user_) return reply_error(id, errc::bad_request, "cannot message yourself");
       r.conversation = runtime::dm_conversation(user_, peer);
       entity = runtime::conversation_entity(r.conversation);
-    } else {
+    } else if (target.isGroup()) {
       const std::string group = text(target.getGroup());
       if (!runtime::valid_name(group))
         return reply_error(id, errc::bad_request, "invalid group id");
       r.conversation = runtime::group_conversation(group);
       entity = runtime::group_entity(group);
+    } else {  // a target kind this server does not know (a newer client's)
+      return reply_error(id, errc::bad_request, "unknown send target");
     }
     request(entity,
         [this, id](send_ack& ack) {
@@ -300,7 +358,7 @@ class connection {
 
   /// Where a read of `conversation` goes: the conversation itself for a direct one the user
   /// takes part in, the group (which checks membership) for a group one; "" if refused.
-  std::string read_target(std::uint64_t id, const std::string& conversation) {
+  std::string read_target(request_ref id, const std::string& conversation) {
     auto ref = runtime::parse_conversation(conversation);
     if (!ref) {
       reply_error(id, errc::bad_request, "invalid conversation id '" + conversation + "'");
@@ -319,7 +377,7 @@ class connection {
     return std::min(asked, svc_.options.max_page);
   }
 
-  void on_pull(std::uint64_t id, wire::Pull::Reader p) {
+  void on_pull(request_ref id, wire::Pull::Reader p) {
     const std::string conversation = text(p.getConversation());
     const std::string target = read_target(id, conversation);
     if (target.empty()) return;
@@ -333,16 +391,23 @@ class connection {
     }
   }
 
-  void on_history(std::uint64_t id, wire::History::Reader h) {
+  void on_history(request_ref id, wire::History::Reader h) {
     const std::string target = read_target(id, text(h.getConversation()));
     if (target.empty()) return;
     history_query q;
     q.limit = page_limit(h.getLimit());
     auto before = h.getBefore();
-    if (before.isSeq())
+    if (before.isSeq()) {
       q.before_seq = before.getSeq();
-    else
+    } else if (before.isTimeMs()) {
       q.before_time_ms = before.getTimeMs();
+      if (q.before_time_ms == 0) {
+        return reply_error(id, errc::bad_request,
+                           "before.timeMs must be > 0 (before.seq = 0 reads from the newest)");
+      }
+    } else {
+      return reply_error(id, errc::bad_request, "unknown history start");
+    }
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
       request(target, message_page_replier(id), error_replier(id), history_atom::value,
           user_, q);
@@ -351,7 +416,7 @@ class connection {
     }
   }
 
-  void on_sync(std::uint64_t id, wire::Sync::Reader s) {
+  void on_sync(request_ref id, wire::Sync::Reader s) {
     request(runtime::user_entity(user_),
         [this, id](record_page& page) {
           reply(id, [&](wire::Result::Builder r) {
@@ -363,42 +428,71 @@ class connection {
         error_replier(id), sync_atom::value, s.getAfterSeq(), page_limit(s.getLimit()));
   }
 
-  void on_mark_read(std::uint64_t id, wire::MarkRead::Reader m) {
+  /// Moves the read cursor, after checking with the conversation (through the group, which
+  /// checks membership) that the seq exists: a cursor past the end would hide later messages.
+  void on_mark_read(request_ref id, wire::MarkRead::Reader m) {
     const std::string conversation = text(m.getConversation());
-    if (!runtime::parse_conversation(conversation)) {
-      return reply_error(id, errc::bad_request, "invalid conversation id");
+    const std::string target = read_target(id, conversation);
+    if (target.empty()) return;
+    const std::uint64_t seq = m.getSeq();
+    auto then = [this, id, conversation, seq](std::uint64_t head) {
+      if (seq > head) {
+        return reply_error(id, errc::bad_request,
+                           "seq " + std::to_string(seq) + " is past the end of " + conversation +
+                               " (" + std::to_string(head) + ")");
+      }
+      request(runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
+          error_replier(id), read_atom::value, conversation, seq);
+    };
+    if (runtime::kind_of(target) == runtime::entity_kind::group) {
+      request(target, then, error_replier(id), head_atom::value, user_);
+    } else {
+      request(target, then, error_replier(id), head_atom::value);
     }
-    request(runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
-        error_replier(id), read_atom::value, conversation, m.getSeq());
   }
 
-  void on_create_group(std::uint64_t id, wire::CreateGroup::Reader c) {
+  void on_create_group(request_ref id, wire::CreateGroup::Reader c) {
     std::string group = text(c.getGroupId());
-    if (group.empty()) group = random_group_id();
-    const std::string name = text(c.getName());
+    if (group.empty()) {
+      auto random = runtime::random_id("g");  // unguessable: ids are not a secret, but
+      if (!random) return reply_error(id, errc::unavailable, "no randomness; retry");
+      group = std::move(*random);             // guessing one should not be a way in either
+    }
+    group_spec spec;
+    spec.name = text(c.getName());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    if (name.size() > max_group_name) {
+    if (spec.name.size() > max_group_name) {
       return reply_error(id, errc::bad_request, "group name exceeds 128 bytes");
     }
+    switch (c.getJoinPolicy()) {
+      case wire::JoinPolicy::INVITE_ONLY:
+        break;
+      case wire::JoinPolicy::OPEN:
+        spec.open = true;
+        break;
+      default:
+        return reply_error(id, errc::bad_request, "unknown join policy");
+    }
+    spec.share_history = c.getShareHistory();
     request(runtime::group_entity(group), group_replier(id), error_replier(id),
-        create_atom::value, user_, name);
+        create_atom::value, user_, spec);
   }
 
-  void on_join_group(std::uint64_t id, wire::GroupRef::Reader g) {
+  void on_join_group(request_ref id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
     request(runtime::group_entity(group), group_replier(id), error_replier(id),
         join_atom::value, user_);
   }
 
-  void on_leave_group(std::uint64_t id, wire::GroupRef::Reader g) {
+  void on_leave_group(request_ref id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
     request(runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), leave_atom::value, user_);
   }
 
-  void on_kick_member(std::uint64_t id, wire::KickMember::Reader k) {
+  void on_kick_member(request_ref id, wire::KickMember::Reader k) {
     const std::string group = text(k.getGroupId());
     const std::string target = text(k.getUserId());
     if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
@@ -408,7 +502,17 @@ class connection {
         error_replier(id), kick_atom::value, user_, target);
   }
 
-  void on_logout(std::uint64_t id) {
+  void on_add_member(request_ref id, wire::AddMember::Reader a) {
+    const std::string group = text(a.getGroupId());
+    const std::string target = text(a.getUserId());
+    if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
+      return reply_error(id, errc::bad_request, "invalid group or user id");
+    }
+    request(runtime::group_entity(group), group_replier(id), error_replier(id), add_atom::value,
+        user_, target);
+  }
+
+  void on_logout(request_ref id) {
     reply_ok(id);
     close();
   }
@@ -420,7 +524,7 @@ class connection {
   void request(const std::string& entity, OnOk on_ok, OnError on_error, const Ts&... xs);
 
   /// Logs in at the presence actor of our user: our hub and our id in it are the session.
-  void log_in(std::uint64_t request_id);
+  void log_in(request_ref request_id);
 
   /// Watches the presence actor that just answered (local, or a proxy of a remote one).
   void watch_presence();
@@ -441,22 +545,23 @@ class connection {
     if (sink_) sink_->close();
   }
 
-  static std::string random_group_id() {
-    // One generator per thread, not per connection: a mt19937_64 is 2.5 KB, more than the rest
-    // of an idle connection's state.
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static const char digits[] = "0123456789abcdef";
-    std::uniform_int_distribution<int> d(0, 15);
-    std::string id = "g";
-    for (int i = 0; i < 15; ++i) id.push_back(digits[d(rng)]);
-    return id;
-  }
-
  public:
-  void on_timeout(bool login) {
-    if (closing_ || (login && logged_in_)) return;  // a login that just succeeded wins
-    kick(wire::KickReason::HEARTBEAT_TIMEOUT, login ? "no login within the login timeout"
-                                                    : "no frame within the heartbeat timeout");
+  /// A deadline the transport watches passed (reason: a wire::KickReason value).
+  void on_timeout(std::uint16_t reason) {
+    const auto why = static_cast<wire::KickReason>(reason);
+    if (closing_ || (why == wire::KickReason::LOGIN_TIMEOUT && logged_in_)) {
+      return;  // a login that just succeeded wins
+    }
+    switch (why) {
+      case wire::KickReason::LOGIN_TIMEOUT:
+        return kick(why, "no login within the login timeout");
+      case wire::KickReason::TOKEN_EXPIRED:
+        return kick(why, "the login token expired; log in again with a fresh token");
+      case wire::KickReason::FRAME_TIMEOUT:
+        return kick(why, "a frame was not completed within the frame timeout");
+      default:
+        return kick(wire::KickReason::HEARTBEAT_TIMEOUT, "no frame within the heartbeat timeout");
+    }
   }
 
   void reattach(std::uint32_t attempt);
@@ -469,6 +574,8 @@ class connection {
   std::string user_;
   std::string device_;
   std::uint16_t device_type_ = 0;
+  std::uint64_t expires_unix_s_ = 0;  ///< Of the token of the last (pending) login.
+  runtime::token_bucket rate_;        ///< This connection's request rate.
   caf::actor_addr presence_;  ///< The presence actor holding our session (watched by the hub).
   bool logged_in_ = false;
   bool login_pending_ = false;
@@ -529,8 +636,8 @@ class connection_hub final : public caf::event_based_actor {
         [this](kicked_atom, std::uint64_t id, std::uint16_t reason, std::string& detail) {
           on(id, [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
         },
-        [this](timeout_atom, std::uint64_t id, bool login) {
-          on(id, [&](connection& c) { c.on_timeout(login); });
+        [this](timeout_atom, std::uint64_t id, std::uint16_t reason) {
+          on(id, [&](connection& c) { c.on_timeout(reason); });
         },
         [this](reattach_atom, std::uint64_t id, std::uint32_t attempt) {
           on(id, [&](connection& c) { c.reattach(attempt); });
@@ -602,21 +709,24 @@ void connection::request(const std::string& entity, OnOk on_ok, OnError on_error
 
 void connection::on_bad_stream(errc code) {
   svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
-  reply_error(0, code,
+  const std::size_t limit = logged_in_ ? svc_.options.frames.max_frame_bytes
+                                       : std::min(svc_.options.frames.max_frame_bytes,
+                                                  svc_.options.max_unauthenticated_frame_bytes);
+  write_error(0, code,
               code == errc::frame_too_large
-                  ? "frame exceeds " + std::to_string(svc_.options.frames.max_frame_bytes) +
-                        " bytes; closing"
+                  ? "frame exceeds " + std::to_string(limit) +
+                        (logged_in_ ? " bytes; closing" : " bytes before login; closing")
                   : "unreadable frame header; closing");
   kick(wire::KickReason::PROTOCOL_ERROR, "the stream cannot continue");
 }
 
-void connection::log_in(std::uint64_t request_id) {
+void connection::log_in(request_ref request_id) {
   request(
       presence_of(svc_, user_),
       [this, request_id](std::uint64_t inbox_head) {
         login_pending_ = false;
         logged_in_ = true;
-        sink_->authenticated();
+        sink_->authenticated(expires_unix_s_);
         watch_presence();
         svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
         reply(request_id, [&](wire::Result::Builder r) {
@@ -677,7 +787,9 @@ void connection::on_closed() {
 }
 
 void connection::on_internal_error(const char* what) {
-  reply_error(0, errc::internal, std::string("internal error: ") + what);
+  std::cerr << "parley: connection " << id_ << (user_.empty() ? "" : " of ") << user_
+            << ": internal error: " << what << "\n";
+  write_error(0, errc::internal, "internal error");
   kick(wire::KickReason::PROTOCOL_ERROR, "the server could not handle a frame");
 }
 
@@ -686,5 +798,36 @@ void connection::on_internal_error(const char* what) {
 caf::actor spawn_connection_hub(services& svc) {
   return svc.system->spawn<connection_hub>(&svc);
 }
+
+schema::shared_frame encode_kicked(std::uint16_t reason, const std::string& detail) {
+  schema::message_builder message;
+  auto frame = message.initRoot<wire::ServerFrame>();
+  frame.setRequestId(0);
+  auto k = frame.initKicked();
+  k.setReason(static_cast<wire::KickReason>(reason));
+  k.setDetail(detail);
+  return schema::share(schema::encode_frame(message));
+}
+
+schema::shared_frame encode_error(std::uint16_t code, const std::string& message) {
+  schema::message_builder builder;
+  auto frame = builder.initRoot<wire::ServerFrame>();
+  frame.setRequestId(0);
+  auto r = frame.initResult();
+  r.setCode(static_cast<wire::ErrorCode>(code));
+  r.setErrorMessage(message);
+  r.setNone();
+  return schema::share(schema::encode_frame(builder));
+}
+
+static_assert(kick_reason::too_slow == static_cast<std::uint16_t>(wire::KickReason::TOO_SLOW));
+static_assert(kick_reason::token_expired ==
+              static_cast<std::uint16_t>(wire::KickReason::TOKEN_EXPIRED));
+static_assert(kick_reason::login_timeout ==
+              static_cast<std::uint16_t>(wire::KickReason::LOGIN_TIMEOUT));
+static_assert(kick_reason::frame_timeout ==
+              static_cast<std::uint16_t>(wire::KickReason::FRAME_TIMEOUT));
+static_assert(kick_reason::heartbeat_timeout ==
+              static_cast<std::uint16_t>(wire::KickReason::HEARTBEAT_TIMEOUT));
 
 }  // namespace parley::actors

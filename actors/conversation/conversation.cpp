@@ -53,6 +53,7 @@ class conversation_actor final : public entity_actor {
           return page(log_.read_after(after, limit));
         },
         [this](history_atom, history_query& q) -> caf::result<record_page> { return history(q); },
+        [this](head_atom) -> std::uint64_t { return last_seq_; },
         commit_handler(),
         idle_handler(),
         drain_handler(),
@@ -229,7 +230,7 @@ class conversation_actor final : public entity_actor {
       before = lo;
     }
     if (before == 1) return record_page{};
-    return page(log_.read_before(before, q.limit));
+    return page(log_.read_before(before, q.limit, q.floor_seq));
   }
 
   const std::string conversation_;

@@ -3,6 +3,17 @@
 // answer, and recorded in the affected user's inbox (so that user's other devices learn of it).
 // Sends, pulls and history reads of the group conversation come here first: non-members are
 // refused, members are forwarded to "conv/group/<g>" (with the member list for fan-out).
+//
+// Access: a group is invite-only (admins add members) unless created open (anyone joins). A
+// member removed by an admin is barred from joining an open group until an admin adds them
+// again. A member reads the messages after its join point (the conversation's last seq when it
+// joined, asked of the conversation actor with this actor's other messages held back, so no
+// send can slip between) unless the group shares history; even then nothing from before the
+// group's creation (historyFloor) is visible.
+//
+// Lifecycle: the last member leaving dissolves the group: its state record is erased and the id
+// may be created again. The new group's floor is the conversation's last seq at its creation,
+// so nobody ever reads the old group's messages through it; seqs go on from there.
 
 #include "common/entity_actor.hpp"
 #include "common/records.hpp"
@@ -37,10 +48,15 @@ class group_actor final : public entity_actor {
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
     return {
-        [this](create_atom, std::string& user, std::string& name) -> caf::result<group_info> {
-          return create(user, name);
+        [this](create_atom, std::string& user, group_spec& spec) -> caf::result<group_info> {
+          return create(user, spec);
         },
-        [this](join_atom, std::string& user) -> caf::result<group_info> { return join(user); },
+        [this](join_atom, std::string& user) -> caf::result<group_info> {
+          return admit(user, user);
+        },
+        [this](add_atom, std::string& by, std::string& user) -> caf::result<group_info> {
+          return admit(by, user);
+        },
         [this](leave_atom, std::string& user) -> caf::result<std::uint64_t> {
           return remove(user, user);
         },
@@ -56,11 +72,17 @@ class group_actor final : public entity_actor {
         [this](pull_atom, std::string& user, std::uint64_t after,
                std::uint32_t limit) -> caf::result<record_page> {
           if (auto err = check_member(user)) return err;
-          return forward<record_page>(pull_atom::value, after, limit);
+          return forward<record_page>(pull_atom::value, std::max(after, visible_after(user)),
+                                      limit);
         },
         [this](history_atom, std::string& user, history_query& q) -> caf::result<record_page> {
           if (auto err = check_member(user)) return err;
+          q.floor_seq = std::max(q.floor_seq, visible_after(user));
           return forward<record_page>(history_atom::value, q);
+        },
+        [this](head_atom, std::string& user) -> caf::result<std::uint64_t> {
+          if (auto err = check_member(user)) return err;
+          return forward<std::uint64_t>(head_atom::value);
         },
         commit_handler(),
         idle_handler(),
@@ -86,6 +108,16 @@ class group_actor final : public entity_actor {
     return it == state_.members.end() ? nullptr : &*it;
   }
 
+  bool barred(const std::string& user) const {
+    return std::find(state_.barred.begin(), state_.barred.end(), user) != state_.barred.end();
+  }
+
+  /// The seq after which `user` (a member) reads.
+  std::uint64_t visible_after(const std::string& user) {
+    auto* m = find(user);
+    return m ? m->visible_after_seq : UINT64_MAX;
+  }
+
   caf::error check_member(const std::string& user) {
     if (!exists_) return make_error(errc::not_found, "no group " + group_);
     if (!find(user)) return make_error(errc::not_member, user + " is not a member of " + group_);
@@ -102,42 +134,103 @@ class group_actor final : public entity_actor {
     return rp;
   }
 
-  group_info info_for(const std::string& user) {
-    auto* m = find(user);
-    return group_info{group_, state_.name, m ? m->role : role_member};
+  /// Runs `then(head)` with the conversation's last seq, handling nothing else meanwhile: every
+  /// send this actor forwarded before is counted in it, none forwarded after is.
+  template <class T, class Then>
+  caf::result<T> with_head(Then then) {
+    auto rp = make_response_promise<T>();
+    ask_awaiting(
+        this, svc_, conversation_entity_,
+        [rp, then](std::uint64_t head) mutable { then(rp, head); },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, head_atom::value);
+    return rp;
   }
 
-  caf::result<group_info> create(const std::string& user, const std::string& name) {
+  group_info info_for(const std::string& user) {
+    auto* m = find(user);
+    return group_info{group_, state_.name, m ? m->role : role_member, state_.open,
+                      state_.share_history};
+  }
+
+  caf::result<group_info> create(const std::string& user, const group_spec& spec) {
     if (exists_) {
       auto* m = find(user);
       // A retried create by its owner succeeds again (and re-announces, idempotently).
-      if (m && m->role == role_owner && state_.name == name) {
+      if (m && m->role == role_owner && state_.name == spec.name && state_.open == spec.open &&
+          state_.share_history == spec.share_history) {
         return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED, "",
                                          info_for(user));
       }
       return make_error(errc::already_exists, "group " + group_ + " exists");
     }
-    state_.group = group_;
-    state_.name = name;
-    state_.created_ms = now_ms();
-    state_.members.push_back({user, role_owner, state_.created_ms});
-    exists_ = true;
-    return persist_then_announce<group_info>(user, wire::InboxEventKind::GROUP_JOINED, "",
-                                             info_for(user));
+    // The id may have been used by a group that dissolved: its messages stay invisible.
+    return with_head<group_info>([this, user, spec](auto rp, std::uint64_t head) mutable {
+      if (exists_) {
+        rp.deliver(make_error(errc::already_exists, "group " + group_ + " exists"));
+        return;
+      }
+      state_ = group_record{};
+      state_.group = group_;
+      state_.name = spec.name;
+      state_.open = spec.open;
+      state_.share_history = spec.share_history;
+      state_.history_floor = head;
+      state_.created_ms = now_ms();
+      state_.members.push_back({user, role_owner, state_.created_ms, head});
+      exists_ = true;
+      persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, "", info_for(user));
+    });
   }
 
-  caf::result<group_info> join(const std::string& user) {
+  /// `by` adds `user` (by == user: joining by itself).
+  caf::result<group_info> admit(const std::string& by, const std::string& user) {
     if (!exists_) return make_error(errc::not_found, "no group " + group_);
-    if (find(user)) {
-      return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED, "",
-                                       info_for(user));
+    const bool joining = by == user;
+    if (!joining) {
+      auto* adder = find(by);
+      if (!adder) return make_error(errc::not_member, by + " is not a member of " + group_);
+      if (adder->role == role_member) {
+        return make_error(errc::forbidden, "only admins add members to " + group_);
+      }
     }
-    state_.members.push_back({user, role_member, now_ms()});
-    return persist_then_announce<group_info>(user, wire::InboxEventKind::GROUP_JOINED, "",
-                                             info_for(user));
+    if (find(user)) {
+      return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED,
+                                       joining ? "" : by, info_for(user));
+    }
+    if (joining && !state_.open) {
+      return make_error(errc::forbidden, group_ + " is invite-only: an admin must add you");
+    }
+    if (joining && barred(user)) {
+      return make_error(errc::forbidden, "you were removed from " + group_ +
+                                             "; an admin must add you again");
+    }
+    if (state_.members.size() >= svc_.options.max_group_members) {
+      return make_error(errc::limit_exceeded, group_ + " has reached its member limit of " +
+                                                  std::to_string(svc_.options.max_group_members));
+    }
+    auto add = [this, by, user, joining](auto rp, std::uint64_t visible_after) {
+      // Re-checked: other requests may have been handled while the head was asked for.
+      if (!exists_) {
+        rp.deliver(make_error(errc::not_found, "no group " + group_));
+        return;
+      }
+      if (!find(user)) {
+        state_.members.push_back({user, role_member, now_ms(), visible_after});
+        state_.barred.erase(std::remove(state_.barred.begin(), state_.barred.end(), user),
+                            state_.barred.end());
+      }
+      persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, joining ? "" : by,
+                            info_for(user));
+    };
+    if (state_.share_history) {
+      auto rp = make_response_promise<group_info>();
+      add(rp, state_.history_floor);
+      return rp;
+    }
+    return with_head<group_info>(add);
   }
 
-  /// `by` removes `user` (by == user: leaving).
+  /// `by` removes `user` (by == user: leaving). The last member leaving dissolves the group.
   caf::result<std::uint64_t> remove(const std::string& by, const std::string& user) {
     if (auto err = check_member(by)) return err;
     auto* target = find(user);
@@ -149,6 +242,7 @@ class group_actor final : public entity_actor {
       if (by_role == role_member || (by_role == role_admin && target->role != role_member)) {
         return make_error(errc::forbidden, by + " may not remove " + user + " from " + group_);
       }
+      if (!barred(user)) state_.barred.push_back(user);
     }
     const bool owner_left = target->role == role_owner;
     state_.members.erase(state_.members.begin() + (target - state_.members.data()));
@@ -159,19 +253,27 @@ class group_actor final : public entity_actor {
       if (heir == state_.members.end()) heir = state_.members.begin();
       heir->role = role_owner;
     }
-    return persist_then_announce<std::uint64_t>(
-        user, leaving ? wire::InboxEventKind::GROUP_LEFT : wire::InboxEventKind::KICKED_FROM_GROUP,
+    auto rp = make_response_promise<std::uint64_t>();
+    persist_then_announce(
+        rp, user, leaving ? wire::InboxEventKind::GROUP_LEFT : wire::InboxEventKind::KICKED_FROM_GROUP,
         leaving ? "" : by, std::uint64_t{0});
+    return rp;
   }
 
-  /// Makes the new state durable, records the event in `user`'s inbox, then answers `answer`.
+  /// Makes the new state durable (an empty group: its state erased, it is dissolved), records
+  /// the event in `user`'s inbox, then answers `answer` through `rp`.
   template <class T>
-  caf::result<T> persist_then_announce(const std::string& user, wire::InboxEventKind kind,
-                                       const std::string& actor, T answer) {
+  void persist_then_announce(caf::typed_response_promise<T> rp, const std::string& user,
+                             wire::InboxEventKind kind, const std::string& actor, T answer) {
     ++state_.version;
     store::write_batch batch;
-    batch.put(shard_, state_key_, encode_group(state_));
-    auto rp = make_response_promise<T>();
+    if (state_.members.empty()) {
+      batch.erase(shard_, state_key_);
+      exists_ = false;
+      state_ = group_record{};
+    } else {
+      batch.put(shard_, state_key_, encode_group(state_));
+    }
     commit(std::move(batch),
            [this, rp, user, kind, actor, answer](const store::status& st) mutable {
              if (!st.ok()) {
@@ -180,7 +282,6 @@ class group_actor final : public entity_actor {
              }
              announce(rp, user, kind, actor, std::move(answer));
            });
-    return rp;
   }
 
   template <class T>

@@ -14,8 +14,10 @@
 // ends their sessions); a local hub lives as long as the node's gateway.
 
 #include "common/entity_actor.hpp"
+#include "common/route.hpp"
 #include "common/spawners.hpp"
 
+#include "parley/actors/entities.hpp"
 #include "parley/runtime/entity_id.hpp"
 #include "parley/store/seq_log.hpp"
 
@@ -85,8 +87,15 @@ class presence_actor final : public entity_actor {
           store::seq_log inbox(*svc_.db, shard_, runtime::user_entity(user), store::record::inbox);
           auto head = inbox.last_seq();
           if (!head) return storage_error(head.error());
-          attach(user, session{std::move(device), std::move(hub), connection, device_type});
+          if (auto err = attach(user, session{std::move(device), std::move(hub), connection,
+                                              device_type})) {
+            return err;
+          }
           return *head;
+        },
+        [this](kickuser_atom, std::string& user, std::string& device, std::uint16_t reason,
+               std::string& detail) -> std::uint64_t {
+          return kick(user, device, reason, detail);
         },
         [this](logout_atom, std::string& user, std::string& device, caf::actor_addr& hub,
                std::uint64_t connection) { detach(user, device, hub, connection); },
@@ -120,12 +129,18 @@ class presence_actor final : public entity_actor {
  private:
   bool may_passivate() const override { return online_.empty(); }
 
-  void attach(const std::string& user, session s) {
+  /// Adds a session; a new device beyond the per-user cap is refused.
+  caf::error attach(const std::string& user, session s) {
     auto& devices = online_[user];
     auto old = std::find_if(devices.begin(), devices.end(),
                             [&](const session& d) { return d.device == s.device; });
+    if (old == devices.end() && devices.size() >= svc_.options.max_sessions_per_user) {
+      return make_error(errc::limit_exceeded,
+                        "at most " + std::to_string(svc_.options.max_sessions_per_user) +
+                            " devices may be online at once");
+    }
     if (old != devices.end()) {
-      if (old->is(s.hub.address(), s.connection)) return;  // a reattach
+      if (old->is(s.hub.address(), s.connection)) return {};  // a reattach or login refresh
       // One session per (user, device): the newer login wins.
       send(old->hub, kicked_atom::value, old->connection,
            static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),
@@ -136,6 +151,29 @@ class presence_actor final : public entity_actor {
     }
     retain(s.hub);
     devices.push_back(std::move(s));
+    return {};
+  }
+
+  /// Ends `user`'s sessions on `device` ("" = all) with a Kicked frame of `reason`.
+  std::uint64_t kick(const std::string& user, const std::string& device, std::uint16_t reason,
+                     const std::string& detail) {
+    auto it = online_.find(user);
+    if (it == online_.end()) return 0;
+    auto& devices = it->second;
+    std::uint64_t kicked = 0;
+    for (auto s = devices.begin(); s != devices.end();) {
+      if (!device.empty() && s->device != device) {
+        ++s;
+        continue;
+      }
+      send(s->hub, kicked_atom::value, s->connection, reason, detail);
+      auto hub = std::move(s->hub);
+      s = devices.erase(s);
+      release(hub);
+      ++kicked;
+    }
+    if (devices.empty()) online_.erase(it);
+    return kicked;
   }
 
   void detach(const std::string& user, const std::string& device, const caf::actor_addr& hub,
@@ -188,6 +226,11 @@ class presence_actor final : public entity_actor {
 
 caf::actor spawn_presence(services& svc, const std::string& id, std::uint32_t shard) {
   return svc.system->spawn<presence_actor, caf::lazy_init>(&svc, id, shard);
+}
+
+void kick_sessions(services& svc, const std::string& user, const std::string& device,
+                   std::uint16_t reason, const std::string& detail) {
+  tell_if_active(svc, presence_of(svc, user), kickuser_atom::value, user, device, reason, detail);
 }
 
 }  // namespace parley::actors

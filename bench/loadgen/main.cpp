@@ -64,7 +64,7 @@ class run {
     }
     if (o_.protocol == "parley") {
       std::string error;
-      auto secret = runtime::load_or_create_secret(o_.secret_file, error);
+      auto secret = runtime::load_secret(o_.secret_file, error);
       if (!secret) throw std::runtime_error(error);
       tokens_ = std::make_unique<runtime::token_authority>(*secret);
     }

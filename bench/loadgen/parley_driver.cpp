@@ -60,10 +60,13 @@ class parley_conn final : public chat_conn, public std::enable_shared_from_this<
   void join_group(const std::string& group, bool create, done_fn done) override {
     request(
         [&](wire::ClientFrame::Builder f) {
-          if (create)
-            client::codec::fill_create_group(f, group, group);
-          else
+          if (create) {
+            client::group_options open;  // members join by themselves
+            open.join_policy = wire::JoinPolicy::OPEN;
+            client::codec::fill_create_group(f, group, group, open);
+          } else {
             client::codec::fill_join_group(f, group);
+          }
         },
         [done](const client::response& r) { done(r.ok(), r.error); });
   }

@@ -136,8 +136,8 @@ BOOST_AUTO_TEST_CASE(a_group_on_a_third_node_fans_out_to_members_everywhere) {
     members.push_back(cluster.login(i, cluster.user_on(i, "m" + std::to_string(i) + "x")));
   }
   require_ok(members[0]->create_group(group, "Team"));
-  require_ok(members[1]->join_group(group));
-  require_ok(members[2]->join_group(group));
+  require_ok(members[0]->add_member(group, cluster.user_on(1, "m1x")));
+  require_ok(members[0]->add_member(group, cluster.user_on(2, "m2x")));
   auto ack = members[0]->send_to_group(group, "g1", "hello all");
   require_ok(ack);
   for (std::size_t i = 1; i < 3; ++i) {

@@ -2,6 +2,9 @@
 #define BOOST_TEST_MODULE runtime
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/shard_map.hpp"
@@ -126,6 +129,59 @@ BOOST_AUTO_TEST_CASE(forged_expired_and_malformed_tokens_are_refused) {
   BOOST_TEST((err("v1.alice") == token_error::malformed));
   BOOST_TEST((err("v1.alice.12x.abcd") == token_error::malformed));
   BOOST_TEST((err("v1.al/ice.123.abcd") == token_error::malformed));
+}
+
+BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
+  token_authority auth(std::string(32, 'k'));
+  const auto now = system_clock::now();
+  BOOST_CHECK_THROW(auth.issue("alice", max_token_ttl + seconds(1), now), std::invalid_argument);
+  BOOST_CHECK_THROW(auth.issue("alice", seconds(0), now), std::invalid_argument);
+  BOOST_CHECK_THROW(auth.issue("alice", seconds(-5), now), std::invalid_argument);
+  BOOST_TEST(std::holds_alternative<token_claims>(auth.verify(auth.issue("alice", max_token_ttl, now), now)));
+  auto err = [&](const std::string& t) {
+    auto v = auth.verify(t, now);
+    BOOST_TEST_REQUIRE(std::holds_alternative<token_error>(v));
+    return std::get<token_error>(v);
+  };
+  // Properly signed, but valid for far longer than any token issued here: a token issued by a
+  // clock 30 days ahead with the longest TTL.
+  BOOST_TEST((err(auth.issue("alice", max_token_ttl, now + hours(24 * 30))) == token_error::malformed));
+  // 19- and 20-digit expiries, signs and leading zeros never reach the signature check.
+  BOOST_TEST((err("v1.alice.9999999999999999999.00") == token_error::malformed));
+  BOOST_TEST((err("v1.alice.18446744073709551617.00") == token_error::malformed));
+  BOOST_TEST((err("v1.alice.+1234567890.00") == token_error::malformed));
+  BOOST_TEST((err("v1.alice.01234567890.00") == token_error::malformed));
+  BOOST_TEST((err("v1.alice.-1.00") == token_error::malformed));
+}
+
+BOOST_AUTO_TEST_CASE(secret_files_that_cannot_be_read_give_clear_errors) {
+  testing::temp_dir dir;
+  std::string error;
+  // A tool never creates the secret: one made by it would match no node.
+  BOOST_TEST(!load_secret(dir.path() + "/secret", error).has_value());
+  BOOST_TEST(error.find("does not exist") != std::string::npos, error);
+  BOOST_TEST(!std::filesystem::exists(dir.path() + "/secret"));
+  // A dangling link and a link loop: an error, not unbounded recursion.
+  std::filesystem::create_symlink(dir.path() + "/nowhere", dir.path() + "/dangling");
+  BOOST_TEST(!load_or_create_secret(dir.path() + "/dangling", error).has_value());
+  BOOST_TEST(error.find("dangling") != std::string::npos, error);
+  BOOST_TEST(!load_secret(dir.path() + "/dangling", error).has_value());
+  std::filesystem::create_symlink(dir.path() + "/loop", dir.path() + "/loop");
+  BOOST_TEST(!load_or_create_secret(dir.path() + "/loop", error).has_value());
+  BOOST_TEST(error.find("loop") != std::string::npos, error);
+  // Not a file, and a file of the wrong size.
+  std::filesystem::create_directory(dir.path() + "/adir");
+  BOOST_TEST(!load_or_create_secret(dir.path() + "/adir", error).has_value());
+  BOOST_TEST(error.find("not a regular file") != std::string::npos, error);
+  { std::ofstream(dir.path() + "/short") << "abc"; }
+  BOOST_TEST(!load_secret(dir.path() + "/short", error).has_value());
+  BOOST_TEST(error.find("32-byte") != std::string::npos, error);
+  // Once a node has created it, tools read the same bytes.
+  auto created = load_or_create_secret(dir.path() + "/secret", error);
+  BOOST_TEST_REQUIRE(created.has_value());
+  auto read = load_secret(dir.path() + "/secret", error);
+  BOOST_TEST_REQUIRE(read.has_value());
+  BOOST_TEST(*read == *created);
 }
 
 BOOST_AUTO_TEST_CASE(the_secret_file_is_created_once_and_reused) {

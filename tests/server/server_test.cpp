@@ -282,7 +282,8 @@ BOOST_AUTO_TEST_CASE(members_send_and_read_non_members_cannot) {
   require_ok(created);
   BOOST_TEST(created.group_id == "g1");
   BOOST_TEST((created.role == wire::GroupRole::OWNER));
-  auto joined = bob->join_group("g1");
+  BOOST_TEST((created.join_policy == wire::JoinPolicy::INVITE_ONLY));
+  auto joined = alice->add_member("g1", "bob");
   require_ok(joined);
   BOOST_TEST((joined.role == wire::GroupRole::MEMBER));
 
@@ -299,11 +300,17 @@ BOOST_AUTO_TEST_CASE(members_send_and_read_non_members_cannot) {
   BOOST_TEST(pushed->conversation == "group/g1");
   BOOST_TEST(pushed->body == "hi team");
 
-  require_ok(carol->join_group("g1"));
+  // Added later, carol reads from her join on.
+  require_ok(alice->add_member("g1", "carol"));
   auto page = carol->pull("group/g1", 0);
   require_ok(page);
+  BOOST_TEST(page.messages.empty());
+  require_ok(alice->send_to_group("g1", "a2", "welcome carol"));
+  page = carol->pull("group/g1", 0);
+  require_ok(page);
   BOOST_TEST_REQUIRE(page.messages.size() == 1u);
-  BOOST_TEST(page.messages[0].body == "hi team");
+  BOOST_TEST(page.messages[0].body == "welcome carol");
+  BOOST_TEST(page.messages[0].seq == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(roles_decide_who_may_kick) {
@@ -312,8 +319,8 @@ BOOST_AUTO_TEST_CASE(roles_decide_who_may_kick) {
   auto bob = node.login("bob");
   auto carol = node.login("carol");
   require_ok(alice->create_group("g2", "Roles"));
-  require_ok(bob->join_group("g2"));
-  require_ok(carol->join_group("g2"));
+  require_ok(alice->add_member("g2", "bob"));
+  require_ok(alice->add_member("g2", "carol"));
   BOOST_TEST((bob->kick_member("g2", "carol").code == ErrorCode::FORBIDDEN));
   BOOST_TEST((bob->kick_member("g2", "alice").code == ErrorCode::FORBIDDEN));
   require_ok(alice->kick_member("g2", "bob"));
@@ -336,8 +343,8 @@ BOOST_AUTO_TEST_CASE(ownership_passes_on_when_the_owner_leaves) {
   auto bob = node.login("bob");
   auto carol = node.login("carol");
   require_ok(alice->create_group("g3", "Heirs"));
-  require_ok(bob->join_group("g3"));
-  require_ok(carol->join_group("g3"));
+  require_ok(alice->add_member("g3", "bob"));
+  require_ok(alice->add_member("g3", "carol"));
   require_ok(alice->leave_group("g3"));
   BOOST_TEST((alice->send_to_group("g3", "a", "gone").code == ErrorCode::NOT_MEMBER));
   require_ok(bob->kick_member("g3", "carol"));  // bob, the oldest member, owns it now
@@ -666,10 +673,14 @@ BOOST_AUTO_TEST_CASE(mark_read_reaches_the_other_devices) {
   auto events = laptop->sync(0);
   BOOST_TEST_REQUIRE(events.events.size() == 2u);  // conversationStarted, readMarked
   BOOST_TEST((events.events[1].kind == wire::InboxEventKind::READ_MARKED));
-  // Moving a cursor backwards changes nothing; an unknown conversation is not found.
+  // Moving a cursor backwards changes nothing; a cursor past a conversation's end (an empty
+  // one too) is refused, and so is one in a conversation of others.
   require_ok(phone->mark_read("dm/alice/bob", 1));
   BOOST_TEST(laptop->sync(0).events.size() == 2u);
-  BOOST_TEST((phone->mark_read("dm/alice/zed", 1).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((phone->mark_read("dm/alice/bob", 3).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((phone->mark_read("dm/alice/zed", 1).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((phone->mark_read("dm/bob/zed", 0).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(laptop->sync(0).events.size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_connection_is_closed_after_the_heartbeat_timeout) {
@@ -804,6 +815,7 @@ BOOST_AUTO_TEST_CASE(a_recipient_that_reads_late_gets_every_large_push_whole_and
 BOOST_AUTO_TEST_CASE(a_recipient_that_does_not_read_is_cut_off_and_loses_nothing) {
   server::node_options opts;
   opts.gateway.max_send_queue_bytes = 256 * 1024;
+  opts.gateway.close_grace = std::chrono::minutes(5);  // the reader reads only at the end
   embedded_node node(opts);
   paused_reader stuck(node.port());
   stuck.login(node.token("bob"));
@@ -815,9 +827,19 @@ BOOST_AUTO_TEST_CASE(a_recipient_that_does_not_read_is_cut_off_and_loses_nothing
   }
   // Its queue passed the limit: the server closed the connection. Reading drains what the
   // kernel had buffered (at most ~4 MB), then ends.
+  // The last frame it gets says why.
   int frames = 0;
-  while (stuck.next_frame()) ++frames;
+  std::optional<schema::frame_words> last;
+  while (auto frame = stuck.next_frame()) {
+    ++frames;
+    last = std::move(frame);
+  }
   BOOST_TEST(frames < count);
+  BOOST_TEST_REQUIRE(last.has_value());
+  auto reader = schema::read_frame(*last, capnp::ReaderOptions());
+  auto final_frame = reader.getRoot<wire::ServerFrame>();
+  BOOST_TEST_REQUIRE(final_frame.isKicked());
+  BOOST_TEST((final_frame.getKicked().getReason() == wire::KickReason::TOO_SLOW));
   // Every acked message is in the conversation, in order, for the next connection.
   auto bob = node.login("bob", "phone");
   auto all = read_all(*bob, "dm/alice/bob");

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace parley::actors {
 
@@ -36,9 +37,13 @@ class connection_sink {
   virtual void send(schema::shared_frame frame) = 0;
   /// Closes after the queued frames are written. The transport then sends closed_atom.
   virtual void close() = 0;
-  /// The client has logged in: from now on the transport enforces the heartbeat timeout
-  /// instead of the login deadline.
-  virtual void authenticated() = 0;
+  /// The client has logged in (or refreshed its login) with a token valid until
+  /// `expires_unix_s`: from now on the transport enforces the heartbeat timeout instead of the
+  /// login deadline, allows full-size frames, and reports the token's expiry as a timeout.
+  virtual void authenticated(std::uint64_t expires_unix_s) = 0;
+  /// One request (a frame of `frame_bytes` handed over with frame_atom) has been answered:
+  /// the transport's back-pressure lets another one in. Called exactly once per frame.
+  virtual void answered(std::size_t frame_bytes) = 0;
 };
 
 using sink_ptr = std::shared_ptr<connection_sink>;
@@ -46,12 +51,30 @@ using sink_ptr = std::shared_ptr<connection_sink>;
 /// Spawns a connection hub. The transport picks a hub and an id unique on this node for each
 /// new socket and sends, in this order: (open_atom, id, sink_ptr) once; (frame_atom, id,
 /// frame_words) for every complete frame; (badframe_atom, id, uint16 errc) when the stream
-/// cannot be read; (timeout_atom, id, bool login) once when the client did not log in within
-/// the login timeout (login = true) or sent no frame within the heartbeat timeout; and
+/// cannot be read; (timeout_atom, id, uint16 reason) once when a deadline passed, reason being
+/// the wire::KickReason to close with (loginTimeout, heartbeatTimeout, frameTimeout,
+/// tokenExpired); and
 /// (closed_atom, id) once the socket is closed. The transport watches these clocks, not the
 /// hub: a timer per connection would cost every idle connection CAF clock entries.
 /// (shutdown_atom) closes every connection left and stops the hub.
 caf::actor spawn_connection_hub(services& svc);
+
+/// An encoded Kicked frame (reason: a wire::KickReason value), for transports that must close a
+/// connection themselves (a client too slow to read its pushes).
+schema::shared_frame encode_kicked(std::uint16_t reason, const std::string& detail);
+
+/// An encoded Result frame with request id 0 carrying error `code` (a parley::errc value) and a
+/// short generic `message`, for transports that refuse a socket before any connection exists.
+schema::shared_frame encode_error(std::uint16_t code, const std::string& message);
+
+/// wire::KickReason values the transport uses, without the generated header.
+namespace kick_reason {
+constexpr std::uint16_t heartbeat_timeout = 1;
+constexpr std::uint16_t too_slow = 2;
+constexpr std::uint16_t token_expired = 6;
+constexpr std::uint16_t login_timeout = 7;
+constexpr std::uint16_t frame_timeout = 8;
+}  // namespace kick_reason
 
 }  // namespace parley::actors
 

@@ -37,6 +37,9 @@ using create_atom = caf::atom_constant<caf::atom("gcreate")>;       ///< group: 
 using join_atom = caf::atom_constant<caf::atom("gjoin")>;           ///< group: join
 using leave_atom = caf::atom_constant<caf::atom("gleave")>;         ///< group: leave
 using kick_atom = caf::atom_constant<caf::atom("gkick")>;           ///< group: remove a member
+using add_atom = caf::atom_constant<caf::atom("gadd")>;             ///< group: add a member
+using head_atom = caf::atom_constant<caf::atom("head")>;            ///< group/conv: last seq
+using kickuser_atom = caf::atom_constant<caf::atom("kickuser")>;    ///< presence: end sessions
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  ///< self: a write is durable
 using open_atom = caf::atom_constant<caf::atom("open")>;            ///< hub: a socket was accepted
 using frame_atom = caf::atom_constant<caf::atom("frame")>;          ///< hub: a frame arrived
@@ -77,11 +80,13 @@ struct record_page {
 };
 
 /// Where to start a backward read: before a seq, or before a time (one of them non-zero, or
-/// both zero for "from the newest").
+/// both zero for "from the newest"). Nothing at or below floor_seq is returned (a group member
+/// reads from its join on).
 struct history_query {
   std::uint64_t before_seq = 0;
   std::uint64_t before_time_ms = 0;
   std::uint32_t limit = 0;
+  std::uint64_t floor_seq = 0;
 };
 
 /// An inbox event to record for a user (the user assigns seq and time).
@@ -93,11 +98,20 @@ struct inbox_event_spec {
   std::uint64_t arg_seq = 0;  ///< Kind-specific seq.
 };
 
-/// Answer to group create/join: the group and the caller's role.
+/// Answer to group create/join/add: the group and the role of the user concerned.
 struct group_info {
   std::string group;
   std::string name;
   std::uint16_t role = 0;  ///< wire::GroupRole value.
+  bool open = false;            ///< Join policy: open, else invite-only.
+  bool share_history = false;   ///< Members read from before their join.
+};
+
+/// How a group is created.
+struct group_spec {
+  std::string name;
+  bool open = false;           ///< Anyone may join (else invite-only).
+  bool share_history = false;  ///< New members read earlier messages.
 };
 
 template <class Inspector>
@@ -118,7 +132,8 @@ typename Inspector::result_type inspect(Inspector& f, record_page& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, history_query& x) {
-  return f(caf::meta::type_name("parley.history_query"), x.before_seq, x.before_time_ms, x.limit);
+  return f(caf::meta::type_name("parley.history_query"), x.before_seq, x.before_time_ms, x.limit,
+           x.floor_seq);
 }
 
 template <class Inspector>
@@ -129,7 +144,13 @@ typename Inspector::result_type inspect(Inspector& f, inbox_event_spec& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_info& x) {
-  return f(caf::meta::type_name("parley.group_info"), x.group, x.name, x.role);
+  return f(caf::meta::type_name("parley.group_info"), x.group, x.name, x.role, x.open,
+           x.share_history);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_spec& x) {
+  return f(caf::meta::type_name("parley.group_spec"), x.name, x.open, x.share_history);
 }
 
 /// Registers every message type above with fixed names. Call on every node's config.

@@ -2,6 +2,7 @@
 // What entity actors and connection hubs need from their node: storage, routing, commit, tokens and
 // options. The node owns every member and outlives all actors; actors keep a plain pointer.
 
+#include "parley/runtime/rate_limit.hpp"
 #include "parley/schema/framing.hpp"
 
 #include <atomic>
@@ -40,6 +41,9 @@ struct actor_options {
   std::chrono::milliseconds heartbeat_timeout{90000};
   /// A connection must log in within this time. Default 10 s.
   std::chrono::milliseconds login_timeout{10000};
+  /// A frame whose first byte arrived must be complete within this time (a client dribbling a
+  /// large frame byte by byte is cut). Default 30 s.
+  std::chrono::milliseconds frame_timeout{30000};
   /// How long an actor waits for another actor's answer; 0 = no timeout. A local entity always
   /// answers or fails with "receiver down", and every client has its own timeout, so the
   /// default is none: each timed request costs an entry in CAF's shared clock (~3% of a core
@@ -51,8 +55,25 @@ struct actor_options {
   std::chrono::milliseconds remote_request_timeout{5000};
   /// Limits for frames read from clients.
   schema::frame_limits frames;
+  /// Largest frame a connection may send before it has logged in (a login frame is small):
+  /// an anonymous socket cannot make the node buffer a megabyte. Default 8 KiB.
+  std::size_t max_unauthenticated_frame_bytes = 8 * 1024;
   /// Largest message body accepted, bytes. Default 64 KiB.
   std::size_t max_body_bytes = 64 * 1024;
+  /// Requests one connection may make (all kinds but heartbeats), per second and as a burst;
+  /// more get the retriable `rateLimited`. Default 500/s, burst 1000.
+  runtime::rate_limit connection_rate{500, 1000};
+  /// Requests one user may make over all its connections to this node. Default 1000/s, burst
+  /// 2000. (Across nodes the session cap bounds the sum.)
+  runtime::rate_limit user_rate{1000, 2000};
+  /// Users whose request rate a node remembers at once. Default 100,000.
+  std::size_t max_rate_limited_users = 100000;
+  /// Sessions (online devices) one user may have on its presence actor; one more login gets
+  /// `limitExceeded`. Default 10.
+  std::size_t max_sessions_per_user = 10;
+  /// Members a group may have; adding or joining beyond it gets `limitExceeded`.
+  /// Default 10,000.
+  std::size_t max_group_members = 10000;
 };
 
 /// Counters shown by stats and benchmarks; updated with relaxed atomics.
@@ -71,6 +92,7 @@ struct services {
   runtime::router* router = nullptr;
   runtime::group_committer* committer = nullptr;
   const runtime::token_authority* tokens = nullptr;
+  runtime::keyed_rate_limiter* user_rates = nullptr;
   actor_options options;
   node_counters* counters = nullptr;
 };

@@ -65,7 +65,17 @@ struct response {
   bool has_more = false;                           ///< pull, history, sync
   std::string group_id;                            ///< createGroup, joinGroup
   std::string group_name;                          ///< createGroup, joinGroup
-  wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup
+  wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup, addMember
+  wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;  ///< group answers
+  bool share_history = false;                                  ///< group answers
+};
+
+/// How a new group admits members and what they read.
+struct group_options {
+  /// inviteOnly (admins add members; the default) or open (anyone may join).
+  wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;
+  /// New members read messages from before they joined. Default false.
+  bool share_history = false;
 };
 
 /// Something the server sent without being asked.
@@ -109,7 +119,10 @@ class connection {
                                std::uint32_t limit = 0);
   response sync(std::uint64_t after_seq, std::uint32_t limit = 0);
   response mark_read(const std::string& conversation, std::uint64_t seq);
-  response create_group(const std::string& group_id, const std::string& name);
+  response create_group(const std::string& group_id, const std::string& name,
+                        const group_options& options = {});
+  /// Adds `user` to a group (owner or admin only).
+  response add_member(const std::string& group_id, const std::string& user);
   response join_group(const std::string& group_id);
   response leave_group(const std::string& group_id);
   response kick_member(const std::string& group_id, const std::string& user);

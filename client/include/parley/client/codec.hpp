@@ -29,7 +29,7 @@ void fill_pull(wire::ClientFrame::Builder f, const std::string& conversation,
                std::uint64_t after_seq, std::uint32_t limit);
 void fill_join_group(wire::ClientFrame::Builder f, const std::string& group);
 void fill_create_group(wire::ClientFrame::Builder f, const std::string& group,
-                       const std::string& name);
+                       const std::string& name, const group_options& options = {});
 
 /// One decoded ServerFrame: a Result (answering request_id) or a push.
 struct server_frame {

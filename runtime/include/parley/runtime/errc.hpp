@@ -28,6 +28,8 @@ enum class errc : std::uint8_t {
   already_logged_in = 13,
   unsupported = 14,
   timeout = 15,  ///< retriable
+  rate_limited = 16,    ///< retriable after a pause
+  limit_exceeded = 17,  ///< a configured cap was reached
 };
 
 /// Short stable name of a code ("not_member").
@@ -35,7 +37,8 @@ const char* to_string(errc code);
 
 /// Whether resending the same request later can succeed.
 constexpr bool retriable(errc code) {
-  return code == errc::unavailable || code == errc::internal || code == errc::timeout;
+  return code == errc::unavailable || code == errc::internal || code == errc::timeout ||
+         code == errc::rate_limited;
 }
 
 /// A CAF error in Parley's category, carrying a human-readable message.

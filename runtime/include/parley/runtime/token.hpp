@@ -6,6 +6,11 @@
 // The algorithm is pinned by the version prefix: there is no algorithm field a client could
 // change, and any other prefix is refused. The secret is 32 random bytes created with the data
 // dir (file "secret", mode 0600); every node of a cluster shares it.
+//
+// Expiries are bounded: a token lives at most max_token_ttl, so issuing refuses longer TTLs
+// and verifying refuses an expiry further ahead than that (such a token was not issued here,
+// or was issued with a clock far in the future). The expiry is parsed strictly: decimal digits,
+// no sign, no leading zero, at most 12 digits, so no overflow is possible.
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +31,9 @@ enum class token_error {
 /// Human-readable reason.
 const char* describe(token_error e);
 
+/// The longest validity a token may have: 400 days (a year plus slack for an app's renewal).
+constexpr std::chrono::seconds max_token_ttl{400LL * 24 * 3600};
+
 /// What a valid token says.
 struct token_claims {
   std::string user;                ///< The user it authenticates.
@@ -37,7 +45,9 @@ class token_authority {
  public:
   explicit token_authority(std::string secret);
 
-  /// A token for `user` valid for `ttl` from `now`. `user` must be a valid name.
+  /// A token for `user` valid for `ttl` from `now`. `user` must be a valid name and
+  /// 0 < ttl <= max_token_ttl; std::invalid_argument otherwise (a caller's bug: callers taking
+  /// a TTL from outside check it with valid_token_ttl first).
   std::string issue(
       const std::string& user, std::chrono::seconds ttl,
       std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
@@ -52,8 +62,18 @@ class token_authority {
   std::string secret_;
 };
 
-/// Reads the secret at `path`, creating it (32 random bytes, mode 0600) if missing.
-/// Returns nullopt and sets `error` on failure.
+/// Whether `ttl` may be given to token_authority::issue.
+constexpr bool valid_token_ttl(std::chrono::seconds ttl) {
+  return ttl.count() > 0 && ttl <= max_token_ttl;
+}
+
+/// Reads the secret at `path` (for tools that issue tokens for an existing node). Never creates
+/// it: a secret made by a tool would match no node. Returns nullopt and sets `error` (naming
+/// the file and the reason: missing, dangling link, unreadable, wrong size) on failure.
+std::optional<std::string> load_secret(const std::string& path, std::string& error);
+
+/// Reads the secret at `path`, creating it (32 random bytes, mode 0600) if missing. Only a
+/// node calls this, when it opens its data dir. Returns nullopt and sets `error` on failure.
 std::optional<std::string> load_or_create_secret(const std::string& path, std::string& error);
 
 }  // namespace parley::runtime

@@ -113,9 +113,9 @@ namespace parley::schema {
 /// client library and the load generator. Not thread-safe (one reader).
 class frame_splitter {
  public:
-  /// `initial` is the buffer size while idle (allocated on first use); it grows to the size of
-  /// the frame being read (bounded by limits.max_frame_bytes) and shrinks back after large
-  /// frames.
+  /// `initial` is the buffer size while idle (allocated on first use). The buffer grows with
+  /// the bytes that arrive, never ahead of them: a header announcing a 1 MiB frame costs
+  /// nothing until the megabyte is sent. It shrinks back after large frames.
   explicit frame_splitter(frame_limits limits, std::size_t initial = 256);
 
   /// Where to read the next bytes to; never empty.
@@ -130,6 +130,13 @@ class frame_splitter {
   std::optional<frame_words> next();
   /// complete while the stream is fine; too_large or malformed once it cannot continue.
   frame_status state() const { return broken_; }
+  /// Whether bytes of an unfinished frame are buffered (next() returned nullopt with bytes
+  /// left).
+  bool holds_partial_frame() const { return begin_ != end_; }
+  /// Bytes the buffer holds allocated (tests, memory accounting).
+  std::size_t capacity() const { return buf_.capacity(); }
+  /// Changes the limits for the frames not yet returned (e.g. larger after a login).
+  void set_limits(const frame_limits& limits) { limits_ = limits; }
 
  private:
   frame_limits limits_;

@@ -13,11 +13,26 @@
 // kernel buffer is full (all frames queued meanwhile then leave in one syscall: a busy
 // connection pays far fewer syscalls per frame, an idle one writes each frame at once).
 // Connections are spread over the hubs round-robin.
-// A client whose queue passes max_send_queue_bytes is disconnected (it resyncs by seq on
-// reconnect, so nothing is lost), which bounds the memory a slow reader can pin.
+// A client whose queue passes max_send_queue_bytes gets Kicked(tooSlow) in place of its
+// unwritten frames and is disconnected (it resyncs by seq on reconnect, so nothing is lost),
+// which bounds the memory a slow reader can pin.
+//
+// Bounds on what a client can make the node hold (docs/SECURITY.md lists them all):
+// - connections: at most max_connections sockets; one more gets an `unavailable` Result and is
+//   closed. Accept failures for want of descriptors back off instead of spinning.
+// - read side: a socket is not read while its connection has max_requests_in_flight requests
+//   or max_inflight_bytes_per_connection frame bytes unanswered, or while the node as a whole
+//   has max_inflight_bytes unanswered; TCP flow control then slows the client down. What one
+//   read brings beyond that waits in the connection's splitter (at most one read's worth).
+// - buffers grow with the bytes that arrived, never with a size a frame header announces, and
+//   before login a frame may be at most max_unauthenticated_frame_bytes (actor_options).
+// - deadlines (one sweeper): login, heartbeat (complete frames only count), a started frame must
+//   finish within frame_timeout, a session ends when its token expires, and a connection that
+//   was told to close but does not read is cut after close_grace.
 
 #include "parley/actors/services.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,7 +55,41 @@ struct gateway_options {
   std::size_t max_send_queue_bytes = 4u << 20;
   /// Connection hub actors (actors/connection.hpp); 0 = one per CAF worker thread. Default 0.
   std::size_t hubs = 0;
+  /// Most client sockets open at once; 0 = the process's descriptor limit minus
+  /// reserved_descriptors. Default 0.
+  std::size_t max_connections = 0;
+  /// Descriptors kept free for storage (RocksDB opens up to 512), the cluster and the app port
+  /// when max_connections is derived from the descriptor limit. Default 1024.
+  std::size_t reserved_descriptors = 1024;
+  /// Requests one connection may have unanswered before its socket is no longer read.
+  /// Default 32 (enough to pipeline sends at full speed on a LAN).
+  std::size_t max_requests_in_flight = 32;
+  /// Frame bytes one connection may have unanswered before its socket is no longer read (one
+  /// frame is always admitted). Default 2 MiB.
+  std::size_t max_inflight_bytes_per_connection = 2u << 20;
+  /// Frame bytes all connections together may have unanswered before reading pauses
+  /// everywhere until answers free some. Default 256 MiB.
+  std::size_t max_inflight_bytes = 256u << 20;
+  /// How long a connection that was told to close (kicked, too slow) may take to read its last
+  /// frames before it is cut. Default 5 s.
+  std::chrono::milliseconds close_grace{5000};
+  /// How long accepting pauses after the process ran out of descriptors. Default 100 ms.
+  std::chrono::milliseconds accept_backoff{100};
 };
+
+/// Figures of a running gateway (stats, tests).
+struct gateway_stats {
+  std::uint64_t open = 0;             ///< Sockets open now.
+  std::uint64_t refused_full = 0;     ///< Sockets refused because max_connections was reached.
+  std::uint64_t accept_backoffs = 0;  ///< Accept failures that paused accepting.
+  std::uint64_t paused_reads = 0;     ///< Times a socket stopped being read (back-pressure).
+  std::uint64_t inflight_bytes = 0;   ///< Frame bytes handed to hubs and not yet answered.
+  std::size_t max_connections = 0;    ///< The connection cap in force.
+};
+
+/// The connection cap in force: `configured` if non-zero, else the process's descriptor limit
+/// (RLIMIT_NOFILE, soft) minus `reserved` (at least 16).
+std::size_t derive_max_connections(std::size_t configured, std::size_t reserved);
 
 /// See the file comment. Owned by the node; stop() before the actor system goes away.
 class gateway {
@@ -55,6 +104,9 @@ class gateway {
 
   /// Stops accepting, closes every connection and joins the Asio threads. Idempotent.
   void stop();
+
+  /// Current figures. Any thread.
+  gateway_stats stats() const;
 
  private:
   struct impl;

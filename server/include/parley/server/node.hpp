@@ -71,10 +71,17 @@ class node {
   std::uint16_t cluster_port() const;
   /// This node's id.
   const std::string& id() const;
-  /// Issues a login token for `user` (valid for `ttl_seconds`).
+  /// Issues a login token for `user`, expiring `ttl_seconds` from now (at most 400 days; zero
+  /// or negative: already expired, for tests).
   std::string issue_token(const std::string& user, std::int64_t ttl_seconds = 86400) const;
   /// Current figures.
   node_stats stats() const;
+  /// The client gateway's figures (connections, refusals, back-pressure).
+  gateway_stats gateway_figures() const;
+
+  /// Ends `user`'s sessions on `device` ("" = all devices) with Kicked(kickedByApp) and
+  /// `detail`, wherever in the cluster the user's presence lives. Fire and forget.
+  void kick_user(const std::string& user, const std::string& device, const std::string& detail);
 
   /// Moves `shard`, which this node must own, to node `target` (cluster mode): hold new
   /// requests for it, drain its actors, export its column family, ship it to the target's gate,

@@ -34,8 +34,10 @@ class seq_log {
   void append(write_batch& batch, std::uint64_t seq, std::string value) const;
   /// Entries with seq > after, ascending, at most `limit`.
   result<log_page> read_after(std::uint64_t after, std::size_t limit) const;
-  /// Entries with seq < before (0 = no bound), descending, at most `limit`.
-  result<log_page> read_before(std::uint64_t before, std::size_t limit) const;
+  /// Entries with after < seq < before (before 0 = no upper bound), descending, at most
+  /// `limit`.
+  result<log_page> read_before(std::uint64_t before, std::size_t limit,
+                               std::uint64_t after = 0) const;
   /// Highest seq in the log, 0 if empty.
   result<std::uint64_t> last_seq() const;
   /// The entry with this seq, if present.

@@ -94,6 +94,11 @@ struct shard_export {
   std::vector<exported_file> files;  ///< Empty for an empty shard.
 };
 
+/// Creates `dir` (and missing parents) and makes it private: mode 0700, so that other local
+/// users cannot read message bodies, the secret or RocksDB's files (created 0644 under the
+/// usual umask 022) inside it. An existing dir is tightened too.
+status create_private_dir(const std::string& dir);
+
 /// The node's database. Owned by the node; outlives every actor that reads it.
 class store {
  public:

@@ -1,0 +1,13 @@
+#pragma once
+// Unguessable ids (server-chosen group ids), from OpenSSL's CSPRNG.
+
+#include <optional>
+#include <string>
+
+namespace parley::runtime {
+
+/// `prefix` followed by `bytes` random bytes in hex (128 bits by default); nullopt only if the
+/// system has no randomness to give.
+std::optional<std::string> random_id(const std::string& prefix, std::size_t bytes = 16);
+
+}  // namespace parley::runtime
