@@ -39,7 +39,8 @@ class inflight_budget {
 
   void charge(std::size_t n) { bytes_.fetch_add(n, std::memory_order_relaxed); }
 
-  /// Gives back `n` bytes; wakes the starved sockets when the budget stops being exhausted.
+  /// Gives back `n` bytes; wakes the starved sockets when the budget stops being exhausted
+  /// (a socket that finds it exhausted again registers again).
   void release(std::size_t n);
 
   /// Registers a socket paused for want of budget. It re-checks exhausted() after this call.
@@ -145,11 +146,24 @@ class tcp_session final : public actors::connection_sink,
     wake();
   }
 
-  /// Resumes reading if it was paused and may go on now. Any thread.
+  /// Resumes reading if it was paused and may go on now. Any thread. A socket held back by
+  /// the node-wide budget (rather than by its own limits, which its next answer lifts) is
+  /// registered to be woken when the budget frees up.
   void wake() {
-    if (!paused_.load(std::memory_order_acquire) || !may_read()) return;
+    if (!paused_.load(std::memory_order_acquire)) return;
+    if (!may_read()) {
+      if (!ctx_.budget.exhausted()) return;  // its own limits: its next answer wakes it
+      wait_for_budget();
+      if (!may_read()) return;  // registered: the budget's next release wakes it
+    }
     if (!paused_.exchange(false)) return;  // someone else resumes it
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->resume(); });
+  }
+
+  /// The budget's wake-up: this socket is no longer registered with it.
+  void budget_freed() {
+    starving_.store(false, std::memory_order_release);
+    wake();
   }
 
   /// The sweeper's check (any thread): tells the hub, once, that a deadline passed; cuts a
@@ -254,9 +268,14 @@ class tcp_session final : public actors::connection_sink,
     paused_.store(true, std::memory_order_release);
     ctx_.paused_reads.fetch_add(1, std::memory_order_relaxed);
     partial_since_.store(0, std::memory_order_relaxed);
-    if (ctx_.budget.exhausted()) ctx_.budget.wait(weak_from_this());
+    if (ctx_.budget.exhausted()) wait_for_budget();
     // An answer may have arrived between the check and the flag: look again.
     if (may_read() && paused_.exchange(false)) resume();
+  }
+
+  /// Registers with the node budget, once until it wakes this socket.
+  void wait_for_budget() {
+    if (!starving_.exchange(true, std::memory_order_acq_rel)) ctx_.budget.wait(weak_from_this());
   }
 
   void resume() {
@@ -430,6 +449,7 @@ class tcp_session final : public actors::connection_sink,
   std::atomic<bool> authenticated_{false};
   std::atomic<bool> timed_out_{false};
   std::atomic<bool> paused_{false};
+  std::atomic<bool> starving_{false};  // registered with the node budget
   std::atomic<std::size_t> inflight_frames_{0};
   std::atomic<std::size_t> inflight_bytes_{0};
   // The socket's strand only.
@@ -458,7 +478,7 @@ void inflight_budget::release(std::size_t n) {
     starved.swap(starved_);
   }
   for (auto& weak : starved) {
-    if (auto s = weak.lock()) s->wake();
+    if (auto s = weak.lock()) s->budget_freed();
   }
 }
 

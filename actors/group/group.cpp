@@ -52,10 +52,10 @@ class group_actor final : public entity_actor {
           return create(user, spec);
         },
         [this](join_atom, std::string& user) -> caf::result<group_info> {
-          return admit(user, user);
+          return admit(user, user, true);
         },
         [this](add_atom, std::string& by, std::string& user) -> caf::result<group_info> {
-          return admit(by, user);
+          return admit(by, user, false);
         },
         [this](leave_atom, std::string& user) -> caf::result<std::uint64_t> {
           return remove(user, user);
@@ -182,10 +182,9 @@ class group_actor final : public entity_actor {
     });
   }
 
-  /// `by` adds `user` (by == user: joining by itself).
-  caf::result<group_info> admit(const std::string& by, const std::string& user) {
+  /// `by` adds `user`, or (`joining`) `user` joins by itself.
+  caf::result<group_info> admit(const std::string& by, const std::string& user, bool joining) {
     if (!exists_) return make_error(errc::not_found, "no group " + group_);
-    const bool joining = by == user;
     if (!joining) {
       auto* adder = find(by);
       if (!adder) return make_error(errc::not_member, by + " is not a member of " + group_);

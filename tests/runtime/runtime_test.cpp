@@ -7,6 +7,7 @@
 
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/group_committer.hpp"
+#include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/store/keys.hpp"
@@ -192,6 +193,44 @@ BOOST_AUTO_TEST_CASE(the_secret_file_is_created_once_and_reused) {
   BOOST_TEST_REQUIRE(first.has_value());
   BOOST_TEST(first->size() == 32u);
   BOOST_TEST(*first == *second);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(rate_limits)
+
+BOOST_AUTO_TEST_CASE(a_bucket_allows_its_burst_then_its_rate) {
+  using clock = token_bucket::clock;
+  const rate_limit limit{10, 5};
+  token_bucket b;
+  const auto t0 = clock::now();
+  for (int i = 0; i < 5; ++i) BOOST_TEST(b.try_take(limit, t0));
+  BOOST_TEST(!b.try_take(limit, t0));
+  BOOST_TEST(!b.try_take(limit, t0 + std::chrono::milliseconds(50)));  // half a token
+  BOOST_TEST(b.try_take(limit, t0 + std::chrono::milliseconds(150)));
+  BOOST_TEST(!b.full(limit, t0 + std::chrono::milliseconds(150)));
+  BOOST_TEST(b.full(limit, t0 + std::chrono::seconds(2)));
+  // Never more than the burst, however long the pause.
+  for (int i = 0; i < 5; ++i) BOOST_TEST(b.try_take(limit, t0 + std::chrono::hours(1)));
+  BOOST_TEST(!b.try_take(limit, t0 + std::chrono::hours(1)));
+  token_bucket unlimited;
+  for (int i = 0; i < 1000; ++i) BOOST_TEST_REQUIRE(unlimited.try_take(rate_limit{}, t0));
+}
+
+BOOST_AUTO_TEST_CASE(the_user_table_is_bounded) {
+  using clock = token_bucket::clock;
+  keyed_rate_limiter users(rate_limit{1, 1}, 32);  // 2 per stripe
+  const auto t0 = clock::now();
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i) admitted += users.try_take("u" + std::to_string(i), t0);
+  BOOST_TEST(users.size() <= 32u);
+  BOOST_TEST(admitted <= 32);
+  BOOST_TEST(admitted > 0);
+  // Quiet users are forgotten to make room.
+  int later = 0;
+  for (int i = 1000; i < 1100; ++i) later += users.try_take("u" + std::to_string(i), t0 + std::chrono::seconds(5));
+  BOOST_TEST(later > 0);
+  BOOST_TEST(users.size() <= 32u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -101,6 +101,43 @@ BOOST_AUTO_TEST_CASE(the_splitter_stops_at_an_oversized_frame) {
   BOOST_TEST((s.state() == schema::frame_status::too_large));
 }
 
+BOOST_AUTO_TEST_CASE(a_declared_size_costs_nothing_until_its_bytes_arrive) {
+  // 16 bytes announcing a 1 MiB frame used to make the splitter allocate (and zero) the whole
+  // megabyte at once: 300 such idle sockets pinned 300 MB.
+  schema::frame_splitter s(schema::frame_limits{}, 64);
+  const std::uint32_t words = (1u << 20) / 8 - 2;
+  const std::uint8_t table[16] = {0, 0, 0, 0, static_cast<std::uint8_t>(words),
+                                  static_cast<std::uint8_t>(words >> 8),
+                                  static_cast<std::uint8_t>(words >> 16), 0,
+                                  1, 2, 3, 4, 5, 6, 7, 8};
+  s.append(table, sizeof table);
+  BOOST_TEST(!s.next().has_value());
+  BOOST_TEST((s.state() == schema::frame_status::complete));
+  BOOST_TEST(s.holds_partial_frame());
+  BOOST_TEST(s.capacity() <= 1024u);
+  // It grows with what arrives, and the frame completes.
+  std::vector<std::uint8_t> rest(words * 8 - 8, 0);
+  s.append(rest.data(), rest.size());
+  auto frame = s.next();
+  BOOST_TEST_REQUIRE(frame.has_value());
+  BOOST_TEST(frame->size() == words + 1u);
+  BOOST_TEST(!s.holds_partial_frame());
+}
+
+BOOST_AUTO_TEST_CASE(limits_can_be_raised_for_frames_not_yet_returned) {
+  schema::frame_limits small;
+  small.max_frame_bytes = 64;
+  schema::frame_splitter s(small, 64);
+  const std::uint8_t table[8] = {0, 0, 0, 0, 16, 0, 0, 0};  // 128 bytes of content
+  s.append(table, sizeof table);
+  s.set_limits(schema::frame_limits{});
+  BOOST_TEST(!s.next().has_value());
+  BOOST_TEST((s.state() == schema::frame_status::complete));
+  s.set_limits(small);
+  BOOST_TEST(!s.next().has_value());
+  BOOST_TEST((s.state() == schema::frame_status::too_large));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(evolution)

@@ -510,12 +510,15 @@ BOOST_AUTO_TEST_CASE(forged_expired_and_malformed_tokens_are_refused) {
   BOOST_TEST((garbage.code == ErrorCode::TOKEN_INVALID));
   auto no_device = c->login(node.token("alice"), "");
   BOOST_TEST((no_device.code == ErrorCode::BAD_REQUEST));
-  // None of them logged in; a valid token still can, once.
+  // None of them logged in; a valid token still can. Logging in again refreshes the session
+  // for the same user and device only.
   BOOST_TEST((c->sync(0).code == ErrorCode::NOT_AUTHENTICATED));
   auto ok = c->login(node.token("alice"), "d");
   require_ok(ok);
   BOOST_TEST(ok.user_id == "alice");
-  BOOST_TEST((c->login(node.token("alice"), "d").code == ErrorCode::ALREADY_LOGGED_IN));
+  require_ok(c->login(node.token("alice"), "d"));
+  BOOST_TEST((c->login(node.token("alice"), "e").code == ErrorCode::ALREADY_LOGGED_IN));
+  BOOST_TEST((c->login(node.token("bob"), "d").code == ErrorCode::ALREADY_LOGGED_IN));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

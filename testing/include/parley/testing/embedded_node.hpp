@@ -44,7 +44,8 @@ class embedded_node {
 
   server::node& node();
   std::uint16_t port() const;
-  const std::string& data_dir() const { return dir_.path(); }
+  /// The node's data dir (inside a temp dir removed with this object).
+  const std::string& data_dir() const { return opts_.data_dir; }
 
   /// Stops the node (graceful). The data dir stays.
   void stop();

@@ -1,0 +1,519 @@
+// What a hostile client, a careless operator or a full table does to a node (issue 11): each
+// case here failed on the engine before its fix. Each starts its own embedded node.
+#define BOOST_TEST_MODULE hardening
+#include <boost/test/unit_test.hpp>
+
+#include "parley/client/codec.hpp"
+#include "parley/schema/framing.hpp"
+#include "parley/testing/embedded_node.hpp"
+
+#include "client.capnp.h"
+
+#include <capnp/any.h>
+#include <capnp/message.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+using namespace parley;
+using parley::client::ErrorCode;
+using parley::testing::embedded_node;
+using namespace std::chrono_literals;
+
+namespace {
+
+void require_ok(const client::response& r) {
+  BOOST_TEST_REQUIRE(r.ok(), client::to_string(r.code) << ": " << r.error);
+}
+
+/// The next Kicked push of `c`, skipping messages and events; nullopt if none comes in time.
+std::optional<client::push> next_kick(client::connection& c, std::chrono::milliseconds within = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    auto p = c.next_push(left);
+    if (!p || p->what == client::push::kind::closed) return std::nullopt;
+    if (p->what == client::push::kind::kicked) return p;
+  }
+}
+
+/// The start of a one-segment frame announcing `words` words of content.
+std::array<std::uint8_t, 8> segment_table(std::uint32_t words) {
+  return {0, 0, 0, 0, static_cast<std::uint8_t>(words), static_cast<std::uint8_t>(words >> 8),
+          static_cast<std::uint8_t>(words >> 16), static_cast<std::uint8_t>(words >> 24)};
+}
+
+client::group_options open_group(bool share_history = false) {
+  client::group_options o;
+  o.join_policy = wire::JoinPolicy::OPEN;
+  o.share_history = share_history;
+  return o;
+}
+
+std::vector<std::string> bodies(const client::response& page) {
+  std::vector<std::string> out;
+  for (auto& m : page.messages) out.push_back(m.body);
+  return out;
+}
+
+/// Runs imctl with `args`; returns its exit code and what it printed (both streams).
+std::pair<int, std::string> imctl(const std::string& args) {
+  const std::string command = std::string(PARLEY_IMCTL) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_TEST_REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 512> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(limits)
+
+BOOST_AUTO_TEST_CASE(a_connection_over_the_cap_is_told_and_closed) {
+  server::node_options opts;
+  opts.gateway.max_connections = 2;
+  embedded_node node(opts);
+  auto a = node.login("alice");
+  auto b = node.login("bob");
+  auto extra = node.connect();
+  auto refusal = extra->next_unsolicited(10s);
+  BOOST_TEST_REQUIRE(refusal.has_value());
+  BOOST_TEST((refusal->code == ErrorCode::UNAVAILABLE));
+  BOOST_TEST(refusal->error.find("connection limit") != std::string::npos);
+  BOOST_TEST(testing::wait_until([&] { return extra->closed(); }));
+  BOOST_TEST(node.node().gateway_figures().refused_full == 1u);
+  // The others are unaffected, and a freed slot is usable again.
+  require_ok(a->send_to_user("bob", "1", "still fine"));
+  b.reset();
+  BOOST_TEST(testing::wait_until([&] { return node.node().gateway_figures().open == 1u; }));
+  auto again = node.login("carol");
+  require_ok(again->heartbeat());
+}
+
+BOOST_AUTO_TEST_CASE(the_default_cap_leaves_descriptors_for_storage) {
+  BOOST_TEST(server::derive_max_connections(123, 1024) == 123u);
+  rlimit fds{};
+  BOOST_TEST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &fds) == 0);
+  if (fds.rlim_cur != RLIM_INFINITY && fds.rlim_cur > 1024 + 16) {
+    BOOST_TEST(server::derive_max_connections(0, 1024) == fds.rlim_cur - 1024);
+  }
+  embedded_node node;
+  BOOST_TEST(node.node().gateway_figures().max_connections ==
+             server::derive_max_connections(0, 1024));
+}
+
+BOOST_AUTO_TEST_CASE(a_pipelining_client_is_read_only_as_fast_as_it_is_answered) {
+  server::node_options opts;
+  opts.gateway.max_requests_in_flight = 4;
+  opts.gateway.max_inflight_bytes = 64 * 1024;  // node-wide: a few 16 KB sends
+  embedded_node node(opts);
+  auto flood = node.login("mallory");
+  auto bystander = node.login("bob");
+  // 300 sends of 16 KB written at once, without waiting for answers.
+  constexpr int count = 300;
+  const std::string body(16 * 1024, 'x');
+  std::vector<std::uint8_t> burst;
+  for (int i = 1; i <= count; ++i) {
+    auto words = client::codec::encode(1000 + i, [&](wire::ClientFrame::Builder f) {
+      client::codec::fill_send_to_user(f, "bob", "f" + std::to_string(i), body, 0, {});
+    });
+    auto* bytes = reinterpret_cast<const std::uint8_t*>(words.data());
+    burst.insert(burst.end(), bytes, bytes + words.size() * sizeof(std::uint64_t));
+  }
+  std::thread writer([&] { flood->send_raw(burst.data(), burst.size()); });
+  // The bystander is served meanwhile.
+  require_ok(bystander->send_to_user("alice", "b1", "hello"));
+  writer.join();
+  // Every send is stored, in order; reading paused along the way.
+  std::uint64_t last = 0;
+  BOOST_TEST(testing::wait_until(
+      [&] {
+        auto page = bystander->history_before_seq("dm/bob/mallory", 0, 1);
+        if (page.ok() && !page.messages.empty()) last = page.messages[0].seq;
+        return last == count;
+      },
+      60s));
+  const auto figures = node.node().gateway_figures();
+  BOOST_TEST_MESSAGE("stored " << last << ", reads paused " << figures.paused_reads
+                                << " times, bytes in flight " << figures.inflight_bytes);
+  BOOST_TEST(figures.paused_reads > 0u);
+  // Every answered frame gave its bytes back.
+  BOOST_TEST(testing::wait_until([&] { return node.node().gateway_figures().inflight_bytes == 0u; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_closed_with_requests_in_flight_gives_its_budget_back) {
+  server::node_options opts;
+  opts.gateway.max_inflight_bytes = 256 * 1024;
+  embedded_node node(opts);
+  for (int round = 0; round < 5; ++round) {
+    auto c = node.login("mallory");
+    std::vector<std::uint8_t> burst;
+    for (int i = 1; i <= 64; ++i) {
+      auto words = client::codec::encode(i, [&](wire::ClientFrame::Builder f) {
+        client::codec::fill_send_to_user(f, "bob", std::to_string(round) + "-" + std::to_string(i),
+                                         std::string(8000, 'y'), 0, {});
+      });
+      auto* bytes = reinterpret_cast<const std::uint8_t*>(words.data());
+      burst.insert(burst.end(), bytes, bytes + words.size() * sizeof(std::uint64_t));
+    }
+    c->send_raw(burst.data(), burst.size());
+  }  // each hangs up at once
+  BOOST_TEST(testing::wait_until([&] { return node.node().gateway_figures().inflight_bytes == 0u; }));
+  // And the node still reads: a later client is served.
+  auto later = node.login("alice");
+  require_ok(later->send_to_user("bob", "after", "after"));
+}
+
+BOOST_AUTO_TEST_CASE(requests_beyond_the_rates_get_a_retriable_error) {
+  server::node_options opts;
+  opts.actors.connection_rate = {5, 10};
+  opts.actors.user_rate = {0, 0};
+  embedded_node node(opts);
+  auto c = node.login("alice");
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto r = c->send_to_user("bob", "r" + std::to_string(i), "x");
+    if (r.ok()) ++ok;
+    if (r.code == ErrorCode::RATE_LIMITED) ++limited;
+  }
+  BOOST_TEST(ok >= 9);  // the burst (the login took one token)
+  BOOST_TEST(limited > 0);
+  BOOST_TEST(ok + limited == 40);
+  BOOST_TEST(client::retriable(ErrorCode::RATE_LIMITED));
+  require_ok(c->heartbeat());  // heartbeats are never limited
+}
+
+BOOST_AUTO_TEST_CASE(the_user_rate_spans_the_users_connections) {
+  server::node_options opts;
+  opts.actors.connection_rate = {0, 0};
+  opts.actors.user_rate = {5, 10};
+  embedded_node node(opts);
+  auto phone = node.login("alice", "phone");
+  auto laptop = node.login("alice", "laptop");
+  auto other = node.login("bob");
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    for (auto* c : {phone.get(), laptop.get()}) {
+      auto r = c->send_to_user("bob", "u" + std::to_string(i) + (c == phone.get() ? "p" : "l"), "x");
+      if (r.ok()) ++ok;
+      if (r.code == ErrorCode::RATE_LIMITED) ++limited;
+    }
+  }
+  BOOST_TEST(limited > 0);
+  BOOST_TEST(ok < 30);
+  require_ok(other->send_to_user("alice", "b", "bob is not alice"));
+}
+
+BOOST_AUTO_TEST_CASE(a_user_has_at_most_the_configured_sessions) {
+  server::node_options opts;
+  opts.actors.max_sessions_per_user = 2;
+  embedded_node node(opts);
+  auto one = node.login("alice", "one");
+  auto two = node.login("alice", "two");
+  auto c = node.connect();
+  auto third = c->login(node.token("alice"), "three");
+  BOOST_TEST((third.code == ErrorCode::LIMIT_EXCEEDED));
+  // The same device again replaces its session (the old one is kicked), within the cap.
+  auto again = node.login("alice", "two");
+  auto kicked = next_kick(*two);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::LOGGED_IN_ELSEWHERE));
+  // A closed session frees its place.
+  one.reset();
+  BOOST_TEST(testing::wait_until([&] {
+    auto c3 = node.connect();
+    return c3->login(node.token("alice"), "three").ok();
+  }));
+}
+
+BOOST_AUTO_TEST_CASE(a_group_has_at_most_the_configured_members) {
+  server::node_options opts;
+  opts.actors.max_group_members = 3;
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("capped", "Capped", open_group()));
+  require_ok(alice->add_member("capped", "bob"));
+  require_ok(alice->add_member("capped", "carol"));
+  BOOST_TEST((alice->add_member("capped", "dave").code == ErrorCode::LIMIT_EXCEEDED));
+  auto erin = node.login("erin");
+  BOOST_TEST((erin->join_group("capped").code == ErrorCode::LIMIT_EXCEEDED));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(deadlines)
+
+BOOST_AUTO_TEST_CASE(an_unauthenticated_socket_cannot_announce_a_large_frame) {
+  embedded_node node;
+  auto c = node.connect();
+  const auto header = segment_table(64 * 1024 / 8);  // 64 KiB, under the 1 MiB logged-in limit
+  c->send_raw(header.data(), header.size());
+  auto answer = c->next_unsolicited(10s);
+  BOOST_TEST_REQUIRE(answer.has_value());
+  BOOST_TEST((answer->code == ErrorCode::FRAME_TOO_LARGE));
+  BOOST_TEST(answer->error.find("before login") != std::string::npos);
+  BOOST_TEST(testing::wait_until([&] { return c->closed(); }));
+  // Logged in, the same announcement is fine (and then must be completed).
+  auto alice = node.login("alice");
+  alice->send_raw(header.data(), header.size());
+  BOOST_TEST(!alice->next_unsolicited(200ms).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_dribbled_byte_by_byte_is_cut_at_the_frame_deadline) {
+  server::node_options opts;
+  opts.actors.frame_timeout = 300ms;
+  opts.actors.heartbeat_timeout = 60s;
+  embedded_node node(opts);
+  auto slow = node.login("mallory");
+  const auto header = segment_table(1024 * 1024 / 8 - 1);
+  slow->send_raw(header.data(), header.size());
+  // Bytes keep coming, but the frame never completes.
+  std::atomic<bool> stop{false};
+  std::thread dribble([&] {
+    const std::uint8_t byte = 0;
+    while (!stop && !slow->closed()) {
+      slow->send_raw(&byte, 1);
+      std::this_thread::sleep_for(20ms);  // the attacker's pace, not a synchronisation
+    }
+  });
+  auto kicked = next_kick(*slow);
+  stop = true;
+  dribble.join();
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::FRAME_TIMEOUT));
+}
+
+BOOST_AUTO_TEST_CASE(a_session_ends_when_its_token_expires_unless_refreshed) {
+  embedded_node node;
+  // Both tokens expire in two seconds; one connection refreshes its login with a new token.
+  auto stale = node.connect();
+  require_ok(stale->login(node.token("alice", 2), "stale"));
+  auto fresh = node.connect();
+  require_ok(fresh->login(node.token("bob", 2), "fresh"));
+  require_ok(fresh->login(node.token("bob", 3600), "fresh"));  // same user and device: refresh
+  BOOST_TEST((fresh->login(node.token("carol", 3600), "fresh").code ==
+              ErrorCode::ALREADY_LOGGED_IN));
+  auto kicked = next_kick(*stale);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::TOKEN_EXPIRED));
+  // The same sweep would have ended the refreshed one too; it goes on.
+  require_ok(fresh->heartbeat());
+  require_ok(fresh->send_to_user("alice", "1", "still here"));
+}
+
+BOOST_AUTO_TEST_CASE(a_login_timeout_says_so) {
+  server::node_options opts;
+  opts.actors.login_timeout = 200ms;
+  embedded_node node(opts);
+  auto c = node.connect();
+  auto kicked = next_kick(*c);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::LOGIN_TIMEOUT));
+}
+
+BOOST_AUTO_TEST_CASE(the_app_can_end_a_users_sessions) {
+  embedded_node node;
+  auto phone = node.login("alice", "phone");
+  auto laptop = node.login("alice", "laptop");
+  auto bob = node.login("bob");
+  node.node().kick_user("alice", "phone", "banned for a day");
+  auto kicked = next_kick(*phone);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::KICKED_BY_APP));
+  BOOST_TEST(kicked->detail == "banned for a day");
+  require_ok(laptop->heartbeat());
+  node.node().kick_user("alice", "", "banned");
+  BOOST_TEST(next_kick(*laptop).has_value());
+  require_ok(bob->heartbeat());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(group_access)
+
+BOOST_AUTO_TEST_CASE(groups_are_invite_only_by_default) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto carol = node.login("carol");
+  auto created = alice->create_group("club", "Club");
+  require_ok(created);
+  BOOST_TEST((created.join_policy == wire::JoinPolicy::INVITE_ONLY));
+  BOOST_TEST((bob->join_group("club").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->add_member("club", "bob").code == ErrorCode::NOT_MEMBER));
+  require_ok(alice->add_member("club", "bob"));
+  BOOST_TEST((bob->add_member("club", "carol").code == ErrorCode::FORBIDDEN));  // members don't
+  require_ok(alice->add_member("club", "bob"));  // idempotent
+  BOOST_TEST((carol->pull("group/club", 0).code == ErrorCode::NOT_MEMBER));
+}
+
+BOOST_AUTO_TEST_CASE(a_removed_member_cannot_rejoin_or_read_what_was_said_while_out) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->create_group("lounge", "Lounge", open_group()));
+  require_ok(bob->join_group("lounge"));
+  require_ok(alice->send_to_group("lounge", "1", "before"));
+  require_ok(alice->kick_member("lounge", "bob"));
+  require_ok(alice->send_to_group("lounge", "2", "while bob is out"));
+  BOOST_TEST((bob->join_group("lounge").code == ErrorCode::FORBIDDEN));
+  require_ok(alice->add_member("lounge", "bob"));  // lifts the bar
+  require_ok(alice->send_to_group("lounge", "3", "welcome back"));
+  auto page = bob->pull("group/lounge", 0);
+  require_ok(page);
+  BOOST_TEST(bodies(page) == std::vector<std::string>{"welcome back"});
+  auto history = bob->history_before_seq("group/lounge", 0);
+  require_ok(history);
+  BOOST_TEST(bodies(history) == std::vector<std::string>{"welcome back"});
+  // Leaving by oneself bars nothing.
+  require_ok(bob->leave_group("lounge"));
+  require_ok(bob->join_group("lounge"));
+}
+
+BOOST_AUTO_TEST_CASE(a_group_that_shares_history_shows_it_to_new_members) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto created = alice->create_group("archive", "Archive", open_group(true));
+  BOOST_TEST(created.share_history);
+  require_ok(alice->send_to_group("archive", "1", "one"));
+  require_ok(alice->send_to_group("archive", "2", "two"));
+  require_ok(bob->join_group("archive"));
+  auto page = bob->pull("group/archive", 0);
+  BOOST_TEST(bodies(page) == (std::vector<std::string>{"one", "two"}));
+}
+
+BOOST_AUTO_TEST_CASE(the_last_member_leaving_dissolves_the_group_and_frees_its_id) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->create_group("temp", "Temp"));
+  require_ok(alice->send_to_group("temp", "1", "secret of the old group"));
+  require_ok(alice->leave_group("temp"));
+  BOOST_TEST((alice->send_to_group("temp", "2", "x").code == ErrorCode::NOT_FOUND));
+  // The id is free again; even with shared history, the old group's messages stay hidden.
+  auto again = bob->create_group("temp", "Temp again", open_group(true));
+  require_ok(again);
+  BOOST_TEST((again.role == wire::GroupRole::OWNER));
+  BOOST_TEST(bob->pull("group/temp", 0).messages.empty());
+  auto ack = bob->send_to_group("temp", "b1", "fresh start");
+  require_ok(ack);
+  BOOST_TEST(ack.seq == 2u);  // seqs go on: the log is the same
+  require_ok(alice->join_group("temp"));
+  BOOST_TEST(bodies(alice->pull("group/temp", 0)) == std::vector<std::string>{"fresh start"});
+  // And after a restart (the state is on disk).
+  node.restart();
+  auto carol = node.login("carol");
+  require_ok(carol->join_group("temp"));
+  BOOST_TEST(bodies(carol->pull("group/temp", 0)) == std::vector<std::string>{"fresh start"});
+}
+
+BOOST_AUTO_TEST_CASE(server_chosen_group_ids_are_unguessable) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto a = alice->create_group("", "A");
+  auto b = alice->create_group("", "B");
+  require_ok(a);
+  require_ok(b);
+  BOOST_TEST(a.group_id.size() == 33u);  // "g" + 128 random bits in hex
+  BOOST_TEST(a.group_id != b.group_id);
+  BOOST_TEST(a.group_id.find_first_not_of("0123456789abcdef", 1) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(validation)
+
+BOOST_AUTO_TEST_CASE(bad_fields_are_refused_with_bad_request) {
+  embedded_node node;
+  auto c = node.connect();
+  BOOST_TEST((c->login(node.token("alice"), "dev\x01ice").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((c->login(node.token("alice"), "dev\x1b[31m").code == ErrorCode::BAD_REQUEST));
+  require_ok(c->login(node.token("alice"), "phone-1"));
+  auto bob = node.login("bob");
+  BOOST_TEST((c->send_to_user("bob", "e", "").code == ErrorCode::BAD_REQUEST));
+  require_ok(c->send_to_user("bob", "1", "one"));
+  // History before time 0 would mean "nothing"; it used to return the newest messages.
+  BOOST_TEST((c->history_before_time("dm/alice/bob", 0).code == ErrorCode::BAD_REQUEST));
+  // A cursor past the end.
+  BOOST_TEST((c->mark_read("dm/alice/bob", 2).code == ErrorCode::BAD_REQUEST));
+  require_ok(c->mark_read("dm/alice/bob", 1));
+  // A send target this server does not know (a newer client's union member).
+  auto unknown = c->call([](wire::ClientFrame::Builder f) {
+    auto send = f.initSend();
+    send.getTarget().setUser("bob");
+    send.setClientMsgId("u1");
+    send.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>("x"), 1));
+    // The target union's discriminant is the first 16 bits of Send's data section.
+    auto data = capnp::AnyStruct::Builder(wire::Send::Builder(send)).getDataSection();
+    data[0] = 7;
+    data[1] = 0;
+  });
+  BOOST_TEST((unknown.code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST(bob->pull("dm/alice/bob", 0).messages.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(clients_never_see_library_text) {
+  embedded_node node;
+  auto c = node.connect();
+  const std::uint8_t frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  c->send_raw(frame, sizeof frame);
+  auto answer = c->next_unsolicited(10s);
+  BOOST_TEST_REQUIRE(answer.has_value());
+  BOOST_TEST((answer->code == ErrorCode::MALFORMED_FRAME));
+  BOOST_TEST(answer->error == "the frame is not a valid ClientFrame");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(operator_tools)
+
+BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {
+  embedded_node node;
+  struct stat st {};
+  BOOST_TEST_REQUIRE(::stat(node.data_dir().c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0700u);
+  BOOST_TEST_REQUIRE(::stat((node.data_dir() + "/db").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0700u);
+}
+
+BOOST_AUTO_TEST_CASE(token_issue_refuses_bad_ttls_and_missing_secrets) {
+  testing::temp_dir dir;
+  // No secret: a clear error, and none is created (a tool's secret would match no node).
+  auto [rc, out] = imctl("token issue alice --data-dir " + dir.path());
+  BOOST_TEST(rc != 0);
+  BOOST_TEST(out.find("does not exist") != std::string::npos, out);
+  BOOST_TEST(!std::filesystem::exists(dir.path() + "/secret"));
+  // A dangling link: an error, not a crash.
+  std::filesystem::create_symlink(dir.path() + "/gone", dir.path() + "/secret");
+  std::tie(rc, out) = imctl("token issue alice --data-dir " + dir.path());
+  BOOST_TEST(rc != 0);
+  BOOST_TEST(rc != 139);
+  std::filesystem::remove(dir.path() + "/secret");
+  // With a node's secret: TTLs are bounded and parsed strictly.
+  embedded_node node;
+  for (const char* ttl : {"100000d", "200000d", "99999999999999999999s", "-5h", "0", " 5h", "5x"}) {
+    std::tie(rc, out) = imctl("token issue alice --data-dir " + node.data_dir() + " --ttl '" + ttl + "'");
+    BOOST_TEST(rc != 0, "ttl " << ttl << " accepted: " << out);
+  }
+  std::tie(rc, out) = imctl("token issue alice --data-dir " + node.data_dir() + " --ttl 400d");
+  BOOST_TEST_REQUIRE(rc == 0, out);
+  auto c = node.connect();
+  out.erase(out.find_last_not_of('\n') + 1);
+  require_ok(c->login(out, "d"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
