@@ -106,6 +106,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   store::options so;
   so.dir = o.data_dir + "/db";
   so.shard_count = o.shard_count;
+  so.faults = o.storage_faults;
   auto db = store::store::open(so);
   if (!db) return "cannot open store: " + db.error().message();
   p->db = std::move(*db);

@@ -5,6 +5,8 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
@@ -13,11 +15,13 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
@@ -80,6 +84,147 @@ result<std::uint32_t> decode_meta_shards(const std::string& value) {
   return meta.getShardCount();
 }
 
+/// RocksDB's file system with one change: failures that go away by themselves (no descriptor
+/// left, disk or quota full) are marked retryable. RocksDB then treats the background error
+/// they cause as recoverable and DB::Resume() clears it once the cause is gone; unmarked, a
+/// WAL file that could not be created while the descriptor table was full left the database
+/// refusing every write until the process restarted.
+class resilient_fs final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit resilient_fs(std::shared_ptr<rocksdb::FileSystem> target)
+      : FileSystemWrapper(std::move(target)) {}
+
+  const char* Name() const override { return "ParleyResilientFileSystem"; }
+
+  /// Marks `s` retryable if errno (set by the failed call) or its text says it is transient.
+  static rocksdb::IOStatus classify(rocksdb::IOStatus s, int err) {
+    if (s.ok() || s.GetRetryable()) return s;
+    const std::string text = s.ToString();
+    const bool transient = err == EMFILE || err == ENFILE || err == ENOSPC || err == EDQUOT ||
+                           err == ENOMEM || s.IsNoSpace() ||
+                           text.find("Too many open files") != std::string::npos;
+    if (transient) s.SetRetryable(true);
+    return s;
+  }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    errno = 0;
+    auto s = target()->NewWritableFile(f, o, r, dbg);
+    if (!s.ok()) return classify(std::move(s), errno);
+    r->reset(new file(std::move(*r)));
+    return s;
+  }
+
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    errno = 0;
+    auto s = target()->ReopenWritableFile(f, o, r, dbg);
+    if (!s.ok()) return classify(std::move(s), errno);
+    r->reset(new file(std::move(*r)));
+    return s;
+  }
+
+ private:
+  class file final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    explicit file(std::unique_ptr<rocksdb::FSWritableFile> f)
+        : FSWritableFileOwnerWrapper(std::move(f)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      errno = 0;
+      auto s = FSWritableFileOwnerWrapper::Append(d, o, dbg);
+      return classify(std::move(s), errno);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* dbg) override {
+      errno = 0;
+      auto s = FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
+      return classify(std::move(s), errno);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      errno = 0;
+      auto s = FSWritableFileOwnerWrapper::Sync(o, dbg);
+      return classify(std::move(s), errno);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      errno = 0;
+      auto s = FSWritableFileOwnerWrapper::Fsync(o, dbg);
+      return classify(std::move(s), errno);
+    }
+  };
+};
+
+/// A file system that fails writes while its fault_injector says so.
+class faulty_fs final : public rocksdb::FileSystemWrapper {
+ public:
+  faulty_fs(std::shared_ptr<rocksdb::FileSystem> target, std::shared_ptr<fault_injector> faults)
+      : FileSystemWrapper(std::move(target)), faults_(std::move(faults)) {}
+
+  const char* Name() const override { return "ParleyFaultyFileSystem"; }
+
+  rocksdb::IOStatus failure() const {
+    switch (faults_->current()) {
+      case fault_injector::fault::none:
+        return rocksdb::IOStatus::OK();
+      case fault_injector::fault::no_space:
+        errno = ENOSPC;
+        return rocksdb::IOStatus::NoSpace("injected: No space left on device");
+      case fault_injector::fault::out_of_descriptors:
+        errno = EMFILE;
+        return rocksdb::IOStatus::IOError("injected: Too many open files");
+      case fault_injector::fault::io_error:
+        break;
+    }
+    errno = EIO;
+    return rocksdb::IOStatus::IOError("injected I/O error");
+  }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (auto s = failure(); !s.ok()) return s;
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    auto s = target()->NewWritableFile(f, o, &file, dbg);
+    if (s.ok()) r->reset(new faulty_file(std::move(file), *this));
+    return s;
+  }
+
+ private:
+  class faulty_file final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    faulty_file(std::unique_ptr<rocksdb::FSWritableFile> f, const faulty_fs& fs)
+        : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_.failure(); !s.ok()) return s;
+      return FSWritableFileOwnerWrapper::Append(d, o, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_.failure(); !s.ok()) return s;
+      return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_.failure(); !s.ok()) return s;
+      return FSWritableFileOwnerWrapper::Sync(o, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_.failure(); !s.ok()) return s;
+      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
+    }
+
+   private:
+    const faulty_fs& fs_;
+  };
+
+  std::shared_ptr<fault_injector> faults_;
+};
+
 }  // namespace
 
 status create_private_dir(const std::string& dir) {
@@ -104,7 +249,13 @@ void write_batch::append(write_batch&& other) {
 }
 
 struct store::impl {
+  std::unique_ptr<rocksdb::Env> env;  // over resilient_fs; outlives db (declared first)
   std::unique_ptr<rocksdb::DB> db;
+  // Set after a failed write: RocksDB refuses writes until DB::Resume() succeeds.
+  mutable std::mutex write_error_mu;
+  std::optional<std::string> write_error;
+  std::string resume_error;  // why the last DB::Resume() failed
+  std::chrono::steady_clock::time_point last_resume{};
   std::string dir;
   rocksdb::ColumnFamilyOptions cf_options;
   // Handles change only when a shard migrates; readers take the lock shared.
@@ -156,6 +307,12 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   p->wbm = std::make_shared<rocksdb::WriteBufferManager>(opts.write_buffer_budget);
 
   rocksdb::DBOptions db_opts;
+  {
+    std::shared_ptr<rocksdb::FileSystem> fs = rocksdb::FileSystem::Default();
+    if (opts.faults) fs = std::make_shared<faulty_fs>(std::move(fs), opts.faults);
+    p->env = rocksdb::NewCompositeEnv(std::make_shared<resilient_fs>(std::move(fs)));
+    db_opts.env = p->env.get();
+  }
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;
   db_opts.write_buffer_manager = p->wbm;
@@ -373,6 +530,7 @@ result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view beg
 }
 
 status store::write(const write_batch& batch, durability d) {
+  if (auto refused = resume_if_failed(); !refused.ok()) return refused;
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops()) {
     auto* cf = impl_->cf(op.shard);
@@ -382,7 +540,43 @@ status store::write(const write_batch& batch, durability d) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = d == durability::synced;
-  return convert(impl_->db->Write(wo, &wb));
+  auto s = impl_->db->Write(wo, &wb);
+  if (!s.ok() && (s.IsIOError() || s.IsNoSpace())) {
+    std::lock_guard<std::mutex> guard(impl_->write_error_mu);
+    if (!impl_->write_error) {
+      std::cerr << "parley: storage write failed, refusing writes until it recovers: "
+                << s.ToString() << "\n";
+    }
+    impl_->write_error = s.ToString();
+    impl_->last_resume = std::chrono::steady_clock::now();
+  }
+  return convert(s);
+}
+
+status store::resume_if_failed() {
+  std::lock_guard<std::mutex> guard(impl_->write_error_mu);
+  if (!impl_->write_error) return {};
+  const auto now = std::chrono::steady_clock::now();
+  if (now - impl_->last_resume >= std::chrono::milliseconds(100)) {
+    impl_->last_resume = now;
+    auto s = impl_->db->Resume();
+    if (s.ok()) {
+      std::cerr << "parley: storage recovered; writes accepted again\n";
+      impl_->write_error.reset();
+      impl_->resume_error.clear();
+      return {};
+    }
+    if (s.ToString() != impl_->resume_error) {  // once per distinct reason
+      impl_->resume_error = s.ToString();
+      std::cerr << "parley: storage cannot resume writes yet: " << impl_->resume_error << "\n";
+    }
+  }
+  return {errc::io_error, "writes refused after a storage error: " + *impl_->write_error};
+}
+
+std::optional<std::string> store::write_error() const {
+  std::lock_guard<std::mutex> guard(impl_->write_error_mu);
+  return impl_->write_error;
 }
 
 }  // namespace parley::store

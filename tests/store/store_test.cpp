@@ -162,6 +162,79 @@ BOOST_AUTO_TEST_CASE(an_empty_shard_moves_as_nothing) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(storage_faults)
+
+BOOST_AUTO_TEST_CASE(writes_recover_after_a_failed_write_once_the_disk_is_back) {
+  for (auto kind : {store::fault_injector::fault::out_of_descriptors,
+                    store::fault_injector::fault::no_space}) {
+    testing::temp_dir dir;
+    auto faults = std::make_shared<store::fault_injector>();
+    store::options o;
+    o.dir = dir.path();
+    o.shard_count = 4;
+    o.faults = faults;
+    auto db = std::move(*store::store::open(o));
+    store::seq_log log(*db, 1, "conv/dm/a/b", store::record::message);
+    store::write_batch first;
+    log.append(first, 1, "one");
+    BOOST_TEST_REQUIRE(db->write(first, store::durability::synced).ok());
+
+    faults->set(kind);
+    store::write_batch second;
+    log.append(second, 2, "two");
+    auto failed = db->write(second, store::durability::synced);
+    BOOST_TEST(!failed.ok());
+    BOOST_TEST(failed.retriable());
+    BOOST_TEST(db->write_error().has_value());
+    BOOST_TEST(*log.last_seq() == 1u);  // reads go on
+
+    // The disk is back: writes are accepted again without a restart (RocksDB's background
+    // error used to refuse every later write until the process restarted).
+    faults->set(store::fault_injector::fault::none);
+    bool recovered = testing::wait_until([&] {
+      store::write_batch retry;
+      log.append(retry, 2, "two");
+      return db->write(retry, store::durability::synced).ok();
+    });
+    BOOST_TEST(recovered);
+    BOOST_TEST(!db->write_error().has_value());
+    BOOST_TEST(*log.last_seq() == 2u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_broken_disk_keeps_writes_refused_until_a_restart) {
+  testing::temp_dir dir;
+  auto faults = std::make_shared<store::fault_injector>();
+  store::options o;
+  o.dir = dir.path();
+  o.shard_count = 4;
+  o.faults = faults;
+  {
+    auto db = std::move(*store::store::open(o));
+    store::seq_log log(*db, 1, "conv/dm/a/b", store::record::message);
+    faults->set(store::fault_injector::fault::io_error);
+    store::write_batch b;
+    log.append(b, 1, "one");
+    BOOST_TEST(!db->write(b, store::durability::synced).ok());
+    faults->set(store::fault_injector::fault::none);
+    // RocksDB will not resume after EIO: writes stay refused, as a retriable error, and the
+    // reason is kept for the operator.
+    store::write_batch again;
+    log.append(again, 1, "one");
+    auto refused = db->write(again, store::durability::synced);
+    BOOST_TEST(!refused.ok());
+    BOOST_TEST(refused.retriable());
+    BOOST_TEST(db->write_error().has_value());
+  }
+  auto db = std::move(*store::store::open(o));
+  store::seq_log log(*db, 1, "conv/dm/a/b", store::record::message);
+  store::write_batch b;
+  log.append(b, 1, "one");
+  BOOST_TEST(db->write(b, store::durability::synced).ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE(message_log)
 
 BOOST_AUTO_TEST_CASE(append_scan_forward_backward_and_reopen) {

@@ -13,6 +13,10 @@
 #include <string>
 #include <variant>
 
+namespace parley::store {
+class fault_injector;
+}
+
 namespace parley::server {
 
 /// Everything a node needs. Plain struct; parsed and validated in cli/.
@@ -34,6 +38,8 @@ struct node_options {
   actors::actor_options actors;
   /// Cluster membership; `cluster.etcd` empty = single node with the embedded shard map.
   runtime::cluster_options cluster;
+  /// Tests only: faults injected into the store's file writes.
+  std::shared_ptr<store::fault_injector> storage_faults;
 };
 
 /// Point-in-time figures of a node.

@@ -11,6 +11,7 @@
 
 #include "parley/store/status.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,6 +20,23 @@
 #include <vector>
 
 namespace parley::store {
+
+/// Faults injected into a store's file writes, for tests of what the engine does when the
+/// disk fails or fills up. Thread-safe; shared between the test and the store.
+class fault_injector {
+ public:
+  enum class fault {
+    none,      ///< Writes go through.
+    io_error,            ///< Every file append, sync and creation fails: a broken disk (EIO).
+    no_space,            ///< The same, as "no space left on device" (ENOSPC).
+    out_of_descriptors,  ///< The same, as "too many open files" (EMFILE).
+  };
+  void set(fault f) { fault_.store(static_cast<int>(f)); }
+  fault current() const { return static_cast<fault>(fault_.load()); }
+
+ private:
+  std::atomic<int> fault_{0};
+};
 
 /// How a store is opened. Plain struct; parsed and validated in cli/.
 struct options {
@@ -33,6 +51,8 @@ struct options {
   std::size_t write_buffer_budget = 64u << 20;
   /// Memtable size of one column family, bytes. Small because there are many. Default 4 MiB.
   std::size_t write_buffer_per_shard = 4u << 20;
+  /// Tests only: faults to inject into file writes. Default none.
+  std::shared_ptr<fault_injector> faults;
 };
 
 /// One put or delete, addressed to a shard.
@@ -120,8 +140,16 @@ class store {
   result<std::vector<entry>> scan(std::uint32_t shard, std::string_view begin, std::string_view end,
                                   std::size_t limit, direction dir = direction::forward) const;
 
-  /// Applies `batch` atomically.
+  /// Applies `batch` atomically. After a failed write RocksDB refuses all writes (its
+  /// background error); the store then tries DB::Resume() before each later write (at most
+  /// every 100 ms) and refuses writes with a retriable io_error until it succeeds. Failures
+  /// that pass by themselves (descriptors exhausted, disk or quota full) are marked retryable
+  /// so that Resume() succeeds once the cause is gone; a broken disk (EIO) stays refused until
+  /// an operator restarts the node. Reads keep working meanwhile.
   status write(const write_batch& batch, durability d);
+
+  /// Whether writes are refused after a storage error (and why), for stats and logs.
+  std::optional<std::string> write_error() const;
 
   // -- migration (the caller guarantees nobody reads or writes the shard meanwhile) --
 
@@ -137,6 +165,8 @@ class store {
  private:
   struct impl;
   explicit store(std::unique_ptr<impl> p);
+  /// After a failed write: tries DB::Resume (rate-limited); the error while still failed.
+  status resume_if_failed();
   std::unique_ptr<impl> impl_;
 };
 
