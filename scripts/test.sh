@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-cd "${PARLEY_BUILD_DIR:-build}"
-ctest -j "${PARLEY_JOBS:-2}" --output-on-failure --timeout 600
+(cd "${PARLEY_BUILD_DIR:-build}" && ctest -j "${PARLEY_JOBS:-2}" --output-on-failure --timeout 600)
+# A short fuzz run of the client edge (frames, tokens) with ASan + UBSan: ~1 minute.
+bash scripts/fuzz.sh 200000
