@@ -8,6 +8,7 @@
 #include "commands.hpp"
 
 #include "parley/runtime/cluster.hpp"
+#include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/etcd.hpp"
 #include "parley/server/node.hpp"
 #include "parley/store/store.hpp"
@@ -204,6 +205,8 @@ command add_cluster_start(CLI::App& cluster) {
     char self[4096];
     const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     const std::string imctl = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : "imctl";
+    // A local cluster's nodes talk over loopback only (cluster ports bind 127.0.0.1), without
+    // TLS: CAF 0.17's OpenSSL transport still stalls under shard moves (docs/SECURITY.md).
     for (std::uint32_t i = 0; i < x->nodes; ++i) {
       const std::string id = "node-" + std::to_string(i + 1);
       std::vector<std::string> args{imctl,
@@ -226,7 +229,8 @@ command add_cluster_start(CLI::App& cluster) {
                                     "--shards",
                                     std::to_string(o->shard_count),
                                     "--workers",
-                                    std::to_string(o->worker_threads)};
+                                    std::to_string(o->worker_threads),
+                                    "--insecure-cluster-port"};
       if (o->unsafe_no_fsync) args.push_back("--unsafe-no-fsync");
       children.push_back(spawn(args));
     }
@@ -262,9 +266,48 @@ command add_node_start(CLI::App& node) {
                    "Nodes to wait for before the first shard map")
       ->capture_default_str();
   start->add_option("--prefix", o->cluster.prefix, "Key prefix in etcd")->capture_default_str();
+  start->add_option("--cluster-ca", o->cluster.tls.ca_file,
+                    "PEM: the cluster CA peers must chain to (`imctl cluster cert`)");
+  start->add_option("--cluster-cert", o->cluster.tls.cert_file, "PEM: this node's certificate");
+  start->add_option("--cluster-key", o->cluster.tls.key_file, "PEM: this node's private key");
+  start->add_flag("--insecure-cluster-port", o->cluster.insecure,
+                  "No TLS between nodes: anyone who reaches the cluster port controls the node");
   return [o, start]() -> int {
     if (!start->parsed()) return -1;
     return run_node(*o);
+  };
+}
+
+command add_cluster_cert(CLI::App& cluster) {
+  auto* cert = cluster.add_subcommand(
+      "cert", "Make a node's TLS certificate for the cluster port (and the cluster CA if missing)");
+  struct opts {
+    std::string dir = "./parley-cluster/tls";
+    std::string id;
+  };
+  auto o = std::make_shared<opts>();
+  cert->add_option("--dir", o->dir, "Directory of the cluster CA (ca.pem, ca-key.pem)")
+      ->capture_default_str();
+  cert->add_option("--id", o->id, "Node id the certificate is for")->required();
+  return [o, cert]() -> int {
+    if (!cert->parsed()) return -1;
+    if (auto st = store::create_private_dir(o->dir); !st.ok()) {
+      std::cerr << "imctl: " << st.message() << "\n";
+      return 1;
+    }
+    if (auto e = runtime::ensure_cluster_ca(o->dir); !e.empty()) {
+      std::cerr << "imctl: " << e << "\n";
+      return 1;
+    }
+    auto id = runtime::issue_node_identity(o->dir, o->id);
+    if (auto* e = std::get_if<std::string>(&id)) {
+      std::cerr << "imctl: " << *e << "\n";
+      return 1;
+    }
+    const auto& files = std::get<runtime::tls_identity>(id);
+    std::cout << "--cluster-ca " << files.ca_file << " --cluster-cert " << files.cert_file
+              << " --cluster-key " << files.key_file << "\n";
+    return 0;
   };
 }
 

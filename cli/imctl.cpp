@@ -3,6 +3,7 @@
 //   imctl cluster start [--data-dir DIR] [--host H] [--port P] ...   run a single node
 //   imctl cluster start --nodes N [--dir D] [--etcd URL]             run a local cluster
 //   imctl cluster status [--etcd URL]                                nodes, shards, figures
+//   imctl cluster cert --id ID [--dir D]                             TLS files for a node
 //   imctl node start --etcd URL --id ID ...                          run one clustered node
 //   imctl node drain ID [--etcd URL]                                 move its shards off, stop it
 //   imctl token issue USER [--ttl 24h] [--data-dir DIR]              print a login token
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   auto* token = app.add_subcommand("token", "Login tokens");
   token->require_subcommand(1);
   std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
+                                add_cluster_cert(*cluster),
                                 add_node_start(*node),       add_node_drain(*node),
                                 add_token_issue(*token),     add_chat(app)};
   try {

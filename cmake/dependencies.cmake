@@ -9,9 +9,11 @@ find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS unit_test_framework)
 find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
 find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
 find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+find_library(CAF_OPENSSL_LIBRARY caf_openssl REQUIRED)  # TLS between cluster nodes
 add_library(parley_caf INTERFACE)
 target_include_directories(parley_caf INTERFACE ${CAF_INCLUDE_DIR})
-target_link_libraries(parley_caf INTERFACE ${CAF_IO_LIBRARY} ${CAF_CORE_LIBRARY} Threads::Threads)
+target_link_libraries(parley_caf INTERFACE ${CAF_OPENSSL_LIBRARY} ${CAF_IO_LIBRARY}
+  ${CAF_CORE_LIBRARY} OpenSSL::SSL Threads::Threads)
 add_library(parley::caf ALIAS parley_caf)
 
 # Standalone Asio is header-only.

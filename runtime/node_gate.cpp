@@ -5,6 +5,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
@@ -96,6 +97,9 @@ caf::behavior gate_behavior(gate_actor* self, router* r, gate_hooks hooks) {
       [=](map_atom, std::uint64_t epoch, std::vector<node_id>& owners) {
         if (hooks.apply_map) hooks.apply_map(epoch, std::move(owners));
       },
+      [=](hello_atom, node_id& node, std::int64_t incarnation, caf::actor& gate) {
+        if (hooks.hello) hooks.hello(node, incarnation, gate);
+      },
       [=](resume_atom, std::uint32_t shard) {
         r->settle_parked(shard, false, [&](bool open) {
           if (open) replay_held(self, *r, shard);
@@ -127,7 +131,7 @@ caf::actor spawn_node_gate(caf::actor_system& system, router& r, gate_hooks hook
   return system.spawn(gate_behavior, &r, std::move(hooks));
 }
 
-gate_directory::gate_directory(caf::actor_system& system) : system_(system) {
+gate_directory::gate_directory(caf::actor_system& system, bool tls) : system_(system), tls_(tls) {
   watcher_ = system.spawn([this](caf::event_based_actor* self) -> caf::behavior {
     self->set_down_handler([this](caf::down_msg& dm) { forget(dm.source); });
     return {[self](caf::actor& gate) { self->monitor(gate); }};
@@ -158,16 +162,55 @@ std::size_t gate_directory::reachable() const {
   return n;
 }
 
+void gate_directory::set_own_gate(caf::actor gate) {
+  std::lock_guard<std::mutex> guard(mu_);
+  own_gate_ = std::move(gate);
+}
+
+void gate_directory::introduce(const node_id& node, std::int64_t incarnation,
+                               const caf::actor& gate) {
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto& entry = gates_[node];
+    // A hello of an older incarnation than the member list knows is late: ignore it.
+    if (entry.first.incarnation > incarnation) return;
+    if (entry.first.incarnation < incarnation) entry.first = gate_address{{}, 0, incarnation};
+    entry.second = gate;
+  }
+  caf::anon_send(watcher_, gate);
+}
+
 void gate_directory::update(const std::map<node_id, gate_address>& nodes, const node_id& self) {
+  if (auto it = nodes.find(self); it != nodes.end()) {
+    std::lock_guard<std::mutex> guard(mu_);
+    own_incarnation_ = it->second.incarnation;
+  }
   for (auto& [id, where] : nodes) {
     if (id == self) continue;
+    if (id < self) {
+      // It connects to us: keep what its hello brought, unless the member list shows a newer
+      // incarnation (then its new hello is awaited).
+      std::lock_guard<std::mutex> guard(mu_);
+      auto& entry = gates_[id];
+      if (entry.first.incarnation < where.incarnation) entry = {where, caf::actor{}};
+      else if (entry.first.incarnation == where.incarnation) entry.first = where;
+      continue;
+    }
+    caf::actor own;
+    std::int64_t own_incarnation = 0;
     {
       std::lock_guard<std::mutex> guard(mu_);
       auto it = gates_.find(id);
       if (it != gates_.end() && it->second.first == where && it->second.second) continue;
+      own = own_gate_;
+      own_incarnation = own_incarnation_;
     }
-    auto gate = system_.middleman().remote_actor(where.host, where.port);
-    if (gate) caf::anon_send(watcher_, *gate);
+    auto gate = tls_ ? caf::openssl::remote_actor(system_, where.host, where.port)
+                     : system_.middleman().remote_actor(where.host, where.port);
+    if (gate) {
+      caf::anon_send(watcher_, *gate);
+      if (own) caf::anon_send(*gate, hello_atom::value, self, own_incarnation, own);
+    }
     std::lock_guard<std::mutex> guard(mu_);
     gates_[id] = {where, gate ? *gate : caf::actor{}};
   }

@@ -14,6 +14,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
@@ -33,7 +35,8 @@ struct node::impl {
   std::unique_ptr<runtime::token_authority> tokens;
   std::unique_ptr<runtime::shard_map> map;
   runtime::etcd_shard_map* cluster_map = nullptr;  // == map.get() in cluster mode
-  std::unique_ptr<runtime::gate_directory> gates;
+  // Shared: the gate's hello hook holds it weakly, and may run until the gate has exited.
+  std::shared_ptr<runtime::gate_directory> gates;
   std::unique_ptr<runtime::cluster_member> member;
   caf::actor gate;
   std::uint16_t cluster_port = 0;
@@ -140,7 +143,25 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->cfg.set("logger.verbosity", caf::atom("quiet"));
   actors::register_message_types(p->cfg);
   if (clustered) {
+    const auto& tls = o.cluster.tls;
+    if (!tls.configured() && !o.cluster.insecure) {
+      p->stop();
+      return tls.partly_configured()
+                 ? "the cluster port needs all of --cluster-ca, --cluster-cert and --cluster-key"
+                 : "a clustered node needs TLS on its cluster port (--cluster-ca, --cluster-cert, "
+                   "--cluster-key; `imctl cluster cert` makes them) or --insecure-cluster-port";
+    }
     p->cfg.load<caf::io::middleman>();
+    if (tls.configured()) {
+      p->cfg.load<caf::openssl::manager>();
+      p->cfg.openssl_cafile = tls.ca_file;
+      p->cfg.openssl_certificate = tls.cert_file;
+      p->cfg.openssl_key = tls.key_file;
+    } else {
+      std::cerr << "parley: WARNING: --insecure-cluster-port: anyone who reaches "
+                << o.cluster.host << ":" << o.cluster.cluster_port
+                << " can act as any user of this node\n";
+    }
     // Detect a frozen peer too, not only a closed connection (see stack notes).
     p->cfg.set("middleman.heartbeat-interval", caf::timespan(std::chrono::milliseconds(200)));
     p->cfg.set("middleman.connection-timeout", caf::timespan(std::chrono::seconds(1)));
@@ -158,7 +179,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->svc.counters = &p->counters;
   std::function<bool()> serving;
   if (clustered) {
-    p->gates = std::make_unique<runtime::gate_directory>(*p->system);
+    p->gates = std::make_shared<runtime::gate_directory>(*p->system, o.cluster.tls.configured());
     serving = [raw = p.get()] { return raw->member && raw->member->serving(); };
   }
   p->router = std::make_unique<runtime::router>(
@@ -180,10 +201,19 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     hooks.apply_map = [raw](std::uint64_t epoch, std::vector<runtime::node_id> owners) {
       raw->cluster_map->apply(epoch, std::move(owners));
     };
+    hooks.hello = [gates = std::weak_ptr<runtime::gate_directory>(p->gates)](
+                      const runtime::node_id& node, std::int64_t incarnation,
+                      const caf::actor& gate) {
+      if (auto g = gates.lock()) g->introduce(node, incarnation, gate);
+    };
     p->gate = runtime::spawn_node_gate(*p->system, *p->router, std::move(hooks));
     p->router->set_gate(p->gate);
-    auto bound = p->system->middleman().publish(p->gate, o.cluster.cluster_port,
-                                                o.cluster.host.c_str(), true);
+    p->gates->set_own_gate(p->gate);
+    auto bound = o.cluster.tls.configured()
+                     ? caf::openssl::publish(p->gate, o.cluster.cluster_port,
+                                             o.cluster.host.c_str(), true)
+                     : p->system->middleman().publish(p->gate, o.cluster.cluster_port,
+                                                      o.cluster.host.c_str(), true);
     if (!bound) {
       p->stop();
       return "cannot publish the node gate on " + o.cluster.host + ":" +

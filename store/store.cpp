@@ -103,7 +103,13 @@ class resilient_fs final : public rocksdb::FileSystemWrapper {
     const bool transient = err == EMFILE || err == ENFILE || err == ENOSPC || err == EDQUOT ||
                            err == ENOMEM || s.IsNoSpace() ||
                            text.find("Too many open files") != std::string::npos;
-    if (transient) s.SetRetryable(true);
+    if (!transient) return s;
+    // Disk full is reported as a plain retryable I/O error: RocksDB hands a NoSpace error to
+    // its SstFileManager, which polls for free space every few seconds before anything can
+    // resume (measured: writes refused for 5-10 s after space returned); a retryable error
+    // resumes on the next write's DB::Resume().
+    if (s.IsNoSpace()) s = rocksdb::IOStatus::IOError("No space left on device", text);
+    s.SetRetryable(true);
     return s;
   }
 

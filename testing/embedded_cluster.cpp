@@ -1,5 +1,7 @@
 #include "parley/testing/embedded_cluster.hpp"
 
+#include "parley/runtime/cluster_tls.hpp"
+
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/etcd.hpp"
 #include "parley/runtime/shard_map.hpp"
@@ -69,8 +71,11 @@ void etcd_server::kill() {
   pid_ = -1;
 }
 
-embedded_cluster::embedded_cluster(std::size_t n, server::node_options base)
-    : base_(std::move(base)), dir_("parley-cluster"), etcd_(std::make_unique<etcd_server>()) {
+embedded_cluster::embedded_cluster(std::size_t n, server::node_options base, bool tls)
+    : base_(std::move(base)),
+      tls_(tls),
+      dir_("parley-cluster"),
+      etcd_(std::make_unique<etcd_server>()) {
   for (std::size_t i = 0; i < n; ++i) cluster_ports_.push_back(free_port());
   nodes_.resize(n);
   expected_ = static_cast<std::uint32_t>(n);
@@ -104,6 +109,15 @@ server::node_options embedded_cluster::options_for(std::size_t i) const {
   o.cluster.self = "node-" + std::to_string(i);
   o.cluster.cluster_port = cluster_ports_[i];
   o.cluster.expected_nodes = expected_;
+  if (!tls_) {
+    o.cluster.insecure = true;  // loopback only
+    return o;
+  }
+  const std::string tls_dir = dir_.path() + "/tls";
+  if (auto e = runtime::ensure_cluster_ca(tls_dir); !e.empty()) throw std::runtime_error(e);
+  auto identity = runtime::issue_node_identity(tls_dir, o.cluster.self);
+  if (auto* e = std::get_if<std::string>(&identity)) throw std::runtime_error(*e);
+  o.cluster.tls = std::get<runtime::tls_identity>(identity);
   return o;
 }
 

@@ -23,6 +23,7 @@ struct pair_state {
   std::map<std::string, std::uint64_t> acked;
   std::vector<double> latencies_ms;
   std::size_t failures = 0;
+  std::string first_failure;
   std::size_t resends = 0;
 };
 
@@ -38,6 +39,7 @@ std::string scenario_report::describe() const {
   std::ostringstream out;
   out << "acked " << acked << ", stored " << stored << ", missing " << missing << ", duplicates "
       << duplicates << ", gap conversations " << gaps << ", failed sends " << send_failures
+      << (first_failure.empty() ? "" : " (first: " + first_failure + ")")
       << ", resends " << resends
       << ", dropped clients " << clients_dropped << ", handoffs " << handoff_ms.size()
       << ", send p50/p99/max " << send_p50_ms << "/" << send_p99_ms << "/" << send_max_ms
@@ -75,7 +77,7 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
           std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back off
         }
         if (!r.ok()) {
-          ++s.failures;
+          if (s.failures++ == 0) s.first_failure = client::to_string(r.code) + ": " + r.error;
           continue;
         }
         s.acked[id] = r.seq;
@@ -110,6 +112,7 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
   for (auto& s : ps) {
     report.acked += s.acked.size();
     report.send_failures += s.failures;
+    if (report.first_failure.empty()) report.first_failure = s.first_failure;
     report.resends += s.resends;
     latencies.insert(latencies.end(), s.latencies_ms.begin(), s.latencies_ms.end());
     auto pulled = client::pull_all(*s.receiver, s.conversation);

@@ -2,6 +2,15 @@
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
+
+#include <filesystem>
+
+#include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/etcd.hpp"
 #include "parley/runtime/shard_map.hpp"
@@ -17,6 +26,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include "parley/runtime/cluster_tls.hpp"
 #include "parley/testing/embedded_cluster.hpp"
 #include "parley/testing/scenario.hpp"
 
@@ -80,6 +90,66 @@ BOOST_AUTO_TEST_CASE(a_watch_reports_puts_and_deletes_under_its_prefix_only) {
   }  // the destructor interrupts the open stream
   BOOST_TEST(!c.put("/w/c", "3"));
   BOOST_TEST(calls == 4);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(authentication)
+
+/// A CAF system that tries to reach a node's gate as a peer: plain, or over TLS with `tls`.
+bool stranger_reaches_gate(std::uint16_t port, const runtime::tls_identity* tls) {
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  if (tls) {
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_cafile = tls->ca_file;
+    cfg.openssl_certificate = tls->cert_file;
+    cfg.openssl_key = tls->key_file;
+  }
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  cfg.set("middleman.connection-timeout", caf::timespan(std::chrono::seconds(1)));
+  caf::actor_system sys(cfg);
+  auto gate = tls ? caf::openssl::remote_actor(sys, "127.0.0.1", port)
+                  : sys.middleman().remote_actor("127.0.0.1", port);
+  return static_cast<bool>(gate);
+}
+
+BOOST_AUTO_TEST_CASE(nodes_with_certificates_route_and_strangers_are_refused) {
+  testing::embedded_cluster cluster(2, {}, true);
+  const auto alice_name = cluster.user_on(1, "alice");
+  auto alice = cluster.login(0, alice_name);
+  auto bob = cluster.login(1, cluster.user_on(0, "bob"));
+  require_ok(alice->send_to_user(cluster.user_on(0, "bob"), "t1", "over tls"));
+  auto pushed = testing::next_message(*bob);
+  BOOST_TEST_REQUIRE(pushed.has_value());
+  BOOST_TEST(pushed->body == "over tls");
+  const auto port = cluster.node(0).cluster_port();
+  // No certificate: the TLS handshake fails (without TLS the bytes are not even BASP).
+  BOOST_TEST(!stranger_reaches_gate(port, nullptr));
+  // A certificate of another CA: refused too.
+  testing::temp_dir other;
+  BOOST_TEST_REQUIRE(runtime::ensure_cluster_ca(other.path()).empty());
+  auto foreign = runtime::issue_node_identity(other.path(), "mallory");
+  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::tls_identity>(foreign));
+  BOOST_TEST(!stranger_reaches_gate(port, &std::get<runtime::tls_identity>(foreign)));
+  // The nodes still talk.
+  require_ok(alice->send_to_user(cluster.user_on(0, "bob"), "t2", "still over tls"));
+}
+
+BOOST_AUTO_TEST_CASE(a_clustered_node_needs_certificates_or_an_explicit_insecure_flag) {
+  testing::etcd_server etcd;
+  testing::temp_dir dir;
+  server::node_options o;
+  o.data_dir = dir.path() + "/n";
+  o.gateway.port = 0;
+  o.cluster.etcd = etcd.endpoint();
+  auto refused = server::node::start(o);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::string>(refused));
+  BOOST_TEST(std::get<std::string>(refused).find("--insecure-cluster-port") != std::string::npos);
+  o.cluster.tls.ca_file = dir.path() + "/ca.pem";  // only one of three
+  refused = server::node::start(o);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::string>(refused));
+  BOOST_TEST(std::get<std::string>(refused).find("all of") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -375,7 +445,7 @@ struct child_node {
             "--data-dir", dir.c_str(), "--secret-file", secret.c_str(), "--port",
             std::to_string(client_port).c_str(), "--cluster-port",
             std::to_string(cluster_port).c_str(), "--expected-nodes", "2", "--shards", "16",
-            static_cast<char*>(nullptr));
+            "--insecure-cluster-port", static_cast<char*>(nullptr));
       _exit(127);
     }
   }

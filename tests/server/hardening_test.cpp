@@ -465,32 +465,35 @@ BOOST_AUTO_TEST_CASE(bad_fields_are_refused_with_bad_request) {
   BOOST_TEST(bob->pull("dm/alice/bob", 0).messages.size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(running_out_of_descriptors_gives_a_generic_error_and_writes_resume_after) {
+BOOST_AUTO_TEST_CASE(a_full_disk_or_descriptor_table_gives_a_generic_error_and_writes_resume_after) {
   // Storage could not create a file while the descriptor table was full: every later write
   // used to fail until a restart, and clients were sent RocksDB's text with server paths.
-  server::node_options opts;
-  opts.storage_faults = std::make_shared<store::fault_injector>();
-  embedded_node node(opts);
-  auto alice = node.login("alice");
-  auto bob = node.login("bob");
-  require_ok(alice->send_to_user("bob", "1", "before"));
-  opts.storage_faults->set(store::fault_injector::fault::out_of_descriptors);
-  auto failed = alice->send_to_user("bob", "2", "during");
-  BOOST_TEST((failed.code == ErrorCode::UNAVAILABLE));
-  BOOST_TEST(failed.error == "storage is temporarily unavailable; retry later");
-  BOOST_TEST(failed.error.find(node.data_dir()) == std::string::npos);
-  require_ok(bob->pull("dm/alice/bob", 0));  // reads go on
-  opts.storage_faults->set(store::fault_injector::fault::none);
-  // The same send, retried, lands once and in order: nothing was acked that is not stored.
-  client::response retried;
-  BOOST_TEST(testing::wait_until([&] {
-    retried = alice->send_to_user("bob", "2", "during");
-    return retried.ok();
-  }));
-  require_ok(retried);
-  BOOST_TEST(retried.seq == 2u);
-  auto all = bob->pull("dm/alice/bob", 0);
-  BOOST_TEST(bodies(all) == (std::vector<std::string>{"before", "during"}));
+  for (auto fault : {store::fault_injector::fault::out_of_descriptors,
+                     store::fault_injector::fault::no_space}) {
+    server::node_options opts;
+    opts.storage_faults = std::make_shared<store::fault_injector>();
+    embedded_node node(opts);
+    auto alice = node.login("alice");
+    auto bob = node.login("bob");
+    require_ok(alice->send_to_user("bob", "1", "before"));
+    opts.storage_faults->set(fault);
+    auto failed = alice->send_to_user("bob", "2", "during");
+    BOOST_TEST((failed.code == ErrorCode::UNAVAILABLE));
+    BOOST_TEST(failed.error == "storage is temporarily unavailable; retry later");
+    BOOST_TEST(failed.error.find(node.data_dir()) == std::string::npos);
+    require_ok(bob->pull("dm/alice/bob", 0));  // reads go on
+    opts.storage_faults->set(store::fault_injector::fault::none);
+    // The same send, retried, lands once and in order: nothing was acked that is not stored.
+    client::response retried;
+    BOOST_TEST(testing::wait_until([&] {
+      retried = alice->send_to_user("bob", "2", "during");
+      return retried.ok();
+    }));
+    require_ok(retried);
+    BOOST_TEST(retried.seq == 2u);
+    auto all = bob->pull("dm/alice/bob", 0);
+    BOOST_TEST(bodies(all) == (std::vector<std::string>{"before", "during"}));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(clients_never_see_library_text) {

@@ -17,6 +17,7 @@
 // changed the map also pushes it to every node's gate. A crashed node's shards wait for it
 // (requests for them fail with a retriable `unavailable` until it is back).
 
+#include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/etcd.hpp"
 #include "parley/runtime/shard_map.hpp"
 
@@ -54,6 +55,11 @@ struct cluster_options {
   std::chrono::milliseconds resync{1000};
   /// Nodes that must have registered before the coordinator writes the first map. Default 1.
   std::uint32_t expected_nodes = 1;
+  /// Mutual TLS on the cluster port (runtime/cluster_tls.hpp). Required unless `insecure`.
+  tls_identity tls;
+  /// Run the cluster port without authentication: anyone who reaches it controls the node.
+  /// Only for a private network the operator trusts. Default false.
+  bool insecure = false;
 };
 
 /// A registered node.

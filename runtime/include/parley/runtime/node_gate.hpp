@@ -13,6 +13,13 @@
 // here with hops == parked_hop) and replays them, in order, when the handoff ends
 //   (resume_atom, shard)                                   — from the node, after finish_handoff
 // to the new owner (or locally, if the move was aborted). See router.hpp.
+//
+// Connections: between two nodes only the one with the smaller id connects (gate_directory),
+// then introduces its own gate over that connection
+//   (hello_atom, node id, incarnation, gate)               — the other side's way back
+// CAF 0.17's OpenSSL transport loses messages when two nodes also connect the other way (both
+// directions time out; measured with two actor systems and an echo actor), and one connection
+// per pair is all CAF needs: proxies work both ways over it.
 
 #include "parley/runtime/router.hpp"
 
@@ -34,6 +41,7 @@ using route_active_atom = caf::atom_constant<caf::atom("routeact")>;
 using import_atom = caf::atom_constant<caf::atom("import")>;
 using map_atom = caf::atom_constant<caf::atom("map")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
 /// A shard's exported column family on the wire (store::shard_export, flattened so CAF can
 /// serialise it).
@@ -57,6 +65,8 @@ struct gate_hooks {
   std::function<caf::error(const shard_transfer&)> import;
   /// Adopts a newer shard map at once (told by the node that just moved a shard).
   std::function<void(std::uint64_t epoch, std::vector<node_id> owners)> apply_map;
+  /// A node with a smaller id connected and introduced its gate.
+  std::function<void(const node_id& node, std::int64_t incarnation, const caf::actor& gate)> hello;
 };
 
 /// Most gate-to-gate forwards of one request.
@@ -84,22 +94,32 @@ class gate_directory final : public node_directory {
  public:
   /// Spawns a watcher that monitors every gate: a gate whose node disconnects is forgotten at
   /// once, so requests for that node's shards fail fast as `unavailable`.
-  explicit gate_directory(caf::actor_system& system);
+  /// `tls`: reach peers through CAF's OpenSSL module (the system must have loaded it).
+  gate_directory(caf::actor_system& system, bool tls);
   ~gate_directory() override;
   caf::actor gate(const node_id& node) const override;
   /// Number of other nodes whose gate is connected now.
   std::size_t reachable() const;
-  /// Connects to nodes (or incarnations) not seen before, and retries those that could not be
-  /// reached or whose connection dropped (blocking, 1-2 ms each); forgets departed ones.
+  /// Connects to the nodes with a greater id (or their new incarnations) not seen before, and
+  /// retries those that could not be reached or whose connection dropped (blocking, 1-2 ms
+  /// each), introducing this node's gate to each; forgets departed ones. Nodes with a smaller
+  /// id connect to this one and introduce themselves (introduce()).
   void update(const std::map<node_id, gate_address>& nodes, const node_id& self);
+  /// This node's own gate, sent to the nodes it connects to. Set before the first update().
+  void set_own_gate(caf::actor gate);
+  /// A node with a smaller id connected and said hello with its gate.
+  void introduce(const node_id& node, std::int64_t incarnation, const caf::actor& gate);
 
  private:
   /// Forgets the gate with this address (its node went away).
   void forget(const caf::actor_addr& gate);
 
   caf::actor_system& system_;
+  const bool tls_;
   mutable std::mutex mu_;
   std::map<node_id, std::pair<gate_address, caf::actor>> gates_;
+  caf::actor own_gate_;
+  std::int64_t own_incarnation_ = 0;
   caf::actor watcher_;
 };
 

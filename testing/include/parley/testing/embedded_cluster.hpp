@@ -44,7 +44,10 @@ std::uint16_t free_port();
 class embedded_cluster {
  public:
   /// Starts etcd and `nodes` nodes; returns once every node follows the first shard map.
-  explicit embedded_cluster(std::size_t nodes, server::node_options base = {});
+  /// `tls`: the nodes authenticate each other with certificates of a CA made in the cluster's
+  /// temp dir (runtime/cluster_tls.hpp); otherwise the cluster port is unauthenticated
+  /// (loopback only).
+  explicit embedded_cluster(std::size_t nodes, server::node_options base = {}, bool tls = false);
   ~embedded_cluster();
 
   std::size_t size() const { return nodes_.size(); }
@@ -85,6 +88,7 @@ class embedded_cluster {
   std::string name_on(std::size_t i, const std::string& kind, const std::string& prefix);
 
   server::node_options base_;
+  bool tls_ = false;
   std::uint32_t expected_ = 0;
   temp_dir dir_;
   std::unique_ptr<etcd_server> etcd_;

@@ -26,6 +26,7 @@ struct scenario_report {
   std::size_t duplicates = 0;       ///< Stored more than once (same client message id).
   std::size_t gaps = 0;             ///< Conversations whose seqs are not 1..n.
   std::size_t send_failures = 0;    ///< Sends that failed for good (non-retriable).
+  std::string first_failure;        ///< Code and text of the first such failure.
   std::size_t resends = 0;          ///< Retriable failures, each followed by a resend.
   std::size_t clients_dropped = 0;  ///< Client connections closed by the server.
   std::vector<double> handoff_ms;   ///< Per moved shard: stop serving -> map flipped.

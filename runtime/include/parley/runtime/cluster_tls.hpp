@@ -1,0 +1,37 @@
+#pragma once
+// Authentication between the nodes of a cluster: mutual TLS on the CAF middleman port.
+//
+// Whoever can open a connection to a node's cluster port could otherwise send any message to
+// any of its actors (CAF's BASP addresses local actors by small sequential ids), so a check
+// in the node gate would not be enough: the transport itself must refuse strangers. Nodes use
+// CAF's OpenSSL module with a certificate and key each, signed by one cluster CA; a peer must
+// present a certificate of that CA (CAF verifies both sides when certificate, key and CA file
+// are all set; with none set it would fall back to an anonymous cipher that anyone can use).
+//
+// This file makes such a CA and node certificates (EC P-256, 10 years) for local clusters,
+// tests and operators who have no PKI of their own: `imctl cluster start --nodes N` and
+// `imctl cluster cert` call it.
+
+#include <string>
+#include <variant>
+
+namespace parley::runtime {
+
+/// The files a node presents and checks peers against. All three set, or none.
+struct tls_identity {
+  std::string ca_file;    ///< PEM: the cluster CA certificate peers must chain to.
+  std::string cert_file;  ///< PEM: this node's certificate, signed by the CA.
+  std::string key_file;   ///< PEM: this node's private key (mode 0600).
+  bool configured() const { return !ca_file.empty() && !cert_file.empty() && !key_file.empty(); }
+  bool partly_configured() const { return !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
+};
+
+/// Creates `dir`/ca.pem and `dir`/ca-key.pem unless they exist. Returns "" or why not.
+std::string ensure_cluster_ca(const std::string& dir);
+
+/// Issues `dir`/<name>.pem and `dir`/<name>-key.pem signed by the CA in `dir` (which must
+/// exist), replacing older ones. Returns the identity or why not.
+std::variant<tls_identity, std::string> issue_node_identity(const std::string& dir,
+                                                            const std::string& name);
+
+}  // namespace parley::runtime
