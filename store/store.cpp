@@ -183,10 +183,29 @@ class faulty_fs final : public rocksdb::FileSystemWrapper {
         errno = EMFILE;
         return rocksdb::IOStatus::IOError("injected: Too many open files");
       case fault_injector::fault::io_error:
+      case fault_injector::fault::power_lost:
         break;
     }
     errno = EIO;
     return rocksdb::IOStatus::IOError("injected I/O error");
+  }
+
+  fault_injector& faults() const { return *faults_; }
+
+  rocksdb::IOStatus RenameFile(const std::string& from, const std::string& to,
+                               const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    if (auto s = failure(); !s.ok()) return s;
+    auto s = target()->RenameFile(from, to, o, dbg);
+    if (s.ok()) faults_->renamed(from, to);
+    return s;
+  }
+
+  rocksdb::IOStatus DeleteFile(const std::string& f, const rocksdb::IOOptions& o,
+                               rocksdb::IODebugContext* dbg) override {
+    if (auto s = failure(); !s.ok()) return s;
+    auto s = target()->DeleteFile(f, o, dbg);
+    if (s.ok()) faults_->removed(f);
+    return s;
   }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
@@ -195,36 +214,54 @@ class faulty_fs final : public rocksdb::FileSystemWrapper {
     if (auto s = failure(); !s.ok()) return s;
     std::unique_ptr<rocksdb::FSWritableFile> file;
     auto s = target()->NewWritableFile(f, o, &file, dbg);
-    if (s.ok()) r->reset(new faulty_file(std::move(file), *this));
+    if (s.ok()) {
+      faults_->appended(f, 0);  // a new file: nothing of it is on disk until synced
+      r->reset(new faulty_file(std::move(file), f, *this));
+    }
     return s;
   }
 
  private:
   class faulty_file final : public rocksdb::FSWritableFileOwnerWrapper {
    public:
-    faulty_file(std::unique_ptr<rocksdb::FSWritableFile> f, const faulty_fs& fs)
-        : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    faulty_file(std::unique_ptr<rocksdb::FSWritableFile> f, std::string name, const faulty_fs& fs)
+        : FSWritableFileOwnerWrapper(std::move(f)), name_(std::move(name)), fs_(fs) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
                              rocksdb::IODebugContext* dbg) override {
       if (auto s = fs_.failure(); !s.ok()) return s;
-      return FSWritableFileOwnerWrapper::Append(d, o, dbg);
+      auto s = FSWritableFileOwnerWrapper::Append(d, o, dbg);
+      if (s.ok()) fs_.faults().appended(name_, d.size());
+      return s;
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
                              const rocksdb::DataVerificationInfo& v,
                              rocksdb::IODebugContext* dbg) override {
       if (auto s = fs_.failure(); !s.ok()) return s;
-      return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
+      auto s = FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
+      if (s.ok()) fs_.faults().appended(name_, d.size());
+      return s;
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (auto s = fs_.failure(); !s.ok()) return s;
-      return FSWritableFileOwnerWrapper::Sync(o, dbg);
+      auto s = FSWritableFileOwnerWrapper::Sync(o, dbg);
+      if (s.ok()) fs_.faults().synced(name_);
+      return s;
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (auto s = fs_.failure(); !s.ok()) return s;
-      return FSWritableFileOwnerWrapper::Fsync(o, dbg);
+      auto s = FSWritableFileOwnerWrapper::Fsync(o, dbg);
+      if (s.ok()) fs_.faults().synced(name_);
+      return s;
+    }
+    rocksdb::IOStatus RangeSync(std::uint64_t off, std::uint64_t n, const rocksdb::IOOptions& o,
+                                rocksdb::IODebugContext* dbg) override {
+      // Only a hint to start writeback: it makes nothing durable, so it moves no mark.
+      if (auto s = fs_.failure(); !s.ok()) return s;
+      return FSWritableFileOwnerWrapper::RangeSync(off, n, o, dbg);
     }
 
    private:
+    const std::string name_;
     const faulty_fs& fs_;
   };
 
@@ -232,6 +269,44 @@ class faulty_fs final : public rocksdb::FileSystemWrapper {
 };
 
 }  // namespace
+
+void fault_injector::appended(const std::string& file, std::size_t bytes) {
+  std::lock_guard<std::mutex> guard(mu_);
+  files_[file].written += bytes;
+}
+
+void fault_injector::synced(const std::string& file) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto& f = files_[file];
+  f.synced = f.written;
+}
+
+void fault_injector::renamed(const std::string& from, const std::string& to) {
+  std::lock_guard<std::mutex> guard(mu_);
+  auto it = files_.find(from);
+  if (it == files_.end()) return;
+  files_[to] = it->second;
+  files_.erase(it);
+}
+
+void fault_injector::removed(const std::string& file) {
+  std::lock_guard<std::mutex> guard(mu_);
+  files_.erase(file);
+}
+
+std::uint64_t fault_injector::drop_unsynced() {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::uint64_t dropped = 0;
+  for (auto& [name, f] : files_) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(name, ec);
+    if (ec || size <= f.synced) continue;
+    std::filesystem::resize_file(name, f.synced, ec);
+    if (!ec) dropped += size - f.synced;
+    f.written = f.synced;
+  }
+  return dropped;
+}
 
 status create_private_dir(const std::string& dir) {
   std::error_code ec;

@@ -12,6 +12,8 @@
 #include "parley/store/status.hpp"
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,20 +24,41 @@
 namespace parley::store {
 
 /// Faults injected into a store's file writes, for tests of what the engine does when the
-/// disk fails or fills up. Thread-safe; shared between the test and the store.
+/// disk fails, fills up or loses power. Thread-safe; shared between the test and the store.
 class fault_injector {
  public:
   enum class fault {
-    none,      ///< Writes go through.
+    none,                ///< Writes go through.
     io_error,            ///< Every file append, sync and creation fails: a broken disk (EIO).
     no_space,            ///< The same, as "no space left on device" (ENOSPC).
     out_of_descriptors,  ///< The same, as "too many open files" (EMFILE).
+    power_lost,          ///< The same, silently: the machine is off (see power_loss()).
   };
   void set(fault f) { fault_.store(static_cast<int>(f)); }
   fault current() const { return static_cast<fault>(fault_.load()); }
 
+  /// A power cut: from now on nothing reaches the disk. After the store is closed, call
+  /// drop_unsynced() to cut every file written through the store back to its last sync, as the
+  /// disk would hold it after the cut.
+  void power_loss() { set(fault::power_lost); }
+  /// Truncates every file written since the store opened to the bytes it had at its last
+  /// sync (files never synced lose everything). Returns the bytes dropped. Then set(none).
+  std::uint64_t drop_unsynced();
+
+  // -- the store's file system reports here (store.cpp) --
+  void appended(const std::string& file, std::size_t bytes);
+  void synced(const std::string& file);
+  void renamed(const std::string& from, const std::string& to);
+  void removed(const std::string& file);
+
  private:
+  struct file_state {
+    std::uint64_t written = 0;
+    std::uint64_t synced = 0;
+  };
   std::atomic<int> fault_{0};
+  std::mutex mu_;
+  std::map<std::string, file_state> files_;
 };
 
 /// How a store is opened. Plain struct; parsed and validated in cli/.
