@@ -115,9 +115,19 @@ command add_chat(CLI::App& app) {
         auto p = c.next_push(std::chrono::milliseconds(200));
         if (!p) continue;
         std::lock_guard<std::mutex> guard(state_mu);
+        auto resync = [&] {
+          auto missed = client::catch_up(c, state);
+          if (auto* ms = std::get_if<std::vector<client::message>>(&missed)) {
+            for (auto& m : *ms) say(show(m));
+          }
+        };
         switch (p->what) {
           case client::push::kind::message:
             if (state.accept(p->msg)) say(show(p->msg));
+            if (state.conversations[p->msg.conversation] < p->msg.seq) resync();  // a gap
+            break;
+          case client::push::kind::resync:
+            resync();
             break;
           case client::push::kind::event:
             state.accept(p->event);

@@ -129,6 +129,9 @@ std::optional<server_frame> decode(const schema::frame_words& words) {
         out.pushed.reason = frame.getKicked().getReason();
         out.pushed.detail = text(frame.getKicked().getDetail());
         break;
+      case wire::ServerFrame::RESYNC:
+        out.pushed.what = push::kind::resync;
+        break;
       default:
         return std::nullopt;  // a newer server's frame kind
     }

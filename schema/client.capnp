@@ -234,5 +234,8 @@ struct ServerFrame {
     message @2 :Message;   # Push: a new message in one of the user's conversations.
     event @3 :InboxEvent;  # Push: a new inbox event.
     kicked @4 :Kicked;     # The server is closing this connection.
+    resync @5 :Void;       # Pushes may have been missed (the node holding this session's
+                           # presence changed: a shard move or a node failure): sync the inbox
+                           # and pull every conversation from its cursor, as after a reconnect.
   }
 }

@@ -759,7 +759,16 @@ void connection::reattach(std::uint32_t attempt) {
   if (closing_ || !logged_in_) return;
   constexpr std::uint32_t max_attempts = 100;  // with the backoff below: about 20 s
   request(
-      presence_of(svc_, user_), [this](std::uint64_t) { watch_presence(); },
+      presence_of(svc_, user_),
+      [this](std::uint64_t) {
+        watch_presence();
+        // Pushes sent while the session was not attached anywhere were dropped: the client
+        // pulls from its cursors (the messages themselves are all stored).
+        write([](wire::ServerFrame::Builder f) {
+          f.setRequestId(0);
+          f.setResync();
+        });
+      },
       [this, attempt](caf::error&) {
         if (attempt + 1 >= max_attempts) {
           return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");

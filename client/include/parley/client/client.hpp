@@ -80,7 +80,8 @@ struct group_options {
 
 /// Something the server sent without being asked.
 struct push {
-  enum class kind { message, event, kicked, closed } what = kind::closed;
+  /// resync: pushes may have been missed; call catch_up() (as after a reconnect).
+  enum class kind { message, event, kicked, closed, resync } what = kind::closed;
   message msg;                                                 ///< kind::message
   inbox_event event;                                           ///< kind::event
   wire::KickReason reason = wire::KickReason::PROTOCOL_ERROR;  ///< kind::kicked
