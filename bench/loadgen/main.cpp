@@ -52,6 +52,8 @@ struct options {
   std::size_t concurrency = 256;
   std::string hist_prefix;
   std::string register_for = "pairs";
+  std::size_t body_bytes = 32768;  // flood: size of each flooding send
+  std::size_t flood = 20000;       // flood: sends the flooder pipelines
 };
 
 /// Everything one run shares: the io_context, the connections, the counters.
@@ -75,6 +77,7 @@ class run {
     if (o_.workload == "pairs") return pairs();
     if (o_.workload == "group") return group();
     if (o_.workload == "latency") return latency();
+    if (o_.workload == "flood") return flood();
     if (o_.workload == "register") return register_users();
     if (o_.workload == "recovery-send") return recovery_send();
     if (o_.workload == "recovery-check") return recovery_check();
@@ -345,6 +348,64 @@ class run {
     return 0;
   }
 
+  /// A bystander's ack latency (user 2 -> user 3, one send at a time, o_.count sends) alone,
+  /// then while user 0 pipelines o_.flood sends of o_.body_bytes to user 1 without waiting for
+  /// answers (a hostile client; issue 11 measured 1.8 s p50 for the bystander before the
+  /// read back-pressure). Prints both and the ratio of the p99s.
+  int flood() {
+    std::vector<std::string> users{user(0), user(1), user(2), user(3)};
+    if (!open_all(users)) return 1;
+    auto bystander = [&](const std::function<bool()>& more) {
+      histogram h;
+      std::size_t done = 0;
+      bool waiting = false;
+      std::function<void()> next = [&] {
+        if (done >= o_.count || !more()) return;
+        waiting = true;
+        const auto sent_at = now_ns();
+        conns_[2]->send_direct(users[3], body(sent_at, 2), [&, sent_at](bool ok) {
+          waiting = false;
+          if (ok) h.record((now_ns() - sent_at) / 1000);
+          ++done;
+          next();
+        });
+      };
+      next();
+      io_.restart();
+      while ((waiting || (done < o_.count && more())) && io_.run_one()) {
+      }
+      return h;
+    };
+    auto alone = bystander([] { return true; });
+    const std::string big(o_.body_bytes, 'f');
+    std::size_t answered = 0, flood_ok = 0;
+    const auto t0 = clock::now();
+    for (std::size_t i = 0; i < o_.flood; ++i) {
+      conns_[0]->send_direct(users[1], big, [&](bool ok) {
+        ++answered;
+        flood_ok += ok ? 1 : 0;
+      });
+    }
+    auto flooded = bystander([&] { return answered < o_.flood; });
+    io_.restart();
+    while (answered < o_.flood && io_.run_one()) {
+    }
+    const double secs = std::chrono::duration<double>(clock::now() - t0).count();
+    const double ratio = static_cast<double>(flooded.quantile(0.99)) /
+                         static_cast<double>(std::max<std::uint64_t>(1, alone.quantile(0.99)));
+    std::printf(
+        "{\"workload\":\"flood\",\"flood_sends\":%zu,\"flood_acked\":%zu,\"body_bytes\":%zu,"
+        "\"seconds\":%.2f,\"alone_p50_us\":%llu,\"alone_p99_us\":%llu,\"flooded_p50_us\":%llu,"
+        "\"flooded_p99_us\":%llu,\"flooded_max_us\":%llu,\"flooded_samples\":%llu,"
+        "\"p99_ratio\":%.2f}\n",
+        o_.flood, flood_ok, o_.body_bytes, secs, (unsigned long long)alone.quantile(0.5),
+        (unsigned long long)alone.quantile(0.99), (unsigned long long)flooded.quantile(0.5),
+        (unsigned long long)flooded.quantile(0.99), (unsigned long long)flooded.max(),
+        (unsigned long long)flooded.count(), ratio);
+    std::fflush(stdout);
+    return 0;
+  }
+
   /// Sends o_.count messages from user 0 to user 1 (64 in flight); prints how many were acked.
   int recovery_send() {
     std::vector<std::string> users{user(0)};
@@ -480,7 +541,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--domain", o.domain, "XMPP domain")->capture_default_str();
   run_cmd->add_option("--password", o.password, "XMPP password of every user")
       ->capture_default_str();
-  run_cmd->add_option("--workload", o.workload, "idle, pairs, group, latency, register")
+  run_cmd->add_option("--workload", o.workload, "idle, pairs, group, latency, flood, register")
       ->capture_default_str();
   run_cmd->add_option("--connections", o.connections, "Connections (idle, pairs, register)")
       ->capture_default_str();
@@ -502,6 +563,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--register-for", o.register_for, "register: users of pairs/idle or group")
       ->capture_default_str();
   run_cmd->add_option("--hist-prefix", o.hist_prefix, "Write <prefix>.ack and <prefix>.delivery");
+  run_cmd->add_option("--flood", o.flood, "flood: sends the flooder pipelines")
+      ->capture_default_str();
+  run_cmd->add_option("--body-bytes", o.body_bytes, "flood: bytes per flooding send")
+      ->capture_default_str();
   std::vector<std::string> files;
   auto* merge_cmd = app.add_subcommand("merge", "Merge histogram files and print percentiles");
   merge_cmd->add_option("files", files)->required();
