@@ -138,6 +138,10 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--max-group-members", o.actors.max_group_members, "Members per group")
       ->capture_default_str()
       ->check(CLI::Range(2, 1000000));
+  cmd.add_option("--max-groups-per-user", o.actors.max_groups_per_user,
+                 "Groups one user may be a member of")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, const std::string& what) {
     cmd.add_option_function<double>(
            name, [&limit](double per_second) { limit = {per_second, 2 * per_second}; },

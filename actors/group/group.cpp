@@ -134,15 +134,25 @@ class group_actor final : public entity_actor {
     return rp;
   }
 
-  /// Runs `then(head)` with the conversation's last seq, handling nothing else meanwhile: every
-  /// send this actor forwarded before is counted in it, none forwarded after is.
+  /// Runs `then(rp, head)` with the conversation's last seq, handling nothing else meanwhile:
+  /// every send this actor forwarded before is counted in it, none forwarded after is.
   template <class T, class Then>
-  caf::result<T> with_head(Then then) {
-    auto rp = make_response_promise<T>();
+  void with_head_then(caf::typed_response_promise<T> rp, Then then) {
     ask_awaiting(
         this, svc_, conversation_entity_,
         [rp, then](std::uint64_t head) mutable { then(rp, head); },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, head_atom::value);
+  }
+
+  /// Runs `then(rp)` once `user`'s actor says the user is below its group cap (or a member
+  /// already), holding this group's other messages meanwhile; answers its error otherwise.
+  template <class T, class Then>
+  caf::result<T> after_cap_check(const std::string& user, Then then) {
+    auto rp = make_response_promise<T>();
+    ask_awaiting(
+        this, svc_, runtime::user_entity(user), [rp, then](bool) mutable { then(rp); },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, canjoin_atom::value,
+        group_);
     return rp;
   }
 
@@ -164,7 +174,8 @@ class group_actor final : public entity_actor {
       return make_error(errc::already_exists, "group " + group_ + " exists");
     }
     // The id may have been used by a group that dissolved: its messages stay invisible.
-    return with_head<group_info>([this, user, spec](auto rp, std::uint64_t head) mutable {
+    return after_cap_check<group_info>(user, [this, user, spec](auto rp) {
+      with_head_then(rp, [this, user, spec](auto rp, std::uint64_t head) mutable {
       if (exists_) {
         rp.deliver(make_error(errc::already_exists, "group " + group_ + " exists"));
         return;
@@ -179,6 +190,7 @@ class group_actor final : public entity_actor {
       state_.members.push_back({user, role_owner, state_.created_ms, head});
       exists_ = true;
       persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, "", info_for(user));
+      });
     });
   }
 
@@ -221,12 +233,10 @@ class group_actor final : public entity_actor {
       persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, joining ? "" : by,
                             info_for(user));
     };
-    if (state_.share_history) {
-      auto rp = make_response_promise<group_info>();
-      add(rp, state_.history_floor);
-      return rp;
-    }
-    return with_head<group_info>(add);
+    return after_cap_check<group_info>(user, [this, add](auto rp) {
+      if (state_.share_history) return add(rp, state_.history_floor);
+      with_head_then(rp, add);
+    });
   }
 
   /// `by` removes `user` (by == user: leaving). The last member leaving dissolves the group.

@@ -48,6 +48,19 @@ class user_actor final : public entity_actor {
         [this](announce_atom, inbox_event_spec& spec) -> caf::result<std::uint64_t> {
           return record_event(std::move(spec));
         },
+        [this](canjoin_atom, std::string& group) -> caf::result<bool> {
+          const std::string conversation = runtime::group_conversation(group);
+          if (conversations_.count(conversation) > 0) return true;  // a member already
+          const auto groups = std::count_if(
+              conversations_.begin(), conversations_.end(),
+              [](const std::string& c) { return c.rfind("group/", 0) == 0; });
+          if (static_cast<std::size_t>(groups) >= svc_.options.max_groups_per_user) {
+            return make_error(errc::limit_exceeded,
+                              user_ + " is in " + std::to_string(groups) +
+                                  " groups, the most allowed");
+          }
+          return true;
+        },
         commit_handler(),
         idle_handler(),
         drain_handler(),

@@ -251,6 +251,23 @@ BOOST_AUTO_TEST_CASE(a_group_has_at_most_the_configured_members) {
   BOOST_TEST((erin->join_group("capped").code == ErrorCode::LIMIT_EXCEEDED));
 }
 
+BOOST_AUTO_TEST_CASE(a_user_is_in_at_most_the_configured_groups) {
+  server::node_options opts;
+  opts.actors.max_groups_per_user = 2;
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->create_group("a1", "A1"));
+  require_ok(alice->create_group("a2", "A2"));
+  BOOST_TEST((alice->create_group("a3", "A3").code == ErrorCode::LIMIT_EXCEEDED));
+  require_ok(alice->create_group("a2", "A2"));  // a retry of one she has is fine
+  require_ok(bob->create_group("b1", "B1", open_group()));
+  BOOST_TEST((alice->join_group("b1").code == ErrorCode::LIMIT_EXCEEDED));
+  BOOST_TEST((bob->add_member("b1", "alice").code == ErrorCode::LIMIT_EXCEEDED));
+  require_ok(alice->leave_group("a1"));
+  require_ok(alice->join_group("b1"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(deadlines)

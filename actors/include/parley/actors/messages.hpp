@@ -40,6 +40,7 @@ using kick_atom = caf::atom_constant<caf::atom("gkick")>;           ///< group: 
 using add_atom = caf::atom_constant<caf::atom("gadd")>;             ///< group: add a member
 using head_atom = caf::atom_constant<caf::atom("head")>;            ///< group/conv: last seq
 using kickuser_atom = caf::atom_constant<caf::atom("kickuser")>;    ///< presence: end sessions
+using canjoin_atom = caf::atom_constant<caf::atom("canjoin")>;      ///< user: below its group cap?
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  ///< self: a write is durable
 using open_atom = caf::atom_constant<caf::atom("open")>;            ///< hub: a socket was accepted
 using frame_atom = caf::atom_constant<caf::atom("frame")>;          ///< hub: a frame arrived

@@ -74,6 +74,10 @@ struct actor_options {
   /// Members a group may have; adding or joining beyond it gets `limitExceeded`.
   /// Default 10,000.
   std::size_t max_group_members = 10000;
+  /// Groups one user may be a member of; creating, joining or being added beyond it gets
+  /// `limitExceeded`. Checked before the membership is written, so concurrent joins can pass
+  /// it by a few. Default 1,000.
+  std::size_t max_groups_per_user = 1000;
 };
 
 /// Counters shown by stats and benchmarks; updated with relaxed atomics.
