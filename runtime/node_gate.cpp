@@ -6,6 +6,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
@@ -132,14 +133,24 @@ caf::actor spawn_node_gate(caf::actor_system& system, router& r, gate_hooks hook
 }
 
 gate_directory::gate_directory(caf::actor_system& system, bool tls) : system_(system), tls_(tls) {
-  watcher_ = system.spawn([this](caf::event_based_actor* self) -> caf::behavior {
-    self->set_down_handler([this](caf::down_msg& dm) { forget(dm.source); });
-    return {[self](caf::actor& gate) { self->monitor(gate); }};
-  });
+  // The directory is a spawn argument, not a capture: CAF 0.17 dereferences a null tuple when
+  // a function-based actor has no arguments (UBSan: reference binding to null pointer).
+  watcher_ = system.spawn(watch, this);
+}
+
+caf::behavior gate_directory::watch(caf::event_based_actor* self, gate_directory* dir) {
+  self->set_down_handler([dir](caf::down_msg& dm) { dir->forget(dm.source); });
+  return {[self](caf::actor& gate) { self->monitor(gate); }};
 }
 
 gate_directory::~gate_directory() {
-  caf::anon_send_exit(watcher_, caf::exit_reason::user_shutdown);
+  // Wait for the watcher to end: a down message it handled after this object is gone would
+  // call forget() on freed memory (a node stopping while its peers' gates go down).
+  caf::scoped_actor self{system_};
+  self->monitor(watcher_);
+  self->send_exit(watcher_, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {},
+                caf::after(std::chrono::seconds(5)) >> [] {});
 }
 
 void gate_directory::forget(const caf::actor_addr& gate) {

@@ -26,6 +26,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <functional>
@@ -113,6 +114,8 @@ class gate_directory final : public node_directory {
  private:
   /// Forgets the gate with this address (its node went away).
   void forget(const caf::actor_addr& gate);
+  /// The watcher's behavior: monitors the gates it is given, forgets those that go down.
+  static caf::behavior watch(caf::event_based_actor* self, gate_directory* dir);
 
   caf::actor_system& system_;
   const bool tls_;
