@@ -181,11 +181,11 @@ void gate_directory::set_own_gate(caf::actor gate) {
 void gate_directory::introduce(const node_id& node, std::int64_t incarnation,
                                const caf::actor& gate) {
   {
+    // The gate is valid while its connection lasts (the watcher forgets it when it drops), so
+    // a newer incarnation of the same process (a lease renewed after a pause) keeps it.
     std::lock_guard<std::mutex> guard(mu_);
     auto& entry = gates_[node];
-    // A hello of an older incarnation than the member list knows is late: ignore it.
-    if (entry.first.incarnation > incarnation) return;
-    if (entry.first.incarnation < incarnation) entry.first = gate_address{{}, 0, incarnation};
+    if (entry.first.incarnation < incarnation) entry.first.incarnation = incarnation;
     entry.second = gate;
   }
   caf::anon_send(watcher_, gate);
@@ -199,12 +199,10 @@ void gate_directory::update(const std::map<node_id, gate_address>& nodes, const 
   for (auto& [id, where] : nodes) {
     if (id == self) continue;
     if (id < self) {
-      // It connects to us: keep what its hello brought, unless the member list shows a newer
-      // incarnation (then its new hello is awaited).
+      // It connects to us: its gate comes with its hello and goes when its connection drops
+      // (a restarted node connects and says hello again); only its address is noted here.
       std::lock_guard<std::mutex> guard(mu_);
-      auto& entry = gates_[id];
-      if (entry.first.incarnation < where.incarnation) entry = {where, caf::actor{}};
-      else if (entry.first.incarnation == where.incarnation) entry.first = where;
+      gates_[id].first = where;
       continue;
     }
     caf::actor own;
