@@ -289,6 +289,7 @@ class tcp_session final : public actors::connection_sink,
       raised_limits_ = true;
       in_.set_limits(ctx_.svc.options.frames);
     }
+    bool took = false;
     while (may_read()) {
       auto frame = in_.next();
       if (!frame) break;
@@ -296,9 +297,10 @@ class tcp_session final : public actors::connection_sink,
       inflight_frames_.fetch_add(1, std::memory_order_relaxed);
       inflight_bytes_.fetch_add(bytes, std::memory_order_relaxed);
       ctx_.budget.charge(bytes);
-      last_frame_.store(ticks(clock::now()), std::memory_order_relaxed);
+      took = true;
       caf::anon_send(hub_, actors::frame_atom::value, id_, std::move(*frame));
     }
+    if (took) last_frame_.store(ticks(clock::now()), std::memory_order_relaxed);
     in_.release_if_drained();
     // The frame deadline runs while an unfinished frame is buffered; it starts with its first
     // byte and is not reset by later bytes of the same frame.

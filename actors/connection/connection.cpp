@@ -69,6 +69,14 @@ struct request_ref {
 
 class connection_hub;
 
+/// One ServerFrame, filled by `fill`, encoded once for the write path.
+template <class Fill>
+schema::shared_frame encode_server_frame(Fill&& fill) {
+  schema::message_builder message;
+  fill(message.initRoot<wire::ServerFrame>());
+  return schema::share(schema::encode_frame(message));
+}
+
 /// A continuation that runs only while connection `id` is open in `hub`. Its call operator has
 /// the exact parameters of F, so CAF can match the answer's types against it.
 template <class F, class Args = typename caf::detail::get_callable_trait<F>::arg_types>
@@ -107,11 +115,7 @@ class connection {
 
   template <class Fill>
   void write(Fill&& fill) {
-    if (!sink_) return;
-    schema::message_builder message;
-    auto frame = message.initRoot<wire::ServerFrame>();
-    fill(frame);
-    sink_->send(schema::share(schema::encode_frame(message)));
+    if (sink_) sink_->send(encode_server_frame(std::forward<Fill>(fill)));
   }
 
   /// Answers request `id`: exactly once per request, which also gives its frame's bytes back
@@ -809,24 +813,22 @@ caf::actor spawn_connection_hub(services& svc) {
 }
 
 schema::shared_frame encode_kicked(std::uint16_t reason, const std::string& detail) {
-  schema::message_builder message;
-  auto frame = message.initRoot<wire::ServerFrame>();
-  frame.setRequestId(0);
-  auto k = frame.initKicked();
-  k.setReason(static_cast<wire::KickReason>(reason));
-  k.setDetail(detail);
-  return schema::share(schema::encode_frame(message));
+  return encode_server_frame([&](wire::ServerFrame::Builder f) {
+    f.setRequestId(0);
+    auto k = f.initKicked();
+    k.setReason(static_cast<wire::KickReason>(reason));
+    k.setDetail(detail);
+  });
 }
 
 schema::shared_frame encode_error(std::uint16_t code, const std::string& message) {
-  schema::message_builder builder;
-  auto frame = builder.initRoot<wire::ServerFrame>();
-  frame.setRequestId(0);
-  auto r = frame.initResult();
-  r.setCode(static_cast<wire::ErrorCode>(code));
-  r.setErrorMessage(message);
-  r.setNone();
-  return schema::share(schema::encode_frame(builder));
+  return encode_server_frame([&](wire::ServerFrame::Builder f) {
+    f.setRequestId(0);
+    auto r = f.initResult();
+    r.setCode(static_cast<wire::ErrorCode>(code));
+    r.setErrorMessage(message);
+    r.setNone();
+  });
 }
 
 static_assert(kick_reason::too_slow == static_cast<std::uint16_t>(wire::KickReason::TOO_SLOW));
