@@ -144,7 +144,10 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
       ->check(CLI::Range(1, 1000000));
   auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, const std::string& what) {
     cmd.add_option_function<double>(
-           name, [&limit](double per_second) { limit = {per_second, 2 * per_second}; },
+           name,
+           [&limit](double per_second) {
+             limit = {per_second, 2 * per_second};
+           },
            what + " per second, bursts of twice that (0: no limit; default " +
                std::to_string(static_cast<int>(limit.per_second)) + ")")
         ->check(CLI::Range(0.0, 1e7));

@@ -43,8 +43,8 @@ long long parse_duration_seconds(const std::string& text, long long max_seconds)
     if (value > max_seconds) break;  // stays far below overflow: max_seconds < 2^62
   }
   if (value <= 0 || value > max_seconds / factor) {
-    throw CLI::ValidationError("duration", "'" + text + "' is out of range (1s to " +
-                                               std::to_string(max_seconds) + "s)");
+    throw CLI::ValidationError(
+        "duration", "'" + text + "' is out of range (1s to " + std::to_string(max_seconds) + "s)");
   }
   return value * factor;
 }
@@ -93,10 +93,13 @@ int main(int argc, char** argv) {
   node->require_subcommand(1);
   auto* token = app.add_subcommand("token", "Login tokens");
   token->require_subcommand(1);
-  std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
+  std::vector<command> commands{add_cluster_start(*cluster),
+                                add_cluster_status(*cluster),
                                 add_cluster_cert(*cluster),
-                                add_node_start(*node),       add_node_drain(*node),
-                                add_token_issue(*token),     add_chat(app)};
+                                add_node_start(*node),
+                                add_node_drain(*node),
+                                add_token_issue(*token),
+                                add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

@@ -379,9 +379,8 @@ response connection::mark_read(const std::string& conversation, std::uint64_t se
 
 response connection::create_group(const std::string& group_id, const std::string& name,
                                   const group_options& options) {
-  return call([&](wire::ClientFrame::Builder f) {
-    codec::fill_create_group(f, group_id, name, options);
-  });
+  return call(
+      [&](wire::ClientFrame::Builder f) { codec::fill_create_group(f, group_id, name, options); });
 }
 
 response connection::add_member(const std::string& group_id, const std::string& user) {

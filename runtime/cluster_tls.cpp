@@ -54,17 +54,17 @@ cert_ptr make_cert(EVP_PKEY* key, const std::string& name, X509* issuer, EVP_PKE
       X509_gmtime_adj(X509_getm_notAfter(cert.get()), validity_s) &&
       X509_set_pubkey(cert.get(), key) == 1 &&
       X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>("Parley cluster"), -1,
-                                 -1, 0) == 1 &&
+                                 reinterpret_cast<const unsigned char*>("Parley cluster"), -1, -1,
+                                 0) == 1 &&
       X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
                                  reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1,
                                  0) == 1 &&
       X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : subject) == 1 &&
       add_extension(cert.get(), issuer ? issuer : cert.get(), NID_basic_constraints,
                     is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
-      add_extension(cert.get(), issuer ? issuer : cert.get(), NID_key_usage,
-                    is_ca ? "critical,keyCertSign,cRLSign"
-                          : "critical,digitalSignature,keyAgreement") &&
+      add_extension(
+          cert.get(), issuer ? issuer : cert.get(), NID_key_usage,
+          is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyAgreement") &&
       (is_ca || add_extension(cert.get(), issuer, NID_ext_key_usage, "serverAuth,clientAuth")) &&
       X509_sign(cert.get(), issuer_key, EVP_sha256()) > 0;
   return ok ? std::move(cert) : cert_ptr(nullptr, &X509_free);

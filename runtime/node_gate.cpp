@@ -3,11 +3,11 @@
 #include "parley/runtime/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
 
 #include <unordered_map>
@@ -83,7 +83,8 @@ void take_parked(gate_actor* self, router& r, routed_message m) {
       return;
     }
     auto& queue = self->state.held[shard];
-    if (queue.size() >= max_parked_per_shard) return refuse(m, "too many requests wait for " + m.id);
+    if (queue.size() >= max_parked_per_shard)
+      return refuse(m, "too many requests wait for " + m.id);
     queue.push_back(std::move(m));
   });
 }
@@ -149,8 +150,7 @@ gate_directory::~gate_directory() {
   caf::scoped_actor self{system_};
   self->monitor(watcher_);
   self->send_exit(watcher_, caf::exit_reason::user_shutdown);
-  self->receive([](const caf::down_msg&) {},
-                caf::after(std::chrono::seconds(5)) >> [] {});
+  self->receive([](const caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
 }
 
 void gate_directory::forget(const caf::actor_addr& gate) {

@@ -28,7 +28,8 @@ bool token_bucket::full(const rate_limit& limit, clock::time_point now) const {
 }
 
 keyed_rate_limiter::keyed_rate_limiter(rate_limit limit, std::size_t max_keys)
-    : limit_(limit), max_per_stripe_(std::max<std::size_t>(1, max_keys / stripes)),
+    : limit_(limit),
+      max_per_stripe_(std::max<std::size_t>(1, max_keys / stripes)),
       stripes_(stripes) {}
 
 bool keyed_rate_limiter::try_take(const std::string& key, token_bucket::clock::time_point now) {

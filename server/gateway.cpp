@@ -129,7 +129,9 @@ class tcp_session final : public actors::connection_sink,
 
   // -- connection_sink (any thread) --
 
-  void send(schema::shared_frame frame) override { ctx_.out.put(shared_from_this(), std::move(frame)); }
+  void send(schema::shared_frame frame) override {
+    ctx_.out.put(shared_from_this(), std::move(frame));
+  }
 
   void close() override { ctx_.out.put(shared_from_this(), nullptr); }
 
@@ -183,7 +185,8 @@ class tcp_session final : public actors::connection_sink,
       reason = actors::kick_reason::token_expired;
     } else if (!paused && partial != 0 && now - at(partial) >= o.frame_timeout) {
       reason = actors::kick_reason::frame_timeout;
-    } else if (!paused && now - at(last_frame_.load(std::memory_order_relaxed)) >= o.heartbeat_timeout) {
+    } else if (!paused &&
+               now - at(last_frame_.load(std::memory_order_relaxed)) >= o.heartbeat_timeout) {
       reason = actors::kick_reason::heartbeat_timeout;
     }
     if (reason == 0 || timed_out_.exchange(true)) return;
@@ -200,11 +203,12 @@ class tcp_session final : public actors::connection_sink,
   /// true result asks it to call flush() once its batch is delivered.
   bool deliver(schema::shared_frame frame, bool on_strand) {
     if (on_strand) return take(std::move(frame));
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      if (self->take(std::move(f))) {
-        asio::post(self->socket_.get_executor(), [self] { self->flush(); });
-      }
-    });
+    asio::dispatch(socket_.get_executor(),
+                   [self = shared_from_this(), f = std::move(frame)]() mutable {
+                     if (self->take(std::move(f))) {
+                       asio::post(self->socket_.get_executor(), [self] { self->flush(); });
+                     }
+                   });
     return false;
   }
 
@@ -216,7 +220,9 @@ class tcp_session final : public actors::connection_sink,
   }
 
  private:
-  static clock::time_point at(clock::rep ticks) { return clock::time_point(clock::duration(ticks)); }
+  static clock::time_point at(clock::rep ticks) {
+    return clock::time_point(clock::duration(ticks));
+  }
   static clock::rep ticks(clock::time_point t) { return t.time_since_epoch().count(); }
 
   static schema::frame_limits unauthenticated_limits(const actors::actor_options& o) {
@@ -440,7 +446,7 @@ class tcp_session final : public actors::connection_sink,
   tcp::socket socket_;
   session_context& ctx_;
   on_closed_fn on_closed_;
-  caf::actor hub_;       // set before the first read; then read-only (the sweeper reads it)
+  caf::actor hub_;        // set before the first read; then read-only (the sweeper reads it)
   std::uint64_t id_ = 0;  // this connection's id in hub_
   const clock::time_point opened_ = clock::now();
   // Shared with the sweeper and the hub's threads.
@@ -493,7 +499,8 @@ void outbox::drain() {
   }
   std::vector<std::shared_ptr<tcp_session>> to_flush;
   for (auto& e : batch) {
-    if (e.session->deliver(std::move(e.frame), on_strand_)) to_flush.push_back(std::move(e.session));
+    if (e.session->deliver(std::move(e.frame), on_strand_))
+      to_flush.push_back(std::move(e.session));
   }
   for (auto& s : to_flush) s->flush();
   batch.clear();
@@ -612,8 +619,9 @@ struct gateway::impl {
   inflight_budget budget;
   std::atomic<std::uint64_t> paused_reads{0};
   session_context ctx{svc, opts, out, budget, paused_reads};
-  const schema::shared_frame full_frame = actors::encode_error(
-      static_cast<std::uint16_t>(errc::unavailable), "the server is at its connection limit; retry later");
+  const schema::shared_frame full_frame =
+      actors::encode_error(static_cast<std::uint16_t>(errc::unavailable),
+                           "the server is at its connection limit; retry later");
   asio::steady_timer sweeper{io};
   asio::steady_timer backoff{io};
   tcp::acceptor acceptor;

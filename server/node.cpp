@@ -158,9 +158,8 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
       p->cfg.openssl_certificate = tls.cert_file;
       p->cfg.openssl_key = tls.key_file;
     } else {
-      std::cerr << "parley: WARNING: --insecure-cluster-port: anyone who reaches "
-                << o.cluster.host << ":" << o.cluster.cluster_port
-                << " can act as any user of this node\n";
+      std::cerr << "parley: WARNING: --insecure-cluster-port: anyone who reaches " << o.cluster.host
+                << ":" << o.cluster.cluster_port << " can act as any user of this node\n";
     }
     // Detect a frozen peer too, not only a closed connection (see stack notes).
     p->cfg.set("middleman.heartbeat-interval", caf::timespan(std::chrono::milliseconds(200)));
@@ -209,11 +208,11 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     p->gate = runtime::spawn_node_gate(*p->system, *p->router, std::move(hooks));
     p->router->set_gate(p->gate);
     p->gates->set_own_gate(p->gate);
-    auto bound = o.cluster.tls.configured()
-                     ? caf::openssl::publish(p->gate, o.cluster.cluster_port,
-                                             o.cluster.host.c_str(), true)
-                     : p->system->middleman().publish(p->gate, o.cluster.cluster_port,
-                                                      o.cluster.host.c_str(), true);
+    auto bound =
+        o.cluster.tls.configured()
+            ? caf::openssl::publish(p->gate, o.cluster.cluster_port, o.cluster.host.c_str(), true)
+            : p->system->middleman().publish(p->gate, o.cluster.cluster_port,
+                                             o.cluster.host.c_str(), true);
     if (!bound) {
       p->stop();
       return "cannot publish the node gate on " + o.cluster.host + ":" +

@@ -39,8 +39,7 @@ std::string scenario_report::describe() const {
   std::ostringstream out;
   out << "acked " << acked << ", stored " << stored << ", missing " << missing << ", duplicates "
       << duplicates << ", gap conversations " << gaps << ", failed sends " << send_failures
-      << (first_failure.empty() ? "" : " (first: " + first_failure + ")")
-      << ", resends " << resends
+      << (first_failure.empty() ? "" : " (first: " + first_failure + ")") << ", resends " << resends
       << ", dropped clients " << clients_dropped << ", handoffs " << handoff_ms.size()
       << ", send p50/p99/max " << send_p50_ms << "/" << send_p99_ms << "/" << send_max_ms
       << " ms over " << seconds << " s";

@@ -116,8 +116,8 @@ std::optional<group_record> decode_group(const std::string& stored) {
     g.created_ms = s.getCreatedMs();
     g.version = s.getVersion();
     for (auto m : s.getMembers()) {
-      g.members.push_back({m.getUserId(), static_cast<std::uint16_t>(m.getRole()),
-                           m.getJoinedMs(), m.getVisibleAfterSeq()});
+      g.members.push_back({m.getUserId(), static_cast<std::uint16_t>(m.getRole()), m.getJoinedMs(),
+                           m.getVisibleAfterSeq()});
     }
     g.open = s.getJoinPolicy() == wire::JoinPolicy::OPEN;
     g.share_history = s.getShareHistory();

@@ -43,10 +43,10 @@ struct group_record {
   std::uint64_t created_ms = 0;
   std::uint64_t version = 0;
   std::vector<group_member> members;
-  bool open = false;                 ///< Join policy: open, else invite-only.
-  bool share_history = false;        ///< New members see from history_floor, not their join.
-  std::vector<std::string> barred;   ///< Removed by an admin: may not join until re-added.
-  std::uint64_t history_floor = 0;   ///< Seqs up to this predate the group (a reused id).
+  bool open = false;                ///< Join policy: open, else invite-only.
+  bool share_history = false;       ///< New members see from history_floor, not their join.
+  std::vector<std::string> barred;  ///< Removed by an admin: may not join until re-added.
+  std::uint64_t history_floor = 0;  ///< Seqs up to this predate the group (a reused id).
 };
 
 std::string encode_group(const group_record& g);

@@ -14,11 +14,11 @@
 
 namespace parley::actors {
 
-/// Sends a request (Await: awaited, else then) to the activation of `entity_id`, wherever it lives, and installs `on_ok` /
-/// `on_error` as its continuation in `self`. A remote entity is reached through its node's gate
-/// (which delegates, so the entity answers us directly); one whose shard is moving, through our
-/// own gate, which holds the request until the move ends. If nobody can take it (shard
-/// unavailable, node stopping), `on_error` runs at once with `unavailable`.
+/// Sends a request (Await: awaited, else then) to the activation of `entity_id`, wherever it lives,
+/// and installs `on_ok` / `on_error` as its continuation in `self`. A remote entity is reached
+/// through its node's gate (which delegates, so the entity answers us directly); one whose shard is
+/// moving, through our own gate, which holds the request until the move ends. If nobody can take it
+/// (shard unavailable, node stopping), `on_error` runs at once with `unavailable`.
 template <bool Await, class OnOk, class OnError, class... Ts>
 void ask_as(caf::event_based_actor* self, services& svc, const std::string& entity_id, OnOk on_ok,
             OnError on_error, const Ts&... xs) {
@@ -37,10 +37,9 @@ void ask_as(caf::event_based_actor* self, services& svc, const std::string& enti
         sent = true;
       },
       [&](const caf::actor& gate, bool parked) {
-        auto handle = self->request(gate, caf::duration(svc.options.remote_request_timeout),
-                                    runtime::route_atom::value, entity_id,
-                                    parked ? runtime::parked_hop : std::uint8_t{0},
-                                    caf::make_message(xs...));
+        auto handle = self->request(
+            gate, caf::duration(svc.options.remote_request_timeout), runtime::route_atom::value,
+            entity_id, parked ? runtime::parked_hop : std::uint8_t{0}, caf::make_message(xs...));
         auto on_remote_error = [on_error, entity_id](caf::error& err) mutable {
           // A remote owner that does not answer is down or fenced: say so, retriably.
           if (classify(err).first == errc::timeout) {

@@ -29,9 +29,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/system_messages.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
-#include <algorithm>
 #include <iostream>
 #include <unordered_map>
 #include <unordered_set>
@@ -216,7 +216,6 @@ class connection {
   }
 
  private:
-
   /// Whether this request fits the connection's and the user's rates (heartbeats are free).
   bool within_rate(const wire_frame::Reader& frame) {
     if (frame.which() == wire_frame::HEARTBEAT) return true;
@@ -348,7 +347,8 @@ class connection {
     } else {  // a target kind this server does not know (a newer client's)
       return reply_error(id, errc::bad_request, "unknown send target");
     }
-    request(entity,
+    request(
+        entity,
         [this, id](send_ack& ack) {
           reply(id, [&](wire::Result::Builder r) {
             auto sent = r.initSent();
@@ -388,10 +388,10 @@ class connection {
     const std::uint32_t limit = page_limit(p.getLimit());
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
       request(target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
-          p.getAfterSeq(), limit);
+              p.getAfterSeq(), limit);
     } else {
       request(target, message_page_replier(id), error_replier(id), pull_atom::value,
-          p.getAfterSeq(), limit);
+              p.getAfterSeq(), limit);
     }
   }
 
@@ -413,15 +413,15 @@ class connection {
       return reply_error(id, errc::bad_request, "unknown history start");
     }
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      request(target, message_page_replier(id), error_replier(id), history_atom::value,
-          user_, q);
+      request(target, message_page_replier(id), error_replier(id), history_atom::value, user_, q);
     } else {
       request(target, message_page_replier(id), error_replier(id), history_atom::value, q);
     }
   }
 
   void on_sync(request_ref id, wire::Sync::Reader s) {
-    request(runtime::user_entity(user_),
+    request(
+        runtime::user_entity(user_),
         [this, id](record_page& page) {
           reply(id, [&](wire::Result::Builder r) {
             auto events = r.initEvents();
@@ -445,7 +445,8 @@ class connection {
                            "seq " + std::to_string(seq) + " is past the end of " + conversation +
                                " (" + std::to_string(head) + ")");
       }
-      request(runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
+      request(
+          runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
           error_replier(id), read_atom::value, conversation, seq);
     };
     if (runtime::kind_of(target) == runtime::entity_kind::group) {
@@ -460,7 +461,7 @@ class connection {
     if (group.empty()) {
       auto random = runtime::random_id("g");  // unguessable: ids are not a secret, but
       if (!random) return reply_error(id, errc::unavailable, "no randomness; retry");
-      group = std::move(*random);             // guessing one should not be a way in either
+      group = std::move(*random);  // guessing one should not be a way in either
     }
     group_spec spec;
     spec.name = text(c.getName());
@@ -478,21 +479,22 @@ class connection {
         return reply_error(id, errc::bad_request, "unknown join policy");
     }
     spec.share_history = c.getShareHistory();
-    request(runtime::group_entity(group), group_replier(id), error_replier(id),
-        create_atom::value, user_, spec);
+    request(runtime::group_entity(group), group_replier(id), error_replier(id), create_atom::value,
+            user_, spec);
   }
 
   void on_join_group(request_ref id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    request(runtime::group_entity(group), group_replier(id), error_replier(id),
-        join_atom::value, user_);
+    request(runtime::group_entity(group), group_replier(id), error_replier(id), join_atom::value,
+            user_);
   }
 
   void on_leave_group(request_ref id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    request(runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
+    request(
+        runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), leave_atom::value, user_);
   }
 
@@ -502,7 +504,8 @@ class connection {
     if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
       return reply_error(id, errc::bad_request, "invalid group or user id");
     }
-    request(runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
+    request(
+        runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
         error_replier(id), kick_atom::value, user_, target);
   }
 
@@ -513,7 +516,7 @@ class connection {
       return reply_error(id, errc::bad_request, "invalid group or user id");
     }
     request(runtime::group_entity(group), group_replier(id), error_replier(id), add_atom::value,
-        user_, target);
+            user_, target);
   }
 
   void on_logout(request_ref id) {
@@ -589,8 +592,7 @@ class connection {
 /// The actor running a table of connections. See the header.
 class connection_hub final : public caf::event_based_actor {
  public:
-  connection_hub(caf::actor_config& cfg, services* svc)
-      : caf::event_based_actor(cfg), svc_(*svc) {}
+  connection_hub(caf::actor_config& cfg, services* svc) : caf::event_based_actor(cfg), svc_(*svc) {}
 
   const char* name() const override { return "connection-hub"; }
 
@@ -638,7 +640,8 @@ class connection_hub final : public caf::event_based_actor {
           push(ids, frame);
         },
         [this](kicked_atom, std::uint64_t id, std::uint16_t reason, std::string& detail) {
-          on(id, [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
+          on(id,
+             [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
         },
         [this](timeout_atom, std::uint64_t id, std::uint16_t reason) {
           on(id, [&](connection& c) { c.on_timeout(reason); });
@@ -705,8 +708,7 @@ connection::~connection() {
 }
 
 template <class OnOk, class OnError, class... Ts>
-void connection::request(const std::string& entity, OnOk on_ok, OnError on_error,
-                         const Ts&... xs) {
+void connection::request(const std::string& entity, OnOk on_ok, OnError on_error, const Ts&... xs) {
   ask(&hub_, svc_, entity, while_open<OnOk>{&hub_, id_, std::move(on_ok)},
       while_open<OnError>{&hub_, id_, std::move(on_error)}, xs...);
 }
@@ -777,9 +779,9 @@ void connection::reattach(std::uint32_t attempt) {
         if (attempt + 1 >= max_attempts) {
           return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
         }
-        hub_.delayed_send(&hub_,
-                          std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
-                          reattach_atom::value, id_, attempt + 1);
+        hub_.delayed_send(
+            &hub_, std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
+            reattach_atom::value, id_, attempt + 1);
       },
       login_atom::value, user_, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
 }

@@ -157,8 +157,8 @@ class conversation_actor final : public entity_actor {
     }
     const std::string frame = encode_push_frame(message, true);
     for (auto& [shard, users] : by_shard) {
-      tell_if_active(svc_, runtime::presence_entity(shard), push_atom::value, users, frame,
-                     sender, device);
+      tell_if_active(svc_, runtime::presence_entity(shard), push_atom::value, users, frame, sender,
+                     device);
     }
   }
 

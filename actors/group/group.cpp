@@ -151,8 +151,7 @@ class group_actor final : public entity_actor {
     auto rp = make_response_promise<T>();
     ask_awaiting(
         this, svc_, runtime::user_entity(user), [rp, then](bool) mutable { then(rp); },
-        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, canjoin_atom::value,
-        group_);
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, canjoin_atom::value, group_);
     return rp;
   }
 
@@ -176,20 +175,20 @@ class group_actor final : public entity_actor {
     // The id may have been used by a group that dissolved: its messages stay invisible.
     return after_cap_check<group_info>(user, [this, user, spec](auto rp) {
       with_head_then(rp, [this, user, spec](auto rp, std::uint64_t head) mutable {
-      if (exists_) {
-        rp.deliver(make_error(errc::already_exists, "group " + group_ + " exists"));
-        return;
-      }
-      state_ = group_record{};
-      state_.group = group_;
-      state_.name = spec.name;
-      state_.open = spec.open;
-      state_.share_history = spec.share_history;
-      state_.history_floor = head;
-      state_.created_ms = now_ms();
-      state_.members.push_back({user, role_owner, state_.created_ms, head});
-      exists_ = true;
-      persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, "", info_for(user));
+        if (exists_) {
+          rp.deliver(make_error(errc::already_exists, "group " + group_ + " exists"));
+          return;
+        }
+        state_ = group_record{};
+        state_.group = group_;
+        state_.name = spec.name;
+        state_.open = spec.open;
+        state_.share_history = spec.share_history;
+        state_.history_floor = head;
+        state_.created_ms = now_ms();
+        state_.members.push_back({user, role_owner, state_.created_ms, head});
+        exists_ = true;
+        persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, "", info_for(user));
       });
     });
   }
@@ -205,15 +204,15 @@ class group_actor final : public entity_actor {
       }
     }
     if (find(user)) {
-      return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED,
-                                       joining ? "" : by, info_for(user));
+      return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED, joining ? "" : by,
+                                       info_for(user));
     }
     if (joining && !state_.open) {
       return make_error(errc::forbidden, group_ + " is invite-only: an admin must add you");
     }
     if (joining && barred(user)) {
-      return make_error(errc::forbidden, "you were removed from " + group_ +
-                                             "; an admin must add you again");
+      return make_error(errc::forbidden,
+                        "you were removed from " + group_ + "; an admin must add you again");
     }
     if (state_.members.size() >= svc_.options.max_group_members) {
       return make_error(errc::limit_exceeded, group_ + " has reached its member limit of " +
@@ -264,7 +263,8 @@ class group_actor final : public entity_actor {
     }
     auto rp = make_response_promise<std::uint64_t>();
     persist_then_announce(
-        rp, user, leaving ? wire::InboxEventKind::GROUP_LEFT : wire::InboxEventKind::KICKED_FROM_GROUP,
+        rp, user,
+        leaving ? wire::InboxEventKind::GROUP_LEFT : wire::InboxEventKind::KICKED_FROM_GROUP,
         leaving ? "" : by, std::uint64_t{0});
     return rp;
   }

@@ -87,20 +87,18 @@ class presence_actor final : public entity_actor {
           store::seq_log inbox(*svc_.db, shard_, runtime::user_entity(user), store::record::inbox);
           auto head = inbox.last_seq();
           if (!head) return storage_error(head.error());
-          if (auto err = attach(user, session{std::move(device), std::move(hub), connection,
-                                              device_type})) {
+          if (auto err = attach(
+                  user, session{std::move(device), std::move(hub), connection, device_type})) {
             return err;
           }
           return *head;
         },
         [this](kickuser_atom, std::string& user, std::string& device, std::uint16_t reason,
-               std::string& detail) -> std::uint64_t {
-          return kick(user, device, reason, detail);
-        },
+               std::string& detail) -> std::uint64_t { return kick(user, device, reason, detail); },
         [this](logout_atom, std::string& user, std::string& device, caf::actor_addr& hub,
                std::uint64_t connection) { detach(user, device, hub, connection); },
-        [this](push_atom, std::vector<std::string>& users, std::string& frame,
-               std::string& sender, std::string& sender_device) {
+        [this](push_atom, std::vector<std::string>& users, std::string& frame, std::string& sender,
+               std::string& sender_device) {
           push_batches batches;
           for (auto& user : users) {
             auto it = online_.find(user);

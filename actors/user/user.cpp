@@ -4,8 +4,8 @@
 // also gets the inbox events to push to them.
 
 #include "common/entity_actor.hpp"
-#include "common/route.hpp"
 #include "common/records.hpp"
+#include "common/route.hpp"
 #include "common/spawners.hpp"
 
 #include "parley/runtime/entity_id.hpp"
@@ -51,13 +51,12 @@ class user_actor final : public entity_actor {
         [this](canjoin_atom, std::string& group) -> caf::result<bool> {
           const std::string conversation = runtime::group_conversation(group);
           if (conversations_.count(conversation) > 0) return true;  // a member already
-          const auto groups = std::count_if(
-              conversations_.begin(), conversations_.end(),
-              [](const std::string& c) { return c.rfind("group/", 0) == 0; });
+          const auto groups =
+              std::count_if(conversations_.begin(), conversations_.end(),
+                            [](const std::string& c) { return c.rfind("group/", 0) == 0; });
           if (static_cast<std::size_t>(groups) >= svc_.options.max_groups_per_user) {
-            return make_error(errc::limit_exceeded,
-                              user_ + " is in " + std::to_string(groups) +
-                                  " groups, the most allowed");
+            return make_error(errc::limit_exceeded, user_ + " is in " + std::to_string(groups) +
+                                                        " groups, the most allowed");
           }
           return true;
         },

@@ -243,8 +243,8 @@ BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly
   const std::string error = cluster.node(1).migrate_shard(shard, "node-2");
   BOOST_TEST_REQUIRE(error.empty(), error);
   BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
-  BOOST_TEST(testing::wait_until(
-      [&] { return cluster.node(2).stats().map_epoch == stale_epoch + 1; }));
+  BOOST_TEST(
+      testing::wait_until([&] { return cluster.node(2).stats().map_epoch == stale_epoch + 1; }));
   for (std::uint64_t n = 1; n <= 20; ++n) {
     auto ack = sender->send_to_user(bob, "m" + std::to_string(n), "after");
     require_ok(ack);
@@ -257,8 +257,8 @@ BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly
 
   BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
   cluster.node(0).hold_map_updates(false);
-  BOOST_TEST(testing::wait_until(
-      [&] { return cluster.node(0).stats().map_epoch == stale_epoch + 1; }));
+  BOOST_TEST(
+      testing::wait_until([&] { return cluster.node(0).stats().map_epoch == stale_epoch + 1; }));
   require_ok(sender->send_to_user(bob, "m21", "direct again"));
   auto pulled = client::pull_all(*reader, conversation);
   BOOST_TEST_REQUIRE(std::holds_alternative<std::vector<client::message>>(pulled));
@@ -591,7 +591,8 @@ BOOST_AUTO_TEST_CASE(a_paused_node_loses_its_lease_then_reregisters_and_serves_i
   two_process_nodes nodes;
   auto c = nodes.connect();
   BOOST_TEST_REQUIRE(static_cast<bool>(c));
-  for (int i = 1; i <= 10; ++i) require_ok(c->send_to_user(nodes.peer, "p" + std::to_string(i), "m"));
+  for (int i = 1; i <= 10; ++i)
+    require_ok(c->send_to_user(nodes.peer, "p" + std::to_string(i), "m"));
   nodes.b.pause();
   // Frozen past its lease: etcd forgets node-b, and node-a refuses its shards (retriably).
   runtime::etcd_client etcdc(nodes.etcd.endpoint());

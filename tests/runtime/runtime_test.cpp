@@ -138,7 +138,8 @@ BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
   BOOST_CHECK_THROW(auth.issue("alice", max_token_ttl + seconds(1), now), std::invalid_argument);
   BOOST_CHECK_THROW(auth.issue("alice", seconds(0), now), std::invalid_argument);
   BOOST_CHECK_THROW(auth.issue("alice", seconds(-5), now), std::invalid_argument);
-  BOOST_TEST(std::holds_alternative<token_claims>(auth.verify(auth.issue("alice", max_token_ttl, now), now)));
+  BOOST_TEST(std::holds_alternative<token_claims>(
+      auth.verify(auth.issue("alice", max_token_ttl, now), now)));
   auto err = [&](const std::string& t) {
     auto v = auth.verify(t, now);
     BOOST_TEST_REQUIRE(std::holds_alternative<token_error>(v));
@@ -146,7 +147,8 @@ BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
   };
   // Properly signed, but valid for far longer than any token issued here: a token issued by a
   // clock 30 days ahead with the longest TTL.
-  BOOST_TEST((err(auth.issue("alice", max_token_ttl, now + hours(24 * 30))) == token_error::malformed));
+  BOOST_TEST(
+      (err(auth.issue("alice", max_token_ttl, now + hours(24 * 30))) == token_error::malformed));
   // 19- and 20-digit expiries, signs and leading zeros never reach the signature check.
   BOOST_TEST((err("v1.alice.9999999999999999999.00") == token_error::malformed));
   BOOST_TEST((err("v1.alice.18446744073709551617.00") == token_error::malformed));
@@ -228,7 +230,8 @@ BOOST_AUTO_TEST_CASE(the_user_table_is_bounded) {
   BOOST_TEST(admitted > 0);
   // Quiet users are forgotten to make room.
   int later = 0;
-  for (int i = 1000; i < 1100; ++i) later += users.try_take("u" + std::to_string(i), t0 + std::chrono::seconds(5));
+  for (int i = 1000; i < 1100; ++i)
+    later += users.try_take("u" + std::to_string(i), t0 + std::chrono::seconds(5));
   BOOST_TEST(later > 0);
   BOOST_TEST(users.size() <= 32u);
 }

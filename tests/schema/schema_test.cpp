@@ -106,10 +106,22 @@ BOOST_AUTO_TEST_CASE(a_declared_size_costs_nothing_until_its_bytes_arrive) {
   // megabyte at once: 300 such idle sockets pinned 300 MB.
   schema::frame_splitter s(schema::frame_limits{}, 64);
   const std::uint32_t words = (1u << 20) / 8 - 2;
-  const std::uint8_t table[16] = {0, 0, 0, 0, static_cast<std::uint8_t>(words),
+  const std::uint8_t table[16] = {0,
+                                  0,
+                                  0,
+                                  0,
+                                  static_cast<std::uint8_t>(words),
                                   static_cast<std::uint8_t>(words >> 8),
-                                  static_cast<std::uint8_t>(words >> 16), 0,
-                                  1, 2, 3, 4, 5, 6, 7, 8};
+                                  static_cast<std::uint8_t>(words >> 16),
+                                  0,
+                                  1,
+                                  2,
+                                  3,
+                                  4,
+                                  5,
+                                  6,
+                                  7,
+                                  8};
   s.append(table, sizeof table);
   BOOST_TEST(!s.next().has_value());
   BOOST_TEST((s.state() == schema::frame_status::complete));

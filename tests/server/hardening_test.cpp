@@ -34,7 +34,8 @@ void require_ok(const client::response& r) {
 }
 
 /// The next Kicked push of `c`, skipping messages and events; nullopt if none comes in time.
-std::optional<client::push> next_kick(client::connection& c, std::chrono::milliseconds within = 10s) {
+std::optional<client::push> next_kick(client::connection& c,
+                                      std::chrono::milliseconds within = 10s) {
   const auto deadline = std::chrono::steady_clock::now() + within;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -48,8 +49,14 @@ std::optional<client::push> next_kick(client::connection& c, std::chrono::millis
 
 /// The start of a one-segment frame announcing `words` words of content.
 std::array<std::uint8_t, 8> segment_table(std::uint32_t words) {
-  return {0, 0, 0, 0, static_cast<std::uint8_t>(words), static_cast<std::uint8_t>(words >> 8),
-          static_cast<std::uint8_t>(words >> 16), static_cast<std::uint8_t>(words >> 24)};
+  return {0,
+          0,
+          0,
+          0,
+          static_cast<std::uint8_t>(words),
+          static_cast<std::uint8_t>(words >> 8),
+          static_cast<std::uint8_t>(words >> 16),
+          static_cast<std::uint8_t>(words >> 24)};
 }
 
 client::group_options open_group(bool share_history = false) {
@@ -147,10 +154,11 @@ BOOST_AUTO_TEST_CASE(a_pipelining_client_is_read_only_as_fast_as_it_is_answered)
       60s));
   const auto figures = node.node().gateway_figures();
   BOOST_TEST_MESSAGE("stored " << last << ", reads paused " << figures.paused_reads
-                                << " times, bytes in flight " << figures.inflight_bytes);
+                               << " times, bytes in flight " << figures.inflight_bytes);
   BOOST_TEST(figures.paused_reads > 0u);
   // Every answered frame gave its bytes back.
-  BOOST_TEST(testing::wait_until([&] { return node.node().gateway_figures().inflight_bytes == 0u; }));
+  BOOST_TEST(
+      testing::wait_until([&] { return node.node().gateway_figures().inflight_bytes == 0u; }));
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_closed_with_requests_in_flight_gives_its_budget_back) {
@@ -170,7 +178,8 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_with_requests_in_flight_gives_its_budge
     }
     c->send_raw(burst.data(), burst.size());
   }  // each hangs up at once
-  BOOST_TEST(testing::wait_until([&] { return node.node().gateway_figures().inflight_bytes == 0u; }));
+  BOOST_TEST(
+      testing::wait_until([&] { return node.node().gateway_figures().inflight_bytes == 0u; }));
   // And the node still reads: a later client is served.
   auto later = node.login("alice");
   require_ok(later->send_to_user("bob", "after", "after"));
@@ -206,7 +215,8 @@ BOOST_AUTO_TEST_CASE(the_user_rate_spans_the_users_connections) {
   int ok = 0, limited = 0;
   for (int i = 0; i < 20; ++i) {
     for (auto* c : {phone.get(), laptop.get()}) {
-      auto r = c->send_to_user("bob", "u" + std::to_string(i) + (c == phone.get() ? "p" : "l"), "x");
+      auto r =
+          c->send_to_user("bob", "u" + std::to_string(i) + (c == phone.get() ? "p" : "l"), "x");
       if (r.ok()) ++ok;
       if (r.code == ErrorCode::RATE_LIMITED) ++limited;
     }
@@ -320,8 +330,8 @@ BOOST_AUTO_TEST_CASE(a_session_ends_when_its_token_expires_unless_refreshed) {
   auto fresh = node.connect();
   require_ok(fresh->login(node.token("bob", 2), "fresh"));
   require_ok(fresh->login(node.token("bob", 3600), "fresh"));  // same user and device: refresh
-  BOOST_TEST((fresh->login(node.token("carol", 3600), "fresh").code ==
-              ErrorCode::ALREADY_LOGGED_IN));
+  BOOST_TEST(
+      (fresh->login(node.token("carol", 3600), "fresh").code == ErrorCode::ALREADY_LOGGED_IN));
   auto kicked = next_kick(*stale);
   BOOST_TEST_REQUIRE(kicked.has_value());
   BOOST_TEST((kicked->reason == wire::KickReason::TOKEN_EXPIRED));
@@ -372,7 +382,7 @@ BOOST_AUTO_TEST_CASE(groups_are_invite_only_by_default) {
   BOOST_TEST((bob->add_member("club", "bob").code == ErrorCode::NOT_MEMBER));
   require_ok(alice->add_member("club", "bob"));
   BOOST_TEST((bob->add_member("club", "carol").code == ErrorCode::FORBIDDEN));  // members don't
-  require_ok(alice->add_member("club", "bob"));  // idempotent
+  require_ok(alice->add_member("club", "bob"));                                 // idempotent
   BOOST_TEST((carol->pull("group/club", 0).code == ErrorCode::NOT_MEMBER));
 }
 
@@ -482,11 +492,12 @@ BOOST_AUTO_TEST_CASE(bad_fields_are_refused_with_bad_request) {
   BOOST_TEST(bob->pull("dm/alice/bob", 0).messages.size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(a_full_disk_or_descriptor_table_gives_a_generic_error_and_writes_resume_after) {
+BOOST_AUTO_TEST_CASE(
+    a_full_disk_or_descriptor_table_gives_a_generic_error_and_writes_resume_after) {
   // Storage could not create a file while the descriptor table was full: every later write
   // used to fail until a restart, and clients were sent RocksDB's text with server paths.
-  for (auto fault : {store::fault_injector::fault::out_of_descriptors,
-                     store::fault_injector::fault::no_space}) {
+  for (auto fault :
+       {store::fault_injector::fault::out_of_descriptors, store::fault_injector::fault::no_space}) {
     server::node_options opts;
     opts.storage_faults = std::make_shared<store::fault_injector>();
     embedded_node node(opts);
@@ -555,7 +566,8 @@ BOOST_AUTO_TEST_CASE(token_issue_refuses_bad_ttls_and_missing_secrets) {
   // With a node's secret: TTLs are bounded and parsed strictly.
   embedded_node node;
   for (const char* ttl : {"100000d", "200000d", "99999999999999999999s", "-5h", "0", " 5h", "5x"}) {
-    std::tie(rc, out) = imctl("token issue alice --data-dir " + node.data_dir() + " --ttl '" + ttl + "'");
+    std::tie(rc, out) =
+        imctl("token issue alice --data-dir " + node.data_dir() + " --ttl '" + ttl + "'");
     BOOST_TEST(rc != 0, "ttl " << ttl << " accepted: " << out);
   }
   std::tie(rc, out) = imctl("token issue alice --data-dir " + node.data_dir() + " --ttl 400d");

@@ -22,8 +22,8 @@
 #include <unistd.h>
 #include <atomic>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -47,7 +47,6 @@ std::vector<client::message> read_all(client::connection& c, const std::string& 
   if (auto* failed = std::get_if<client::response>(&all)) require_ok(*failed);
   return std::get<std::vector<client::message>>(all);
 }
-
 
 /// A bare TCP client that reads only when asked, with a small receive buffer: the server's
 /// writes to it fill up and must wait.
@@ -76,7 +75,8 @@ class paused_reader {
     login.setDeviceId("slow");
     const auto words = schema::encode_frame(message);
     const auto* bytes = reinterpret_cast<const char*>(words.data());
-    BOOST_TEST_REQUIRE(::write(fd_, bytes, words.size() * 8) == static_cast<ssize_t>(words.size() * 8));
+    BOOST_TEST_REQUIRE(::write(fd_, bytes, words.size() * 8) ==
+                       static_cast<ssize_t>(words.size() * 8));
     auto answer = next_frame();
     BOOST_TEST_REQUIRE(answer.has_value());
     auto reader = schema::read_frame(*answer, limits_.reader_options());
@@ -736,8 +736,8 @@ BOOST_AUTO_TEST_CASE(online_users_actors_passivate_and_their_sessions_still_get_
   const auto shards = opts.shard_count;
   const std::uint64_t presence_actors =
       runtime::shard_of("user/alice", shards) == runtime::shard_of("user/bob", shards) ? 1 : 2;
-  BOOST_TEST(testing::wait_until(
-      [&] { return node.node().stats().active_entities == presence_actors; }));
+  BOOST_TEST(
+      testing::wait_until([&] { return node.node().stats().active_entities == presence_actors; }));
   // Messages and inbox events still reach every session.
   require_ok(bob->send_to_user("alice", "2", "two"));
   auto m = testing::next_message(*alice_phone);

@@ -165,8 +165,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(storage_faults)
 
 BOOST_AUTO_TEST_CASE(writes_recover_after_a_failed_write_once_the_disk_is_back) {
-  for (auto kind : {store::fault_injector::fault::out_of_descriptors,
-                    store::fault_injector::fault::no_space}) {
+  for (auto kind :
+       {store::fault_injector::fault::out_of_descriptors, store::fault_injector::fault::no_space}) {
     testing::temp_dir dir;
     auto faults = std::make_shared<store::fault_injector>();
     store::options o;

@@ -103,9 +103,9 @@ struct inbox_event_spec {
 struct group_info {
   std::string group;
   std::string name;
-  std::uint16_t role = 0;  ///< wire::GroupRole value.
-  bool open = false;            ///< Join policy: open, else invite-only.
-  bool share_history = false;   ///< Members read from before their join.
+  std::uint16_t role = 0;      ///< wire::GroupRole value.
+  bool open = false;           ///< Join policy: open, else invite-only.
+  bool share_history = false;  ///< Members read from before their join.
 };
 
 /// How a group is created.

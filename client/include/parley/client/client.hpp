@@ -67,7 +67,7 @@ struct response {
   std::string group_name;                          ///< createGroup, joinGroup
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup, addMember
   wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;  ///< group answers
-  bool share_history = false;                                  ///< group answers
+  bool share_history = false;                                    ///< group answers
 };
 
 /// How a new group admits members and what they read.

@@ -23,7 +23,9 @@ struct tls_identity {
   std::string cert_file;  ///< PEM: this node's certificate, signed by the CA.
   std::string key_file;   ///< PEM: this node's private key (mode 0600).
   bool configured() const { return !ca_file.empty() && !cert_file.empty() && !key_file.empty(); }
-  bool partly_configured() const { return !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
+  bool partly_configured() const {
+    return !ca_file.empty() || !cert_file.empty() || !key_file.empty();
+  }
 };
 
 /// Creates `dir`/ca.pem and `dir`/ca-key.pem unless they exist. Returns "" or why not.

@@ -27,7 +27,7 @@ enum class errc : std::uint8_t {
   internal = 12,     ///< retriable
   already_logged_in = 13,
   unsupported = 14,
-  timeout = 15,  ///< retriable
+  timeout = 15,         ///< retriable
   rate_limited = 16,    ///< retriable after a pause
   limit_exceeded = 17,  ///< a configured cap was reached
 };

@@ -52,10 +52,10 @@ struct node_stats {
   std::uint64_t active_entities = 0;
   std::uint64_t commit_groups = 0;
   std::uint64_t commit_batches = 0;
-  std::uint64_t map_epoch = 0;     ///< Epoch of the shard map this node follows.
-  std::uint32_t owned_shards = 0;  ///< Shards this node owns in it.
-  bool serving = true;             ///< False while fenced (lease lapsed).
-  bool coordinating = false;       ///< Whether this node is the cluster's coordinator.
+  std::uint64_t map_epoch = 0;        ///< Epoch of the shard map this node follows.
+  std::uint32_t owned_shards = 0;     ///< Shards this node owns in it.
+  bool serving = true;                ///< False while fenced (lease lapsed).
+  bool coordinating = false;          ///< Whether this node is the cluster's coordinator.
   std::uint32_t reachable_peers = 0;  ///< Other nodes whose gate this node is connected to.
 };
 
@@ -92,8 +92,8 @@ class node {
   /// Moves `shard`, which this node must own, to node `target` (cluster mode): hold new
   /// requests for it, drain its actors, export its column family, ship it to the target's gate,
   /// flip the map in etcd (CAS, epoch + 1), tell every node, replay the held requests to the
-  /// target and forget the local copy. Blocks; call from a plain thread. Returns "" or why it failed
-  /// (then this node still owns and serves the shard).
+  /// target and forget the local copy. Blocks; call from a plain thread. Returns "" or why it
+  /// failed (then this node still owns and serves the shard).
   std::string migrate_shard(std::uint32_t shard, const std::string& target);
 
   /// Fault injection (tests): while held, this node keeps routing by the shard map it has now,

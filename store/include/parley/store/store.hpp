@@ -12,10 +12,10 @@
 #include "parley/store/status.hpp"
 
 #include <atomic>
-#include <map>
-#include <mutex>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
