@@ -62,6 +62,7 @@ command add_chat(CLI::App& app) {
     std::string user, token, device = "terminal", host = "127.0.0.1", to, group;
     std::string data_dir = "./parley-data";
     std::uint16_t port = 7420;
+    client::connect_options connect;
   };
   auto o = std::make_shared<opts>();
   chat->add_option("--user", o->user, "Your user id")->required();
@@ -73,6 +74,10 @@ command add_chat(CLI::App& app) {
   chat->add_option("--port", o->port, "Node port")->capture_default_str();
   chat->add_option("--to", o->to, "Start talking to this user");
   chat->add_option("--group", o->group, "Start talking in this group");
+  chat->add_flag("--tls", o->connect.tls, "Connect with TLS (a node started with --tls-cert)");
+  chat->add_option("--tls-ca", o->connect.tls_ca_file,
+                   "PEM CA the node's certificate must chain to (implies --tls; default: system "
+                   "roots)");
   return [o, chat]() -> int {
     if (!chat->parsed()) return -1;
     if (o->token.empty()) {
@@ -84,7 +89,8 @@ command add_chat(CLI::App& app) {
       }
       o->token = runtime::token_authority(*secret).issue(o->user, std::chrono::hours(24));
     }
-    auto connected = client::connection::connect(o->host, o->port);
+    if (!o->connect.tls_ca_file.empty()) o->connect.tls = true;
+    auto connected = client::connection::connect(o->host, o->port, o->connect);
     if (auto* error = std::get_if<std::string>(&connected)) {
       std::cerr << "imctl: " << *error << "\n";
       return 1;

@@ -121,6 +121,9 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd.add_option("--secret-file", o.secret_file, "Token secret (default <data-dir>/secret)");
+  cmd.add_option("--tls-cert", o.gateway.tls_cert_file,
+                 "PEM certificate chain: clients must then use TLS (with --tls-key)");
+  cmd.add_option("--tls-key", o.gateway.tls_key_file, "PEM private key of --tls-cert");
   cmd.add_flag("--unsafe-no-fsync", o.unsafe_no_fsync,
                "BENCHMARKS ONLY: ack before fsync (acked messages can be lost on power loss)");
   // Limits (docs/SECURITY.md): every one has a default sized for a public server.
@@ -291,11 +294,15 @@ command add_cluster_cert(CLI::App& cluster) {
   struct opts {
     std::string dir = "./parley-cluster/tls";
     std::string id;
+    std::string names;
   };
   auto o = std::make_shared<opts>();
   cert->add_option("--dir", o->dir, "Directory of the cluster CA (ca.pem, ca-key.pem)")
       ->capture_default_str();
   cert->add_option("--id", o->id, "Node id the certificate is for")->required();
+  cert->add_option("--names", o->names,
+                   "For a client-port certificate (--tls-cert): the names clients use, e.g. "
+                   "DNS:chat.example.com,IP:127.0.0.1");
   return [o, cert]() -> int {
     if (!cert->parsed()) return -1;
     if (auto st = store::create_private_dir(o->dir); !st.ok()) {
@@ -306,7 +313,7 @@ command add_cluster_cert(CLI::App& cluster) {
       std::cerr << "imctl: " << e << "\n";
       return 1;
     }
-    auto id = runtime::issue_node_identity(o->dir, o->id);
+    auto id = runtime::issue_node_identity(o->dir, o->id, o->names);
     if (auto* e = std::get_if<std::string>(&id)) {
       std::cerr << "imctl: " << *e << "\n";
       return 1;

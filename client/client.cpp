@@ -3,10 +3,13 @@
 #include "parley/client/codec.hpp"
 
 #include "parley/schema/framing.hpp"
+#include "parley/schema/tls.hpp"
 
 #include <capnp/message.h>
 #include <kj/exception.h>
 #include <asio.hpp>
+
+#include <poll.h>
 
 #include <condition_variable>
 #include <cstring>
@@ -211,18 +214,31 @@ struct connection::impl {
   std::deque<push> pushes;
   bool is_closed = false;
   std::thread reader;
+  // TLS: the reader feeds and decrypts while callers encrypt; tls_mu serialises the engine.
+  // Ciphertext goes out in the order it was produced because it is taken from the engine and
+  // written under write_mu (taken before tls_mu).
+  std::optional<schema::tls_engine> tls;
+  std::mutex tls_mu;
 
   void read_loop() {
     schema::frame_limits limits;  // trust the server, within reason
     limits.max_frame_bytes = 256u << 20;
     limits.max_segments = 512;
     schema::frame_splitter in(limits, 64 * 1024);
+    std::vector<std::uint8_t> cipher(tls ? 64 * 1024 : 0);
+    std::vector<std::uint8_t> plain;
     std::error_code ec;
     for (bool open = true; open;) {
-      auto [at, room] = in.write_area();
-      const std::size_t n = socket.read_some(asio::buffer(at, room), ec);
-      if (ec) break;
-      in.commit(n);
+      if (tls) {
+        const std::size_t n = socket.read_some(asio::buffer(cipher), ec);
+        if (ec || !decrypt(cipher.data(), n, plain)) break;
+        in.append(plain.data(), plain.size());
+      } else {
+        auto [at, room] = in.write_area();
+        const std::size_t n = socket.read_some(asio::buffer(at, room), ec);
+        if (ec) break;
+        in.commit(n);
+      }
       while (auto frame = in.next()) {
         if (!dispatch(*frame)) open = false;
       }
@@ -277,7 +293,88 @@ struct connection::impl {
   void write(const void* data, std::size_t len) {
     std::lock_guard<std::mutex> guard(write_mu);
     std::error_code ec;  // a closed socket shows up in the reader; the call then fails
-    asio::write(socket, asio::buffer(data, len), ec);
+    if (!tls) {
+      asio::write(socket, asio::buffer(data, len), ec);
+      return;
+    }
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    std::vector<std::uint8_t> out;
+    for (std::size_t done = 0; done < len && !ec;) {
+      std::size_t taken;
+      {
+        std::lock_guard<std::mutex> engine(tls_mu);
+        taken = tls->write(bytes + done, len - done);
+        take_output(out);
+      }
+      if (taken == 0 && out.empty()) return;  // the session failed; the reader sees it
+      asio::write(socket, asio::buffer(out), ec);
+      done += taken;
+    }
+  }
+
+  /// Moves the engine's ciphertext into `out`. Under tls_mu.
+  void take_output(std::vector<std::uint8_t>& out) {
+    out.assign(tls->output_data(), tls->output_data() + tls->output_size());
+    tls->consume_output(out.size());
+  }
+
+  /// Feeds `n` bytes of ciphertext and decrypts what it completes into `plain`. False: the
+  /// session ended or failed.
+  bool decrypt(const std::uint8_t* data, std::size_t n, std::vector<std::uint8_t>& plain) {
+    plain.clear();
+    std::uint8_t chunk[16 * 1024];
+    schema::tls_engine::status st;
+    {
+      std::lock_guard<std::mutex> engine(tls_mu);
+      tls->feed(data, n);
+      for (;;) {
+        const auto r = tls->read(chunk, sizeof chunk);
+        st = r.st;
+        if (st != schema::tls_engine::status::ok) break;
+        plain.insert(plain.end(), chunk, chunk + r.n);
+      }
+    }
+    // Reading may have produced bytes to send (a key update). A caller writing now sends them
+    // with its own; waiting for it here could deadlock against a server that stopped reading.
+    std::unique_lock<std::mutex> writing(write_mu, std::try_to_lock);
+    if (writing.owns_lock()) {
+      std::vector<std::uint8_t> out;
+      {
+        std::lock_guard<std::mutex> engine(tls_mu);
+        take_output(out);
+      }
+      std::error_code ec;  // a closed socket shows up on the next read
+      if (!out.empty()) asio::write(socket, asio::buffer(out), ec);
+    }
+    return st == schema::tls_engine::status::need_input;
+  }
+
+  /// The TLS handshake, before the reader starts; within the request timeout. "" or why not.
+  std::string handshake(const std::string& server_name) {
+    auto ctx = schema::tls_context::client(opts.tls_ca_file);
+    if (auto* e = std::get_if<std::string>(&ctx)) return *e;
+    tls.emplace(std::get<schema::tls_context>(ctx), server_name);
+    const auto deadline = std::chrono::steady_clock::now() + opts.request_timeout;
+    std::vector<std::uint8_t> buf(16 * 1024);
+    std::error_code ec;
+    for (;;) {
+      const auto st = tls->handshake();
+      std::vector<std::uint8_t> out;
+      take_output(out);
+      if (!out.empty()) asio::write(socket, asio::buffer(out), ec);
+      if (ec) return "the connection closed during the TLS handshake";
+      if (st == schema::tls_engine::status::ok) return "";
+      if (st == schema::tls_engine::status::failed) return tls->failure();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{socket.native_handle(), POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) {
+        return "no TLS handshake within the request timeout";
+      }
+      const std::size_t n = socket.read_some(asio::buffer(buf), ec);
+      if (ec) return "the connection closed during the TLS handshake";
+      tls->feed(buf.data(), n);
+    }
   }
 };
 
@@ -305,6 +402,12 @@ std::variant<std::unique_ptr<connection>, std::string> connection::connect(const
   if (!ec) p->socket.connect(tcp::endpoint(address, port), ec);
   if (ec) return "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message();
   p->socket.set_option(tcp::no_delay(true), ec);
+  if (p->opts.tls) {
+    const auto name = p->opts.tls_server_name.empty() ? host : p->opts.tls_server_name;
+    if (auto e = p->handshake(name); !e.empty()) {
+      return "TLS with " + host + ":" + std::to_string(port) + ": " + e;
+    }
+  }
   auto* raw = p.get();
   p->reader = std::thread([raw] { raw->read_loop(); });
   return std::unique_ptr<connection>(new connection(std::move(p)));

@@ -38,7 +38,7 @@ bool add_extension(X509* cert, X509* issuer, int nid, const char* value) {
 
 /// A certificate for `key` named `name`, signed by `issuer_key` (`issuer` null: self-signed).
 cert_ptr make_cert(EVP_PKEY* key, const std::string& name, X509* issuer, EVP_PKEY* issuer_key,
-                   bool is_ca) {
+                   bool is_ca, const std::string& alt_names = "") {
   cert_ptr cert(X509_new(), &X509_free);
   if (!cert) return cert;
   unsigned char serial[16];
@@ -66,6 +66,8 @@ cert_ptr make_cert(EVP_PKEY* key, const std::string& name, X509* issuer, EVP_PKE
           cert.get(), issuer ? issuer : cert.get(), NID_key_usage,
           is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyAgreement") &&
       (is_ca || add_extension(cert.get(), issuer, NID_ext_key_usage, "serverAuth,clientAuth")) &&
+      (alt_names.empty() ||
+       add_extension(cert.get(), issuer, NID_subject_alt_name, alt_names.c_str())) &&
       X509_sign(cert.get(), issuer_key, EVP_sha256()) > 0;
   return ok ? std::move(cert) : cert_ptr(nullptr, &X509_free);
 }
@@ -121,14 +123,15 @@ std::string ensure_cluster_ca(const std::string& dir) {
 }
 
 std::variant<tls_identity, std::string> issue_node_identity(const std::string& dir,
-                                                            const std::string& name) {
+                                                            const std::string& name,
+                                                            const std::string& alt_names) {
   tls_identity id{dir + "/ca.pem", dir + "/" + name + ".pem", dir + "/" + name + "-key.pem"};
   auto ca_key = read_key(dir + "/ca-key.pem");
   auto ca_cert = read_cert(id.ca_file);
   if (!ca_key || !ca_cert) return "no readable cluster CA in " + dir + " (ca.pem, ca-key.pem)";
   auto key = new_key();
   if (!key) return std::string("cannot generate a node key");
-  auto cert = make_cert(key.get(), name, ca_cert.get(), ca_key.get(), false);
+  auto cert = make_cert(key.get(), name, ca_cert.get(), ca_key.get(), false, alt_names);
   if (!cert) return "cannot make the certificate of " + name;
   if (auto e = write_key(id.key_file, key.get()); !e.empty()) return e;
   if (auto e = write_cert(id.cert_file, cert.get()); !e.empty()) return e;

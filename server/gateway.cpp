@@ -3,6 +3,7 @@
 #include "parley/actors/connection.hpp"
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/errc.hpp"
+#include "parley/schema/tls.hpp"
 
 #include <asio.hpp>
 #include <caf/send.hpp>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -95,6 +97,7 @@ class outbox {
 struct session_context {
   actors::services& svc;
   const gateway_options& opts;
+  const std::optional<schema::tls_context>& tls;  // set: every socket speaks TLS
   outbox& out;
   inflight_budget& budget;
   std::atomic<std::uint64_t>& paused_reads;
@@ -115,6 +118,7 @@ class tcp_session final : public actors::connection_sink,
       : socket_(std::move(socket)),
         ctx_(ctx),
         on_closed_(std::move(on_closed)),
+        tls_(ctx.tls ? std::make_unique<schema::tls_engine>(*ctx.tls) : nullptr),
         in_(unauthenticated_limits(ctx.svc.options)) {}
 
   /// Registers with connection `id` of `hub`, then starts reading.
@@ -264,9 +268,38 @@ class tcp_session final : public actors::connection_sink,
     const std::size_t n = socket_.read_some(asio::buffer(scratch), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
     if (ec) return shut();  // including end of stream
-    in_.append(scratch.data(), n);
+    if (tls_) {
+      tls_->feed(scratch.data(), n);
+      if (!decrypt_into_splitter()) return shut();
+    } else {
+      in_.append(scratch.data(), n);
+    }
     extract_frames();
+    if (tls_) write_tls_progress();
     read_more();
+  }
+
+  /// Moves everything the TLS engine can decrypt now into the splitter. False: the session
+  /// ended (close_notify) or failed (bad record, failed handshake).
+  bool decrypt_into_splitter() {
+    thread_local std::vector<std::uint8_t> plain(16 * 1024);
+    for (;;) {
+      const auto r = tls_->read(plain.data(), plain.size());
+      if (r.st == schema::tls_engine::status::ok) {
+        in_.append(plain.data(), r.n);
+        continue;
+      }
+      return r.st == schema::tls_engine::status::need_input;
+    }
+  }
+
+  /// After a read: the handshake may have produced bytes to send, or finished and so let
+  /// frames queued before it (a login timeout's Kicked) go out.
+  void write_tls_progress() {
+    if (closed_ || waiting_writable_ || flush_pending_) return;
+    if (tls_->output_size() > 0 || (tls_->handshake_done() && out_head_ < out_.size())) {
+      write_queued();
+    }
   }
 
   /// Stops reading until answers (or the node budget) let more frames in.
@@ -374,6 +407,7 @@ class tcp_session final : public actors::connection_sink,
   /// writability and goes on. Frames queued meanwhile leave with the others, so a busy
   /// connection pays far fewer syscalls per frame, and an idle one writes each frame at once.
   void write_queued() {
+    if (tls_) return write_queued_tls();
     constexpr std::size_t max_batch_frames = 64;
     thread_local std::vector<asio::const_buffer> batch;
     while (out_head_ < out_.size()) {
@@ -392,6 +426,37 @@ class tcp_session final : public actors::connection_sink,
       }
       if (ec) return shut();
       consume(n);
+    }
+    out_.clear();
+    out_head_ = 0;
+    if (closing_) shut();
+  }
+
+  /// write_queued() over TLS: hands the queued frames to the engine as it takes them (it holds
+  /// at most ~64 KiB of ciphertext) and writes its output. Before the handshake is done
+  /// nothing can be encrypted; the read side calls again when it progresses.
+  void write_queued_tls() {
+    for (;;) {
+      while (tls_->output_size() > 0) {
+        std::error_code ec;
+        const std::size_t n =
+            socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again || (!ec && n == 0)) {
+          return wait_writable();
+        }
+        if (ec) return shut();
+        tls_->consume_output(n);
+      }
+      if (out_head_ == out_.size() || !tls_->handshake_done()) break;
+      const auto& words = *out_[out_head_];
+      const auto* at = reinterpret_cast<const std::uint8_t*>(words.data()) + out_offset_;
+      const std::size_t taken = tls_->write(at, bytes_of(words) - out_offset_);
+      if (taken == 0) return shut();  // the engine failed: nothing more can be sent
+      consume(taken);
+    }
+    if (out_head_ < out_.size()) {  // the handshake is not done
+      if (closing_) shut();         // and never will be: what is queued cannot be sent
+      return;
     }
     out_.clear();
     out_head_ = 0;
@@ -430,6 +495,12 @@ class tcp_session final : public actors::connection_sink,
     if (closed_) return;
     closed_ = true;
     std::error_code ignored;  // the peer may be gone already; nothing to do about it
+    if (tls_) {  // a close_notify, if the socket takes it now; the peer sees a clean end
+      tls_->close();
+      if (tls_->output_size() > 0) {
+        socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ignored);
+      }
+    }
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     out_.clear();  // no write is in flight: writes are synchronous, only waits are not
@@ -446,6 +517,7 @@ class tcp_session final : public actors::connection_sink,
   tcp::socket socket_;
   session_context& ctx_;
   on_closed_fn on_closed_;
+  std::unique_ptr<schema::tls_engine> tls_;  // null: plain TCP; the socket's strand only
   caf::actor hub_;        // set before the first read; then read-only (the sweeper reads it)
   std::uint64_t id_ = 0;  // this connection's id in hub_
   const clock::time_point opened_ = clock::now();
@@ -582,8 +654,10 @@ struct gateway::impl {
     refused_full.fetch_add(1, std::memory_order_relaxed);
     std::error_code ignored;  // the client may be gone; it learns nothing more either way
     socket.non_blocking(true, ignored);
-    socket.write_some(asio::buffer(full_frame->data(), full_frame->size() * sizeof(std::uint64_t)),
-                      ignored);
+    if (!tls) {  // a TLS client could not read a plain frame
+      socket.write_some(
+          asio::buffer(full_frame->data(), full_frame->size() * sizeof(std::uint64_t)), ignored);
+    }
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
   }
@@ -618,7 +692,8 @@ struct gateway::impl {
   outbox out{io, opts.io_threads <= 1};
   inflight_budget budget;
   std::atomic<std::uint64_t> paused_reads{0};
-  session_context ctx{svc, opts, out, budget, paused_reads};
+  std::optional<schema::tls_context> tls;
+  session_context ctx{svc, opts, tls, out, budget, paused_reads};
   const schema::shared_frame full_frame =
       actors::encode_error(static_cast<std::uint16_t>(errc::unavailable),
                            "the server is at its connection limit; retry later");
@@ -646,6 +721,14 @@ gateway::~gateway() {
 
 std::variant<std::uint16_t, std::string> gateway::start() {
   auto& i = *impl_;
+  if (i.opts.tls_cert_file.empty() != i.opts.tls_key_file.empty()) {
+    return std::string("TLS on the client port needs both a certificate and a key");
+  }
+  if (!i.opts.tls_cert_file.empty()) {
+    auto ctx = schema::tls_context::server(i.opts.tls_cert_file, i.opts.tls_key_file);
+    if (auto* e = std::get_if<std::string>(&ctx)) return *e;
+    i.tls = std::move(std::get<schema::tls_context>(ctx));
+  }
   std::error_code ec;
   auto address = asio::ip::make_address(i.opts.host, ec);
   if (ec) return "invalid listen address '" + i.opts.host + "': " + ec.message();

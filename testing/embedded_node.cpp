@@ -68,7 +68,7 @@ std::string embedded_node::token(const std::string& user, std::int64_t ttl_secon
 }
 
 std::unique_ptr<client::connection> embedded_node::connect() const {
-  auto c = client::connection::connect("127.0.0.1", port());
+  auto c = client::connection::connect("127.0.0.1", port(), client_options_);
   if (auto* error = std::get_if<std::string>(&c)) throw std::runtime_error(*error);
   return std::move(std::get<std::unique_ptr<client::connection>>(c));
 }

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "parley/client/codec.hpp"
+#include "parley/runtime/cluster_tls.hpp"
 #include "parley/schema/framing.hpp"
 #include "parley/store/store.hpp"
 #include "parley/testing/embedded_node.hpp"
@@ -575,6 +576,126 @@ BOOST_AUTO_TEST_CASE(token_issue_refuses_bad_ttls_and_missing_secrets) {
   auto c = node.connect();
   out.erase(out.find_last_not_of('\n') + 1);
   require_ok(c->login(out, "d"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(transport_security)
+
+namespace {
+
+/// A CA and a client-port certificate for 127.0.0.1 signed by it, in a temp dir.
+struct tls_files {
+  testing::temp_dir dir{"parley-tls"};
+  runtime::tls_identity server;
+
+  explicit tls_files(const std::string& names = "IP:127.0.0.1,DNS:localhost") {
+    BOOST_TEST_REQUIRE(runtime::ensure_cluster_ca(dir.path()) == "");
+    auto id = runtime::issue_node_identity(dir.path(), "node", names);
+    BOOST_TEST_REQUIRE(std::holds_alternative<runtime::tls_identity>(id));
+    server = std::get<runtime::tls_identity>(id);
+  }
+
+  server::node_options node_options() const {
+    server::node_options o;
+    o.gateway.tls_cert_file = server.cert_file;
+    o.gateway.tls_key_file = server.key_file;
+    return o;
+  }
+
+  client::connect_options client_options() const {
+    client::connect_options o;
+    o.tls = true;
+    o.tls_ca_file = server.ca_file;
+    return o;
+  }
+};
+
+/// Why starting a node with `opts` failed ("" if it started).
+std::string start_error(const server::node_options& opts) {
+  try {
+    embedded_node node(opts);
+    return "";
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(clients_chat_over_tls) {
+  tls_files files;
+  embedded_node node(files.node_options());
+  node.set_client_options(files.client_options());
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  // A body of several TLS records, then many frames back to back, both ways.
+  const std::string large(60 * 1024, 'x');
+  require_ok(alice->send_to_user("bob", "large", large));
+  auto pushed = testing::next_message(*bob);
+  BOOST_TEST_REQUIRE(pushed.has_value());
+  BOOST_TEST(pushed->body == large);
+  for (int i = 0; i < 100; ++i) {
+    require_ok(alice->send_to_user("bob", "m" + std::to_string(i), "hello " + std::to_string(i)));
+  }
+  auto all = client::pull_all(*bob, pushed->conversation);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::vector<client::message>>(all));
+  const auto& messages = std::get<std::vector<client::message>>(all);
+  BOOST_TEST_REQUIRE(messages.size() == 101u);
+  BOOST_TEST(messages.back().body == "hello 99");
+}
+
+BOOST_AUTO_TEST_CASE(a_plain_client_gets_nowhere_on_a_tls_port) {
+  tls_files files;
+  embedded_node node(files.node_options());
+  auto plain = node.connect();  // the default options: no TLS
+  const auto login = plain->login(node.token("alice"), "device-1");
+  BOOST_TEST((login.code == ErrorCode::UNAVAILABLE));  // the node closed the connection
+  BOOST_TEST(plain->closed());
+  node.set_client_options(files.client_options());
+  require_ok(node.login("alice")->heartbeat());  // the node serves TLS clients all the same
+}
+
+BOOST_AUTO_TEST_CASE(a_client_refuses_a_certificate_it_cannot_verify) {
+  tls_files files;
+  embedded_node node(files.node_options());
+  auto o = files.client_options();
+  tls_files stranger;  // another CA
+  o.tls_ca_file = stranger.server.ca_file;
+  auto c = client::connection::connect("127.0.0.1", node.port(), o);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::string>(c));
+  BOOST_TEST(std::get<std::string>(c).find("certificate") != std::string::npos);
+  // The right CA but not the name the client asked for.
+  o = files.client_options();
+  o.tls_server_name = "chat.example.com";
+  c = client::connection::connect("127.0.0.1", node.port(), o);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::string>(c));
+  BOOST_TEST(std::get<std::string>(c).find("certificate") != std::string::npos);
+  o.tls_server_name = "localhost";
+  BOOST_TEST(std::holds_alternative<std::unique_ptr<client::connection>>(
+      client::connection::connect("127.0.0.1", node.port(), o)));
+}
+
+BOOST_AUTO_TEST_CASE(an_unfinished_handshake_is_cut_at_the_login_deadline) {
+  tls_files files;
+  auto opts = files.node_options();
+  opts.actors.login_timeout = 200ms;
+  embedded_node node(opts);
+  auto silent = node.connect();  // plain TCP: never sends a ClientHello
+  BOOST_TEST(testing::wait_until([&] { return silent->closed(); }, 3s));
+  BOOST_TEST(node.node().gateway_figures().open == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_refuses_to_start_with_an_unusable_certificate) {
+  tls_files files;
+  auto opts = files.node_options();
+  opts.gateway.tls_key_file.clear();
+  BOOST_TEST(start_error(opts).find("both a certificate and a key") != std::string::npos);
+  opts = files.node_options();
+  opts.gateway.tls_key_file = files.dir.path() + "/ca-key.pem";  // not this certificate's key
+  BOOST_TEST(start_error(opts).find("does not match") != std::string::npos);
+  opts.gateway.tls_cert_file = files.dir.path() + "/missing.pem";
+  BOOST_TEST(start_error(opts).find("cannot load the TLS certificate") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,6 @@
 #pragma once
-// The C++ client library: one blocking connection to a Parley node over TCP, used by imctl
-// chat, the examples, the tests and the load generator.
+// The C++ client library: one blocking connection to a Parley node over TCP or TLS, used by
+// imctl chat, the examples, the tests and the load generator.
 //
 // Requests block until their Result arrives (or a timeout); several threads may issue requests
 // on one connection at once. A reader thread decodes every ServerFrame: Results wake their
@@ -92,6 +92,13 @@ struct push {
 struct connect_options {
   std::chrono::milliseconds request_timeout{10000};  ///< Per request. Default 10 s.
   std::string bind_address;  ///< Local source address (load tests spread over 127.0.0.x).
+  /// TLS (the node was started with a certificate). Off by default.
+  bool tls = false;
+  /// PEM file of the CA(s) the server's certificate must chain to; empty: the system's roots.
+  std::string tls_ca_file;
+  /// The name the certificate must carry; empty: the host connected to (an IP address is
+  /// checked against the certificate's IP entries).
+  std::string tls_server_name;
 };
 
 /// One client connection. Thread-safe. Destroying it closes the socket.

@@ -9,7 +9,8 @@
 // are all set; with none set it would fall back to an anonymous cipher that anyone can use).
 //
 // This file makes such a CA and node certificates (EC P-256, 10 years) for local clusters,
-// tests and operators who have no PKI of their own: `imctl cluster start --nodes N` and
+// tests and operators who have no PKI of their own (also for the client port's TLS, given the
+// names clients reach the node by): `imctl cluster start --nodes N` and
 // `imctl cluster cert` call it.
 
 #include <string>
@@ -32,8 +33,11 @@ struct tls_identity {
 std::string ensure_cluster_ca(const std::string& dir);
 
 /// Issues `dir`/<name>.pem and `dir`/<name>-key.pem signed by the CA in `dir` (which must
-/// exist), replacing older ones. Returns the identity or why not.
+/// exist), replacing older ones. `alt_names`, in OpenSSL's subjectAltName syntax
+/// ("DNS:chat.example.com,IP:127.0.0.1"), names the hosts a client-port certificate serves
+/// (clients check it); the cluster port does not need any. Returns the identity or why not.
 std::variant<tls_identity, std::string> issue_node_identity(const std::string& dir,
-                                                            const std::string& name);
+                                                            const std::string& name,
+                                                            const std::string& alt_names = "");
 
 }  // namespace parley::runtime

@@ -13,6 +13,11 @@
 // kernel buffer is full (all frames queued meanwhile then leave in one syscall: a busy
 // connection pays far fewer syscalls per frame, an idle one writes each frame at once).
 // Connections are spread over the hubs round-robin.
+// TLS (when the operator gives a certificate): the same readiness-driven loop runs over a
+// memory-buffer TLS engine (schema/tls.hpp): ciphertext read from the socket is fed to it and
+// decrypted into the splitter; queued frames are encrypted (at most 64 KiB of ciphertext at a
+// time) and written out. The handshake must finish within the login timeout like any login.
+// Over the connection cap a TLS socket is closed without a Result (it has no session yet).
 // A client whose queue passes max_send_queue_bytes gets Kicked(tooSlow) in place of its
 // unwritten frames and is disconnected (it resyncs by seq on reconnect, so nothing is lost),
 // which bounds the memory a slow reader can pin.
@@ -75,6 +80,10 @@ struct gateway_options {
   std::chrono::milliseconds close_grace{5000};
   /// How long accepting pauses after the process ran out of descriptors. Default 100 ms.
   std::chrono::milliseconds accept_backoff{100};
+  /// TLS on the client port: PEM certificate chain (leaf first) and private key. Both set:
+  /// every client must speak TLS 1.2 or later; neither: plain TCP. Default plain.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 /// Figures of a running gateway (stats, tests).

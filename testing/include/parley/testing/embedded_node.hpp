@@ -56,6 +56,8 @@ class embedded_node {
 
   /// A token for `user` from this node's secret.
   std::string token(const std::string& user, std::int64_t ttl_seconds = 3600) const;
+  /// How connect() and login() connect (TLS for a node started with a certificate).
+  void set_client_options(client::connect_options o) { client_options_ = std::move(o); }
   /// A new connection, not logged in. Throws if it cannot connect.
   std::unique_ptr<client::connection> connect() const;
   /// A new connection logged in as `user` on `device`. Throws if login fails.
@@ -64,6 +66,7 @@ class embedded_node {
 
  private:
   server::node_options opts_;
+  client::connect_options client_options_;
   temp_dir dir_;
   std::unique_ptr<server::node> node_;
 };
