@@ -145,18 +145,24 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
                  "Groups one user may be a member of")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, const std::string& what) {
+  // A burst of `burst` times the rate is allowed after a quiet period.
+  auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, double burst,
+                     const std::string& what) {
     cmd.add_option_function<double>(
            name,
-           [&limit](double per_second) {
-             limit = {per_second, 2 * per_second};
+           [&limit, burst](double per_second) {
+             limit = {per_second, burst * per_second};
            },
-           what + " per second, bursts of twice that (0: no limit; default " +
-               std::to_string(static_cast<int>(limit.per_second)) + ")")
-        ->check(CLI::Range(0.0, 1e7));
+           what + " per second, bursts of " + std::to_string(static_cast<int>(burst)) +
+               " times that (0: no limit; default " +
+               std::to_string(static_cast<long>(limit.per_second)) + ")")
+        ->check(CLI::Range(0.0, 1e10));
   };
-  rate("--connection-rate", o.actors.connection_rate, "Requests per connection");
-  rate("--user-rate", o.actors.user_rate, "Requests per user on this node");
+  rate("--connection-rate", o.gateway.connection_rate, 2,
+       "Requests per connection, read no faster (throttled)");
+  rate("--connection-byte-rate", o.gateway.connection_byte_rate, 4,
+       "Frame bytes per connection, read no faster (throttled)");
+  rate("--user-rate", o.actors.user_rate, 2, "Requests per user on this node (then rateLimited)");
 }
 
 }  // namespace

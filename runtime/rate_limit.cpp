@@ -14,17 +14,39 @@ double refilled(double tokens, const rate_limit& limit, token_bucket::clock::dur
 
 }  // namespace
 
+double token_bucket::balance(const rate_limit& limit, clock::time_point now) const {
+  return used_ ? refilled(tokens_, limit, now - last_) : limit.burst;
+}
+
 bool token_bucket::try_take(const rate_limit& limit, clock::time_point now) {
   if (limit.per_second <= 0) return true;
-  tokens_ = tokens_ < 0 ? limit.burst : refilled(tokens_, limit, now - last_);
+  const double tokens = balance(limit, now);
+  if (tokens < 1) return false;
+  tokens_ = tokens - 1;
+  used_ = true;
   last_ = now;
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
   return true;
 }
 
+void token_bucket::charge(const rate_limit& limit, clock::time_point now, double n) {
+  if (limit.per_second <= 0) return;
+  tokens_ = balance(limit, now) - n;
+  used_ = true;
+  last_ = now;
+}
+
+token_bucket::clock::duration token_bucket::debt(const rate_limit& limit,
+                                                 clock::time_point now) const {
+  if (limit.per_second <= 0) return clock::duration::zero();
+  const double tokens = balance(limit, now);
+  if (tokens >= 0) return clock::duration::zero();
+  return std::chrono::duration_cast<clock::duration>(
+             std::chrono::duration<double>(-tokens / limit.per_second)) +
+         clock::duration(1);  // round up: waking a tick early would find it still in debt
+}
+
 bool token_bucket::full(const rate_limit& limit, clock::time_point now) const {
-  return tokens_ < 0 || refilled(tokens_, limit, now - last_) >= limit.burst;
+  return balance(limit, now) >= limit.burst;
 }
 
 keyed_rate_limiter::keyed_rate_limiter(rate_limit limit, std::size_t max_keys)

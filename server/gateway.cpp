@@ -101,6 +101,7 @@ struct session_context {
   outbox& out;
   inflight_budget& budget;
   std::atomic<std::uint64_t>& paused_reads;
+  std::atomic<std::uint64_t>& throttled_reads;
 };
 
 std::uint64_t unix_now() {
@@ -182,7 +183,8 @@ class tcp_session final : public actors::connection_sink,
     const bool authenticated = authenticated_.load(std::memory_order_acquire);
     const auto partial = partial_since_.load(std::memory_order_relaxed);
     // A paused socket is the server's doing, not the client's: no heartbeat or frame clock.
-    const bool paused = paused_.load(std::memory_order_relaxed);
+    const bool paused =
+        paused_.load(std::memory_order_relaxed) || throttled_.load(std::memory_order_relaxed);
     if (!authenticated && now - opened_ >= o.login_timeout) {
       reason = actors::kick_reason::login_timeout;
     } else if (authenticated && unix_now() >= expires_unix_s_.load(std::memory_order_relaxed)) {
@@ -253,6 +255,9 @@ class tcp_session final : public actors::connection_sink,
 
   void read_more() {
     if (closed_ || stop_reading_) return;
+    if (const auto wait = rate_debt(clock::now()); wait > clock::duration::zero()) {
+      return throttle(wait);
+    }
     if (!may_read()) return pause();
     // Wait for readability, then read into a per-thread scratch buffer: an idle connection
     // keeps no read buffer of its own (the splitter holds only an unfinished frame's bytes).
@@ -312,6 +317,30 @@ class tcp_session final : public actors::connection_sink,
     if (may_read() && paused_.exchange(false)) resume();
   }
 
+  /// How long until this connection is within its request and byte rates again.
+  clock::duration rate_debt(clock::time_point now) const {
+    return std::max(sent_frames_.debt(ctx_.opts.connection_rate, now),
+                    sent_bytes_.debt(ctx_.opts.connection_byte_rate, now));
+  }
+
+  /// Stops reading for `wait` (the connection is over its rates), then goes on. The timer is
+  /// made the first time a socket is throttled: most never are.
+  void throttle(clock::duration wait) {
+    if (throttle_armed_) return;
+    throttle_armed_ = true;
+    throttled_.store(true, std::memory_order_relaxed);
+    ctx_.throttled_reads.fetch_add(1, std::memory_order_relaxed);
+    partial_since_.store(0, std::memory_order_relaxed);  // no frame clock while not read
+    if (!throttle_timer_)
+      throttle_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+    throttle_timer_->expires_after(wait);
+    throttle_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+      self->throttle_armed_ = false;
+      self->throttled_.store(false, std::memory_order_relaxed);
+      if (!ec) self->resume();
+    });
+  }
+
   /// Registers with the node budget, once until it wakes this socket.
   void wait_for_budget() {
     if (!starving_.exchange(true, std::memory_order_acq_rel)) ctx_.budget.wait(weak_from_this());
@@ -329,24 +358,27 @@ class tcp_session final : public actors::connection_sink,
       in_.set_limits(ctx_.svc.options.frames);
     }
     bool took = false;
-    while (may_read()) {
+    const auto now = clock::now();
+    while (may_read() && rate_debt(now) == clock::duration::zero()) {
       auto frame = in_.next();
       if (!frame) break;
       const std::size_t bytes = frame->size() * sizeof(std::uint64_t);
+      sent_frames_.charge(ctx_.opts.connection_rate, now, 1);
+      sent_bytes_.charge(ctx_.opts.connection_byte_rate, now, static_cast<double>(bytes));
       inflight_frames_.fetch_add(1, std::memory_order_relaxed);
       inflight_bytes_.fetch_add(bytes, std::memory_order_relaxed);
       ctx_.budget.charge(bytes);
       took = true;
       caf::anon_send(hub_, actors::frame_atom::value, id_, std::move(*frame));
     }
-    if (took) last_frame_.store(ticks(clock::now()), std::memory_order_relaxed);
+    if (took) last_frame_.store(ticks(now), std::memory_order_relaxed);
     in_.release_if_drained();
     // The frame deadline runs while an unfinished frame is buffered; it starts with its first
     // byte and is not reset by later bytes of the same frame.
     if (!in_.holds_partial_frame()) {
       partial_since_.store(0, std::memory_order_relaxed);
     } else if (partial_since_.load(std::memory_order_relaxed) == 0) {
-      partial_since_.store(ticks(clock::now()), std::memory_order_relaxed);
+      partial_since_.store(ticks(now), std::memory_order_relaxed);
     }
     if (in_.state() != schema::frame_status::complete) {
       // The stream cannot be resynchronised: report and stop reading; the connection closes.
@@ -503,6 +535,7 @@ class tcp_session final : public actors::connection_sink,
     }
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+    if (throttle_timer_) throttle_timer_->cancel();
     out_.clear();  // no write is in flight: writes are synchronous, only waits are not
     out_head_ = 0;
     out_offset_ = 0;
@@ -529,12 +562,17 @@ class tcp_session final : public actors::connection_sink,
   std::atomic<bool> authenticated_{false};
   std::atomic<bool> timed_out_{false};
   std::atomic<bool> paused_{false};
-  std::atomic<bool> starving_{false};  // registered with the node budget
+  std::atomic<bool> starving_{false};   // registered with the node budget
+  std::atomic<bool> throttled_{false};  // not read until the rates' debt is paid
   std::atomic<std::size_t> inflight_frames_{0};
   std::atomic<std::size_t> inflight_bytes_{0};
   // The socket's strand only.
   schema::frame_splitter in_;
   bool raised_limits_ = false;
+  runtime::token_bucket sent_frames_;  // against opts.connection_rate
+  runtime::token_bucket sent_bytes_;   // against opts.connection_byte_rate
+  std::unique_ptr<asio::steady_timer> throttle_timer_;
+  bool throttle_armed_ = false;
   // Write queue as a vector with a read index: an empty std::deque still allocates ~600 bytes,
   // which every idle connection would pay.
   std::vector<schema::shared_frame> out_;
@@ -692,8 +730,9 @@ struct gateway::impl {
   outbox out{io, opts.io_threads <= 1};
   inflight_budget budget;
   std::atomic<std::uint64_t> paused_reads{0};
+  std::atomic<std::uint64_t> throttled_reads{0};
   std::optional<schema::tls_context> tls;
-  session_context ctx{svc, opts, tls, out, budget, paused_reads};
+  session_context ctx{svc, opts, tls, out, budget, paused_reads, throttled_reads};
   const schema::shared_frame full_frame =
       actors::encode_error(static_cast<std::uint16_t>(errc::unavailable),
                            "the server is at its connection limit; retry later");
@@ -787,6 +826,7 @@ gateway_stats gateway::stats() const {
   s.refused_full = i.refused_full.load(std::memory_order_relaxed);
   s.accept_backoffs = i.accept_backoffs.load(std::memory_order_relaxed);
   s.paused_reads = i.paused_reads.load(std::memory_order_relaxed);
+  s.throttled_reads = i.throttled_reads.load(std::memory_order_relaxed);
   s.inflight_bytes = i.budget.bytes();
   s.max_connections = i.max_connections;
   return s;

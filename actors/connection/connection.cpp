@@ -216,12 +216,11 @@ class connection {
   }
 
  private:
-  /// Whether this request fits the connection's and the user's rates (heartbeats are free).
+  /// Whether this request fits the user's rate (heartbeats are free). The connection's own
+  /// rate is the gateway's: it reads the socket no faster.
   bool within_rate(const wire_frame::Reader& frame) {
-    if (frame.which() == wire_frame::HEARTBEAT) return true;
-    const auto now = runtime::token_bucket::clock::now();
-    if (!rate_.try_take(svc_.options.connection_rate, now)) return false;
-    return !logged_in_ || svc_.user_rates == nullptr || svc_.user_rates->try_take(user_, now);
+    if (frame.which() == wire_frame::HEARTBEAT || !logged_in_) return true;
+    return svc_.user_rates == nullptr || svc_.user_rates->try_take(user_);
   }
 
   void dispatch(request_ref id, wire_frame::Reader frame) {
@@ -582,7 +581,6 @@ class connection {
   std::string device_;
   std::uint16_t device_type_ = 0;
   std::uint64_t expires_unix_s_ = 0;  ///< Of the token of the last (pending) login.
-  runtime::token_bucket rate_;        ///< This connection's request rate.
   caf::actor_addr presence_;  ///< The presence actor holding our session (watched by the hub).
   bool logged_in_ = false;
   bool login_pending_ = false;

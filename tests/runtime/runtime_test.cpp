@@ -219,6 +219,27 @@ BOOST_AUTO_TEST_CASE(a_bucket_allows_its_burst_then_its_rate) {
   for (int i = 0; i < 1000; ++i) BOOST_TEST_REQUIRE(unlimited.try_take(rate_limit{}, t0));
 }
 
+BOOST_AUTO_TEST_CASE(a_charged_bucket_goes_into_debt_and_says_how_long_it_lasts) {
+  using clock = token_bucket::clock;
+  using std::chrono::milliseconds;
+  const rate_limit bytes{1000, 4000};  // 1000 per second, bursts of 4000
+  token_bucket b;
+  const auto t0 = clock::now();
+  BOOST_TEST((b.debt(bytes, t0) == clock::duration::zero()));
+  b.charge(bytes, t0, 4000);  // the whole burst: balance 0, no debt yet
+  BOOST_TEST((b.debt(bytes, t0) == clock::duration::zero()));
+  b.charge(bytes, t0, 500);  // 500 in debt: half a second
+  const auto wait = b.debt(bytes, t0);
+  BOOST_TEST((wait >= milliseconds(500)));
+  BOOST_TEST((wait <= milliseconds(501)));
+  BOOST_TEST((b.debt(bytes, t0 + milliseconds(250)) > clock::duration::zero()));
+  BOOST_TEST((b.debt(bytes, t0 + wait) == clock::duration::zero()));
+  BOOST_TEST(!b.try_take(bytes, t0 + milliseconds(250)));  // in debt: nothing to take
+  token_bucket free;
+  free.charge(rate_limit{}, t0, 1e9);  // unlimited: never in debt
+  BOOST_TEST((free.debt(rate_limit{}, t0) == clock::duration::zero()));
+}
+
 BOOST_AUTO_TEST_CASE(the_user_table_is_bounded) {
   using clock = token_bucket::clock;
   keyed_rate_limiter users(rate_limit{1, 1}, 32);  // 2 per stripe

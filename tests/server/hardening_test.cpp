@@ -186,28 +186,37 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_with_requests_in_flight_gives_its_budge
   require_ok(later->send_to_user("bob", "after", "after"));
 }
 
-BOOST_AUTO_TEST_CASE(requests_beyond_the_rates_get_a_retriable_error) {
+BOOST_AUTO_TEST_CASE(a_connection_over_its_request_rate_is_read_no_faster) {
   server::node_options opts;
-  opts.actors.connection_rate = {5, 10};
+  opts.gateway.connection_rate = {20, 5};
   opts.actors.user_rate = {0, 0};
   embedded_node node(opts);
-  auto c = node.login("alice");
-  int ok = 0, limited = 0;
-  for (int i = 0; i < 40; ++i) {
-    auto r = c->send_to_user("bob", "r" + std::to_string(i), "x");
-    if (r.ok()) ++ok;
-    if (r.code == ErrorCode::RATE_LIMITED) ++limited;
-  }
-  BOOST_TEST(ok >= 9);  // the burst (the login took one token)
-  BOOST_TEST(limited > 0);
-  BOOST_TEST(ok + limited == 40);
-  BOOST_TEST(client::retriable(ErrorCode::RATE_LIMITED));
-  require_ok(c->heartbeat());  // heartbeats are never limited
+  auto c = node.login("alice");  // the login takes one of the 5
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 25; ++i) require_ok(c->send_to_user("bob", "r" + std::to_string(i), "x"));
+  // 26 frames at 20/s after a burst of 5 (plus the one that goes into debt): no less than
+  // (26 - 6) / 20 = 1 s.
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 950ms));
+  BOOST_TEST(node.node().gateway_figures().throttled_reads > 0u);
 }
 
-BOOST_AUTO_TEST_CASE(the_user_rate_spans_the_users_connections) {
+BOOST_AUTO_TEST_CASE(a_connection_over_its_byte_rate_is_read_no_faster) {
   server::node_options opts;
-  opts.actors.connection_rate = {0, 0};
+  opts.gateway.connection_byte_rate = {100000, 100000};
+  embedded_node node(opts);
+  auto c = node.login("alice");
+  const std::string body(50000, 'b');
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) require_ok(c->send_to_user("bob", "b" + std::to_string(i), body));
+  // 250 kB at 100 kB/s after a burst of 100 kB (plus the frame that goes into debt): no less
+  // than (250 - 100 - 50) / 100 = 1 s.
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 950ms));
+  BOOST_TEST(node.node().gateway_figures().throttled_reads > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_user_rate_spans_the_users_connections_and_is_a_retriable_error) {
+  server::node_options opts;
+  opts.gateway.connection_rate = {0, 0};
   opts.actors.user_rate = {5, 10};
   embedded_node node(opts);
   auto phone = node.login("alice", "phone");
@@ -223,7 +232,11 @@ BOOST_AUTO_TEST_CASE(the_user_rate_spans_the_users_connections) {
     }
   }
   BOOST_TEST(limited > 0);
+  BOOST_TEST(ok >= 10);  // the burst
   BOOST_TEST(ok < 30);
+  BOOST_TEST(ok + limited == 40);
+  BOOST_TEST(client::retriable(ErrorCode::RATE_LIMITED));
+  require_ok(phone->heartbeat());  // heartbeats are never limited
   require_ok(other->send_to_user("alice", "b", "bob is not alice"));
 }
 

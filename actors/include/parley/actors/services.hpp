@@ -60,11 +60,9 @@ struct actor_options {
   std::size_t max_unauthenticated_frame_bytes = 8 * 1024;
   /// Largest message body accepted, bytes. Default 64 KiB.
   std::size_t max_body_bytes = 64 * 1024;
-  /// Requests one connection may make (all kinds but heartbeats), per second and as a burst;
-  /// more get the retriable `rateLimited`. Default 500/s, burst 1000.
-  runtime::rate_limit connection_rate{500, 1000};
-  /// Requests one user may make over all its connections to this node. Default 1000/s, burst
-  /// 2000. (Across nodes the session cap bounds the sum.)
+  /// Requests one user may make over all its connections to this node (heartbeats are free);
+  /// more get the retriable `rateLimited`. Default 1000/s, burst 2000. (Across nodes the
+  /// session cap bounds the sum; one connection's rate is the gateway's, which throttles.)
   runtime::rate_limit user_rate{1000, 2000};
   /// Users whose request rate a node remembers at once. Default 100,000.
   std::size_t max_rate_limited_users = 100000;

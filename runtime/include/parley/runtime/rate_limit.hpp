@@ -1,10 +1,12 @@
 #pragma once
-// Rate limits for what clients send: a token bucket per connection, and a table of buckets per
-// user shared by all connections of a node.
+// Rate limits for what clients send: token buckets per connection (requests and bytes), and a
+// table of buckets per user shared by all connections of a node.
 //
-// A bucket holds up to `burst` tokens and refills at `rate` per second; each request takes one.
-// An empty bucket refuses (the client gets a retriable `rateLimited` error): a burst after a
-// quiet period passes, a sustained flood is cut to the rate.
+// A bucket holds up to `burst` tokens and refills at `rate` per second. A connection's buckets
+// are charged for each frame read and may go into debt; its socket is then not read until the
+// refill pays the debt back (the gateway throttles: TCP flow control slows the client and the
+// node spends nothing on frames over the rate). A user's bucket refuses instead (the request
+// gets a retriable `rateLimited` error), since the user's connections may be on many sockets.
 
 #include <chrono>
 #include <cstddef>
@@ -30,11 +32,21 @@ class token_bucket {
   /// Takes one token if there is one. `limit.per_second == 0` always allows.
   bool try_take(const rate_limit& limit, clock::time_point now);
 
+  /// Takes `n` tokens whatever the balance, which may go negative (a debt).
+  void charge(const rate_limit& limit, clock::time_point now, double n);
+
+  /// How long until the balance is back to zero (zero if it is not in debt).
+  clock::duration debt(const rate_limit& limit, clock::time_point now) const;
+
   /// Whether the bucket is full at `now` (nothing to remember about it).
   bool full(const rate_limit& limit, clock::time_point now) const;
 
  private:
-  double tokens_ = -1;  // < 0: never used, i.e. full
+  /// The balance at `now` (a bucket never used is full).
+  double balance(const rate_limit& limit, clock::time_point now) const;
+
+  double tokens_ = 0;
+  bool used_ = false;
   clock::time_point last_{};
 };
 

@@ -27,7 +27,9 @@
 //   closed. Accept failures for want of descriptors back off instead of spinning.
 // - read side: a socket is not read while its connection has max_requests_in_flight requests
 //   or max_inflight_bytes_per_connection frame bytes unanswered, or while the node as a whole
-//   has max_inflight_bytes unanswered; TCP flow control then slows the client down. What one
+//   has max_inflight_bytes unanswered, or while its connection is over its request or byte
+//   rate (until the refill pays the debt: one timer, made only for a throttled socket); TCP
+//   flow control then slows the client down. What one
 //   read brings beyond that waits in the connection's splitter (at most one read's worth).
 // - buffers grow with the bytes that arrived, never with a size a frame header announces, and
 //   before login a frame may be at most max_unauthenticated_frame_bytes (actor_options).
@@ -36,6 +38,7 @@
 //   was told to close but does not read is cut after close_grace.
 
 #include "parley/actors/services.hpp"
+#include "parley/runtime/rate_limit.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -75,6 +78,14 @@ struct gateway_options {
   /// Frame bytes all connections together may have unanswered before reading pauses
   /// everywhere until answers free some. Default 256 MiB.
   std::size_t max_inflight_bytes = 256u << 20;
+  /// Requests one connection may send per second, and as a burst after a quiet period. Above
+  /// it the socket is read only as fast as the rate allows (no error: TCP flow control slows
+  /// the client, and the node spends nothing on frames it has not read). {0, 0}: off.
+  /// Default 500/s, bursts of 1000.
+  runtime::rate_limit connection_rate{500, 1000};
+  /// Frame bytes one connection may send per second, and as a burst; enforced the same way.
+  /// Default 1 MiB/s, bursts of 4 MiB (a frame larger than the burst still passes, in debt).
+  runtime::rate_limit connection_byte_rate{1 << 20, 4 << 20};
   /// How long a connection that was told to close (kicked, too slow) may take to read its last
   /// frames before it is cut. Default 5 s.
   std::chrono::milliseconds close_grace{5000};
@@ -92,6 +103,7 @@ struct gateway_stats {
   std::uint64_t refused_full = 0;     ///< Sockets refused because max_connections was reached.
   std::uint64_t accept_backoffs = 0;  ///< Accept failures that paused accepting.
   std::uint64_t paused_reads = 0;     ///< Times a socket stopped being read (back-pressure).
+  std::uint64_t throttled_reads = 0;  ///< Times a socket stopped being read (over its rates).
   std::uint64_t inflight_bytes = 0;   ///< Frame bytes handed to hubs and not yet answered.
   std::size_t max_connections = 0;    ///< The connection cap in force.
 };
