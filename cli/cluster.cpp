@@ -145,6 +145,9 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
                  "Groups one user may be a member of")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  cmd.add_option("--max-stored-bytes-per-user", o.actors.max_stored_bytes_per_user,
+                 "Bytes of message bodies one user may store (0: no cap)")
+      ->capture_default_str();
   // A burst of `burst` times the rate is allowed after a quiet period.
   auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, double burst,
                      const std::string& what) {

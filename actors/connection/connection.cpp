@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <exception>
 #include <iostream>
 #include <unordered_map>
@@ -346,6 +347,10 @@ class connection {
     } else {  // a target kind this server does not know (a newer client's)
       return reply_error(id, errc::bad_request, "unknown send target");
     }
+    send_within_quota(id, std::move(entity), std::move(r));
+  }
+
+  void forward_send(request_ref id, const std::string& entity, send_request r) {
     request(
         entity,
         [this, id](send_ack& ack) {
@@ -357,6 +362,69 @@ class connection {
           });
         },
         error_replier(id), send_atom::value, std::move(r));
+  }
+
+  // -- storage quota ----------------------------------------------------------------------------
+
+  /// A validated send waiting for its bytes of the user's storage quota.
+  struct quota_waiter {
+    request_ref id;
+    std::string entity;
+    send_request r;
+  };
+
+  /// Spends the body's bytes of the quota this connection leased from its user actor, then
+  /// forwards the send; asks for more when the lease runs out. Later sends wait behind one
+  /// that waits, so pipelined sends still reach their conversations in the order sent.
+  void send_within_quota(request_ref id, std::string entity, send_request r) {
+    const std::uint64_t bytes = r.body.size();
+    if (svc_.options.max_stored_bytes_per_user == 0) return forward_send(id, entity, std::move(r));
+    if (quota_waiting_.empty() && bytes <= quota_left_) {
+      quota_left_ -= bytes;
+      return forward_send(id, entity, std::move(r));
+    }
+    quota_waiting_.push_back(quota_waiter{id, std::move(entity), std::move(r)});
+    if (!quota_asked_) ask_quota();
+  }
+
+  void ask_quota() {
+    std::uint64_t waiting = 0;
+    for (const auto& w : quota_waiting_) waiting += w.r.body.size();
+    const std::uint64_t need = quota_waiting_.front().r.body.size() - quota_left_;
+    const std::uint64_t want = std::max<std::uint64_t>(svc_.options.stored_bytes_lease, waiting);
+    quota_asked_ = true;
+    request(
+        runtime::user_entity(user_),
+        [this](std::uint64_t granted) {
+          quota_asked_ = false;
+          quota_left_ += granted;
+          release_quota_waiters();
+        },
+        [this](caf::error& err) {
+          quota_asked_ = false;
+          auto refused = std::move(quota_waiting_);
+          quota_waiting_.clear();
+          for (auto& w : refused) reply_caf_error(w.id, err);
+        },
+        grant_atom::value, want, need);
+  }
+
+  void release_quota_waiters() {
+    while (!quota_waiting_.empty() && quota_waiting_.front().r.body.size() <= quota_left_) {
+      auto w = std::move(quota_waiting_.front());
+      quota_waiting_.pop_front();
+      quota_left_ -= w.r.body.size();
+      forward_send(w.id, w.entity, std::move(w.r));
+    }
+    if (!quota_waiting_.empty()) ask_quota();
+  }
+
+  /// Gives the unspent lease back to the user actor (closing).
+  void refund_quota() {
+    if (quota_left_ == 0 || user_.empty()) return;
+    request(
+        runtime::user_entity(user_), [] {}, [](caf::error&) {}, refund_atom::value, quota_left_);
+    quota_left_ = 0;
   }
 
   /// Where a read of `conversation` goes: the conversation itself for a direct one the user
@@ -581,7 +649,10 @@ class connection {
   std::string device_;
   std::uint16_t device_type_ = 0;
   std::uint64_t expires_unix_s_ = 0;  ///< Of the token of the last (pending) login.
-  caf::actor_addr presence_;  ///< The presence actor holding our session (watched by the hub).
+  caf::actor_addr presence_;      ///< The presence actor holding our session (watched by the hub).
+  std::uint64_t quota_left_ = 0;  ///< Storage quota leased from the user actor, unspent.
+  bool quota_asked_ = false;      ///< A lease request is outstanding.
+  std::deque<quota_waiter> quota_waiting_;
   bool logged_in_ = false;
   bool login_pending_ = false;
   bool closing_ = false;
@@ -793,6 +864,7 @@ void connection::on_closed() {
   }
   if (presence_) hub_.unwatch(presence_, id_);
   presence_ = nullptr;
+  refund_quota();
   logged_in_ = false;
   closing_ = true;
   if (sink_) sink_->close();

@@ -1,5 +1,6 @@
 // The user actor ("user/<name>"): the user's inbox (an append-only log of what changed for it),
-// the set of conversations it takes part in, and its read cursors. It passivates when idle,
+// the set of conversations it takes part in, its read cursors and its storage quota (bytes of
+// message bodies stored, leased to its connections in chunks). It passivates when idle,
 // online or not: the sessions are the presence actor's (actors/presence/presence.cpp), which
 // also gets the inbox events to push to them.
 
@@ -60,6 +61,9 @@ class user_actor final : public entity_actor {
           }
           return true;
         },
+        [this](grant_atom, std::uint64_t want, std::uint64_t at_least)
+            -> caf::result<std::uint64_t> { return grant(want, at_least); },
+        [this](refund_atom, std::uint64_t bytes) { refund(bytes); },
         commit_handler(),
         idle_handler(),
         drain_handler(),
@@ -75,7 +79,47 @@ class user_actor final : public entity_actor {
     auto entries = svc_.db->scan(shard_, prefix, store::prefix_end(prefix), SIZE_MAX);
     if (!entries) return entries.error();
     for (auto& e : *entries) conversations_.insert(e.key.substr(prefix.size()));
+    auto stored = svc_.db->get(shard_, stored_key_);
+    if (!stored) return stored.error();
+    stored_bytes_ = *stored ? store::decode_u64(**stored) : 0;
     return {};
+  }
+
+  /// Leases up to `want` bytes of the storage quota (at least `at_least`, or none), counted as
+  /// stored once the new total is durable.
+  caf::result<std::uint64_t> grant(std::uint64_t want, std::uint64_t at_least) {
+    const std::uint64_t max = svc_.options.max_stored_bytes_per_user;
+    const std::uint64_t left = max > stored_bytes_ ? max - stored_bytes_ : 0;
+    if (left < at_least || at_least == 0) {
+      return make_error(errc::limit_exceeded,
+                        "storage quota of " + std::to_string(max) + " bytes reached");
+    }
+    const std::uint64_t granted = std::min(want, left);
+    stored_bytes_ += granted;
+    auto rp = make_response_promise<std::uint64_t>();
+    commit(stored_batch(), [this, rp, granted](const store::status& st) mutable {
+      if (st.ok()) {
+        rp.deliver(granted);
+        return;
+      }
+      stored_bytes_ -= std::min(granted, stored_bytes_);  // not leased after all
+      rp.deliver(storage_error(st));
+    });
+    return rp;
+  }
+
+  /// Takes back quota a connection leased and did not spend.
+  void refund(std::uint64_t bytes) {
+    stored_bytes_ -= std::min(bytes, stored_bytes_);
+    commit(stored_batch(), [](const store::status&) {
+      // Lost on a storage failure: the user keeps less quota than it could, never more.
+    });
+  }
+
+  store::write_batch stored_batch() const {
+    store::write_batch batch;
+    batch.put(shard_, stored_key_, store::encode_u64(stored_bytes_));
+    return batch;
   }
 
   caf::result<std::uint64_t> mark_read(const std::string& conversation, std::uint64_t seq) {
@@ -139,6 +183,8 @@ class user_actor final : public entity_actor {
   }
 
   const std::string user_;
+  const std::string stored_key_ = store::named_key(id_, store::record::stored, "");
+  std::uint64_t stored_bytes_ = 0;  ///< Of the quota: spent or leased to connections.
   store::seq_log inbox_;
   std::uint64_t inbox_head_ = 0;
   std::set<std::string> conversations_;

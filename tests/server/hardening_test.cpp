@@ -5,6 +5,7 @@
 
 #include "parley/client/codec.hpp"
 #include "parley/runtime/cluster_tls.hpp"
+#include "parley/runtime/entity_id.hpp"
 #include "parley/schema/framing.hpp"
 #include "parley/store/store.hpp"
 #include "parley/testing/embedded_node.hpp"
@@ -290,6 +291,35 @@ BOOST_AUTO_TEST_CASE(a_user_is_in_at_most_the_configured_groups) {
   BOOST_TEST((bob->add_member("b1", "alice").code == ErrorCode::LIMIT_EXCEEDED));
   require_ok(alice->leave_group("a1"));
   require_ok(alice->join_group("b1"));
+}
+
+BOOST_AUTO_TEST_CASE(a_user_stores_at_most_its_quota_across_connections_and_restarts) {
+  server::node_options opts;
+  opts.actors.max_stored_bytes_per_user = 100000;
+  opts.actors.stored_bytes_lease = 30000;  // several leases, and a last one cut to what is left
+  embedded_node node(opts);
+  const std::string body(9000, 'q');
+  {
+    auto alice = node.login("alice");
+    for (int i = 0; i < 11; ++i) {  // 99,000 bytes
+      require_ok(alice->send_to_user("bob", "q" + std::to_string(i), body));
+    }
+    auto over = alice->send_to_user("bob", "q11", body);
+    BOOST_TEST((over.code == ErrorCode::LIMIT_EXCEEDED));
+    BOOST_TEST(over.error.find("storage quota") != std::string::npos);
+    require_ok(node.login("bob")->send_to_user("alice", "b", body));  // others are unaffected
+  }  // closing gives the unspent 1,000 bytes back
+  auto again = node.login("alice", "laptop");
+  BOOST_TEST(testing::wait_until(
+      [&] { return again->send_to_user("bob", "last", std::string(1000, 'l')).ok(); }));
+  BOOST_TEST((again->send_to_user("bob", "one-more", "x").code == ErrorCode::LIMIT_EXCEEDED));
+  again.reset();
+  node.restart();  // the count is stored
+  BOOST_TEST(
+      (node.login("alice")->send_to_user("bob", "after", "x").code == ErrorCode::LIMIT_EXCEEDED));
+  auto history = node.login("bob")->pull(runtime::dm_conversation("alice", "bob"), 0, 100);
+  require_ok(history);
+  BOOST_TEST(history.messages.size() == 13u);  // 11 + bob's + the last 1,000 bytes
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -76,6 +76,13 @@ struct actor_options {
   /// `limitExceeded`. Checked before the membership is written, so concurrent joins can pass
   /// it by a few. Default 1,000.
   std::size_t max_groups_per_user = 1000;
+  /// Bytes of message bodies one user may store over its lifetime (0: no cap); a send beyond
+  /// it gets `limitExceeded`. Connections lease it from the user actor in chunks of
+  /// stored_bytes_lease, so most sends do not ask; a node that crashes loses the unspent part
+  /// of its leases (counted as stored). Default 4 GiB.
+  std::uint64_t max_stored_bytes_per_user = std::uint64_t{4} << 30;
+  /// See max_stored_bytes_per_user. Default 256 KiB.
+  std::uint64_t stored_bytes_lease = 256 * 1024;
 };
 
 /// Counters shown by stats and benchmarks; updated with relaxed atomics.

@@ -23,6 +23,7 @@ enum class record : char {
   read_cursor = 'r',  ///< user: conversation id -> read seq.
   membership = 'c',   ///< user: conversation id -> "" (the user's conversations).
   state = 's',        ///< group: whole state, no suffix.
+  stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
 };
 
 /// Longest entity id the layout accepts.
