@@ -15,9 +15,14 @@
 #include <capnp/any.h>
 #include <capnp/message.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -109,6 +114,73 @@ BOOST_AUTO_TEST_CASE(a_connection_over_the_cap_is_told_and_closed) {
   BOOST_TEST(testing::wait_until([&] { return node.node().gateway_figures().open == 1u; }));
   auto again = node.login("carol");
   require_ok(again->heartbeat());
+}
+
+BOOST_AUTO_TEST_CASE(accepting_backs_off_while_descriptors_run_out_and_resumes) {
+  embedded_node node;
+  // Allow this process exactly one more descriptor: the client's socket. The node's accept
+  // then fails with EMFILE while the connection waits in the listen backlog.
+  int highest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    highest = std::max(highest, std::stoi(entry.path().filename().string()));
+  }
+  std::vector<int> fillers;  // take every free descriptor up to `highest`: no gaps below it
+  for (;;) {
+    const int fd = ::open("/dev/null", O_RDONLY);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    if (fd > highest) {
+      ::close(fd);
+      break;
+    }
+    fillers.push_back(fd);
+  }
+  rlimit saved{};
+  BOOST_TEST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(highest) + 2;  // one free descriptor: highest + 1
+  BOOST_TEST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  // A raw socket: the client library's own event loop would need descriptors too.
+  const int waiting = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(node.port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool connected =
+      waiting >= 0 && ::connect(waiting, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  // Three back-offs of 100 ms take at least 200 ms; a loop retrying at once would count
+  // millions by then.
+  const bool backed_off =
+      connected &&
+      testing::wait_until([&] { return node.node().gateway_figures().accept_backoffs >= 3; }, 5s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  for (int fd : fillers) ::close(fd);
+  BOOST_TEST_REQUIRE(connected);
+  BOOST_TEST_REQUIRE(backed_off);
+  BOOST_TEST((took >= 200ms));
+  BOOST_TEST(node.node().gateway_figures().accept_backoffs < 100u);
+  // Descriptors are back: the waiting connection is accepted and answered.
+  const auto heartbeat =
+      client::codec::encode(7, [](wire::ClientFrame::Builder f) { f.setHeartbeat(); });
+  const auto bytes = heartbeat.size() * sizeof(std::uint64_t);
+  BOOST_TEST_REQUIRE(::write(waiting, heartbeat.data(), bytes) == static_cast<ssize_t>(bytes));
+  timeval limit{10, 0};
+  ::setsockopt(waiting, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  schema::frame_splitter in(schema::frame_limits{});
+  std::optional<schema::frame_words> answer;
+  std::array<std::uint8_t, 4096> buf{};
+  while (!answer) {
+    const ssize_t n = ::read(waiting, buf.data(), buf.size());
+    BOOST_TEST_REQUIRE(n > 0);
+    in.append(buf.data(), static_cast<std::size_t>(n));
+    answer = in.next();
+  }
+  ::close(waiting);
+  const auto decoded = client::codec::decode(*answer);
+  BOOST_TEST_REQUIRE(decoded.has_value());
+  BOOST_TEST(decoded->request_id == 7u);
+  BOOST_TEST(decoded->result.ok());
 }
 
 BOOST_AUTO_TEST_CASE(the_default_cap_leaves_descriptors_for_storage) {
