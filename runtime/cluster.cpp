@@ -131,9 +131,17 @@ bool cluster_member::register_self() {
             {"incarnation", *lease}};
   if (etcd_.put(opts_.prefix + "/nodes/" + self_.id, info.dump(), *lease)) return false;
   lease_ = *lease;
-  last_keepalive_ok_ = last_keepalive_sent_ = clock::now();
+  last_keepalive_sent_ = clock::now();
+  last_keepalive_ok_.store(last_keepalive_sent_.time_since_epoch().count(),
+                           std::memory_order_release);
   serving_ = true;
   return true;
+}
+
+bool cluster_member::serving() const {
+  if (!serving_.load(std::memory_order_acquire)) return false;
+  const clock::time_point ok(clock::duration(last_keepalive_ok_.load(std::memory_order_acquire)));
+  return clock::now() - ok < opts_.lease_ttl;
 }
 
 void cluster_member::run() {
@@ -154,14 +162,16 @@ void cluster_member::tick() {
     last_keepalive_sent_ = now;
     auto ttl = etcd_.keep_alive(lease_);
     if (ttl && *ttl > 0) {
-      last_keepalive_ok_ = now;
+      last_keepalive_ok_.store(now.time_since_epoch().count(), std::memory_order_release);
     } else if (ttl && *ttl == 0) {
       serving_ = false;       // the lease is gone: someone may already consider us dead
       coordinating_ = false;  // and the coordinator key went with it
       register_self();
     }
   }
-  if (now - last_keepalive_ok_ >= opts_.lease_ttl) serving_ = false;
+  if (now - clock::time_point(clock::duration(last_keepalive_ok_.load())) >= opts_.lease_ttl) {
+    serving_ = false;
+  }
   if (stats_ && now - last_stats_ >= std::chrono::seconds(1)) {
     last_stats_ = now;
     etcd_.put(opts_.prefix + "/stats/" + self_.id, stats_(), lease_);  // best effort
@@ -212,7 +222,7 @@ void cluster_member::tick() {
     std::vector<node_id> owners;
     if (decode_shard_map((*map)->value, epoch, owners)) map_.apply(epoch, std::move(owners));
   }
-  if (listed && serving_ && map) coordinate(nodes(), map_exists);
+  if (listed && serving() && map) coordinate(nodes(), map_exists);
 }
 
 void cluster_member::coordinate(const std::map<node_id, node_info>& nodes, bool map_exists) {

@@ -244,7 +244,7 @@ BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly
   BOOST_TEST_REQUIRE(error.empty(), error);
   BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
   BOOST_TEST(
-      testing::wait_until([&] { return cluster.node(2).stats().map_epoch == stale_epoch + 1; }));
+      testing::wait_until([&] { return cluster.node(2).stats().map_epoch >= stale_epoch + 1; }));
   for (std::uint64_t n = 1; n <= 20; ++n) {
     auto ack = sender->send_to_user(bob, "m" + std::to_string(n), "after");
     require_ok(ack);
@@ -257,8 +257,9 @@ BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly
 
   BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
   cluster.node(0).hold_map_updates(false);
+  // At least the move's epoch (a slow run may see a later change too).
   BOOST_TEST(
-      testing::wait_until([&] { return cluster.node(0).stats().map_epoch == stale_epoch + 1; }));
+      testing::wait_until([&] { return cluster.node(0).stats().map_epoch >= stale_epoch + 1; }));
   require_ok(sender->send_to_user(bob, "m21", "direct again"));
   auto pulled = client::pull_all(*reader, conversation);
   BOOST_TEST_REQUIRE(std::holds_alternative<std::vector<client::message>>(pulled));

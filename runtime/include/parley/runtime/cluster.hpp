@@ -114,8 +114,11 @@ class cluster_member {
   /// Leaves: stops the thread and revokes the lease (graceful leave). Idempotent.
   void stop();
 
-  /// Whether this node may serve its shards now (lease alive).
-  bool serving() const { return serving_.load(std::memory_order_acquire); }
+  /// Whether this node may serve its shards now: registered, and its last successful lease
+  /// refresh less than a ttl ago by the local clock. The clock check matters after the
+  /// process was frozen (SIGSTOP, a VM pause): its background thread has not yet noticed the
+  /// lapsed lease, but requests must not be served from that moment on.
+  bool serving() const;
   /// Whether this node is the coordinator.
   bool coordinating() const { return coordinating_.load(std::memory_order_acquire); }
   /// Last known member list.
@@ -138,7 +141,8 @@ class cluster_member {
   std::chrono::steady_clock::time_point last_nodes_callback_;
   etcd_client etcd_;
   std::int64_t lease_ = 0;
-  std::chrono::steady_clock::time_point last_keepalive_ok_;
+  /// Of the last successful refresh (steady_clock ticks); read by serving() on any thread.
+  std::atomic<std::chrono::steady_clock::rep> last_keepalive_ok_{0};
   std::chrono::steady_clock::time_point last_keepalive_sent_;
   std::atomic<bool> serving_{false};
   std::atomic<bool> coordinating_{false};
