@@ -106,6 +106,13 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log = "") {
   _exit(127);
 }
 
+/// --etcd-ca/--etcd-cert/--etcd-key: TLS to an https:// etcd endpoint.
+void add_etcd_tls_options(CLI::App& cmd, runtime::tls_identity& tls) {
+  cmd.add_option("--etcd-ca", tls.ca_file, "PEM: the CA of etcd's certificate (https endpoint)");
+  cmd.add_option("--etcd-cert", tls.cert_file, "PEM: client certificate for etcd");
+  cmd.add_option("--etcd-key", tls.key_file, "PEM: client key for etcd");
+}
+
 void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--data-dir", o.data_dir, "Data directory (created if missing)")
       ->capture_default_str();
@@ -291,6 +298,7 @@ command add_node_start(CLI::App& node) {
   start->add_option("--cluster-key", o->cluster.tls.key_file, "PEM: this node's private key");
   start->add_flag("--insecure-cluster-port", o->cluster.insecure,
                   "No TLS between nodes: anyone who reaches the cluster port controls the node");
+  add_etcd_tls_options(*start, o->cluster.etcd_tls);
   return [o, start]() -> int {
     if (!start->parsed()) return -1;
     return run_node(*o);
@@ -341,15 +349,17 @@ command add_node_drain(CLI::App& node) {
     std::string etcd = "http://127.0.0.1:9379";
     std::string prefix = "/parley";
     int timeout_s = 300;
+    runtime::tls_identity etcd_tls;
   };
   auto o = std::make_shared<opts>();
+  add_etcd_tls_options(*drain, o->etcd_tls);
   drain->add_option("node", o->node, "Node id, e.g. node-2")->required();
   drain->add_option("--etcd", o->etcd, "etcd endpoint")->capture_default_str();
   drain->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
   drain->add_option("--timeout", o->timeout_s, "Seconds to wait")->capture_default_str();
   return [o, drain]() -> int {
     if (!drain->parsed()) return -1;
-    runtime::etcd_client etcd(o->etcd);
+    runtime::etcd_client etcd(o->etcd, std::chrono::milliseconds(2000), o->etcd_tls);
     const std::string node_key = o->prefix + "/nodes/" + o->node;
     auto listed = etcd.get(node_key);
     if (!listed || !*listed) {
@@ -393,14 +403,16 @@ command add_cluster_status(CLI::App& cluster) {
   struct opts {
     std::string etcd = "http://127.0.0.1:9379";
     std::string prefix = "/parley";
+    runtime::tls_identity etcd_tls;
   };
   auto o = std::make_shared<opts>();
+  add_etcd_tls_options(*status, o->etcd_tls);
   status->add_option("--etcd", o->etcd, "etcd endpoint")->capture_default_str();
   status->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
   return [o, status]() -> int {
     if (!status->parsed()) return -1;
     using json = nlohmann::json;
-    runtime::etcd_client etcd(o->etcd);
+    runtime::etcd_client etcd(o->etcd, std::chrono::milliseconds(2000), o->etcd_tls);
     auto nodes = etcd.get_prefix(o->prefix + "/nodes/");
     if (!nodes) {
       std::cerr << "imctl: cannot read etcd at " << o->etcd << "\n";

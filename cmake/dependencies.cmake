@@ -41,5 +41,9 @@ find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
 find_library(HTTPLIB_LIBRARY cpp-httplib REQUIRED)
 add_library(parley_httplib INTERFACE)
 target_include_directories(parley_httplib INTERFACE ${HTTPLIB_INCLUDE_DIR})
-target_link_libraries(parley_httplib INTERFACE ${HTTPLIB_LIBRARY})
+target_link_libraries(parley_httplib INTERFACE ${HTTPLIB_LIBRARY} OpenSSL::SSL)
+# The same definitions Debian built the library with (its cpp-httplib.pc): without them our
+# code would see other class layouts than the library's. OpenSSL support also gives https.
+target_compile_definitions(parley_httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT
+  CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
 add_library(parley::httplib ALIAS parley_httplib)

@@ -71,7 +71,7 @@ cluster_member::cluster_member(cluster_options opts, node_info self, etcd_shard_
       map_(map),
       on_nodes_(std::move(on_nodes)),
       stats_(std::move(stats)),
-      etcd_(opts_.etcd) {}
+      etcd_(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls) {}
 
 cluster_member::~cluster_member() {
   stop();
@@ -91,8 +91,10 @@ caf::error cluster_member::start(std::chrono::milliseconds timeout) {
     changed_ = true;
     cv_.notify_all();
   };
-  map_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/shardmap", false, changed);
-  nodes_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/nodes/", true, changed);
+  map_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/shardmap", false, changed,
+                                            opts_.etcd_tls);
+  nodes_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/nodes/", true, changed,
+                                              opts_.etcd_tls);
   thread_ = std::thread([this] { run(); });
   return {};
 }

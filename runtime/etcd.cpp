@@ -5,6 +5,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
+#include <mutex>
+
 namespace parley::runtime {
 
 namespace {
@@ -76,13 +79,32 @@ std::string prefix_end(std::string prefix) {
   return std::string(1, '\0');
 }
 
+/// An HTTP client of `endpoint`; for https, verifying etcd's certificate against tls.ca_file
+/// and presenting tls.cert_file / key_file when given.
+std::unique_ptr<httplib::Client> http_client(const std::string& endpoint, const tls_identity& tls) {
+  if (endpoint.rfind("https://", 0) == 0) {
+    // OpenSSL writes to the socket with write(), which raises SIGPIPE when etcd has closed the
+    // connection (it does after refusing a certificate): that would kill the process. A
+    // server never wants SIGPIPE; the failed write then shows up as an error instead.
+    static std::once_flag ignore_sigpipe;
+    std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
+  }
+  auto http = tls.cert_file.empty()
+                  ? std::make_unique<httplib::Client>(endpoint)
+                  : std::make_unique<httplib::Client>(endpoint, tls.cert_file, tls.key_file);
+  if (!tls.ca_file.empty()) http->set_ca_cert_path(tls.ca_file.c_str());
+  http->enable_server_certificate_verification(true);
+  return http;
+}
+
 }  // namespace
 
-etcd_client::etcd_client(std::string endpoint, std::chrono::milliseconds timeout)
-    : endpoint_(std::move(endpoint)), timeout_(timeout) {}
+etcd_client::etcd_client(std::string endpoint, std::chrono::milliseconds timeout, tls_identity tls)
+    : endpoint_(std::move(endpoint)), timeout_(timeout), tls_(std::move(tls)) {}
 
 caf::expected<std::string> etcd_client::post(const std::string& path, const std::string& body) {
-  httplib::Client http(endpoint_);
+  auto client = http_client(endpoint_, tls_);
+  auto& http = *client;
   http.set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout_).count(),
                               (timeout_.count() % 1000) * 1000);
   http.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout_).count(),
@@ -171,13 +193,16 @@ caf::expected<bool> etcd_client::put_if(const std::string& key, const std::strin
 }
 
 struct etcd_watch::stream {
-  explicit stream(const std::string& endpoint) : http(endpoint) {}
-  httplib::Client http;
+  stream(const std::string& endpoint, const tls_identity& tls)
+      : client(http_client(endpoint, tls)), http(*client) {}
+  std::unique_ptr<httplib::Client> client;
+  httplib::Client& http;
 };
 
 etcd_watch::etcd_watch(std::string endpoint, std::string key, bool prefix,
-                       std::function<void()> on_change)
+                       std::function<void()> on_change, tls_identity tls)
     : endpoint_(std::move(endpoint)),
+      tls_(std::move(tls)),
       request_([&] {
         json create{{"key", b64(key)}};
         if (prefix) create["range_end"] = b64(prefix_end(key));
@@ -204,7 +229,7 @@ std::size_t etcd_watch::established() const {
 
 void etcd_watch::run() {
   for (;;) {
-    stream s(endpoint_);
+    stream s(endpoint_, tls_);
     s.http.set_connection_timeout(2, 0);
     s.http.set_read_timeout(3600, 0);  // an idle watch is silent; stop() interrupts it
     {
@@ -218,8 +243,7 @@ void etcd_watch::run() {
     req.path = "/v3/watch";
     req.body = request_;
     req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char* data, std::size_t len, std::uint64_t,
-                               std::uint64_t) {
+    req.content_receiver = [&](const char* data, std::size_t len, std::uint64_t, std::uint64_t) {
       pending.append(data, len);
       for (auto eol = pending.find('\n'); eol != std::string::npos; eol = pending.find('\n')) {
         auto j = json::parse(pending.substr(0, eol), nullptr, false);

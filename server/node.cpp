@@ -21,6 +21,7 @@
 #include <caf/system_messages.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -97,6 +98,9 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   auto p = std::make_unique<impl>();
   p->opts = std::move(opts);
   auto& o = p->opts;
+  // TLS libraries write to sockets with write(): a peer that hung up must give an error, not
+  // a SIGPIPE that ends the node (Asio's own writes already use MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
 
   if (auto st = store::create_private_dir(o.data_dir); !st.ok()) return st.message();
 
@@ -259,7 +263,8 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   raw->owner = result.get();
   if (clustered) {
     raw->mover = std::thread([raw] {
-      runtime::etcd_client etcd(raw->opts.cluster.etcd);
+      runtime::etcd_client etcd(raw->opts.cluster.etcd, std::chrono::milliseconds(2000),
+                                raw->opts.cluster.etcd_tls);
       while (!raw->mover_stop) {
         raw->move_step(etcd);
         for (int i = 0; i < 10 && !raw->mover_stop; ++i) {
@@ -445,7 +450,8 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
   std::uint64_t epoch = 0;
   std::vector<runtime::node_id> owners;
   if (failure.empty()) {
-    runtime::etcd_client etcd(i.opts.cluster.etcd);
+    runtime::etcd_client etcd(i.opts.cluster.etcd, std::chrono::milliseconds(2000),
+                              i.opts.cluster.etcd_tls);
     const std::string key = i.opts.cluster.prefix + "/shardmap";
     for (int attempt = 0;; ++attempt) {
       auto kv = etcd.get(key);

@@ -24,10 +24,11 @@ std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
-etcd_server::etcd_server() : dir_("parley-etcd") {
+etcd_server::etcd_server(runtime::tls_identity tls) : dir_("parley-etcd"), tls_(std::move(tls)) {
   const auto client = free_port();
   const auto peer = free_port();
-  endpoint_ = "http://127.0.0.1:" + std::to_string(client);
+  endpoint_ =
+      (tls_.configured() ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client);
   const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
   const std::string data = dir_.path() + "/data";
   const std::string log = dir_.path() + "/etcd.log";
@@ -40,14 +41,33 @@ etcd_server::etcd_server() : dir_("parley-etcd") {
     FILE* err = std::freopen(log.c_str(), "a", stderr);
     (void)out;
     (void)err;
-    execlp("etcd", "etcd", "--name", "parley-test", "--data-dir", data.c_str(),
-           "--listen-client-urls", endpoint_.c_str(), "--advertise-client-urls", endpoint_.c_str(),
-           "--listen-peer-urls", peer_url.c_str(), "--initial-advertise-peer-urls",
-           peer_url.c_str(), "--initial-cluster", ("parley-test=" + peer_url).c_str(),
-           static_cast<char*>(nullptr));
+    std::vector<std::string> args = {"etcd",
+                                     "--name",
+                                     "parley-test",
+                                     "--data-dir",
+                                     data,
+                                     "--listen-client-urls",
+                                     endpoint_,
+                                     "--advertise-client-urls",
+                                     endpoint_,
+                                     "--listen-peer-urls",
+                                     peer_url,
+                                     "--initial-advertise-peer-urls",
+                                     peer_url,
+                                     "--initial-cluster",
+                                     "parley-test=" + peer_url};
+    if (tls_.configured()) {
+      args.insert(args.end(), {"--cert-file", tls_.cert_file, "--key-file", tls_.key_file,
+                               "--trusted-ca-file", tls_.ca_file, "--client-cert-auth"});
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp("etcd", argv.data());
     _exit(127);
   }
-  runtime::etcd_client probe(endpoint_, std::chrono::milliseconds(500));
+  // With TLS the probe presents etcd's own certificate (it is also good for client auth).
+  runtime::etcd_client probe(endpoint_, std::chrono::milliseconds(500), tls_);
   const bool up =
       wait_until([&] { return static_cast<bool>(probe.get("/probe")); }, std::chrono::seconds(10));
   if (!up) {

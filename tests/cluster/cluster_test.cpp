@@ -71,6 +71,49 @@ BOOST_AUTO_TEST_CASE(put_get_compare_and_swap_and_leases) {
   BOOST_TEST(!c.get("/t/leased")->has_value());
 }
 
+BOOST_AUTO_TEST_CASE(over_tls_only_clients_with_a_certificate_of_its_ca_get_in) {
+  testing::temp_dir dir;
+  BOOST_TEST_REQUIRE(runtime::ensure_cluster_ca(dir.path()).empty());
+  auto server_id = runtime::issue_node_identity(dir.path(), "etcd", "IP:127.0.0.1");
+  auto client_id = runtime::issue_node_identity(dir.path(), "node-0");
+  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::tls_identity>(server_id));
+  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::tls_identity>(client_id));
+  const auto& client = std::get<runtime::tls_identity>(client_id);
+  testing::etcd_server etcd(std::get<runtime::tls_identity>(server_id));
+  BOOST_TEST(etcd.endpoint().rfind("https://", 0) == 0u);
+  runtime::etcd_client good(etcd.endpoint(), std::chrono::milliseconds(2000), client);
+  BOOST_TEST(!good.put("/t/a", "one"));
+  auto a = good.get("/t/a");
+  BOOST_TEST_REQUIRE((a && *a));
+  BOOST_TEST((*a)->value == "one");
+  // Without a client certificate, or without the CA that signed etcd's: refused.
+  runtime::etcd_client no_cert(etcd.endpoint(), std::chrono::milliseconds(2000),
+                               runtime::tls_identity{client.ca_file, "", ""});
+  BOOST_TEST(!no_cert.get("/t/a"));
+  runtime::etcd_client no_ca(etcd.endpoint());
+  BOOST_TEST(!no_ca.get("/t/a"));
+  // A node registers, follows the map and serves through it (watches included).
+  testing::temp_dir data;
+  server::node_options o;
+  o.data_dir = data.path() + "/n";
+  o.gateway.port = 0;
+  o.cluster.etcd = etcd.endpoint();
+  o.cluster.etcd_tls = client;
+  o.cluster.self = "node-0";
+  o.cluster.cluster_port = testing::free_port();
+  o.cluster.insecure = true;
+  auto started = server::node::start(o);
+  BOOST_TEST_REQUIRE(std::holds_alternative<std::unique_ptr<server::node>>(started));
+  auto& node = *std::get<std::unique_ptr<server::node>>(started);
+  BOOST_TEST(testing::wait_until([&] {
+    const auto s = node.stats();
+    return s.map_epoch > 0 && s.serving && s.owned_shards > 0;
+  }));
+  auto registered = good.get("/parley/nodes/node-0");
+  BOOST_TEST((registered && *registered));
+  node.stop();
+}
+
 BOOST_AUTO_TEST_CASE(a_watch_reports_puts_and_deletes_under_its_prefix_only) {
   testing::etcd_server etcd;
   runtime::etcd_client c(etcd.endpoint());

@@ -57,6 +57,9 @@ struct cluster_options {
   std::uint32_t expected_nodes = 1;
   /// Mutual TLS on the cluster port (runtime/cluster_tls.hpp). Required unless `insecure`.
   tls_identity tls;
+  /// TLS to etcd (an https:// endpoint): etcd's CA, and this node's client certificate and
+  /// key when etcd checks clients. Default none (http).
+  tls_identity etcd_tls;
   /// Run the cluster port without authentication: anyone who reaches it controls the node.
   /// Only for a private network the operator trusts. Default false.
   bool insecure = false;

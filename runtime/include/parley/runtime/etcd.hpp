@@ -6,6 +6,8 @@
 // Thread safety: every method may be called from any thread (each call uses its own HTTP
 // connection). Calls block for at most `timeout`.
 
+#include "parley/runtime/cluster_tls.hpp"
+
 #include <caf/expected.hpp>
 
 #include <chrono>
@@ -33,9 +35,12 @@ struct etcd_kv {
 /// See the file comment. Errors are Parley `unavailable` errors (retriable).
 class etcd_client {
  public:
-  /// `endpoint` like "http://127.0.0.1:2379".
+  /// `endpoint` like "http://127.0.0.1:2379", or "https://..." with `tls`: the CA that signed
+  /// etcd's certificate and, when etcd checks clients (--client-cert-auth), this client's
+  /// certificate and key (ca_file alone: server verification only).
   explicit etcd_client(std::string endpoint,
-                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000),
+                       tls_identity tls = {});
 
   /// Grants a lease; returns its id.
   caf::expected<std::int64_t> grant_lease(std::chrono::seconds ttl);
@@ -60,6 +65,7 @@ class etcd_client {
   caf::expected<std::string> post(const std::string& path, const std::string& body);
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
+  tls_identity tls_;
 };
 
 /// A watch on a key or a key prefix (the gateway's streaming POST /v3/watch), on its own thread.
@@ -68,7 +74,8 @@ class etcd_client {
 /// re-established (100 ms back-off), again followed by `on_change()`. The destructor ends it.
 class etcd_watch {
  public:
-  etcd_watch(std::string endpoint, std::string key, bool prefix, std::function<void()> on_change);
+  etcd_watch(std::string endpoint, std::string key, bool prefix, std::function<void()> on_change,
+             tls_identity tls = {});
   ~etcd_watch();
   etcd_watch(const etcd_watch&) = delete;
   etcd_watch& operator=(const etcd_watch&) = delete;
@@ -81,6 +88,7 @@ class etcd_watch {
   void run();
 
   const std::string endpoint_;
+  const tls_identity tls_;
   const std::string request_;
   const std::function<void()> on_change_;
   mutable std::mutex mu_;

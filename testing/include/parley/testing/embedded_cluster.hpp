@@ -22,17 +22,21 @@ namespace parley::testing {
 /// An etcd server on loopback for the lifetime of this object.
 class etcd_server {
  public:
-  etcd_server();  ///< Throws std::runtime_error if etcd does not start within 10 s.
+  /// Throws std::runtime_error if etcd does not start within 10 s. With `tls` configured, etcd
+  /// serves https with tls.cert_file / key_file and accepts only clients with a certificate
+  /// of tls.ca_file.
+  explicit etcd_server(runtime::tls_identity tls = {});
   ~etcd_server();
   etcd_server(const etcd_server&) = delete;
   etcd_server& operator=(const etcd_server&) = delete;
-  /// "http://127.0.0.1:<port>".
+  /// "http://127.0.0.1:<port>" ("https://" with TLS).
   const std::string& endpoint() const { return endpoint_; }
   /// Kills etcd (fault injection: every node's lease then lapses).
   void kill();
 
  private:
   temp_dir dir_;
+  runtime::tls_identity tls_;
   std::string endpoint_;
   int pid_ = -1;
 };
