@@ -1,6 +1,7 @@
 // bench/cluster_scenario: the full cluster scenario — 3 nodes, 100 client pairs (200 clients)
-// spread over them sending continuously, a 4th node joins and then drains — and its figures: handoff time per
-// shard, send latency (with resends) while shards move, and the correctness counts.
+// spread over them sending continuously, a 4th node joins and then drains — and its figures:
+// handoff time per shard, send latency (with resends) while shards move, and the correctness
+// counts.
 //
 //   build/bench/cluster_scenario [pairs]
 
@@ -25,8 +26,8 @@ int main(int argc, char** argv) {
       "\"handoffs\":%zu,\"handoff_p50_ms\":%.1f,\"handoff_max_ms\":%.1f,"
       "\"send_p50_ms\":%.2f,\"send_p99_ms\":%.2f,\"send_max_ms\":%.1f,\"seconds\":%.1f}\n",
       opts.pairs * 2, r.acked, r.stored, r.missing, r.duplicates, r.gaps, r.send_failures,
-      r.resends, r.clients_dropped, h.size(), h50, hmax, r.send_p50_ms, r.send_p99_ms, r.send_max_ms,
-      r.seconds);
+      r.resends, r.clients_dropped, h.size(), h50, hmax, r.send_p50_ms, r.send_p99_ms,
+      r.send_max_ms, r.seconds);
   const bool ok = r.missing == 0 && r.duplicates == 0 && r.gaps == 0 && r.clients_dropped == 0 &&
                   r.stored == r.acked;
   return ok ? 0 : 1;

@@ -9,7 +9,7 @@ packages=(
   libboost-test-dev libboost-dev libboost-system-dev
   libssl-dev libxxhash-dev libcli11-dev
   libcpp-httplib-dev nlohmann-json3-dev etcd-server
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 
 missing=()

@@ -7,11 +7,11 @@
 // tests link with ENABLE_EXPORTS; otherwise module+offset, for addr2line), then lets the signal
 // end the process as it would have: the test fails and a core is dumped where enabled.
 
+#include <execinfo.h>
+#include <unistd.h>
 #include <csignal>
 #include <cstring>
-#include <execinfo.h>
 #include <initializer_list>
-#include <unistd.h>
 
 namespace {
 

@@ -94,10 +94,10 @@ BOOST_AUTO_TEST_CASE(malformed_text_is_refused_and_leaves_the_histogram_unchange
   h.record(42);
   const std::string before = h.serialize();
   for (const std::string bad : {
-           "", "hist", "hist 1", "gram 1 42 42:1", "hist 1 42 42", "hist 1 42 x:1", "hist 1 42 42:y",
-           "hist 1 42 42:1z", "hist 2 42 42:1",            // counts do not add up
-           "hist 1 42 900:1",                               // a bucket above the maximum
-           "hist 1 42 99999999999999999999999:1",           // not a bucket index at all
+           "", "hist", "hist 1", "gram 1 42 42:1", "hist 1 42 42", "hist 1 42 x:1",
+           "hist 1 42 42:y", "hist 1 42 42:1z", "hist 2 42 42:1",  // counts do not add up
+           "hist 1 42 900:1",                                      // a bucket above the maximum
+           "hist 1 42 99999999999999999999999:1",                  // not a bucket index at all
        }) {
     BOOST_TEST_INFO("input \"" << bad << "\"");
     BOOST_TEST(!h.parse(bad));

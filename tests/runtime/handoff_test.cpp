@@ -76,9 +76,8 @@ struct router_fixture {
   caf::actor_system system{cfg};
   journal j;
   local_shard_map map{"n1", 4};
-  router r{map, "n1", [this](const std::string&, std::uint32_t) {
-             return system.spawn(recorder, &j);
-           }};
+  router r{map, "n1",
+           [this](const std::string&, std::uint32_t) { return system.spawn(recorder, &j); }};
 };
 
 }  // namespace
@@ -137,8 +136,8 @@ BOOST_AUTO_TEST_CASE(requests_during_a_handoff_are_held_and_replayed_in_order) {
   BOOST_TEST_REQUIRE(j.entries.size() == total);
   std::map<int, int> next;
   for (auto& [sender, n] : j.entries) {
-    BOOST_TEST_REQUIRE(n == next[sender], "sender " << sender << ": got " << n << " expected "
-                                                    << next[sender]);
+    BOOST_TEST_REQUIRE(n == next[sender],
+                       "sender " << sender << ": got " << n << " expected " << next[sender]);
     ++next[sender];
   }
   caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);

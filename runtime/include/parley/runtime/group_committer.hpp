@@ -16,9 +16,9 @@
 // caller's thread (RocksDB merges concurrent writers itself) and calls back there, which saves
 // the hop to the committer thread and back — measured ~xx us of the unloaded latency.
 //
-// Thread safety: submit() from any thread. Callbacks run on the committer thread (the caller's, unsynced) and must not
-// block (send a message to the actor, nothing more).
-// Lifetime: owned by the node; stop() drains the queue and joins the thread.
+// Thread safety: submit() from any thread. Callbacks run on the committer thread (the caller's,
+// unsynced) and must not block (send a message to the actor, nothing more). Lifetime: owned by the
+// node; stop() drains the queue and joins the thread.
 
 #include "parley/store/store.hpp"
 
