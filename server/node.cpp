@@ -180,6 +180,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
                                                                 o.actors.max_rate_limited_users);
   p->svc.user_rates = p->user_rates.get();
   p->svc.counters = &p->counters;
+  p->svc.inject_fault = o.inject_fault;
   std::function<bool()> serving;
   if (clustered) {
     p->gates = std::make_shared<runtime::gate_directory>(*p->system, o.cluster.tls.configured());

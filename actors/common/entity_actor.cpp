@@ -3,6 +3,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include "parley/runtime/errc.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -41,13 +43,34 @@ void entity_actor::commit(store::write_batch batch, commit_callback then) {
       });
 }
 
+void entity_actor::answer(caf::mailbox_element& x, caf::error err) {
+  if (!x.mid.is_request() || x.mid.is_answered()) return;
+  current_element_ = &x;
+  auto rp = make_response_promise();
+  rp.deliver(std::move(err));
+}
+
+void entity_actor::fail() {
+  if (failed_) return;
+  failed_ = true;
+  if (in_flight_.empty()) {
+    svc_.router->forget(id_, address());
+    leave(caf::exit_reason::user_shutdown);
+  }
+}
+
 void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
   auto it = in_flight_.find(token);
   if (it == in_flight_.end()) return;
   auto then = std::move(it->second);
   in_flight_.erase(it);
   then(st);
-  if (!st.ok()) {
+  if (failed_) {
+    if (in_flight_.empty()) {
+      svc_.router->forget(id_, address());
+      leave(caf::exit_reason::user_shutdown);
+    }
+  } else if (!st.ok()) {
     svc_.router->forget(id_, address());
     leave(caf::exit_reason::user_shutdown);
   } else if (draining_ && in_flight_.empty()) {
@@ -57,7 +80,23 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
 
 caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
   ++consumed_;
-  auto result = caf::event_based_actor::consume(x);
+  const bool is_commit =
+      x.content().match_elements<committed_atom, std::uint64_t, std::uint8_t, std::string>();
+  if (failed_ && !is_commit) {
+    answer(x, make_error(errc::unavailable, id_ + " is restarting; retry"));
+    return caf::invoke_message_result::consumed;
+  }
+  caf::invoke_message_result result = caf::invoke_message_result::consumed;
+  try {
+    if (svc_.inject_fault) svc_.inject_fault(id_);
+    result = caf::event_based_actor::consume(x);
+  } catch (const std::exception& e) {
+    std::cerr << "parley: " << id_ << ": internal error in a handler: " << e.what()
+              << "; it restarts from its stored state\n";
+    answer(x, make_error(errc::internal, "internal error"));
+    fail();
+    return caf::invoke_message_result::consumed;
+  }
   if (!ticking_ && !leaving_ && !draining_ && may_passivate()) {
     consumed_at_tick_ = consumed_;
     start_idle_ticks();

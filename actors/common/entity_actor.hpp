@@ -65,7 +65,9 @@ class entity_actor : public caf::event_based_actor {
   /// starts them again.
   virtual bool may_passivate() const { return true; }
 
-  /// Counts every message, for idle detection, and (re)starts the idle ticks when needed.
+  /// Counts every message, for idle detection, and (re)starts the idle ticks when needed. The
+  /// exception boundary: a handler that throws is logged with this entity's id, its request
+  /// (if any) answered `internal`, and the actor fails (see fail()).
   caf::invoke_message_result consume(caf::mailbox_element& x) override;
 
   /// The behavior of an actor that could not load its state: it leaves the router and quits,
@@ -78,6 +80,13 @@ class entity_actor : public caf::event_based_actor {
 
  private:
   void on_committed(std::uint64_t token, const store::status& st);
+  /// After a throw the in-memory state cannot be trusted: answer everything `unavailable`
+  /// (retriable) until the writes in flight are done, then leave the router and quit, so that
+  /// the next message reactivates the entity from the store. (Leaving the router at once would
+  /// let a new activation read the store before those writes land.)
+  void fail();
+  /// Answers request `x` with `err` (nothing if it is not a request or already answered).
+  void answer(caf::mailbox_element& x, caf::error err);
   void on_idle_tick();
   void start_idle_ticks();
   /// quit(), and no more ticks.
@@ -89,6 +98,7 @@ class entity_actor : public caf::event_based_actor {
   bool ticking_ = false;
   bool leaving_ = false;
   bool draining_ = false;
+  bool failed_ = false;
   std::unordered_map<std::uint64_t, commit_callback> in_flight_;
 };
 

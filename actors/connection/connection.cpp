@@ -110,6 +110,8 @@ class connection {
   void on_closed();
   /// A handler threw: tell the client and close (the hub and its other connections go on).
   void on_internal_error(const char* what);
+  /// The logged-in user ("" before login).
+  const std::string& user() const { return user_; }
 
  private:
   // -- frames out -------------------------------------------------------------------------------
@@ -640,7 +642,6 @@ class connection {
 
   void reattach(std::uint32_t attempt);
 
- private:
   connection_hub& hub_;
   services& svc_;
   const std::uint64_t id_;
@@ -726,8 +727,8 @@ class connection_hub final : public caf::event_based_actor {
     };
   }
 
- private:
-  /// Runs `f` on connection `id` if it is open. An exception closes that connection only.
+  /// Runs `f` on connection `id` if it is open: every frame, push and reply continuation of a
+  /// connection goes through here. An exception closes that connection only.
   template <class F>
   void on(std::uint64_t id, F&& f) {
     auto* c = find(id);
@@ -739,6 +740,7 @@ class connection_hub final : public caf::event_based_actor {
     }
   }
 
+ private:
   /// Queues a push frame (encoded once by the actor that stored the record) on each
   /// connection.
   void push(const std::vector<std::uint64_t>& ids, const std::string& frame_bytes) {
@@ -764,7 +766,10 @@ class connection_hub final : public caf::event_based_actor {
 
 template <class F, class... Ts>
 void while_open<F, caf::detail::type_list<Ts...>>::operator()(Ts... xs) const {
-  if (hub->find(id) != nullptr) f(std::forward<Ts>(xs)...);
+  hub->on(id, [&](connection& c) {
+    if (hub->svc().inject_fault) hub->svc().inject_fault("reply/" + c.user());
+    f(std::forward<Ts>(xs)...);
+  });
 }
 
 connection::connection(connection_hub& hub, std::uint64_t id, sink_ptr sink)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -811,6 +812,70 @@ BOOST_AUTO_TEST_CASE(a_node_refuses_to_start_with_an_unusable_certificate) {
   BOOST_TEST(start_error(opts).find("does not match") != std::string::npos);
   opts.gateway.tls_cert_file = files.dir.path() + "/missing.pem";
   BOOST_TEST(start_error(opts).find("cannot load the TLS certificate") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(exception_boundary)
+
+namespace {
+
+/// A fault hook that throws once at `where` after arm().
+struct one_throw {
+  std::string where;
+  std::shared_ptr<std::atomic<bool>> armed = std::make_shared<std::atomic<bool>>(false);
+  void arm() { armed->store(true); }
+  std::function<void(const std::string&)> hook() const {
+    return [where = where, armed = armed](const std::string& at) {
+      if (at == where && armed->exchange(false)) throw std::runtime_error("injected fault");
+    };
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_entity_that_throws_answers_internal_and_restarts_from_the_store) {
+  one_throw fault{runtime::conversation_entity(runtime::dm_conversation("alice", "bob"))};
+  server::node_options opts;
+  opts.inject_fault = fault.hook();
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("bob", "m1", "before"));
+  fault.arm();
+  const auto failed = alice->send_to_user("bob", "m2", "thrown away");
+  BOOST_TEST((failed.code == ErrorCode::INTERNAL), client::to_string(failed.code));
+  // The entity left the router: the next request reactivates it from the store, whose head
+  // is still 1 (the throw came before the send was handled).
+  client::response after;
+  BOOST_TEST(testing::wait_until([&] {
+    after = alice->send_to_user("bob", "m3", "after");
+    return after.code != ErrorCode::UNAVAILABLE;
+  }));
+  require_ok(after);
+  BOOST_TEST(after.seq == 2u);
+  auto page = node.login("bob")->pull(runtime::dm_conversation("alice", "bob"), 0, 10);
+  require_ok(page);
+  BOOST_TEST(bodies(page) == (std::vector<std::string>{"before", "after"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_reply_continuation_that_throws_closes_only_its_connection) {
+  one_throw fault{"reply/mallory"};
+  server::node_options opts;
+  opts.gateway.hubs = 1;  // every connection on the same hub
+  opts.inject_fault = fault.hook();
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  auto mallory = node.login("mallory");
+  fault.arm();
+  const auto lost = mallory->send_to_user("alice", "x", "its answer throws");
+  BOOST_TEST((lost.code == ErrorCode::UNAVAILABLE));  // the connection was closed
+  auto told = mallory->next_unsolicited(5s);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->code == ErrorCode::INTERNAL));
+  BOOST_TEST(testing::wait_until([&] { return mallory->closed(); }));
+  // The hub goes on: its other connection and a new one are served.
+  require_ok(alice->send_to_user("bob", "a", "still here"));
+  require_ok(node.login("carol")->heartbeat());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 namespace caf {
 class actor_system;
@@ -104,6 +105,9 @@ struct services {
   runtime::keyed_rate_limiter* user_rates = nullptr;
   actor_options options;
   node_counters* counters = nullptr;
+  /// Tests only: called where a handler runs (an entity's id before it handles a message;
+  /// "reply/<user>" before a connection's continuation); a throw from it is a handler's throw.
+  std::function<void(const std::string& where)> inject_fault;
 };
 
 }  // namespace parley::actors

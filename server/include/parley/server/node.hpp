@@ -40,6 +40,8 @@ struct node_options {
   runtime::cluster_options cluster;
   /// Tests only: faults injected into the store's file writes.
   std::shared_ptr<store::fault_injector> storage_faults;
+  /// Tests only: see actors::services::inject_fault.
+  std::function<void(const std::string& where)> inject_fault;
 };
 
 /// Point-in-time figures of a node.
