@@ -37,15 +37,15 @@ void register_message_types(caf::actor_system_config& cfg) {
 
 runtime::spawner make_entity_spawner(services& svc) {
   return [&svc](const std::string& id, std::uint32_t shard) -> caf::actor {
-    auto kind = runtime::kind_of(id);
-    if (!kind) return {};
-    switch (*kind) {
+    auto ref = runtime::parse_entity(id);
+    if (!ref) return {};  // the router answers `unavailable`; nothing is activated
+    switch (ref->kind) {
       case runtime::entity_kind::user:
-        return spawn_user(svc, id, shard);
+        return spawn_user(svc, id, std::move(ref->name), shard);
       case runtime::entity_kind::group:
-        return spawn_group(svc, id, shard);
+        return spawn_group(svc, id, std::move(ref->name), shard);
       case runtime::entity_kind::conversation:
-        return spawn_conversation(svc, id, shard);
+        return spawn_conversation(svc, id, std::move(ref->name), shard);
       case runtime::entity_kind::presence:
         return spawn_presence(svc, id, shard);
     }

@@ -4,6 +4,7 @@
 
 #include "parley/client/client.hpp"
 #include "parley/runtime/token.hpp"
+#include "parley/schema/ids.hpp"
 
 #include <atomic>
 #include <iostream>
@@ -153,7 +154,7 @@ command add_chat(CLI::App& app) {
     auto set_user = [&](const std::string& u) {
       o->to = u;
       o->group.clear();
-      target_conversation = u < o->user ? "dm/" + u + "/" + o->user : "dm/" + o->user + "/" + u;
+      target_conversation = schema::dm_conversation(u, o->user);
       say("-- talking to " + u);
     };
     auto set_group = [&](const std::string& g) {

@@ -5,6 +5,7 @@
 // app server issued (imctl token issue). Exit code 0 when everything arrived as expected.
 
 #include "parley/client/client.hpp"
+#include "parley/schema/ids.hpp"
 #include "parley/testing/embedded_node.hpp"
 
 #include <iostream>
@@ -43,7 +44,8 @@ int main() {
   // Bob reconnects: sync the inbox, pull every conversation from where he was.
   bob = node.login("bob", "phone");
   client::sync_state state;
-  state.conversations["dm/alice/bob"] = 2;  // he had seen #1 (and sent #2)
+  state.conversations[parley::schema::dm_conversation("alice", "bob")] =
+      2;  // he had seen #1 (and sent #2)
   auto caught = client::catch_up(*bob, state);
   if (auto* error = std::get_if<client::response>(&caught))
     return fail("catch-up: " + error->error);

@@ -12,16 +12,6 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > max_name_bytes) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '.' || c == '@' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string user_entity(std::string_view user) {
   return "user/" + std::string(user);
 }
@@ -29,39 +19,8 @@ std::string group_entity(std::string_view group) {
   return "group/" + std::string(group);
 }
 
-std::string dm_conversation(std::string_view a, std::string_view b) {
-  if (b < a) std::swap(a, b);
-  std::string id = "dm/";
-  id.append(a).append("/").append(b);
-  return id;
-}
-
-std::string group_conversation(std::string_view group) {
-  return "group/" + std::string(group);
-}
-
 std::string conversation_entity(std::string_view conversation) {
   return "conv/" + std::string(conversation);
-}
-
-std::optional<conversation_ref> parse_conversation(std::string_view conversation) {
-  conversation_ref ref;
-  if (starts_with(conversation, "group/")) {
-    ref.is_group = true;
-    ref.group = std::string(conversation.substr(6));
-    if (!valid_name(ref.group)) return std::nullopt;
-    return ref;
-  }
-  if (!starts_with(conversation, "dm/")) return std::nullopt;
-  auto rest = conversation.substr(3);
-  auto slash = rest.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  ref.user_a = std::string(rest.substr(0, slash));
-  ref.user_b = std::string(rest.substr(slash + 1));
-  if (!valid_name(ref.user_a) || !valid_name(ref.user_b) || !(ref.user_a < ref.user_b)) {
-    return std::nullopt;
-  }
-  return ref;
 }
 
 std::string presence_entity(std::uint32_t shard) {
@@ -79,6 +38,27 @@ std::optional<std::uint32_t> presence_shard(std::string_view entity_id) {
     shard = shard * 10 + static_cast<std::uint32_t>(c - '0');
   }
   return shard;
+}
+
+std::optional<entity_ref> parse_entity(std::string_view entity_id) {
+  const auto kind = kind_of(entity_id);
+  if (!kind) return std::nullopt;
+  const auto slash = entity_id.find('/');
+  entity_ref ref{*kind, std::string(entity_id.substr(slash + 1))};
+  const bool well_formed = [&] {
+    switch (*kind) {
+      case entity_kind::user:
+      case entity_kind::group:
+        return valid_name(ref.name);
+      case entity_kind::conversation:
+        return parse_conversation(ref.name).has_value();
+      case entity_kind::presence:
+        return true;  // kind_of parsed the shard already
+    }
+    return false;
+  }();
+  if (!well_formed) return std::nullopt;
+  return ref;
 }
 
 std::optional<entity_kind> kind_of(std::string_view entity_id) {

@@ -1,5 +1,7 @@
 #include "parley/testing/scenario.hpp"
 
+#include "parley/schema/ids.hpp"
+
 #include "parley/testing/embedded_cluster.hpp"
 
 #include <algorithm>
@@ -53,7 +55,7 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
     auto& s = ps[p];
     s.from = "s" + std::to_string(p);
     s.to = "r" + std::to_string(p);
-    s.conversation = "dm/" + std::min(s.from, s.to) + "/" + std::max(s.from, s.to);
+    s.conversation = schema::dm_conversation(s.from, s.to);
     // Clients stay off the node that drains: node 0 only when no node joins.
     const std::size_t first = opts.join ? 0 : 1;
     const std::size_t spread = opts.nodes - first;

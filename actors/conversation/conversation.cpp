@@ -38,10 +38,12 @@ using ack_promise = caf::typed_response_promise<send_ack>;
 
 class conversation_actor final : public entity_actor {
  public:
-  conversation_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard)
-      : entity_actor(cfg, svc, id, shard),
-        conversation_(id_.substr(5)),
-        ref_(runtime::parse_conversation(conversation_).value_or(runtime::conversation_ref{})),
+  /// `name`: the client-facing id, well formed (the registry parsed it).
+  conversation_actor(caf::actor_config& cfg, services* svc, std::string id, std::string name,
+                     std::uint32_t shard)
+      : entity_actor(cfg, svc, std::move(id), shard),
+        conversation_(std::move(name)),
+        ref_(*runtime::parse_conversation(conversation_)),
         log_(*svc->db, shard, id_, store::record::message),
         announced_(ref_.is_group) {}
 
@@ -247,8 +249,9 @@ class conversation_actor final : public entity_actor {
 
 }  // namespace
 
-caf::actor spawn_conversation(services& svc, const std::string& id, std::uint32_t shard) {
-  return svc.system->spawn<conversation_actor, caf::lazy_init>(&svc, id, shard);
+caf::actor spawn_conversation(services& svc, const std::string& id, std::string name,
+                              std::uint32_t shard) {
+  return svc.system->spawn<conversation_actor, caf::lazy_init>(&svc, id, std::move(name), shard);
 }
 
 }  // namespace parley::actors

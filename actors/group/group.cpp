@@ -39,9 +39,10 @@ constexpr auto role_owner = static_cast<std::uint16_t>(wire::GroupRole::OWNER);
 
 class group_actor final : public entity_actor {
  public:
-  group_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard)
-      : entity_actor(cfg, svc, id, shard),
-        group_(id_.substr(6)),
+  group_actor(caf::actor_config& cfg, services* svc, std::string id, std::string name,
+              std::uint32_t shard)
+      : entity_actor(cfg, svc, std::move(id), shard),
+        group_(std::move(name)),
         state_key_(store::named_key(id_, store::record::state, "")),
         conversation_entity_(runtime::conversation_entity(runtime::group_conversation(group_))) {}
 
@@ -324,8 +325,9 @@ class group_actor final : public entity_actor {
 
 }  // namespace
 
-caf::actor spawn_group(services& svc, const std::string& id, std::uint32_t shard) {
-  return svc.system->spawn<group_actor, caf::lazy_init>(&svc, id, shard);
+caf::actor spawn_group(services& svc, const std::string& id, std::string name,
+                       std::uint32_t shard) {
+  return svc.system->spawn<group_actor, caf::lazy_init>(&svc, id, std::move(name), shard);
 }
 
 }  // namespace parley::actors

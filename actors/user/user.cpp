@@ -28,9 +28,10 @@ namespace {
 
 class user_actor final : public entity_actor {
  public:
-  user_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard)
-      : entity_actor(cfg, svc, id, shard),
-        user_(id_.substr(5)),
+  user_actor(caf::actor_config& cfg, services* svc, std::string id, std::string name,
+             std::uint32_t shard)
+      : entity_actor(cfg, svc, std::move(id), shard),
+        user_(std::move(name)),
         inbox_(*svc->db, shard, id_, store::record::inbox) {}
 
   caf::behavior make_behavior() override {
@@ -192,8 +193,8 @@ class user_actor final : public entity_actor {
 
 }  // namespace
 
-caf::actor spawn_user(services& svc, const std::string& id, std::uint32_t shard) {
-  return svc.system->spawn<user_actor, caf::lazy_init>(&svc, id, shard);
+caf::actor spawn_user(services& svc, const std::string& id, std::string name, std::uint32_t shard) {
+  return svc.system->spawn<user_actor, caf::lazy_init>(&svc, id, std::move(name), shard);
 }
 
 }  // namespace parley::actors

@@ -11,6 +11,7 @@
 
 #include "parley/client/client.hpp"
 #include "parley/runtime/token.hpp"
+#include "parley/schema/ids.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -467,7 +468,7 @@ class run {
       return 1;
     }
     const auto a = user(0), b = user(1);
-    const std::string conversation = a < b ? "dm/" + a + "/" + b : "dm/" + b + "/" + a;
+    const std::string conversation = schema::dm_conversation(a, b);
     auto pulled = client::pull_all(*c, conversation);
     const std::uint64_t stored = std::holds_alternative<std::vector<client::message>>(pulled)
                                      ? std::get<std::vector<client::message>>(pulled).size()

@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
+#include "../support.hpp"
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -32,15 +34,8 @@
 
 using namespace parley;
 using parley::client::ErrorCode;
+using parley::test_support::require_ok;
 using namespace std::chrono_literals;
-
-namespace {
-
-void require_ok(const client::response& r) {
-  BOOST_TEST_REQUIRE(r.ok(), client::to_string(r.code) << ": " << r.error);
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(etcd_gateway)
 

@@ -52,6 +52,28 @@ BOOST_AUTO_TEST_CASE(names_are_validated) {
   BOOST_TEST(!valid_name(std::string("a\0b", 3)));
 }
 
+BOOST_AUTO_TEST_CASE(entity_ids_are_parsed_in_one_place_and_malformed_ones_refused) {
+  auto user = parse_entity("user/alice");
+  BOOST_TEST_REQUIRE(user.has_value());
+  BOOST_TEST((user->kind == entity_kind::user));
+  BOOST_TEST(user->name == "alice");
+  auto conversation = parse_entity("conv/dm/alice/bob");
+  BOOST_TEST_REQUIRE(conversation.has_value());
+  BOOST_TEST((conversation->kind == entity_kind::conversation));
+  BOOST_TEST(conversation->name == "dm/alice/bob");
+  auto group = parse_entity("group/team");
+  BOOST_TEST_REQUIRE(group.has_value());
+  BOOST_TEST(group->name == "team");
+  auto presence = parse_entity("presence/12");
+  BOOST_TEST_REQUIRE(presence.has_value());
+  BOOST_TEST((presence->kind == entity_kind::presence));
+  for (const char* bad :
+       {"user/", "user/has space", "group/", "group/a/b", "conv/dm/bob/alice", "conv/dm/alice",
+        "conv/chat/x", "presence/x", "presence/", "inbox/a", ""}) {
+    BOOST_TEST(!parse_entity(bad).has_value(), bad);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(shards)

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE hardening
 #include <boost/test/unit_test.hpp>
 
+#include "../support.hpp"
+
 #include "parley/client/codec.hpp"
 #include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/entity_id.hpp"
@@ -32,14 +34,11 @@
 
 using namespace parley;
 using parley::client::ErrorCode;
+using parley::test_support::require_ok;
 using parley::testing::embedded_node;
 using namespace std::chrono_literals;
 
 namespace {
-
-void require_ok(const client::response& r) {
-  BOOST_TEST_REQUIRE(r.ok(), client::to_string(r.code) << ": " << r.error);
-}
 
 /// The next Kicked push of `c`, skipping messages and events; nullopt if none comes in time.
 std::optional<client::push> next_kick(client::connection& c,

@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE server
 #include <boost/test/unit_test.hpp>
 
+#include "../support.hpp"
+
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/schema/framing.hpp"
@@ -32,14 +34,11 @@
 
 using namespace parley;
 using parley::client::ErrorCode;
+using parley::test_support::require_ok;
 using parley::testing::embedded_node;
 using namespace std::chrono_literals;
 
 namespace {
-
-void require_ok(const client::response& r) {
-  BOOST_TEST_REQUIRE(r.ok(), client::to_string(r.code) << ": " << r.error);
-}
 
 /// All messages of a conversation; the pull must succeed.
 std::vector<client::message> read_all(client::connection& c, const std::string& conversation) {

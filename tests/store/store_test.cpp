@@ -164,15 +164,22 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(storage_faults)
 
+/// A 4-shard store in `dir` whose file writes go through `faults`.
+store::options faulty_store_options(const testing::temp_dir& dir,
+                                    std::shared_ptr<store::fault_injector> faults) {
+  store::options o;
+  o.dir = dir.path();
+  o.shard_count = 4;
+  o.faults = std::move(faults);
+  return o;
+}
+
 BOOST_AUTO_TEST_CASE(writes_recover_after_a_failed_write_once_the_disk_is_back) {
   for (auto kind :
        {store::fault_injector::fault::out_of_descriptors, store::fault_injector::fault::no_space}) {
     testing::temp_dir dir;
     auto faults = std::make_shared<store::fault_injector>();
-    store::options o;
-    o.dir = dir.path();
-    o.shard_count = 4;
-    o.faults = faults;
+    const auto o = faulty_store_options(dir, faults);
     auto db = std::move(*store::store::open(o));
     store::seq_log log(*db, 1, "conv/dm/a/b", store::record::message);
     store::write_batch first;
@@ -208,10 +215,7 @@ BOOST_AUTO_TEST_CASE(every_synced_write_survives_a_power_cut_and_unsynced_ones_n
   for (auto d : {store::durability::synced, store::durability::buffered}) {
     testing::temp_dir dir;
     auto faults = std::make_shared<store::fault_injector>();
-    store::options o;
-    o.dir = dir.path();
-    o.shard_count = 4;
-    o.faults = faults;
+    const auto o = faulty_store_options(dir, faults);
     constexpr std::uint64_t count = 200;
     {
       auto db = std::move(*store::store::open(o));
@@ -248,10 +252,7 @@ BOOST_AUTO_TEST_CASE(every_synced_write_survives_a_power_cut_and_unsynced_ones_n
 BOOST_AUTO_TEST_CASE(a_broken_disk_keeps_writes_refused_until_a_restart) {
   testing::temp_dir dir;
   auto faults = std::make_shared<store::fault_injector>();
-  store::options o;
-  o.dir = dir.path();
-  o.shard_count = 4;
-  o.faults = faults;
+  const auto o = faulty_store_options(dir, faults);
   {
     auto db = std::move(*store::store::open(o));
     store::seq_log log(*db, 1, "conv/dm/a/b", store::record::message);

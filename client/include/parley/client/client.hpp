@@ -9,6 +9,7 @@
 // cursor, then pull every known conversation from its cursor.
 
 #include "client.capnp.h"
+#include "parley/schema/ids.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,10 @@
 namespace parley::client {
 
 using wire::ErrorCode;
+
+// Conversation ids, built by the same rules as the node's (schema/ids.hpp).
+using schema::dm_conversation;
+using schema::group_conversation;
 
 /// A message as clients see it.
 struct message {

@@ -10,9 +10,11 @@
 // A presence id names its shard directly (shard_of maps it there), so a shard's presence actor
 // lives, moves and fails over with the shard's users.
 //
-// A conversation's client-facing id drops the "conv/" prefix ("dm/a/b", "group/g").
-// User and group names are 1-128 bytes of [A-Za-z0-9_.@-]; validate them at the edge with
+// A conversation's client-facing id (schema/ids.hpp: "dm/a/b", "group/g") is the entity id
+// without "conv/". User and group names follow schema/ids.hpp; validate them at the edge with
 // valid_name before building ids.
+
+#include "parley/schema/ids.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -21,14 +23,16 @@
 
 namespace parley::runtime {
 
+// The client-facing id rules (schema/ids.hpp), under the names the node's code uses.
+using schema::conversation_ref;
+using schema::dm_conversation;
+using schema::group_conversation;
+using schema::max_name_bytes;
+using schema::parse_conversation;
+using schema::valid_name;
+
 /// The kind of a virtual actor, from the first segment of its id.
 enum class entity_kind { user, group, conversation, presence };
-
-/// Longest user or group name.
-constexpr std::size_t max_name_bytes = 128;
-
-/// Whether `name` is a valid user or group name.
-bool valid_name(std::string_view name);
 
 /// "user/<name>".
 std::string user_entity(std::string_view user);
@@ -38,26 +42,23 @@ std::string group_entity(std::string_view group);
 std::string presence_entity(std::uint32_t shard);
 /// The shard a presence id names; nullopt for any other id (or a malformed presence id).
 std::optional<std::uint32_t> presence_shard(std::string_view entity_id);
-/// Client-facing id of the direct conversation of two users: "dm/<min>/<max>".
-std::string dm_conversation(std::string_view a, std::string_view b);
-/// Client-facing id of a group's conversation: "group/<name>".
-std::string group_conversation(std::string_view group);
 /// Entity id of a conversation from its client-facing id: "conv/" + id.
 std::string conversation_entity(std::string_view conversation);
 
-/// A parsed client-facing conversation id.
-struct conversation_ref {
-  bool is_group = false;
-  std::string group;           ///< For a group conversation.
-  std::string user_a, user_b;  ///< For a direct conversation, user_a < user_b.
-  /// Whether `user` takes part (direct conversations only; groups ask the group).
-  bool involves(std::string_view user) const { return user == user_a || user == user_b; }
+/// Kind of an entity id; nullopt if it has no known prefix. (A prefix check only: use
+/// parse_entity where the rest of the id matters.)
+std::optional<entity_kind> kind_of(std::string_view entity_id);
+
+/// A parsed entity id.
+struct entity_ref {
+  entity_kind kind;
+  /// What follows the kind's prefix: the user or group name, the client-facing conversation
+  /// id ("dm/a/b", "group/g"), or the presence actor's shard in decimal.
+  std::string name;
 };
 
-/// Parses "dm/a/b" (a < b, a != b, both valid) or "group/g"; nullopt if invalid.
-std::optional<conversation_ref> parse_conversation(std::string_view conversation);
-
-/// Kind of an entity id; nullopt if it has no known prefix.
-std::optional<entity_kind> kind_of(std::string_view entity_id);
+/// The one parser of entity ids: the kind and a well-formed name, or nullopt (an unknown
+/// prefix, an invalid user or group name, a malformed conversation or shard).
+std::optional<entity_ref> parse_entity(std::string_view entity_id);
 
 }  // namespace parley::runtime
