@@ -6,6 +6,7 @@
 #include "parley/schema/tls.hpp"
 
 #include <capnp/message.h>
+#include <capnp/schema.h>
 #include <kj/exception.h>
 #include <asio.hpp>
 
@@ -625,45 +626,11 @@ std::variant<std::vector<message>, response> catch_up(connection& c, sync_state&
 }
 
 std::string to_string(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::OK:
-      return "ok";
-    case ErrorCode::BAD_REQUEST:
-      return "badRequest";
-    case ErrorCode::MALFORMED_FRAME:
-      return "malformedFrame";
-    case ErrorCode::FRAME_TOO_LARGE:
-      return "frameTooLarge";
-    case ErrorCode::NOT_AUTHENTICATED:
-      return "notAuthenticated";
-    case ErrorCode::TOKEN_INVALID:
-      return "tokenInvalid";
-    case ErrorCode::TOKEN_EXPIRED:
-      return "tokenExpired";
-    case ErrorCode::NOT_MEMBER:
-      return "notMember";
-    case ErrorCode::NOT_FOUND:
-      return "notFound";
-    case ErrorCode::FORBIDDEN:
-      return "forbidden";
-    case ErrorCode::ALREADY_EXISTS:
-      return "alreadyExists";
-    case ErrorCode::UNAVAILABLE:
-      return "unavailable";
-    case ErrorCode::INTERNAL:
-      return "internal";
-    case ErrorCode::ALREADY_LOGGED_IN:
-      return "alreadyLoggedIn";
-    case ErrorCode::UNSUPPORTED:
-      return "unsupported";
-    case ErrorCode::TIMEOUT:
-      return "timeout";
-    case ErrorCode::RATE_LIMITED:
-      return "rateLimited";
-    case ErrorCode::LIMIT_EXCEEDED:
-      return "limitExceeded";
-  }
-  return "code " + std::to_string(static_cast<int>(code));
+  // The schema's own names ("notMember"): one table, the one the wire defines.
+  const auto enumerants = capnp::Schema::from<ErrorCode>().getEnumerants();
+  const auto ordinal = static_cast<std::uint16_t>(code);
+  if (ordinal < enumerants.size()) return enumerants[ordinal].getProto().getName();
+  return "code " + std::to_string(ordinal);
 }
 
 }  // namespace parley::client

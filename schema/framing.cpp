@@ -147,12 +147,12 @@ void frame_splitter::release_if_drained() {
 }
 
 std::optional<frame_words> frame_splitter::next() {
-  if (broken_ != frame_status::complete) return std::nullopt;
+  if (status_ != frame_status::complete) return std::nullopt;
   auto probe = probe_frame(buf_.data() + begin_, end_ - begin_, limits_);
   // Not complete yet: the buffer grows as the rest arrives (append), not to the announced size.
   if (probe.status == frame_status::need_more) return std::nullopt;
   if (probe.status != frame_status::complete) {
-    broken_ = probe.status;
+    status_ = probe.status;
     return std::nullopt;
   }
   frame_words words(probe.total_bytes / sizeof(std::uint64_t));

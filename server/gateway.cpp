@@ -65,9 +65,9 @@ class inflight_budget {
 /// close follows the frames queued before it.
 class outbox {
  public:
-  /// `on_strand`: one io thread and no strands, so the io thread may run sockets' code
+  /// `single_thread`: one io thread and no strands, so the io thread may run sockets' code
   /// directly.
-  outbox(asio::io_context& io, bool on_strand) : io_(io), on_strand_(on_strand) {}
+  outbox(asio::io_context& io, bool single_thread) : io_(io), single_thread_(single_thread) {}
 
   /// Any thread.
   void put(std::shared_ptr<tcp_session> session, schema::shared_frame frame) {
@@ -87,7 +87,7 @@ class outbox {
   void drain();  // on an io thread
 
   asio::io_context& io_;
-  const bool on_strand_;
+  const bool single_thread_;
   std::mutex mu_;
   std::vector<entry> pending_;
   bool scheduled_ = false;
@@ -204,11 +204,11 @@ class tcp_session final : public actors::connection_sink,
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
   }
 
-  /// The outbox's delivery of send() and close(), on an io thread. `on_strand`: the caller
+  /// The outbox's delivery of send() and close(), on an io thread. `single_thread`: the caller
   /// runs in this socket's execution context already (one io thread, no strands); then a
   /// true result asks it to call flush() once its batch is delivered.
-  bool deliver(schema::shared_frame frame, bool on_strand) {
-    if (on_strand) return take(std::move(frame));
+  bool deliver(schema::shared_frame frame, bool single_thread) {
+    if (single_thread) return take(std::move(frame));
     asio::dispatch(socket_.get_executor(),
                    [self = shared_from_this(), f = std::move(frame)]() mutable {
                      if (self->take(std::move(f))) {
@@ -609,7 +609,7 @@ void outbox::drain() {
   }
   std::vector<std::shared_ptr<tcp_session>> to_flush;
   for (auto& e : batch) {
-    if (e.session->deliver(std::move(e.frame), on_strand_))
+    if (e.session->deliver(std::move(e.frame), single_thread_))
       to_flush.push_back(std::move(e.session));
   }
   for (auto& s : to_flush) s->flush();

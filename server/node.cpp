@@ -79,7 +79,6 @@ struct node::impl {
     member.reset();  // before the gates: its callback updates them
     gates.reset();   // stops the gate watcher (the router is shut down: nobody asks for gates)
     if (system) system->await_all_actors_done();
-    member.reset();
     gw.reset();
     router.reset();
     system.reset();

@@ -128,7 +128,7 @@ void entity_actor::on_idle_tick() {
   }
   // Idle: the tick was the only message since the previous tick, nothing is being written,
   // and the subclass agrees. Then leave, if the router confirms the mailbox is still empty.
-  const bool idle = consumed_ == consumed_at_tick_ + 1 && in_flight_.empty() && may_passivate();
+  const bool idle = consumed_ == consumed_at_tick_ + 1 && in_flight_.empty();
   if (idle && svc_.router->try_passivate(id_, address(), [this] { return mailbox().empty(); })) {
     leave();
     return;
@@ -138,6 +138,7 @@ void entity_actor::on_idle_tick() {
 }
 
 caf::behavior entity_actor::fail_activation(const store::status& st) {
+  storage_error(st);  // logs the store's reason (rate-limited); the requests get unavailable
   svc_.router->forget(id_, address());
   leave(caf::exit_reason::user_shutdown);
   return {};

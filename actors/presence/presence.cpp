@@ -67,8 +67,6 @@ class push_batches {
     }
   }
 
-  std::size_t hubs() const { return batches_.size(); }
-
  private:
   std::vector<std::pair<caf::actor, std::vector<std::uint64_t>>> batches_;
 };

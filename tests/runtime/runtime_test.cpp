@@ -6,12 +6,17 @@
 #include <fstream>
 
 #include "parley/runtime/entity_id.hpp"
+#include "parley/runtime/errc.hpp"
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/store/keys.hpp"
 #include "parley/testing/embedded_node.hpp"
+
+#include "client.capnp.h"
+
+#include <capnp/schema.h>
 
 #include <atomic>
 #include <set>
@@ -333,6 +338,32 @@ BOOST_AUTO_TEST_CASE(after_stop_a_submit_fails_at_once) {
   b.put(0, "k", "v");
   committer.submit(std::move(b), [&](const store::status& st) { code = st.code(); });
   BOOST_TEST((code == store::errc::shutting_down));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(error_codes)
+
+BOOST_AUTO_TEST_CASE(every_wire_code_has_the_same_errc_value_name_and_retriability) {
+  const auto enumerants = capnp::Schema::from<wire::ErrorCode>().getEnumerants();
+  BOOST_TEST_REQUIRE(enumerants.size() > 0u);
+  for (auto e : enumerants) {
+    const std::string wire_name = e.getProto().getName();  // camelCase
+    std::string snake;
+    for (char c : wire_name) {
+      if (c >= 'A' && c <= 'Z') {
+        snake += '_';
+        snake += static_cast<char>(c - 'A' + 'a');
+      } else {
+        snake += c;
+      }
+    }
+    const auto code = static_cast<errc>(e.getOrdinal());
+    BOOST_TEST(std::string(to_string(code)) == snake, wire_name);
+    BOOST_TEST(client::to_string(static_cast<wire::ErrorCode>(e.getOrdinal())) == wire_name);
+    BOOST_TEST(retriable(code) == client::retriable(static_cast<wire::ErrorCode>(e.getOrdinal())),
+               wire_name);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -129,7 +129,7 @@ class frame_splitter {
   /// The next complete frame, or nullopt if more bytes are needed or the stream is broken.
   std::optional<frame_words> next();
   /// complete while the stream is fine; too_large or malformed once it cannot continue.
-  frame_status state() const { return broken_; }
+  frame_status state() const { return status_; }
   /// Whether bytes of an unfinished frame are buffered (next() returned nullopt with bytes
   /// left).
   bool holds_partial_frame() const { return begin_ != end_; }
@@ -144,7 +144,7 @@ class frame_splitter {
   std::vector<std::uint8_t> buf_;
   std::size_t begin_ = 0;  // first unread byte
   std::size_t end_ = 0;    // one past the last written byte
-  frame_status broken_ = frame_status::complete;
+  frame_status status_ = frame_status::complete;
 };
 
 }  // namespace parley::schema
