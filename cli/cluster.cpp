@@ -10,12 +10,14 @@
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/etcd.hpp"
+#include "parley/runtime/etcd_process.hpp"
 #include "parley/server/node.hpp"
 #include "parley/store/store.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +91,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log = "") {
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed imctl leaves no node running
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, nullptr);
@@ -203,29 +206,22 @@ command add_cluster_start(CLI::App& cluster) {
     }
     sigset_t signals = block_stop_signals();
     std::vector<pid_t> children;
-    pid_t etcd_pid = -1;
+    std::unique_ptr<runtime::etcd_process> etcd_server;
     std::string etcd = x->etcd;
     const std::uint16_t base = o->gateway.port ? o->gateway.port : 7420;
     if (etcd.empty()) {
-      const std::string client = "http://127.0.0.1:" + std::to_string(base + 1959);
-      const std::string peer = "http://127.0.0.1:" + std::to_string(base + 1960);
-      etcd_pid =
-          spawn({"etcd", "--name", "parley", "--data-dir", x->dir + "/etcd", "--listen-client-urls",
-                 client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                 "--initial-advertise-peer-urls", peer, "--initial-cluster", "parley=" + peer},
-                x->dir + "/etcd.log");
-      etcd = client;
-      runtime::etcd_client probe(etcd, std::chrono::milliseconds(300));
-      bool up = false;
-      for (int i = 0; i < 100 && !up; ++i) {
-        up = static_cast<bool>(probe.get("/probe"));
-        if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      if (!up) {
-        std::cerr << "imctl: etcd did not start; see " << x->dir << "/etcd.log\n";
-        kill(etcd_pid, SIGTERM);
+      runtime::etcd_process_options eo;
+      eo.data_dir = x->dir + "/etcd";
+      eo.log_file = x->dir + "/etcd.log";
+      eo.client_port = static_cast<std::uint16_t>(base + 1959);
+      eo.peer_port = static_cast<std::uint16_t>(base + 1960);
+      auto started = runtime::etcd_process::start(eo);
+      if (auto* error = std::get_if<std::string>(&started)) {
+        std::cerr << "imctl: " << *error << "\n";
         return 1;
       }
+      etcd_server = std::move(std::get<std::unique_ptr<runtime::etcd_process>>(started));
+      etcd = etcd_server->endpoint();
       std::cout << "parley: etcd on " << etcd << " (data " << x->dir << "/etcd)" << std::endl;
     }
     char self[4096];
@@ -268,10 +264,7 @@ command add_cluster_start(CLI::App& cluster) {
     std::cout << "parley: stopping the cluster" << std::endl;
     for (pid_t c : children) kill(c, SIGTERM);
     for (pid_t c : children) waitpid(c, nullptr, 0);
-    if (etcd_pid > 0) {
-      kill(etcd_pid, SIGTERM);
-      waitpid(etcd_pid, nullptr, 0);
-    }
+    etcd_server.reset();  // SIGTERM, and wait
     std::cout << "parley: cluster stopped" << std::endl;
     return 0;
   };

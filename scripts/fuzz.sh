@@ -14,7 +14,7 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 libs=(-lcapnp -lkj -lcrypto)
 clang++ "${flags[@]}" fuzz/frame_fuzzer.cpp schema/framing.cpp "$build/schema/client.capnp.c++" \
   "${libs[@]}" -o "$out/frame_fuzzer"
-clang++ "${flags[@]}" fuzz/token_fuzzer.cpp runtime/token.cpp runtime/entity_id.cpp \
+clang++ "${flags[@]}" fuzz/token_fuzzer.cpp runtime/token.cpp runtime/entity_id.cpp schema/ids.cpp \
   "${libs[@]}" -lxxhash -o "$out/token_fuzzer"
 for target in frame tokens; do
   binary="$out/${target%s}_fuzzer"

@@ -4,16 +4,13 @@
 
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/etcd.hpp"
+#include "parley/runtime/etcd_process.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 
 #include <asio.hpp>
 
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <algorithm>
-#include <csignal>
 #include <stdexcept>
 
 namespace parley::testing {
@@ -24,71 +21,26 @@ std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
-etcd_server::etcd_server(runtime::tls_identity tls) : dir_("parley-etcd"), tls_(std::move(tls)) {
-  const auto client = free_port();
-  const auto peer = free_port();
-  endpoint_ =
-      (tls_.configured() ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(client);
-  const std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
-  const std::string data = dir_.path() + "/data";
-  const std::string log = dir_.path() + "/etcd.log";
-  std::fflush(nullptr);  // or the child flushes our buffered output a second time
-  pid_ = fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that crashes must not leave etcd running
-    FILE* out = std::freopen(log.c_str(), "w", stdout);
-    FILE* err = std::freopen(log.c_str(), "a", stderr);
-    (void)out;
-    (void)err;
-    std::vector<std::string> args = {"etcd",
-                                     "--name",
-                                     "parley-test",
-                                     "--data-dir",
-                                     data,
-                                     "--listen-client-urls",
-                                     endpoint_,
-                                     "--advertise-client-urls",
-                                     endpoint_,
-                                     "--listen-peer-urls",
-                                     peer_url,
-                                     "--initial-advertise-peer-urls",
-                                     peer_url,
-                                     "--initial-cluster",
-                                     "parley-test=" + peer_url};
-    if (tls_.configured()) {
-      args.insert(args.end(), {"--cert-file", tls_.cert_file, "--key-file", tls_.key_file,
-                               "--trusted-ca-file", tls_.ca_file, "--client-cert-auth"});
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp("etcd", argv.data());
-    _exit(127);
-  }
-  // With TLS the probe presents etcd's own certificate (it is also good for client auth).
-  runtime::etcd_client probe(endpoint_, std::chrono::milliseconds(500), tls_);
-  const bool up =
-      wait_until([&] { return static_cast<bool>(probe.get("/probe")); }, std::chrono::seconds(10));
-  if (!up) {
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    throw std::runtime_error("etcd did not start (is Debian's etcd-server installed?)");
-  }
+etcd_server::etcd_server(runtime::tls_identity tls) : dir_("parley-etcd") {
+  runtime::etcd_process_options o;
+  o.data_dir = dir_.path() + "/data";
+  o.log_file = dir_.path() + "/etcd.log";
+  o.client_port = free_port();
+  o.peer_port = free_port();
+  o.tls = std::move(tls);
+  auto started = runtime::etcd_process::start(o);
+  if (auto* error = std::get_if<std::string>(&started)) throw std::runtime_error(*error);
+  process_ = std::move(std::get<std::unique_ptr<runtime::etcd_process>>(started));
 }
 
-etcd_server::~etcd_server() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-  }
+etcd_server::~etcd_server() = default;
+
+const std::string& etcd_server::endpoint() const {
+  return process_->endpoint();
 }
 
 void etcd_server::kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
+  process_->kill();
 }
 
 embedded_cluster::embedded_cluster(std::size_t n, server::node_options base, bool tls)

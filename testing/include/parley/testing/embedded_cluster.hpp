@@ -10,6 +10,7 @@
 //   cluster.owner_of("user/bob");                // index of the node owning bob's shard
 
 #include "parley/client/client.hpp"
+#include "parley/runtime/etcd_process.hpp"
 #include "parley/server/node.hpp"
 #include "parley/testing/embedded_node.hpp"
 
@@ -30,15 +31,13 @@ class etcd_server {
   etcd_server(const etcd_server&) = delete;
   etcd_server& operator=(const etcd_server&) = delete;
   /// "http://127.0.0.1:<port>" ("https://" with TLS).
-  const std::string& endpoint() const { return endpoint_; }
+  const std::string& endpoint() const;
   /// Kills etcd (fault injection: every node's lease then lapses).
   void kill();
 
  private:
   temp_dir dir_;
-  runtime::tls_identity tls_;
-  std::string endpoint_;
-  int pid_ = -1;
+  std::unique_ptr<runtime::etcd_process> process_;
 };
 
 /// A loopback port that was free a moment ago.
