@@ -56,9 +56,9 @@ void dispatch(router& r, routed_message& m, std::uint8_t hops, bool replay) {
   if (replay)
     status = r.replay(m.id, m.request, local, remote);
   else if (m.request)
-    status = r.with(m.id, local, remote);
+    status = r.send_to(m.id, local, remote);
   else
-    status = r.with_if_active(m.id, local, remote);
+    status = r.send_if_active(m.id, local, remote);
   if (status == route_status::unavailable) {
     refuse(m, "the shard of " + m.id + " is unavailable on " + r.self());
   }

@@ -56,12 +56,12 @@ route_status router::route_locked(slot& s, std::uint32_t shard, const std::strin
   return route_status::delivered;
 }
 
-route_status router::with(const std::string& entity_id, const local_delivery& deliver,
-                          const remote_delivery& remote) {
+route_status router::send_to(const std::string& entity_id, const local_delivery& deliver,
+                             const remote_delivery& remote) {
   return route(entity_id, true, deliver, remote);
 }
 
-route_status router::with_if_active(const std::string& entity_id, const local_delivery& deliver,
+route_status router::send_if_active(const std::string& entity_id, const local_delivery& deliver,
                                     const remote_delivery& remote) {
   return route(entity_id, false, deliver, remote);
 }

@@ -26,7 +26,7 @@ void ask_as(caf::event_based_actor* self, services& svc, const std::string& enti
   const auto timeout = svc.options.request_timeout.count() > 0
                            ? caf::duration(svc.options.request_timeout)
                            : caf::duration(caf::infinite);
-  auto status = svc.router->with(
+  auto status = svc.router->send_to(
       entity_id,
       [&](const caf::actor& dest) {
         auto handle = self->request(dest, timeout, xs...);
@@ -85,7 +85,7 @@ inline std::string presence_of(services& svc, const std::string& user) {
 /// presence actor is active exactly while some user of its shard is online).
 template <class... Ts>
 void tell_if_active(services& svc, const std::string& entity_id, const Ts&... xs) {
-  svc.router->with_if_active(
+  svc.router->send_if_active(
       entity_id, [&](const caf::actor& dest) { caf::anon_send(dest, xs...); },
       [&](const caf::actor& gate, bool parked) {
         caf::anon_send(gate, runtime::route_active_atom::value, entity_id,

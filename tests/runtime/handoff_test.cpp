@@ -54,7 +54,7 @@ caf::behavior recorder(caf::event_based_actor* self, journal* j) {
 /// Sends (sender, n) to `id` the way actors do: directly, or parked at the gate. (Called from
 /// several threads: no Boost.Test assertion in here, they are not thread-safe.)
 route_status send_through(router& r, const std::string& id, int sender, int n) {
-  return r.with(
+  return r.send_to(
       id, [&](const caf::actor& entity) { caf::anon_send(entity, sender, n); },
       [&](const caf::actor& gate, bool parked) {
         // One node: nothing is remote, so the only gate is ours, for parking.

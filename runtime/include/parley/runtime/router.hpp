@@ -79,12 +79,12 @@ class router {
 
   /// Calls `deliver(actor)` with the activation of `entity_id`, activating it if needed, or
   /// `remote(gate)` if another node owns its shard (if `remote` is empty: unavailable).
-  route_status with(const std::string& entity_id, const local_delivery& deliver,
-                    const remote_delivery& remote = {});
+  route_status send_to(const std::string& entity_id, const local_delivery& deliver,
+                       const remote_delivery& remote = {});
 
-  /// Like with(), but only if the entity is active now; never activates. Used for pushes to
+  /// Like send_to(), but only if the entity is active now; never activates. Used for pushes to
   /// presence actors, which are active while some user of their shard has a session.
-  route_status with_if_active(const std::string& entity_id, const local_delivery& deliver,
+  route_status send_if_active(const std::string& entity_id, const local_delivery& deliver,
                               const remote_delivery& remote = {});
 
   /// This node's id.
