@@ -10,12 +10,15 @@ function(parley_add_library name)
 endfunction()
 
 # parley_add_test(NAME SOURCES ... DEPS ... LABEL unit|integration SUITES a b ...)
-# One Boost.Test executable per module; each suite becomes one ctest entry with a label.
+# One Boost.Test executable per module; each suite becomes one ctest entry with a label. A test
+# links what it tests (DEPS) plus parley::test_support; suites that need a node list
+# parley::testing.
 function(parley_add_test name)
   cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS;SUITES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/crash_report.cpp)
   set_target_properties(${name} PROPERTIES ENABLE_EXPORTS ON)  # names in crash stacks
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} parley::testing Boost::unit_test_framework)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} parley::test_support
+                        Boost::unit_test_framework)
   target_compile_definitions(${name} PRIVATE BOOST_TEST_DYN_LINK)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)

@@ -6,23 +6,6 @@
 
 namespace parley::testing {
 
-temp_dir::temp_dir(const std::string& prefix) {
-  std::random_device rd;
-  const auto base = std::filesystem::temp_directory_path();
-  for (;;) {
-    auto candidate = base / (prefix + "-" + std::to_string(rd()) + std::to_string(rd()));
-    if (std::filesystem::create_directory(candidate)) {
-      path_ = candidate.string();
-      return;
-    }
-  }
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ignored;  // best effort: a leftover temp dir is harmless
-  std::filesystem::remove_all(path_, ignored);
-}
-
 embedded_node::embedded_node(server::node_options opts) : opts_(std::move(opts)) {
   opts_.data_dir = dir_.path() + "/data";
   opts_.gateway.host = "127.0.0.1";
@@ -82,15 +65,6 @@ std::unique_ptr<client::connection> embedded_node::login(const std::string& user
                              r.error);
   }
   return c;
-}
-
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
 }
 
 std::optional<client::message> next_message(client::connection& c,

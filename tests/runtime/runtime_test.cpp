@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "parley/client/client.hpp"
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/group_committer.hpp"
@@ -12,7 +13,7 @@
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/store/keys.hpp"
-#include "parley/testing/embedded_node.hpp"
+#include "parley/testing/support.hpp"
 
 #include "client.capnp.h"
 

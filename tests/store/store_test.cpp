@@ -5,7 +5,7 @@
 #include "parley/store/keys.hpp"
 #include "parley/store/seq_log.hpp"
 #include "parley/store/store.hpp"
-#include "parley/testing/embedded_node.hpp"
+#include "parley/testing/support.hpp"
 
 using namespace parley;
 

@@ -12,6 +12,7 @@
 
 #include "parley/client/client.hpp"
 #include "parley/server/node.hpp"
+#include "parley/testing/support.hpp"
 
 #include <chrono>
 #include <functional>
@@ -20,19 +21,6 @@
 #include <string>
 
 namespace parley::testing {
-
-/// A fresh directory under the system temp dir, removed with everything in it on destruction.
-class temp_dir {
- public:
-  explicit temp_dir(const std::string& prefix = "parley-test");
-  ~temp_dir();
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 /// One in-process node. See the file comment.
 class embedded_node {
@@ -70,11 +58,6 @@ class embedded_node {
   temp_dir dir_;
   std::unique_ptr<server::node> node_;
 };
-
-/// Polls `done` until it holds or `timeout` passes; returns its last value. For waiting on
-/// an event with a deadline (never a fixed sleep).
-bool wait_until(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 /// Reads pushes from `c` until a message push arrives or `timeout` passes.
 std::optional<client::message> next_message(
