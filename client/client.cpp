@@ -233,6 +233,7 @@ struct connection::impl {
       if (tls) {
         const std::size_t n = socket.read_some(asio::buffer(cipher), ec);
         if (ec || !decrypt(cipher.data(), n, plain)) break;
+        if (plain.empty()) continue;  // handshake or session records only
         in.append(plain.data(), plain.size());
       } else {
         auto [at, room] = in.write_area();

@@ -130,6 +130,7 @@ void frame_splitter::commit(std::size_t n) {
 }
 
 void frame_splitter::append(const std::uint8_t* data, std::size_t n) {
+  if (n == 0) return;  // (data may then be null, which memcpy must not see)
   if (begin_ > 0) {
     std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
     end_ -= begin_;

@@ -37,6 +37,16 @@ schema::frame_words sample_push() {
 
 BOOST_AUTO_TEST_SUITE(framing)
 
+BOOST_AUTO_TEST_CASE(appending_nothing_is_a_no_op) {
+  // A TLS read may decrypt nothing (handshake records): the splitter gets (nullptr, 0), which
+  // must not reach memcpy (UBSan flagged it).
+  schema::frame_splitter in(schema::frame_limits{});
+  in.append(nullptr, 0);
+  BOOST_TEST(!in.next().has_value());
+  BOOST_TEST(!in.holds_partial_frame());
+  BOOST_TEST((in.state() == schema::frame_status::complete));
+}
+
 BOOST_AUTO_TEST_CASE(a_complete_frame_is_found_and_a_partial_one_waits) {
   auto bytes = bytes_of(sample_push());
   schema::frame_limits limits;
