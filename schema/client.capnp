@@ -220,6 +220,8 @@ enum KickReason {
                          # with a fresh token before it does to keep the session.
   loginTimeout @7;       # No login arrived within the login timeout.
   frameTimeout @8;       # A frame was started but not finished within the frame timeout.
+  sessionLost @9;        # The node holding the user's sessions went away and did not come back
+                         # within the reattach window; reconnect (and catch up) later.
 }
 
 struct Kicked {

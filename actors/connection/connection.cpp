@@ -837,7 +837,6 @@ void connection::on_presence_down() {
 
 void connection::reattach(std::uint32_t attempt) {
   if (closing_ || !logged_in_) return;
-  constexpr std::uint32_t max_attempts = 100;  // with the backoff below: about 20 s
   request(
       presence_of(svc_, user_),
       [this](std::uint64_t) {
@@ -850,8 +849,9 @@ void connection::reattach(std::uint32_t attempt) {
         });
       },
       [this, attempt](caf::error&) {
-        if (attempt + 1 >= max_attempts) {
-          return kick(wire::KickReason::SERVER_SHUTDOWN, "the user's node is not coming back");
+        if (attempt + 1 >= svc_.options.max_reattach_attempts) {
+          return kick(wire::KickReason::SESSION_LOST,
+                      "the node holding this session did not come back; reconnect later");
         }
         hub_.delayed_send(
             &hub_, std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),

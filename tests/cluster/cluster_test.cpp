@@ -462,8 +462,7 @@ BOOST_AUTO_TEST_CASE(a_stopped_nodes_shards_are_unavailable_until_it_returns_wit
     for (int i = 1; i <= 5; ++i) require_ok(c->send_to_user(carol, "k" + std::to_string(i), "m"));
   }
   // The conversation's shard is somewhere; make sure the test stops the node that owns it.
-  const std::string conversation =
-      dave < carol ? "dm/" + dave + "/" + carol : "dm/" + carol + "/" + dave;
+  const std::string conversation = runtime::dm_conversation(dave, carol);
   const std::size_t victim = cluster.owner_of("conv/" + conversation);
   const std::size_t other = (victim + 1) % 3;
   cluster.stop(victim);
@@ -480,6 +479,24 @@ BOOST_AUTO_TEST_CASE(a_stopped_nodes_shards_are_unavailable_until_it_returns_wit
   auto next = d->send_to_user(carol, "k6", "after the restart");
   require_ok(next);
   BOOST_TEST(next.seq == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_session_whose_node_does_not_come_back_is_told_so) {
+  server::node_options base;
+  base.actors.max_reattach_attempts = 3;  // ~60 ms of retries instead of ~20 s
+  testing::embedded_cluster cluster(2, base);
+  const auto erin = cluster.user_on(1, "erin");  // her sessions live on node 1
+  auto c = cluster.login(0, erin);
+  require_ok(c->heartbeat());
+  cluster.stop(1);
+  std::optional<client::push> kicked;
+  BOOST_TEST(testing::wait_until([&] {
+    auto p = c->next_push(std::chrono::milliseconds(100));
+    if (p && p->what == client::push::kind::kicked) kicked = std::move(p);
+    return kicked.has_value() || c->closed();
+  }));
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::SESSION_LOST));
 }
 
 BOOST_AUTO_TEST_CASE(losing_etcd_fences_every_node) {

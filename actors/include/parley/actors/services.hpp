@@ -40,6 +40,10 @@ struct actor_options {
   /// A connection that sends nothing (not even a heartbeat) for this long is closed.
   /// Default 90 s.
   std::chrono::milliseconds heartbeat_timeout{90000};
+  /// How many times (20-200 ms apart) a connection tries to re-register its session after the
+  /// presence actor holding it went away, before it gives up with Kicked(sessionLost).
+  /// Default 100 (about 20 s: a shard move or a node restart fits in it).
+  std::uint32_t max_reattach_attempts = 100;
   /// A connection must log in within this time. Default 10 s.
   std::chrono::milliseconds login_timeout{10000};
   /// A frame whose first byte arrived must be complete within this time (a client dribbling a
