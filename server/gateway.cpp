@@ -6,6 +6,7 @@
 #include "parley/schema/tls.hpp"
 
 #include <asio.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <sys/resource.h>
@@ -802,6 +803,20 @@ void gateway::stop() {
     i.sweeper.cancel();
     i.backoff.cancel();
   });
+  // Tell every client why before closing: each hub queues Kicked(serverShutdown) and a close
+  // on each of its connections, the io threads write them, and the sockets close as their
+  // queues empty. Clients that do not read are cut after stop_grace.
+  {
+    caf::scoped_actor self{*i.svc.system};
+    for (auto& hub : i.hubs) {
+      self->request(hub, std::chrono::seconds(1), actors::stopping_atom::value)
+          .receive([] {}, [](caf::error&) {});
+    }
+  }
+  const auto deadline = clock::now() + i.opts.stop_grace;
+  while (i.open.load(std::memory_order_relaxed) > 0 && clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polls the io threads' work
+  }
   std::vector<std::shared_ptr<tcp_session>> live;
   {
     std::lock_guard<std::mutex> guard(i.mu);

@@ -110,6 +110,8 @@ class connection {
   void on_closed();
   /// A handler threw: tell the client and close (the hub and its other connections go on).
   void on_internal_error(const char* what);
+  /// The node is stopping: tell the client why, then close.
+  void on_node_stopping() { kick(wire::KickReason::SERVER_SHUTDOWN, "the node is stopping"); }
   /// The logged-in user ("" before login).
   const std::string& user() const { return user_; }
 
@@ -718,6 +720,11 @@ class connection_hub final : public caf::event_based_actor {
         },
         [this](reattach_atom, std::uint64_t id, std::uint32_t attempt) {
           on(id, [&](connection& c) { c.reattach(attempt); });
+        },
+        [this](stopping_atom) {
+          for (auto& entry : connections_) {
+            on(entry.first, [](connection& c) { c.on_node_stopping(); });
+          }
         },
         [this](shutdown_atom) {
           for (auto& [id, c] : connections_) c->on_closed();

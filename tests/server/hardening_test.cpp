@@ -466,6 +466,15 @@ BOOST_AUTO_TEST_CASE(a_login_timeout_says_so) {
   BOOST_TEST((kicked->reason == wire::KickReason::LOGIN_TIMEOUT));
 }
 
+BOOST_AUTO_TEST_CASE(a_stopping_node_tells_its_clients_why) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  node.stop();
+  auto kicked = next_kick(*alice);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::SERVER_SHUTDOWN));
+}
+
 BOOST_AUTO_TEST_CASE(the_app_can_end_a_users_sessions) {
   embedded_node node;
   auto phone = node.login("alice", "phone");

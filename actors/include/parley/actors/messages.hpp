@@ -49,6 +49,7 @@ using frame_atom = caf::atom_constant<caf::atom("frame")>;          ///< hub: a 
 using badframe_atom = caf::atom_constant<caf::atom("badframe")>;    ///< hub: unreadable stream
 using closed_atom = caf::atom_constant<caf::atom("closed")>;        ///< hub: the socket closed
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;    ///< hub: close all, quit
+using stopping_atom = caf::atom_constant<caf::atom("stopping")>;    ///< hub: kick all (node stops)
 using tick_atom = caf::atom_constant<caf::atom("tick")>;            ///< self: periodic check
 using drain_atom = caf::atom_constant<caf::atom("drain")>;          ///< entity: finish writes, quit
 using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< hub: log in again

@@ -89,6 +89,9 @@ struct gateway_options {
   /// How long a connection that was told to close (kicked, too slow) may take to read its last
   /// frames before it is cut. Default 5 s.
   std::chrono::milliseconds close_grace{5000};
+  /// How long a stopping node waits for its clients to take their Kicked(serverShutdown)
+  /// frames before it cuts the rest. Default 500 ms.
+  std::chrono::milliseconds stop_grace{500};
   /// How long accepting pauses after the process ran out of descriptors. Default 100 ms.
   std::chrono::milliseconds accept_backoff{100};
   /// TLS on the client port: PEM certificate chain (leaf first) and private key. Both set:
