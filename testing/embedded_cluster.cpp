@@ -74,7 +74,6 @@ server::node_options embedded_cluster::options_for(std::size_t i) const {
   server::node_options o = base_;
   o.data_dir = dir_.path() + "/node-" + std::to_string(i);
   o.secret_file = dir_.path() + "/secret";
-  o.shard_count = 16;
   o.gateway.host = "127.0.0.1";
   o.gateway.port = 0;
   o.cluster.etcd = etcd_->endpoint();
@@ -155,8 +154,18 @@ void embedded_cluster::drain(std::size_t i, std::chrono::seconds timeout) {
   etcd.erase(key);
 }
 
+server::node_options embedded_cluster::test_defaults() {
+  server::node_options o;
+  o.shard_count = 16;
+  return o;
+}
+
+std::uint32_t embedded_cluster::shard_of(const std::string& entity_id) const {
+  return runtime::shard_of(entity_id, base_.shard_count);
+}
+
 std::size_t embedded_cluster::owner_of(const std::string& entity_id) {
-  const auto shard = runtime::shard_of(entity_id, 16);
+  const auto shard = shard_of(entity_id);
   // Every node follows the same map; ask a running one through etcd's copy.
   runtime::etcd_client etcd(etcd_->endpoint());
   auto kv = etcd.get(base_.cluster.prefix + "/shardmap");

@@ -153,7 +153,7 @@ bool stranger_reaches_gate(std::uint16_t port, const runtime::tls_identity* tls)
 }
 
 BOOST_AUTO_TEST_CASE(nodes_with_certificates_route_and_strangers_are_refused) {
-  testing::embedded_cluster cluster(2, {}, true);
+  testing::embedded_cluster cluster(2, testing::embedded_cluster::test_defaults(), true);
   const auto alice_name = cluster.user_on(1, "alice");
   auto alice = cluster.login(0, alice_name);
   auto bob = cluster.login(1, cluster.user_on(0, "bob"));
@@ -277,7 +277,7 @@ BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly
   // Node 0 misses the move: it keeps sending to node 1, whose gate forwards to node 2.
   const auto stale_epoch = cluster.node(0).stats().map_epoch;
   cluster.node(0).hold_map_updates(true);
-  const auto shard = runtime::shard_of(runtime::conversation_entity(conversation), 16);
+  const auto shard = cluster.shard_of(runtime::conversation_entity(conversation));
   const std::string error = cluster.node(1).migrate_shard(shard, "node-2");
   BOOST_TEST_REQUIRE(error.empty(), error);
   BOOST_TEST(cluster.node(0).stats().map_epoch == stale_epoch);
@@ -322,11 +322,10 @@ BOOST_AUTO_TEST_CASE(a_conversation_shard_moves_under_load_without_loss_or_dupli
   testing::embedded_cluster cluster(3);
   const auto alice = cluster.user_on(0, "alice");
   const auto bob = cluster.user_on(1, "bob");
-  const std::string conversation =
-      alice < bob ? "dm/" + alice + "/" + bob : "dm/" + bob + "/" + alice;
+  const std::string conversation = runtime::dm_conversation(alice, bob);
   const std::size_t from = cluster.owner_of("conv/" + conversation);
   const std::size_t to = (from + 1) % 3;
-  const auto shard = runtime::shard_of("conv/" + conversation, 16);
+  const auto shard = cluster.shard_of(runtime::conversation_entity(conversation));
 
   auto sender = cluster.login(2, alice);
   auto receiver = cluster.login(2, bob);
@@ -407,7 +406,7 @@ BOOST_AUTO_TEST_CASE(an_online_user_sees_every_message_across_a_move_of_its_shar
   };
   std::atomic<bool> moved{false};
   std::thread mover([&] {
-    const auto shard = runtime::shard_of("user/" + bob, 16);
+    const auto shard = cluster.shard_of(runtime::user_entity(bob));
     const std::string error = cluster.node(1).migrate_shard(shard, "node-2");
     BOOST_TEST(error.empty(), error);
     moved = true;
@@ -482,7 +481,7 @@ BOOST_AUTO_TEST_CASE(a_stopped_nodes_shards_are_unavailable_until_it_returns_wit
 }
 
 BOOST_AUTO_TEST_CASE(a_session_whose_node_does_not_come_back_is_told_so) {
-  server::node_options base;
+  auto base = testing::embedded_cluster::test_defaults();
   base.actors.max_reattach_attempts = 3;  // ~60 ms of retries instead of ~20 s
   testing::embedded_cluster cluster(2, base);
   const auto erin = cluster.user_on(1, "erin");  // her sessions live on node 1
@@ -518,6 +517,7 @@ namespace {
 
 /// A node as a child process (`imctl node start`), for kill -9.
 struct child_node {
+  static constexpr std::uint32_t shards = 16;  ///< --shards of the child node
   pid_t pid = -1;
   std::uint16_t port = 0;
   void start(const std::string& etcd, const std::string& id, const std::string& dir,
@@ -532,8 +532,8 @@ struct child_node {
       execl(PARLEY_IMCTL, "imctl", "node", "start", "--etcd", etcd.c_str(), "--id", id.c_str(),
             "--data-dir", dir.c_str(), "--secret-file", secret.c_str(), "--port",
             std::to_string(client_port).c_str(), "--cluster-port",
-            std::to_string(cluster_port).c_str(), "--expected-nodes", "2", "--shards", "16",
-            "--insecure-cluster-port", static_cast<char*>(nullptr));
+            std::to_string(cluster_port).c_str(), "--expected-nodes", "2", "--shards",
+            std::to_string(shards).c_str(), "--insecure-cluster-port", static_cast<char*>(nullptr));
       _exit(127);
     }
   }
@@ -581,8 +581,8 @@ struct two_process_nodes {
     for (int n = 0; peer.empty(); ++n) {
       const std::string candidate = "k" + std::to_string(n);
       if (owners[runtime::shard_of(
-              runtime::conversation_entity(runtime::dm_conversation("keeper", candidate)), 16)] ==
-          "node-b") {
+              runtime::conversation_entity(runtime::dm_conversation("keeper", candidate)),
+              child_node::shards)] == "node-b") {
         peer = candidate;
       }
     }

@@ -46,11 +46,16 @@ std::uint16_t free_port();
 /// See the file comment.
 class embedded_cluster {
  public:
-  /// Starts etcd and `nodes` nodes; returns once every node follows the first shard map.
-  /// `tls`: the nodes authenticate each other with certificates of a CA made in the cluster's
-  /// temp dir (runtime/cluster_tls.hpp); otherwise the cluster port is unauthenticated
-  /// (loopback only).
-  explicit embedded_cluster(std::size_t nodes, server::node_options base = {}, bool tls = false);
+  /// Node options for a test cluster: the defaults with 16 shards (moves stay quick). Start
+  /// from these to change something else.
+  static server::node_options test_defaults();
+
+  /// Starts etcd and `nodes` nodes with `base` (its shard count is the cluster's); returns once
+  /// every node follows the first shard map. `tls`: the nodes authenticate each other with
+  /// certificates of a CA made in the cluster's temp dir (runtime/cluster_tls.hpp); otherwise
+  /// the cluster port is unauthenticated (loopback only).
+  explicit embedded_cluster(std::size_t nodes, server::node_options base = test_defaults(),
+                            bool tls = false);
   ~embedded_cluster();
 
   std::size_t size() const { return nodes_.size(); }
@@ -71,6 +76,9 @@ class embedded_cluster {
   const std::vector<double>& drained_handoffs() const { return drained_handoffs_; }
   /// Shards node `i` owns in the current map.
   std::size_t shards_of(std::size_t i);
+  /// The cluster's shard count, and the shard of `entity_id` in it.
+  std::uint32_t shard_count() const { return base_.shard_count; }
+  std::uint32_t shard_of(const std::string& entity_id) const;
   /// Index of the node owning `entity_id`'s shard in the current map.
   std::size_t owner_of(const std::string& entity_id);
   /// A user name whose user actor lives on node `i` (`prefix` + a number).
