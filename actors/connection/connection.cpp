@@ -10,6 +10,7 @@
 // never reused, so an answer cannot reach a later connection).
 
 #include "parley/actors/connection.hpp"
+#include "parley/actors/validation.hpp"
 
 #include "common/route.hpp"
 
@@ -43,22 +44,10 @@ namespace {
 
 using wire_frame = wire::ClientFrame;
 
-constexpr std::size_t max_client_msg_id = 128;
-constexpr std::size_t max_mentions = 100;
 constexpr std::size_t max_group_name = 128;
-constexpr std::size_t max_device_id = 128;
 
 std::string text(capnp::Text::Reader t) {
   return std::string(t.cStr(), t.size());
-}
-
-/// A device id: 1-128 bytes, no control characters (it is shown to the user's other devices).
-bool valid_device_id(const std::string& device) {
-  if (device.empty() || device.size() > max_device_id) return false;
-  return std::none_of(device.begin(), device.end(), [](char c) {
-    const auto b = static_cast<unsigned char>(c);
-    return b < 0x20 || b == 0x7f;
-  });
 }
 
 /// The request a reply answers: its client-chosen id, and the size of its frame (given back to
@@ -309,49 +298,12 @@ class connection {
   }
 
   void on_send(request_ref id, wire::Send::Reader s) {
-    send_request r;
-    r.sender = user_;
-    r.device = device_;
-    r.client_msg_id = text(s.getClientMsgId());
-    r.content_type = s.getContentType();
-    auto body = s.getBody();
-    if (r.client_msg_id.empty() || r.client_msg_id.size() > max_client_msg_id) {
-      return reply_error(id, errc::bad_request, "clientMsgId must be 1-128 bytes");
+    auto checked = validate_send(s, user_, device_, svc_.options);
+    if (auto* refused = std::get_if<refusal>(&checked)) {
+      return reply_error(id, refused->code, refused->message);
     }
-    if (body.size() == 0) return reply_error(id, errc::bad_request, "empty message body");
-    if (body.size() > svc_.options.max_body_bytes) {
-      return reply_error(id, errc::bad_request,
-                         "body exceeds " + std::to_string(svc_.options.max_body_bytes) + " bytes");
-    }
-    r.body.assign(reinterpret_cast<const char*>(body.begin()), body.size());
-    auto mentions = s.getMentions();
-    if (mentions.size() > max_mentions) {
-      return reply_error(id, errc::bad_request, "at most 100 mentions");
-    }
-    for (auto m : mentions) {
-      if (!runtime::valid_name(text(m))) {
-        return reply_error(id, errc::bad_request, "invalid user id in mentions");
-      }
-      r.mentions.push_back(text(m));
-    }
-    auto target = s.getTarget();
-    std::string entity;
-    if (target.isUser()) {
-      const std::string peer = text(target.getUser());
-      if (!runtime::valid_name(peer)) return reply_error(id, errc::bad_request, "invalid user id");
-      if (peer == user_) return reply_error(id, errc::bad_request, "cannot message yourself");
-      r.conversation = runtime::dm_conversation(user_, peer);
-      entity = runtime::conversation_entity(r.conversation);
-    } else if (target.isGroup()) {
-      const std::string group = text(target.getGroup());
-      if (!runtime::valid_name(group))
-        return reply_error(id, errc::bad_request, "invalid group id");
-      r.conversation = runtime::group_conversation(group);
-      entity = runtime::group_entity(group);
-    } else {  // a target kind this server does not know (a newer client's)
-      return reply_error(id, errc::bad_request, "unknown send target");
-    }
-    send_within_quota(id, std::move(entity), std::move(r));
+    auto& send = std::get<validated_send>(checked);
+    send_within_quota(id, std::move(send.entity), std::move(send.request));
   }
 
   void forward_send(request_ref id, const std::string& entity, send_request r) {

@@ -1,0 +1,73 @@
+#include "parley/actors/validation.hpp"
+
+#include "parley/runtime/entity_id.hpp"
+
+#include <algorithm>
+
+namespace parley::actors {
+
+namespace {
+
+constexpr std::size_t max_device_id = 128;
+
+std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
+
+refusal bad_request(std::string message) {
+  return refusal{errc::bad_request, std::move(message)};
+}
+
+}  // namespace
+
+std::variant<validated_send, refusal> validate_send(wire::Send::Reader s, const std::string& user,
+                                                    const std::string& device,
+                                                    const actor_options& o) {
+  validated_send v;
+  auto& r = v.request;
+  r.sender = user;
+  r.device = device;
+  r.client_msg_id = text(s.getClientMsgId());
+  r.content_type = s.getContentType();
+  if (r.client_msg_id.empty() || r.client_msg_id.size() > max_client_msg_id) {
+    return bad_request("clientMsgId must be 1-128 bytes");
+  }
+  auto body = s.getBody();
+  if (body.size() == 0) return bad_request("empty message body");
+  if (body.size() > o.max_body_bytes) {
+    return bad_request("body exceeds " + std::to_string(o.max_body_bytes) + " bytes");
+  }
+  r.body.assign(reinterpret_cast<const char*>(body.begin()), body.size());
+  auto mentions = s.getMentions();
+  if (mentions.size() > max_mentions) return bad_request("at most 100 mentions");
+  for (auto m : mentions) {
+    if (!runtime::valid_name(text(m))) return bad_request("invalid user id in mentions");
+    r.mentions.push_back(text(m));
+  }
+  auto target = s.getTarget();
+  if (target.isUser()) {
+    const std::string peer = text(target.getUser());
+    if (!runtime::valid_name(peer)) return bad_request("invalid user id");
+    if (peer == user) return bad_request("cannot message yourself");
+    r.conversation = runtime::dm_conversation(user, peer);
+    v.entity = runtime::conversation_entity(r.conversation);
+  } else if (target.isGroup()) {
+    const std::string group = text(target.getGroup());
+    if (!runtime::valid_name(group)) return bad_request("invalid group id");
+    r.conversation = runtime::group_conversation(group);
+    v.entity = runtime::group_entity(group);
+  } else {  // a target kind this server does not know (a newer client's)
+    return bad_request("unknown send target");
+  }
+  return v;
+}
+
+bool valid_device_id(const std::string& device) {
+  if (device.empty() || device.size() > max_device_id) return false;
+  return std::none_of(device.begin(), device.end(), [](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b < 0x20 || b == 0x7f;
+  });
+}
+
+}  // namespace parley::actors
