@@ -31,9 +31,7 @@ namespace codec {
 
 namespace {
 
-std::string text(capnp::Text::Reader t) {
-  return std::string(t.cStr(), t.size());
-}
+using schema::text;
 
 message to_message(wire::Message::Reader m) {
   message out;
@@ -227,14 +225,11 @@ struct connection::impl {
     limits.max_segments = 512;
     schema::frame_splitter in(limits, 64 * 1024);
     std::vector<std::uint8_t> cipher(tls ? 64 * 1024 : 0);
-    std::vector<std::uint8_t> plain;
     std::error_code ec;
     for (bool open = true; open;) {
       if (tls) {
         const std::size_t n = socket.read_some(asio::buffer(cipher), ec);
-        if (ec || !decrypt(cipher.data(), n, plain)) break;
-        if (plain.empty()) continue;  // handshake or session records only
-        in.append(plain.data(), plain.size());
+        if (ec || !decrypt(cipher.data(), n, in)) break;
       } else {
         auto [at, room] = in.write_area();
         const std::size_t n = socket.read_some(asio::buffer(at, room), ec);
@@ -320,20 +315,19 @@ struct connection::impl {
     tls->consume_output(out.size());
   }
 
-  /// Feeds `n` bytes of ciphertext and decrypts what it completes into `plain`. False: the
-  /// session ended or failed.
-  bool decrypt(const std::uint8_t* data, std::size_t n, std::vector<std::uint8_t>& plain) {
-    plain.clear();
-    std::uint8_t chunk[16 * 1024];
+  /// Feeds `n` bytes of ciphertext and decrypts what it completes straight into `in`. False:
+  /// the session ended or failed.
+  bool decrypt(const std::uint8_t* data, std::size_t n, schema::frame_splitter& in) {
     schema::tls_engine::status st;
     {
       std::lock_guard<std::mutex> engine(tls_mu);
       tls->feed(data, n);
       for (;;) {
-        const auto r = tls->read(chunk, sizeof chunk);
+        auto [at, room] = in.write_area();
+        const auto r = tls->read(at, room);
         st = r.st;
         if (st != schema::tls_engine::status::ok) break;
-        plain.insert(plain.end(), chunk, chunk + r.n);
+        in.commit(r.n);
       }
     }
     // Reading may have produced bytes to send (a key update). A caller writing now sends them

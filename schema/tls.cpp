@@ -133,10 +133,6 @@ tls_engine::tls_engine(const tls_context& ctx, const std::string& host)
     if (!is_ip) SSL_set_tlsext_host_name(i.ssl, host.c_str());
     if (named != 1) i.failed = true;
   }
-  if (!i.failed) {
-    SSL_do_handshake(i.ssl);  // wants input after writing its ClientHello
-    collect_output();
-  }
 }
 
 tls_engine::~tls_engine() = default;

@@ -53,10 +53,12 @@ void entity_actor::answer(caf::mailbox_element& x, caf::error err) {
 void entity_actor::fail() {
   if (failed_) return;
   failed_ = true;
-  if (in_flight_.empty()) {
-    svc_.router->forget(id_, address());
-    leave(caf::exit_reason::user_shutdown);
-  }
+  if (in_flight_.empty()) leave_router_and_quit();
+}
+
+void entity_actor::leave_router_and_quit() {
+  svc_.router->forget(id_, address());
+  leave(caf::exit_reason::user_shutdown);
 }
 
 void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
@@ -66,13 +68,9 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
   in_flight_.erase(it);
   then(st);
   if (failed_) {
-    if (in_flight_.empty()) {
-      svc_.router->forget(id_, address());
-      leave(caf::exit_reason::user_shutdown);
-    }
+    if (in_flight_.empty()) leave_router_and_quit();
   } else if (!st.ok()) {
-    svc_.router->forget(id_, address());
-    leave(caf::exit_reason::user_shutdown);
+    leave_router_and_quit();
   } else if (draining_ && in_flight_.empty()) {
     leave();
   }
@@ -80,9 +78,9 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
 
 caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
   ++consumed_;
-  const bool is_commit =
-      x.content().match_elements<committed_atom, std::uint64_t, std::uint8_t, std::string>();
-  if (failed_ && !is_commit) {
+  // (The type check runs only in the rare failed state: consume() is on every message's path.)
+  if (failed_ &&
+      !x.content().match_elements<committed_atom, std::uint64_t, std::uint8_t, std::string>()) {
     answer(x, make_error(errc::unavailable, id_ + " is restarting; retry"));
     return caf::invoke_message_result::consumed;
   }
@@ -139,8 +137,7 @@ void entity_actor::on_idle_tick() {
 
 caf::behavior entity_actor::fail_activation(const store::status& st) {
   storage_error(st);  // logs the store's reason (rate-limited); the requests get unavailable
-  svc_.router->forget(id_, address());
-  leave(caf::exit_reason::user_shutdown);
+  leave_router_and_quit();
   return {};
 }
 

@@ -85,6 +85,9 @@ class entity_actor : public caf::event_based_actor {
   /// the next message reactivates the entity from the store. (Leaving the router at once would
   /// let a new activation read the store before those writes land.)
   void fail();
+  /// Forgets this activation in the router (the next message activates a fresh one from the
+  /// store) and quits.
+  void leave_router_and_quit();
   /// Answers request `x` with `err` (nothing if it is not a request or already answered).
   void answer(caf::mailbox_element& x, caf::error err);
   void on_idle_tick();

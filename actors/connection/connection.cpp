@@ -42,13 +42,10 @@ namespace parley::actors {
 
 namespace {
 
+using schema::text;
 using wire_frame = wire::ClientFrame;
 
 constexpr std::size_t max_group_name = 128;
-
-std::string text(capnp::Text::Reader t) {
-  return std::string(t.cStr(), t.size());
-}
 
 /// The request a reply answers: its client-chosen id, and the size of its frame (given back to
 /// the transport's in-flight budget when the answer is written).

@@ -1,6 +1,7 @@
 #include "parley/actors/validation.hpp"
 
 #include "parley/runtime/entity_id.hpp"
+#include "parley/schema/framing.hpp"
 
 #include <algorithm>
 
@@ -8,11 +9,9 @@ namespace parley::actors {
 
 namespace {
 
-constexpr std::size_t max_device_id = 128;
+using schema::text;
 
-std::string text(capnp::Text::Reader t) {
-  return std::string(t.cStr(), t.size());
-}
+constexpr std::size_t max_device_id = 128;
 
 refusal bad_request(std::string message) {
   return refusal{errc::bad_request, std::move(message)};

@@ -3,8 +3,7 @@
 //
 // A node that routes to an entity whose shard another node owns sends the gate of that node
 //   request (route_atom, entity id, hops, message)         — the answer comes from the entity
-//   (route_active_atom, entity id, hops, message)          — fire-and-forget push to an active
-//   entity
+//   (route_active_atom, entity id, hops, message)          — a push to an active entity
 // The gate routes it on its own node and *delegates* the request, so the entity answers the
 // original requester directly. If the gate's map says a third node owns the shard (its map is
 // newer than the sender's), it forwards to that node's gate, at most `max_hops` times; otherwise

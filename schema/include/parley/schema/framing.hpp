@@ -104,6 +104,11 @@ frame_words words_from_bytes(const std::string& bytes);
 /// Serialises a message flat (stream framing) into a byte string, for storing.
 std::string encode_bytes(capnp::MessageBuilder& message);
 
+/// A Cap'n Proto text field as a std::string.
+inline std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
+
 }  // namespace parley::schema
 
 namespace parley::schema {

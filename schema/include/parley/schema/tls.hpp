@@ -44,8 +44,8 @@ class tls_context {
 class tls_engine {
  public:
   /// A server-side engine, or a client-side one checking that the certificate names `host`
-  /// (an IP address or a DNS name; empty: chain only). The client's handshake starts at once:
-  /// output_size() has its first flight.
+  /// (an IP address or a DNS name; empty: chain only). A client starts with handshake(),
+  /// which puts its first flight in the output.
   explicit tls_engine(const tls_context& ctx, const std::string& host = "");
   ~tls_engine();
   tls_engine(tls_engine&&) noexcept;
