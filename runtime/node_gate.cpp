@@ -4,7 +4,6 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -133,7 +132,8 @@ caf::actor spawn_node_gate(caf::actor_system& system, router& r, gate_hooks hook
   return system.spawn(gate_behavior, &r, std::move(hooks));
 }
 
-gate_directory::gate_directory(caf::actor_system& system, bool tls) : system_(system), tls_(tls) {
+gate_directory::gate_directory(caf::actor_system& system, connector connect)
+    : system_(system), connect_(std::move(connect)) {
   // The directory is a spawn argument, not a capture: CAF 0.17 dereferences a null tuple when
   // a function-based actor has no arguments (UBSan: reference binding to null pointer).
   watcher_ = system.spawn(watch, this);
@@ -214,8 +214,7 @@ void gate_directory::update(const std::map<node_id, gate_address>& nodes, const 
       own = own_gate_;
       own_incarnation = own_incarnation_;
     }
-    auto gate = tls_ ? caf::openssl::remote_actor(system_, where.host, where.port)
-                     : system_.middleman().remote_actor(where.host, where.port);
+    auto gate = connect_(where);
     if (gate) {
       caf::anon_send(watcher_, *gate);
       if (own) caf::anon_send(*gate, hello_atom::value, self, own_incarnation, own);

@@ -56,15 +56,14 @@ bool tls_context::is_server() const {
   return impl_->is_server;
 }
 
-std::variant<tls_context, std::string> tls_context::server(const std::string& cert_file,
-                                                           const std::string& key_file) {
-  ERR_clear_error();
-  auto ctx = new_ctx(TLS_server_method());
-  if (!ctx) return "cannot create a TLS context: " + openssl_error();
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1) {
+namespace {
+
+/// Loads the certificate chain and its key into `ctx`. Returns "" or why not.
+std::string use_identity(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
     return "cannot load the TLS certificate " + cert_file + ": " + openssl_error();
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
     if (mismatch) {
       ERR_clear_error();
@@ -72,6 +71,29 @@ std::variant<tls_context, std::string> tls_context::server(const std::string& ce
     }
     return "cannot load the TLS key " + key_file + ": " + openssl_error();
   }
+  return "";
+}
+
+/// Trusts `ca_file` (empty: the system's roots) and requires the peer's certificate (a server
+/// always sends one; `mode` adds FAIL_IF_NO_PEER_CERT for a server checking clients).
+std::string verify_peers(SSL_CTX* ctx, const std::string& ca_file, int mode) {
+  const int loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                                     : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
+  if (loaded != 1) {
+    return "cannot load the trusted certificates " + ca_file + ": " + openssl_error();
+  }
+  SSL_CTX_set_verify(ctx, mode, nullptr);
+  return "";
+}
+
+}  // namespace
+
+std::variant<tls_context, std::string> tls_context::server(const std::string& cert_file,
+                                                           const std::string& key_file) {
+  ERR_clear_error();
+  auto ctx = new_ctx(TLS_server_method());
+  if (!ctx) return "cannot create a TLS context: " + openssl_error();
+  if (auto e = use_identity(ctx.get(), cert_file, key_file); !e.empty()) return e;
   return tls_context(std::make_shared<impl>(std::move(ctx), true));
 }
 
@@ -79,14 +101,21 @@ std::variant<tls_context, std::string> tls_context::client(const std::string& ca
   ERR_clear_error();
   auto ctx = new_ctx(TLS_client_method());
   if (!ctx) return "cannot create a TLS context: " + openssl_error();
-  const int loaded = ca_file.empty()
-                         ? SSL_CTX_set_default_verify_paths(ctx.get())
-                         : SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr);
-  if (loaded != 1) {
-    return "cannot load the trusted certificates " + ca_file + ": " + openssl_error();
-  }
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (auto e = verify_peers(ctx.get(), ca_file, SSL_VERIFY_PEER); !e.empty()) return e;
   return tls_context(std::make_shared<impl>(std::move(ctx), false));
+}
+
+std::variant<tls_context, std::string> tls_context::mutual(bool server, const std::string& ca_file,
+                                                           const std::string& cert_file,
+                                                           const std::string& key_file) {
+  if (ca_file.empty()) return "mutual TLS needs a CA file";
+  ERR_clear_error();
+  auto ctx = new_ctx(server ? TLS_server_method() : TLS_client_method());
+  if (!ctx) return "cannot create a TLS context: " + openssl_error();
+  if (auto e = use_identity(ctx.get(), cert_file, key_file); !e.empty()) return e;
+  const int mode = server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER;
+  if (auto e = verify_peers(ctx.get(), ca_file, mode); !e.empty()) return e;
+  return tls_context(std::make_shared<impl>(std::move(ctx), server));
 }
 
 struct tls_engine::impl {
@@ -96,6 +125,15 @@ struct tls_engine::impl {
   std::vector<std::uint8_t> pending;  // ciphertext taken from `out`, from `head` on
   std::size_t head = 0;
   bool failed = false;
+  bool server = false;
+  unsigned long first_error = 0;  // OpenSSL's code for the failure, for failure()
+
+  /// Marks the engine failed, keeping the first queued error's code.
+  void fail() {
+    if (!failed) first_error = ERR_peek_error();
+    ERR_clear_error();
+    failed = true;
+  }
 
   ~impl() {
     if (ssl) SSL_free(ssl);
@@ -118,7 +156,8 @@ tls_engine::tls_engine(const tls_context& ctx, const std::string& host)
   BIO_set_mem_eof_return(i.in, -1);
   BIO_set_mem_eof_return(i.out, -1);
   SSL_set_bio(i.ssl, i.in, i.out);
-  if (ctx.is_server()) {
+  i.server = ctx.is_server();
+  if (i.server) {
     SSL_set_accept_state(i.ssl);
     return;
   }
@@ -156,8 +195,7 @@ tls_engine::read_result tls_engine::read(void* out, std::size_t capacity) {
     case SSL_ERROR_ZERO_RETURN:
       return {status::closed, 0};
     default:
-      ERR_clear_error();  // the reason is the peer's doing; nothing for the operator
-      i.failed = true;
+      i.fail();  // the reason is the peer's doing: kept for failure(), never sent
       return {status::failed, 0};
   }
 }
@@ -170,8 +208,7 @@ tls_engine::status tls_engine::handshake() {
   collect_output();
   if (r == 1) return status::ok;
   if (SSL_get_error(i.ssl, r) == SSL_ERROR_WANT_READ) return status::need_input;
-  ERR_clear_error();
-  i.failed = true;
+  i.fail();
   return status::failed;
 }
 
@@ -180,8 +217,11 @@ std::string tls_engine::failure() const {
   if (!i.ssl) return "cannot set up TLS";
   const long verdict = SSL_get_verify_result(i.ssl);
   if (verdict != X509_V_OK) {
-    return std::string("the server's certificate was refused: ") +
-           X509_verify_cert_error_string(verdict);
+    return std::string(i.server ? "the client's" : "the server's") +
+           " certificate was refused: " + X509_verify_cert_error_string(verdict);
+  }
+  if (const char* reason = ERR_reason_error_string(i.first_error)) {
+    return std::string("the TLS handshake failed: ") + reason;
   }
   return "the TLS handshake failed";
 }
@@ -196,7 +236,7 @@ std::size_t tls_engine::write(const void* data, std::size_t n) {
     const int chunk = static_cast<int>(std::min(n - taken, record_bytes));
     const int r = SSL_write(i.ssl, bytes + taken, chunk);
     if (r <= 0) {
-      if (SSL_get_error(i.ssl, r) != SSL_ERROR_WANT_READ) i.failed = true;
+      if (SSL_get_error(i.ssl, r) != SSL_ERROR_WANT_READ) i.fail();
       ERR_clear_error();
       break;
     }

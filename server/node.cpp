@@ -2,9 +2,12 @@
 
 #include "parley/actors/entities.hpp"
 #include "parley/actors/messages.hpp"
+#include "parley/runtime/basp_sockets.hpp"
 #include "parley/runtime/cluster.hpp"
+#include "parley/runtime/cluster_link.hpp"
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/node_gate.hpp"
+#include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/router.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
@@ -14,8 +17,6 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
-#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
@@ -40,6 +41,9 @@ struct node::impl {
   std::shared_ptr<runtime::gate_directory> gates;
   std::unique_ptr<runtime::cluster_member> member;
   caf::actor gate;
+  std::unique_ptr<runtime::cluster_link> link;  // the cluster port with TLS (else CAF's own)
+  runtime::token_bucket refusal_log;            // the link's thread only
+  std::uint64_t refusals_unlogged = 0;          // refusals over the log rate, not yet said
   std::uint16_t cluster_port = 0;
   std::unique_ptr<runtime::group_committer> committer;
   actors::node_counters counters;
@@ -62,6 +66,62 @@ struct node::impl {
   /// One step of the mover: at most one shard moved. See docs/ARCHITECTURE.md (Rebalancing).
   void move_step(runtime::etcd_client& etcd);
 
+  /// How the gate directory reaches the other nodes' gates: through the cluster link's TLS
+  /// tunnels, or CAF's plain middleman on an insecure cluster port.
+  runtime::gate_directory::connector gate_connector() {
+    if (!opts.cluster.tls.configured()) {
+      return [this](const runtime::gate_address& at) {
+        return system->middleman().remote_actor(at.host, at.port);
+      };
+    }
+    return [this](const runtime::gate_address& at) -> caf::expected<caf::actor> {
+      auto fd = link->dial(at.host, at.port);
+      if (auto* why = std::get_if<std::string>(&fd)) {
+        return make_error(errc::unavailable, *why);
+      }
+      return runtime::connect_gate_over(*system, std::get<int>(fd), std::chrono::seconds(5));
+    };
+  }
+
+  /// Opens the cluster port and serves the gate on it. Returns "" or why not.
+  std::string open_cluster_port() {
+    const auto& c = opts.cluster;
+    if (!c.tls.configured()) {
+      auto bound = system->middleman().publish(gate, c.cluster_port, c.host.c_str(), true);
+      if (!bound) {
+        return "cannot publish the node gate on " + c.host + ":" +
+               std::to_string(c.cluster_port) + ": " + system->render(bound.error());
+      }
+      cluster_port = *bound;
+      return "";
+    }
+    runtime::cluster_link_options lo;
+    lo.host = c.host;
+    lo.port = c.cluster_port;
+    lo.tls = c.tls;
+    auto started = runtime::cluster_link::start(
+        lo, [sys = system.get(), g = gate](int fd) { runtime::serve_gate_over(*sys, fd, g); },
+        [this](const std::string& peer, const std::string& why) { log_refusal(peer, why); });
+    if (auto* error = std::get_if<std::string>(&started)) return "the cluster port: " + *error;
+    link = std::move(std::get<std::unique_ptr<runtime::cluster_link>>(started));
+    cluster_port = link->port();
+    return "";
+  }
+
+  /// Logs a refused cluster peer: at most 10 lines a second (bursts of 20), then a count of
+  /// those not logged, so that a flood of strangers cannot fill the disk.
+  void log_refusal(const std::string& peer, const std::string& why) {
+    constexpr runtime::rate_limit lines{10, 20};
+    if (!refusal_log.try_take(lines, std::chrono::steady_clock::now())) {
+      ++refusals_unlogged;
+      return;
+    }
+    std::cerr << "parley: refused cluster peer " << peer << ": " << why;
+    if (refusals_unlogged > 0) std::cerr << " (and " << refusals_unlogged << " more not logged)";
+    std::cerr << "\n";
+    refusals_unlogged = 0;
+  }
+
   void stop() {
     if (stopped) return;
     stopped = true;
@@ -77,6 +137,7 @@ struct node::impl {
     if (gate) caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
     gate = nullptr;
     member.reset();  // before the gates: its callback updates them
+    link.reset();    // before the system: it hands connections to CAF
     gates.reset();   // stops the gate watcher (the router is shut down: nobody asks for gates)
     if (system) system->await_all_actors_done();
     gw.reset();
@@ -155,12 +216,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
                    "--cluster-key; `imctl cluster cert` makes them) or --insecure-cluster-port";
     }
     p->cfg.load<caf::io::middleman>();
-    if (tls.configured()) {
-      p->cfg.load<caf::openssl::manager>();
-      p->cfg.openssl_cafile = tls.ca_file;
-      p->cfg.openssl_certificate = tls.cert_file;
-      p->cfg.openssl_key = tls.key_file;
-    } else {
+    if (!tls.configured()) {
       std::cerr << "parley: WARNING: --insecure-cluster-port: anyone who reaches " << o.cluster.host
                 << ":" << o.cluster.cluster_port << " can act as any user of this node\n";
     }
@@ -182,7 +238,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->svc.inject_fault = o.inject_fault;
   std::function<bool()> serving;
   if (clustered) {
-    p->gates = std::make_shared<runtime::gate_directory>(*p->system, o.cluster.tls.configured());
+    p->gates = std::make_shared<runtime::gate_directory>(*p->system, p->gate_connector());
     serving = [raw = p.get()] { return raw->member && raw->member->serving(); };
   }
   p->router = std::make_unique<runtime::router>(
@@ -212,17 +268,10 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     p->gate = runtime::spawn_node_gate(*p->system, *p->router, std::move(hooks));
     p->router->set_gate(p->gate);
     p->gates->set_own_gate(p->gate);
-    auto bound =
-        o.cluster.tls.configured()
-            ? caf::openssl::publish(p->gate, o.cluster.cluster_port, o.cluster.host.c_str(), true)
-            : p->system->middleman().publish(p->gate, o.cluster.cluster_port,
-                                             o.cluster.host.c_str(), true);
-    if (!bound) {
+    if (auto error = p->open_cluster_port(); !error.empty()) {
       p->stop();
-      return "cannot publish the node gate on " + o.cluster.host + ":" +
-             std::to_string(o.cluster.cluster_port) + ": " + p->system->render(bound.error());
+      return error;
     }
-    p->cluster_port = *bound;
   }
 
   auto gateway_opts = o.gateway;
@@ -321,6 +370,10 @@ std::uint16_t node::port() const {
 
 std::uint16_t node::cluster_port() const {
   return impl_->cluster_port;
+}
+
+std::uint64_t node::refused_cluster_peers() const {
+  return impl_->link ? impl_->link->refused() : 0;
 }
 
 const std::string& node::id() const {

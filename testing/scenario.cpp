@@ -49,7 +49,7 @@ std::string scenario_report::describe() const {
 }
 
 scenario_report run_join_drain_scenario(const scenario_options& opts) {
-  embedded_cluster cluster(opts.nodes);
+  embedded_cluster cluster(opts.nodes, embedded_cluster::test_defaults(), opts.tls);
   std::vector<pair_state> ps(opts.pairs);
   for (std::size_t p = 0; p < ps.size(); ++p) {
     auto& s = ps[p];

@@ -161,17 +161,23 @@ BOOST_AUTO_TEST_CASE(nodes_with_certificates_route_and_strangers_are_refused) {
   auto pushed = testing::next_message(*bob);
   BOOST_TEST_REQUIRE(pushed.has_value());
   BOOST_TEST(pushed->body == "over tls");
-  const auto port = cluster.node(0).cluster_port();
-  // No certificate: the TLS handshake fails (without TLS the bytes are not even BASP).
+  auto& node = cluster.node(0);
+  const auto port = node.cluster_port();
+  BOOST_TEST(node.refused_cluster_peers() == 0u);
+  // No TLS at all (CAF's plain BASP): refused, and counted (and logged) as such.
   BOOST_TEST(!stranger_reaches_gate(port, nullptr));
-  // A certificate of another CA: refused too.
+  BOOST_TEST(testing::wait_until([&] { return node.refused_cluster_peers() == 1u; }));
+  // TLS with a certificate of another CA (CAF's own OpenSSL transport): refused too.
   testing::temp_dir other;
   BOOST_TEST_REQUIRE(runtime::ensure_cluster_ca(other.path()).empty());
   auto foreign = runtime::issue_node_identity(other.path(), "mallory");
   BOOST_TEST_REQUIRE(std::holds_alternative<runtime::tls_identity>(foreign));
   BOOST_TEST(!stranger_reaches_gate(port, &std::get<runtime::tls_identity>(foreign)));
+  BOOST_TEST(testing::wait_until([&] { return node.refused_cluster_peers() == 2u; }));
+  BOOST_TEST(node.refused_cluster_peers() == 2u);
   // The nodes still talk.
   require_ok(alice->send_to_user(cluster.user_on(0, "bob"), "t2", "still over tls"));
+  BOOST_TEST(cluster.node(1).refused_cluster_peers() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_clustered_node_needs_certificates_or_an_explicit_insecure_flag) {
@@ -433,9 +439,11 @@ BOOST_AUTO_TEST_CASE(an_online_user_sees_every_message_across_a_move_of_its_shar
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.
+  // Over TLS, as a production cluster runs (the other cluster tests use the insecure port).
   testing::scenario_options opts;
   opts.nodes = 3;
   opts.pairs = 6;
+  opts.tls = true;
   const auto report = testing::run_join_drain_scenario(opts);
   BOOST_TEST_MESSAGE(report.describe());
   BOOST_TEST(report.acked > 0u);

@@ -17,9 +17,9 @@
 // Connections: between two nodes only the one with the smaller id connects (gate_directory),
 // then introduces its own gate over that connection
 //   (hello_atom, node id, incarnation, gate)               — the other side's way back
-// CAF 0.17's OpenSSL transport loses messages when two nodes also connect the other way (both
-// directions time out; measured with two actor systems and an echo actor), and one connection
-// per pair is all CAF needs: proxies work both ways over it.
+// One connection per pair is all CAF needs: proxies work both ways over it. (CAF 0.17's OpenSSL
+// transport, used before the cluster link, lost messages when two nodes also connected the
+// other way: both directions timed out, measured with two actor systems and an echo actor.)
 
 #include "parley/runtime/router.hpp"
 
@@ -93,10 +93,13 @@ struct gate_address {
 /// Gates of the other nodes, resolved through the middleman when the member list changes.
 class gate_directory final : public node_directory {
  public:
+  /// Opens a connection to the gate published at an address (blocking): over the cluster
+  /// link's TLS (basp_sockets.hpp), or CAF's plain middleman on an insecure cluster port.
+  using connector = std::function<caf::expected<caf::actor>(const gate_address&)>;
+
   /// Spawns a watcher that monitors every gate: a gate whose node disconnects is forgotten at
   /// once, so requests for that node's shards fail fast as `unavailable`.
-  /// `tls`: reach peers through CAF's OpenSSL module (the system must have loaded it).
-  gate_directory(caf::actor_system& system, bool tls);
+  gate_directory(caf::actor_system& system, connector connect);
   ~gate_directory() override;
   caf::actor gate(const node_id& node) const override;
   /// Number of other nodes whose gate is connected now.
@@ -118,7 +121,7 @@ class gate_directory final : public node_directory {
   static caf::behavior watch(caf::event_based_actor* self, gate_directory* dir);
 
   caf::actor_system& system_;
-  const bool tls_;
+  const connector connect_;
   mutable std::mutex mu_;
   std::map<node_id, std::pair<gate_address, caf::actor>> gates_;
   caf::actor own_gate_;

@@ -31,6 +31,13 @@ class tls_context {
   /// roots) and, by default, that the certificate names the host it connects to.
   static std::variant<tls_context, std::string> client(const std::string& ca_file);
 
+  /// One side of a connection between two nodes of a cluster (mutual TLS): it presents
+  /// `cert_file`/`key_file` and requires the other side's certificate to chain to `ca_file`.
+  /// No name is checked: a certificate of the cluster CA is what makes a peer a node.
+  static std::variant<tls_context, std::string> mutual(bool server, const std::string& ca_file,
+                                                       const std::string& cert_file,
+                                                       const std::string& key_file);
+
   bool is_server() const;
 
  private:
@@ -73,8 +80,8 @@ class tls_engine {
   /// is done, need_input while it needs more of the peer's bytes, failed if it cannot finish.
   status handshake();
 
-  /// Why the engine failed, for the client's user: the certificate check's verdict, or a
-  /// generic text. Never sent to a peer.
+  /// Why the engine failed, for the client's user or the operator's log: the certificate
+  /// check's verdict, or OpenSSL's reason for the first error. Never sent to a peer.
   std::string failure() const;
 
   /// Encrypts up to `n` plaintext bytes (in records of at most 16 KiB) and returns how many

@@ -75,8 +75,11 @@ class node {
   std::uint16_t port() const;
   /// "host:port" of the client listener.
   std::string endpoint() const;
-  /// The CAF middleman port other nodes reach this one on (0 for a single node).
+  /// The port other nodes reach this one on (0 for a single node).
   std::uint16_t cluster_port() const;
+  /// Connections to or from the cluster port refused for want of a good certificate (always 0
+  /// on an insecure cluster port).
+  std::uint64_t refused_cluster_peers() const;
   /// This node's id.
   const std::string& id() const;
   /// Issues a login token for `user`, expiring `ttl_seconds` from now (at most 400 days; zero

@@ -17,6 +17,7 @@ struct scenario_options {
   std::size_t pairs = 6;  ///< Client pairs (2 clients each), spread over the first N nodes.
   bool join = true;       ///< Add a node and wait until it holds its share.
   bool drain = true;      ///< Drain the joined node (node 0 without a join) and stop it.
+  bool tls = false;       ///< The nodes talk over TLS (certificates of a test CA).
 };
 
 struct scenario_report {
