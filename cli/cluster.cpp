@@ -227,10 +227,21 @@ command add_cluster_start(CLI::App& cluster) {
     char self[4096];
     const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     const std::string imctl = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : "imctl";
-    // A local cluster's nodes talk over loopback only (cluster ports bind 127.0.0.1), without
-    // TLS: CAF 0.17's OpenSSL transport still stalls under shard moves (docs/SECURITY.md).
+    // A local cluster's nodes talk over loopback (cluster ports bind 127.0.0.1) with TLS, as
+    // a production cluster does: a CA and one certificate per node in D/tls, made once.
+    const std::string tls_dir = x->dir + "/tls";
+    if (auto e = runtime::ensure_cluster_ca(tls_dir); !e.empty()) {
+      std::cerr << "imctl: " << e << "\n";
+      return 1;
+    }
     for (std::uint32_t i = 0; i < x->nodes; ++i) {
       const std::string id = "node-" + std::to_string(i + 1);
+      auto identity = runtime::issue_node_identity(tls_dir, id);
+      if (auto* e = std::get_if<std::string>(&identity)) {
+        std::cerr << "imctl: " << *e << "\n";
+        return 1;
+      }
+      const auto& tls = std::get<runtime::tls_identity>(identity);
       std::vector<std::string> args{imctl,
                                     "node",
                                     "start",
@@ -252,7 +263,12 @@ command add_cluster_start(CLI::App& cluster) {
                                     std::to_string(o->shard_count),
                                     "--workers",
                                     std::to_string(o->worker_threads),
-                                    "--insecure-cluster-port"};
+                                    "--cluster-ca",
+                                    tls.ca_file,
+                                    "--cluster-cert",
+                                    tls.cert_file,
+                                    "--cluster-key",
+                                    tls.key_file};
       if (o->unsafe_no_fsync) args.push_back("--unsafe-no-fsync");
       children.push_back(spawn(args));
     }

@@ -91,17 +91,18 @@ class tunnel : public std::enable_shared_from_this<tunnel> {
 
   /// Ciphertext from the peer: decrypt it and hand the plaintext to CAF, then read on.
   void read_net() {
-    net_.async_read_some(asio::buffer(net_in_), [self = shared_from_this()](
-                                                    const asio::error_code& ec, std::size_t n) {
-      if (self->closed_) return;
-      if (ec) {
-        if (!self->established_) self->refuse("the connection closed during the TLS handshake");
-        self->close();
-        return;
-      }
-      self->tls_.feed(self->net_in_.data(), n);
-      self->decrypt();
-    });
+    net_.async_read_some(asio::buffer(net_in_),
+                         [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                           if (self->closed_) return;
+                           if (ec) {
+                             if (!self->established_)
+                               self->refuse("the connection closed during the TLS handshake");
+                             self->close();
+                             return;
+                           }
+                           self->tls_.feed(self->net_in_.data(), n);
+                           self->decrypt();
+                         });
   }
 
   void decrypt() {
@@ -380,8 +381,8 @@ std::variant<int, std::string> cluster_link::dial(const std::string& host, std::
     auto s = std::make_shared<tcp::socket>(i.io);
     // The connect and the handshake share one deadline (the tunnel's, once it exists).
     auto timer = std::make_shared<asio::steady_timer>(i.io, i.options.handshake_timeout);
-    auto waiting = std::make_shared<std::promise<std::variant<int, std::string>>>(
-        std::move(promise));
+    auto waiting =
+        std::make_shared<std::promise<std::variant<int, std::string>>>(std::move(promise));
     timer->async_wait([s](const asio::error_code& e) {
       asio::error_code ignored;
       if (!e) s->close(ignored);

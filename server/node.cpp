@@ -89,8 +89,8 @@ struct node::impl {
     if (!c.tls.configured()) {
       auto bound = system->middleman().publish(gate, c.cluster_port, c.host.c_str(), true);
       if (!bound) {
-        return "cannot publish the node gate on " + c.host + ":" +
-               std::to_string(c.cluster_port) + ": " + system->render(bound.error());
+        return "cannot publish the node gate on " + c.host + ":" + std::to_string(c.cluster_port) +
+               ": " + system->render(bound.error());
       }
       cluster_port = *bound;
       return "";
