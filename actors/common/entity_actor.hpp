@@ -9,7 +9,9 @@
 #include "parley/store/store.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/message_handler.hpp>
 #include <caf/send.hpp>
+#include <caf/typed_behavior.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -57,6 +59,16 @@ class entity_actor : public caf::event_based_actor {
       draining_ = true;
       if (in_flight_.empty()) leave();
     };
+  }
+
+  /// An entity's behavior: `handlers` must serve `Interface` exactly (checked at compile time:
+  /// every request it lists with its reply type, nothing else), plus the commit, idle and
+  /// drain handlers every entity has.
+  template <class Interface, class... Handlers>
+  caf::behavior serve(Handlers... handlers) {
+    typename Interface::behavior_type typed{std::move(handlers)...};
+    const caf::message_handler own{typed.unbox().as_behavior_impl()};
+    return own.or_else(commit_handler(), idle_handler(), drain_handler());
   }
 
   /// Subclasses veto passivation while they must stay (e.g. a user with sessions). No tick is

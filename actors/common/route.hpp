@@ -1,5 +1,12 @@
 #pragma once
-// Asking another virtual actor something, by id, through the router.
+// Asking another virtual actor something, by id, through the router, checked at compile time.
+//
+// A virtual actor is reached by id (it may be inactive, or on another node), so callers cannot
+// hold a CAF typed_actor handle. They hold an entity_handle<Interface> instead: the id plus the
+// typed-actor interface the entity serves (declared in actors/<entity>/<entity>.hpp). ask() and
+// tell_if_active() reject, at compile time, a request the interface does not list and a
+// continuation that does not take its reply; the entity's behavior is checked against the same
+// interface (entity_actor::serve), so both ends agree on every argument list.
 
 #include "parley/actors/messages.hpp"
 #include "parley/actors/services.hpp"
@@ -8,11 +15,69 @@
 #include "parley/runtime/router.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/response_type.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace parley::actors {
+
+/// A virtual actor's router id and the interface it serves.
+template <class Interface>
+class entity_handle {
+ public:
+  explicit entity_handle(std::string id) : id_(std::move(id)) {}
+
+  /// An entity serving more (a group) stands where less is asked (a conversation log).
+  template <class Other, class = std::enable_if_t<caf::detail::tl_subset_of<
+                             typename Interface::signatures, typename Other::signatures>::value>>
+  entity_handle(entity_handle<Other> other) : id_(std::move(other).id()) {}  // NOLINT: implicit
+
+  const std::string& id() const& { return id_; }
+  std::string id() && { return std::move(id_); }
+
+ private:
+  std::string id_;
+};
+
+namespace detail {
+
+template <class OnOk, class Outputs>
+struct takes_reply;
+
+template <class OnOk, class... Out>
+struct takes_reply<OnOk, caf::detail::type_list<Out...>> : std::is_invocable<OnOk, Out&...> {};
+
+template <class OnOk>
+struct takes_reply<OnOk, caf::detail::type_list<void>> : std::is_invocable<OnOk> {};
+
+template <class Interface, class... Ts>
+using response_of = caf::response_type<typename Interface::signatures, std::decay_t<Ts>...>;
+
+/// Whether an entity serving `Interface` takes the request `Ts...`.
+template <class Interface, class... Ts>
+constexpr bool serves = response_of<Interface, Ts...>::valid;
+
+template <bool Valid, class Response>
+struct outputs {
+  using type = caf::detail::type_list<void>;  // no such request: serves<> reports it
+};
+
+template <class Response>
+struct outputs<true, Response> {
+  using type = typename Response::type;
+};
+
+/// The reply types of request `Ts...` to an entity serving `Interface`.
+template <class Interface, class... Ts>
+using reply_of = typename outputs<serves<Interface, Ts...>, response_of<Interface, Ts...>>::type;
+
+}  // namespace detail
+
+namespace detail {
 
 /// Sends a request (Await: awaited, else then) to the activation of `entity_id`, wherever it lives,
 /// and installs `on_ok` / `on_error` as its continuation in `self`. A remote entity is reached
@@ -60,31 +125,42 @@ void ask_as(caf::event_based_actor* self, services& svc, const std::string& enti
   }
 }
 
-/// ask_as without waiting: other messages are handled while the answer is outstanding.
-template <class OnOk, class OnError, class... Ts>
-void ask(caf::event_based_actor* self, services& svc, const std::string& entity_id, OnOk on_ok,
-         OnError on_error, const Ts&... xs) {
-  ask_as<false>(self, svc, entity_id, std::move(on_ok), std::move(on_error), xs...);
+/// Fails to compile unless an entity serving `Interface` takes the request `Ts...` and `OnOk`
+/// takes its reply.
+template <class Interface, class OnOk, class... Ts>
+constexpr void check_request() {
+  static_assert(serves<Interface, Ts...>, "the entity's interface has no such request");
+  static_assert(takes_reply<OnOk, reply_of<Interface, Ts...>>::value,
+                "the continuation does not take the entity's reply");
 }
 
-/// ask_as that suspends `self`'s other messages until the answer arrives (CAF's await): for a
+}  // namespace detail
+
+/// Sends `xs...` to `to` and runs `on_ok` with its reply (or `on_error`) in `self`; other
+/// messages are handled while the answer is outstanding.
+template <class Interface, class OnOk, class OnError, class... Ts>
+void ask(caf::event_based_actor* self, services& svc, const entity_handle<Interface>& to,
+         OnOk on_ok, OnError on_error, const Ts&... xs) {
+  detail::check_request<Interface, OnOk, Ts...>();
+  detail::ask_as<false>(self, svc, to.id(), std::move(on_ok), std::move(on_error), xs...);
+}
+
+/// ask() that suspends `self`'s other messages until the answer arrives (CAF's await): for a
 /// decision that needs another actor's state at this point of the mailbox (a group reading
 /// its conversation's head when a member joins). The asked actor must never ask back.
-template <class OnOk, class OnError, class... Ts>
-void ask_awaiting(caf::event_based_actor* self, services& svc, const std::string& entity_id,
+template <class Interface, class OnOk, class OnError, class... Ts>
+void ask_awaiting(caf::event_based_actor* self, services& svc, const entity_handle<Interface>& to,
                   OnOk on_ok, OnError on_error, const Ts&... xs) {
-  ask_as<true>(self, svc, entity_id, std::move(on_ok), std::move(on_error), xs...);
+  detail::check_request<Interface, OnOk, Ts...>();
+  detail::ask_as<true>(self, svc, to.id(), std::move(on_ok), std::move(on_error), xs...);
 }
 
-/// The presence actor holding `user`'s sessions (actors/presence/presence.cpp).
-inline std::string presence_of(services& svc, const std::string& user) {
-  return runtime::presence_entity(svc.router->shard_of(runtime::user_entity(user)));
-}
-
-/// Fire-and-forget delivery to `entity_id` if it is active now (pushes to online users: a
-/// presence actor is active exactly while some user of its shard is online).
-template <class... Ts>
-void tell_if_active(services& svc, const std::string& entity_id, const Ts&... xs) {
+/// Fire-and-forget delivery to `to` if it is active now (pushes to online users: a presence
+/// actor is active exactly while some user of its shard is online).
+template <class Interface, class... Ts>
+void tell_if_active(services& svc, const entity_handle<Interface>& to, const Ts&... xs) {
+  static_assert(detail::serves<Interface, Ts...>, "the entity's interface has no such message");
+  const std::string& entity_id = to.id();
   svc.router->send_if_active(
       entity_id, [&](const caf::actor& dest) { caf::anon_send(dest, xs...); },
       [&](const caf::actor& gate, bool parked) {

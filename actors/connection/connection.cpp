@@ -13,6 +13,10 @@
 #include "parley/actors/validation.hpp"
 
 #include "common/route.hpp"
+#include "conversation/conversation.hpp"
+#include "group/group.hpp"
+#include "presence/presence.hpp"
+#include "user/user.hpp"
 
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/entity_id.hpp"
@@ -35,6 +39,7 @@
 #include <deque>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -300,10 +305,11 @@ class connection {
       return reply_error(id, refused->code, refused->message);
     }
     auto& send = std::get<validated_send>(checked);
-    send_within_quota(id, std::move(send.entity), std::move(send.request));
+    send_within_quota(id, entity_handle<conversation_log>(std::move(send.entity)),
+                      std::move(send.request));
   }
 
-  void forward_send(request_ref id, const std::string& entity, send_request r) {
+  void forward_send(request_ref id, const entity_handle<conversation_log>& entity, send_request r) {
     request(
         entity,
         [this, id](send_ack& ack) {
@@ -322,14 +328,14 @@ class connection {
   /// A validated send waiting for its bytes of the user's storage quota.
   struct quota_waiter {
     request_ref id;
-    std::string entity;
+    entity_handle<conversation_log> entity;
     send_request r;
   };
 
   /// Spends the body's bytes of the quota this connection leased from its user actor, then
   /// forwards the send; asks for more when the lease runs out. Later sends wait behind one
   /// that waits, so pipelined sends still reach their conversations in the order sent.
-  void send_within_quota(request_ref id, std::string entity, send_request r) {
+  void send_within_quota(request_ref id, entity_handle<conversation_log> entity, send_request r) {
     const std::uint64_t bytes = r.body.size();
     if (svc_.options.max_stored_bytes_per_user == 0) return forward_send(id, entity, std::move(r));
     if (quota_waiting_.empty() && bytes <= quota_left_) {
@@ -347,7 +353,7 @@ class connection {
     const std::uint64_t want = std::max<std::uint64_t>(svc_.options.stored_bytes_lease, waiting);
     quota_asked_ = true;
     request(
-        runtime::user_entity(user_),
+        user::of(user_),
         [this](std::uint64_t granted) {
           quota_asked_ = false;
           quota_left_ += granted;
@@ -376,24 +382,26 @@ class connection {
   void refund_quota() {
     if (quota_left_ == 0 || user_.empty()) return;
     request(
-        runtime::user_entity(user_), [] {}, [](caf::error&) {}, refund_atom::value, quota_left_);
+        user::of(user_), [] {}, [](caf::error&) {}, refund_atom::value, quota_left_);
     quota_left_ = 0;
   }
 
   /// Where a read of `conversation` goes: the conversation itself for a direct one the user
-  /// takes part in, the group (which checks membership) for a group one; "" if refused.
-  std::string read_target(request_ref id, const std::string& conversation) {
+  /// takes part in, the group (which checks membership) for a group one; none if refused
+  /// (answered here, without activating anything).
+  std::optional<entity_handle<conversation_log>> read_target(request_ref id,
+                                                             const std::string& conversation) {
     auto ref = runtime::parse_conversation(conversation);
     if (!ref) {
       reply_error(id, errc::bad_request, "invalid conversation id '" + conversation + "'");
-      return {};
+      return std::nullopt;
     }
-    if (ref->is_group) return runtime::group_entity(ref->group);
+    if (ref->is_group) return group::of(ref->group);
     if (!ref->involves(user_)) {
       reply_error(id, errc::forbidden, user_ + " is not part of " + conversation);
-      return {};
+      return std::nullopt;
     }
-    return runtime::conversation_entity(conversation);
+    return conversation::of(conversation);
   }
 
   std::uint32_t page_limit(std::uint32_t asked) const {
@@ -403,21 +411,15 @@ class connection {
 
   void on_pull(request_ref id, wire::Pull::Reader p) {
     const std::string conversation = text(p.getConversation());
-    const std::string target = read_target(id, conversation);
-    if (target.empty()) return;
-    const std::uint32_t limit = page_limit(p.getLimit());
-    if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      request(target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
-              p.getAfterSeq(), limit);
-    } else {
-      request(target, message_page_replier(id), error_replier(id), pull_atom::value,
-              p.getAfterSeq(), limit);
-    }
+    const auto target = read_target(id, conversation);
+    if (!target) return;
+    request(*target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
+            p.getAfterSeq(), page_limit(p.getLimit()));
   }
 
   void on_history(request_ref id, wire::History::Reader h) {
-    const std::string target = read_target(id, text(h.getConversation()));
-    if (target.empty()) return;
+    const auto target = read_target(id, text(h.getConversation()));
+    if (!target) return;
     history_query q;
     q.limit = page_limit(h.getLimit());
     auto before = h.getBefore();
@@ -432,16 +434,12 @@ class connection {
     } else {
       return reply_error(id, errc::bad_request, "unknown history start");
     }
-    if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      request(target, message_page_replier(id), error_replier(id), history_atom::value, user_, q);
-    } else {
-      request(target, message_page_replier(id), error_replier(id), history_atom::value, q);
-    }
+    request(*target, message_page_replier(id), error_replier(id), history_atom::value, user_, q);
   }
 
   void on_sync(request_ref id, wire::Sync::Reader s) {
     request(
-        runtime::user_entity(user_),
+        user::of(user_),
         [this, id](record_page& page) {
           reply(id, [&](wire::Result::Builder r) {
             auto events = r.initEvents();
@@ -456,8 +454,8 @@ class connection {
   /// checks membership) that the seq exists: a cursor past the end would hide later messages.
   void on_mark_read(request_ref id, wire::MarkRead::Reader m) {
     const std::string conversation = text(m.getConversation());
-    const std::string target = read_target(id, conversation);
-    if (target.empty()) return;
+    const auto target = read_target(id, conversation);
+    if (!target) return;
     const std::uint64_t seq = m.getSeq();
     auto then = [this, id, conversation, seq](std::uint64_t head) {
       if (seq > head) {
@@ -466,14 +464,10 @@ class connection {
                                " (" + std::to_string(head) + ")");
       }
       request(
-          runtime::user_entity(user_), [this, id](std::uint64_t) { reply_ok(id); },
-          error_replier(id), read_atom::value, conversation, seq);
+          user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+          read_atom::value, conversation, seq);
     };
-    if (runtime::kind_of(target) == runtime::entity_kind::group) {
-      request(target, then, error_replier(id), head_atom::value, user_);
-    } else {
-      request(target, then, error_replier(id), head_atom::value);
-    }
+    request(*target, then, error_replier(id), head_atom::value, user_);
   }
 
   void on_create_group(request_ref id, wire::CreateGroup::Reader c) {
@@ -499,23 +493,22 @@ class connection {
         return reply_error(id, errc::bad_request, "unknown join policy");
     }
     spec.share_history = c.getShareHistory();
-    request(runtime::group_entity(group), group_replier(id), error_replier(id), create_atom::value,
-            user_, spec);
+    request(group::of(group), group_replier(id), error_replier(id), create_atom::value, user_,
+            spec);
   }
 
   void on_join_group(request_ref id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    request(runtime::group_entity(group), group_replier(id), error_replier(id), join_atom::value,
-            user_);
+    request(group::of(group), group_replier(id), error_replier(id), join_atom::value, user_);
   }
 
   void on_leave_group(request_ref id, wire::GroupRef::Reader g) {
     const std::string group = text(g.getGroupId());
     if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
     request(
-        runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
-        error_replier(id), leave_atom::value, user_);
+        group::of(group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+        leave_atom::value, user_);
   }
 
   void on_kick_member(request_ref id, wire::KickMember::Reader k) {
@@ -525,8 +518,8 @@ class connection {
       return reply_error(id, errc::bad_request, "invalid group or user id");
     }
     request(
-        runtime::group_entity(group), [this, id](std::uint64_t) { reply_ok(id); },
-        error_replier(id), kick_atom::value, user_, target);
+        group::of(group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+        kick_atom::value, user_, target);
   }
 
   void on_add_member(request_ref id, wire::AddMember::Reader a) {
@@ -535,8 +528,7 @@ class connection {
     if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
       return reply_error(id, errc::bad_request, "invalid group or user id");
     }
-    request(runtime::group_entity(group), group_replier(id), error_replier(id), add_atom::value,
-            user_, target);
+    request(group::of(group), group_replier(id), error_replier(id), add_atom::value, user_, target);
   }
 
   void on_logout(request_ref id) {
@@ -547,8 +539,9 @@ class connection {
   // -- lifecycle --------------------------------------------------------------------------------
 
   /// Sends a request to `entity` as the hub; the continuations run while we are open.
-  template <class OnOk, class OnError, class... Ts>
-  void request(const std::string& entity, OnOk on_ok, OnError on_error, const Ts&... xs);
+  template <class Interface, class OnOk, class OnError, class... Ts>
+  void request(const entity_handle<Interface>& entity, OnOk on_ok, OnError on_error,
+               const Ts&... xs);
 
   /// Logs in at the presence actor of our user: our hub and our id in it are the session.
   void log_in(request_ref request_id);
@@ -737,8 +730,9 @@ connection::~connection() {
   svc_.counters->connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-template <class OnOk, class OnError, class... Ts>
-void connection::request(const std::string& entity, OnOk on_ok, OnError on_error, const Ts&... xs) {
+template <class Interface, class OnOk, class OnError, class... Ts>
+void connection::request(const entity_handle<Interface>& entity, OnOk on_ok, OnError on_error,
+                         const Ts&... xs) {
   ask(&hub_, svc_, entity, while_open<OnOk>{&hub_, id_, std::move(on_ok)},
       while_open<OnError>{&hub_, id_, std::move(on_error)}, xs...);
 }
@@ -758,7 +752,7 @@ void connection::on_bad_stream(errc code) {
 
 void connection::log_in(request_ref request_id) {
   request(
-      presence_of(svc_, user_),
+      presence::of_user(svc_, user_),
       [this, request_id](std::uint64_t inbox_head) {
         login_pending_ = false;
         logged_in_ = true;
@@ -794,7 +788,7 @@ void connection::on_presence_down() {
 void connection::reattach(std::uint32_t attempt) {
   if (closing_ || !logged_in_) return;
   request(
-      presence_of(svc_, user_),
+      presence::of_user(svc_, user_),
       [this](std::uint64_t) {
         watch_presence();
         // Pushes sent while the session was not attached anywhere were dropped: the client
@@ -820,7 +814,7 @@ void connection::on_closed() {
   // A login still in flight attaches a session too: the logout follows it to the same actor,
   // in order (same sender, same route), and removes it.
   if (logged_in_ || login_pending_) {
-    tell_if_active(svc_, presence_of(svc_, user_), logout_atom::value, user_, device_,
+    tell_if_active(svc_, presence::of_user(svc_, user_), logout_atom::value, user_, device_,
                    hub_.address(), id_);
   }
   if (presence_) hub_.unwatch(presence_, id_);

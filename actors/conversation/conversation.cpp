@@ -11,6 +11,10 @@
 // Access control is the caller's: the connection checks that a user takes part in a direct
 // conversation, the group actor checks membership for a group conversation.
 
+#include "conversation/conversation.hpp"
+#include "presence/presence.hpp"
+#include "user/user.hpp"
+
 #include "common/entity_actor.hpp"
 #include "common/records.hpp"
 #include "common/route.hpp"
@@ -49,17 +53,22 @@ class conversation_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    return {
+    return serve<conversation::interface>(
         [this](send_atom, send_request& r) -> caf::result<send_ack> { return append(r); },
-        [this](pull_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
+        [this](pull_atom, const std::string& reader, std::uint64_t after,
+               std::uint32_t limit) -> caf::result<record_page> {
+          if (auto refused = check_reader(reader)) return refused;
           return page(log_.read_after(after, limit));
         },
-        [this](history_atom, history_query& q) -> caf::result<record_page> { return history(q); },
-        [this](head_atom) -> std::uint64_t { return last_seq_; },
-        commit_handler(),
-        idle_handler(),
-        drain_handler(),
-    };
+        [this](history_atom, const std::string& reader,
+               history_query& q) -> caf::result<record_page> {
+          if (auto refused = check_reader(reader)) return refused;
+          return history(q);
+        },
+        [this](head_atom, const std::string& reader) -> caf::result<std::uint64_t> {
+          if (auto refused = check_reader(reader)) return refused;
+          return last_seq_;
+        });
   }
 
  private:
@@ -67,6 +76,14 @@ class conversation_actor final : public entity_actor {
     send_ack ack;
     std::vector<ack_promise> waiters;
   };
+
+  /// A direct conversation is read by its two users only (the connection checks it too, before
+  /// activating anything). A group's conversation is read through the group, which has checked
+  /// membership.
+  caf::error check_reader(const std::string& reader) const {
+    if (ref_.is_group || ref_.involves(reader)) return {};
+    return make_error(errc::forbidden, reader + " is not part of " + conversation_);
+  }
 
   store::status load() {
     auto last = log_.last_seq();
@@ -159,7 +176,7 @@ class conversation_actor final : public entity_actor {
     }
     const std::string frame = encode_push_frame(message, true);
     for (auto& [shard, users] : by_shard) {
-      tell_if_active(svc_, runtime::presence_entity(shard), push_atom::value, users, frame, sender,
+      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, sender,
                      device);
     }
   }
@@ -176,7 +193,7 @@ class conversation_actor final : public entity_actor {
     spec.conversation = conversation_;
     for (const auto& user : {ref_.user_a, ref_.user_b}) {
       ask(
-          this, svc_, runtime::user_entity(user),
+          this, svc_, user::of(user),
           [this, round, remaining](std::uint64_t) {
             if (round != announce_round_ || --*remaining > 0) return;
             announced_ = true;

@@ -15,6 +15,9 @@
 // may be created again. The new group's floor is the conversation's last seq at its creation,
 // so nobody ever reads the old group's messages through it; seqs go on from there.
 
+#include "group/group.hpp"
+#include "user/user.hpp"
+
 #include "common/entity_actor.hpp"
 #include "common/records.hpp"
 #include "common/route.hpp"
@@ -44,11 +47,11 @@ class group_actor final : public entity_actor {
       : entity_actor(cfg, svc, std::move(id), shard),
         group_(std::move(name)),
         state_key_(store::named_key(id_, store::record::state, "")),
-        conversation_entity_(runtime::conversation_entity(runtime::group_conversation(group_))) {}
+        conversation_(conversation::of(runtime::group_conversation(group_))) {}
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    return {
+    return serve<group::interface>(
         [this](create_atom, std::string& user, group_spec& spec) -> caf::result<group_info> {
           return create(user, spec);
         },
@@ -73,22 +76,18 @@ class group_actor final : public entity_actor {
         [this](pull_atom, std::string& user, std::uint64_t after,
                std::uint32_t limit) -> caf::result<record_page> {
           if (auto err = check_member(user)) return err;
-          return forward<record_page>(pull_atom::value, std::max(after, visible_after(user)),
+          return forward<record_page>(pull_atom::value, user, std::max(after, visible_after(user)),
                                       limit);
         },
         [this](history_atom, std::string& user, history_query& q) -> caf::result<record_page> {
           if (auto err = check_member(user)) return err;
           q.floor_seq = std::max(q.floor_seq, visible_after(user));
-          return forward<record_page>(history_atom::value, q);
+          return forward<record_page>(history_atom::value, user, q);
         },
         [this](head_atom, std::string& user) -> caf::result<std::uint64_t> {
           if (auto err = check_member(user)) return err;
-          return forward<std::uint64_t>(head_atom::value);
-        },
-        commit_handler(),
-        idle_handler(),
-        drain_handler(),
-    };
+          return forward<std::uint64_t>(head_atom::value, user);
+        });
   }
 
  private:
@@ -129,8 +128,7 @@ class group_actor final : public entity_actor {
   caf::result<T> forward(Ts&&... xs) {
     auto rp = make_response_promise<T>();
     ask(
-        this, svc_, conversation_entity_,
-        [rp](T& answer) mutable { rp.deliver(std::move(answer)); },
+        this, svc_, conversation_, [rp](T& answer) mutable { rp.deliver(std::move(answer)); },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, std::forward<Ts>(xs)...);
     return rp;
   }
@@ -140,9 +138,8 @@ class group_actor final : public entity_actor {
   template <class T, class Then>
   void with_head_then(caf::typed_response_promise<T> rp, Then then) {
     ask_awaiting(
-        this, svc_, conversation_entity_,
-        [rp, then](std::uint64_t head) mutable { then(rp, head); },
-        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, head_atom::value);
+        this, svc_, conversation_, [rp, then](std::uint64_t head) mutable { then(rp, head); },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, head_atom::value, id_);
   }
 
   /// Runs `then(rp)` once `user`'s actor says the user is below its group cap (or a member
@@ -151,7 +148,7 @@ class group_actor final : public entity_actor {
   caf::result<T> after_cap_check(const std::string& user, Then then) {
     auto rp = make_response_promise<T>();
     ask_awaiting(
-        this, svc_, runtime::user_entity(user), [rp, then](bool) mutable { then(rp); },
+        this, svc_, user::of(user), [rp, then](bool) mutable { then(rp); },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, canjoin_atom::value, group_);
     return rp;
   }
@@ -310,7 +307,7 @@ class group_actor final : public entity_actor {
     spec.group = group_;
     spec.actor = actor;
     ask(
-        this, svc_, runtime::user_entity(user),
+        this, svc_, user::of(user),
         [rp, answer](std::uint64_t) mutable { rp.deliver(std::move(answer)); },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, announce_atom::value,
         std::move(spec));
@@ -318,7 +315,7 @@ class group_actor final : public entity_actor {
 
   const std::string group_;
   const std::string state_key_;
-  const std::string conversation_entity_;
+  const entity_handle<conversation::interface> conversation_;  // the group's log
   bool exists_ = false;
   group_record state_;
 };

@@ -13,6 +13,8 @@
 // Watching: the hubs monitor this actor. It monitors only remote hubs, once each (a node failure
 // ends their sessions); a local hub lives as long as the node's gateway.
 
+#include "presence/presence.hpp"
+
 #include "common/entity_actor.hpp"
 #include "common/route.hpp"
 #include "common/spawners.hpp"
@@ -78,7 +80,7 @@ class presence_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& dm) { drop_hub(dm.source); });
-    return {
+    return serve<presence::interface>(
         [this](login_atom, std::string& user, std::string& device, std::uint16_t device_type,
                caf::actor& hub, std::uint64_t connection) -> caf::result<std::uint64_t> {
           // The durable inbox head: an event committed later is pushed to the new session.
@@ -115,11 +117,7 @@ class presence_actor final : public entity_actor {
           push_batches batches;
           for (auto& s : it->second) batches.add(s.hub, s.connection);
           batches.send(this, frame);
-        },
-        commit_handler(),
-        idle_handler(),
-        drain_handler(),
-    };
+        });
   }
 
  private:
@@ -226,7 +224,8 @@ caf::actor spawn_presence(services& svc, const std::string& id, std::uint32_t sh
 
 void kick_sessions(services& svc, const std::string& user, const std::string& device,
                    std::uint16_t reason, const std::string& detail) {
-  tell_if_active(svc, presence_of(svc, user), kickuser_atom::value, user, device, reason, detail);
+  tell_if_active(svc, presence::of_user(svc, user), kickuser_atom::value, user, device, reason,
+                 detail);
 }
 
 }  // namespace parley::actors

@@ -4,6 +4,9 @@
 // online or not: the sessions are the presence actor's (actors/presence/presence.cpp), which
 // also gets the inbox events to push to them.
 
+#include "user/user.hpp"
+#include "presence/presence.hpp"
+
 #include "common/entity_actor.hpp"
 #include "common/records.hpp"
 #include "common/route.hpp"
@@ -36,7 +39,7 @@ class user_actor final : public entity_actor {
 
   caf::behavior make_behavior() override {
     if (auto st = load(); !st.ok()) return fail_activation(st);
-    return {
+    return serve<user::interface>(
         [this](sync_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
           auto page = inbox_.read_after(after, limit);
           if (!page) return storage_error(page.error());
@@ -64,11 +67,7 @@ class user_actor final : public entity_actor {
         },
         [this](grant_atom, std::uint64_t want, std::uint64_t at_least)
             -> caf::result<std::uint64_t> { return grant(want, at_least); },
-        [this](refund_atom, std::uint64_t bytes) { refund(bytes); },
-        commit_handler(),
-        idle_handler(),
-        drain_handler(),
-    };
+        [this](refund_atom, std::uint64_t bytes) { refund(bytes); });
   }
 
  private:
@@ -176,7 +175,7 @@ class user_actor final : public entity_actor {
                rp.deliver(storage_error(st));
                return;
              }
-             tell_if_active(svc_, runtime::presence_entity(shard_), event_atom::value, user_,
+             tell_if_active(svc_, presence::of_shard(shard_), event_atom::value, user_,
                             encode_push_frame(event, false));
              rp.deliver(reply != 0 ? reply : seq);
            });

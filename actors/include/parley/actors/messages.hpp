@@ -4,8 +4,10 @@
 // flat Cap'n Proto bytes they are stored as, so a pull returns stored bytes unchanged and a
 // fan-out encodes once.
 //
-// Every request below is sent with CAF's request(); the handler answers with the listed type
-// or with a Parley error (runtime/errc.hpp).
+// Which entity serves which request, with which arguments and which reply, is declared once per
+// entity as a CAF typed-actor interface (actors/<entity>/<entity>.hpp); senders and the
+// entities' behaviors are both checked against it at compile time (actors/common/route.hpp).
+// A handler answers with the listed type or with a Parley error (runtime/errc.hpp).
 
 #include "parley/runtime/errc.hpp"
 

@@ -1,0 +1,44 @@
+#pragma once
+// What a conversation entity serves ("conv/dm/<a>/<b>", "conv/group/<g>"; conversation.cpp),
+// as a typed interface: callers (route.hpp) and the actor's behavior (entity_actor::serve) are
+// both checked against it at compile time.
+
+#include "common/route.hpp"
+#include "parley/actors/messages.hpp"
+#include "parley/runtime/entity_id.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace parley::actors {
+
+/// A conversation's log as its users see it. Served by the conversation itself (a direct one:
+/// to its two users) and by a group (to its members, from their join on, asking its
+/// conversation in turn), so a reader does not care which. `reader` is the user asking (a group
+/// asking its own conversation: the group's entity id).
+using conversation_log = caf::typed_actor<
+    // Appends a message; answers where it landed once it is durable (a resend with the same
+    // sender, device and client msg id gets the original seq).
+    caf::replies_to<send_atom, send_request>::with<send_ack>,
+    // (reader, after seq, limit): the messages after a seq, oldest first.
+    caf::replies_to<pull_atom, std::string, std::uint64_t, std::uint32_t>::with<record_page>,
+    // (reader, query): the messages before a seq or a time, newest first.
+    caf::replies_to<history_atom, std::string, history_query>::with<record_page>,
+    // (reader): the last seq.
+    caf::replies_to<head_atom, std::string>::with<std::uint64_t>>;
+
+namespace conversation {
+
+using interface = conversation_log;
+
+/// The conversation with this client-facing id ("dm/a/b" or "group/g", well formed).
+inline entity_handle<interface> of(const std::string& conversation) {
+  return entity_handle<interface>(runtime::conversation_entity(conversation));
+}
+
+}  // namespace conversation
+
+}  // namespace parley::actors

@@ -1,0 +1,47 @@
+#pragma once
+// What a presence entity serves ("presence/<shard>"; presence.cpp): the online sessions of the
+// users of one shard and the pushes to them, as a typed interface checked at compile time
+// (route.hpp).
+
+#include "common/route.hpp"
+#include "parley/actors/messages.hpp"
+#include "parley/runtime/entity_id.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley::actors::presence {
+
+using interface = caf::typed_actor<
+    // (user, device, device type, hub, connection): a session is online; answers the user's
+    // durable inbox head (later events are pushed), or limitExceeded beyond the device cap.
+    caf::replies_to<login_atom, std::string, std::string, std::uint16_t, caf::actor,
+                    std::uint64_t>::with<std::uint64_t>,
+    // (user, device or "" for all, kick reason, detail): ends sessions; answers how many.
+    caf::replies_to<kickuser_atom, std::string, std::string, std::uint16_t,
+                    std::string>::with<std::uint64_t>,
+    // (user, device, hub, connection): a session ended.
+    caf::reacts_to<logout_atom, std::string, std::string, caf::actor_addr, std::uint64_t>,
+    // (users, frame, sender, sender's device): a message push to the online users listed
+    // (not to the sending device).
+    caf::reacts_to<push_atom, std::vector<std::string>, std::string, std::string, std::string>,
+    // (user, frame): an inbox event push to every session of the user.
+    caf::reacts_to<event_atom, std::string, std::string>>;
+
+/// The presence actor of a shard.
+inline entity_handle<interface> of_shard(std::uint32_t shard) {
+  return entity_handle<interface>(runtime::presence_entity(shard));
+}
+
+/// The presence actor holding `user`'s sessions.
+inline entity_handle<interface> of_user(services& svc, const std::string& user) {
+  return of_shard(svc.router->shard_of(runtime::user_entity(user)));
+}
+
+}  // namespace parley::actors::presence
