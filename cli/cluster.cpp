@@ -14,8 +14,6 @@
 #include "parley/server/node.hpp"
 #include "parley/store/store.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -356,7 +354,7 @@ command add_node_drain(CLI::App& node) {
   struct opts {
     std::string node;
     std::string etcd = "http://127.0.0.1:9379";
-    std::string prefix = "/parley";
+    std::string prefix = runtime::default_cluster_prefix;
     int timeout_s = 300;
     runtime::tls_identity etcd_tls;
   };
@@ -369,27 +367,27 @@ command add_node_drain(CLI::App& node) {
   return [o, drain]() -> int {
     if (!drain->parsed()) return -1;
     runtime::etcd_client etcd(o->etcd, std::chrono::milliseconds(2000), o->etcd_tls);
-    const std::string node_key = o->prefix + "/nodes/" + o->node;
+    const runtime::cluster_layout keys(o->prefix);
+    const std::string node_key = keys.node(o->node);
     auto listed = etcd.get(node_key);
     if (!listed || !*listed) {
       std::cerr << "imctl: node " << o->node << " is not registered in " << o->etcd << "\n";
       return 1;
     }
-    if (etcd.put(o->prefix + "/drain/" + o->node, "1")) {
+    if (etcd.put(keys.drain(o->node), "1")) {
       std::cerr << "imctl: cannot write the drain request\n";
       return 1;
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o->timeout_s);
     long last = -1;
     for (;;) {
-      auto map = etcd.get(o->prefix + "/shardmap");
-      std::uint64_t epoch = 0;
-      std::vector<runtime::node_id> owners;
-      if (map && *map) runtime::decode_shard_map((*map)->value, epoch, owners);
-      const long left = std::count(owners.begin(), owners.end(), o->node);
+      auto kv = etcd.get(keys.shard_map());
+      runtime::stored_shard_map map;
+      if (kv && *kv) map = runtime::decode_shard_map((*kv)->value).value_or(map);
+      const long left = std::count(map.owners.begin(), map.owners.end(), o->node);
       if (left != last) {
-        std::cout << "drain " << o->node << ": " << left << " shard(s) left (map epoch " << epoch
-                  << ")" << std::endl;
+        std::cout << "drain " << o->node << ": " << left << " shard(s) left (map epoch "
+                  << map.epoch << ")" << std::endl;
         last = left;
       }
       auto still = etcd.get(node_key);
@@ -401,7 +399,7 @@ command add_node_drain(CLI::App& node) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));  // progress polling
     }
-    etcd.erase(o->prefix + "/drain/" + o->node);  // a restarted node of that id may serve again
+    etcd.erase(keys.drain(o->node));  // a restarted node of that id may serve again
     std::cout << "drain " << o->node << ": done, node stopped" << std::endl;
     return 0;
   };
@@ -411,7 +409,7 @@ command add_cluster_status(CLI::App& cluster) {
   auto* status = cluster.add_subcommand("status", "Nodes, shard owners and rates of a cluster");
   struct opts {
     std::string etcd = "http://127.0.0.1:9379";
-    std::string prefix = "/parley";
+    std::string prefix = runtime::default_cluster_prefix;
     runtime::tls_identity etcd_tls;
   };
   auto o = std::make_shared<opts>();
@@ -420,19 +418,20 @@ command add_cluster_status(CLI::App& cluster) {
   status->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
   return [o, status]() -> int {
     if (!status->parsed()) return -1;
-    using json = nlohmann::json;
     runtime::etcd_client etcd(o->etcd, std::chrono::milliseconds(2000), o->etcd_tls);
-    auto nodes = etcd.get_prefix(o->prefix + "/nodes/");
+    const runtime::cluster_layout keys(o->prefix);
+    auto nodes = etcd.get_prefix(keys.nodes());
     if (!nodes) {
       std::cerr << "imctl: cannot read etcd at " << o->etcd << "\n";
       return 1;
     }
     // Figures are published once a second; two samples a second apart give the rates.
     auto read_figures = [&] {
-      std::map<std::string, json> figures;
-      if (auto stats = etcd.get_prefix(o->prefix + "/stats/")) {
+      std::map<std::string, runtime::node_figures> figures;
+      if (auto stats = etcd.get_prefix(keys.stats())) {
         for (auto& kv : *stats) {
-          figures[kv.key.substr(kv.key.rfind('/') + 1)] = json::parse(kv.value, nullptr, false);
+          auto f = runtime::decode_node_figures(kv.value);
+          if (f) figures[runtime::cluster_layout::id_in(kv.key)] = *f;
         }
       }
       return figures;
@@ -443,37 +442,38 @@ command add_cluster_status(CLI::App& cluster) {
     auto figures = read_figures();
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    auto coordinator = etcd.get(o->prefix + "/coordinator");
-    auto map = etcd.get(o->prefix + "/shardmap");
-    std::uint64_t epoch = 0;
-    std::vector<runtime::node_id> owners;
-    if (map && *map) runtime::decode_shard_map((*map)->value, epoch, owners);
-    std::cout << "shard map epoch " << epoch << ", " << owners.size() << " shards; coordinator "
+    auto coordinator = etcd.get(keys.coordinator());
+    auto stored = etcd.get(keys.shard_map());
+    runtime::stored_shard_map map;
+    if (stored && *stored) map = runtime::decode_shard_map((*stored)->value).value_or(map);
+    const auto& owners = map.owners;
+    std::cout << "shard map epoch " << map.epoch << ", " << owners.size() << " shards; coordinator "
               << (coordinator && *coordinator ? (*coordinator)->value : std::string("none"))
               << "\n";
     std::printf("%-10s %-22s %7s %12s %12s %10s %10s\n", "NODE", "CLIENTS AT", "SHARDS",
                 "CONNECTIONS", "MESSAGES", "MSG/S", "ACTORS");
     std::set<std::string> listed;
     for (auto& kv : *nodes) {
-      auto n = json::parse(kv.value, nullptr, false);
-      const std::string id = n.value("id", "?");
-      listed.insert(id);
-      const auto owned = std::count(owners.begin(), owners.end(), id);
-      auto& f = figures[id];
-      auto& b = before[id];
-      auto figure = [&](const char* name) {
-        return f.is_object() ? std::to_string(f.value(name, std::uint64_t{0})) : std::string("-");
+      const auto n = runtime::decode_node_info(kv.value);
+      if (!n) continue;
+      listed.insert(n->id);
+      const auto owned = std::count(owners.begin(), owners.end(), n->id);
+      const auto f = figures.find(n->id);
+      const auto b = before.find(n->id);
+      const bool known = f != figures.end();
+      auto figure = [&](std::uint64_t runtime::node_figures::*field) {
+        return known ? std::to_string(f->second.*field) : std::string("-");
       };
       std::string rate = "-";
-      if (f.is_object() && b.is_object()) {
-        const double d = static_cast<double>(f.value("messages_sent", std::uint64_t{0}) -
-                                             b.value("messages_sent", std::uint64_t{0}));
+      if (known && b != before.end()) {
+        const double d = static_cast<double>(f->second.messages_sent - b->second.messages_sent);
         rate = std::to_string(static_cast<long>(d / elapsed));
       }
-      std::printf("%-10s %-22s %7ld %12s %12s %10s %10s\n", id.c_str(),
-                  (n.value("host", "") + ":" + std::to_string(n.value("client_port", 0))).c_str(),
-                  static_cast<long>(owned), figure("connections").c_str(),
-                  figure("messages_sent").c_str(), rate.c_str(), figure("active_entities").c_str());
+      std::printf("%-10s %-22s %7ld %12s %12s %10s %10s\n", n->id.c_str(),
+                  (n->host + ":" + std::to_string(n->client_port)).c_str(),
+                  static_cast<long>(owned), figure(&runtime::node_figures::connections).c_str(),
+                  figure(&runtime::node_figures::messages_sent).c_str(), rate.c_str(),
+                  figure(&runtime::node_figures::active_entities).c_str());
     }
     for (auto& id : std::set<std::string>(owners.begin(), owners.end())) {
       if (!listed.count(id)) {

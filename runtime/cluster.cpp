@@ -2,13 +2,10 @@
 
 #include "parley/runtime/errc.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 
 namespace parley::runtime {
 
-using json = nlohmann::json;
 using clock = std::chrono::steady_clock;
 
 node_id etcd_shard_map::owner(std::uint32_t shard) const {
@@ -52,22 +49,11 @@ std::vector<node_id> etcd_shard_map::owners() const {
   return owners_;
 }
 
-std::string encode_shard_map(std::uint64_t epoch, const std::vector<node_id>& owners) {
-  return json{{"epoch", epoch}, {"shard_count", owners.size()}, {"owners", owners}}.dump();
-}
-
-bool decode_shard_map(const std::string& text, std::uint64_t& epoch, std::vector<node_id>& owners) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.contains("epoch") || !j.contains("owners")) return false;
-  epoch = j["epoch"].get<std::uint64_t>();
-  owners = j["owners"].get<std::vector<node_id>>();
-  return true;
-}
-
 cluster_member::cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
                                nodes_changed on_nodes, stats_source stats)
     : opts_(std::move(opts)),
       self_(std::move(self)),
+      keys_(opts_.prefix),
       map_(map),
       on_nodes_(std::move(on_nodes)),
       stats_(std::move(stats)),
@@ -91,10 +77,10 @@ caf::error cluster_member::start(std::chrono::milliseconds timeout) {
     changed_ = true;
     cv_.notify_all();
   };
-  map_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/shardmap", false, changed,
-                                            opts_.etcd_tls);
-  nodes_watch_ = std::make_unique<etcd_watch>(opts_.etcd, opts_.prefix + "/nodes/", true, changed,
-                                              opts_.etcd_tls);
+  map_watch_ =
+      std::make_unique<etcd_watch>(opts_.etcd, keys_.shard_map(), false, changed, opts_.etcd_tls);
+  nodes_watch_ =
+      std::make_unique<etcd_watch>(opts_.etcd, keys_.nodes(), true, changed, opts_.etcd_tls);
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -126,12 +112,9 @@ std::map<node_id, node_info> cluster_member::nodes() const {
 bool cluster_member::register_self() {
   auto lease = etcd_.grant_lease(opts_.lease_ttl);
   if (!lease) return false;
-  json info{{"id", self_.id},
-            {"host", self_.host},
-            {"cluster_port", self_.cluster_port},
-            {"client_port", self_.client_port},
-            {"incarnation", *lease}};
-  if (etcd_.put(opts_.prefix + "/nodes/" + self_.id, info.dump(), *lease)) return false;
+  node_info info = self_;
+  info.incarnation = *lease;
+  if (etcd_.put(keys_.node(self_.id), encode_node_info(info), *lease)) return false;
   lease_ = *lease;
   last_keepalive_sent_ = clock::now();
   last_keepalive_ok_.store(last_keepalive_sent_.time_since_epoch().count(),
@@ -176,7 +159,7 @@ void cluster_member::tick() {
   }
   if (stats_ && now - last_stats_ >= std::chrono::seconds(1)) {
     last_stats_ = now;
-    etcd_.put(opts_.prefix + "/stats/" + self_.id, stats_(), lease_);  // best effort
+    etcd_.put(keys_.stats_of(self_.id), encode_node_figures(stats_()), lease_);  // best effort
   }
 
   {
@@ -186,19 +169,11 @@ void cluster_member::tick() {
     changed_ = false;
     last_read_ = now;
   }
-  auto listed = etcd_.get_prefix(opts_.prefix + "/nodes/");
+  auto listed = etcd_.get_prefix(keys_.nodes());
   if (listed) {
     std::map<node_id, node_info> nodes;
     for (auto& kv : *listed) {
-      auto j = json::parse(kv.value, nullptr, false);
-      if (j.is_discarded()) continue;
-      node_info n;
-      n.id = j.value("id", "");
-      n.host = j.value("host", "");
-      n.cluster_port = j.value("cluster_port", std::uint16_t{0});
-      n.client_port = j.value("client_port", std::uint16_t{0});
-      n.incarnation = j.value("incarnation", std::int64_t{0});
-      nodes[n.id] = n;
+      if (auto n = decode_node_info(kv.value)) nodes[n->id] = std::move(*n);
     }
     bool changed;
     {
@@ -217,12 +192,12 @@ void cluster_member::tick() {
   }
 
   // The map is read once per tick; the coordinator only needs to know whether one exists.
-  auto map = etcd_.get(opts_.prefix + "/shardmap");
+  auto map = etcd_.get(keys_.shard_map());
   const bool map_exists = map && *map;
   if (map_exists) {
-    std::uint64_t epoch = 0;
-    std::vector<node_id> owners;
-    if (decode_shard_map((*map)->value, epoch, owners)) map_.apply(epoch, std::move(owners));
+    if (auto stored = decode_shard_map((*map)->value)) {
+      map_.apply(stored->epoch, std::move(stored->owners));
+    }
   }
   if (listed && serving() && map) coordinate(nodes(), map_exists);
 }
@@ -231,7 +206,7 @@ void cluster_member::coordinate(const std::map<node_id, node_info>& nodes, bool 
   // Election: the coordinator key lives as long as its holder's lease; a lost lease clears
   // coordinating_ (see tick), so campaigning again is only needed until we win.
   if (!coordinating_) {
-    auto won = etcd_.put_if(opts_.prefix + "/coordinator", self_.id, 0, lease_);
+    auto won = etcd_.put_if(keys_.coordinator(), self_.id, 0, lease_);
     if (won && *won) coordinating_ = true;
   }
   if (!coordinating_ || map_exists) return;  // after the first map, changes come with migration
@@ -240,7 +215,27 @@ void cluster_member::coordinate(const std::map<node_id, node_info>& nodes, bool 
   for (auto& [id, info] : nodes) ids.push_back(id);
   std::vector<node_id> owners(map_.shard_count());
   for (std::size_t s = 0; s < owners.size(); ++s) owners[s] = ids[s % ids.size()];
-  etcd_.put_if(opts_.prefix + "/shardmap", encode_shard_map(1, owners), 0);  // lost race: fine
+  etcd_.put_if(keys_.shard_map(), encode_shard_map({1, owners}), 0);  // lost race: fine
+}
+
+std::variant<stored_shard_map, std::string> move_shard_owner(etcd_client& etcd,
+                                                             const cluster_layout& keys,
+                                                             std::uint32_t shard,
+                                                             const node_id& from,
+                                                             const node_id& to) {
+  constexpr int max_races = 20;
+  for (int attempt = 0; attempt <= max_races; ++attempt) {
+    auto kv = etcd.get(keys.shard_map());
+    if (!kv || !*kv) return std::string("cannot read the shard map");
+    auto map = decode_shard_map((*kv)->value);
+    if (!map || shard >= map->owners.size()) return std::string("cannot read the shard map");
+    if (map->owners[shard] != from) return std::string("the map changed under the move");
+    map->owners[shard] = to;
+    ++map->epoch;
+    auto swapped = etcd.put_if(keys.shard_map(), encode_shard_map(*map), (*kv)->mod_revision);
+    if (swapped && *swapped) return std::move(*map);
+  }
+  return std::string("lost the shard map race ") + std::to_string(max_races) + " times";
 }
 
 }  // namespace parley::runtime

@@ -13,6 +13,32 @@
 
 namespace parley::runtime {
 
+shard_transfer to_transfer(std::uint32_t shard, store::shard_export data) {
+  shard_transfer t;
+  t.shard = shard;
+  t.comparator = std::move(data.comparator);
+  for (auto& f : data.files) {
+    t.names.push_back(std::move(f.name));
+    t.bytes.push_back(std::move(f.bytes));
+    t.levels.push_back(f.level);
+    t.smallest_seqnos.push_back(f.smallest_seqno);
+    t.largest_seqnos.push_back(f.largest_seqno);
+    t.smallest_keys.push_back(std::move(f.smallest_key));
+    t.largest_keys.push_back(std::move(f.largest_key));
+  }
+  return t;
+}
+
+store::shard_export from_transfer(const shard_transfer& t) {
+  store::shard_export data;
+  data.comparator = t.comparator;
+  for (std::size_t i = 0; i < t.names.size(); ++i) {
+    data.files.push_back({t.names[i], t.bytes[i], t.levels[i], t.smallest_seqnos[i],
+                          t.largest_seqnos[i], t.smallest_keys[i], t.largest_keys[i]});
+  }
+  return data;
+}
+
 namespace {
 
 /// A request (answered through `promise`) or a push on its way to an entity.

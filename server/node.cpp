@@ -8,6 +8,7 @@
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/node_gate.hpp"
 #include "parley/runtime/rate_limit.hpp"
+#include "parley/runtime/rebalance.hpp"
 #include "parley/runtime/router.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
@@ -248,13 +249,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
     runtime::gate_hooks hooks;
     auto* raw = p.get();
     hooks.import = [raw](const runtime::shard_transfer& t) -> caf::error {
-      store::shard_export data;
-      data.comparator = t.comparator;
-      for (std::size_t i = 0; i < t.names.size(); ++i) {
-        data.files.push_back({t.names[i], t.bytes[i], t.levels[i], t.smallest_seqnos[i],
-                              t.largest_seqnos[i], t.smallest_keys[i], t.largest_keys[i]});
-      }
-      auto st = raw->db->import_shard(t.shard, data);
+      auto st = raw->db->import_shard(t.shard, runtime::from_transfer(t));
       return st.ok() ? caf::error{} : make_error(errc::internal, "import: " + st.message());
     };
     hooks.apply_map = [raw](std::uint64_t epoch, std::vector<runtime::node_id> owners) {
@@ -295,12 +290,14 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
         },
         [raw] {
           auto& c = raw->counters;
-          return "{\"connections\":" + std::to_string(c.connections.load()) +
-                 ",\"logins\":" + std::to_string(c.logins.load()) +
-                 ",\"messages_sent\":" + std::to_string(c.messages_sent.load()) +
-                 ",\"pushes\":" + std::to_string(c.pushes.load()) +
-                 ",\"active_entities\":" + std::to_string(raw->router->active_count()) +
-                 ",\"client_port\":" + std::to_string(raw->port) + "}";
+          runtime::node_figures f;
+          f.connections = c.connections.load();
+          f.logins = c.logins.load();
+          f.messages_sent = c.messages_sent.load();
+          f.pushes = c.pushes.load();
+          f.active_entities = raw->router->active_count();
+          f.client_port = raw->port;
+          return f;
         });
     if (auto err = p->member->start()) {
       p->stop();
@@ -327,40 +324,21 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
 
 void node::impl::move_step(runtime::etcd_client& etcd) {
   if (!member || !member->serving()) return;
-  const std::string self = router->self();
   const auto owners = cluster_map->owners();
   if (owners.empty()) return;
-  // Candidates: registered, serving nodes that are not draining.
-  auto drains = etcd.get_prefix(opts.cluster.prefix + "/drain/");
+  const runtime::cluster_layout keys(opts.cluster.prefix);
+  auto drains = etcd.get_prefix(keys.drains());
   if (!drains) return;
-  std::set<std::string> draining;
-  for (auto& kv : *drains) draining.insert(kv.key.substr(kv.key.rfind('/') + 1));
-  std::map<std::string, std::size_t> load;
-  for (auto& [id, info] : member->nodes()) {
-    if (!draining.count(id)) load[id] = 0;
-  }
-  for (auto& o : owners) {
-    if (load.count(o)) ++load[o];
-  }
-  std::vector<std::uint32_t> mine;
-  for (std::uint32_t s = 0; s < owners.size(); ++s) {
-    if (owners[s] == self) mine.push_back(s);
-  }
-  const bool draining_self = draining.count(self) > 0;
-  if (draining_self && mine.empty()) {
-    drained = true;
-    return;
-  }
-  load.erase(self);
-  if (load.empty() || mine.empty()) return;
-  auto emptiest = std::min_element(load.begin(), load.end(),
-                                   [](auto& a, auto& b) { return a.second < b.second; });
-  // Join rebalance: give one shard when we hold at least two more than the emptiest node.
-  if (!draining_self && mine.size() < emptiest->second + 2) return;
-  const std::string error = owner->migrate_shard(mine.front(), emptiest->first);
+  std::set<runtime::node_id> draining, members;
+  for (auto& kv : *drains) draining.insert(runtime::cluster_layout::id_in(kv.key));
+  for (auto& [id, info] : member->nodes()) members.insert(id);
+  const auto step = runtime::next_rebalance_step(router->self(), owners, members, draining);
+  if (step.what == runtime::rebalance_step::kind::drained) drained = true;
+  if (step.what != runtime::rebalance_step::kind::move) return;
+  const std::string error = owner->migrate_shard(step.shard, step.target);
   if (!error.empty()) {
-    std::fprintf(stderr, "parley: moving shard %u to %s failed: %s\n", mine.front(),
-                 emptiest->first.c_str(), error.c_str());
+    std::fprintf(stderr, "parley: moving shard %u to %s failed: %s\n", step.shard,
+                 step.target.c_str(), error.c_str());
   }
 }
 
@@ -481,18 +459,7 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
       data = std::move(*exported);
   }
   if (failure.empty()) {
-    runtime::shard_transfer t;
-    t.shard = shard;
-    t.comparator = data.comparator;
-    for (auto& f : data.files) {
-      t.names.push_back(f.name);
-      t.bytes.push_back(std::move(f.bytes));
-      t.levels.push_back(f.level);
-      t.smallest_seqnos.push_back(f.smallest_seqno);
-      t.largest_seqnos.push_back(f.largest_seqno);
-      t.smallest_keys.push_back(f.smallest_key);
-      t.largest_keys.push_back(f.largest_key);
-    }
+    const auto t = runtime::to_transfer(shard, std::move(data));
     self_actor->request(target_gate, std::chrono::seconds(30), runtime::import_atom::value, t)
         .receive([](std::uint32_t) {},
                  [&](caf::error& err) {
@@ -500,31 +467,16 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
                  });
   }
   // 3. Flip the map: compare-and-swap on its revision, epoch + 1.
-  std::uint64_t epoch = 0;
-  std::vector<runtime::node_id> owners;
+  runtime::stored_shard_map flipped;
   if (failure.empty()) {
     runtime::etcd_client etcd(i.opts.cluster.etcd, std::chrono::milliseconds(2000),
                               i.opts.cluster.etcd_tls);
-    const std::string key = i.opts.cluster.prefix + "/shardmap";
-    for (int attempt = 0;; ++attempt) {
-      auto kv = etcd.get(key);
-      if (!kv || !*kv || !runtime::decode_shard_map((*kv)->value, epoch, owners)) {
-        failure = "cannot read the shard map";
-        break;
-      }
-      if (owners.at(shard) != self) {
-        failure = "the map changed under the move";
-        break;
-      }
-      owners[shard] = target;
-      ++epoch;
-      auto swapped =
-          etcd.put_if(key, runtime::encode_shard_map(epoch, owners), (*kv)->mod_revision);
-      if (swapped && *swapped) break;
-      if (attempt >= 20) {
-        failure = "lost the shard map race 20 times";
-        break;
-      }
+    auto moved = runtime::move_shard_owner(etcd, runtime::cluster_layout(i.opts.cluster.prefix),
+                                           shard, self, target);
+    if (auto* why = std::get_if<std::string>(&moved)) {
+      failure = std::move(*why);
+    } else {
+      flipped = std::move(std::get<runtime::stored_shard_map>(moved));
     }
   }
   if (!failure.empty()) {
@@ -536,11 +488,11 @@ std::string node::migrate_shard(std::uint32_t shard, const std::string& target) 
   // any request we forward), then the parked requests go to the target, then the local copy
   // is dropped.
   i.router->finish_handoff(shard, [&] {
-    i.cluster_map->apply(epoch, owners);
-    caf::anon_send(target_gate, runtime::map_atom::value, epoch, owners);
+    i.cluster_map->apply(flipped.epoch, flipped.owners);
+    caf::anon_send(target_gate, runtime::map_atom::value, flipped.epoch, flipped.owners);
     for (auto& [id, info] : i.member->nodes()) {
       auto g = id == target ? caf::actor{} : i.gates->gate(id);
-      if (g) caf::anon_send(g, runtime::map_atom::value, epoch, owners);
+      if (g) caf::anon_send(g, runtime::map_atom::value, flipped.epoch, flipped.owners);
     }
   });
   caf::anon_send(i.gate, runtime::resume_atom::value, shard);

@@ -1,5 +1,6 @@
 #include "parley/testing/embedded_cluster.hpp"
 
+#include "parley/runtime/cluster_layout.hpp"
 #include "parley/runtime/cluster_tls.hpp"
 
 #include "parley/runtime/entity_id.hpp"
@@ -135,17 +136,17 @@ std::size_t embedded_cluster::add_node() {
 
 std::size_t embedded_cluster::shards_of(std::size_t i) {
   runtime::etcd_client etcd(etcd_->endpoint());
-  auto kv = etcd.get(base_.cluster.prefix + "/shardmap");
-  std::uint64_t epoch = 0;
-  std::vector<runtime::node_id> owners;
-  if (!kv || !*kv || !runtime::decode_shard_map((*kv)->value, epoch, owners)) return 0;
+  auto kv = etcd.get(runtime::cluster_layout(base_.cluster.prefix).shard_map());
+  auto map = kv && *kv ? runtime::decode_shard_map((*kv)->value) : std::nullopt;
+  if (!map) return 0;
   return static_cast<std::size_t>(
-      std::count(owners.begin(), owners.end(), "node-" + std::to_string(i)));
+      std::count(map->owners.begin(), map->owners.end(), "node-" + std::to_string(i)));
 }
 
 void embedded_cluster::drain(std::size_t i, std::chrono::seconds timeout) {
   runtime::etcd_client etcd(etcd_->endpoint());
-  const std::string key = base_.cluster.prefix + "/drain/node-" + std::to_string(i);
+  const std::string key =
+      runtime::cluster_layout(base_.cluster.prefix).drain("node-" + std::to_string(i));
   etcd.put(key, "1");
   const bool done = wait_until([&] { return nodes_[i] && nodes_[i]->drained(); }, timeout);
   if (!done) throw std::runtime_error("node " + std::to_string(i) + " did not drain");
@@ -168,13 +169,10 @@ std::size_t embedded_cluster::owner_of(const std::string& entity_id) {
   const auto shard = shard_of(entity_id);
   // Every node follows the same map; ask a running one through etcd's copy.
   runtime::etcd_client etcd(etcd_->endpoint());
-  auto kv = etcd.get(base_.cluster.prefix + "/shardmap");
-  std::uint64_t epoch = 0;
-  std::vector<runtime::node_id> owners;
-  if (!kv || !*kv || !runtime::decode_shard_map((*kv)->value, epoch, owners)) {
-    throw std::runtime_error("no shard map in etcd");
-  }
-  const auto& owner = owners.at(shard);
+  auto kv = etcd.get(runtime::cluster_layout(base_.cluster.prefix).shard_map());
+  auto map = kv && *kv ? runtime::decode_shard_map((*kv)->value) : std::nullopt;
+  if (!map) throw std::runtime_error("no shard map in etcd");
+  const auto& owner = map->owners.at(shard);
   return static_cast<std::size_t>(std::stoul(owner.substr(owner.find('-') + 1)));
 }
 

@@ -104,7 +104,8 @@ BOOST_AUTO_TEST_CASE(over_tls_only_clients_with_a_certificate_of_its_ca_get_in) 
     const auto s = node.stats();
     return s.map_epoch > 0 && s.serving && s.owned_shards > 0;
   }));
-  auto registered = good.get("/parley/nodes/node-0");
+  auto registered =
+      good.get(runtime::cluster_layout(runtime::default_cluster_prefix).node("node-0"));
   BOOST_TEST((registered && *registered));
   node.stop();
 }
@@ -582,9 +583,10 @@ struct two_process_nodes {
     runtime::etcd_client etcdc(etcd.endpoint());
     std::vector<runtime::node_id> owners;
     BOOST_TEST_REQUIRE(testing::wait_until([&] {
-      auto kv = etcdc.get("/parley/shardmap");
-      std::uint64_t epoch = 0;
-      return kv && *kv && runtime::decode_shard_map((*kv)->value, epoch, owners);
+      auto kv = etcdc.get(runtime::cluster_layout(runtime::default_cluster_prefix).shard_map());
+      auto map = kv && *kv ? runtime::decode_shard_map((*kv)->value) : std::nullopt;
+      if (map) owners = map->owners;
+      return map.has_value();
     }));
     for (int n = 0; peer.empty(); ++n) {
       const std::string candidate = "k" + std::to_string(n);
@@ -662,7 +664,8 @@ BOOST_AUTO_TEST_CASE(a_paused_node_loses_its_lease_then_reregisters_and_serves_i
   runtime::etcd_client etcdc(nodes.etcd.endpoint());
   BOOST_TEST_REQUIRE(testing::wait_until(
       [&] {
-        auto kv = etcdc.get("/parley/nodes/node-b");
+        auto kv =
+            etcdc.get(runtime::cluster_layout(runtime::default_cluster_prefix).node("node-b"));
         return kv && !*kv;
       },
       std::chrono::seconds(15)));

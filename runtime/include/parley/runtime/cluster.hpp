@@ -1,10 +1,7 @@
 #pragma once
 // Cluster membership and the shard map in etcd.
 //
-// Keys under a prefix (default "/parley"):
-//   <prefix>/nodes/<id>     {"id","host","cluster_port","client_port"}, attached to the node's
-//   lease <prefix>/coordinator    the id of the coordinating node, attached to its lease (election)
-//   <prefix>/shardmap       {"epoch": E, "shard_count": S, "owners": [node id per shard]}
+// The keys and values in etcd: runtime/cluster_layout.hpp.
 //
 // Every node holds a lease and refreshes it (ttl/3); a node whose lease lapses, or that cannot
 // reach etcd for a whole ttl, is *fenced*: it stops serving its shards until it has registered
@@ -12,11 +9,12 @@
 // coordinator key) writes the shard map, only by compare-and-swap on its mod revision, with the
 // epoch increased by one: the initial assignment (round-robin over the first `expected_nodes`
 // nodes) by the coordinator, every later change by the node that hands a shard off
-// (server/node.cpp). Nodes watch the map key and the member prefix (etcd_watch) and re-read
-// them on every change, plus once per resync interval in case a watch broke; the node that
-// changed the map also pushes it to every node's gate. A crashed node's shards wait for it
-// (requests for them fail with a retriable `unavailable` until it is back).
+// (move_shard_owner, called by server/node.cpp's migration). Nodes watch the map key and the member
+// prefix (etcd_watch) and re-read them on every change, plus once per resync interval in case a
+// watch broke; the node that changed the map also pushes it to every node's gate. A crashed node's
+// shards wait for it (requests for them fail with a retriable `unavailable` until it is back).
 
+#include "parley/runtime/cluster_layout.hpp"
 #include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/etcd.hpp"
 #include "parley/runtime/shard_map.hpp"
@@ -30,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 namespace parley::runtime {
@@ -38,8 +37,8 @@ namespace parley::runtime {
 struct cluster_options {
   /// etcd endpoint, e.g. "http://127.0.0.1:2379". Empty: single node, no etcd.
   std::string etcd;
-  /// Key prefix of this cluster in etcd. Default "/parley".
-  std::string prefix = "/parley";
+  /// Key prefix of this cluster in etcd (cluster_layout.hpp). Default "/parley".
+  std::string prefix = default_cluster_prefix;
   /// This node's id; stable across restarts (its shards wait for it after a crash).
   node_id self = "node-1";
   /// Address other nodes reach this node's CAF middleman on.
@@ -63,15 +62,6 @@ struct cluster_options {
   /// Run the cluster port without authentication: anyone who reaches it controls the node.
   /// Only for a private network the operator trusts. Default false.
   bool insecure = false;
-};
-
-/// A registered node.
-struct node_info {
-  node_id id;
-  std::string host;
-  std::uint16_t cluster_port = 0;
-  std::uint16_t client_port = 0;
-  std::int64_t incarnation = 0;  ///< The lease it registered with: changes on every restart.
 };
 
 /// The shard map as read from etcd; a thread-safe snapshot.
@@ -104,9 +94,9 @@ class etcd_shard_map final : public shard_map {
 class cluster_member {
  public:
   using nodes_changed = std::function<void(const std::map<node_id, node_info>&)>;
-  /// Produces this node's figures as a JSON object text, published once a second under
-  /// <prefix>/stats/<id> (with the lease) for `imctl cluster status`.
-  using stats_source = std::function<std::string()>;
+  /// Produces this node's figures, published once a second under <prefix>/stats/<id> (with
+  /// the lease) for `imctl cluster status`.
+  using stats_source = std::function<node_figures()>;
 
   cluster_member(cluster_options opts, node_info self, etcd_shard_map& map, nodes_changed on_nodes,
                  stats_source stats = {});
@@ -137,6 +127,7 @@ class cluster_member {
 
   cluster_options opts_;
   node_info self_;
+  cluster_layout keys_;
   etcd_shard_map& map_;
   nodes_changed on_nodes_;
   stats_source stats_;
@@ -159,8 +150,13 @@ class cluster_member {
   std::thread thread_;
 };
 
-/// Parses and prints the shard map's JSON form.
-std::string encode_shard_map(std::uint64_t epoch, const std::vector<node_id>& owners);
-bool decode_shard_map(const std::string& text, std::uint64_t& epoch, std::vector<node_id>& owners);
+/// Gives `shard` from `from` to `to` in the stored map: compare-and-swap on its revision with the
+/// epoch increased by one, retried while other changes race it (at most 20 times). Returns the
+/// new map, or why not (unreadable map, `from` no longer the owner, etcd unreachable).
+std::variant<stored_shard_map, std::string> move_shard_owner(etcd_client& etcd,
+                                                             const cluster_layout& keys,
+                                                             std::uint32_t shard,
+                                                             const node_id& from,
+                                                             const node_id& to);
 
 }  // namespace parley::runtime

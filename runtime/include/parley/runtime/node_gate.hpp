@@ -22,6 +22,7 @@
 // other way: both directions timed out, measured with two actor systems and an echo actor.)
 
 #include "parley/runtime/router.hpp"
+#include "parley/store/store.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -59,6 +60,10 @@ typename Inspector::result_type inspect(Inspector& f, shard_transfer& x) {
   return f(caf::meta::type_name("parley.shard_transfer"), x.shard, x.comparator, x.names, x.bytes,
            x.smallest_keys, x.largest_keys, x.levels, x.smallest_seqnos, x.largest_seqnos);
 }
+
+/// A shard's export as it travels, and back.
+shard_transfer to_transfer(std::uint32_t shard, store::shard_export data);
+store::shard_export from_transfer(const shard_transfer& t);
 
 /// What a gate does for migrations, provided by the node.
 struct gate_hooks {
