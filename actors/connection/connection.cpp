@@ -50,8 +50,6 @@ namespace {
 using schema::text;
 using wire_frame = wire::ClientFrame;
 
-constexpr std::size_t max_group_name = 128;
-
 /// The request a reply answers: its client-chosen id, and the size of its frame (given back to
 /// the transport's in-flight budget when the answer is written).
 struct request_ref {
@@ -135,6 +133,8 @@ class connection {
     write_error(id.id, code, message);
     if (sink_) sink_->answered(id.bytes);
   }
+
+  void reply_refusal(request_ref id, const refusal& r) { reply_error(id, r.code, r.message); }
 
   /// An error Result that answers no request (request id 0): the stream itself failed.
   void write_error(std::uint64_t request_id, errc code, const std::string& message) {
@@ -301,9 +301,7 @@ class connection {
 
   void on_send(request_ref id, wire::Send::Reader s) {
     auto checked = validate_send(s, user_, device_, svc_.options);
-    if (auto* refused = std::get_if<refusal>(&checked)) {
-      return reply_error(id, refused->code, refused->message);
-    }
+    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
     auto& send = std::get<validated_send>(checked);
     send_within_quota(id, entity_handle<conversation_log>(std::move(send.entity)),
                       std::move(send.request));
@@ -386,55 +384,32 @@ class connection {
     quota_left_ = 0;
   }
 
-  /// Where a read of `conversation` goes: the conversation itself for a direct one the user
-  /// takes part in, the group (which checks membership) for a group one; none if refused
-  /// (answered here, without activating anything).
-  std::optional<entity_handle<conversation_log>> read_target(request_ref id,
-                                                             const std::string& conversation) {
-    auto ref = runtime::parse_conversation(conversation);
-    if (!ref) {
-      reply_error(id, errc::bad_request, "invalid conversation id '" + conversation + "'");
-      return std::nullopt;
-    }
-    if (ref->is_group) return group::of(ref->group);
-    if (!ref->involves(user_)) {
-      reply_error(id, errc::forbidden, user_ + " is not part of " + conversation);
-      return std::nullopt;
-    }
+  /// The entity serving reads of a checked conversation: the conversation itself for a direct
+  /// one, the group (which checks membership) for a group one.
+  static entity_handle<conversation_log> log_of(const runtime::conversation_ref& ref,
+                                                const std::string& conversation) {
+    if (ref.is_group) return group::of(ref.group);
     return conversation::of(conversation);
-  }
-
-  std::uint32_t page_limit(std::uint32_t asked) const {
-    if (asked == 0) return svc_.options.default_page;
-    return std::min(asked, svc_.options.max_page);
   }
 
   void on_pull(request_ref id, wire::Pull::Reader p) {
     const std::string conversation = text(p.getConversation());
-    const auto target = read_target(id, conversation);
-    if (!target) return;
-    request(*target, message_page_replier(id), error_replier(id), pull_atom::value, user_,
-            p.getAfterSeq(), page_limit(p.getLimit()));
+    auto checked = validate_read(conversation, user_);
+    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+    request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
+            message_page_replier(id), error_replier(id), pull_atom::value, user_, p.getAfterSeq(),
+            page_limit(p.getLimit(), svc_.options));
   }
 
   void on_history(request_ref id, wire::History::Reader h) {
-    const auto target = read_target(id, text(h.getConversation()));
-    if (!target) return;
-    history_query q;
-    q.limit = page_limit(h.getLimit());
-    auto before = h.getBefore();
-    if (before.isSeq()) {
-      q.before_seq = before.getSeq();
-    } else if (before.isTimeMs()) {
-      q.before_time_ms = before.getTimeMs();
-      if (q.before_time_ms == 0) {
-        return reply_error(id, errc::bad_request,
-                           "before.timeMs must be > 0 (before.seq = 0 reads from the newest)");
-      }
-    } else {
-      return reply_error(id, errc::bad_request, "unknown history start");
-    }
-    request(*target, message_page_replier(id), error_replier(id), history_atom::value, user_, q);
+    const std::string conversation = text(h.getConversation());
+    auto checked = validate_read(conversation, user_);
+    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+    auto query = validate_history(h, svc_.options);
+    if (auto* refused = std::get_if<refusal>(&query)) return reply_refusal(id, *refused);
+    request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
+            message_page_replier(id), error_replier(id), history_atom::value, user_,
+            std::get<history_query>(query));
   }
 
   void on_sync(request_ref id, wire::Sync::Reader s) {
@@ -447,15 +422,16 @@ class connection {
             copy_records<wire::InboxEvent>(page, events.initEvents(page.records.size()));
           });
         },
-        error_replier(id), sync_atom::value, s.getAfterSeq(), page_limit(s.getLimit()));
+        error_replier(id), sync_atom::value, s.getAfterSeq(),
+        page_limit(s.getLimit(), svc_.options));
   }
 
   /// Moves the read cursor, after checking with the conversation (through the group, which
   /// checks membership) that the seq exists: a cursor past the end would hide later messages.
   void on_mark_read(request_ref id, wire::MarkRead::Reader m) {
     const std::string conversation = text(m.getConversation());
-    const auto target = read_target(id, conversation);
-    if (!target) return;
+    auto checked = validate_read(conversation, user_);
+    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
     const std::uint64_t seq = m.getSeq();
     auto then = [this, id, conversation, seq](std::uint64_t head) {
       if (seq > head) {
@@ -467,68 +443,53 @@ class connection {
           user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
           read_atom::value, conversation, seq);
     };
-    request(*target, then, error_replier(id), head_atom::value, user_);
+    request(log_of(std::get<runtime::conversation_ref>(checked), conversation), then,
+            error_replier(id), head_atom::value, user_);
   }
 
   void on_create_group(request_ref id, wire::CreateGroup::Reader c) {
-    std::string group = text(c.getGroupId());
-    if (group.empty()) {
+    auto checked = validate_create_group(c);
+    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+    auto& create = std::get<validated_group_create>(checked);
+    if (create.group.empty()) {
       auto random = runtime::random_id("g");  // unguessable: ids are not a secret, but
       if (!random) return reply_error(id, errc::unavailable, "no randomness; retry");
-      group = std::move(*random);  // guessing one should not be a way in either
+      create.group = std::move(*random);  // guessing one should not be a way in either
     }
-    group_spec spec;
-    spec.name = text(c.getName());
-    if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    if (spec.name.size() > max_group_name) {
-      return reply_error(id, errc::bad_request, "group name exceeds 128 bytes");
-    }
-    switch (c.getJoinPolicy()) {
-      case wire::JoinPolicy::INVITE_ONLY:
-        break;
-      case wire::JoinPolicy::OPEN:
-        spec.open = true;
-        break;
-      default:
-        return reply_error(id, errc::bad_request, "unknown join policy");
-    }
-    spec.share_history = c.getShareHistory();
-    request(group::of(group), group_replier(id), error_replier(id), create_atom::value, user_,
-            spec);
+    request(group::of(create.group), group_replier(id), error_replier(id), create_atom::value,
+            user_, create.spec);
   }
 
   void on_join_group(request_ref id, wire::GroupRef::Reader g) {
-    const std::string group = text(g.getGroupId());
-    if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
-    request(group::of(group), group_replier(id), error_replier(id), join_atom::value, user_);
+    auto group = validate_group_ref(g);
+    if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
+    request(group::of(std::get<std::string>(group)), group_replier(id), error_replier(id),
+            join_atom::value, user_);
   }
 
   void on_leave_group(request_ref id, wire::GroupRef::Reader g) {
-    const std::string group = text(g.getGroupId());
-    if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
+    auto group = validate_group_ref(g);
+    if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
     request(
-        group::of(group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
-        leave_atom::value, user_);
+        group::of(std::get<std::string>(group)), [this, id](std::uint64_t) { reply_ok(id); },
+        error_replier(id), leave_atom::value, user_);
   }
 
   void on_kick_member(request_ref id, wire::KickMember::Reader k) {
-    const std::string group = text(k.getGroupId());
-    const std::string target = text(k.getUserId());
-    if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
-      return reply_error(id, errc::bad_request, "invalid group or user id");
-    }
+    auto change = validate_member_change(text(k.getGroupId()), text(k.getUserId()));
+    if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
+    auto& c = std::get<validated_member_change>(change);
     request(
-        group::of(group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
-        kick_atom::value, user_, target);
+        group::of(c.group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+        kick_atom::value, user_, c.user);
   }
 
   void on_add_member(request_ref id, wire::AddMember::Reader a) {
-    const std::string group = text(a.getGroupId());
-    const std::string target = text(a.getUserId());
-    if (!runtime::valid_name(group) || !runtime::valid_name(target)) {
-      return reply_error(id, errc::bad_request, "invalid group or user id");
-    }
-    request(group::of(group), group_replier(id), error_replier(id), add_atom::value, user_, target);
+    auto change = validate_member_change(text(a.getGroupId()), text(a.getUserId()));
+    if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
+    auto& c = std::get<validated_member_change>(change);
+    request(group::of(c.group), group_replier(id), error_replier(id), add_atom::value, user_,
+            c.user);
   }
 
   void on_logout(request_ref id) {

@@ -69,4 +69,70 @@ bool valid_device_id(const std::string& device) {
   });
 }
 
+std::variant<runtime::conversation_ref, refusal> validate_read(const std::string& conversation,
+                                                               const std::string& user) {
+  auto ref = runtime::parse_conversation(conversation);
+  if (!ref) return bad_request("invalid conversation id '" + conversation + "'");
+  if (!ref->is_group && !ref->involves(user)) {
+    return refusal{errc::forbidden, user + " is not part of " + conversation};
+  }
+  return *ref;
+}
+
+std::uint32_t page_limit(std::uint32_t asked, const actor_options& o) {
+  if (asked == 0) return o.default_page;
+  return std::min(asked, o.max_page);
+}
+
+std::variant<history_query, refusal> validate_history(wire::History::Reader h,
+                                                      const actor_options& o) {
+  history_query q;
+  q.limit = page_limit(h.getLimit(), o);
+  auto before = h.getBefore();
+  if (before.isSeq()) {
+    q.before_seq = before.getSeq();
+  } else if (before.isTimeMs()) {
+    q.before_time_ms = before.getTimeMs();
+    if (q.before_time_ms == 0) {
+      return bad_request("before.timeMs must be > 0 (before.seq = 0 reads from the newest)");
+    }
+  } else {
+    return bad_request("unknown history start");
+  }
+  return q;
+}
+
+std::variant<validated_group_create, refusal> validate_create_group(wire::CreateGroup::Reader c) {
+  validated_group_create v;
+  v.group = text(c.getGroupId());
+  v.spec.name = text(c.getName());
+  if (!v.group.empty() && !runtime::valid_name(v.group)) return bad_request("invalid group id");
+  if (v.spec.name.size() > max_group_name) return bad_request("group name exceeds 128 bytes");
+  switch (c.getJoinPolicy()) {
+    case wire::JoinPolicy::INVITE_ONLY:
+      break;
+    case wire::JoinPolicy::OPEN:
+      v.spec.open = true;
+      break;
+    default:
+      return bad_request("unknown join policy");
+  }
+  v.spec.share_history = c.getShareHistory();
+  return v;
+}
+
+std::variant<std::string, refusal> validate_group_ref(wire::GroupRef::Reader g) {
+  std::string group = text(g.getGroupId());
+  if (!runtime::valid_name(group)) return bad_request("invalid group id");
+  return group;
+}
+
+std::variant<validated_member_change, refusal> validate_member_change(const std::string& group,
+                                                                      const std::string& user) {
+  if (!runtime::valid_name(group) || !runtime::valid_name(user)) {
+    return bad_request("invalid group or user id");
+  }
+  return validated_member_change{group, user};
+}
+
 }  // namespace parley::actors

@@ -7,6 +7,7 @@
 #include <capnp/message.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 using namespace parley;
@@ -97,6 +98,145 @@ BOOST_AUTO_TEST_CASE(device_ids_are_short_printable_and_non_empty) {
   BOOST_TEST(!valid_device_id("tab\there"));
   BOOST_TEST(!valid_device_id("del\x7f"));
   BOOST_TEST(valid_device_id("téléphone"));  // UTF-8 is fine
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// The refusal's code and message, or nothing if the value was valid.
+template <class T>
+std::optional<refusal> refusal_of(const std::variant<T, refusal>& v) {
+  if (auto* r = std::get_if<refusal>(&v)) return *r;
+  return std::nullopt;
+}
+
+std::variant<history_query, refusal> history(
+    const std::function<void(wire::History::Builder)>& fill, const actor_options& o = {}) {
+  capnp::MallocMessageBuilder message;
+  auto h = message.initRoot<wire::History>();
+  h.setConversation("dm/alice/bob");
+  fill(h);
+  return validate_history(h.asReader(), o);
+}
+
+std::variant<validated_group_create, refusal> create(
+    const std::function<void(wire::CreateGroup::Builder)>& fill) {
+  capnp::MallocMessageBuilder message;
+  auto c = message.initRoot<wire::CreateGroup>();
+  c.setGroupId("team");
+  c.setName("The team");
+  fill(c);
+  return validate_create_group(c.asReader());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(read_validation)
+
+BOOST_AUTO_TEST_CASE(a_reader_names_a_well_formed_conversation_it_may_read) {
+  auto direct = validate_read("dm/alice/bob", "bob");
+  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::conversation_ref>(direct));
+  BOOST_TEST(!std::get<runtime::conversation_ref>(direct).is_group);
+  auto group = validate_read("group/team", "carol");  // membership is the group's to check
+  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::conversation_ref>(group));
+  BOOST_TEST(std::get<runtime::conversation_ref>(group).group == "team");
+
+  auto other = refusal_of(validate_read("dm/alice/bob", "carol"));
+  BOOST_TEST_REQUIRE(other.has_value());
+  BOOST_TEST((other->code == errc::forbidden));
+  BOOST_TEST(other->message == "carol is not part of dm/alice/bob");
+  for (const char* bad : {"", "dm/alice", "dm/bob/alice", "dm/a/a", "group/", "chat/x", "dm//b"}) {
+    auto r = refusal_of(validate_read(bad, "alice"));
+    BOOST_TEST_REQUIRE(r.has_value(), bad);
+    BOOST_TEST((r->code == errc::bad_request), bad);
+    BOOST_TEST(r->message == std::string("invalid conversation id '") + bad + "'");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pages_default_and_are_capped) {
+  actor_options o;
+  o.default_page = 50;
+  o.max_page = 200;
+  BOOST_TEST(page_limit(0, o) == 50u);
+  BOOST_TEST(page_limit(7, o) == 7u);
+  BOOST_TEST(page_limit(200, o) == 200u);
+  BOOST_TEST(page_limit(201, o) == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(history_starts_before_a_seq_or_a_positive_time) {
+  auto from_newest = history([](auto h) { h.initBefore().setSeq(0); });
+  BOOST_TEST_REQUIRE(std::holds_alternative<history_query>(from_newest));
+  BOOST_TEST(std::get<history_query>(from_newest).before_seq == 0u);
+  BOOST_TEST(std::get<history_query>(from_newest).limit == actor_options{}.default_page);
+  auto before_seq = history([](auto h) {
+    h.initBefore().setSeq(42);
+    h.setLimit(10);
+  });
+  BOOST_TEST(std::get<history_query>(before_seq).before_seq == 42u);
+  BOOST_TEST(std::get<history_query>(before_seq).limit == 10u);
+  auto before_time = history([](auto h) { h.initBefore().setTimeMs(1700000000000); });
+  BOOST_TEST(std::get<history_query>(before_time).before_time_ms == 1700000000000u);
+
+  auto zero_time = refusal_of(history([](auto h) { h.initBefore().setTimeMs(0); }));
+  BOOST_TEST_REQUIRE(zero_time.has_value());
+  BOOST_TEST((zero_time->code == errc::bad_request));
+  BOOST_TEST(zero_time->message ==
+             "before.timeMs must be > 0 (before.seq = 0 reads from the newest)");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(group_validation)
+
+BOOST_AUTO_TEST_CASE(a_group_is_created_with_a_valid_or_no_id_a_short_name_and_a_known_policy) {
+  auto ok = create([](auto c) {
+    c.setJoinPolicy(wire::JoinPolicy::OPEN);
+    c.setShareHistory(true);
+  });
+  BOOST_TEST_REQUIRE(std::holds_alternative<validated_group_create>(ok));
+  auto& g = std::get<validated_group_create>(ok);
+  BOOST_TEST(g.group == "team");
+  BOOST_TEST(g.spec.name == "The team");
+  BOOST_TEST(g.spec.open);
+  BOOST_TEST(g.spec.share_history);
+  auto invite_only = create([](auto) {});  // the default policy
+  BOOST_TEST(!std::get<validated_group_create>(invite_only).spec.open);
+  auto server_chosen = create([](auto c) { c.setGroupId(""); });
+  BOOST_TEST(std::get<validated_group_create>(server_chosen).group == "");
+  auto longest = create([](auto c) { c.setName(std::string(max_group_name, 'n')); });
+  BOOST_TEST(std::holds_alternative<validated_group_create>(longest));
+
+  auto bad_id = refusal_of(create([](auto c) { c.setGroupId("te/am"); }));
+  BOOST_TEST_REQUIRE(bad_id.has_value());
+  BOOST_TEST(bad_id->message == "invalid group id");
+  auto long_name = refusal_of(create([](auto c) { c.setName(std::string(129, 'n')); }));
+  BOOST_TEST_REQUIRE(long_name.has_value());
+  BOOST_TEST(long_name->message == "group name exceeds 128 bytes");
+  auto unknown = refusal_of(create([](auto c) { c.setJoinPolicy(wire::JoinPolicy(7)); }));
+  BOOST_TEST_REQUIRE(unknown.has_value());
+  BOOST_TEST((unknown->code == errc::bad_request));
+  BOOST_TEST(unknown->message == "unknown join policy");
+}
+
+BOOST_AUTO_TEST_CASE(joins_leaves_kicks_and_adds_name_valid_groups_and_users) {
+  capnp::MallocMessageBuilder message;
+  auto g = message.initRoot<wire::GroupRef>();
+  g.setGroupId("team");
+  BOOST_TEST(std::get<std::string>(validate_group_ref(g.asReader())) == "team");
+  g.setGroupId("");
+  BOOST_TEST(refusal_of(validate_group_ref(g.asReader()))->message == "invalid group id");
+
+  auto change = validate_member_change("team", "bob");
+  BOOST_TEST_REQUIRE(std::holds_alternative<validated_member_change>(change));
+  BOOST_TEST(std::get<validated_member_change>(change).user == "bob");
+  for (auto [group, user] :
+       {std::pair{"", "bob"}, {"team", ""}, {"te am", "bob"}, {"team", "b\nob"}}) {
+    auto r = refusal_of(validate_member_change(group, user));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST((r->code == errc::bad_request));
+    BOOST_TEST(r->message == "invalid group or user id");
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,11 +1,21 @@
 #pragma once
-// Request validation at the client edge, as pure functions: what a request must satisfy before
-// it is sent to an entity, and the error a client gets when it does not. No actor, no socket:
-// tests/actors checks every limit and bad input directly. (The first piece of the session
-// module of issue 12; the connection calls these.)
+// Request validation at the client edge, as pure functions: what each request kind must satisfy
+// before it is sent to an entity, and the error a client gets when it does not. No actor, no
+// socket: tests/actors checks every limit and bad input directly. The connection calls these
+// and sends what they return to the entity whose interface serves it
+// (actors/<entity>/<entity>.hpp).
+//
+//   Login        valid_device_id (the token is checked by runtime::token_authority)
+//   Send         validate_send
+//   Pull, MarkRead, History   validate_read (+ validate_history, page_limit)
+//   Sync         page_limit
+//   CreateGroup  validate_create_group
+//   JoinGroup, LeaveGroup     validate_group_ref
+//   KickMember, AddMember     validate_member_change
 
 #include "parley/actors/messages.hpp"
 #include "parley/actors/services.hpp"
+#include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include "client.capnp.h"
@@ -21,7 +31,8 @@ struct refusal {
   std::string message;
 };
 
-/// A valid Send: the request for the entity that stores it, and that entity's id.
+/// A valid Send: the request for the entity that stores it, and that entity's router id (the
+/// conversation, or the group, both serving conversation_log).
 struct validated_send {
   send_request request;
   std::string entity;
@@ -41,5 +52,42 @@ std::variant<validated_send, refusal> validate_send(wire::Send::Reader s, const 
 /// A device id: 1-128 bytes without control characters (it is shown to the user's other
 /// devices).
 bool valid_device_id(const std::string& device);
+
+/// The conversation a Pull, History or MarkRead from `user` names: well formed, and a direct
+/// one must involve the user (forbidden otherwise: answered before anything is activated).
+std::variant<runtime::conversation_ref, refusal> validate_read(const std::string& conversation,
+                                                               const std::string& user);
+
+/// The page size to use for a request asking `asked` entries: the default for 0, at most the
+/// maximum.
+std::uint32_t page_limit(std::uint32_t asked, const actor_options& o);
+
+/// A History's start and page: before a seq (0: from the newest) or before a time (> 0).
+std::variant<history_query, refusal> validate_history(wire::History::Reader h,
+                                                      const actor_options& o);
+
+/// Longest group name.
+constexpr std::size_t max_group_name = 128;
+
+/// A valid CreateGroup: the group id ("" when the server is to choose one) and how to create it.
+struct validated_group_create {
+  std::string group;
+  group_spec spec;
+};
+
+/// Checks a CreateGroup: a valid group id or none, a name of at most 128 bytes, a join policy
+/// this server knows.
+std::variant<validated_group_create, refusal> validate_create_group(wire::CreateGroup::Reader c);
+
+/// The group a JoinGroup or LeaveGroup names, if valid.
+std::variant<std::string, refusal> validate_group_ref(wire::GroupRef::Reader g);
+
+/// A KickMember or AddMember: a valid group and a valid user.
+struct validated_member_change {
+  std::string group;
+  std::string user;
+};
+std::variant<validated_member_change, refusal> validate_member_change(const std::string& group,
+                                                                      const std::string& user);
 
 }  // namespace parley::actors
