@@ -1,47 +1,22 @@
-// Connections and their hub. See include/parley/actors/connection.hpp.
-//
-// Input is validated here, at the edge, before anything reaches an entity actor: frame limits
-// (the transport), decoding (any capnp error -> malformedFrame, the connection stays open),
-// login state, name syntax, sizes. Every request gets exactly one Result with its request id;
-// pushes carry request id 0.
-//
-// A connection runs inside its hub actor: it sends requests as the hub, and their answers come
-// back to the hub, which runs the continuation only if the connection is still open (ids are
-// never reused, so an answer cannot reach a later connection).
+// The session state machine and request handlers of one client connection. See
+// connection.hpp; validation in validation.cpp, encoders in replies.cpp, the hub in hub.cpp.
 
-#include "parley/actors/connection.hpp"
-#include "parley/actors/validation.hpp"
+#include "connection/connection.hpp"
 
-#include "common/route.hpp"
-#include "conversation/conversation.hpp"
+#include "connection/hub.hpp"
 #include "group/group.hpp"
 #include "presence/presence.hpp"
 #include "user/user.hpp"
 
-#include "parley/actors/messages.hpp"
-#include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/random_id.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/token.hpp"
-#include "parley/schema/framing.hpp"
 
-#include "client.capnp.h"
-
-#include <capnp/message.h>
 #include <kj/exception.h>
-#include <caf/actor_system.hpp>
-#include <caf/detail/type_traits.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/system_messages.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
-#include <exception>
 #include <iostream>
-#include <optional>
-#include <unordered_map>
-#include <unordered_set>
 
 namespace parley::actors {
 
@@ -50,636 +25,370 @@ namespace {
 using schema::text;
 using wire_frame = wire::ClientFrame;
 
-/// The request a reply answers: its client-chosen id, and the size of its frame (given back to
-/// the transport's in-flight budget when the answer is written).
-struct request_ref {
-  std::uint64_t id = 0;
-  std::uint32_t bytes = 0;
-};
-
-class connection_hub;
-
-/// One ServerFrame, filled by `fill`, encoded once for the write path.
-template <class Fill>
-schema::shared_frame encode_server_frame(Fill&& fill) {
-  schema::message_builder message;
-  fill(message.initRoot<wire::ServerFrame>());
-  return schema::share(schema::encode_frame(message));
+/// The entity serving reads of a checked conversation: the conversation itself for a direct
+/// one, the group (which checks membership) for a group one.
+entity_handle<conversation_log> log_of(const runtime::conversation_ref& ref,
+                                       const std::string& conversation) {
+  if (ref.is_group) return group::of(ref.group);
+  return conversation::of(conversation);
 }
 
-/// A continuation that runs only while connection `id` is open in `hub`. Its call operator has
-/// the exact parameters of F, so CAF can match the answer's types against it.
-template <class F, class Args = typename caf::detail::get_callable_trait<F>::arg_types>
-struct while_open;
+}  // namespace
 
-template <class F, class... Ts>
-struct while_open<F, caf::detail::type_list<Ts...>> {
-  connection_hub* hub;
-  std::uint64_t id;
-  F f;
-  void operator()(Ts... xs) const;
-};
+// -- frames out -----------------------------------------------------------------------------------
 
-/// One client connection: its login state and request handlers. Owned by its hub.
-class connection {
- public:
-  connection(connection_hub& hub, std::uint64_t id, sink_ptr sink);
-  ~connection();
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
+template <class Fill>
+void connection::write(Fill&& fill) {
+  if (sink_) sink_->send(encode_server_frame(std::forward<Fill>(fill)));
+}
 
-  void on_bad_stream(errc code);
-  void on_kicked(wire::KickReason reason, const std::string& detail) {
-    logged_in_ = false;  // the presence actor has already dropped this session
-    kick(reason, detail);
-  }
-  /// The presence actor holding our session went away (its shard moved or its node failed).
-  void on_presence_down();
-  /// The socket is closed: detach from the user. The hub forgets the connection next.
-  void on_closed();
-  /// A handler threw: tell the client and close (the hub and its other connections go on).
-  void on_internal_error(const char* what);
-  /// The node is stopping: tell the client why, then close.
-  void on_node_stopping() { kick(wire::KickReason::SERVER_SHUTDOWN, "the node is stopping"); }
-  /// The logged-in user ("" before login).
-  const std::string& user() const { return user_; }
-
- private:
-  // -- frames out -------------------------------------------------------------------------------
-
-  template <class Fill>
-  void write(Fill&& fill) {
-    if (sink_) sink_->send(encode_server_frame(std::forward<Fill>(fill)));
-  }
-
-  /// Answers request `id`: exactly once per request, which also gives its frame's bytes back
-  /// to the transport's back-pressure.
-  template <class Fill>
-  void reply(request_ref id, Fill&& fill) {
-    write([&](wire::ServerFrame::Builder f) {
-      f.setRequestId(id.id);
-      auto r = f.initResult();
-      r.setCode(wire::ErrorCode::OK);
-      fill(r);
-    });
-    if (sink_) sink_->answered(id.bytes);
-  }
-
-  void reply_ok(request_ref id) {
-    reply(id, [](wire::Result::Builder r) { r.setNone(); });
-  }
-
-  void reply_error(request_ref id, errc code, const std::string& message) {
-    write_error(id.id, code, message);
-    if (sink_) sink_->answered(id.bytes);
-  }
-
-  void reply_refusal(request_ref id, const refusal& r) { reply_error(id, r.code, r.message); }
-
-  /// An error Result that answers no request (request id 0): the stream itself failed.
-  void write_error(std::uint64_t request_id, errc code, const std::string& message) {
-    write([&](wire::ServerFrame::Builder f) {
-      f.setRequestId(request_id);
-      auto r = f.initResult();
-      r.setCode(static_cast<wire::ErrorCode>(code));
-      r.setErrorMessage(message);
-      r.setNone();
-    });
-  }
-
-  void reply_caf_error(request_ref id, const caf::error& err) {
-    auto [code, message] = classify(err);
-    reply_error(id, code, message);
-  }
-
-  auto error_replier(request_ref id) {
-    return [this, id](caf::error& err) { reply_caf_error(id, err); };
-  }
-
-  auto message_page_replier(request_ref id) {
-    return [this, id](record_page& page) {
-      reply(id, [&](wire::Result::Builder r) {
-        auto messages = r.initMessages();
-        messages.setHasMore(page.has_more);
-        copy_records<wire::Message>(page, messages.initMessages(page.records.size()));
-      });
-    };
-  }
-
-  auto group_replier(request_ref id) {
-    return [this, id](group_info& g) {
-      reply(id, [&](wire::Result::Builder r) {
-        auto info = r.initGroup();
-        info.setGroupId(g.group);
-        info.setName(g.name);
-        info.setRole(static_cast<wire::GroupRole>(g.role));
-        info.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
-        info.setShareHistory(g.share_history);
-      });
-    };
-  }
-
-  /// Copies stored records (trusted, written by this engine) into a list of the frame.
-  template <class T>
-  static void copy_records(const record_page& page, typename capnp::List<T>::Builder list) {
-    for (unsigned i = 0; i < page.records.size(); ++i) {
-      auto words = schema::words_from_bytes(page.records[i]);
-      auto reader = schema::read_frame(words, capnp::ReaderOptions());
-      list.setWithCaveats(i, reader.getRoot<T>());
-    }
-  }
-
- public:
-  /// Queues a push frame the hub encoded once for all its recipients.
-  void push(const schema::shared_frame& frame) {
-    if (logged_in_ && sink_) sink_->send(frame);
-  }
-
-  // -- frames in --------------------------------------------------------------------------------
-
-  void on_frame(const schema::frame_words& words) {
-    request_ref id{0, static_cast<std::uint32_t>(words.size() * sizeof(std::uint64_t))};
-    try {
-      auto reader = schema::read_frame(words, svc_.options.frames.reader_options());
-      auto frame = reader.getRoot<wire_frame>();
-      id.id = frame.getRequestId();
-      dispatch(id, frame);
-    } catch (const kj::Exception&) {
-      // Never the decoder's own text: it names library internals.
-      svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
-      reply_error(id, errc::malformed_frame, "the frame is not a valid ClientFrame");
-    }
-  }
-
- private:
-  /// Whether this request fits the user's rate (heartbeats are free). The connection's own
-  /// rate is the gateway's: it reads the socket no faster.
-  bool within_rate(const wire_frame::Reader& frame) {
-    if (frame.which() == wire_frame::HEARTBEAT || !logged_in_) return true;
-    return svc_.user_rates == nullptr || svc_.user_rates->try_take(user_);
-  }
-
-  void dispatch(request_ref id, wire_frame::Reader frame) {
-    if (closing_) {
-      if (sink_) sink_->answered(id.bytes);  // nobody reads the answer; free the budget
-      return;
-    }
-    if (!within_rate(frame)) {
-      return reply_error(id, errc::rate_limited, "too many requests; slow down and retry");
-    }
-    switch (frame.which()) {
-      case wire_frame::LOGIN:
-        return on_login(id, frame.getLogin());
-      case wire_frame::HEARTBEAT:
-        return reply_ok(id);
-      default:
-        break;
-    }
-    if (!logged_in_) {
-      return reply_error(id, errc::not_authenticated,
-                         login_pending_ ? "login in progress" : "log in first");
-    }
-    switch (frame.which()) {
-      case wire_frame::SEND:
-        return on_send(id, frame.getSend());
-      case wire_frame::PULL:
-        return on_pull(id, frame.getPull());
-      case wire_frame::HISTORY:
-        return on_history(id, frame.getHistory());
-      case wire_frame::SYNC:
-        return on_sync(id, frame.getSync());
-      case wire_frame::MARK_READ:
-        return on_mark_read(id, frame.getMarkRead());
-      case wire_frame::CREATE_GROUP:
-        return on_create_group(id, frame.getCreateGroup());
-      case wire_frame::JOIN_GROUP:
-        return on_join_group(id, frame.getJoinGroup());
-      case wire_frame::LEAVE_GROUP:
-        return on_leave_group(id, frame.getLeaveGroup());
-      case wire_frame::KICK_MEMBER:
-        return on_kick_member(id, frame.getKickMember());
-      case wire_frame::ADD_MEMBER:
-        return on_add_member(id, frame.getAddMember());
-      case wire_frame::LOGOUT:
-        return on_logout(id);
-      default:
-        return reply_error(
-            id, errc::unsupported,
-            "unknown request kind " + std::to_string(static_cast<int>(frame.which())));
-    }
-  }
-
-  /// A login, or on a logged-in connection a refresh: the same user and device with a new
-  /// token, which extends the session to the new token's expiry.
-  void on_login(request_ref id, wire::Login::Reader login) {
-    if (login_pending_) {
-      return reply_error(id, errc::already_logged_in, "a login is in progress");
-    }
-    const std::string device = text(login.getDeviceId());
-    if (!valid_device_id(device)) {
-      return reply_error(id, errc::bad_request,
-                         "device id must be 1-128 bytes without control characters");
-    }
-    auto verdict = svc_.tokens->verify(text(login.getToken()));
-    if (auto* e = std::get_if<runtime::token_error>(&verdict)) {
-      return reply_error(
-          id, *e == runtime::token_error::expired ? errc::token_expired : errc::token_invalid,
-          runtime::describe(*e));
-    }
-    auto& claims = std::get<runtime::token_claims>(verdict);
-    if (logged_in_ && (claims.user != user_ || device != device_)) {
-      return reply_error(id, errc::already_logged_in,
-                         "this connection is logged in as another user or device");
-    }
-    login_pending_ = true;
-    user_ = claims.user;
-    device_ = device;
-    device_type_ = static_cast<std::uint16_t>(login.getDeviceType());
-    expires_unix_s_ = claims.expires_unix_s;
-    log_in(id);
-  }
-
-  void on_send(request_ref id, wire::Send::Reader s) {
-    auto checked = validate_send(s, user_, device_, svc_.options);
-    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-    auto& send = std::get<validated_send>(checked);
-    send_within_quota(id, entity_handle<conversation_log>(std::move(send.entity)),
-                      std::move(send.request));
-  }
-
-  void forward_send(request_ref id, const entity_handle<conversation_log>& entity, send_request r) {
-    request(
-        entity,
-        [this, id](send_ack& ack) {
-          reply(id, [&](wire::Result::Builder r) {
-            auto sent = r.initSent();
-            sent.setConversation(ack.conversation);
-            sent.setSeq(ack.seq);
-            sent.setTimestampMs(ack.timestamp_ms);
-          });
-        },
-        error_replier(id), send_atom::value, std::move(r));
-  }
-
-  // -- storage quota ----------------------------------------------------------------------------
-
-  /// A validated send waiting for its bytes of the user's storage quota.
-  struct quota_waiter {
-    request_ref id;
-    entity_handle<conversation_log> entity;
-    send_request r;
-  };
-
-  /// Spends the body's bytes of the quota this connection leased from its user actor, then
-  /// forwards the send; asks for more when the lease runs out. Later sends wait behind one
-  /// that waits, so pipelined sends still reach their conversations in the order sent.
-  void send_within_quota(request_ref id, entity_handle<conversation_log> entity, send_request r) {
-    const std::uint64_t bytes = r.body.size();
-    if (svc_.options.max_stored_bytes_per_user == 0) return forward_send(id, entity, std::move(r));
-    if (quota_waiting_.empty() && bytes <= quota_left_) {
-      quota_left_ -= bytes;
-      return forward_send(id, entity, std::move(r));
-    }
-    quota_waiting_.push_back(quota_waiter{id, std::move(entity), std::move(r)});
-    if (!quota_asked_) ask_quota();
-  }
-
-  void ask_quota() {
-    std::uint64_t waiting = 0;
-    for (const auto& w : quota_waiting_) waiting += w.r.body.size();
-    const std::uint64_t need = quota_waiting_.front().r.body.size() - quota_left_;
-    const std::uint64_t want = std::max<std::uint64_t>(svc_.options.stored_bytes_lease, waiting);
-    quota_asked_ = true;
-    request(
-        user::of(user_),
-        [this](std::uint64_t granted) {
-          quota_asked_ = false;
-          quota_left_ += granted;
-          release_quota_waiters();
-        },
-        [this](caf::error& err) {
-          quota_asked_ = false;
-          auto refused = std::move(quota_waiting_);
-          quota_waiting_.clear();
-          for (auto& w : refused) reply_caf_error(w.id, err);
-        },
-        grant_atom::value, want, need);
-  }
-
-  void release_quota_waiters() {
-    while (!quota_waiting_.empty() && quota_waiting_.front().r.body.size() <= quota_left_) {
-      auto w = std::move(quota_waiting_.front());
-      quota_waiting_.pop_front();
-      quota_left_ -= w.r.body.size();
-      forward_send(w.id, w.entity, std::move(w.r));
-    }
-    if (!quota_waiting_.empty()) ask_quota();
-  }
-
-  /// Gives the unspent lease back to the user actor (closing).
-  void refund_quota() {
-    if (quota_left_ == 0 || user_.empty()) return;
-    request(
-        user::of(user_), [] {}, [](caf::error&) {}, refund_atom::value, quota_left_);
-    quota_left_ = 0;
-  }
-
-  /// The entity serving reads of a checked conversation: the conversation itself for a direct
-  /// one, the group (which checks membership) for a group one.
-  static entity_handle<conversation_log> log_of(const runtime::conversation_ref& ref,
-                                                const std::string& conversation) {
-    if (ref.is_group) return group::of(ref.group);
-    return conversation::of(conversation);
-  }
-
-  void on_pull(request_ref id, wire::Pull::Reader p) {
-    const std::string conversation = text(p.getConversation());
-    auto checked = validate_read(conversation, user_);
-    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-    request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
-            message_page_replier(id), error_replier(id), pull_atom::value, user_, p.getAfterSeq(),
-            page_limit(p.getLimit(), svc_.options));
-  }
-
-  void on_history(request_ref id, wire::History::Reader h) {
-    const std::string conversation = text(h.getConversation());
-    auto checked = validate_read(conversation, user_);
-    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-    auto query = validate_history(h, svc_.options);
-    if (auto* refused = std::get_if<refusal>(&query)) return reply_refusal(id, *refused);
-    request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
-            message_page_replier(id), error_replier(id), history_atom::value, user_,
-            std::get<history_query>(query));
-  }
-
-  void on_sync(request_ref id, wire::Sync::Reader s) {
-    request(
-        user::of(user_),
-        [this, id](record_page& page) {
-          reply(id, [&](wire::Result::Builder r) {
-            auto events = r.initEvents();
-            events.setHasMore(page.has_more);
-            copy_records<wire::InboxEvent>(page, events.initEvents(page.records.size()));
-          });
-        },
-        error_replier(id), sync_atom::value, s.getAfterSeq(),
-        page_limit(s.getLimit(), svc_.options));
-  }
-
-  /// Moves the read cursor, after checking with the conversation (through the group, which
-  /// checks membership) that the seq exists: a cursor past the end would hide later messages.
-  void on_mark_read(request_ref id, wire::MarkRead::Reader m) {
-    const std::string conversation = text(m.getConversation());
-    auto checked = validate_read(conversation, user_);
-    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-    const std::uint64_t seq = m.getSeq();
-    auto then = [this, id, conversation, seq](std::uint64_t head) {
-      if (seq > head) {
-        return reply_error(id, errc::bad_request,
-                           "seq " + std::to_string(seq) + " is past the end of " + conversation +
-                               " (" + std::to_string(head) + ")");
-      }
-      request(
-          user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
-          read_atom::value, conversation, seq);
-    };
-    request(log_of(std::get<runtime::conversation_ref>(checked), conversation), then,
-            error_replier(id), head_atom::value, user_);
-  }
-
-  void on_create_group(request_ref id, wire::CreateGroup::Reader c) {
-    auto checked = validate_create_group(c);
-    if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-    auto& create = std::get<validated_group_create>(checked);
-    if (create.group.empty()) {
-      auto random = runtime::random_id("g");  // unguessable: ids are not a secret, but
-      if (!random) return reply_error(id, errc::unavailable, "no randomness; retry");
-      create.group = std::move(*random);  // guessing one should not be a way in either
-    }
-    request(group::of(create.group), group_replier(id), error_replier(id), create_atom::value,
-            user_, create.spec);
-  }
-
-  void on_join_group(request_ref id, wire::GroupRef::Reader g) {
-    auto group = validate_group_ref(g);
-    if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
-    request(group::of(std::get<std::string>(group)), group_replier(id), error_replier(id),
-            join_atom::value, user_);
-  }
-
-  void on_leave_group(request_ref id, wire::GroupRef::Reader g) {
-    auto group = validate_group_ref(g);
-    if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
-    request(
-        group::of(std::get<std::string>(group)), [this, id](std::uint64_t) { reply_ok(id); },
-        error_replier(id), leave_atom::value, user_);
-  }
-
-  void on_kick_member(request_ref id, wire::KickMember::Reader k) {
-    auto change = validate_member_change(text(k.getGroupId()), text(k.getUserId()));
-    if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
-    auto& c = std::get<validated_member_change>(change);
-    request(
-        group::of(c.group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
-        kick_atom::value, user_, c.user);
-  }
-
-  void on_add_member(request_ref id, wire::AddMember::Reader a) {
-    auto change = validate_member_change(text(a.getGroupId()), text(a.getUserId()));
-    if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
-    auto& c = std::get<validated_member_change>(change);
-    request(group::of(c.group), group_replier(id), error_replier(id), add_atom::value, user_,
-            c.user);
-  }
-
-  void on_logout(request_ref id) {
-    reply_ok(id);
-    close();
-  }
-
-  // -- lifecycle --------------------------------------------------------------------------------
-
-  /// Sends a request to `entity` as the hub; the continuations run while we are open.
-  template <class Interface, class OnOk, class OnError, class... Ts>
-  void request(const entity_handle<Interface>& entity, OnOk on_ok, OnError on_error,
-               const Ts&... xs);
-
-  /// Logs in at the presence actor of our user: our hub and our id in it are the session.
-  void log_in(request_ref request_id);
-
-  /// Watches the presence actor that just answered (local, or a proxy of a remote one).
-  void watch_presence();
-
-  void kick(wire::KickReason reason, const std::string& detail) {
-    write([&](wire::ServerFrame::Builder f) {
-      f.setRequestId(0);
-      auto k = f.initKicked();
-      k.setReason(reason);
-      k.setDetail(detail);
-    });
-    close();
-  }
-
-  void close() {
-    if (closing_) return;
-    closing_ = true;
-    if (sink_) sink_->close();
-  }
-
- public:
-  /// A deadline the transport watches passed (reason: a wire::KickReason value).
-  void on_timeout(std::uint16_t reason) {
-    const auto why = static_cast<wire::KickReason>(reason);
-    if (closing_ || (why == wire::KickReason::LOGIN_TIMEOUT && logged_in_)) {
-      return;  // a login that just succeeded wins
-    }
-    switch (why) {
-      case wire::KickReason::LOGIN_TIMEOUT:
-        return kick(why, "no login within the login timeout");
-      case wire::KickReason::TOKEN_EXPIRED:
-        return kick(why, "the login token expired; log in again with a fresh token");
-      case wire::KickReason::FRAME_TIMEOUT:
-        return kick(why, "a frame was not completed within the frame timeout");
-      default:
-        return kick(wire::KickReason::HEARTBEAT_TIMEOUT, "no frame within the heartbeat timeout");
-    }
-  }
-
-  void reattach(std::uint32_t attempt);
-
-  connection_hub& hub_;
-  services& svc_;
-  const std::uint64_t id_;
-  sink_ptr sink_;
-  std::string user_;
-  std::string device_;
-  std::uint16_t device_type_ = 0;
-  std::uint64_t expires_unix_s_ = 0;  ///< Of the token of the last (pending) login.
-  caf::actor_addr presence_;      ///< The presence actor holding our session (watched by the hub).
-  std::uint64_t quota_left_ = 0;  ///< Storage quota leased from the user actor, unspent.
-  bool quota_asked_ = false;      ///< A lease request is outstanding.
-  std::deque<quota_waiter> quota_waiting_;
-  bool logged_in_ = false;
-  bool login_pending_ = false;
-  bool closing_ = false;
-};
-
-/// The actor running a table of connections. See the header.
-class connection_hub final : public caf::event_based_actor {
- public:
-  connection_hub(caf::actor_config& cfg, services* svc) : caf::event_based_actor(cfg), svc_(*svc) {}
-
-  const char* name() const override { return "connection-hub"; }
-
-  services& svc() { return svc_; }
-
-  connection* find(std::uint64_t id) {
-    auto it = connections_.find(id);
-    return it == connections_.end() ? nullptr : it->second.get();
-  }
-
-  /// Monitors `presence` on behalf of connection `id`: one monitor per distinct actor, however
-  /// many of our connections it holds sessions of.
-  void watch(const caf::actor& presence, std::uint64_t id) {
-    auto& ids = watchers_[presence.address()];
-    if (ids.empty()) monitor(presence);
-    ids.insert(id);
-  }
-
-  void unwatch(const caf::actor_addr& presence, std::uint64_t id) {
-    auto it = watchers_.find(presence);
-    if (it == watchers_.end()) return;
-    it->second.erase(id);
-    if (!it->second.empty()) return;
-    watchers_.erase(it);
-    demonitor(presence);
-  }
-
-  caf::behavior make_behavior() override {
-    set_down_handler([this](caf::down_msg& dm) { on_presence_down(dm.source); });
-    return {
-        [this](open_atom, std::uint64_t id, sink_ptr& sink) {
-          connections_.emplace(id, std::make_unique<connection>(*this, id, std::move(sink)));
-        },
-        [this](frame_atom, std::uint64_t id, schema::frame_words& words) {
-          on(id, [&](connection& c) { c.on_frame(words); });
-        },
-        [this](badframe_atom, std::uint64_t id, std::uint16_t code) {
-          on(id, [&](connection& c) { c.on_bad_stream(static_cast<errc>(code)); });
-        },
-        [this](closed_atom, std::uint64_t id) {
-          on(id, [](connection& c) { c.on_closed(); });
-          connections_.erase(id);
-        },
-        [this](push_atom, const std::vector<std::uint64_t>& ids, const std::string& frame) {
-          push(ids, frame);
-        },
-        [this](kicked_atom, std::uint64_t id, std::uint16_t reason, std::string& detail) {
-          on(id,
-             [&](connection& c) { c.on_kicked(static_cast<wire::KickReason>(reason), detail); });
-        },
-        [this](timeout_atom, std::uint64_t id, std::uint16_t reason) {
-          on(id, [&](connection& c) { c.on_timeout(reason); });
-        },
-        [this](reattach_atom, std::uint64_t id, std::uint32_t attempt) {
-          on(id, [&](connection& c) { c.reattach(attempt); });
-        },
-        [this](stopping_atom) {
-          for (auto& entry : connections_) {
-            on(entry.first, [](connection& c) { c.on_node_stopping(); });
-          }
-        },
-        [this](shutdown_atom) {
-          for (auto& [id, c] : connections_) c->on_closed();
-          connections_.clear();
-          quit();
-        },
-    };
-  }
-
-  /// Runs `f` on connection `id` if it is open: every frame, push and reply continuation of a
-  /// connection goes through here. An exception closes that connection only.
-  template <class F>
-  void on(std::uint64_t id, F&& f) {
-    auto* c = find(id);
-    if (c == nullptr) return;  // closed meanwhile: late frames and pushes are dropped
-    try {
-      f(*c);
-    } catch (const std::exception& e) {
-      c->on_internal_error(e.what());
-    }
-  }
-
- private:
-  /// Queues a push frame (encoded once by the actor that stored the record) on each
-  /// connection.
-  void push(const std::vector<std::uint64_t>& ids, const std::string& frame_bytes) {
-    const auto frame = schema::share(schema::words_from_bytes(frame_bytes));
-    for (auto id : ids) on(id, [&](connection& c) { c.push(frame); });
-  }
-
-  void on_presence_down(const caf::actor_addr& presence) {
-    auto it = watchers_.find(presence);
-    if (it == watchers_.end()) return;
-    const auto ids = std::move(it->second);
-    watchers_.erase(it);
-    for (auto id : ids) on(id, [](connection& c) { c.on_presence_down(); });
-  }
-
-  services& svc_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<connection>> connections_;
-  /// The connections whose session each watched presence actor holds.
-  std::unordered_map<caf::actor_addr, std::unordered_set<std::uint64_t>> watchers_;
-};
-
-// -- out-of-line parts that need the hub ----------------------------------------------------------
-
-template <class F, class... Ts>
-void while_open<F, caf::detail::type_list<Ts...>>::operator()(Ts... xs) const {
-  hub->on(id, [&](connection& c) {
-    if (hub->svc().inject_fault) hub->svc().inject_fault("reply/" + c.user());
-    f(std::forward<Ts>(xs)...);
+template <class Fill>
+void connection::reply(request_ref id, Fill&& fill) {
+  write([&](wire::ServerFrame::Builder f) {
+    f.setRequestId(id.id);
+    auto r = f.initResult();
+    r.setCode(wire::ErrorCode::OK);
+    fill(r);
   });
+  if (sink_) sink_->answered(id.bytes);
+}
+
+void connection::reply_ok(request_ref id) {
+  reply(id, [](wire::Result::Builder r) { r.setNone(); });
+}
+
+void connection::reply_error(request_ref id, errc code, const std::string& message) {
+  write_error(id.id, code, message);
+  if (sink_) sink_->answered(id.bytes);
+}
+
+void connection::write_error(std::uint64_t request_id, errc code, const std::string& message) {
+  write([&](wire::ServerFrame::Builder f) {
+    f.setRequestId(request_id);
+    fill_error(f.initResult(), code, message);
+  });
+}
+
+void connection::reply_caf_error(request_ref id, const caf::error& err) {
+  auto [code, message] = classify(err);
+  reply_error(id, code, message);
+}
+
+template <class Interface, class OnOk, class OnError, class... Ts>
+void connection::request(const entity_handle<Interface>& entity, OnOk on_ok, OnError on_error,
+                         const Ts&... xs) {
+  ask(&hub_, svc_, entity, while_open<OnOk>{&hub_, id_, std::move(on_ok)},
+      while_open<OnError>{&hub_, id_, std::move(on_error)}, xs...);
+}
+
+// -- requests -------------------------------------------------------------------------------------
+
+void connection::on_frame(const schema::frame_words& words) {
+  request_ref id{0, static_cast<std::uint32_t>(words.size() * sizeof(std::uint64_t))};
+  try {
+    auto reader = schema::read_frame(words, svc_.options.frames.reader_options());
+    auto frame = reader.getRoot<wire_frame>();
+    id.id = frame.getRequestId();
+    dispatch(id, frame);
+  } catch (const kj::Exception&) {
+    // Never the decoder's own text: it names library internals.
+    svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
+    reply_error(id, errc::malformed_frame, "the frame is not a valid ClientFrame");
+  }
+}
+
+/// Whether this request fits the user's rate (heartbeats are free). The connection's own
+/// rate is the gateway's: it reads the socket no faster.
+bool connection::within_rate(const wire_frame::Reader& frame) {
+  if (frame.which() == wire_frame::HEARTBEAT || !logged_in_) return true;
+  return svc_.user_rates == nullptr || svc_.user_rates->try_take(user_);
+}
+
+void connection::dispatch(request_ref id, wire_frame::Reader frame) {
+  if (closing_) {
+    if (sink_) sink_->answered(id.bytes);  // nobody reads the answer; free the budget
+    return;
+  }
+  if (!within_rate(frame)) {
+    return reply_error(id, errc::rate_limited, "too many requests; slow down and retry");
+  }
+  switch (frame.which()) {
+    case wire_frame::LOGIN:
+      return on_login(id, frame.getLogin());
+    case wire_frame::HEARTBEAT:
+      return reply_ok(id);
+    default:
+      break;
+  }
+  if (!logged_in_) {
+    return reply_error(id, errc::not_authenticated,
+                       login_pending_ ? "login in progress" : "log in first");
+  }
+  switch (frame.which()) {
+    case wire_frame::SEND:
+      return on_send(id, frame.getSend());
+    case wire_frame::PULL:
+      return on_pull(id, frame.getPull());
+    case wire_frame::HISTORY:
+      return on_history(id, frame.getHistory());
+    case wire_frame::SYNC:
+      return on_sync(id, frame.getSync());
+    case wire_frame::MARK_READ:
+      return on_mark_read(id, frame.getMarkRead());
+    case wire_frame::CREATE_GROUP:
+      return on_create_group(id, frame.getCreateGroup());
+    case wire_frame::JOIN_GROUP:
+      return on_join_group(id, frame.getJoinGroup());
+    case wire_frame::LEAVE_GROUP:
+      return on_leave_group(id, frame.getLeaveGroup());
+    case wire_frame::KICK_MEMBER:
+      return on_kick_member(id, frame.getKickMember());
+    case wire_frame::ADD_MEMBER:
+      return on_add_member(id, frame.getAddMember());
+    case wire_frame::LOGOUT:
+      return on_logout(id);
+    default:
+      return reply_error(id, errc::unsupported,
+                         "unknown request kind " + std::to_string(static_cast<int>(frame.which())));
+  }
+}
+
+/// A login, or on a logged-in connection a refresh: the same user and device with a new
+/// token, which extends the session to the new token's expiry.
+void connection::on_login(request_ref id, wire::Login::Reader login) {
+  if (login_pending_) {
+    return reply_error(id, errc::already_logged_in, "a login is in progress");
+  }
+  const std::string device = text(login.getDeviceId());
+  if (!valid_device_id(device)) {
+    return reply_error(id, errc::bad_request,
+                       "device id must be 1-128 bytes without control characters");
+  }
+  auto verdict = svc_.tokens->verify(text(login.getToken()));
+  if (auto* e = std::get_if<runtime::token_error>(&verdict)) {
+    return reply_error(
+        id, *e == runtime::token_error::expired ? errc::token_expired : errc::token_invalid,
+        runtime::describe(*e));
+  }
+  auto& claims = std::get<runtime::token_claims>(verdict);
+  if (logged_in_ && (claims.user != user_ || device != device_)) {
+    return reply_error(id, errc::already_logged_in,
+                       "this connection is logged in as another user or device");
+  }
+  login_pending_ = true;
+  user_ = claims.user;
+  device_ = device;
+  device_type_ = static_cast<std::uint16_t>(login.getDeviceType());
+  expires_unix_s_ = claims.expires_unix_s;
+  log_in(id);
+}
+
+void connection::on_send(request_ref id, wire::Send::Reader s) {
+  auto checked = validate_send(s, user_, device_, svc_.options);
+  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  auto& send = std::get<validated_send>(checked);
+  send_within_quota(id, entity_handle<conversation_log>(std::move(send.entity)),
+                    std::move(send.request));
+}
+
+void connection::forward_send(request_ref id, const entity_handle<conversation_log>& entity,
+                              send_request r) {
+  request(
+      entity,
+      [this, id](send_ack& ack) { reply(id, [&](wire::Result::Builder r) { fill_sent(r, ack); }); },
+      error_replier(id), send_atom::value, std::move(r));
+}
+
+/// Spends the body's bytes of the quota this connection leased from its user actor, then
+/// forwards the send; asks for more when the lease runs out. Later sends wait behind one
+/// that waits, so pipelined sends still reach their conversations in the order sent.
+void connection::send_within_quota(request_ref id, entity_handle<conversation_log> entity,
+                                   send_request r) {
+  const std::uint64_t bytes = r.body.size();
+  if (svc_.options.max_stored_bytes_per_user == 0) return forward_send(id, entity, std::move(r));
+  if (quota_waiting_.empty() && bytes <= quota_left_) {
+    quota_left_ -= bytes;
+    return forward_send(id, entity, std::move(r));
+  }
+  quota_waiting_.push_back(quota_waiter{id, std::move(entity), std::move(r)});
+  if (!quota_asked_) ask_quota();
+}
+
+void connection::ask_quota() {
+  std::uint64_t waiting = 0;
+  for (const auto& w : quota_waiting_) waiting += w.r.body.size();
+  const std::uint64_t need = quota_waiting_.front().r.body.size() - quota_left_;
+  const std::uint64_t want = std::max<std::uint64_t>(svc_.options.stored_bytes_lease, waiting);
+  quota_asked_ = true;
+  request(
+      user::of(user_),
+      [this](std::uint64_t granted) {
+        quota_asked_ = false;
+        quota_left_ += granted;
+        release_quota_waiters();
+      },
+      [this](caf::error& err) {
+        quota_asked_ = false;
+        auto refused = std::move(quota_waiting_);
+        quota_waiting_.clear();
+        for (auto& w : refused) reply_caf_error(w.id, err);
+      },
+      grant_atom::value, want, need);
+}
+
+void connection::release_quota_waiters() {
+  while (!quota_waiting_.empty() && quota_waiting_.front().r.body.size() <= quota_left_) {
+    auto w = std::move(quota_waiting_.front());
+    quota_waiting_.pop_front();
+    quota_left_ -= w.r.body.size();
+    forward_send(w.id, w.entity, std::move(w.r));
+  }
+  if (!quota_waiting_.empty()) ask_quota();
+}
+
+/// Gives the unspent lease back to the user actor (closing).
+void connection::refund_quota() {
+  if (quota_left_ == 0 || user_.empty()) return;
+  request(
+      user::of(user_), [] {}, [](caf::error&) {}, refund_atom::value, quota_left_);
+  quota_left_ = 0;
+}
+
+void connection::on_pull(request_ref id, wire::Pull::Reader p) {
+  const std::string conversation = text(p.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
+          replier<record_page>(id, fill_messages), error_replier(id), pull_atom::value, user_,
+          p.getAfterSeq(), page_limit(p.getLimit(), svc_.options));
+}
+
+void connection::on_history(request_ref id, wire::History::Reader h) {
+  const std::string conversation = text(h.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  auto query = validate_history(h, svc_.options);
+  if (auto* refused = std::get_if<refusal>(&query)) return reply_refusal(id, *refused);
+  request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
+          replier<record_page>(id, fill_messages), error_replier(id), history_atom::value, user_,
+          std::get<history_query>(query));
+}
+
+void connection::on_sync(request_ref id, wire::Sync::Reader s) {
+  request(user::of(user_), replier<record_page>(id, fill_events), error_replier(id),
+          sync_atom::value, s.getAfterSeq(), page_limit(s.getLimit(), svc_.options));
+}
+
+/// Moves the read cursor, after checking with the conversation (through the group, which
+/// checks membership) that the seq exists: a cursor past the end would hide later messages.
+void connection::on_mark_read(request_ref id, wire::MarkRead::Reader m) {
+  const std::string conversation = text(m.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  const std::uint64_t seq = m.getSeq();
+  auto then = [this, id, conversation, seq](std::uint64_t head) {
+    if (seq > head) {
+      return reply_error(id, errc::bad_request,
+                         "seq " + std::to_string(seq) + " is past the end of " + conversation +
+                             " (" + std::to_string(head) + ")");
+    }
+    request(
+        user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+        read_atom::value, conversation, seq);
+  };
+  request(log_of(std::get<runtime::conversation_ref>(checked), conversation), then,
+          error_replier(id), head_atom::value, user_);
+}
+
+void connection::on_create_group(request_ref id, wire::CreateGroup::Reader c) {
+  auto checked = validate_create_group(c);
+  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  auto& create = std::get<validated_group_create>(checked);
+  if (create.group.empty()) {
+    auto random = runtime::random_id("g");  // unguessable: ids are not a secret, but
+    if (!random) return reply_error(id, errc::unavailable, "no randomness; retry");
+    create.group = std::move(*random);  // guessing one should not be a way in either
+  }
+  request(group::of(create.group), replier<group_info>(id, fill_group), error_replier(id),
+          create_atom::value, user_, create.spec);
+}
+
+void connection::on_join_group(request_ref id, wire::GroupRef::Reader g) {
+  auto group = validate_group_ref(g);
+  if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
+  request(group::of(std::get<std::string>(group)), replier<group_info>(id, fill_group),
+          error_replier(id), join_atom::value, user_);
+}
+
+void connection::on_leave_group(request_ref id, wire::GroupRef::Reader g) {
+  auto group = validate_group_ref(g);
+  if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
+  request(
+      group::of(std::get<std::string>(group)), [this, id](std::uint64_t) { reply_ok(id); },
+      error_replier(id), leave_atom::value, user_);
+}
+
+void connection::on_kick_member(request_ref id, wire::KickMember::Reader k) {
+  auto change = validate_member_change(text(k.getGroupId()), text(k.getUserId()));
+  if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
+  auto& c = std::get<validated_member_change>(change);
+  request(
+      group::of(c.group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+      kick_atom::value, user_, c.user);
+}
+
+void connection::on_add_member(request_ref id, wire::AddMember::Reader a) {
+  auto change = validate_member_change(text(a.getGroupId()), text(a.getUserId()));
+  if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
+  auto& c = std::get<validated_member_change>(change);
+  request(group::of(c.group), replier<group_info>(id, fill_group), error_replier(id),
+          add_atom::value, user_, c.user);
+}
+
+void connection::on_logout(request_ref id) {
+  reply_ok(id);
+  close();
+}
+
+void connection::kick(wire::KickReason reason, const std::string& detail) {
+  write([&](wire::ServerFrame::Builder f) {
+    f.setRequestId(0);
+    auto k = f.initKicked();
+    k.setReason(reason);
+    k.setDetail(detail);
+  });
+  close();
+}
+
+void connection::close() {
+  if (closing_) return;
+  closing_ = true;
+  if (sink_) sink_->close();
+}
+
+/// A deadline the transport watches passed (reason: a wire::KickReason value).
+void connection::on_timeout(std::uint16_t reason) {
+  const auto why = static_cast<wire::KickReason>(reason);
+  if (closing_ || (why == wire::KickReason::LOGIN_TIMEOUT && logged_in_)) {
+    return;  // a login that just succeeded wins
+  }
+  switch (why) {
+    case wire::KickReason::LOGIN_TIMEOUT:
+      return kick(why, "no login within the login timeout");
+    case wire::KickReason::TOKEN_EXPIRED:
+      return kick(why, "the login token expired; log in again with a fresh token");
+    case wire::KickReason::FRAME_TIMEOUT:
+      return kick(why, "a frame was not completed within the frame timeout");
+    default:
+      return kick(wire::KickReason::HEARTBEAT_TIMEOUT, "no frame within the heartbeat timeout");
+  }
+}
+
+// -- session --------------------------------------------------------------------------------------
+
+void connection::on_kicked(wire::KickReason reason, const std::string& detail) {
+  logged_in_ = false;  // the presence actor has already dropped this session
+  kick(reason, detail);
 }
 
 connection::connection(connection_hub& hub, std::uint64_t id, sink_ptr sink)
@@ -689,13 +398,6 @@ connection::connection(connection_hub& hub, std::uint64_t id, sink_ptr sink)
 
 connection::~connection() {
   svc_.counters->connections.fetch_sub(1, std::memory_order_relaxed);
-}
-
-template <class Interface, class OnOk, class OnError, class... Ts>
-void connection::request(const entity_handle<Interface>& entity, OnOk on_ok, OnError on_error,
-                         const Ts&... xs) {
-  ask(&hub_, svc_, entity, while_open<OnOk>{&hub_, id_, std::move(on_ok)},
-      while_open<OnError>{&hub_, id_, std::move(on_error)}, xs...);
 }
 
 void connection::on_bad_stream(errc code) {
@@ -720,11 +422,7 @@ void connection::log_in(request_ref request_id) {
         sink_->authenticated(expires_unix_s_);
         watch_presence();
         svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
-        reply(request_id, [&](wire::Result::Builder r) {
-          auto ok = r.initLogin();
-          ok.setUserId(user_);
-          ok.setInboxHead(inbox_head);
-        });
+        reply(request_id, [&](wire::Result::Builder r) { fill_login(r, user_, inbox_head); });
       },
       [this, request_id](caf::error& err) {
         login_pending_ = false;
@@ -793,40 +491,5 @@ void connection::on_internal_error(const char* what) {
   write_error(0, errc::internal, "internal error");
   kick(wire::KickReason::PROTOCOL_ERROR, "the server could not handle a frame");
 }
-
-}  // namespace
-
-caf::actor spawn_connection_hub(services& svc) {
-  return svc.system->spawn<connection_hub>(&svc);
-}
-
-schema::shared_frame encode_kicked(std::uint16_t reason, const std::string& detail) {
-  return encode_server_frame([&](wire::ServerFrame::Builder f) {
-    f.setRequestId(0);
-    auto k = f.initKicked();
-    k.setReason(static_cast<wire::KickReason>(reason));
-    k.setDetail(detail);
-  });
-}
-
-schema::shared_frame encode_error(std::uint16_t code, const std::string& message) {
-  return encode_server_frame([&](wire::ServerFrame::Builder f) {
-    f.setRequestId(0);
-    auto r = f.initResult();
-    r.setCode(static_cast<wire::ErrorCode>(code));
-    r.setErrorMessage(message);
-    r.setNone();
-  });
-}
-
-static_assert(kick_reason::too_slow == static_cast<std::uint16_t>(wire::KickReason::TOO_SLOW));
-static_assert(kick_reason::token_expired ==
-              static_cast<std::uint16_t>(wire::KickReason::TOKEN_EXPIRED));
-static_assert(kick_reason::login_timeout ==
-              static_cast<std::uint16_t>(wire::KickReason::LOGIN_TIMEOUT));
-static_assert(kick_reason::frame_timeout ==
-              static_cast<std::uint16_t>(wire::KickReason::FRAME_TIMEOUT));
-static_assert(kick_reason::heartbeat_timeout ==
-              static_cast<std::uint16_t>(wire::KickReason::HEARTBEAT_TIMEOUT));
 
 }  // namespace parley::actors

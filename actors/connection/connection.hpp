@@ -1,0 +1,187 @@
+#pragma once
+// One client session: its state machine (logged out, login pending, logged in, closing), its
+// request handlers and its storage-quota lease. Owned by its hub (hub.hpp), which runs all of
+// its handlers and continuations, so a connection sees one message at a time.
+//
+//   logged out --Login--> login pending --presence answers--> logged in --close/kick--> closing
+//                              \--refused--> logged out            \--Login (refresh)--/
+//
+// Every request gets exactly one Result with its request id; pushes carry request id 0. Input
+// is validated before anything reaches an entity (validation.hpp), answers are encoded by
+// replies.hpp, and requests go to entities through their typed handles (route.hpp), as the
+// hub: the answers come back to the hub, which runs the continuation only if the connection
+// is still open (ids are never reused, so an answer cannot reach a later connection).
+
+#include "parley/actors/connection.hpp"
+#include "parley/actors/validation.hpp"
+
+#include "common/route.hpp"
+#include "connection/replies.hpp"
+#include "conversation/conversation.hpp"
+
+#include <caf/actor_addr.hpp>
+#include <caf/detail/type_traits.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+namespace parley::actors {
+
+class connection_hub;
+
+/// The request a reply answers: its client-chosen id, and the size of its frame (given back to
+/// the transport's in-flight budget when the answer is written).
+struct request_ref {
+  std::uint64_t id = 0;
+  std::uint32_t bytes = 0;
+};
+
+/// A continuation that runs only while connection `id` is open in `hub`. Its call operator has
+/// the exact parameters of F, so CAF can match the answer's types against it (hub.hpp).
+template <class F, class Args = typename caf::detail::get_callable_trait<F>::arg_types>
+struct while_open;
+
+template <class F, class... Ts>
+struct while_open<F, caf::detail::type_list<Ts...>> {
+  connection_hub* hub;
+  std::uint64_t id;
+  F f;
+  void operator()(Ts... xs) const;
+};
+
+class connection {
+ public:
+  connection(connection_hub& hub, std::uint64_t id, sink_ptr sink);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // -- what the hub hands over ------------------------------------------------------------------
+
+  /// A complete frame from the transport.
+  void on_frame(const schema::frame_words& words);
+  /// The stream cannot be read any further (oversized or unreadable frame header).
+  void on_bad_stream(errc code);
+  /// A deadline the transport watches passed (reason: a wire::KickReason value).
+  void on_timeout(std::uint16_t reason);
+  /// A push frame the hub encoded once for all its recipients.
+  void push(const schema::shared_frame& frame) {
+    if (logged_in_ && sink_) sink_->send(frame);
+  }
+  /// The presence actor ended this session (another login of the device, the app, ...).
+  void on_kicked(wire::KickReason reason, const std::string& detail);
+  /// The presence actor holding our session went away (its shard moved or its node failed).
+  void on_presence_down();
+  /// Another attempt to attach the session again after on_presence_down().
+  void reattach(std::uint32_t attempt);
+  /// The socket is closed: detach from the user. The hub forgets the connection next.
+  void on_closed();
+  /// A handler threw: tell the client and close (the hub and its other connections go on).
+  void on_internal_error(const char* what);
+  /// The node is stopping: tell the client why, then close.
+  void on_node_stopping() { kick(wire::KickReason::SERVER_SHUTDOWN, "the node is stopping"); }
+  /// The logged-in user ("" before login).
+  const std::string& user() const { return user_; }
+
+ private:
+  // -- frames out -------------------------------------------------------------------------------
+
+  template <class Fill>
+  void write(Fill&& fill);
+  /// Answers request `id` with OK and what `fill` puts in the Result: exactly once per
+  /// request, which also gives its frame's bytes back to the transport's back-pressure.
+  template <class Fill>
+  void reply(request_ref id, Fill&& fill);
+  void reply_ok(request_ref id);
+  void reply_error(request_ref id, errc code, const std::string& message);
+  void reply_refusal(request_ref id, const refusal& r) { reply_error(id, r.code, r.message); }
+  void reply_caf_error(request_ref id, const caf::error& err);
+  /// An error Result that answers no request (request id 0): the stream itself failed.
+  void write_error(std::uint64_t request_id, errc code, const std::string& message);
+  /// Continuations answering `id` with an entity's error, or with its reply encoded by `fill`.
+  auto error_replier(request_ref id) {
+    return [this, id](caf::error& err) { reply_caf_error(id, err); };
+  }
+  template <class T, class Fill>
+  auto replier(request_ref id, Fill fill) {
+    return [this, id, fill](T& answer) {
+      reply(id, [&](wire::Result::Builder r) { fill(r, answer); });
+    };
+  }
+
+  // -- requests ---------------------------------------------------------------------------------
+
+  /// Whether this request fits the user's rate (heartbeats are free). The connection's own
+  /// rate is the gateway's: it reads the socket no faster.
+  bool within_rate(const wire::ClientFrame::Reader& frame);
+  void dispatch(request_ref id, wire::ClientFrame::Reader frame);
+  /// A login, or on a logged-in connection a refresh: the same user and device with a new
+  /// token, which extends the session to the new token's expiry.
+  void on_login(request_ref id, wire::Login::Reader login);
+  void on_send(request_ref id, wire::Send::Reader s);
+  void on_pull(request_ref id, wire::Pull::Reader p);
+  void on_history(request_ref id, wire::History::Reader h);
+  void on_sync(request_ref id, wire::Sync::Reader s);
+  /// Moves the read cursor, after checking with the conversation (through the group, which
+  /// checks membership) that the seq exists: a cursor past the end would hide later messages.
+  void on_mark_read(request_ref id, wire::MarkRead::Reader m);
+  void on_create_group(request_ref id, wire::CreateGroup::Reader c);
+  void on_join_group(request_ref id, wire::GroupRef::Reader g);
+  void on_leave_group(request_ref id, wire::GroupRef::Reader g);
+  void on_kick_member(request_ref id, wire::KickMember::Reader k);
+  void on_add_member(request_ref id, wire::AddMember::Reader a);
+  void on_logout(request_ref id);
+
+  /// Sends a request to `entity` as the hub; the continuations run while we are open.
+  template <class Interface, class OnOk, class OnError, class... Ts>
+  void request(const entity_handle<Interface>& entity, OnOk on_ok, OnError on_error,
+               const Ts&... xs);
+
+  // -- storage quota ----------------------------------------------------------------------------
+
+  /// A validated send waiting for its bytes of the user's storage quota.
+  struct quota_waiter {
+    request_ref id;
+    entity_handle<conversation_log> entity;
+    send_request r;
+  };
+  /// Spends the body's bytes of the quota this connection leased from its user actor, then
+  /// forwards the send; asks for more when the lease runs out. Later sends wait behind one
+  /// that waits, so pipelined sends still reach their conversations in the order sent.
+  void send_within_quota(request_ref id, entity_handle<conversation_log> entity, send_request r);
+  void forward_send(request_ref id, const entity_handle<conversation_log>& entity, send_request r);
+  void ask_quota();
+  void release_quota_waiters();
+  /// Gives the unspent lease back to the user actor (closing).
+  void refund_quota();
+
+  // -- session ----------------------------------------------------------------------------------
+
+  /// Logs in at the presence actor of our user: our hub and our id in it are the session.
+  void log_in(request_ref request_id);
+  /// Watches the presence actor that just answered (local, or a proxy of a remote one).
+  void watch_presence();
+  /// Tells the client why (a Kicked frame), then closes.
+  void kick(wire::KickReason reason, const std::string& detail);
+  /// Closes once what is queued is written.
+  void close();
+
+  connection_hub& hub_;
+  services& svc_;
+  const std::uint64_t id_;
+  sink_ptr sink_;
+  std::string user_;
+  std::string device_;
+  std::uint16_t device_type_ = 0;
+  std::uint64_t expires_unix_s_ = 0;  ///< Of the token of the last (pending) login.
+  caf::actor_addr presence_;      ///< The presence actor holding our session (watched by the hub).
+  std::uint64_t quota_left_ = 0;  ///< Storage quota leased from the user actor, unspent.
+  bool quota_asked_ = false;      ///< A lease request is outstanding.
+  std::deque<quota_waiter> quota_waiting_;
+  bool logged_in_ = false;
+  bool login_pending_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace parley::actors

@@ -1,0 +1,39 @@
+#pragma once
+// Reply encoders of the client edge: what a connection writes, as pure functions over Cap'n
+// Proto builders (no actor, no socket; tests/actors reads them back). A connection fills a
+// Result with one of these and sends the frame (connection.cpp); pushes are encoded once by
+// the entity that stored the record and shared by every recipient.
+
+#include "parley/actors/messages.hpp"
+#include "parley/runtime/errc.hpp"
+#include "parley/schema/framing.hpp"
+
+#include "client.capnp.h"
+
+#include <cstdint>
+#include <string>
+
+namespace parley::actors {
+
+/// One ServerFrame, filled by `fill`, encoded once for the write path.
+template <class Fill>
+schema::shared_frame encode_server_frame(Fill&& fill) {
+  schema::message_builder message;
+  fill(message.initRoot<wire::ServerFrame>());
+  return schema::share(schema::encode_frame(message));
+}
+
+/// An error: its wire code and a short generic message (never library text or paths).
+void fill_error(wire::Result::Builder r, errc code, const std::string& message);
+/// A Send's answer: where the message landed.
+void fill_sent(wire::Result::Builder r, const send_ack& ack);
+/// A Pull's or History's answer: stored Message records, copied as they are.
+void fill_messages(wire::Result::Builder r, const record_page& page);
+/// A Sync's answer: stored InboxEvent records, copied as they are.
+void fill_events(wire::Result::Builder r, const record_page& page);
+/// A group request's answer: the group and the user's role in it.
+void fill_group(wire::Result::Builder r, const group_info& g);
+/// A Login's answer: who is logged in, and the durable head of their inbox.
+void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head);
+
+}  // namespace parley::actors
