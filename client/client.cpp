@@ -587,12 +587,16 @@ bool retriable(ErrorCode code) {
 }
 
 response send_until_acked(connection& c, const std::string& peer, const std::string& client_msg_id,
-                          const std::string& body, int attempts) {
+                          const std::string& body, int attempts,
+                          const std::function<void()>& on_resend) {
   response r;
   for (int attempt = 0; attempt < attempts; ++attempt) {
+    if (attempt > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back off before resending
+      if (on_resend) on_resend();
+    }
     r = c.send_to_user(peer, client_msg_id, body);
     if (!retriable(r.code)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back off before resending
   }
   return r;
 }

@@ -1,5 +1,7 @@
 #include "parley/runtime/etcd.hpp"
 
+#include "parley/store/keys.hpp"
+
 #include "parley/runtime/errc.hpp"
 
 #include <httplib.h>
@@ -67,16 +69,11 @@ etcd_kv to_kv(const json& j) {
   return kv;
 }
 
-std::string prefix_end(std::string prefix) {
-  for (auto i = prefix.size(); i-- > 0;) {
-    auto& c = reinterpret_cast<unsigned char&>(prefix[i]);
-    if (c < 0xff) {
-      ++c;
-      prefix.resize(i + 1);
-      return prefix;
-    }
-  }
-  return std::string(1, '\0');
+/// etcd's range end for every key starting with `prefix`: the store's bound, except that
+/// etcd spells "no upper bound" as "\0".
+std::string prefix_end(const std::string& prefix) {
+  auto end = store::prefix_end(prefix);
+  return end.empty() ? std::string(1, '\0') : end;
 }
 
 /// An HTTP client of `endpoint`; for https, verifying etcd's certificate against tls.ca_file

@@ -70,13 +70,9 @@ scenario_report run_join_drain_scenario(const scenario_options& opts) {
       for (int n = 0; !stop; ++n) {
         const std::string id = s.from + "-" + std::to_string(n);
         const auto start = steady::now();
-        client::response r;
-        for (int attempt = 0; attempt < 100; ++attempt) {
-          r = s.sender->send_to_user(s.to, id, id);
-          if (!client::retriable(r.code)) break;
-          ++s.resends;  // same client message id: the server stores it once
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));  // back off
-        }
+        // Resends carry the same client message id: the server stores the message once.
+        const auto r =
+            client::send_until_acked(*s.sender, s.to, id, id, 100, [&s] { ++s.resends; });
         if (!r.ok()) {
           if (s.failures++ == 0) s.first_failure = client::to_string(r.code) + ": " + r.error;
           continue;

@@ -186,9 +186,11 @@ std::variant<std::vector<message>, response> pull_all(connection& c,
 bool retriable(ErrorCode code);
 
 /// Sends a direct message, resending it with the same client message id while the answer is
-/// retriable (sends are idempotent), up to `attempts` times with a short pause between.
+/// retriable (sends are idempotent), up to `attempts` times with a short pause between;
+/// `on_resend` (if given) runs before each resend.
 response send_until_acked(connection& c, const std::string& peer, const std::string& client_msg_id,
-                          const std::string& body, int attempts = 1000);
+                          const std::string& body, int attempts = 1000,
+                          const std::function<void()>& on_resend = {});
 
 /// Short name of an error code ("notMember").
 std::string to_string(ErrorCode code);

@@ -35,12 +35,6 @@ enum class errc : std::uint8_t {
 /// Short stable name of a code ("not_member").
 const char* to_string(errc code);
 
-/// Whether resending the same request later can succeed.
-constexpr bool retriable(errc code) {
-  return code == errc::unavailable || code == errc::internal || code == errc::timeout ||
-         code == errc::rate_limited;
-}
-
 /// A CAF error in Parley's category, carrying a human-readable message.
 caf::error make_error(errc code, std::string message);
 
