@@ -1,0 +1,272 @@
+#include "cluster_part.hpp"
+
+#include "parley/actors/messages.hpp"
+#include "parley/runtime/basp_sockets.hpp"
+#include "parley/runtime/errc.hpp"
+#include "parley/runtime/rebalance.hpp"
+#include "parley/runtime/router.hpp"
+#include "parley/store/store.hpp"
+
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/system_messages.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <set>
+
+namespace parley::server {
+
+std::string cluster_part::configure(const runtime::cluster_options& o,
+                                    caf::actor_system_config& cfg) {
+  const auto& tls = o.tls;
+  if (!tls.configured() && !o.insecure) {
+    return tls.partly_configured()
+               ? "the cluster port needs all of --cluster-ca, --cluster-cert and --cluster-key"
+               : "a clustered node needs TLS on its cluster port (--cluster-ca, --cluster-cert, "
+                 "--cluster-key; `imctl cluster cert` makes them) or --insecure-cluster-port";
+  }
+  cfg.load<caf::io::middleman>();
+  if (!tls.configured()) {
+    std::cerr << "parley: WARNING: --insecure-cluster-port: anyone who reaches " << o.host << ":"
+              << o.cluster_port << " can act as any user of this node\n";
+  }
+  // Detect a frozen peer too, not only a closed connection (see stack notes).
+  cfg.set("middleman.heartbeat-interval", caf::timespan(std::chrono::milliseconds(200)));
+  cfg.set("middleman.connection-timeout", caf::timespan(std::chrono::seconds(1)));
+  return "";
+}
+
+cluster_part::cluster_part(runtime::cluster_options o, std::uint32_t shard_count)
+    : opts_(std::move(o)), map_(shard_count) {}
+
+cluster_part::~cluster_part() {
+  stop_mover();
+  leave();
+  close();
+}
+
+void cluster_part::attach(caf::actor_system& system) {
+  system_ = &system;
+  gates_ = std::make_shared<runtime::gate_directory>(system, gate_connector());
+}
+
+std::function<bool()> cluster_part::serving_check() {
+  return [this] { return serving(); };
+}
+
+runtime::gate_directory::connector cluster_part::gate_connector() {
+  if (!opts_.tls.configured()) {
+    return [this](const runtime::gate_address& at) {
+      return system_->middleman().remote_actor(at.host, at.port);
+    };
+  }
+  return [this](const runtime::gate_address& at) -> caf::expected<caf::actor> {
+    auto fd = link_->dial(at.host, at.port);
+    if (auto* why = std::get_if<std::string>(&fd)) return make_error(errc::unavailable, *why);
+    return runtime::connect_gate_over(*system_, std::get<int>(fd), std::chrono::seconds(5));
+  };
+}
+
+std::string cluster_part::open(runtime::router& router, store::store& db) {
+  router_ = &router;
+  db_ = &db;
+  runtime::gate_hooks hooks;
+  hooks.import = [this](const runtime::shard_transfer& t) -> caf::error {
+    auto st = db_->import_shard(t.shard, runtime::from_transfer(t));
+    return st.ok() ? caf::error{} : make_error(errc::internal, "import: " + st.message());
+  };
+  hooks.apply_map = [this](std::uint64_t epoch, std::vector<runtime::node_id> owners) {
+    map_.apply(epoch, std::move(owners));
+  };
+  hooks.hello = [gates = std::weak_ptr<runtime::gate_directory>(gates_)](
+                    const runtime::node_id& node, std::int64_t incarnation,
+                    const caf::actor& gate) {
+    if (auto g = gates.lock()) g->introduce(node, incarnation, gate);
+  };
+  gate_ = runtime::spawn_node_gate(*system_, router, std::move(hooks));
+  router.set_gate(gate_);
+  gates_->set_own_gate(gate_);
+  return open_port();
+}
+
+std::string cluster_part::open_port() {
+  const auto& c = opts_;
+  if (!c.tls.configured()) {
+    auto bound = system_->middleman().publish(gate_, c.cluster_port, c.host.c_str(), true);
+    if (!bound) {
+      return "cannot publish the node gate on " + c.host + ":" + std::to_string(c.cluster_port) +
+             ": " + system_->render(bound.error());
+    }
+    port_ = *bound;
+    return "";
+  }
+  runtime::cluster_link_options lo;
+  lo.host = c.host;
+  lo.port = c.cluster_port;
+  lo.tls = c.tls;
+  auto started = runtime::cluster_link::start(
+      lo, [sys = system_, g = gate_](int fd) { runtime::serve_gate_over(*sys, fd, g); },
+      [this](const std::string& peer, const std::string& why) { log_refusal(peer, why); });
+  if (auto* error = std::get_if<std::string>(&started)) return "the cluster port: " + *error;
+  link_ = std::move(std::get<std::unique_ptr<runtime::cluster_link>>(started));
+  port_ = link_->port();
+  return "";
+}
+
+void cluster_part::log_refusal(const std::string& peer, const std::string& why) {
+  constexpr runtime::rate_limit lines{10, 20};
+  if (!refusal_log_.try_take(lines, std::chrono::steady_clock::now())) {
+    ++refusals_unlogged_;
+    return;
+  }
+  std::cerr << "parley: refused cluster peer " << peer << ": " << why;
+  if (refusals_unlogged_ > 0) std::cerr << " (and " << refusals_unlogged_ << " more not logged)";
+  std::cerr << "\n";
+  refusals_unlogged_ = 0;
+}
+
+std::string cluster_part::join(std::uint16_t client_port,
+                               runtime::cluster_member::stats_source stats) {
+  runtime::node_info self{opts_.self, opts_.host, port_, client_port, 0};
+  member_ = std::make_unique<runtime::cluster_member>(
+      opts_, self, map_,
+      [this](const auto& nodes) {
+        std::map<runtime::node_id, runtime::gate_address> where;
+        for (auto& [id, n] : nodes) where[id] = {n.host, n.cluster_port, n.incarnation};
+        gates_->update(where, opts_.self);
+      },
+      std::move(stats));
+  if (auto err = member_->start()) return "cannot join the cluster: " + classify(err).second;
+  mover_ = std::thread([this] {
+    runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
+    while (!mover_stop_) {
+      move_step(etcd);
+      for (int i = 0; i < 10 && !mover_stop_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pacing, not a sync
+      }
+    }
+  });
+  return "";
+}
+
+void cluster_part::move_step(runtime::etcd_client& etcd) {
+  if (!serving()) return;
+  const auto owners = map_.owners();
+  if (owners.empty()) return;
+  const runtime::cluster_layout keys(opts_.prefix);
+  auto drains = etcd.get_prefix(keys.drains());
+  if (!drains) return;
+  std::set<runtime::node_id> draining, members;
+  for (auto& kv : *drains) draining.insert(runtime::cluster_layout::id_in(kv.key));
+  for (auto& [id, info] : member_->nodes()) members.insert(id);
+  const auto step = runtime::next_rebalance_step(opts_.self, owners, members, draining);
+  if (step.what == runtime::rebalance_step::kind::drained) drained_ = true;
+  if (step.what != runtime::rebalance_step::kind::move) return;
+  const std::string error = migrate_shard(step.shard, step.target);
+  if (!error.empty()) {
+    std::fprintf(stderr, "parley: moving shard %u to %s failed: %s\n", step.shard,
+                 step.target.c_str(), error.c_str());
+  }
+}
+
+std::string cluster_part::migrate_shard(std::uint32_t shard, const std::string& target) {
+  std::lock_guard<std::mutex> guard(migrate_mu_);
+  if (!member_ || !router_) return "not a cluster node";
+  const std::string& self = opts_.self;
+  if (shard >= map_.shard_count()) return "no shard " + std::to_string(shard);
+  if (map_.owner(shard) != self) return "shard " + std::to_string(shard) + " is not owned here";
+  if (target == self) return "the shard is already here";
+  caf::actor target_gate = gates_->gate(target);
+  if (!target_gate) return "node " + target + " is not reachable";
+
+  const auto t0 = std::chrono::steady_clock::now();
+  // 1. Stop serving the shard and drain its actors (they finish their writes, then quit).
+  auto actors = router_->begin_handoff(shard);
+  caf::scoped_actor self_actor{*system_};
+  for (auto& a : actors) {
+    self_actor->monitor(a);
+    caf::anon_send(a, actors::drain_atom::value);
+  }
+  std::string failure;
+  for (std::size_t n = 0; n < actors.size() && failure.empty(); ++n) {
+    self_actor->receive([](caf::down_msg&) {},
+                        caf::after(std::chrono::seconds(10)) >>
+                            [&] { failure = "actors of the shard did not drain"; });
+  }
+  // 2. Export and ship.
+  store::shard_export data;
+  if (failure.empty()) {
+    auto exported = db_->export_shard(shard);
+    if (!exported)
+      failure = "export: " + exported.error().message();
+    else
+      data = std::move(*exported);
+  }
+  if (failure.empty()) {
+    const auto t = runtime::to_transfer(shard, std::move(data));
+    self_actor->request(target_gate, std::chrono::seconds(30), runtime::import_atom::value, t)
+        .receive([](std::uint32_t) {},
+                 [&](caf::error& err) {
+                   failure = "import on " + target + ": " + classify(err).second;
+                 });
+  }
+  // 3. Flip the map: compare-and-swap on its revision, epoch + 1.
+  runtime::stored_shard_map flipped;
+  if (failure.empty()) {
+    runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
+    auto moved =
+        runtime::move_shard_owner(etcd, runtime::cluster_layout(opts_.prefix), shard, self, target);
+    if (auto* why = std::get_if<std::string>(&moved)) {
+      failure = std::move(*why);
+    } else {
+      flipped = std::move(std::get<runtime::stored_shard_map>(moved));
+    }
+  }
+  if (!failure.empty()) {
+    router_->finish_handoff(shard);  // still ours: serve it again, starting with what waited
+    caf::anon_send(gate_, runtime::resume_atom::value, shard);
+    return failure;
+  }
+  // 4. Everybody follows the new map now (the target first: the map message reaches it before
+  // any request we forward), then the parked requests go to the target, then the local copy
+  // is dropped.
+  router_->finish_handoff(shard, [&] {
+    map_.apply(flipped.epoch, flipped.owners);
+    caf::anon_send(target_gate, runtime::map_atom::value, flipped.epoch, flipped.owners);
+    for (auto& [id, info] : member_->nodes()) {
+      auto g = id == target ? caf::actor{} : gates_->gate(id);
+      if (g) caf::anon_send(g, runtime::map_atom::value, flipped.epoch, flipped.owners);
+    }
+  });
+  caf::anon_send(gate_, runtime::resume_atom::value, shard);
+  handoffs_ms_.push_back(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  db_->clear_shard(shard);  // best effort: a leftover copy is never read (not ours any more)
+  return {};
+}
+
+std::vector<double> cluster_part::handoff_times_ms() const {
+  std::lock_guard<std::mutex> guard(migrate_mu_);
+  return handoffs_ms_;
+}
+
+void cluster_part::stop_mover() {
+  mover_stop_ = true;
+  if (mover_.joinable()) mover_.join();
+}
+
+void cluster_part::leave() {
+  if (member_) member_->stop();
+}
+
+void cluster_part::close() {
+  if (gate_) caf::anon_send_exit(gate_, caf::exit_reason::user_shutdown);
+  gate_ = nullptr;
+  member_.reset();  // before the gates: its callback updates them
+  link_.reset();    // before the actor system: it hands connections to CAF
+  gates_.reset();   // stops the gate watcher (the router is shut down: nobody asks for gates)
+}
+
+}  // namespace parley::server
