@@ -9,10 +9,11 @@
 // coordinator key) writes the shard map, only by compare-and-swap on its mod revision, with the
 // epoch increased by one: the initial assignment (round-robin over the first `expected_nodes`
 // nodes) by the coordinator, every later change by the node that hands a shard off
-// (move_shard_owner, called by server/node.cpp's migration). Nodes watch the map key and the member
-// prefix (etcd_watch) and re-read them on every change, plus once per resync interval in case a
-// watch broke; the node that changed the map also pushes it to every node's gate. A crashed node's
-// shards wait for it (requests for them fail with a retriable `unavailable` until it is back).
+// (move_shard_owner, called by server/cluster_part.cpp's migration). Nodes watch the map key and
+// the member prefix (etcd_watch) and re-read them on every change, plus once per resync interval in
+// case a watch broke; the node that changed the map also pushes it to every node's gate. A crashed
+// node's shards wait for it (requests for them fail with a retriable `unavailable` until it is
+// back).
 
 #include "parley/runtime/cluster_layout.hpp"
 #include "parley/runtime/cluster_tls.hpp"

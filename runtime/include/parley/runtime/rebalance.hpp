@@ -1,7 +1,7 @@
 #pragma once
 // The rebalance policy: which shard a node gives away next, if any. A pure function of the
 // shard map, the members and the drain marks, so that it is unit-tested without a cluster;
-// each node's mover (server/node.cpp) asks it about once every 500 ms and moves at most one
+// each node's mover (server/cluster_part.cpp) asks it about once every 500 ms and moves at most one
 // shard per step.
 //
 // - A draining node gives its shards away one at a time, each to the emptiest member that is
