@@ -69,6 +69,24 @@ etcd_kv to_kv(const json& j) {
   return kv;
 }
 
+/// Decodes etcd's answer to `path` with `decode`. An answer that is not JSON, or not of the
+/// shape `decode` expects (a missing object, another type, a number that does not parse), is
+/// an error, never an exception out of this module: whatever answers on etcd's port cannot
+/// end a node's thread.
+template <class Decode>
+auto decode_answer(const caf::expected<std::string>& answer, const std::string& path, Decode decode)
+    -> caf::expected<decltype(decode(std::declval<const json&>()))> {
+  if (!answer) return answer.error();
+  const auto j = json::parse(*answer, nullptr, false);
+  if (j.is_object()) {
+    try {
+      return decode(j);
+    } catch (const std::exception&) {  // json's type errors, std::stoll's
+    }
+  }
+  return make_error(errc::unavailable, "etcd's answer to " + path + " was not understood");
+}
+
 /// etcd's range end for every key starting with `prefix`: the store's bound, except that
 /// etcd spells "no upper bound" as "\0".
 std::string prefix_end(const std::string& prefix) {
@@ -119,17 +137,17 @@ caf::expected<std::string> etcd_client::post(const std::string& path, const std:
 }
 
 caf::expected<std::int64_t> etcd_client::grant_lease(std::chrono::seconds ttl) {
-  auto r = post("/v3/lease/grant", json{{"TTL", ttl.count()}}.dump());
-  if (!r) return r.error();
-  return as_int(json::parse(*r), "ID");
+  const std::string path = "/v3/lease/grant";
+  return decode_answer(post(path, json{{"TTL", ttl.count()}}.dump()), path,
+                       [](const json& j) { return as_int(j, "ID"); });
 }
 
 caf::expected<std::int64_t> etcd_client::keep_alive(std::int64_t lease) {
-  auto r = post("/v3/lease/keepalive", json{{"ID", std::to_string(lease)}}.dump());
-  if (!r) return r.error();
-  auto j = json::parse(*r);
-  if (!j.contains("result")) return std::int64_t{0};
-  return as_int(j["result"], "TTL");
+  const std::string path = "/v3/lease/keepalive";
+  return decode_answer(
+      post(path, json{{"ID", std::to_string(lease)}}.dump()), path, [](const json& j) {
+        return j.contains("result") ? as_int(j.at("result"), "TTL") : std::int64_t{0};
+      });
 }
 
 caf::error etcd_client::revoke(std::int64_t lease) {
@@ -145,23 +163,23 @@ caf::error etcd_client::put(const std::string& key, const std::string& value, st
 }
 
 caf::expected<std::optional<etcd_kv>> etcd_client::get(const std::string& key) {
-  auto r = post("/v3/kv/range", json{{"key", b64(key)}}.dump());
-  if (!r) return r.error();
-  auto j = json::parse(*r);
-  if (!j.contains("kvs") || j["kvs"].empty()) return std::optional<etcd_kv>{};
-  return std::optional<etcd_kv>{to_kv(j["kvs"][0])};
+  const std::string path = "/v3/kv/range";
+  return decode_answer(post(path, json{{"key", b64(key)}}.dump()), path, [](const json& j) {
+    if (!j.contains("kvs") || j.at("kvs").empty()) return std::optional<etcd_kv>{};
+    return std::optional<etcd_kv>{to_kv(j.at("kvs").at(0))};
+  });
 }
 
 caf::expected<std::vector<etcd_kv>> etcd_client::get_prefix(const std::string& prefix) {
-  auto r = post("/v3/kv/range",
-                json{{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))}}.dump());
-  if (!r) return r.error();
-  auto j = json::parse(*r);
-  std::vector<etcd_kv> out;
-  if (j.contains("kvs")) {
-    for (auto& kv : j["kvs"]) out.push_back(to_kv(kv));
-  }
-  return out;
+  const std::string path = "/v3/kv/range";
+  const auto body = json{{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))}}.dump();
+  return decode_answer(post(path, body), path, [](const json& j) {
+    std::vector<etcd_kv> out;
+    if (j.contains("kvs")) {
+      for (auto& kv : j.at("kvs")) out.push_back(to_kv(kv));
+    }
+    return out;
+  });
 }
 
 caf::error etcd_client::erase(const std::string& key) {
@@ -183,10 +201,9 @@ caf::expected<bool> etcd_client::put_if(const std::string& key, const std::strin
                                           {"mod_revision", std::to_string(mod_revision)}};
   json txn{{"compare", json::array({compare})},
            {"success", json::array({json{{"request_put", put}}})}};
-  auto r = post("/v3/kv/txn", txn.dump());
-  if (!r) return r.error();
-  auto j = json::parse(*r);
-  return j.value("succeeded", false);
+  const std::string path = "/v3/kv/txn";
+  return decode_answer(post(path, txn.dump()), path,
+                       [](const json& j) { return j.value("succeeded", false); });
 }
 
 struct etcd_watch::stream {
@@ -245,14 +262,20 @@ void etcd_watch::run() {
       for (auto eol = pending.find('\n'); eol != std::string::npos; eol = pending.find('\n')) {
         auto j = json::parse(pending.substr(0, eol), nullptr, false);
         pending.erase(0, eol + 1);
-        if (j.is_discarded() || !j.contains("result")) continue;
-        const auto& result = j["result"];
-        const bool created = result.value("created", false);
+        bool created = false, changed = false;
+        try {
+          if (!j.is_object() || !j.contains("result")) continue;
+          const auto& result = j.at("result");
+          created = result.value("created", false);
+          changed = result.contains("events") && !result.at("events").empty();
+        } catch (const json::exception&) {
+          continue;  // a line not of the expected shape: ignored (the resync reads anyway)
+        }
         if (created) {
           std::lock_guard<std::mutex> guard(mu_);
           ++established_;
         }
-        if (created || (result.contains("events") && !result["events"].empty())) on_change_();
+        if (created || changed) on_change_();
       }
       std::lock_guard<std::mutex> guard(mu_);
       return !stopping_;
