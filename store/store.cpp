@@ -359,13 +359,10 @@ struct store::impl {
     return shard < shards.size() ? shards[shard] : nullptr;
   }
 
-  /// Drops the shard's family and puts `fresh` (or a new empty one) in its place.
-  status replace(std::uint32_t shard, rocksdb::ColumnFamilyHandle* fresh) {
+  /// Puts `fresh` in the place of the shard's handle (its callers have found the shard).
+  void replace(std::uint32_t shard, rocksdb::ColumnFamilyHandle* fresh) {
     std::unique_lock<std::shared_mutex> guard(handles_mu);
-    if (shard >= shards.size())
-      return {errc::invalid_argument, "no shard " + std::to_string(shard)};
-    shards[shard] = fresh;
-    return {};
+    shards.at(shard) = fresh;
   }
 };
 

@@ -21,7 +21,7 @@ enum class errc {
 };
 
 /// Outcome of a storage operation: ok, or a code with a human-readable message.
-class status {
+class [[nodiscard]] status {
  public:
   status() = default;
   status(errc code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -41,9 +41,13 @@ class status {
   std::string message_;
 };
 
+/// Drops a status on purpose. `reason` says why its failure does not matter there; every such
+/// place is found by searching for `ignore_failure`.
+inline void ignore_failure(const status& /*outcome*/, const char* /*reason*/) {}
+
 /// A value or the status explaining why there is none.
 template <class T>
-class result {
+class [[nodiscard]] result {
  public:
   result(T value) : v_(std::move(value)) {}
   result(status error) : v_(std::move(error)) {}
