@@ -63,9 +63,16 @@ runtime::gate_directory::connector cluster_part::gate_connector() {
     };
   }
   return [this](const runtime::gate_address& at) -> caf::expected<caf::actor> {
-    auto fd = link_->dial(at.host, at.port);
-    if (auto* why = std::get_if<std::string>(&fd)) return make_error(errc::unavailable, *why);
-    return runtime::connect_gate_over(*system_, std::get<int>(fd), std::chrono::seconds(5));
+    // A BASP handshake that fails over a good tunnel (see basp_sockets.cpp) is tried once more
+    // at once: the directory's next try would be a second away.
+    caf::expected<caf::actor> gate{caf::actor{}};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto fd = link_->dial(at.host, at.port);
+      if (auto* why = std::get_if<std::string>(&fd)) return make_error(errc::unavailable, *why);
+      gate = runtime::connect_gate_over(*system_, std::get<int>(fd), std::chrono::seconds(5));
+      if (gate) break;
+    }
+    return gate;
   };
 }
 
