@@ -26,12 +26,19 @@ etcd_server::etcd_server(runtime::tls_identity tls) : dir_("parley-etcd") {
   runtime::etcd_process_options o;
   o.data_dir = dir_.path() + "/data";
   o.log_file = dir_.path() + "/etcd.log";
-  o.client_port = free_port();
-  o.peer_port = free_port();
   o.tls = std::move(tls);
-  auto started = runtime::etcd_process::start(o);
-  if (auto* error = std::get_if<std::string>(&started)) throw std::runtime_error(*error);
-  process_ = std::move(std::get<std::unique_ptr<runtime::etcd_process>>(started));
+  // A port found free can be taken by another process before etcd binds it (tests running in
+  // parallel open many connections; seen once in the sanitizer lane): try new ports.
+  for (int attempt = 1;; ++attempt) {
+    o.client_port = free_port();
+    o.peer_port = free_port();
+    auto started = runtime::etcd_process::start(o);
+    if (auto* process = std::get_if<std::unique_ptr<runtime::etcd_process>>(&started)) {
+      process_ = std::move(*process);
+      return;
+    }
+    if (attempt == 3) throw std::runtime_error(std::get<std::string>(started));
+  }
 }
 
 etcd_server::~etcd_server() = default;
