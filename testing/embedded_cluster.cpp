@@ -56,7 +56,9 @@ embedded_cluster::embedded_cluster(std::size_t n, server::node_options base, boo
       tls_(tls),
       dir_("parley-cluster"),
       etcd_(std::make_unique<etcd_server>()) {
-  for (std::size_t i = 0; i < n; ++i) cluster_ports_.push_back(free_port());
+  // Port 0: each node binds a port of its own choosing (a port picked free beforehand can be
+  // taken by a parallel test before the node binds it); a restart reuses the one it got.
+  cluster_ports_.assign(n, 0);
   nodes_.resize(n);
   expected_ = static_cast<std::uint32_t>(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -65,6 +67,7 @@ embedded_cluster::embedded_cluster(std::size_t n, server::node_options base, boo
       throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
     }
     nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
+    cluster_ports_[i] = nodes_[i]->cluster_port();
   }
   if (!wait_until([&] { return ready(); }, std::chrono::seconds(20))) {
     throw std::runtime_error("the cluster did not agree on a shard map and connect");
@@ -117,6 +120,7 @@ void embedded_cluster::start(std::size_t i) {
     throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
   }
   nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
+  cluster_ports_[i] = nodes_[i]->cluster_port();
   if (!wait_until([&] { return ready(); }, std::chrono::seconds(20))) {
     throw std::runtime_error("node " + std::to_string(i) + " did not join its cluster");
   }
@@ -135,7 +139,7 @@ bool embedded_cluster::ready() const {
 
 std::size_t embedded_cluster::add_node() {
   const std::size_t i = nodes_.size();
-  cluster_ports_.push_back(free_port());
+  cluster_ports_.push_back(0);
   nodes_.emplace_back();
   start(i);
   return i;
