@@ -3,7 +3,8 @@
 // `cluster start` without --nodes runs one node with the embedded shard map (no etcd).
 // `cluster start --nodes N` starts an etcd (Debian's etcd-server, loopback, data under the
 // cluster dir) unless --etcd names one, then N `imctl node start` child processes on
-// consecutive ports, all sharing <dir>/secret; Ctrl-C stops them all.
+// consecutive ports, all sharing <dir>/secret and talking over mutual TLS with a CA and node
+// certificates made once in <dir>/tls; Ctrl-C stops them all.
 
 #include "commands.hpp"
 
@@ -192,7 +193,7 @@ command add_cluster_start(CLI::App& cluster) {
   start->add_option("--nodes", x->nodes, "Nodes of a local cluster (each a process)")
       ->check(CLI::Range(1, 64));
   start->add_option("--etcd", x->etcd, "Use this etcd instead of starting one");
-  start->add_option("--dir", x->dir, "Local cluster directory (etcd, node data, secret)")
+  start->add_option("--dir", x->dir, "Local cluster directory (etcd, node data, secret, TLS files)")
       ->capture_default_str();
   return [o, x, start]() -> int {
     if (!start->parsed()) return -1;
