@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <future>
-#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,8 +28,6 @@ std::string describe(const tcp::endpoint& e) {
   return e.address().to_string() + ":" + std::to_string(e.port());
 }
 
-}  // namespace
-
 /// One TCP connection to or from a peer node and the socket pair that carries its plaintext.
 /// Lives on the link's thread; kept alive by its pending operations.
 class tunnel : public std::enable_shared_from_this<tunnel> {
@@ -52,7 +49,6 @@ class tunnel : public std::enable_shared_from_this<tunnel> {
         owner_(o) {}
 
   const std::string& peer() const { return peer_; }
-  bool established() const { return established_; }
 
   /// Starts the handshake (the client speaks first) with its deadline.
   void start(std::chrono::milliseconds timeout, bool client) {
@@ -220,6 +216,8 @@ class tunnel : public std::enable_shared_from_this<tunnel> {
   bool established_ = false, closed_ = false, closing_ = false, net_writing_ = false;
 };
 
+}  // namespace
+
 struct cluster_link::impl final : tunnel::owner {
   impl(const cluster_link_options& o, schema::tls_context server, schema::tls_context client,
        peer_handler p, refusal_handler r)
@@ -244,8 +242,8 @@ struct cluster_link::impl final : tunnel::owner {
   std::atomic<std::uint64_t> refusals{0};
 
   // The link's thread only:
-  std::unordered_set<std::shared_ptr<tunnel>> tunnels;  // every open one
-  std::unordered_set<tunnel*> handshaking;              // inbound ones not yet established
+  std::unordered_map<tunnel*, std::shared_ptr<tunnel>> tunnels;  // every open one
+  std::unordered_set<tunnel*> handshaking;                       // inbound ones not yet established
   bool stopping = false;
   /// The dials waiting for their handshake, by tunnel.
   std::unordered_map<tunnel*, std::promise<std::variant<int, std::string>>> dials;
@@ -269,7 +267,7 @@ struct cluster_link::impl final : tunnel::owner {
       } else {
         s.set_option(tcp::no_delay(true), ignored);
         auto t = std::make_shared<tunnel>(std::move(s), schema::tls_engine(server_tls), who, *this);
-        tunnels.insert(t);
+        tunnels.emplace(t.get(), t);
         handshaking.insert(t.get());
         t->start(options.handshake_timeout, false);
       }
@@ -306,12 +304,7 @@ struct cluster_link::impl final : tunnel::owner {
       dials.erase(it);
     }
     handshaking.erase(&t);
-    for (auto it = tunnels.begin(); it != tunnels.end(); ++it) {
-      if (it->get() == &t) {
-        tunnels.erase(it);  // the tunnel lives on while its handlers hold it
-        break;
-      }
-    }
+    tunnels.erase(&t);  // the tunnel lives on while its handlers hold it
   }
 
   void stop() {
@@ -320,8 +313,8 @@ struct cluster_link::impl final : tunnel::owner {
       asio::error_code ignored;
       acceptor.close(ignored);
       backoff.cancel();
-      auto open = tunnels;  // close() edits the set
-      for (auto& t : open) t->close();
+      auto open = tunnels;  // close() edits the table
+      for (auto& [raw, t] : open) t->close();
     });
     work.reset();
     if (thread.joinable()) thread.join();
@@ -401,7 +394,7 @@ std::variant<int, std::string> cluster_link::dial(const std::string& host, std::
       s->set_option(tcp::no_delay(true), ignored);
       auto t = std::make_shared<tunnel>(std::move(*s), schema::tls_engine(i.client_tls),
                                         describe(at), i);
-      i.tunnels.insert(t);
+      i.tunnels.emplace(t.get(), t);
       i.dials.emplace(t.get(), std::move(*waiting));
       t->start(i.options.handshake_timeout, true);
     });

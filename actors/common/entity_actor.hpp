@@ -8,10 +8,10 @@
 #include "parley/runtime/router.hpp"
 #include "parley/store/store.hpp"
 
+#include <caf/deduce_mpi.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/message_handler.hpp>
+#include <caf/interface_mismatch.hpp>
 #include <caf/send.hpp>
-#include <caf/typed_behavior.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -64,11 +64,16 @@ class entity_actor : public caf::event_based_actor {
   /// An entity's behavior: `handlers` must serve `Interface` exactly (checked at compile time:
   /// every request it lists with its reply type, nothing else), plus the commit, idle and
   /// drain handlers every entity has.
+  /// The check is CAF's own (what typed_behavior does), made at compile time only: the
+  /// behavior stays one flat list, so a commit or tick message, one per write, is matched in
+  /// one pass.
   template <class Interface, class... Handlers>
   caf::behavior serve(Handlers... handlers) {
-    typename Interface::behavior_type typed{std::move(handlers)...};
-    const caf::message_handler own{typed.unbox().as_behavior_impl()};
-    return own.or_else(commit_handler(), idle_handler(), drain_handler());
+    using found = caf::detail::type_list<caf::deduce_mpi_t<Handlers>...>;
+    static_assert(caf::interface_mismatch_t<found, typename Interface::signatures>::value ==
+                      static_cast<int>(sizeof...(Handlers)),
+                  "the handlers do not serve exactly the entity's interface");
+    return {std::move(handlers)..., commit_handler(), idle_handler(), drain_handler()};
   }
 
   /// Subclasses veto passivation while they must stay (e.g. a user with sessions). No tick is
