@@ -13,30 +13,6 @@
 
 namespace parley::actors {
 
-// errc and the wire's ErrorCode convert by value: every value is checked here, and
-// tests/runtime (error_codes) checks that the schema has no code errc lacks.
-constexpr bool same_code(errc e, wire::ErrorCode w) {
-  return static_cast<int>(e) == static_cast<int>(w);
-}
-static_assert(same_code(errc::ok, wire::ErrorCode::OK));
-static_assert(same_code(errc::bad_request, wire::ErrorCode::BAD_REQUEST));
-static_assert(same_code(errc::malformed_frame, wire::ErrorCode::MALFORMED_FRAME));
-static_assert(same_code(errc::frame_too_large, wire::ErrorCode::FRAME_TOO_LARGE));
-static_assert(same_code(errc::not_authenticated, wire::ErrorCode::NOT_AUTHENTICATED));
-static_assert(same_code(errc::token_invalid, wire::ErrorCode::TOKEN_INVALID));
-static_assert(same_code(errc::token_expired, wire::ErrorCode::TOKEN_EXPIRED));
-static_assert(same_code(errc::not_member, wire::ErrorCode::NOT_MEMBER));
-static_assert(same_code(errc::not_found, wire::ErrorCode::NOT_FOUND));
-static_assert(same_code(errc::forbidden, wire::ErrorCode::FORBIDDEN));
-static_assert(same_code(errc::already_exists, wire::ErrorCode::ALREADY_EXISTS));
-static_assert(same_code(errc::unavailable, wire::ErrorCode::UNAVAILABLE));
-static_assert(same_code(errc::internal, wire::ErrorCode::INTERNAL));
-static_assert(same_code(errc::already_logged_in, wire::ErrorCode::ALREADY_LOGGED_IN));
-static_assert(same_code(errc::unsupported, wire::ErrorCode::UNSUPPORTED));
-static_assert(same_code(errc::timeout, wire::ErrorCode::TIMEOUT));
-static_assert(same_code(errc::rate_limited, wire::ErrorCode::RATE_LIMITED));
-static_assert(same_code(errc::limit_exceeded, wire::ErrorCode::LIMIT_EXCEEDED));
-
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<send_request>("parley.send_request");
   cfg.add_message_type<send_ack>("parley.send_ack");

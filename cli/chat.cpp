@@ -82,21 +82,20 @@ command add_chat(CLI::App& app) {
   return [o, chat]() -> int {
     if (!chat->parsed()) return -1;
     if (o->token.empty()) {
-      std::string error;
-      auto secret = runtime::load_secret(o->data_dir + "/secret", error);
+      auto secret = runtime::load_secret(o->data_dir + "/secret");
       if (!secret) {
-        std::cerr << "imctl: no --token and " << error << "\n";
+        std::cerr << "imctl: no --token and " << secret.error().message() << "\n";
         return 1;
       }
       o->token = runtime::token_authority(*secret).issue(o->user, std::chrono::hours(24));
     }
     if (!o->connect.tls_ca_file.empty()) o->connect.tls = true;
     auto connected = client::connection::connect(o->host, o->port, o->connect);
-    if (auto* error = std::get_if<std::string>(&connected)) {
-      std::cerr << "imctl: " << *error << "\n";
+    if (!connected) {
+      std::cerr << "imctl: " << connected.error().message() << "\n";
       return 1;
     }
-    auto& c = *std::get<std::unique_ptr<client::connection>>(connected);
+    auto& c = **connected;
     auto login = c.login(o->token, o->device, wire::DeviceType::DESKTOP);
     if (!login.ok()) {
       std::cerr << "imctl: login failed: " << show_error(login) << "\n";

@@ -54,11 +54,11 @@ int run_node(const server::node_options& o) {
   raise_descriptor_limit();
   sigset_t signals = block_stop_signals();  // before any thread starts
   auto started = server::node::start(o);
-  if (auto* error = std::get_if<std::string>(&started)) {
-    std::cerr << "imctl: " << *error << "\n";
+  if (!started) {
+    std::cerr << "imctl: " << started.error().message() << "\n";
     return 1;
   }
-  auto& n = *std::get<std::unique_ptr<server::node>>(started);
+  auto& n = **started;
   if (o.cluster.etcd.empty()) {
     std::cout << "parley: node listening on " << n.endpoint() << " (data dir " << o.data_dir
               << ", single node, embedded shard map)" << std::endl;
@@ -215,11 +215,11 @@ command add_cluster_start(CLI::App& cluster) {
       eo.client_port = static_cast<std::uint16_t>(base + 1959);
       eo.peer_port = static_cast<std::uint16_t>(base + 1960);
       auto started = runtime::etcd_process::start(eo);
-      if (auto* error = std::get_if<std::string>(&started)) {
-        std::cerr << "imctl: " << *error << "\n";
+      if (!started) {
+        std::cerr << "imctl: " << started.error().message() << "\n";
         return 1;
       }
-      etcd_server = std::move(std::get<std::unique_ptr<runtime::etcd_process>>(started));
+      etcd_server = std::move(*started);
       etcd = etcd_server->endpoint();
       std::cout << "parley: etcd on " << etcd << " (data " << x->dir << "/etcd)" << std::endl;
     }
@@ -229,18 +229,18 @@ command add_cluster_start(CLI::App& cluster) {
     // A local cluster's nodes talk over loopback (cluster ports bind 127.0.0.1) with TLS, as
     // a production cluster does: a CA and one certificate per node in D/tls, made once.
     const std::string tls_dir = x->dir + "/tls";
-    if (auto e = runtime::ensure_cluster_ca(tls_dir); !e.empty()) {
-      std::cerr << "imctl: " << e << "\n";
+    if (auto e = runtime::ensure_cluster_ca(tls_dir)) {
+      std::cerr << "imctl: " << e.message() << "\n";
       return 1;
     }
     for (std::uint32_t i = 0; i < x->nodes; ++i) {
       const std::string id = "node-" + std::to_string(i + 1);
       auto identity = runtime::issue_node_identity(tls_dir, id);
-      if (auto* e = std::get_if<std::string>(&identity)) {
-        std::cerr << "imctl: " << *e << "\n";
+      if (!identity) {
+        std::cerr << "imctl: " << identity.error().message() << "\n";
         return 1;
       }
-      const auto& tls = std::get<runtime::tls_identity>(identity);
+      const auto& tls = *identity;
       std::vector<std::string> args{imctl,
                                     "node",
                                     "start",
@@ -330,20 +330,20 @@ command add_cluster_cert(CLI::App& cluster) {
                    "DNS:chat.example.com,IP:127.0.0.1");
   return [o, cert]() -> int {
     if (!cert->parsed()) return -1;
-    if (auto st = store::create_private_dir(o->dir); !st.ok()) {
-      std::cerr << "imctl: " << st.message() << "\n";
+    if (auto err = store::create_private_dir(o->dir)) {
+      std::cerr << "imctl: " << err.message() << "\n";
       return 1;
     }
-    if (auto e = runtime::ensure_cluster_ca(o->dir); !e.empty()) {
-      std::cerr << "imctl: " << e << "\n";
+    if (auto e = runtime::ensure_cluster_ca(o->dir)) {
+      std::cerr << "imctl: " << e.message() << "\n";
       return 1;
     }
     auto id = runtime::issue_node_identity(o->dir, o->id, o->names);
-    if (auto* e = std::get_if<std::string>(&id)) {
-      std::cerr << "imctl: " << *e << "\n";
+    if (!id) {
+      std::cerr << "imctl: " << id.error().message() << "\n";
       return 1;
     }
-    const auto& files = std::get<runtime::tls_identity>(id);
+    const auto& files = *id;
     std::cout << "--cluster-ca " << files.ca_file << " --cluster-cert " << files.cert_file
               << " --cluster-key " << files.key_file << "\n";
     return 0;
@@ -400,7 +400,11 @@ command add_node_drain(CLI::App& node) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));  // progress polling
     }
-    etcd.erase(keys.drain(o->node));  // a restarted node of that id may serve again
+    if (auto err = etcd.erase(keys.drain(o->node))) {  // a restarted node may serve again
+      std::cerr << "imctl: " << o->node
+                << " stopped, but its drain request stays: " << err.message() << "\n";
+      return 1;
+    }
     std::cout << "drain " << o->node << ": done, node stopped" << std::endl;
     return 0;
   };

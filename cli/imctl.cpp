@@ -64,11 +64,10 @@ command add_token_issue(CLI::App& token) {
       ->capture_default_str();
   return [o, issue]() -> int {
     if (!issue->parsed()) return -1;
-    std::string error;
     const long long ttl = parse_duration_seconds(o->ttl, runtime::max_token_ttl.count());
-    auto secret = runtime::load_secret(o->data_dir + "/secret", error);
+    auto secret = runtime::load_secret(o->data_dir + "/secret");
     if (!secret) {
-      std::cerr << "imctl: " << error << "\n";
+      std::cerr << "imctl: " << secret.error().message() << "\n";
       return 1;
     }
     if (!runtime::valid_name(o->user)) {

@@ -345,11 +345,12 @@ struct connection::impl {
     return st == schema::tls_engine::status::need_input;
   }
 
-  /// The TLS handshake, before the reader starts; within the request timeout. "" or why not.
-  std::string handshake(const std::string& server_name) {
+  /// The TLS handshake, before the reader starts; within the request timeout.
+  error handshake(const std::string& server_name) {
     auto ctx = schema::tls_context::client(opts.tls_ca_file);
-    if (auto* e = std::get_if<std::string>(&ctx)) return *e;
-    tls.emplace(std::get<schema::tls_context>(ctx), server_name);
+    if (!ctx) return ctx.error();
+    tls.emplace(*ctx, server_name);
+    auto failed = [](std::string why) { return error(client_errc::tls_failed, std::move(why)); };
     const auto deadline = std::chrono::steady_clock::now() + opts.request_timeout;
     std::vector<std::uint8_t> buf(16 * 1024);
     std::error_code ec;
@@ -358,21 +359,47 @@ struct connection::impl {
       std::vector<std::uint8_t> out;
       take_output(out);
       if (!out.empty()) asio::write(socket, asio::buffer(out), ec);
-      if (ec) return "the connection closed during the TLS handshake";
-      if (st == schema::tls_engine::status::ok) return "";
-      if (st == schema::tls_engine::status::failed) return tls->failure();
+      if (ec) return failed("the connection closed during the TLS handshake");
+      if (st == schema::tls_engine::status::ok) return {};
+      if (st == schema::tls_engine::status::failed) return failed(tls->failure());
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       pollfd p{socket.native_handle(), POLLIN, 0};
       if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) {
-        return "no TLS handshake within the request timeout";
+        return failed("no TLS handshake within the request timeout");
       }
       const std::size_t n = socket.read_some(asio::buffer(buf), ec);
-      if (ec) return "the connection closed during the TLS handshake";
+      if (ec) return failed("the connection closed during the TLS handshake");
       tls->feed(buf.data(), n);
     }
   }
 };
+
+namespace {
+
+const char* client_code_name(std::uint8_t code) {
+  switch (static_cast<client_errc>(code)) {
+    case client_errc::bad_address:
+      return "bad_address";
+    case client_errc::cannot_connect:
+      return "cannot_connect";
+    case client_errc::tls_failed:
+      return "tls_failed";
+  }
+  return "unknown";
+}
+
+bool client_retriable(std::uint8_t code) {
+  return static_cast<client_errc>(code) == client_errc::cannot_connect;
+}
+
+constexpr error_category client_category{"client", &client_code_name, &client_retriable};
+
+}  // namespace
+
+const error_category& category_of(client_errc) {
+  return client_category;
+}
 
 connection::connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
@@ -383,25 +410,27 @@ connection::~connection() {
   impl_->socket.close(ignored);
 }
 
-std::variant<std::unique_ptr<connection>, std::string> connection::connect(const std::string& host,
-                                                                           std::uint16_t port,
-                                                                           connect_options opts) {
+result<std::unique_ptr<connection>> connection::connect(const std::string& host, std::uint16_t port,
+                                                        connect_options opts) {
   auto p = std::make_unique<impl>();
   p->opts = std::move(opts);
   std::error_code ec;
   auto address = asio::ip::make_address(host, ec);
-  if (ec) return "invalid address " + host;
+  if (ec) return {client_errc::bad_address, "invalid address " + host};
   p->socket.open(address.is_v4() ? tcp::v4() : tcp::v6(), ec);
   if (!ec && !p->opts.bind_address.empty()) {
     p->socket.bind(tcp::endpoint(asio::ip::make_address(p->opts.bind_address, ec), 0), ec);
   }
   if (!ec) p->socket.connect(tcp::endpoint(address, port), ec);
-  if (ec) return "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message();
+  if (ec) {
+    return {client_errc::cannot_connect,
+            "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message()};
+  }
   p->socket.set_option(tcp::no_delay(true), ec);
   if (p->opts.tls) {
     const auto name = p->opts.tls_server_name.empty() ? host : p->opts.tls_server_name;
-    if (auto e = p->handshake(name); !e.empty()) {
-      return "TLS with " + host + ":" + std::to_string(port) + ": " + e;
+    if (auto e = p->handshake(name)) {
+      return e.context("TLS with " + host + ":" + std::to_string(port));
     }
   }
   auto* raw = p.get();

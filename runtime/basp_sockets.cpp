@@ -1,5 +1,7 @@
 #include "parley/runtime/basp_sockets.hpp"
 
+#include "parley/runtime/cluster_errc.hpp"
+
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/network/multiplexer.hpp>
@@ -32,8 +34,8 @@ void serve_gate_over(caf::actor_system& system, int fd, const caf::actor& gate) 
                  caf::actor_cast<caf::strong_actor_ptr>(gate), std::set<std::string>{});
 }
 
-caf::expected<caf::actor> connect_gate_over(caf::actor_system& system, int fd,
-                                            std::chrono::milliseconds timeout) {
+result<caf::actor> connect_gate_over(caf::actor_system& system, int fd,
+                                     std::chrono::milliseconds timeout) {
   // CAF 0.17.6's broker files a connection it is asked to greet with "last seen" at the
   // clock's epoch (basp_broker.cpp, connect_atom: `ctx[hdl]` default-constructed), so its next
   // heartbeat tick (every 200 ms here) closes it with connection_timeout unless the peer's
@@ -43,22 +45,25 @@ caf::expected<caf::actor> connect_gate_over(caf::actor_system& system, int fd,
   pollfd ready{fd, POLLIN, 0};
   if (::poll(&ready, 1, static_cast<int>(timeout.count())) != 1) {
     ::close(fd);
-    return caf::make_error(caf::sec::connection_timeout);
+    return {cluster_errc::peer_unreachable, "the peer sent no handshake in time"};
   }
   auto scribe = system.middleman().backend().new_scribe(fd);
   caf::scoped_actor self{system};
-  caf::expected<caf::actor> result{caf::actor{}};
+  result<caf::actor> gate{cluster_errc::peer_unreachable, "no answer from the BASP broker"};
   self->request(basp_broker(system), timeout, caf::connect_atom::value, std::move(scribe), gate_key)
       .receive(
           [&](const caf::node_id&, caf::strong_actor_ptr& peer, std::set<std::string>&) {
             if (peer) {
-              result = caf::actor_cast<caf::actor>(std::move(peer));
+              gate = caf::actor_cast<caf::actor>(std::move(peer));
             } else {
-              result = caf::make_error(caf::sec::no_actor_published_at_port);
+              gate = error(cluster_errc::peer_unreachable, "the peer serves no gate");
             }
           },
-          [&](caf::error& e) { result = std::move(e); });
-  return result;
+          [&](caf::error& e) {
+            gate = error(cluster_errc::peer_unreachable,
+                         "the BASP handshake failed: " + caf::to_string(e));
+          });
+  return gate;
 }
 
 }  // namespace parley::runtime

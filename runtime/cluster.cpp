@@ -1,6 +1,6 @@
 #include "parley/runtime/cluster.hpp"
 
-#include "parley/runtime/errc.hpp"
+#include "parley/runtime/cluster_errc.hpp"
 
 #include <algorithm>
 
@@ -63,11 +63,11 @@ cluster_member::~cluster_member() {
   stop();
 }
 
-caf::error cluster_member::start(std::chrono::milliseconds timeout) {
+error cluster_member::start(std::chrono::milliseconds timeout) {
   const auto deadline = clock::now() + timeout;
   while (!register_self()) {
     if (clock::now() >= deadline) {
-      return make_error(errc::unavailable, "cannot register with etcd at " + opts_.etcd);
+      return {cluster_errc::etcd_unreachable, "cannot register with etcd at " + opts_.etcd};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // etcd may still be starting
   }
@@ -101,7 +101,7 @@ void cluster_member::stop() {
   map_watch_.reset();
   nodes_watch_.reset();
   serving_ = false;
-  if (lease_) etcd_.revoke(lease_);  // best effort: otherwise the lease simply expires
+  if (lease_) ignore(etcd_.revoke(lease_), "best effort: otherwise the lease simply expires");
 }
 
 std::map<node_id, node_info> cluster_member::nodes() const {
@@ -159,7 +159,8 @@ void cluster_member::tick() {
   }
   if (stats_ && now - last_stats_ >= std::chrono::seconds(1)) {
     last_stats_ = now;
-    etcd_.put(keys_.stats_of(self_.id), encode_node_figures(stats_()), lease_);  // best effort
+    ignore(etcd_.put(keys_.stats_of(self_.id), encode_node_figures(stats_()), lease_),
+           "figures for imctl only; the next second writes them again");
   }
 
   {
@@ -215,27 +216,32 @@ void cluster_member::coordinate(const std::map<node_id, node_info>& nodes, bool 
   for (auto& [id, info] : nodes) ids.push_back(id);
   std::vector<node_id> owners(map_.shard_count());
   for (std::size_t s = 0; s < owners.size(); ++s) owners[s] = ids[s % ids.size()];
-  etcd_.put_if(keys_.shard_map(), encode_shard_map({1, owners}), 0);  // lost race: fine
+  ignore(etcd_.put_if(keys_.shard_map(), encode_shard_map({1, owners}), 0),
+         "another node wrote the first map: it is read back on the next change");
 }
 
-std::variant<stored_shard_map, std::string> move_shard_owner(etcd_client& etcd,
-                                                             const cluster_layout& keys,
-                                                             std::uint32_t shard,
-                                                             const node_id& from,
-                                                             const node_id& to) {
+result<stored_shard_map> move_shard_owner(etcd_client& etcd, const cluster_layout& keys,
+                                          std::uint32_t shard, const node_id& from,
+                                          const node_id& to) {
   constexpr int max_races = 20;
   for (int attempt = 0; attempt <= max_races; ++attempt) {
     auto kv = etcd.get(keys.shard_map());
-    if (!kv || !*kv) return std::string("cannot read the shard map");
+    if (!kv) return kv.error().context("cannot read the shard map");
+    if (!*kv) return {cluster_errc::etcd_bad_answer, "there is no shard map"};
     auto map = decode_shard_map((*kv)->value);
-    if (!map || shard >= map->owners.size()) return std::string("cannot read the shard map");
-    if (map->owners[shard] != from) return std::string("the map changed under the move");
+    if (!map || shard >= map->owners.size()) {
+      return {cluster_errc::etcd_bad_answer, "cannot read the shard map"};
+    }
+    if (map->owners[shard] != from) {
+      return {cluster_errc::map_conflict, "the map changed under the move"};
+    }
     map->owners[shard] = to;
     ++map->epoch;
     auto swapped = etcd.put_if(keys.shard_map(), encode_shard_map(*map), (*kv)->mod_revision);
     if (swapped && *swapped) return std::move(*map);
   }
-  return std::string("lost the shard map race ") + std::to_string(max_races) + " times";
+  return {cluster_errc::map_conflict,
+          "lost the shard map race " + std::to_string(max_races) + " times"};
 }
 
 }  // namespace parley::runtime

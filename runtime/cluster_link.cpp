@@ -1,5 +1,7 @@
 #include "parley/runtime/cluster_link.hpp"
 
+#include "parley/runtime/cluster_errc.hpp"
+
 #include "parley/schema/tls.hpp"
 
 #include <asio.hpp>
@@ -246,7 +248,7 @@ struct cluster_link::impl final : tunnel::owner {
   std::unordered_set<tunnel*> handshaking;                       // inbound ones not yet established
   bool stopping = false;
   /// The dials waiting for their handshake, by tunnel.
-  std::unordered_map<tunnel*, std::promise<std::variant<int, std::string>>> dials;
+  std::unordered_map<tunnel*, std::promise<result<int>>> dials;
 
   void accept() {
     acceptor.async_accept([this](const asio::error_code& ec, tcp::socket s) {
@@ -293,14 +295,16 @@ struct cluster_link::impl final : tunnel::owner {
   void refused(tunnel& t, const std::string& why) override {
     report(t.peer(), why);
     if (auto it = dials.find(&t); it != dials.end()) {
-      it->second.set_value("the TLS handshake with " + t.peer() + " failed: " + why);
+      it->second.set_value(error(cluster_errc::peer_unreachable,
+                                 "the TLS handshake with " + t.peer() + " failed: " + why));
       dials.erase(it);
     }
   }
 
   void ended(tunnel& t) override {
     if (auto it = dials.find(&t); it != dials.end()) {
-      it->second.set_value("the connection to " + t.peer() + " closed");
+      it->second.set_value(
+          error(cluster_errc::peer_unreachable, "the connection to " + t.peer() + " closed"));
       dials.erase(it);
     }
     handshaking.erase(&t);
@@ -321,26 +325,32 @@ struct cluster_link::impl final : tunnel::owner {
   }
 };
 
-std::variant<std::unique_ptr<cluster_link>, std::string> cluster_link::start(
-    const cluster_link_options& options, peer_handler on_peer, refusal_handler on_refused) {
+result<std::unique_ptr<cluster_link>> cluster_link::start(const cluster_link_options& options,
+                                                          peer_handler on_peer,
+                                                          refusal_handler on_refused) {
   const auto& id = options.tls;
-  if (!id.configured()) return "the cluster port needs a CA, a certificate and a key";
+  if (!id.configured()) {
+    return {cluster_errc::bad_config, "the cluster port needs a CA, a certificate and a key"};
+  }
   auto server = schema::tls_context::mutual(true, id.ca_file, id.cert_file, id.key_file);
-  if (auto* e = std::get_if<std::string>(&server)) return *e;
+  if (!server) return server.error();
   auto client = schema::tls_context::mutual(false, id.ca_file, id.cert_file, id.key_file);
-  if (auto* e = std::get_if<std::string>(&client)) return *e;
-  auto p = std::make_unique<impl>(options, std::get<schema::tls_context>(std::move(server)),
-                                  std::get<schema::tls_context>(std::move(client)),
+  if (!client) return client.error();
+  auto p = std::make_unique<impl>(options, std::move(*server), std::move(*client),
                                   std::move(on_peer), std::move(on_refused));
   asio::error_code ec;
   const auto address = asio::ip::make_address(options.host, ec);
-  if (ec) return "the cluster address " + options.host + " is not an IP address";
+  if (ec) {
+    return {cluster_errc::bad_config,
+            "the cluster address " + options.host + " is not an IP address"};
+  }
   const tcp::endpoint at(address, options.port);
   p->acceptor.open(at.protocol(), ec);
   if (!ec) p->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) p->acceptor.bind(at, ec);
   if (!ec) p->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return "cannot listen on " + describe(at) + ": " + ec.message();
+  if (ec)
+    return {cluster_errc::cannot_listen, "cannot listen on " + describe(at) + ": " + ec.message()};
   p->accept();
   auto* raw = p.get();
   p->thread = std::thread([raw] { raw->io.run(); });
@@ -362,20 +372,20 @@ std::uint64_t cluster_link::refused() const {
   return impl_->refusals.load();
 }
 
-std::variant<int, std::string> cluster_link::dial(const std::string& host, std::uint16_t port) {
+result<int> cluster_link::dial(const std::string& host, std::uint16_t port) {
   auto& i = *impl_;
   asio::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
-  if (ec) return "the cluster address " + host + " is not an IP address";
+  if (ec)
+    return {cluster_errc::bad_config, "the cluster address " + host + " is not an IP address"};
   const tcp::endpoint at(address, port);
-  std::promise<std::variant<int, std::string>> promise;
-  auto result = promise.get_future();
+  std::promise<result<int>> promise;
+  auto dialled = promise.get_future();
   asio::post(i.io, [&i, at, promise = std::move(promise)]() mutable {
     auto s = std::make_shared<tcp::socket>(i.io);
     // The connect and the handshake share one deadline (the tunnel's, once it exists).
     auto timer = std::make_shared<asio::steady_timer>(i.io, i.options.handshake_timeout);
-    auto waiting =
-        std::make_shared<std::promise<std::variant<int, std::string>>>(std::move(promise));
+    auto waiting = std::make_shared<std::promise<result<int>>>(std::move(promise));
     timer->async_wait([s](const asio::error_code& e) {
       asio::error_code ignored;
       if (!e) s->close(ignored);
@@ -383,11 +393,12 @@ std::variant<int, std::string> cluster_link::dial(const std::string& host, std::
     s->async_connect(at, [&i, s, at, timer, waiting](const asio::error_code& e) {
       timer->cancel();
       if (i.stopping) {
-        waiting->set_value(std::string("the node is stopping"));
+        waiting->set_value(error(cluster_errc::peer_unreachable, "the node is stopping"));
         return;
       }
       if (e) {
-        waiting->set_value("cannot connect to " + describe(at) + ": " + e.message());
+        waiting->set_value(error(cluster_errc::peer_unreachable,
+                                 "cannot connect to " + describe(at) + ": " + e.message()));
         return;
       }
       asio::error_code ignored;
@@ -400,7 +411,7 @@ std::variant<int, std::string> cluster_link::dial(const std::string& host, std::
     });
   });
   // The connect timer and then the tunnel's deadline end every dial, and stop() lets them.
-  return result.get();
+  return dialled.get();
 }
 
 }  // namespace parley::runtime

@@ -1,5 +1,7 @@
 #include "parley/runtime/cluster_tls.hpp"
 
+#include "parley/runtime/cluster_errc.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -72,22 +74,24 @@ cert_ptr make_cert(EVP_PKEY* key, const std::string& name, X509* issuer, EVP_PKE
   return ok ? std::move(cert) : cert_ptr(nullptr, &X509_free);
 }
 
-std::string write_key(const std::string& path, EVP_PKEY* key) {
+error write_key(const std::string& path, EVP_PKEY* key) {
   std::error_code ignored;  // replaced below; a missing file is fine
   std::filesystem::remove(path, ignored);
   const mode_t old = ::umask(077);  // the key is created 0600
   FILE* f = std::fopen(path.c_str(), "wx");
   ::umask(old);
-  if (!f) return "cannot create " + path;
+  if (!f) return {cluster_errc::certificate, "cannot create " + path};
   const bool ok = PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  return std::fclose(f) == 0 && ok ? "" : "cannot write " + path;
+  if (std::fclose(f) != 0 || !ok) return {cluster_errc::certificate, "cannot write " + path};
+  return {};
 }
 
-std::string write_cert(const std::string& path, X509* cert) {
+error write_cert(const std::string& path, X509* cert) {
   FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) return "cannot create " + path;
+  if (!f) return {cluster_errc::certificate, "cannot create " + path};
   const bool ok = PEM_write_X509(f, cert) == 1;
-  return std::fclose(f) == 0 && ok ? "" : "cannot write " + path;
+  if (std::fclose(f) != 0 || !ok) return {cluster_errc::certificate, "cannot write " + path};
+  return {};
 }
 
 key_ptr read_key(const std::string& path) {
@@ -108,33 +112,35 @@ cert_ptr read_cert(const std::string& path) {
 
 }  // namespace
 
-std::string ensure_cluster_ca(const std::string& dir) {
+error ensure_cluster_ca(const std::string& dir) {
   const std::string cert_path = dir + "/ca.pem", key_path = dir + "/ca-key.pem";
   std::error_code ec;
-  if (std::filesystem::exists(cert_path, ec) && std::filesystem::exists(key_path, ec)) return "";
+  if (std::filesystem::exists(cert_path, ec) && std::filesystem::exists(key_path, ec)) return {};
   std::filesystem::create_directories(dir, ec);
-  if (ec) return "cannot create " + dir + ": " + ec.message();
+  if (ec) return {cluster_errc::certificate, "cannot create " + dir + ": " + ec.message()};
   auto key = new_key();
-  if (!key) return "cannot generate the cluster CA key";
+  if (!key) return {cluster_errc::certificate, "cannot generate the cluster CA key"};
   auto cert = make_cert(key.get(), "Parley cluster CA", nullptr, key.get(), true);
-  if (!cert) return "cannot make the cluster CA certificate";
-  if (auto e = write_key(key_path, key.get()); !e.empty()) return e;
+  if (!cert) return {cluster_errc::certificate, "cannot make the cluster CA certificate"};
+  if (auto e = write_key(key_path, key.get())) return e;
   return write_cert(cert_path, cert.get());
 }
 
-std::variant<tls_identity, std::string> issue_node_identity(const std::string& dir,
-                                                            const std::string& name,
-                                                            const std::string& alt_names) {
+result<tls_identity> issue_node_identity(const std::string& dir, const std::string& name,
+                                         const std::string& alt_names) {
   tls_identity id{dir + "/ca.pem", dir + "/" + name + ".pem", dir + "/" + name + "-key.pem"};
   auto ca_key = read_key(dir + "/ca-key.pem");
   auto ca_cert = read_cert(id.ca_file);
-  if (!ca_key || !ca_cert) return "no readable cluster CA in " + dir + " (ca.pem, ca-key.pem)";
+  if (!ca_key || !ca_cert) {
+    return {cluster_errc::certificate,
+            "no readable cluster CA in " + dir + " (ca.pem, ca-key.pem)"};
+  }
   auto key = new_key();
-  if (!key) return std::string("cannot generate a node key");
+  if (!key) return {cluster_errc::certificate, "cannot generate a node key"};
   auto cert = make_cert(key.get(), name, ca_cert.get(), ca_key.get(), false, alt_names);
-  if (!cert) return "cannot make the certificate of " + name;
-  if (auto e = write_key(id.key_file, key.get()); !e.empty()) return e;
-  if (auto e = write_cert(id.cert_file, cert.get()); !e.empty()) return e;
+  if (!cert) return {cluster_errc::certificate, "cannot make the certificate of " + name};
+  if (auto e = write_key(id.key_file, key.get())) return e;
+  if (auto e = write_cert(id.cert_file, cert.get())) return e;
   return id;
 }
 

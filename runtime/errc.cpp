@@ -1,15 +1,20 @@
 #include "parley/runtime/errc.hpp"
 
+#include "parley/runtime/cluster_errc.hpp"
+#include "parley/runtime/token.hpp"
+#include "parley/schema/tls.hpp"
+#include "parley/store/status.hpp"
+
 #include <caf/atom.hpp>
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
+
+#include <array>
 
 namespace parley {
 
 const char* to_string(errc code) {
   switch (code) {
-    case errc::ok:
-      return "ok";
     case errc::bad_request:
       return "bad_request";
     case errc::malformed_frame:
@@ -48,34 +53,73 @@ const char* to_string(errc code) {
   return "unknown";
 }
 
-caf::atom_value error_category() {
-  return caf::atom("parley");
+namespace {
+
+const char* request_code_name(std::uint8_t code) {
+  return to_string(static_cast<errc>(code));
+}
+
+bool request_retriable(std::uint8_t code) {
+  switch (static_cast<errc>(code)) {
+    case errc::unavailable:
+    case errc::internal:
+    case errc::timeout:
+    case errc::rate_limited:
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr error_category request_category{"request", &request_code_name, &request_retriable};
+
+/// Every category an error crossing an actor boundary can have: the modules at or below the
+/// runtime (the entities use the request category).
+const std::array<const error_category*, 5>& known_categories() {
+  static const std::array<const error_category*, 5> all{
+      &request_category, &category_of(store::errc{}), &category_of(runtime::cluster_errc{}),
+      &category_of(runtime::auth_errc{}), &category_of(schema::tls_errc{})};
+  return all;
+}
+
+}  // namespace
+
+const error_category& category_of(errc) {
+  return request_category;
+}
+
+caf::error to_caf(const error& err) {
+  if (!err) return {};
+  return caf::error(err.code(), caf::atom_from_string(err.category()->name),
+                    caf::make_message(err.message()));
 }
 
 caf::error make_error(errc code, std::string message) {
-  return caf::error(static_cast<std::uint8_t>(code), error_category(),
-                    caf::make_message(std::move(message)));
+  return to_caf(error(code, std::move(message)));
 }
 
-std::pair<errc, std::string> classify(const caf::error& err) {
-  if (!err) return {errc::ok, {}};
-  if (err.category() == error_category()) {
-    std::string message;
-    if (err.context().match_elements<std::string>()) message = err.context().get_as<std::string>(0);
-    return {static_cast<errc>(err.code()), std::move(message)};
+error from_caf(const caf::error& err) {
+  if (!err) return {};
+  std::string message;
+  if (err.context().match_elements<std::string>()) message = err.context().get_as<std::string>(0);
+  for (const auto* category : known_categories()) {
+    if (err.category() == caf::atom_from_string(category->name)) {
+      return error(*category, err.code(), std::move(message));
+    }
   }
   if (err.category() == caf::atom("system")) {
     switch (static_cast<caf::sec>(err.code())) {
       case caf::sec::request_timeout:
-        return {errc::timeout, "request timed out"};
+        return error(errc::timeout, "request timed out");
       case caf::sec::request_receiver_down:
       case caf::sec::remote_linking_failed:
-        return {errc::unavailable, "the entity is not reachable, retry"};
+        return error(errc::unavailable, "the entity is not reachable, retry");
       default:
         break;
     }
   }
-  return {errc::internal, "internal error (" + std::to_string(err.code()) + ")"};
+  return error(errc::internal,
+               "CAF error " + caf::to_string(err.category()) + " " + std::to_string(err.code()));
 }
 
 }  // namespace parley

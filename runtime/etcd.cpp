@@ -2,7 +2,7 @@
 
 #include "parley/store/keys.hpp"
 
-#include "parley/runtime/errc.hpp"
+#include "parley/runtime/cluster_errc.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -74,8 +74,8 @@ etcd_kv to_kv(const json& j) {
 /// an error, never an exception out of this module: whatever answers on etcd's port cannot
 /// end a node's thread.
 template <class Decode>
-auto decode_answer(const caf::expected<std::string>& answer, const std::string& path, Decode decode)
-    -> caf::expected<decltype(decode(std::declval<const json&>()))> {
+auto decode_answer(const result<std::string>& answer, const std::string& path, Decode decode)
+    -> result<decltype(decode(std::declval<const json&>()))> {
   if (!answer) return answer.error();
   const auto j = json::parse(*answer, nullptr, false);
   if (j.is_object()) {
@@ -84,7 +84,7 @@ auto decode_answer(const caf::expected<std::string>& answer, const std::string& 
     } catch (const std::exception&) {  // json's type errors, std::stoll's
     }
   }
-  return make_error(errc::unavailable, "etcd's answer to " + path + " was not understood");
+  return {cluster_errc::etcd_bad_answer, "etcd's answer to " + path + " was not understood"};
 }
 
 /// etcd's range end for every key starting with `prefix`: the store's bound, except that
@@ -117,7 +117,7 @@ std::unique_ptr<httplib::Client> http_client(const std::string& endpoint, const 
 etcd_client::etcd_client(std::string endpoint, std::chrono::milliseconds timeout, tls_identity tls)
     : endpoint_(std::move(endpoint)), timeout_(timeout), tls_(std::move(tls)) {}
 
-caf::expected<std::string> etcd_client::post(const std::string& path, const std::string& body) {
+result<std::string> etcd_client::post(const std::string& path, const std::string& body) {
   auto client = http_client(endpoint_, tls_);
   auto& http = *client;
   http.set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(timeout_).count(),
@@ -126,23 +126,23 @@ caf::expected<std::string> etcd_client::post(const std::string& path, const std:
                         (timeout_.count() % 1000) * 1000);
   auto res = http.Post(path.c_str(), body, "application/json");
   if (!res) {
-    return make_error(errc::unavailable, "etcd at " + endpoint_ + " unreachable (" +
-                                             httplib::to_string(res.error()) + ")");
+    return {cluster_errc::etcd_unreachable,
+            "etcd at " + endpoint_ + " unreachable (" + httplib::to_string(res.error()) + ")"};
   }
   if (res->status != 200) {
-    return make_error(errc::unavailable, "etcd " + path + " answered " +
-                                             std::to_string(res->status) + ": " + res->body);
+    return {cluster_errc::etcd_unreachable,
+            "etcd " + path + " answered " + std::to_string(res->status) + ": " + res->body};
   }
   return res->body;
 }
 
-caf::expected<std::int64_t> etcd_client::grant_lease(std::chrono::seconds ttl) {
+result<std::int64_t> etcd_client::grant_lease(std::chrono::seconds ttl) {
   const std::string path = "/v3/lease/grant";
   return decode_answer(post(path, json{{"TTL", ttl.count()}}.dump()), path,
                        [](const json& j) { return as_int(j, "ID"); });
 }
 
-caf::expected<std::int64_t> etcd_client::keep_alive(std::int64_t lease) {
+result<std::int64_t> etcd_client::keep_alive(std::int64_t lease) {
   const std::string path = "/v3/lease/keepalive";
   return decode_answer(
       post(path, json{{"ID", std::to_string(lease)}}.dump()), path, [](const json& j) {
@@ -150,19 +150,19 @@ caf::expected<std::int64_t> etcd_client::keep_alive(std::int64_t lease) {
       });
 }
 
-caf::error etcd_client::revoke(std::int64_t lease) {
+error etcd_client::revoke(std::int64_t lease) {
   auto r = post("/v3/lease/revoke", json{{"ID", std::to_string(lease)}}.dump());
-  return r ? caf::error{} : r.error();
+  return r ? error{} : r.error();
 }
 
-caf::error etcd_client::put(const std::string& key, const std::string& value, std::int64_t lease) {
+error etcd_client::put(const std::string& key, const std::string& value, std::int64_t lease) {
   json body{{"key", b64(key)}, {"value", b64(value)}};
   if (lease) body["lease"] = std::to_string(lease);
   auto r = post("/v3/kv/put", body.dump());
-  return r ? caf::error{} : r.error();
+  return r ? error{} : r.error();
 }
 
-caf::expected<std::optional<etcd_kv>> etcd_client::get(const std::string& key) {
+result<std::optional<etcd_kv>> etcd_client::get(const std::string& key) {
   const std::string path = "/v3/kv/range";
   return decode_answer(post(path, json{{"key", b64(key)}}.dump()), path, [](const json& j) {
     if (!j.contains("kvs") || j.at("kvs").empty()) return std::optional<etcd_kv>{};
@@ -170,7 +170,7 @@ caf::expected<std::optional<etcd_kv>> etcd_client::get(const std::string& key) {
   });
 }
 
-caf::expected<std::vector<etcd_kv>> etcd_client::get_prefix(const std::string& prefix) {
+result<std::vector<etcd_kv>> etcd_client::get_prefix(const std::string& prefix) {
   const std::string path = "/v3/kv/range";
   const auto body = json{{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))}}.dump();
   return decode_answer(post(path, body), path, [](const json& j) {
@@ -182,13 +182,13 @@ caf::expected<std::vector<etcd_kv>> etcd_client::get_prefix(const std::string& p
   });
 }
 
-caf::error etcd_client::erase(const std::string& key) {
+error etcd_client::erase(const std::string& key) {
   auto r = post("/v3/kv/deleterange", json{{"key", b64(key)}}.dump());
-  return r ? caf::error{} : r.error();
+  return r ? error{} : r.error();
 }
 
-caf::expected<bool> etcd_client::put_if(const std::string& key, const std::string& value,
-                                        std::int64_t mod_revision, std::int64_t lease) {
+result<bool> etcd_client::put_if(const std::string& key, const std::string& value,
+                                 std::int64_t mod_revision, std::int64_t lease) {
   json put{{"key", b64(key)}, {"value", b64(value)}};
   if (lease) put["lease"] = std::to_string(lease);
   json compare = mod_revision == 0 ? json{{"key", b64(key)},

@@ -13,8 +13,7 @@
 
 namespace parley::runtime {
 
-std::variant<std::unique_ptr<etcd_process>, std::string> etcd_process::start(
-    const etcd_process_options& o) {
+result<std::unique_ptr<etcd_process>> etcd_process::start(const etcd_process_options& o) {
   const bool tls = o.tls.configured();
   const std::string endpoint =
       (tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(o.client_port);
@@ -41,7 +40,7 @@ std::variant<std::unique_ptr<etcd_process>, std::string> etcd_process::start(
   std::fflush(nullptr);  // or the child flushes our buffered output a second time
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) return std::string("cannot fork to start etcd");
+  if (pid < 0) return {cluster_errc::etcd_not_started, "cannot fork to start etcd"};
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(1);  // the parent died before the line above
@@ -68,11 +67,13 @@ std::variant<std::unique_ptr<etcd_process>, std::string> etcd_process::start(
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       process->pid_ = -1;
-      return "etcd exited at start (is Debian's etcd-server installed? see " + o.log_file + ")";
+      return {cluster_errc::etcd_not_started,
+              "etcd exited at start (is Debian's etcd-server installed? see " + o.log_file + ")"};
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return "etcd did not answer within " + std::to_string(o.start_timeout.count()) + " ms (see " +
-             o.log_file + ")";  // the handle's destructor stops it
+      return {cluster_errc::etcd_not_started,  // the handle's destructor stops it
+              "etcd did not answer within " + std::to_string(o.start_timeout.count()) +
+                  " ms (see " + o.log_file + ")"};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling another process
   }

@@ -19,20 +19,20 @@ void group_committer::submit(store::write_batch batch, callback done) {
       return;
     }
   }
-  done(store::status{store::errc::shutting_down, "the node is stopping"});
+  done(error(store::errc::shutting_down, "the node is stopping"));
 }
 
 void group_committer::write_now(store::write_batch batch, const callback& done) {
   {
     std::lock_guard<std::mutex> guard(mu_);
     if (stopping_) {
-      done(store::status{store::errc::shutting_down, "the node is stopping"});
+      done(error(store::errc::shutting_down, "the node is stopping"));
       return;
     }
     // Counted before the write so that stop() (which sets stopping_ under mu_) waits for it.
     ++writers_;
   }
-  const store::status st = db_.write(batch, store::durability::buffered);
+  const error st = db_.write(batch, store::durability::buffered);
   {
     std::lock_guard<std::mutex> guard(mu_);
     stats_.groups += 1;
@@ -83,7 +83,7 @@ void group_committer::run() {
       ops += p.batch.size();
       merged.append(std::move(p.batch));
     }
-    const store::status st = db_.write(merged, opts_.durability);
+    const error st = db_.write(merged, opts_.durability);
     {
       std::lock_guard<std::mutex> guard(mu_);
       stats_.groups += 1;

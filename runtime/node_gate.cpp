@@ -1,5 +1,6 @@
 #include "parley/runtime/node_gate.hpp"
 
+#include "parley/runtime/cluster_errc.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -117,8 +118,10 @@ void take_parked(gate_actor* self, router& r, routed_message m) {
 caf::behavior gate_behavior(gate_actor* self, router* r, gate_hooks hooks) {
   return {
       [=](import_atom, shard_transfer& t) -> caf::result<std::uint32_t> {
-        if (!hooks.import) return make_error(errc::unsupported, "this node cannot import");
-        if (auto err = hooks.import(t)) return err;
+        if (!hooks.import) {
+          return to_caf({cluster_errc::unsupported, "this node cannot import"});
+        }
+        if (auto err = hooks.import(t)) return to_caf(err);
         return t.shard;
       },
       [=](map_atom, std::uint64_t epoch, std::vector<node_id>& owners) {

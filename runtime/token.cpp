@@ -67,18 +67,50 @@ std::string describe_errno(const std::string& path, int err) {
 
 }  // namespace
 
-const char* describe(token_error e) {
-  switch (e) {
-    case token_error::malformed:
-      return "the token is malformed";
-    case token_error::forged:
-      return "the token signature is invalid";
-    case token_error::expired:
-      return "the token has expired";
-    case token_error::unsupported_version:
-      return "the token version is not supported (want v1)";
+namespace {
+
+const char* auth_code_name(std::uint8_t code) {
+  switch (static_cast<auth_errc>(code)) {
+    case auth_errc::malformed:
+      return "malformed";
+    case auth_errc::forged:
+      return "forged";
+    case auth_errc::expired:
+      return "expired";
+    case auth_errc::unsupported_version:
+      return "unsupported_version";
+    case auth_errc::no_secret:
+      return "no_secret";
   }
-  return "the token is invalid";
+  return "unknown";
+}
+
+bool never_retriable(std::uint8_t) {
+  return false;
+}
+
+constexpr error_category auth_category{"auth", &auth_code_name, &never_retriable};
+
+error refused(auth_errc why) {
+  switch (why) {
+    case auth_errc::malformed:
+      return {why, "the token is malformed"};
+    case auth_errc::forged:
+      return {why, "the token signature is invalid"};
+    case auth_errc::expired:
+      return {why, "the token has expired"};
+    case auth_errc::unsupported_version:
+      return {why, "the token version is not supported (want v1)"};
+    case auth_errc::no_secret:
+      break;
+  }
+  return {auth_errc::malformed, "the token is invalid"};
+}
+
+}  // namespace
+
+const error_category& category_of(auth_errc) {
+  return auth_category;
 }
 
 token_authority::token_authority(std::string secret) : secret_(std::move(secret)) {}
@@ -98,43 +130,40 @@ std::string token_authority::issue(const std::string& user, std::chrono::seconds
   return payload + "." + sign(payload);
 }
 
-std::variant<token_claims, token_error> token_authority::verify(
-    const std::string& token, std::chrono::system_clock::time_point now) const {
-  if (token.size() > 1024) return token_error::malformed;
+result<token_claims> token_authority::verify(const std::string& token,
+                                             std::chrono::system_clock::time_point now) const {
+  if (token.size() > 1024) return refused(auth_errc::malformed);
   // Split from both ends: user names may contain dots.
   const auto first = token.find('.');
   const auto last = token.rfind('.');
-  if (first == std::string::npos || last == first) return token_error::malformed;
+  if (first == std::string::npos || last == first) return refused(auth_errc::malformed);
   const auto middle = token.rfind('.', last - 1);
-  if (middle == std::string::npos || middle <= first) return token_error::malformed;
-  if (token.compare(0, first, "v1") != 0) return token_error::unsupported_version;
+  if (middle == std::string::npos || middle <= first) return refused(auth_errc::malformed);
+  if (token.compare(0, first, "v1") != 0) return refused(auth_errc::unsupported_version);
   token_claims claims;
   claims.user = token.substr(first + 1, middle - first - 1);
   const std::string expiry = token.substr(middle + 1, last - middle - 1);
   const std::string signature = token.substr(last + 1);
-  if (!valid_name(claims.user)) return token_error::malformed;
+  if (!valid_name(claims.user)) return refused(auth_errc::malformed);
   auto expires = parse_expiry(expiry);
-  if (!expires) return token_error::malformed;
+  if (!expires) return refused(auth_errc::malformed);
   claims.expires_unix_s = *expires;
   const std::string expected = sign(token.substr(0, last));
   if (signature.size() != expected.size() ||
       CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
-    return token_error::forged;
+    return refused(auth_errc::forged);
   }
-  if (unix_seconds(now) >= claims.expires_unix_s) return token_error::expired;
+  if (unix_seconds(now) >= claims.expires_unix_s) return refused(auth_errc::expired);
   // Signed by our secret but valid for longer than any token we issue: refused, so that a
   // leaked token of a misconfigured issuer does not live for a century.
   const auto horizon = static_cast<std::uint64_t>(max_token_ttl.count()) + max_clock_skew_s;
-  if (claims.expires_unix_s - unix_seconds(now) > horizon) return token_error::malformed;
+  if (claims.expires_unix_s - unix_seconds(now) > horizon) return refused(auth_errc::malformed);
   return claims;
 }
 
-std::optional<std::string> load_secret(const std::string& path, std::string& error) {
+result<std::string> load_secret(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = describe_errno(path, errno);
-    return std::nullopt;
-  }
+  if (fd < 0) return {auth_errc::no_secret, describe_errno(path, errno)};
   struct stat st {};
   std::string secret(secret_bytes, '\0');
   ssize_t n = -1;
@@ -144,26 +173,22 @@ std::optional<std::string> load_secret(const std::string& path, std::string& err
   }
   const int read_errno = errno;
   ::close(fd);
-  if (!S_ISREG(st.st_mode)) {
-    error = path + " is not a regular file";
-    return std::nullopt;
-  }
+  if (!S_ISREG(st.st_mode)) return {auth_errc::no_secret, path + " is not a regular file"};
   if (static_cast<std::size_t>(st.st_size) != secret_bytes) {
-    error = path + " does not hold a " + std::to_string(secret_bytes) + "-byte secret";
-    return std::nullopt;
+    return {auth_errc::no_secret,
+            path + " does not hold a " + std::to_string(secret_bytes) + "-byte secret"};
   }
   if (n != static_cast<ssize_t>(secret_bytes)) {
-    error = n < 0 ? describe_errno(path, read_errno) : path + " changed while being read";
-    return std::nullopt;
+    return {auth_errc::no_secret,
+            n < 0 ? describe_errno(path, read_errno) : path + " changed while being read"};
   }
   return secret;
 }
 
-std::optional<std::string> load_or_create_secret(const std::string& path, std::string& error) {
+result<std::string> load_or_create_secret(const std::string& path) {
   std::string secret(secret_bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), secret_bytes) != 1) {
-    error = "no randomness for the secret";
-    return std::nullopt;
+    return {auth_errc::no_secret, "no randomness for the secret"};
   }
   // O_EXCL: two processes creating a data dir at once must not both win with different
   // secrets; it also refuses to follow a symbolic link, dangling or not. Whatever exists at
@@ -171,23 +196,21 @@ std::optional<std::string> load_or_create_secret(const std::string& path, std::s
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno != EEXIST) {
-      error = "cannot create " + path + ": " + std::strerror(errno);
-      return std::nullopt;
+      return {auth_errc::no_secret, "cannot create " + path + ": " + std::strerror(errno)};
     }
-    auto existing = load_secret(path, error);
-    if (!existing && error.find("does not exist") != std::string::npos) {
-      error = path + " is a dangling symbolic link";
+    // It exists, yet reading says it does not: a dangling symbolic link.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && ::stat(path.c_str(), &st) != 0 &&
+        errno == ENOENT) {
+      return {auth_errc::no_secret, path + " is a dangling symbolic link"};
     }
-    return existing;
+    return load_secret(path);
   }
   const bool ok =
       ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()) &&
       ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok) {
-    error = "cannot write " + path;
-    return std::nullopt;
-  }
+  if (!ok) return {auth_errc::no_secret, "cannot write " + path};
   return secret;
 }
 

@@ -42,7 +42,33 @@ std::string openssl_error() {
   return text;
 }
 
+const char* tls_code_name(std::uint8_t code) {
+  switch (static_cast<tls_errc>(code)) {
+    case tls_errc::no_context:
+      return "no_context";
+    case tls_errc::bad_certificate:
+      return "bad_certificate";
+    case tls_errc::bad_key:
+      return "bad_key";
+    case tls_errc::key_mismatch:
+      return "key_mismatch";
+    case tls_errc::bad_trust:
+      return "bad_trust";
+  }
+  return "unknown";
+}
+
+bool never_retriable(std::uint8_t) {
+  return false;
+}
+
+constexpr error_category tls_category{"tls", &tls_code_name, &never_retriable};
+
 }  // namespace
+
+const error_category& category_of(tls_errc) {
+  return tls_category;
+}
 
 struct tls_context::impl {
   explicit impl(ctx_ptr c, bool server) : ctx(std::move(c)), is_server(server) {}
@@ -58,63 +84,64 @@ bool tls_context::is_server() const {
 
 namespace {
 
-/// Loads the certificate chain and its key into `ctx`. Returns "" or why not.
-std::string use_identity(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
+/// Loads the certificate chain and its key into `ctx`.
+error use_identity(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
-    return "cannot load the TLS certificate " + cert_file + ": " + openssl_error();
+    return {tls_errc::bad_certificate,
+            "cannot load the TLS certificate " + cert_file + ": " + openssl_error()};
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
     if (mismatch) {
       ERR_clear_error();
-      return "the TLS key " + key_file + " does not match the certificate " + cert_file;
+      return {tls_errc::key_mismatch,
+              "the TLS key " + key_file + " does not match the certificate " + cert_file};
     }
-    return "cannot load the TLS key " + key_file + ": " + openssl_error();
+    return {tls_errc::bad_key, "cannot load the TLS key " + key_file + ": " + openssl_error()};
   }
-  return "";
+  return {};
 }
 
 /// Trusts `ca_file` (empty: the system's roots) and requires the peer's certificate (a server
 /// always sends one; `mode` adds FAIL_IF_NO_PEER_CERT for a server checking clients).
-std::string verify_peers(SSL_CTX* ctx, const std::string& ca_file, int mode) {
+error verify_peers(SSL_CTX* ctx, const std::string& ca_file, int mode) {
   const int loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                                      : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
   if (loaded != 1) {
-    return "cannot load the trusted certificates " + ca_file + ": " + openssl_error();
+    return {tls_errc::bad_trust,
+            "cannot load the trusted certificates " + ca_file + ": " + openssl_error()};
   }
   SSL_CTX_set_verify(ctx, mode, nullptr);
-  return "";
+  return {};
 }
 
 }  // namespace
 
-std::variant<tls_context, std::string> tls_context::server(const std::string& cert_file,
-                                                           const std::string& key_file) {
+result<tls_context> tls_context::server(const std::string& cert_file, const std::string& key_file) {
   ERR_clear_error();
   auto ctx = new_ctx(TLS_server_method());
-  if (!ctx) return "cannot create a TLS context: " + openssl_error();
-  if (auto e = use_identity(ctx.get(), cert_file, key_file); !e.empty()) return e;
+  if (!ctx) return {tls_errc::no_context, "cannot create a TLS context: " + openssl_error()};
+  if (auto e = use_identity(ctx.get(), cert_file, key_file)) return e;
   return tls_context(std::make_shared<impl>(std::move(ctx), true));
 }
 
-std::variant<tls_context, std::string> tls_context::client(const std::string& ca_file) {
+result<tls_context> tls_context::client(const std::string& ca_file) {
   ERR_clear_error();
   auto ctx = new_ctx(TLS_client_method());
-  if (!ctx) return "cannot create a TLS context: " + openssl_error();
-  if (auto e = verify_peers(ctx.get(), ca_file, SSL_VERIFY_PEER); !e.empty()) return e;
+  if (!ctx) return {tls_errc::no_context, "cannot create a TLS context: " + openssl_error()};
+  if (auto e = verify_peers(ctx.get(), ca_file, SSL_VERIFY_PEER)) return e;
   return tls_context(std::make_shared<impl>(std::move(ctx), false));
 }
 
-std::variant<tls_context, std::string> tls_context::mutual(bool server, const std::string& ca_file,
-                                                           const std::string& cert_file,
-                                                           const std::string& key_file) {
-  if (ca_file.empty()) return "mutual TLS needs a CA file";
+result<tls_context> tls_context::mutual(bool server, const std::string& ca_file,
+                                        const std::string& cert_file, const std::string& key_file) {
+  if (ca_file.empty()) return {tls_errc::bad_trust, "mutual TLS needs a CA file"};
   ERR_clear_error();
   auto ctx = new_ctx(server ? TLS_server_method() : TLS_client_method());
-  if (!ctx) return "cannot create a TLS context: " + openssl_error();
-  if (auto e = use_identity(ctx.get(), cert_file, key_file); !e.empty()) return e;
+  if (!ctx) return {tls_errc::no_context, "cannot create a TLS context: " + openssl_error()};
+  if (auto e = use_identity(ctx.get(), cert_file, key_file)) return e;
   const int mode = server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER;
-  if (auto e = verify_peers(ctx.get(), ca_file, mode); !e.empty()) return e;
+  if (auto e = verify_peers(ctx.get(), ca_file, mode)) return e;
   return tls_context(std::make_shared<impl>(std::move(ctx), server));
 }
 

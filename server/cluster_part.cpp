@@ -2,6 +2,7 @@
 
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/basp_sockets.hpp"
+#include "parley/runtime/cluster_errc.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/rebalance.hpp"
 #include "parley/runtime/router.hpp"
@@ -18,14 +19,16 @@
 
 namespace parley::server {
 
-std::string cluster_part::configure(const runtime::cluster_options& o,
-                                    caf::actor_system_config& cfg) {
+using runtime::cluster_errc;
+
+error cluster_part::configure(const runtime::cluster_options& o, caf::actor_system_config& cfg) {
   const auto& tls = o.tls;
   if (!tls.configured() && !o.insecure) {
-    return tls.partly_configured()
-               ? "the cluster port needs all of --cluster-ca, --cluster-cert and --cluster-key"
-               : "a clustered node needs TLS on its cluster port (--cluster-ca, --cluster-cert, "
-                 "--cluster-key; `imctl cluster cert` makes them) or --insecure-cluster-port";
+    return {cluster_errc::bad_config,
+            tls.partly_configured()
+                ? "the cluster port needs all of --cluster-ca, --cluster-cert and --cluster-key"
+                : "a clustered node needs TLS on its cluster port (--cluster-ca, --cluster-cert, "
+                  "--cluster-key; `imctl cluster cert` makes them) or --insecure-cluster-port"};
   }
   cfg.load<caf::io::middleman>();
   if (!tls.configured()) {
@@ -35,7 +38,7 @@ std::string cluster_part::configure(const runtime::cluster_options& o,
   // Detect a frozen peer too, not only a closed connection (see stack notes).
   cfg.set("middleman.heartbeat-interval", caf::timespan(std::chrono::milliseconds(200)));
   cfg.set("middleman.connection-timeout", caf::timespan(std::chrono::seconds(1)));
-  return "";
+  return {};
 }
 
 cluster_part::cluster_part(runtime::cluster_options o, std::uint32_t shard_count)
@@ -58,31 +61,39 @@ std::function<bool()> cluster_part::serving_check() {
 
 runtime::gate_directory::connector cluster_part::gate_connector() {
   if (!opts_.tls.configured()) {
-    return [this](const runtime::gate_address& at) {
-      return system_->middleman().remote_actor(at.host, at.port);
+    return [this](const runtime::gate_address& at) -> result<caf::actor> {
+      auto gate = system_->middleman().remote_actor(at.host, at.port);
+      if (!gate) {
+        return {cluster_errc::peer_unreachable, "cannot reach the gate at " + at.host + ":" +
+                                                    std::to_string(at.port) + ": " +
+                                                    system_->render(gate.error())};
+      }
+      return *gate;
     };
   }
-  return [this](const runtime::gate_address& at) -> caf::expected<caf::actor> {
+  return [this](const runtime::gate_address& at) -> result<caf::actor> {
     // A BASP handshake that fails over a good tunnel (see basp_sockets.cpp) is tried once more
     // at once: the directory's next try would be a second away.
-    caf::expected<caf::actor> gate{caf::actor{}};
+    result<caf::actor> gate{cluster_errc::peer_unreachable, "not dialled"};
     for (int attempt = 0; attempt < 2; ++attempt) {
       auto fd = link_->dial(at.host, at.port);
-      if (auto* why = std::get_if<std::string>(&fd)) return make_error(errc::unavailable, *why);
-      gate = runtime::connect_gate_over(*system_, std::get<int>(fd), std::chrono::seconds(5));
+      if (!fd) return fd.error();
+      gate = runtime::connect_gate_over(*system_, *fd, std::chrono::seconds(5));
       if (gate) break;
     }
     return gate;
   };
 }
 
-std::string cluster_part::open(runtime::router& router, store::store& db) {
+error cluster_part::open(runtime::router& router, store::store& db) {
   router_ = &router;
   db_ = &db;
   runtime::gate_hooks hooks;
-  hooks.import = [this](const runtime::shard_transfer& t) -> caf::error {
-    auto st = db_->import_shard(t.shard, runtime::from_transfer(t));
-    return st.ok() ? caf::error{} : make_error(errc::internal, "import: " + st.message());
+  hooks.import = [this](const runtime::shard_transfer& t) -> error {
+    if (auto err = db_->import_shard(t.shard, runtime::from_transfer(t))) {
+      return err.context("import of shard " + std::to_string(t.shard));
+    }
+    return {};
   };
   hooks.apply_map = [this](std::uint64_t epoch, std::vector<runtime::node_id> owners) {
     map_.apply(epoch, std::move(owners));
@@ -98,16 +109,17 @@ std::string cluster_part::open(runtime::router& router, store::store& db) {
   return open_port();
 }
 
-std::string cluster_part::open_port() {
+error cluster_part::open_port() {
   const auto& c = opts_;
   if (!c.tls.configured()) {
     auto bound = system_->middleman().publish(gate_, c.cluster_port, c.host.c_str(), true);
     if (!bound) {
-      return "cannot publish the node gate on " + c.host + ":" + std::to_string(c.cluster_port) +
-             ": " + system_->render(bound.error());
+      return {cluster_errc::cannot_listen, "cannot publish the node gate on " + c.host + ":" +
+                                               std::to_string(c.cluster_port) + ": " +
+                                               system_->render(bound.error())};
     }
     port_ = *bound;
-    return "";
+    return {};
   }
   runtime::cluster_link_options lo;
   lo.host = c.host;
@@ -116,10 +128,10 @@ std::string cluster_part::open_port() {
   auto started = runtime::cluster_link::start(
       lo, [sys = system_, g = gate_](int fd) { runtime::serve_gate_over(*sys, fd, g); },
       [this](const std::string& peer, const std::string& why) { log_refusal(peer, why); });
-  if (auto* error = std::get_if<std::string>(&started)) return "the cluster port: " + *error;
-  link_ = std::move(std::get<std::unique_ptr<runtime::cluster_link>>(started));
+  if (!started) return started.error().context("the cluster port");
+  link_ = std::move(*started);
   port_ = link_->port();
-  return "";
+  return {};
 }
 
 void cluster_part::log_refusal(const std::string& peer, const std::string& why) {
@@ -134,8 +146,7 @@ void cluster_part::log_refusal(const std::string& peer, const std::string& why) 
   refusals_unlogged_ = 0;
 }
 
-std::string cluster_part::join(std::uint16_t client_port,
-                               runtime::cluster_member::stats_source stats) {
+error cluster_part::join(std::uint16_t client_port, runtime::cluster_member::stats_source stats) {
   runtime::node_info self{opts_.self, opts_.host, port_, client_port, 0};
   member_ = std::make_unique<runtime::cluster_member>(
       opts_, self, map_,
@@ -145,7 +156,7 @@ std::string cluster_part::join(std::uint16_t client_port,
         gates_->update(where, opts_.self);
       },
       std::move(stats));
-  if (auto err = member_->start()) return "cannot join the cluster: " + classify(err).second;
+  if (auto err = member_->start()) return err.context("cannot join the cluster");
   mover_ = std::thread([this] {
     runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
     while (!mover_stop_) {
@@ -155,7 +166,7 @@ std::string cluster_part::join(std::uint16_t client_port,
       }
     }
   });
-  return "";
+  return {};
 }
 
 void cluster_part::move_step(runtime::etcd_client& etcd) {
@@ -171,22 +182,25 @@ void cluster_part::move_step(runtime::etcd_client& etcd) {
   const auto step = runtime::next_rebalance_step(opts_.self, owners, members, draining);
   if (step.what == runtime::rebalance_step::kind::drained) drained_ = true;
   if (step.what != runtime::rebalance_step::kind::move) return;
-  const std::string error = migrate_shard(step.shard, step.target);
-  if (!error.empty()) {
+  if (auto err = migrate_shard(step.shard, step.target)) {
     std::fprintf(stderr, "parley: moving shard %u to %s failed: %s\n", step.shard,
-                 step.target.c_str(), error.c_str());
+                 step.target.c_str(), err.describe().c_str());
   }
 }
 
-std::string cluster_part::migrate_shard(std::uint32_t shard, const std::string& target) {
+error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target) {
   std::lock_guard<std::mutex> guard(migrate_mu_);
-  if (!member_ || !router_) return "not a cluster node";
+  if (!member_ || !router_) return {cluster_errc::unsupported, "not a cluster node"};
   const std::string& self = opts_.self;
-  if (shard >= map_.shard_count()) return "no shard " + std::to_string(shard);
-  if (map_.owner(shard) != self) return "shard " + std::to_string(shard) + " is not owned here";
-  if (target == self) return "the shard is already here";
+  if (shard >= map_.shard_count()) {
+    return {cluster_errc::bad_config, "no shard " + std::to_string(shard)};
+  }
+  if (map_.owner(shard) != self) {
+    return {cluster_errc::not_owner, "shard " + std::to_string(shard) + " is not owned here"};
+  }
+  if (target == self) return {cluster_errc::not_owner, "the shard is already here"};
   caf::actor target_gate = gates_->gate(target);
-  if (!target_gate) return "node " + target + " is not reachable";
+  if (!target_gate) return {cluster_errc::peer_unreachable, "node " + target + " is not reachable"};
 
   const auto t0 = std::chrono::steady_clock::now();
   // 1. Stop serving the shard and drain its actors (they finish their writes, then quit).
@@ -196,42 +210,45 @@ std::string cluster_part::migrate_shard(std::uint32_t shard, const std::string& 
     self_actor->monitor(a);
     caf::anon_send(a, actors::drain_atom::value);
   }
-  std::string failure;
-  for (std::size_t n = 0; n < actors.size() && failure.empty(); ++n) {
-    self_actor->receive([](caf::down_msg&) {},
-                        caf::after(std::chrono::seconds(10)) >>
-                            [&] { failure = "actors of the shard did not drain"; });
+  error failure;
+  for (std::size_t n = 0; n < actors.size() && !failure; ++n) {
+    self_actor->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >>
+                                                   [&] {
+                                                     failure =
+                                                         error(cluster_errc::move_failed,
+                                                               "actors of the shard did not drain");
+                                                   });
   }
   // 2. Export and ship.
   store::shard_export data;
-  if (failure.empty()) {
+  if (!failure) {
     auto exported = db_->export_shard(shard);
     if (!exported)
-      failure = "export: " + exported.error().message();
+      failure = exported.error().context("export");
     else
       data = std::move(*exported);
   }
-  if (failure.empty()) {
+  if (!failure) {
     const auto t = runtime::to_transfer(shard, std::move(data));
     self_actor->request(target_gate, std::chrono::seconds(30), runtime::import_atom::value, t)
         .receive([](std::uint32_t) {},
                  [&](caf::error& err) {
-                   failure = "import on " + target + ": " + classify(err).second;
+                   failure = error(cluster_errc::move_failed,
+                                   "import on " + target + ": " + from_caf(err).describe());
                  });
   }
   // 3. Flip the map: compare-and-swap on its revision, epoch + 1.
   runtime::stored_shard_map flipped;
-  if (failure.empty()) {
+  if (!failure) {
     runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
     auto moved =
         runtime::move_shard_owner(etcd, runtime::cluster_layout(opts_.prefix), shard, self, target);
-    if (auto* why = std::get_if<std::string>(&moved)) {
-      failure = std::move(*why);
-    } else {
-      flipped = std::move(std::get<runtime::stored_shard_map>(moved));
-    }
+    if (!moved)
+      failure = moved.error();
+    else
+      flipped = std::move(*moved);
   }
-  if (!failure.empty()) {
+  if (failure) {
     router_->finish_handoff(shard);  // still ours: serve it again, starting with what waited
     caf::anon_send(gate_, runtime::resume_atom::value, shard);
     return failure;
@@ -250,8 +267,8 @@ std::string cluster_part::migrate_shard(std::uint32_t shard, const std::string& 
   caf::anon_send(gate_, runtime::resume_atom::value, shard);
   handoffs_ms_.push_back(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  store::ignore_failure(db_->clear_shard(shard),
-                        "best effort: a leftover copy is never read (the shard is not ours)");
+  ignore(db_->clear_shard(shard),
+         "best effort: a leftover copy is never read (the shard is not ours)");
   return {};
 }
 

@@ -43,8 +43,8 @@ namespace parley::server {
 class cluster_part {
  public:
   /// Checks the options and prepares the actor system's config (CAF's middleman, heartbeats
-  /// that notice a frozen peer). Returns "" or why the node cannot start.
-  static std::string configure(const runtime::cluster_options& o, caf::actor_system_config& cfg);
+  /// that notice a frozen peer). Fails with cluster.bad_config.
+  static error configure(const runtime::cluster_options& o, caf::actor_system_config& cfg);
 
   cluster_part(runtime::cluster_options o, std::uint32_t shard_count);
   ~cluster_part();
@@ -61,16 +61,16 @@ class cluster_part {
   /// Whether this node may serve its shards now (registered, lease fresh).
   std::function<bool()> serving_check();
 
-  /// The router exists: spawns the gate and opens the cluster port. "" or why not.
-  std::string open(runtime::router& router, store::store& db);
+  /// The router exists: spawns the gate and opens the cluster port.
+  error open(runtime::router& router, store::store& db);
 
   /// The client port is known: registers, follows the cluster and starts the mover. `stats`
-  /// gives the figures published for `imctl cluster status`. "" or why not.
-  std::string join(std::uint16_t client_port, runtime::cluster_member::stats_source stats);
+  /// gives the figures published for `imctl cluster status`.
+  error join(std::uint16_t client_port, runtime::cluster_member::stats_source stats);
 
-  /// Moves `shard` (owned here) to node `target`; "" or why not (the shard is served here
-  /// again then). One migration at a time.
-  std::string migrate_shard(std::uint32_t shard, const std::string& target);
+  /// Moves `shard` (owned here) to node `target`. On failure (a cluster error) the shard is
+  /// served here again. One migration at a time.
+  error migrate_shard(std::uint32_t shard, const std::string& target);
 
   void stop_mover();
   /// Graceful leave: revokes the lease.
@@ -91,7 +91,7 @@ class cluster_part {
   /// How the gate directory reaches other nodes' gates: through the cluster link's TLS
   /// tunnels, or CAF's plain middleman on an insecure cluster port.
   runtime::gate_directory::connector gate_connector();
-  std::string open_port();
+  error open_port();
   /// Logs a refused cluster peer, at most 10 lines a second (bursts of 20), then a count of
   /// those not logged, so that a flood of strangers cannot fill the disk. Link thread only.
   void log_refusal(const std::string& peer, const std::string& why);

@@ -734,9 +734,8 @@ struct gateway::impl {
   std::atomic<std::uint64_t> throttled_reads{0};
   std::optional<schema::tls_context> tls;
   session_context ctx{svc, opts, tls, out, budget, paused_reads, throttled_reads};
-  const schema::shared_frame full_frame =
-      actors::encode_error(static_cast<std::uint16_t>(errc::unavailable),
-                           "the server is at its connection limit; retry later");
+  const schema::shared_frame full_frame = actors::encode_error(
+      {errc::unavailable, "the server is at its connection limit; retry later"});
   asio::steady_timer sweeper{io};
   asio::steady_timer backoff{io};
   tcp::acceptor acceptor;
@@ -759,27 +758,29 @@ gateway::~gateway() {
   stop();
 }
 
-std::variant<std::uint16_t, std::string> gateway::start() {
+result<std::uint16_t> gateway::start() {
   auto& i = *impl_;
   if (i.opts.tls_cert_file.empty() != i.opts.tls_key_file.empty()) {
-    return std::string("TLS on the client port needs both a certificate and a key");
+    return {node_errc::bad_config, "TLS on the client port needs both a certificate and a key"};
   }
   if (!i.opts.tls_cert_file.empty()) {
     auto ctx = schema::tls_context::server(i.opts.tls_cert_file, i.opts.tls_key_file);
-    if (auto* e = std::get_if<std::string>(&ctx)) return *e;
-    i.tls = std::move(std::get<schema::tls_context>(ctx));
+    if (!ctx) return ctx.error();
+    i.tls = std::move(*ctx);
   }
   std::error_code ec;
   auto address = asio::ip::make_address(i.opts.host, ec);
-  if (ec) return "invalid listen address '" + i.opts.host + "': " + ec.message();
+  if (ec) {
+    return {node_errc::bad_config, "invalid listen address '" + i.opts.host + "': " + ec.message()};
+  }
   tcp::endpoint endpoint(address, i.opts.port);
   i.acceptor.open(endpoint.protocol(), ec);
   if (!ec) i.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(endpoint, ec);
   if (!ec) i.acceptor.listen(i.opts.backlog, ec);
   if (ec) {
-    return "cannot listen on " + i.opts.host + ":" + std::to_string(i.opts.port) + ": " +
-           ec.message();
+    return {node_errc::cannot_listen, "cannot listen on " + i.opts.host + ":" +
+                                          std::to_string(i.opts.port) + ": " + ec.message()};
   }
   const std::uint16_t port = i.acceptor.local_endpoint().port();
   for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.hubs); ++n) {

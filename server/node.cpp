@@ -1,5 +1,7 @@
 #include "parley/server/node.hpp"
 
+#include "parley/runtime/cluster_errc.hpp"
+
 #include "cluster_part.hpp"
 
 #include "parley/actors/entities.hpp"
@@ -82,7 +84,7 @@ node::~node() {
   stop();
 }
 
-std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) {
+result<std::unique_ptr<node>> node::start(node_options opts) {
   auto p = std::make_unique<impl>();
   p->opts = std::move(opts);
   auto& o = p->opts;
@@ -90,12 +92,11 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   // a SIGPIPE that ends the node (Asio's own writes already use MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (auto st = store::create_private_dir(o.data_dir); !st.ok()) return st.message();
+  if (auto err = store::create_private_dir(o.data_dir)) return err;
 
-  std::string error;
-  auto secret = runtime::load_or_create_secret(
-      o.secret_file.empty() ? o.data_dir + "/secret" : o.secret_file, error);
-  if (!secret) return error;
+  auto secret = runtime::load_or_create_secret(o.secret_file.empty() ? o.data_dir + "/secret"
+                                                                     : o.secret_file);
+  if (!secret) return secret.error();
   p->tokens = std::make_unique<runtime::token_authority>(std::move(*secret));
 
   store::options so;
@@ -103,7 +104,7 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   so.shard_count = o.shard_count;
   so.faults = o.storage_faults;
   auto db = store::store::open(so);
-  if (!db) return "cannot open store: " + db.error().message();
+  if (!db) return db.error().context("cannot open store");
   p->db = std::move(*db);
 
   if (o.unsafe_no_fsync) {
@@ -128,9 +129,9 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   p->cfg.set("logger.verbosity", caf::atom("quiet"));
   actors::register_message_types(p->cfg);
   if (clustered) {
-    if (auto error = cluster_part::configure(o.cluster, p->cfg); !error.empty()) {
+    if (auto err = cluster_part::configure(o.cluster, p->cfg)) {
       p->stop();
-      return error;
+      return err;
     }
     p->cluster = std::make_unique<cluster_part>(o.cluster, p->db->shard_count());
   } else {
@@ -155,9 +156,9 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
       p->cluster ? p->cluster->serving_check() : std::function<bool()>{});
   p->svc.router = p->router.get();
   if (p->cluster) {
-    if (auto error = p->cluster->open(*p->router, *p->db); !error.empty()) {
+    if (auto err = p->cluster->open(*p->router, *p->db)) {
       p->stop();
-      return error;
+      return err;
     }
   }
 
@@ -165,16 +166,16 @@ std::variant<std::unique_ptr<node>, std::string> node::start(node_options opts) 
   if (gateway_opts.hubs == 0) gateway_opts.hubs = workers;
   p->gw = std::make_unique<gateway>(p->svc, gateway_opts);
   auto port = p->gw->start();
-  if (auto* msg = std::get_if<std::string>(&port)) {
+  if (!port) {
     p->stop();
-    return *msg;
+    return port.error();
   }
-  p->port = std::get<std::uint16_t>(port);
+  p->port = *port;
   if (p->cluster) {
     auto* raw = p.get();
-    if (auto error = p->cluster->join(p->port, [raw] { return raw->figures(); }); !error.empty()) {
+    if (auto err = p->cluster->join(p->port, [raw] { return raw->figures(); })) {
       p->stop();
-      return error;
+      return err;
     }
   }
   return std::unique_ptr<node>(new node(std::move(p)));
@@ -262,8 +263,9 @@ std::vector<double> node::handoff_times_ms() const {
   return impl_->cluster ? impl_->cluster->handoff_times_ms() : std::vector<double>{};
 }
 
-std::string node::migrate_shard(std::uint32_t shard, const std::string& target) {
-  return impl_->cluster ? impl_->cluster->migrate_shard(shard, target) : "not a cluster node";
+error node::migrate_shard(std::uint32_t shard, const std::string& target) {
+  if (!impl_->cluster) return {runtime::cluster_errc::unsupported, "not a cluster node"};
+  return impl_->cluster->migrate_shard(shard, target);
 }
 
 }  // namespace parley::server

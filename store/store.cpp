@@ -34,7 +34,7 @@ namespace {
 constexpr std::uint32_t format_version = 1;
 constexpr std::string_view meta_key = "parley/meta";
 
-status convert(const rocksdb::Status& s) {
+error convert(const rocksdb::Status& s) {
   if (s.ok()) return {};
   errc code = errc::io_error;
   if (s.IsNotFound())
@@ -71,15 +71,15 @@ std::string encode_meta(std::uint32_t shards) {
 }
 
 result<std::uint32_t> decode_meta_shards(const std::string& value) {
-  if (value.size() % sizeof(capnp::word) != 0) return status{errc::corruption, "bad meta record"};
+  if (value.size() % sizeof(capnp::word) != 0) return error(errc::corruption, "bad meta record");
   kj::Array<capnp::word> words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
   std::memcpy(words.begin(), value.data(), value.size());
   capnp::FlatArrayMessageReader reader(words);
   auto meta = reader.getRoot<records::StoreMeta>();
   if (meta.getFormatVersion() != format_version) {
-    return status{errc::incompatible, "data dir format " + std::to_string(meta.getFormatVersion()) +
-                                          ", this build reads format " +
-                                          std::to_string(format_version)};
+    return error(errc::incompatible, "data dir format " + std::to_string(meta.getFormatVersion()) +
+                                         ", this build reads format " +
+                                         std::to_string(format_version));
   }
   return meta.getShardCount();
 }
@@ -308,7 +308,7 @@ std::uint64_t fault_injector::drop_unsynced() {
   return dropped;
 }
 
-status create_private_dir(const std::string& dir) {
+error create_private_dir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (!ec) {
@@ -370,16 +370,16 @@ store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 store::~store() = default;
 
 result<std::unique_ptr<store>> store::open(const options& opts) {
-  if (opts.dir.empty()) return status{errc::invalid_argument, "no data dir given"};
+  if (opts.dir.empty()) return error(errc::invalid_argument, "no data dir given");
   std::error_code ec;
   const bool exists = std::filesystem::exists(std::filesystem::path(opts.dir) / "CURRENT", ec);
   if (!exists && !opts.create_if_missing) {
-    return status{errc::not_found, "no Parley data dir at " + opts.dir};
+    return error(errc::not_found, "no Parley data dir at " + opts.dir);
   }
   if (!exists && opts.shard_count == 0) {
-    return status{errc::invalid_argument, "shard count must be at least 1"};
+    return error(errc::invalid_argument, "shard count must be at least 1");
   }
-  if (auto st = create_private_dir(opts.dir); !st.ok()) return st;
+  if (auto err = create_private_dir(opts.dir)) return err;
 
   auto p = std::make_unique<impl>();
   p->wbm = std::make_shared<rocksdb::WriteBufferManager>(opts.write_buffer_budget);
@@ -421,7 +421,7 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
     s = ro->Get(rocksdb::ReadOptions(), rocksdb::Slice(meta_key.data(), meta_key.size()), &value);
     for (auto* h : handles) ro->DestroyColumnFamilyHandle(h);
     ro.reset();
-    if (!s.ok()) return status{errc::incompatible, opts.dir + " is not a Parley data dir"};
+    if (!s.ok()) return error(errc::incompatible, opts.dir + " is not a Parley data dir");
     auto recorded = decode_meta_shards(value);
     if (!recorded) return recorded.error();
     shards = *recorded;
@@ -473,7 +473,7 @@ std::string read_file(const std::string& path) {
 
 result<shard_export> store::export_shard(std::uint32_t shard) {
   auto* cf = impl_->cf(shard);
-  if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
+  if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
   rocksdb::FlushOptions flush;
   flush.wait = true;
   auto s = impl_->db->Flush(flush, cf);
@@ -506,16 +506,24 @@ result<shard_export> store::export_shard(std::uint32_t shard) {
   return out;
 }
 
-status store::import_shard(std::uint32_t shard, const shard_export& data) {
+error store::import_shard(std::uint32_t shard, const shard_export& data) {
   auto* old = impl_->cf(shard);
   if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
   if (data.files.empty()) return clear_shard(shard);
   const std::string dir = temp_path(impl_->dir, "import");
-  std::filesystem::create_directories(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return {errc::io_error, "cannot create " + dir + ": " + ec.message()};
   rocksdb::ExportImportFilesMetaData meta;
   meta.db_comparator_name = data.comparator;
   for (auto& f : data.files) {
-    std::ofstream(dir + "/" + f.name, std::ios::binary) << f.bytes;
+    std::ofstream file(dir + "/" + f.name, std::ios::binary);
+    file << f.bytes;
+    file.close();
+    if (!file) {
+      std::filesystem::remove_all(dir, ec);
+      return {errc::io_error, "cannot write the imported file " + dir + "/" + f.name};
+    }
     rocksdb::LiveFileMetaData lf;
     lf.name = "/" + f.name;
     lf.db_path = dir;
@@ -543,7 +551,7 @@ status store::import_shard(std::uint32_t shard, const shard_export& data) {
   return {};
 }
 
-status store::clear_shard(std::uint32_t shard) {
+error store::clear_shard(std::uint32_t shard) {
   auto* old = impl_->cf(shard);
   if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
   auto s = impl_->db->DropColumnFamily(old);
@@ -567,7 +575,7 @@ std::uint64_t store::count_keys(std::uint32_t shard) const {
 
 result<std::optional<std::string>> store::get(std::uint32_t shard, std::string_view key) const {
   auto* cf = impl_->cf(shard);
-  if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
+  if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
   std::string value;
   auto s =
       impl_->db->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value);
@@ -580,7 +588,7 @@ result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view beg
                                        std::string_view end, std::size_t limit,
                                        direction dir) const {
   auto* cf = impl_->cf(shard);
-  if (!cf) return status{errc::invalid_argument, "no shard " + std::to_string(shard)};
+  if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
   rocksdb::Slice lower(begin.data(), begin.size());
   rocksdb::Slice upper(end.data(), end.size());
   rocksdb::ReadOptions ro;
@@ -607,8 +615,8 @@ result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view beg
   return out;
 }
 
-status store::write(const write_batch& batch, durability d) {
-  if (auto refused = resume_if_failed(); !refused.ok()) return refused;
+error store::write(const write_batch& batch, durability d) {
+  if (auto refused = resume_if_failed()) return refused;
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops()) {
     auto* cf = impl_->cf(op.shard);
@@ -631,7 +639,7 @@ status store::write(const write_batch& batch, durability d) {
   return convert(s);
 }
 
-status store::resume_if_failed() {
+error store::resume_if_failed() {
   std::lock_guard<std::mutex> guard(impl_->write_error_mu);
   if (!impl_->write_error) return {};
   const auto now = std::chrono::steady_clock::now();
@@ -655,6 +663,41 @@ status store::resume_if_failed() {
 std::optional<std::string> store::write_error() const {
   std::lock_guard<std::mutex> guard(impl_->write_error_mu);
   return impl_->write_error;
+}
+
+namespace {
+
+const char* store_code_name(std::uint8_t code) {
+  switch (static_cast<errc>(code)) {
+    case errc::not_found:
+      return "not_found";
+    case errc::invalid_argument:
+      return "invalid_argument";
+    case errc::incompatible:
+      return "incompatible";
+    case errc::io_error:
+      return "io_error";
+    case errc::corruption:
+      return "corruption";
+    case errc::busy:
+      return "busy";
+    case errc::shutting_down:
+      return "shutting_down";
+  }
+  return "unknown";
+}
+
+bool store_retriable(std::uint8_t code) {
+  const auto c = static_cast<errc>(code);
+  return c == errc::io_error || c == errc::busy || c == errc::shutting_down;
+}
+
+constexpr error_category store_category{"store", &store_code_name, &store_retriable};
+
+}  // namespace
+
+const error_category& category_of(errc) {
+  return store_category;
 }
 
 }  // namespace parley::store

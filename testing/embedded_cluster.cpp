@@ -33,11 +33,11 @@ etcd_server::etcd_server(runtime::tls_identity tls) : dir_("parley-etcd") {
     o.client_port = free_port();
     o.peer_port = free_port();
     auto started = runtime::etcd_process::start(o);
-    if (auto* process = std::get_if<std::unique_ptr<runtime::etcd_process>>(&started)) {
-      process_ = std::move(*process);
+    if (started) {
+      process_ = std::move(*started);
       return;
     }
-    if (attempt == 3) throw std::runtime_error(std::get<std::string>(started));
+    if (attempt == 3) throw std::runtime_error(started.error().message());
   }
 }
 
@@ -63,10 +63,10 @@ embedded_cluster::embedded_cluster(std::size_t n, server::node_options base, boo
   expected_ = static_cast<std::uint32_t>(n);
   for (std::size_t i = 0; i < n; ++i) {
     auto started = server::node::start(options_for(i));
-    if (auto* error = std::get_if<std::string>(&started)) {
-      throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
+    if (!started) {
+      throw std::runtime_error("node " + std::to_string(i) + ": " + started.error().message());
     }
-    nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
+    nodes_[i] = std::move(*started);
     cluster_ports_[i] = nodes_[i]->cluster_port();
   }
   if (!wait_until([&] { return ready(); }, std::chrono::seconds(20))) {
@@ -96,10 +96,10 @@ server::node_options embedded_cluster::options_for(std::size_t i) const {
     return o;
   }
   const std::string tls_dir = dir_.path() + "/tls";
-  if (auto e = runtime::ensure_cluster_ca(tls_dir); !e.empty()) throw std::runtime_error(e);
+  if (auto e = runtime::ensure_cluster_ca(tls_dir)) throw std::runtime_error(e.message());
   auto identity = runtime::issue_node_identity(tls_dir, o.cluster.self);
-  if (auto* e = std::get_if<std::string>(&identity)) throw std::runtime_error(*e);
-  o.cluster.tls = std::get<runtime::tls_identity>(identity);
+  if (!identity) throw std::runtime_error(identity.error().message());
+  o.cluster.tls = *identity;
   return o;
 }
 
@@ -116,10 +116,10 @@ void embedded_cluster::stop(std::size_t i) {
 void embedded_cluster::start(std::size_t i) {
   if (nodes_[i]) return;
   auto started = server::node::start(options_for(i));
-  if (auto* error = std::get_if<std::string>(&started)) {
-    throw std::runtime_error("node " + std::to_string(i) + ": " + *error);
+  if (!started) {
+    throw std::runtime_error("node " + std::to_string(i) + ": " + started.error().message());
   }
-  nodes_[i] = std::move(std::get<std::unique_ptr<server::node>>(started));
+  nodes_[i] = std::move(*started);
   cluster_ports_[i] = nodes_[i]->cluster_port();
   if (!wait_until([&] { return ready(); }, std::chrono::seconds(20))) {
     throw std::runtime_error("node " + std::to_string(i) + " did not join its cluster");
@@ -158,12 +158,12 @@ void embedded_cluster::drain(std::size_t i, std::chrono::seconds timeout) {
   runtime::etcd_client etcd(etcd_->endpoint());
   const std::string key =
       runtime::cluster_layout(base_.cluster.prefix).drain("node-" + std::to_string(i));
-  etcd.put(key, "1");
+  if (auto err = etcd.put(key, "1")) throw std::runtime_error(err.describe());
   const bool done = wait_until([&] { return nodes_[i] && nodes_[i]->drained(); }, timeout);
   if (!done) throw std::runtime_error("node " + std::to_string(i) + " did not drain");
   for (double ms : nodes_[i]->handoff_times_ms()) drained_handoffs_.push_back(ms);
   stop(i);
-  etcd.erase(key);
+  if (auto err = etcd.erase(key)) throw std::runtime_error(err.describe());
 }
 
 server::node_options embedded_cluster::test_defaults() {
@@ -204,9 +204,8 @@ std::string embedded_cluster::group_on(std::size_t i, const std::string& prefix)
 }
 
 std::string embedded_cluster::token(const std::string& user) const {
-  std::string error;
-  auto secret = runtime::load_or_create_secret(dir_.path() + "/secret", error);
-  if (!secret) throw std::runtime_error(error);
+  auto secret = runtime::load_or_create_secret(dir_.path() + "/secret");
+  if (!secret) throw std::runtime_error(secret.error().message());
   return runtime::token_authority(*secret).issue(user, std::chrono::hours(1));
 }
 
@@ -214,8 +213,8 @@ std::unique_ptr<client::connection> embedded_cluster::login(std::size_t i, const
                                                             const std::string& device) const {
   if (!nodes_[i]) throw std::logic_error("node " + std::to_string(i) + " is stopped");
   auto c = client::connection::connect("127.0.0.1", nodes_[i]->port());
-  if (auto* error = std::get_if<std::string>(&c)) throw std::runtime_error(*error);
-  auto conn = std::move(std::get<std::unique_ptr<client::connection>>(c));
+  if (!c) throw std::runtime_error(c.error().describe());
+  auto conn = std::move(*c);
   auto r = conn->login(token(user), device);
   if (!r.ok()) {
     throw std::runtime_error("login of " + user + " at node " + std::to_string(i) + ": " +

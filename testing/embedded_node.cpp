@@ -34,10 +34,8 @@ void embedded_node::stop() {
 void embedded_node::start() {
   if (node_) return;
   auto started = server::node::start(opts_);
-  if (auto* error = std::get_if<std::string>(&started)) {
-    throw std::runtime_error("embedded node: " + *error);
-  }
-  node_ = std::move(std::get<std::unique_ptr<server::node>>(started));
+  if (!started) throw std::runtime_error("embedded node: " + started.error().message());
+  node_ = std::move(*started);
 }
 
 void embedded_node::restart() {
@@ -52,8 +50,8 @@ std::string embedded_node::token(const std::string& user, std::int64_t ttl_secon
 
 std::unique_ptr<client::connection> embedded_node::connect() const {
   auto c = client::connection::connect("127.0.0.1", port(), client_options_);
-  if (auto* error = std::get_if<std::string>(&c)) throw std::runtime_error(*error);
-  return std::move(std::get<std::unique_ptr<client::connection>>(c));
+  if (!c) throw std::runtime_error(c.error().describe());
+  return std::move(*c);
 }
 
 std::unique_ptr<client::connection> embedded_node::login(const std::string& user,

@@ -12,21 +12,22 @@
 
 namespace parley::actors {
 
-caf::error storage_error(const store::status& st) {
+void log_storage_error(const error& st) {
   // The operator gets the store's own words (file paths, RocksDB text) in the log, at most once
-  // a second however many requests fail; the client a code and a generic sentence.
+  // a second however many requests fail; the client a code and a generic sentence (to_wire).
   static std::atomic<std::int64_t> last_logged_s{0};
   const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::steady_clock::now().time_since_epoch())
                          .count();
   auto last = last_logged_s.load(std::memory_order_relaxed);
   if (now_s != last && last_logged_s.compare_exchange_strong(last, now_s)) {
-    std::cerr << "parley: storage error: " << st.message() << "\n";
+    std::cerr << "parley: storage error: " << st.describe() << "\n";
   }
-  if (st.retriable()) {
-    return make_error(errc::unavailable, "storage is temporarily unavailable; retry later");
-  }
-  return make_error(errc::internal, "internal storage error");
+}
+
+caf::error storage_error(const error& st) {
+  log_storage_error(st);
+  return to_caf(st);
 }
 
 entity_actor::entity_actor(caf::actor_config& cfg, services* svc, std::string id,
@@ -36,11 +37,10 @@ entity_actor::entity_actor(caf::actor_config& cfg, services* svc, std::string id
 void entity_actor::commit(store::write_batch batch, commit_callback then) {
   const std::uint64_t token = next_token_++;
   in_flight_.emplace(token, std::move(then));
-  svc_.committer->submit(
-      std::move(batch), [self = caf::actor_cast<caf::actor>(this), token](const store::status& st) {
-        caf::anon_send(self, committed_atom::value, token, static_cast<std::uint8_t>(st.code()),
-                       st.message());
-      });
+  svc_.committer->submit(std::move(batch),
+                         [self = caf::actor_cast<caf::actor>(this), token](const error& st) {
+                           caf::anon_send(self, committed_atom::value, token, to_caf(st));
+                         });
 }
 
 void entity_actor::answer(caf::mailbox_element& x, caf::error err) {
@@ -61,7 +61,7 @@ void entity_actor::leave_router_and_quit() {
   leave(caf::exit_reason::user_shutdown);
 }
 
-void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
+void entity_actor::on_committed(std::uint64_t token, const error& st) {
   auto it = in_flight_.find(token);
   if (it == in_flight_.end()) return;
   auto then = std::move(it->second);
@@ -79,8 +79,7 @@ void entity_actor::on_committed(std::uint64_t token, const store::status& st) {
 caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
   ++consumed_;
   // (The type check runs only in the rare failed state: consume() is on every message's path.)
-  if (failed_ &&
-      !x.content().match_elements<committed_atom, std::uint64_t, std::uint8_t, std::string>()) {
+  if (failed_ && !x.content().match_elements<committed_atom, std::uint64_t, caf::error>()) {
     answer(x, make_error(errc::unavailable, id_ + " is restarting; retry"));
     return caf::invoke_message_result::consumed;
   }
@@ -135,8 +134,8 @@ void entity_actor::on_idle_tick() {
   start_idle_ticks();
 }
 
-caf::behavior entity_actor::fail_activation(const store::status& st) {
-  storage_error(st);  // logs the store's reason (rate-limited); the requests get unavailable
+caf::behavior entity_actor::fail_activation(const error& st) {
+  log_storage_error(st);  // the queued requests find the actor gone and get unavailable
   leave_router_and_quit();
   return {};
 }

@@ -20,9 +20,13 @@
 
 namespace parley::actors {
 
-/// A storage failure as a Parley error: `unavailable` if a retry can help (I/O error, disk
-/// full, busy), else `internal`, with a generic message; the store's text goes to the log.
-caf::error storage_error(const store::status& st);
+/// Logs a storage failure (the store's own words, for the operator), at most once a second
+/// however many requests fail.
+void log_storage_error(const error& st);
+
+/// A storage failure as an entity's reply: the store's error itself (the session turns it into
+/// `unavailable` or `internal` with a generic sentence), logged by log_storage_error.
+caf::error storage_error(const error& st);
 
 class entity_actor : public caf::event_based_actor {
  public:
@@ -31,7 +35,7 @@ class entity_actor : public caf::event_based_actor {
   const char* name() const override { return id_.c_str(); }
 
  protected:
-  using commit_callback = std::function<void(const store::status&)>;
+  using commit_callback = std::function<void(const error&)>;
 
   /// Writes `batch` through the group committer; `then` runs in this actor once it is durable
   /// or failed. After a failure the actor leaves (its in-memory seqs may be ahead of the disk);
@@ -40,8 +44,8 @@ class entity_actor : public caf::event_based_actor {
 
   /// Handler for the committer's answers; part of every entity behavior.
   auto commit_handler() {
-    return [this](committed_atom, std::uint64_t token, std::uint8_t code, std::string& message) {
-      on_committed(token, store::status{static_cast<store::errc>(code), std::move(message)});
+    return [this](committed_atom, std::uint64_t token, const caf::error& outcome) {
+      on_committed(token, from_caf(outcome));
     };
   }
 
@@ -89,14 +93,14 @@ class entity_actor : public caf::event_based_actor {
 
   /// The behavior of an actor that could not load its state: it leaves the router and quits,
   /// so queued requests fail with a retriable error and the next one reactivates.
-  caf::behavior fail_activation(const store::status& st);
+  caf::behavior fail_activation(const error& st);
 
   services& svc_;
   const std::string id_;
   const std::uint32_t shard_;
 
  private:
-  void on_committed(std::uint64_t token, const store::status& st);
+  void on_committed(std::uint64_t token, const error& st);
   /// After a throw the in-memory state cannot be trusted: answer everything `unavailable`
   /// (retriable) until the writes in flight are done, then leave the router and quit, so that
   /// the next message reactivates the entity from the store. (Leaving the router at once would

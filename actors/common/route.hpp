@@ -107,7 +107,7 @@ void ask_as(caf::event_based_actor* self, services& svc, const std::string& enti
             entity_id, parked ? runtime::parked_hop : std::uint8_t{0}, caf::make_message(xs...));
         auto on_remote_error = [on_error, entity_id](caf::error& err) mutable {
           // A remote owner that does not answer is down or fenced: say so, retriably.
-          if (classify(err).first == errc::timeout) {
+          if (from_caf(err).is(errc::timeout)) {
             err = make_error(errc::unavailable,
                              "the node owning " + entity_id + " did not answer; retry");
           }

@@ -57,21 +57,16 @@ void connection::reply_ok(request_ref id) {
   reply(id, [](wire::Result::Builder r) { r.setNone(); });
 }
 
-void connection::reply_error(request_ref id, errc code, const std::string& message) {
-  write_error(id.id, code, message);
+void connection::reply_error(request_ref id, const error& err) {
+  write_error(id.id, err);
   if (sink_) sink_->answered(id.bytes);
 }
 
-void connection::write_error(std::uint64_t request_id, errc code, const std::string& message) {
+void connection::write_error(std::uint64_t request_id, const error& err) {
   write([&](wire::ServerFrame::Builder f) {
     f.setRequestId(request_id);
-    fill_error(f.initResult(), code, message);
+    fill_error(f.initResult(), err);
   });
-}
-
-void connection::reply_caf_error(request_ref id, const caf::error& err) {
-  auto [code, message] = classify(err);
-  reply_error(id, code, message);
 }
 
 template <class Interface, class OnOk, class OnError, class... Ts>
@@ -165,12 +160,8 @@ void connection::on_login(request_ref id, wire::Login::Reader login) {
                        "device id must be 1-128 bytes without control characters");
   }
   auto verdict = svc_.tokens->verify(text(login.getToken()));
-  if (auto* e = std::get_if<runtime::token_error>(&verdict)) {
-    return reply_error(
-        id, *e == runtime::token_error::expired ? errc::token_expired : errc::token_invalid,
-        runtime::describe(*e));
-  }
-  auto& claims = std::get<runtime::token_claims>(verdict);
+  if (!verdict) return reply_error(id, verdict.error());
+  auto& claims = *verdict;
   if (logged_in_ && (claims.user != user_ || device != device_)) {
     return reply_error(id, errc::already_logged_in,
                        "this connection is logged in as another user or device");
@@ -185,8 +176,8 @@ void connection::on_login(request_ref id, wire::Login::Reader login) {
 
 void connection::on_send(request_ref id, wire::Send::Reader s) {
   auto checked = validate_send(s, user_, device_, svc_.options);
-  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-  auto& send = std::get<validated_send>(checked);
+  if (!checked) return reply_error(id, checked.error());
+  auto& send = *checked;
   send_within_quota(id, entity_handle<conversation_log>(std::move(send.entity)),
                     std::move(send.request));
 }
@@ -231,7 +222,7 @@ void connection::ask_quota() {
         quota_asked_ = false;
         auto refused = std::move(quota_waiting_);
         quota_waiting_.clear();
-        for (auto& w : refused) reply_caf_error(w.id, err);
+        for (auto& w : refused) reply_error(w.id, from_caf(err));
       },
       grant_atom::value, want, need);
 }
@@ -257,21 +248,20 @@ void connection::refund_quota() {
 void connection::on_pull(request_ref id, wire::Pull::Reader p) {
   const std::string conversation = text(p.getConversation());
   auto checked = validate_read(conversation, user_);
-  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-  request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
-          replier<record_page>(id, fill_messages), error_replier(id), pull_atom::value, user_,
-          p.getAfterSeq(), page_limit(p.getLimit(), svc_.options));
+  if (!checked) return reply_error(id, checked.error());
+  request(log_of(*checked, conversation), replier<record_page>(id, fill_messages),
+          error_replier(id), pull_atom::value, user_, p.getAfterSeq(),
+          page_limit(p.getLimit(), svc_.options));
 }
 
 void connection::on_history(request_ref id, wire::History::Reader h) {
   const std::string conversation = text(h.getConversation());
   auto checked = validate_read(conversation, user_);
-  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  if (!checked) return reply_error(id, checked.error());
   auto query = validate_history(h, svc_.options);
-  if (auto* refused = std::get_if<refusal>(&query)) return reply_refusal(id, *refused);
-  request(log_of(std::get<runtime::conversation_ref>(checked), conversation),
-          replier<record_page>(id, fill_messages), error_replier(id), history_atom::value, user_,
-          std::get<history_query>(query));
+  if (!query) return reply_error(id, query.error());
+  request(log_of(*checked, conversation), replier<record_page>(id, fill_messages),
+          error_replier(id), history_atom::value, user_, *query);
 }
 
 void connection::on_sync(request_ref id, wire::Sync::Reader s) {
@@ -284,7 +274,7 @@ void connection::on_sync(request_ref id, wire::Sync::Reader s) {
 void connection::on_mark_read(request_ref id, wire::MarkRead::Reader m) {
   const std::string conversation = text(m.getConversation());
   auto checked = validate_read(conversation, user_);
-  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
+  if (!checked) return reply_error(id, checked.error());
   const std::uint64_t seq = m.getSeq();
   auto then = [this, id, conversation, seq](std::uint64_t head) {
     if (seq > head) {
@@ -296,17 +286,16 @@ void connection::on_mark_read(request_ref id, wire::MarkRead::Reader m) {
         user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
         read_atom::value, conversation, seq);
   };
-  request(log_of(std::get<runtime::conversation_ref>(checked), conversation), then,
-          error_replier(id), head_atom::value, user_);
+  request(log_of(*checked, conversation), then, error_replier(id), head_atom::value, user_);
 }
 
 void connection::on_create_group(request_ref id, wire::CreateGroup::Reader c) {
   auto checked = validate_create_group(c);
-  if (auto* refused = std::get_if<refusal>(&checked)) return reply_refusal(id, *refused);
-  auto& create = std::get<validated_group_create>(checked);
+  if (!checked) return reply_error(id, checked.error());
+  auto& create = *checked;
   if (create.group.empty()) {
     auto random = runtime::random_id("g");  // unguessable: ids are not a secret, but
-    if (!random) return reply_error(id, errc::unavailable, "no randomness; retry");
+    if (!random) return reply_error(id, random.error());
     create.group = std::move(*random);  // guessing one should not be a way in either
   }
   request(group::of(create.group), replier<group_info>(id, fill_group), error_replier(id),
@@ -315,23 +304,23 @@ void connection::on_create_group(request_ref id, wire::CreateGroup::Reader c) {
 
 void connection::on_join_group(request_ref id, wire::GroupRef::Reader g) {
   auto group = validate_group_ref(g);
-  if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
-  request(group::of(std::get<std::string>(group)), replier<group_info>(id, fill_group),
-          error_replier(id), join_atom::value, user_);
+  if (!group) return reply_error(id, group.error());
+  request(group::of(*group), replier<group_info>(id, fill_group), error_replier(id),
+          join_atom::value, user_);
 }
 
 void connection::on_leave_group(request_ref id, wire::GroupRef::Reader g) {
   auto group = validate_group_ref(g);
-  if (auto* refused = std::get_if<refusal>(&group)) return reply_refusal(id, *refused);
+  if (!group) return reply_error(id, group.error());
   request(
-      group::of(std::get<std::string>(group)), [this, id](std::uint64_t) { reply_ok(id); },
-      error_replier(id), leave_atom::value, user_);
+      group::of(*group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+      leave_atom::value, user_);
 }
 
 void connection::on_kick_member(request_ref id, wire::KickMember::Reader k) {
   auto change = validate_member_change(text(k.getGroupId()), text(k.getUserId()));
-  if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
-  auto& c = std::get<validated_member_change>(change);
+  if (!change) return reply_error(id, change.error());
+  auto& c = *change;
   request(
       group::of(c.group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
       kick_atom::value, user_, c.user);
@@ -339,8 +328,8 @@ void connection::on_kick_member(request_ref id, wire::KickMember::Reader k) {
 
 void connection::on_add_member(request_ref id, wire::AddMember::Reader a) {
   auto change = validate_member_change(text(a.getGroupId()), text(a.getUserId()));
-  if (auto* refused = std::get_if<refusal>(&change)) return reply_refusal(id, *refused);
-  auto& c = std::get<validated_member_change>(change);
+  if (!change) return reply_error(id, change.error());
+  auto& c = *change;
   request(group::of(c.group), replier<group_info>(id, fill_group), error_replier(id),
           add_atom::value, user_, c.user);
 }
@@ -405,11 +394,10 @@ void connection::on_bad_stream(errc code) {
   const std::size_t limit = logged_in_ ? svc_.options.frames.max_frame_bytes
                                        : std::min(svc_.options.frames.max_frame_bytes,
                                                   svc_.options.max_unauthenticated_frame_bytes);
-  write_error(0, code,
-              code == errc::frame_too_large
-                  ? "frame exceeds " + std::to_string(limit) +
-                        (logged_in_ ? " bytes; closing" : " bytes before login; closing")
-                  : "unreadable frame header; closing");
+  write_error(0, {code, code == errc::frame_too_large
+                            ? "frame exceeds " + std::to_string(limit) +
+                                  (logged_in_ ? " bytes; closing" : " bytes before login; closing")
+                            : "unreadable frame header; closing"});
   kick(wire::KickReason::PROTOCOL_ERROR, "the stream cannot continue");
 }
 
@@ -426,7 +414,7 @@ void connection::log_in(request_ref request_id) {
       },
       [this, request_id](caf::error& err) {
         login_pending_ = false;
-        reply_caf_error(request_id, err);
+        reply_error(request_id, from_caf(err));
       },
       login_atom::value, user_, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
 }
@@ -488,7 +476,7 @@ void connection::on_closed() {
 void connection::on_internal_error(const char* what) {
   std::cerr << "parley: connection " << id_ << (user_.empty() ? "" : " of ") << user_
             << ": internal error: " << what << "\n";
-  write_error(0, errc::internal, "internal error");
+  write_error(0, {errc::internal, "internal error"});
   kick(wire::KickReason::PROTOCOL_ERROR, "the server could not handle a frame");
 }
 

@@ -94,14 +94,17 @@ class connection {
   template <class Fill>
   void reply(request_ref id, Fill&& fill);
   void reply_ok(request_ref id);
-  void reply_error(request_ref id, errc code, const std::string& message);
-  void reply_refusal(request_ref id, const refusal& r) { reply_error(id, r.code, r.message); }
-  void reply_caf_error(request_ref id, const caf::error& err);
-  /// An error Result that answers no request (request id 0): the stream itself failed.
-  void write_error(std::uint64_t request_id, errc code, const std::string& message);
+  /// Answers request `id` with `err` as the wire has it (to_wire: only request errors keep
+  /// their message).
+  void reply_error(request_ref id, const error& err);
+  void reply_error(request_ref id, errc code, std::string message) {
+    reply_error(id, error(code, std::move(message)));
+  }
+  /// An error Result for `request_id`; 0 answers no request: the stream itself failed.
+  void write_error(std::uint64_t request_id, const error& err);
   /// Continuations answering `id` with an entity's error, or with its reply encoded by `fill`.
   auto error_replier(request_ref id) {
-    return [this, id](caf::error& err) { reply_caf_error(id, err); };
+    return [this, id](caf::error& err) { reply_error(id, from_caf(err)); };
   }
   template <class T, class Fill>
   auto replier(request_ref id, Fill fill) {

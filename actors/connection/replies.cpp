@@ -18,8 +18,56 @@ void copy_records(const record_page& page, typename capnp::List<T>::Builder list
 
 }  // namespace
 
-void fill_error(wire::Result::Builder r, errc code, const std::string& message) {
-  r.setCode(static_cast<wire::ErrorCode>(code));
+// Request codes convert to the wire's by value: every value is checked here, and
+// tests/runtime (error_codes) checks that the schema has no code errc lacks.
+constexpr bool same_code(errc e, wire::ErrorCode w) {
+  return static_cast<int>(e) == static_cast<int>(w);
+}
+static_assert(same_code(errc::bad_request, wire::ErrorCode::BAD_REQUEST));
+static_assert(same_code(errc::malformed_frame, wire::ErrorCode::MALFORMED_FRAME));
+static_assert(same_code(errc::frame_too_large, wire::ErrorCode::FRAME_TOO_LARGE));
+static_assert(same_code(errc::not_authenticated, wire::ErrorCode::NOT_AUTHENTICATED));
+static_assert(same_code(errc::token_invalid, wire::ErrorCode::TOKEN_INVALID));
+static_assert(same_code(errc::token_expired, wire::ErrorCode::TOKEN_EXPIRED));
+static_assert(same_code(errc::not_member, wire::ErrorCode::NOT_MEMBER));
+static_assert(same_code(errc::not_found, wire::ErrorCode::NOT_FOUND));
+static_assert(same_code(errc::forbidden, wire::ErrorCode::FORBIDDEN));
+static_assert(same_code(errc::already_exists, wire::ErrorCode::ALREADY_EXISTS));
+static_assert(same_code(errc::unavailable, wire::ErrorCode::UNAVAILABLE));
+static_assert(same_code(errc::internal, wire::ErrorCode::INTERNAL));
+static_assert(same_code(errc::already_logged_in, wire::ErrorCode::ALREADY_LOGGED_IN));
+static_assert(same_code(errc::unsupported, wire::ErrorCode::UNSUPPORTED));
+static_assert(same_code(errc::timeout, wire::ErrorCode::TIMEOUT));
+static_assert(same_code(errc::rate_limited, wire::ErrorCode::RATE_LIMITED));
+static_assert(same_code(errc::limit_exceeded, wire::ErrorCode::LIMIT_EXCEEDED));
+
+wire_error to_wire(const error& err) {
+  if (!err) return {wire::ErrorCode::OK, ""};
+  if (err.in(category_of(errc{}))) {
+    return {static_cast<wire::ErrorCode>(err.code()), err.message()};
+  }
+  if (err.in(category_of(runtime::auth_errc{}))) {
+    // The token's own verdicts are Parley's sentences about the client's token; a missing
+    // secret is the server's problem.
+    if (err.is(runtime::auth_errc::no_secret)) return {wire::ErrorCode::INTERNAL, "internal error"};
+    if (err.is(runtime::auth_errc::expired)) return {wire::ErrorCode::TOKEN_EXPIRED, err.message()};
+    return {wire::ErrorCode::TOKEN_INVALID, err.message()};
+  }
+  if (err.in(category_of(store::errc{}))) {
+    if (err.retriable()) {
+      return {wire::ErrorCode::UNAVAILABLE, "storage is temporarily unavailable; retry later"};
+    }
+    return {wire::ErrorCode::INTERNAL, "internal storage error"};
+  }
+  if (err.in(category_of(runtime::cluster_errc{})) && err.retriable()) {
+    return {wire::ErrorCode::UNAVAILABLE, "the cluster is temporarily unavailable; retry later"};
+  }
+  return {wire::ErrorCode::INTERNAL, "internal error"};
+}
+
+void fill_error(wire::Result::Builder r, const error& err) {
+  auto [code, message] = to_wire(err);
+  r.setCode(code);
   r.setErrorMessage(message);
   r.setNone();
 }
@@ -67,10 +115,10 @@ schema::shared_frame encode_kicked(std::uint16_t reason, const std::string& deta
   });
 }
 
-schema::shared_frame encode_error(std::uint16_t code, const std::string& message) {
+schema::shared_frame encode_error(const error& err) {
   return encode_server_frame([&](wire::ServerFrame::Builder f) {
     f.setRequestId(0);
-    fill_error(f.initResult(), static_cast<errc>(code), message);
+    fill_error(f.initResult(), err);
   });
 }
 

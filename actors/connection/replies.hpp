@@ -5,8 +5,11 @@
 // the entity that stored the record and shared by every recipient.
 
 #include "parley/actors/messages.hpp"
+#include "parley/runtime/cluster_errc.hpp"
 #include "parley/runtime/errc.hpp"
+#include "parley/runtime/token.hpp"
 #include "parley/schema/framing.hpp"
+#include "parley/store/status.hpp"
 
 #include "client.capnp.h"
 
@@ -23,8 +26,20 @@ schema::shared_frame encode_server_frame(Fill&& fill) {
   return schema::share(schema::encode_frame(message));
 }
 
-/// An error: its wire code and a short generic message (never library text or paths).
-void fill_error(wire::Result::Builder r, errc code, const std::string& message);
+/// What a client is told of an error: its wire code and a short message.
+struct wire_error {
+  wire::ErrorCode code;
+  std::string message;
+};
+
+/// The one place where an error becomes the wire's: request errors by value (each value checked
+/// against the schema at compile time) with their message; auth errors as token_expired or
+/// token_invalid; store and cluster errors as unavailable when a retry can help, else internal,
+/// with a generic sentence (never library text or paths); anything else as internal.
+wire_error to_wire(const error& err);
+
+/// An error Result: to_wire(err).
+void fill_error(wire::Result::Builder r, const error& err);
 /// A Send's answer: where the message landed.
 void fill_sent(wire::Result::Builder r, const send_ack& ack);
 /// A Pull's or History's answer: stored Message records, copied as they are.

@@ -13,15 +13,14 @@ using schema::text;
 
 constexpr std::size_t max_device_id = 128;
 
-refusal bad_request(std::string message) {
-  return refusal{errc::bad_request, std::move(message)};
+error bad_request(std::string message) {
+  return {errc::bad_request, std::move(message)};
 }
 
 }  // namespace
 
-std::variant<validated_send, refusal> validate_send(wire::Send::Reader s, const std::string& user,
-                                                    const std::string& device,
-                                                    const actor_options& o) {
+result<validated_send> validate_send(wire::Send::Reader s, const std::string& user,
+                                     const std::string& device, const actor_options& o) {
   validated_send v;
   auto& r = v.request;
   r.sender = user;
@@ -69,12 +68,12 @@ bool valid_device_id(const std::string& device) {
   });
 }
 
-std::variant<runtime::conversation_ref, refusal> validate_read(const std::string& conversation,
-                                                               const std::string& user) {
+result<runtime::conversation_ref> validate_read(const std::string& conversation,
+                                                const std::string& user) {
   auto ref = runtime::parse_conversation(conversation);
   if (!ref) return bad_request("invalid conversation id '" + conversation + "'");
   if (!ref->is_group && !ref->involves(user)) {
-    return refusal{errc::forbidden, user + " is not part of " + conversation};
+    return {errc::forbidden, user + " is not part of " + conversation};
   }
   return *ref;
 }
@@ -84,8 +83,7 @@ std::uint32_t page_limit(std::uint32_t asked, const actor_options& o) {
   return std::min(asked, o.max_page);
 }
 
-std::variant<history_query, refusal> validate_history(wire::History::Reader h,
-                                                      const actor_options& o) {
+result<history_query> validate_history(wire::History::Reader h, const actor_options& o) {
   history_query q;
   q.limit = page_limit(h.getLimit(), o);
   auto before = h.getBefore();
@@ -102,7 +100,7 @@ std::variant<history_query, refusal> validate_history(wire::History::Reader h,
   return q;
 }
 
-std::variant<validated_group_create, refusal> validate_create_group(wire::CreateGroup::Reader c) {
+result<validated_group_create> validate_create_group(wire::CreateGroup::Reader c) {
   validated_group_create v;
   v.group = text(c.getGroupId());
   v.spec.name = text(c.getName());
@@ -121,14 +119,14 @@ std::variant<validated_group_create, refusal> validate_create_group(wire::Create
   return v;
 }
 
-std::variant<std::string, refusal> validate_group_ref(wire::GroupRef::Reader g) {
+result<std::string> validate_group_ref(wire::GroupRef::Reader g) {
   std::string group = text(g.getGroupId());
   if (!runtime::valid_name(group)) return bad_request("invalid group id");
   return group;
 }
 
-std::variant<validated_member_change, refusal> validate_member_change(const std::string& group,
-                                                                      const std::string& user) {
+result<validated_member_change> validate_member_change(const std::string& group,
+                                                       const std::string& user) {
   if (!runtime::valid_name(group) || !runtime::valid_name(user)) {
     return bad_request("invalid group or user id");
   }

@@ -52,7 +52,7 @@ class conversation_actor final : public entity_actor {
         announced_(ref_.is_group) {}
 
   caf::behavior make_behavior() override {
-    if (auto st = load(); !st.ok()) return fail_activation(st);
+    if (auto st = load()) return fail_activation(st);
     return serve<conversation::interface>(
         [this](send_atom, send_request& r) -> caf::result<send_ack> { return append(r); },
         [this](pull_atom, const std::string& reader, std::uint64_t after,
@@ -85,7 +85,7 @@ class conversation_actor final : public entity_actor {
     return make_error(errc::forbidden, reader + " is not part of " + conversation_);
   }
 
-  store::status load() {
+  error load() {
     auto last = log_.last_seq();
     if (!last) return last.error();
     last_seq_ = *last;
@@ -140,7 +140,7 @@ class conversation_actor final : public entity_actor {
     sending_.emplace(dedupe, in_flight_send{ack, {rp}});
     commit(std::move(batch),
            [this, dedupe, message = std::move(message), sender = r.sender, device = r.device,
-            recipients = std::move(r.recipients)](const store::status& st) {
+            recipients = std::move(r.recipients)](const error& st) {
              auto node = sending_.extract(dedupe);
              auto& done = node.mapped();
              if (!st.ok()) {
@@ -214,7 +214,7 @@ class conversation_actor final : public entity_actor {
     }
   }
 
-  caf::result<record_page> page(store::result<store::log_page> p) {
+  caf::result<record_page> page(result<store::log_page> p) {
     if (!p) return storage_error(p.error());
     record_page out;
     out.has_more = p->has_more;

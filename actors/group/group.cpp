@@ -50,7 +50,7 @@ class group_actor final : public entity_actor {
         conversation_(conversation::of(runtime::group_conversation(group_))) {}
 
   caf::behavior make_behavior() override {
-    if (auto st = load(); !st.ok()) return fail_activation(st);
+    if (auto st = load()) return fail_activation(st);
     return serve<group::interface>(
         [this](create_atom, std::string& user, group_spec& spec) -> caf::result<group_info> {
           return create(user, spec);
@@ -91,7 +91,7 @@ class group_actor final : public entity_actor {
   }
 
  private:
-  store::status load() {
+  error load() {
     auto stored = svc_.db->get(shard_, state_key_);
     if (!stored) return stored.error();
     if (!*stored) return {};
@@ -281,14 +281,13 @@ class group_actor final : public entity_actor {
     } else {
       batch.put(shard_, state_key_, encode_group(state_));
     }
-    commit(std::move(batch),
-           [this, rp, user, kind, actor, answer](const store::status& st) mutable {
-             if (!st.ok()) {
-               rp.deliver(storage_error(st));
-               return;
-             }
-             announce(rp, user, kind, actor, std::move(answer));
-           });
+    commit(std::move(batch), [this, rp, user, kind, actor, answer](const error& st) mutable {
+      if (!st.ok()) {
+        rp.deliver(storage_error(st));
+        return;
+      }
+      announce(rp, user, kind, actor, std::move(answer));
+    });
   }
 
   template <class T>

@@ -38,7 +38,7 @@ class user_actor final : public entity_actor {
         inbox_(*svc->db, shard, id_, store::record::inbox) {}
 
   caf::behavior make_behavior() override {
-    if (auto st = load(); !st.ok()) return fail_activation(st);
+    if (auto st = load()) return fail_activation(st);
     return serve<user::interface>(
         [this](sync_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<record_page> {
           auto page = inbox_.read_after(after, limit);
@@ -71,7 +71,7 @@ class user_actor final : public entity_actor {
   }
 
  private:
-  store::status load() {
+  error load() {
     auto head = inbox_.last_seq();
     if (!head) return head.error();
     inbox_head_ = *head;
@@ -97,7 +97,7 @@ class user_actor final : public entity_actor {
     const std::uint64_t granted = std::min(want, left);
     stored_bytes_ += granted;
     auto rp = make_response_promise<std::uint64_t>();
-    commit(stored_batch(), [this, rp, granted](const store::status& st) mutable {
+    commit(stored_batch(), [this, rp, granted](const error& st) mutable {
       if (st.ok()) {
         rp.deliver(granted);
         return;
@@ -111,7 +111,7 @@ class user_actor final : public entity_actor {
   /// Takes back quota a connection leased and did not spend.
   void refund(std::uint64_t bytes) {
     stored_bytes_ -= std::min(bytes, stored_bytes_);
-    commit(stored_batch(), [](const store::status&) {
+    commit(stored_batch(), [](const error&) {
       // Lost on a storage failure: the user keeps less quota than it could, never more.
     });
   }
@@ -170,7 +170,7 @@ class user_actor final : public entity_actor {
     inbox_.append(batch, seq, event);
     auto rp = make_response_promise<std::uint64_t>();
     commit(std::move(batch),
-           [this, rp, event = std::move(event), reply, seq](const store::status& st) mutable {
+           [this, rp, event = std::move(event), reply, seq](const error& st) mutable {
              if (!st.ok()) {
                rp.deliver(storage_error(st));
                return;

@@ -67,9 +67,8 @@ class run {
       if (!s.empty()) sources_.push_back(s);
     }
     if (o_.protocol == "parley") {
-      std::string error;
-      auto secret = runtime::load_secret(o_.secret_file, error);
-      if (!secret) throw std::runtime_error(error);
+      auto secret = runtime::load_secret(o_.secret_file);
+      if (!secret) throw std::runtime_error(secret.error().message());
       tokens_ = std::make_unique<runtime::token_authority>(*secret);
     }
   }
@@ -454,7 +453,7 @@ class run {
     std::unique_ptr<client::connection> c;
     while (clock::now() < deadline) {
       auto attempt = client::connection::connect(o_.ep.host, o_.ep.port);
-      if (auto* conn = std::get_if<std::unique_ptr<client::connection>>(&attempt)) {
+      if (auto* conn = attempt ? &*attempt : nullptr) {
         if ((*conn)->login(credential(user(1)), "check").ok()) {
           c = std::move(*conn);
           break;

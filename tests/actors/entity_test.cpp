@@ -69,7 +69,12 @@ class entities {
     std::variant<T, errc> out = errc::internal;
     self->request(dest, std::chrono::seconds(10), xs...)
         .receive([&](T& answer) { out = std::move(answer); },
-                 [&](caf::error& e) { out = classify(e).first; });
+                 [&](caf::error& e) {
+                   // The entities answer request errors; anything else counts as internal.
+                   auto err = from_caf(e);
+                   out =
+                       err.in(category_of(errc{})) ? static_cast<errc>(err.code()) : errc::internal;
+                 });
     return out;
   }
 

@@ -73,13 +73,40 @@ BOOST_AUTO_TEST_CASE(answers_read_back_as_encoded) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(only_request_errors_reach_a_client_with_their_own_text) {
+  auto wire = [](const error& e) { return to_wire(e); };
+  BOOST_TEST((wire({}).code == wire::ErrorCode::OK));
+  auto refused = wire({errc::not_member, "alice is not a member of team"});
+  BOOST_TEST((refused.code == wire::ErrorCode::NOT_MEMBER));
+  BOOST_TEST(refused.message == "alice is not a member of team");
+  // Storage and cluster text (paths, library words) never leaves the node.
+  auto disk = wire({store::errc::io_error, "IO error: /var/lib/parley/db/000012.log: No space"});
+  BOOST_TEST((disk.code == wire::ErrorCode::UNAVAILABLE));
+  BOOST_TEST(disk.message == "storage is temporarily unavailable; retry later");
+  auto broken = wire({store::errc::corruption, "Corruption: block checksum mismatch"});
+  BOOST_TEST((broken.code == wire::ErrorCode::INTERNAL));
+  BOOST_TEST(broken.message.find("checksum") == std::string::npos);
+  auto etcd = wire({runtime::cluster_errc::etcd_unreachable, "etcd at http://10.0.0.5:2379 down"});
+  BOOST_TEST((etcd.code == wire::ErrorCode::UNAVAILABLE));
+  BOOST_TEST(etcd.message.find("10.0.0.5") == std::string::npos);
+  BOOST_TEST((wire({runtime::cluster_errc::certificate, "/etc/ca.pem"}).code ==
+              wire::ErrorCode::INTERNAL));
+  // Token verdicts keep their sentence; a missing secret is the server's problem.
+  BOOST_TEST((wire({runtime::auth_errc::expired, "the token has expired"}).code ==
+              wire::ErrorCode::TOKEN_EXPIRED));
+  BOOST_TEST((wire({runtime::auth_errc::forged, "the token signature is invalid"}).code ==
+              wire::ErrorCode::TOKEN_INVALID));
+  auto secret = wire({runtime::auth_errc::no_secret, "/data/secret does not exist"});
+  BOOST_TEST((secret.code == wire::ErrorCode::INTERNAL));
+  BOOST_TEST(secret.message == "internal error");
+}
+
 BOOST_AUTO_TEST_CASE(errors_and_kicks_carry_their_code_and_generic_text) {
-  read_back(encode_error(static_cast<std::uint16_t>(errc::unavailable), "retry later"),
-            [](wire::ServerFrame::Reader f) {
-              BOOST_TEST(f.getRequestId() == 0u);
-              BOOST_TEST((f.getResult().getCode() == wire::ErrorCode::UNAVAILABLE));
-              BOOST_TEST(std::string(f.getResult().getErrorMessage().cStr()) == "retry later");
-            });
+  read_back(encode_error({errc::unavailable, "retry later"}), [](wire::ServerFrame::Reader f) {
+    BOOST_TEST(f.getRequestId() == 0u);
+    BOOST_TEST((f.getResult().getCode() == wire::ErrorCode::UNAVAILABLE));
+    BOOST_TEST(std::string(f.getResult().getErrorMessage().cStr()) == "retry later");
+  });
   read_back(encode_kicked(kick_reason::too_slow, "read your pushes"),
             [](wire::ServerFrame::Reader f) {
               BOOST_TEST((f.getKicked().getReason() == wire::KickReason::TOO_SLOW));

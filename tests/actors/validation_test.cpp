@@ -16,8 +16,8 @@ using namespace parley::actors;
 namespace {
 
 /// Validates a Send built by `fill` (from alice on "phone"), with the default limits.
-std::variant<validated_send, refusal> check(const std::function<void(wire::Send::Builder)>& fill,
-                                            const actor_options& o = {}) {
+result<validated_send> check(const std::function<void(wire::Send::Builder)>& fill,
+                             const actor_options& o = {}) {
   capnp::MallocMessageBuilder message;
   auto s = message.initRoot<wire::Send>();
   s.setClientMsgId("m1");
@@ -27,9 +27,23 @@ std::variant<validated_send, refusal> check(const std::function<void(wire::Send:
   return validate_send(s.asReader(), "alice", "phone", o);
 }
 
+/// A refused request's code and message, as the client gets them.
+struct refusal {
+  errc code;
+  std::string message;
+};
+
+/// The refusal, or nothing if the value was valid.
+template <class T>
+std::optional<refusal> refusal_of(const result<T>& v) {
+  if (v) return std::nullopt;
+  BOOST_TEST_REQUIRE(v.error().in(category_of(errc{})));  // a request error, nothing else
+  return refusal{static_cast<errc>(v.error().code()), v.error().message()};
+}
+
 /// The refusal's message, or "" if the request was valid.
-std::string refused(const std::variant<validated_send, refusal>& v) {
-  auto* r = std::get_if<refusal>(&v);
+std::string refused(const result<validated_send>& v) {
+  auto r = refusal_of(v);
   if (!r) return "";
   BOOST_TEST((r->code == errc::bad_request));
   return r->message;
@@ -45,8 +59,8 @@ BOOST_AUTO_TEST_SUITE(send_validation)
 
 BOOST_AUTO_TEST_CASE(a_valid_direct_send_names_its_conversation_and_entity) {
   auto v = check([](wire::Send::Builder) {});
-  BOOST_TEST_REQUIRE(std::holds_alternative<validated_send>(v));
-  const auto& send = std::get<validated_send>(v);
+  BOOST_TEST_REQUIRE(v.ok());
+  const auto& send = v.value();
   BOOST_TEST(send.request.conversation == "dm/alice/bob");
   BOOST_TEST(send.entity == "conv/dm/alice/bob");
   BOOST_TEST(send.request.sender == "alice");
@@ -56,9 +70,9 @@ BOOST_AUTO_TEST_CASE(a_valid_direct_send_names_its_conversation_and_entity) {
 
 BOOST_AUTO_TEST_CASE(a_valid_group_send_goes_to_the_group) {
   auto v = check([](wire::Send::Builder s) { s.initTarget().setGroup("team"); });
-  BOOST_TEST_REQUIRE(std::holds_alternative<validated_send>(v));
-  BOOST_TEST(std::get<validated_send>(v).entity == "group/team");
-  BOOST_TEST(std::get<validated_send>(v).request.conversation == "group/team");
+  BOOST_TEST_REQUIRE(v.ok());
+  BOOST_TEST(v.value().entity == "group/team");
+  BOOST_TEST(v.value().request.conversation == "group/team");
 }
 
 BOOST_AUTO_TEST_CASE(every_limit_and_bad_field_is_a_bad_request) {
@@ -104,15 +118,8 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-/// The refusal's code and message, or nothing if the value was valid.
-template <class T>
-std::optional<refusal> refusal_of(const std::variant<T, refusal>& v) {
-  if (auto* r = std::get_if<refusal>(&v)) return *r;
-  return std::nullopt;
-}
-
-std::variant<history_query, refusal> history(
-    const std::function<void(wire::History::Builder)>& fill, const actor_options& o = {}) {
+result<history_query> history(const std::function<void(wire::History::Builder)>& fill,
+                              const actor_options& o = {}) {
   capnp::MallocMessageBuilder message;
   auto h = message.initRoot<wire::History>();
   h.setConversation("dm/alice/bob");
@@ -120,8 +127,7 @@ std::variant<history_query, refusal> history(
   return validate_history(h.asReader(), o);
 }
 
-std::variant<validated_group_create, refusal> create(
-    const std::function<void(wire::CreateGroup::Builder)>& fill) {
+result<validated_group_create> create(const std::function<void(wire::CreateGroup::Builder)>& fill) {
   capnp::MallocMessageBuilder message;
   auto c = message.initRoot<wire::CreateGroup>();
   c.setGroupId("team");
@@ -136,11 +142,11 @@ BOOST_AUTO_TEST_SUITE(read_validation)
 
 BOOST_AUTO_TEST_CASE(a_reader_names_a_well_formed_conversation_it_may_read) {
   auto direct = validate_read("dm/alice/bob", "bob");
-  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::conversation_ref>(direct));
-  BOOST_TEST(!std::get<runtime::conversation_ref>(direct).is_group);
+  BOOST_TEST_REQUIRE(direct.ok());
+  BOOST_TEST(!direct.value().is_group);
   auto group = validate_read("group/team", "carol");  // membership is the group's to check
-  BOOST_TEST_REQUIRE(std::holds_alternative<runtime::conversation_ref>(group));
-  BOOST_TEST(std::get<runtime::conversation_ref>(group).group == "team");
+  BOOST_TEST_REQUIRE(group.ok());
+  BOOST_TEST(group.value().group == "team");
 
   auto other = refusal_of(validate_read("dm/alice/bob", "carol"));
   BOOST_TEST_REQUIRE(other.has_value());
@@ -166,17 +172,17 @@ BOOST_AUTO_TEST_CASE(pages_default_and_are_capped) {
 
 BOOST_AUTO_TEST_CASE(history_starts_before_a_seq_or_a_positive_time) {
   auto from_newest = history([](auto h) { h.initBefore().setSeq(0); });
-  BOOST_TEST_REQUIRE(std::holds_alternative<history_query>(from_newest));
-  BOOST_TEST(std::get<history_query>(from_newest).before_seq == 0u);
-  BOOST_TEST(std::get<history_query>(from_newest).limit == actor_options{}.default_page);
+  BOOST_TEST_REQUIRE(from_newest.ok());
+  BOOST_TEST(from_newest.value().before_seq == 0u);
+  BOOST_TEST(from_newest.value().limit == actor_options{}.default_page);
   auto before_seq = history([](auto h) {
     h.initBefore().setSeq(42);
     h.setLimit(10);
   });
-  BOOST_TEST(std::get<history_query>(before_seq).before_seq == 42u);
-  BOOST_TEST(std::get<history_query>(before_seq).limit == 10u);
+  BOOST_TEST(before_seq.value().before_seq == 42u);
+  BOOST_TEST(before_seq.value().limit == 10u);
   auto before_time = history([](auto h) { h.initBefore().setTimeMs(1700000000000); });
-  BOOST_TEST(std::get<history_query>(before_time).before_time_ms == 1700000000000u);
+  BOOST_TEST(before_time.value().before_time_ms == 1700000000000u);
 
   auto zero_time = refusal_of(history([](auto h) { h.initBefore().setTimeMs(0); }));
   BOOST_TEST_REQUIRE(zero_time.has_value());
@@ -194,18 +200,18 @@ BOOST_AUTO_TEST_CASE(a_group_is_created_with_a_valid_or_no_id_a_short_name_and_a
     c.setJoinPolicy(wire::JoinPolicy::OPEN);
     c.setShareHistory(true);
   });
-  BOOST_TEST_REQUIRE(std::holds_alternative<validated_group_create>(ok));
-  auto& g = std::get<validated_group_create>(ok);
+  BOOST_TEST_REQUIRE(ok.ok());
+  auto& g = ok.value();
   BOOST_TEST(g.group == "team");
   BOOST_TEST(g.spec.name == "The team");
   BOOST_TEST(g.spec.open);
   BOOST_TEST(g.spec.share_history);
   auto invite_only = create([](auto) {});  // the default policy
-  BOOST_TEST(!std::get<validated_group_create>(invite_only).spec.open);
+  BOOST_TEST(!invite_only.value().spec.open);
   auto server_chosen = create([](auto c) { c.setGroupId(""); });
-  BOOST_TEST(std::get<validated_group_create>(server_chosen).group == "");
+  BOOST_TEST(server_chosen.value().group == "");
   auto longest = create([](auto c) { c.setName(std::string(max_group_name, 'n')); });
-  BOOST_TEST(std::holds_alternative<validated_group_create>(longest));
+  BOOST_TEST(longest.ok());
 
   auto bad_id = refusal_of(create([](auto c) { c.setGroupId("te/am"); }));
   BOOST_TEST_REQUIRE(bad_id.has_value());
@@ -223,13 +229,13 @@ BOOST_AUTO_TEST_CASE(joins_leaves_kicks_and_adds_name_valid_groups_and_users) {
   capnp::MallocMessageBuilder message;
   auto g = message.initRoot<wire::GroupRef>();
   g.setGroupId("team");
-  BOOST_TEST(std::get<std::string>(validate_group_ref(g.asReader())) == "team");
+  BOOST_TEST(validate_group_ref(g.asReader()).value() == "team");
   g.setGroupId("");
   BOOST_TEST(refusal_of(validate_group_ref(g.asReader()))->message == "invalid group id");
 
   auto change = validate_member_change("team", "bob");
-  BOOST_TEST_REQUIRE(std::holds_alternative<validated_member_change>(change));
-  BOOST_TEST(std::get<validated_member_change>(change).user == "bob");
+  BOOST_TEST_REQUIRE(change.ok());
+  BOOST_TEST(change.value().user == "bob");
   for (auto [group, user] :
        {std::pair{"", "bob"}, {"team", ""}, {"te am", "bob"}, {"team", "b\nob"}}) {
     auto r = refusal_of(validate_member_change(group, user));

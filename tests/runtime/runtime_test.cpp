@@ -6,18 +6,21 @@
 #include <fstream>
 
 #include "parley/client/client.hpp"
+#include "parley/runtime/cluster_errc.hpp"
 #include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/runtime/token.hpp"
+#include "parley/schema/tls.hpp"
 #include "parley/store/keys.hpp"
 #include "parley/testing/support.hpp"
 
 #include "client.capnp.h"
 
 #include <capnp/schema.h>
+#include <caf/sec.hpp>
 
 #include <atomic>
 #include <set>
@@ -131,8 +134,8 @@ BOOST_AUTO_TEST_CASE(a_fresh_token_verifies) {
   token_authority auth(std::string(32, 'k'));
   auto token = auth.issue("alice.b", hours(1));
   auto v = auth.verify(token);
-  BOOST_TEST_REQUIRE(std::holds_alternative<token_claims>(v));
-  BOOST_TEST(std::get<token_claims>(v).user == "alice.b");
+  BOOST_TEST_REQUIRE(v.ok());
+  BOOST_TEST(v.value().user == "alice.b");
 }
 
 BOOST_AUTO_TEST_CASE(forged_expired_and_malformed_tokens_are_refused) {
@@ -141,23 +144,24 @@ BOOST_AUTO_TEST_CASE(forged_expired_and_malformed_tokens_are_refused) {
   const auto now = system_clock::now();
   auto err = [&](const std::string& t) {
     auto v = auth.verify(t, now);
-    BOOST_TEST_REQUIRE(std::holds_alternative<token_error>(v));
-    return std::get<token_error>(v);
+    BOOST_TEST_REQUIRE(!v.ok());
+    BOOST_TEST_REQUIRE(v.error().in(category_of(auth_errc{})));
+    return static_cast<auth_errc>(v.error().code());
   };
-  BOOST_TEST((err(other.issue("alice", hours(1), now)) == token_error::forged));
-  BOOST_TEST((err(auth.issue("alice", seconds(1), now - seconds(10))) == token_error::expired));
+  BOOST_TEST((err(other.issue("alice", hours(1), now)) == auth_errc::forged));
+  BOOST_TEST((err(auth.issue("alice", seconds(1), now - seconds(10))) == auth_errc::expired));
   // Changing the user or the expiry breaks the signature.
   auto good = auth.issue("alice", hours(1), now);
   auto tampered = good;
   tampered.replace(3, 5, "mallo");
-  BOOST_TEST((err(tampered) == token_error::forged));
+  BOOST_TEST((err(tampered) == auth_errc::forged));
   auto later = "v1.alice.99999999999." + good.substr(good.rfind('.') + 1);
-  BOOST_TEST((err(later) == token_error::forged));
-  BOOST_TEST((err("v2" + good.substr(2)) == token_error::unsupported_version));
-  BOOST_TEST((err("") == token_error::malformed));
-  BOOST_TEST((err("v1.alice") == token_error::malformed));
-  BOOST_TEST((err("v1.alice.12x.abcd") == token_error::malformed));
-  BOOST_TEST((err("v1.al/ice.123.abcd") == token_error::malformed));
+  BOOST_TEST((err(later) == auth_errc::forged));
+  BOOST_TEST((err("v2" + good.substr(2)) == auth_errc::unsupported_version));
+  BOOST_TEST((err("") == auth_errc::malformed));
+  BOOST_TEST((err("v1.alice") == auth_errc::malformed));
+  BOOST_TEST((err("v1.alice.12x.abcd") == auth_errc::malformed));
+  BOOST_TEST((err("v1.al/ice.123.abcd") == auth_errc::malformed));
 }
 
 BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
@@ -166,61 +170,66 @@ BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
   BOOST_CHECK_THROW(auth.issue("alice", max_token_ttl + seconds(1), now), std::invalid_argument);
   BOOST_CHECK_THROW(auth.issue("alice", seconds(0), now), std::invalid_argument);
   BOOST_CHECK_THROW(auth.issue("alice", seconds(-5), now), std::invalid_argument);
-  BOOST_TEST(std::holds_alternative<token_claims>(
-      auth.verify(auth.issue("alice", max_token_ttl, now), now)));
+  BOOST_TEST(auth.verify(auth.issue("alice", max_token_ttl, now), now).ok());
   auto err = [&](const std::string& t) {
     auto v = auth.verify(t, now);
-    BOOST_TEST_REQUIRE(std::holds_alternative<token_error>(v));
-    return std::get<token_error>(v);
+    BOOST_TEST_REQUIRE(!v.ok());
+    BOOST_TEST_REQUIRE(v.error().in(category_of(auth_errc{})));
+    return static_cast<auth_errc>(v.error().code());
   };
   // Properly signed, but valid for far longer than any token issued here: a token issued by a
   // clock 30 days ahead with the longest TTL.
   BOOST_TEST(
-      (err(auth.issue("alice", max_token_ttl, now + hours(24 * 30))) == token_error::malformed));
+      (err(auth.issue("alice", max_token_ttl, now + hours(24 * 30))) == auth_errc::malformed));
   // 19- and 20-digit expiries, signs and leading zeros never reach the signature check.
-  BOOST_TEST((err("v1.alice.9999999999999999999.00") == token_error::malformed));
-  BOOST_TEST((err("v1.alice.18446744073709551617.00") == token_error::malformed));
-  BOOST_TEST((err("v1.alice.+1234567890.00") == token_error::malformed));
-  BOOST_TEST((err("v1.alice.01234567890.00") == token_error::malformed));
-  BOOST_TEST((err("v1.alice.-1.00") == token_error::malformed));
+  BOOST_TEST((err("v1.alice.9999999999999999999.00") == auth_errc::malformed));
+  BOOST_TEST((err("v1.alice.18446744073709551617.00") == auth_errc::malformed));
+  BOOST_TEST((err("v1.alice.+1234567890.00") == auth_errc::malformed));
+  BOOST_TEST((err("v1.alice.01234567890.00") == auth_errc::malformed));
+  BOOST_TEST((err("v1.alice.-1.00") == auth_errc::malformed));
 }
 
 BOOST_AUTO_TEST_CASE(secret_files_that_cannot_be_read_give_clear_errors) {
   testing::temp_dir dir;
   std::string error;
+  // What a failed read says (and that it failed).
+  auto why = [&](const result<std::string>& r) {
+    error = r ? std::string() : r.error().message();
+    return r.ok();
+  };
   // A tool never creates the secret: one made by it would match no node.
-  BOOST_TEST(!load_secret(dir.path() + "/secret", error).has_value());
+  BOOST_TEST(!why(load_secret(dir.path() + "/secret")));
   BOOST_TEST(error.find("does not exist") != std::string::npos, error);
   BOOST_TEST(!std::filesystem::exists(dir.path() + "/secret"));
   // A dangling link and a link loop: an error, not unbounded recursion.
   std::filesystem::create_symlink(dir.path() + "/nowhere", dir.path() + "/dangling");
-  BOOST_TEST(!load_or_create_secret(dir.path() + "/dangling", error).has_value());
+  BOOST_TEST(!why(load_or_create_secret(dir.path() + "/dangling")));
   BOOST_TEST(error.find("dangling") != std::string::npos, error);
-  BOOST_TEST(!load_secret(dir.path() + "/dangling", error).has_value());
+  BOOST_TEST(!why(load_secret(dir.path() + "/dangling")));
   std::filesystem::create_symlink(dir.path() + "/loop", dir.path() + "/loop");
-  BOOST_TEST(!load_or_create_secret(dir.path() + "/loop", error).has_value());
+  BOOST_TEST(!why(load_or_create_secret(dir.path() + "/loop")));
   BOOST_TEST(error.find("loop") != std::string::npos, error);
   // Not a file, and a file of the wrong size.
   std::filesystem::create_directory(dir.path() + "/adir");
-  BOOST_TEST(!load_or_create_secret(dir.path() + "/adir", error).has_value());
+  BOOST_TEST(!why(load_or_create_secret(dir.path() + "/adir")));
   BOOST_TEST(error.find("not a regular file") != std::string::npos, error);
   { std::ofstream(dir.path() + "/short") << "abc"; }
-  BOOST_TEST(!load_secret(dir.path() + "/short", error).has_value());
+  BOOST_TEST(!why(load_secret(dir.path() + "/short")));
   BOOST_TEST(error.find("32-byte") != std::string::npos, error);
   // Once a node has created it, tools read the same bytes.
-  auto created = load_or_create_secret(dir.path() + "/secret", error);
-  BOOST_TEST_REQUIRE(created.has_value());
-  auto read = load_secret(dir.path() + "/secret", error);
-  BOOST_TEST_REQUIRE(read.has_value());
+  auto created = load_or_create_secret(dir.path() + "/secret");
+  BOOST_TEST_REQUIRE(created.ok());
+  auto read = load_secret(dir.path() + "/secret");
+  BOOST_TEST_REQUIRE(read.ok());
   BOOST_TEST(*read == *created);
 }
 
 BOOST_AUTO_TEST_CASE(the_secret_file_is_created_once_and_reused) {
   testing::temp_dir dir;
-  std::string error;
-  auto first = load_or_create_secret(dir.path() + "/secret", error);
-  auto second = load_or_create_secret(dir.path() + "/secret", error);
-  BOOST_TEST_REQUIRE(first.has_value());
+  auto first = load_or_create_secret(dir.path() + "/secret");
+  auto second = load_or_create_secret(dir.path() + "/secret");
+  BOOST_TEST_REQUIRE(first.ok());
+  BOOST_TEST_REQUIRE(second.ok());
   BOOST_TEST(first->size() == 32u);
   BOOST_TEST(*first == *second);
 }
@@ -307,7 +316,7 @@ BOOST_AUTO_TEST_CASE(every_batch_is_durable_before_its_callback) {
           store::write_batch b;
           const std::string key = "w" + std::to_string(w) + "-" + std::to_string(i);
           b.put(static_cast<std::uint32_t>(w % 4), key, "v");
-          committer.submit(std::move(b), [&, w, key](const store::status& st) {
+          committer.submit(std::move(b), [&, w, key](const error& st) {
             // The write must be readable when its callback runs.
             auto got = db->get(static_cast<std::uint32_t>(w % 4), key);
             if (!st.ok() || !got.ok() || !got->has_value()) ++missing_at_callback;
@@ -334,11 +343,11 @@ BOOST_AUTO_TEST_CASE(after_stop_a_submit_fails_at_once) {
   auto db = std::move(*store::store::open(o));
   group_committer committer(*db, committer_options{});
   committer.stop();
-  store::errc code = store::errc::ok;
+  error outcome;
   store::write_batch b;
   b.put(0, "k", "v");
-  committer.submit(std::move(b), [&](const store::status& st) { code = st.code(); });
-  BOOST_TEST((code == store::errc::shutting_down));
+  committer.submit(std::move(b), [&](const error& st) { outcome = st; });
+  BOOST_TEST(outcome.is(store::errc::shutting_down));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -359,6 +368,10 @@ BOOST_AUTO_TEST_CASE(every_wire_code_has_the_same_errc_value_name_and_retriabili
         snake += c;
       }
     }
+    if (e.getOrdinal() == 0) {  // success: an empty parley::error, no errc value
+      BOOST_TEST(wire_name == "ok");
+      continue;
+    }
     const auto code = static_cast<errc>(e.getOrdinal());
     BOOST_TEST(std::string(to_string(code)) == snake, wire_name);
     BOOST_TEST(client::to_string(static_cast<wire::ErrorCode>(e.getOrdinal())) == wire_name);
@@ -367,7 +380,38 @@ BOOST_AUTO_TEST_CASE(every_wire_code_has_the_same_errc_value_name_and_retriabili
                            code == errc::timeout || code == errc::rate_limited;
     BOOST_TEST(client::retriable(static_cast<wire::ErrorCode>(e.getOrdinal())) == transient,
                wire_name);
+    BOOST_TEST(error(code, "").retriable() == transient, wire_name);
   }
+}
+
+BOOST_AUTO_TEST_CASE(an_error_keeps_its_module_code_and_message_across_an_actor_boundary) {
+  const error stored(store::errc::io_error, "disk full");
+  BOOST_TEST(stored.describe() == "store.io_error: disk full");
+  BOOST_TEST(stored.retriable());
+  BOOST_TEST(stored.context("export").message() == "export: disk full");
+  // Every category at or below the runtime survives to_caf / from_caf unchanged.
+  const error samples[] = {stored, error(errc::not_member, "not in g"),
+                           error(cluster_errc::map_conflict, "raced"),
+                           error(auth_errc::expired, "the token has expired"),
+                           error(schema::tls_errc::bad_key, "no key")};
+  for (const auto& e : samples) {
+    const error back = from_caf(to_caf(e));
+    BOOST_TEST(back.describe() == e.describe());
+    BOOST_TEST(back.category() == e.category());
+    BOOST_TEST(back.code() == e.code());
+  }
+  BOOST_TEST(from_caf(to_caf(error{})).ok());
+  // CAF's own errors: a timeout and a dead receiver are request errors a client can retry.
+  BOOST_TEST(from_caf(caf::make_error(caf::sec::request_timeout)).is(errc::timeout));
+  BOOST_TEST(from_caf(caf::make_error(caf::sec::request_receiver_down)).is(errc::unavailable));
+  BOOST_TEST(from_caf(caf::make_error(caf::sec::invalid_argument)).is(errc::internal));
+  // A result holds a value or an error, never both.
+  result<int> good = 7;
+  result<int> bad{cluster_errc::etcd_unreachable, "no etcd"};
+  BOOST_TEST((good.ok() && *good == 7));
+  BOOST_TEST(
+      (!bad.ok() && bad.error().is(cluster_errc::etcd_unreachable) && bad.error().retriable()));
+  BOOST_TEST(!bad.error().is(store::errc::io_error));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

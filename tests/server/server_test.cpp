@@ -574,9 +574,8 @@ BOOST_AUTO_TEST_CASE(every_acked_message_is_on_disk_after_kill_9) {
   BOOST_TEST_REQUIRE(colon != std::string::npos, banner);
   const auto port = static_cast<std::uint16_t>(std::stoi(banner.substr(colon + 10)));
 
-  std::string secret_error;
-  auto secret = runtime::load_or_create_secret(data + "/secret", secret_error);
-  BOOST_TEST_REQUIRE(secret.has_value());
+  auto secret = runtime::load_or_create_secret(data + "/secret");
+  BOOST_TEST_REQUIRE(secret.ok());
   runtime::token_authority tokens(*secret);
 
   std::mutex mu;
@@ -586,7 +585,8 @@ BOOST_AUTO_TEST_CASE(every_acked_message_is_on_disk_after_kill_9) {
   for (int t = 0; t < 4; ++t) {
     senders.emplace_back([&, t] {
       auto conn = client::connection::connect("127.0.0.1", port);
-      auto& c = *std::get<std::unique_ptr<client::connection>>(conn);
+      BOOST_TEST_REQUIRE(conn.ok());
+      auto& c = **conn;
       if (!c.login(tokens.issue("alice", std::chrono::hours(1)), "k" + std::to_string(t)).ok())
         return;
       for (int n = 0; !stop; ++n) {

@@ -15,6 +15,7 @@
 // and writes what a connection gives it through a connection_sink.
 
 #include "parley/actors/services.hpp"
+#include "parley/schema/error.hpp"
 #include "parley/schema/framing.hpp"
 
 #include <caf/actor.hpp>
@@ -63,9 +64,9 @@ caf::actor spawn_connection_hub(services& svc);
 /// connection themselves (a client too slow to read its pushes).
 schema::shared_frame encode_kicked(std::uint16_t reason, const std::string& detail);
 
-/// An encoded Result frame with request id 0 carrying error `code` (a parley::errc value) and a
-/// short generic `message`, for transports that refuse a socket before any connection exists.
-schema::shared_frame encode_error(std::uint16_t code, const std::string& message);
+/// An encoded Result frame with request id 0 carrying `err` as the wire has it, for transports
+/// that refuse a socket before any connection exists.
+schema::shared_frame encode_error(const error& err);
 
 /// wire::KickReason values the transport uses, without the generated header.
 namespace kick_reason {

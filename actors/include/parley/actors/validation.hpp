@@ -1,6 +1,7 @@
 #pragma once
 // Request validation at the client edge, as pure functions: what each request kind must satisfy
-// before it is sent to an entity, and the error a client gets when it does not. No actor, no
+// before it is sent to an entity, and the error (request category) a client gets when it does
+// not. No actor, no
 // socket: tests/actors checks every limit and bad input directly. The connection calls these
 // and sends what they return to the entity whose interface serves it
 // (actors/<entity>/<entity>.hpp).
@@ -21,15 +22,8 @@
 #include "client.capnp.h"
 
 #include <string>
-#include <variant>
 
 namespace parley::actors {
-
-/// A request refused at the edge: the code and the message the client gets.
-struct refusal {
-  errc code;
-  std::string message;
-};
 
 /// A valid Send: the request for the entity that stores it, and that entity's router id (the
 /// conversation, or the group, both serving conversation_log).
@@ -45,9 +39,8 @@ constexpr std::size_t max_mentions = 100;
 /// Checks a Send from `user` on `device`: client message id 1-128 bytes, body 1 byte to
 /// o.max_body_bytes, at most 100 mentions of valid user ids, a valid peer other than the
 /// sender or a valid group, and a target kind this server knows.
-std::variant<validated_send, refusal> validate_send(wire::Send::Reader s, const std::string& user,
-                                                    const std::string& device,
-                                                    const actor_options& o);
+result<validated_send> validate_send(wire::Send::Reader s, const std::string& user,
+                                     const std::string& device, const actor_options& o);
 
 /// A device id: 1-128 bytes without control characters (it is shown to the user's other
 /// devices).
@@ -55,16 +48,15 @@ bool valid_device_id(const std::string& device);
 
 /// The conversation a Pull, History or MarkRead from `user` names: well formed, and a direct
 /// one must involve the user (forbidden otherwise: answered before anything is activated).
-std::variant<runtime::conversation_ref, refusal> validate_read(const std::string& conversation,
-                                                               const std::string& user);
+result<runtime::conversation_ref> validate_read(const std::string& conversation,
+                                                const std::string& user);
 
 /// The page size to use for a request asking `asked` entries: the default for 0, at most the
 /// maximum.
 std::uint32_t page_limit(std::uint32_t asked, const actor_options& o);
 
 /// A History's start and page: before a seq (0: from the newest) or before a time (> 0).
-std::variant<history_query, refusal> validate_history(wire::History::Reader h,
-                                                      const actor_options& o);
+result<history_query> validate_history(wire::History::Reader h, const actor_options& o);
 
 /// Longest group name.
 constexpr std::size_t max_group_name = 128;
@@ -77,17 +69,17 @@ struct validated_group_create {
 
 /// Checks a CreateGroup: a valid group id or none, a name of at most 128 bytes, a join policy
 /// this server knows.
-std::variant<validated_group_create, refusal> validate_create_group(wire::CreateGroup::Reader c);
+result<validated_group_create> validate_create_group(wire::CreateGroup::Reader c);
 
 /// The group a JoinGroup or LeaveGroup names, if valid.
-std::variant<std::string, refusal> validate_group_ref(wire::GroupRef::Reader g);
+result<std::string> validate_group_ref(wire::GroupRef::Reader g);
 
 /// A KickMember or AddMember: a valid group and a valid user.
 struct validated_member_change {
   std::string group;
   std::string user;
 };
-std::variant<validated_member_change, refusal> validate_member_change(const std::string& group,
-                                                                      const std::string& user);
+result<validated_member_change> validate_member_change(const std::string& group,
+                                                       const std::string& user);
 
 }  // namespace parley::actors

@@ -9,6 +9,7 @@
 // cursor, then pull every known conversation from its cursor.
 
 #include "client.capnp.h"
+#include "parley/schema/error.hpp"
 #include "parley/schema/ids.hpp"
 
 #include <chrono>
@@ -93,6 +94,15 @@ struct push {
   std::string detail;                                          ///< kind::kicked
 };
 
+/// Why a connection could not be made (category "client"). The server's answers are not
+/// errors of this kind: a response carries the wire's ErrorCode.
+enum class client_errc : std::uint8_t {
+  bad_address = 1,  ///< The host is not an IP address.
+  cannot_connect,   ///< Nothing accepted the connection (retriable).
+  tls_failed,       ///< The TLS handshake failed (certificate, name, timeout).
+};
+const error_category& category_of(client_errc);
+
 /// Options of a connection.
 struct connect_options {
   std::chrono::milliseconds request_timeout{10000};  ///< Per request. Default 10 s.
@@ -109,10 +119,10 @@ struct connect_options {
 /// One client connection. Thread-safe. Destroying it closes the socket.
 class connection {
  public:
-  /// Connects; returns why not on failure.
-  static std::variant<std::unique_ptr<connection>, std::string> connect(const std::string& host,
-                                                                        std::uint16_t port,
-                                                                        connect_options opts = {});
+  /// Connects; fails with a client error (bad_address, cannot_connect, tls_failed) or a tls
+  /// error (an unusable CA file).
+  static result<std::unique_ptr<connection>> connect(const std::string& host, std::uint16_t port,
+                                                     connect_options opts = {});
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

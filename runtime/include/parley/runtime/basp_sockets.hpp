@@ -11,9 +11,10 @@
 //                                                          with `actor` as published at `port`
 // CAF needs nothing else of the socket than recv/send: a Unix socket pair serves.
 
+#include "parley/schema/error.hpp"
+
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/expected.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -24,8 +25,8 @@ namespace parley::runtime {
 void serve_gate_over(caf::actor_system& system, int fd, const caf::actor& gate);
 
 /// Greets the peer at the other end of `fd` (which CAF now owns) and returns the actor it
-/// serves, or an error if the handshake fails or takes longer than `timeout`.
-caf::expected<caf::actor> connect_gate_over(caf::actor_system& system, int fd,
-                                            std::chrono::milliseconds timeout);
+/// serves, or cluster.peer_unreachable if the handshake fails or takes longer than `timeout`.
+result<caf::actor> connect_gate_over(caf::actor_system& system, int fd,
+                                     std::chrono::milliseconds timeout);
 
 }  // namespace parley::runtime

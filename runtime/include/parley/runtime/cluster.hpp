@@ -29,7 +29,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 namespace parley::runtime {
@@ -103,8 +102,9 @@ class cluster_member {
                  stats_source stats = {});
   ~cluster_member();
 
-  /// Registers (blocking until etcd answers or `timeout`) and starts the background thread.
-  caf::error start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Registers (blocking until etcd answers or `timeout`: cluster.etcd_unreachable) and starts
+  /// the background thread.
+  error start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   /// Leaves: stops the thread and revokes the lease (graceful leave). Idempotent.
   void stop();
 
@@ -153,11 +153,10 @@ class cluster_member {
 
 /// Gives `shard` from `from` to `to` in the stored map: compare-and-swap on its revision with the
 /// epoch increased by one, retried while other changes race it (at most 20 times). Returns the
-/// new map, or why not (unreadable map, `from` no longer the owner, etcd unreachable).
-std::variant<stored_shard_map, std::string> move_shard_owner(etcd_client& etcd,
-                                                             const cluster_layout& keys,
-                                                             std::uint32_t shard,
-                                                             const node_id& from,
-                                                             const node_id& to);
+/// new map, or a cluster error: etcd_unreachable, etcd_bad_answer (no readable map),
+/// map_conflict (`from` no longer the owner, or the race lost too often).
+result<stored_shard_map> move_shard_owner(etcd_client& etcd, const cluster_layout& keys,
+                                          std::uint32_t shard, const node_id& from,
+                                          const node_id& to);
 
 }  // namespace parley::runtime

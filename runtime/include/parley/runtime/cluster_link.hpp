@@ -27,7 +27,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <variant>
 
 namespace parley::runtime {
 
@@ -50,9 +49,11 @@ class cluster_link {
   /// Called on the link's thread, once per refused connection.
   using refusal_handler = std::function<void(const std::string& peer, const std::string& why)>;
 
-  /// Binds the port and starts the thread, or says why not (bad files, port in use).
-  static std::variant<std::unique_ptr<cluster_link>, std::string> start(
-      const cluster_link_options& options, peer_handler on_peer, refusal_handler on_refused);
+  /// Binds the port and starts the thread. Fails with a tls error (bad files) or a cluster
+  /// error (bad_config, cannot_listen).
+  static result<std::unique_ptr<cluster_link>> start(const cluster_link_options& options,
+                                                     peer_handler on_peer,
+                                                     refusal_handler on_refused);
 
   /// Closes the port and every tunnel, and joins the thread.
   ~cluster_link();
@@ -64,9 +65,9 @@ class cluster_link {
 
   /// Opens a tunnel to a node's cluster port; blocks until the TLS handshake is done (and the
   /// peer's certificate checked) or has failed, at most the handshake timeout. Returns the
-  /// plaintext end (the caller owns it) or why not. A peer whose certificate is refused is
-  /// also reported to the refusal handler.
-  std::variant<int, std::string> dial(const std::string& host, std::uint16_t port);
+  /// plaintext end (the caller owns it) or cluster.peer_unreachable. A peer whose certificate
+  /// is refused is also reported to the refusal handler.
+  result<int> dial(const std::string& host, std::uint16_t port);
 
   /// Connections refused so far (inbound and outbound).
   std::uint64_t refused() const;

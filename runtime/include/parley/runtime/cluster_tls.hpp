@@ -1,20 +1,20 @@
 #pragma once
-// Authentication between the nodes of a cluster: mutual TLS on the CAF middleman port.
+// Authentication between the nodes of a cluster: mutual TLS on the cluster port.
 //
 // Whoever can open a connection to a node's cluster port could otherwise send any message to
 // any of its actors (CAF's BASP addresses local actors by small sequential ids), so a check
-// in the node gate would not be enough: the transport itself must refuse strangers. Nodes use
-// CAF's OpenSSL module with a certificate and key each, signed by one cluster CA; a peer must
-// present a certificate of that CA (CAF verifies both sides when certificate, key and CA file
-// are all set; with none set it would fall back to an anonymous cipher that anyone can use).
+// in the node gate would not be enough: the transport itself must refuse strangers. The
+// cluster link (cluster_link.hpp) runs mutual TLS in front of CAF: each node presents a
+// certificate and key signed by one cluster CA and requires the peer's to chain to it.
 //
 // This file makes such a CA and node certificates (EC P-256, 10 years) for local clusters,
 // tests and operators who have no PKI of their own (also for the client port's TLS, given the
 // names clients reach the node by): `imctl cluster start --nodes N` and
 // `imctl cluster cert` call it.
 
+#include "parley/schema/error.hpp"
+
 #include <string>
-#include <variant>
 
 namespace parley::runtime {
 
@@ -29,15 +29,14 @@ struct tls_identity {
   }
 };
 
-/// Creates `dir`/ca.pem and `dir`/ca-key.pem unless they exist. Returns "" or why not.
-std::string ensure_cluster_ca(const std::string& dir);
+/// Creates `dir`/ca.pem and `dir`/ca-key.pem unless they exist (cluster.certificate if not).
+error ensure_cluster_ca(const std::string& dir);
 
 /// Issues `dir`/<name>.pem and `dir`/<name>-key.pem signed by the CA in `dir` (which must
 /// exist), replacing older ones. `alt_names`, in OpenSSL's subjectAltName syntax
 /// ("DNS:chat.example.com,IP:127.0.0.1"), names the hosts a client-port certificate serves
-/// (clients check it); the cluster port does not need any. Returns the identity or why not.
-std::variant<tls_identity, std::string> issue_node_identity(const std::string& dir,
-                                                            const std::string& name,
-                                                            const std::string& alt_names = "");
+/// (clients check it); the cluster port does not need any. Fails with cluster.certificate.
+result<tls_identity> issue_node_identity(const std::string& dir, const std::string& name,
+                                         const std::string& alt_names = "");
 
 }  // namespace parley::runtime

@@ -1,7 +1,13 @@
 #pragma once
-// Errors of the runtime and the entity actors as values. The numbering equals the wire's
-// ErrorCode (schema/client.capnp) so the gateway converts by value; a static_assert in
-// actors/ checks that they stay in step.
+// Why an entity or the session refuses a client's request (category "request"), and how a
+// parley::error crosses an actor boundary.
+//
+// The request codes are the client protocol's vocabulary: they are numbered as the wire's
+// ErrorCode (schema/client.capnp), and the session's to_wire (actors/connection/replies.hpp)
+// checks every value against the schema at compile time. Errors of the other modules (store,
+// cluster, auth, tls) keep their own categories until that edge.
+
+#include "parley/schema/error.hpp"
 
 #include <caf/error.hpp>
 
@@ -12,7 +18,6 @@ namespace parley {
 
 /// Why a request failed. See schema/client.capnp ErrorCode for each meaning.
 enum class errc : std::uint8_t {
-  ok = 0,
   bad_request = 1,
   malformed_frame = 2,
   frame_too_large = 3,
@@ -32,17 +37,21 @@ enum class errc : std::uint8_t {
   limit_exceeded = 17,  ///< a configured cap was reached
 };
 
+const error_category& category_of(errc);
+
 /// Short stable name of a code ("not_member").
 const char* to_string(errc code);
 
-/// A CAF error in Parley's category, carrying a human-readable message.
+/// `err` as CAF carries it between actors (its category's name as the atom, the code, the
+/// message as context). An empty error gives an empty caf::error.
+caf::error to_caf(const error& err);
+
+/// A request error as CAF carries it: to_caf(error(code, message)), for an entity's reply.
 caf::error make_error(errc code, std::string message);
 
-/// Maps any CAF error to a Parley code and message: Parley's own category as is, CAF's
-/// request timeouts to `timeout`, a dead or unreachable receiver to `unavailable`.
-std::pair<errc, std::string> classify(const caf::error& err);
-
-/// The error category atom for Parley errors.
-caf::atom_value error_category();
+/// Any caf::error as a parley::error: one made by to_caf as it was; CAF's own request timeouts
+/// as request.timeout, a dead or unreachable receiver as request.unavailable, anything else as
+/// request.internal (with CAF's rendering as the message, for the log).
+error from_caf(const caf::error& err);
 
 }  // namespace parley

@@ -8,7 +8,7 @@
 
 #include "parley/runtime/cluster_tls.hpp"
 
-#include <caf/expected.hpp>
+#include "parley/runtime/cluster_errc.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -32,7 +32,8 @@ struct etcd_kv {
   std::int64_t lease = 0;
 };
 
-/// See the file comment. Errors are Parley `unavailable` errors (retriable).
+/// See the file comment. Errors are cluster errors: etcd_unreachable (retriable) or
+/// etcd_bad_answer.
 class etcd_client {
  public:
   /// `endpoint` like "http://127.0.0.1:2379", or "https://..." with `tls`: the CA that signed
@@ -43,26 +44,26 @@ class etcd_client {
                        tls_identity tls = {});
 
   /// Grants a lease; returns its id.
-  caf::expected<std::int64_t> grant_lease(std::chrono::seconds ttl);
+  result<std::int64_t> grant_lease(std::chrono::seconds ttl);
   /// Refreshes a lease; returns its remaining TTL in seconds (0: it has expired).
-  caf::expected<std::int64_t> keep_alive(std::int64_t lease);
+  result<std::int64_t> keep_alive(std::int64_t lease);
   /// Revokes a lease (its keys disappear).
-  caf::error revoke(std::int64_t lease);
+  error revoke(std::int64_t lease);
 
-  caf::error put(const std::string& key, const std::string& value, std::int64_t lease = 0);
-  caf::expected<std::optional<etcd_kv>> get(const std::string& key);
-  caf::expected<std::vector<etcd_kv>> get_prefix(const std::string& prefix);
-  caf::error erase(const std::string& key);
+  error put(const std::string& key, const std::string& value, std::int64_t lease = 0);
+  result<std::optional<etcd_kv>> get(const std::string& key);
+  result<std::vector<etcd_kv>> get_prefix(const std::string& prefix);
+  error erase(const std::string& key);
 
   /// Puts `value` only if `key`'s mod revision is `mod_revision` (0: only if absent).
   /// Returns whether the put happened.
-  caf::expected<bool> put_if(const std::string& key, const std::string& value,
-                             std::int64_t mod_revision, std::int64_t lease = 0);
+  result<bool> put_if(const std::string& key, const std::string& value, std::int64_t mod_revision,
+                      std::int64_t lease = 0);
 
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  caf::expected<std::string> post(const std::string& path, const std::string& body);
+  result<std::string> post(const std::string& path, const std::string& body);
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
   tls_identity tls_;

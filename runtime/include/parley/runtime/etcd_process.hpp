@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <variant>
 
 namespace parley::runtime {
 
@@ -31,8 +30,7 @@ struct etcd_process_options {
 class etcd_process {
  public:
   /// Starts etcd and waits until it answers. On failure nothing is left running.
-  static std::variant<std::unique_ptr<etcd_process>, std::string> start(
-      const etcd_process_options& o);
+  static result<std::unique_ptr<etcd_process>> start(const etcd_process_options& o);
   ~etcd_process();
   etcd_process(const etcd_process&) = delete;
   etcd_process& operator=(const etcd_process&) = delete;

@@ -52,7 +52,7 @@ struct committer_stats {
 /// See the file comment.
 class group_committer {
  public:
-  using callback = std::function<void(const store::status&)>;
+  using callback = std::function<void(const error&)>;
 
   group_committer(store::store& db, committer_options opts);
   ~group_committer();

@@ -68,7 +68,7 @@ store::shard_export from_transfer(const shard_transfer& t);
 /// What a gate does for migrations, provided by the node.
 struct gate_hooks {
   /// Imports a shard that is moving to this node (before the map says so).
-  std::function<caf::error(const shard_transfer&)> import;
+  std::function<error(const shard_transfer&)> import;
   /// Adopts a newer shard map at once (told by the node that just moved a shard).
   std::function<void(std::uint64_t epoch, std::vector<node_id> owners)> apply_map;
   /// A node with a smaller id connected and introduced its gate.
@@ -100,7 +100,7 @@ class gate_directory final : public node_directory {
  public:
   /// Opens a connection to the gate published at an address (blocking): over the cluster
   /// link's TLS (basp_sockets.hpp), or CAF's plain middleman on an insecure cluster port.
-  using connector = std::function<caf::expected<caf::actor>(const gate_address&)>;
+  using connector = std::function<result<caf::actor>(const gate_address&)>;
 
   /// Spawns a watcher that monitors every gate: a gate whose node disconnects is forgotten at
   /// once, so requests for that node's shards fail fast as `unavailable`.

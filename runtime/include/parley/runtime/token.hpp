@@ -12,24 +12,24 @@
 // or was issued with a clock far in the future). The expiry is parsed strictly: decimal digits,
 // no sign, no leading zero, at most 12 digits, so no overflow is possible.
 
+#include "parley/schema/error.hpp"
+
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <variant>
 
 namespace parley::runtime {
 
-/// Why a token was refused.
-enum class token_error {
-  malformed,            ///< Not four dot-separated parts, bad number, or an invalid user id.
+/// Why a token was refused or the secret is unusable (category "auth"; none is retriable).
+enum class auth_errc : std::uint8_t {
+  malformed = 1,        ///< Not four dot-separated parts, bad number, or an invalid user id.
   forged,               ///< The signature does not match (wrong secret or altered content).
   expired,              ///< Valid signature, but the expiry has passed.
   unsupported_version,  ///< Another version prefix than v1.
+  no_secret,            ///< The secret file is missing, unreadable or not a secret.
 };
 
-/// Human-readable reason.
-const char* describe(token_error e);
+const error_category& category_of(auth_errc);
 
 /// The longest validity a token may have: 400 days (a year plus slack for an app's renewal).
 constexpr std::chrono::seconds max_token_ttl{400LL * 24 * 3600};
@@ -52,10 +52,10 @@ class token_authority {
       const std::string& user, std::chrono::seconds ttl,
       std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
 
-  /// Checks signature and expiry.
-  std::variant<token_claims, token_error> verify(
-      const std::string& token,
-      std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
+  /// Checks signature and expiry; an auth error (malformed, forged, expired,
+  /// unsupported_version) says why a token is refused.
+  result<token_claims> verify(const std::string& token, std::chrono::system_clock::time_point now =
+                                                            std::chrono::system_clock::now()) const;
 
  private:
   std::string sign(const std::string& payload) const;
@@ -68,12 +68,12 @@ constexpr bool valid_token_ttl(std::chrono::seconds ttl) {
 }
 
 /// Reads the secret at `path` (for tools that issue tokens for an existing node). Never creates
-/// it: a secret made by a tool would match no node. Returns nullopt and sets `error` (naming
-/// the file and the reason: missing, dangling link, unreadable, wrong size) on failure.
-std::optional<std::string> load_secret(const std::string& path, std::string& error);
+/// it: a secret made by a tool would match no node. Fails with auth.no_secret, the message
+/// naming the file and the reason (missing, dangling link, unreadable, wrong size).
+result<std::string> load_secret(const std::string& path);
 
 /// Reads the secret at `path`, creating it (32 random bytes, mode 0600) if missing. Only a
-/// node calls this, when it opens its data dir. Returns nullopt and sets `error` on failure.
-std::optional<std::string> load_or_create_secret(const std::string& path, std::string& error);
+/// node calls this, when it opens its data dir. Fails with auth.no_secret.
+result<std::string> load_or_create_secret(const std::string& path);
 
 }  // namespace parley::runtime

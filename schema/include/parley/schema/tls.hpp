@@ -16,27 +16,35 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <variant>
+#include "parley/schema/error.hpp"
 
 namespace parley::schema {
+
+/// Why a TLS context could not be made (category "tls"; none is retriable: a file must change).
+enum class tls_errc : std::uint8_t {
+  no_context = 1,   ///< OpenSSL could not create a context.
+  bad_certificate,  ///< The certificate file is missing or not a PEM chain.
+  bad_key,          ///< The key file is missing or not a PEM key.
+  key_mismatch,     ///< The key does not belong to the certificate.
+  bad_trust,        ///< The CA file is missing or holds no usable certificate.
+};
+const error_category& category_of(tls_errc);
 
 /// Certificates and settings shared by the connections of one side. Immutable once made.
 class tls_context {
  public:
   /// A server presenting `cert_file` (PEM chain, leaf first) and `key_file` (PEM). TLS 1.2+.
-  static std::variant<tls_context, std::string> server(const std::string& cert_file,
-                                                       const std::string& key_file);
+  static result<tls_context> server(const std::string& cert_file, const std::string& key_file);
 
   /// A client verifying the server's chain against `ca_file` (PEM; empty: the system's trusted
   /// roots) and, by default, that the certificate names the host it connects to.
-  static std::variant<tls_context, std::string> client(const std::string& ca_file);
+  static result<tls_context> client(const std::string& ca_file);
 
   /// One side of a connection between two nodes of a cluster (mutual TLS): it presents
   /// `cert_file`/`key_file` and requires the other side's certificate to chain to `ca_file`.
   /// No name is checked: a certificate of the cluster CA is what makes a peer a node.
-  static std::variant<tls_context, std::string> mutual(bool server, const std::string& ca_file,
-                                                       const std::string& cert_file,
-                                                       const std::string& key_file);
+  static result<tls_context> mutual(bool server, const std::string& ca_file,
+                                    const std::string& cert_file, const std::string& key_file);
 
   bool is_server() const;
 

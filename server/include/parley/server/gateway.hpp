@@ -39,12 +39,12 @@
 
 #include "parley/actors/services.hpp"
 #include "parley/runtime/rate_limit.hpp"
+#include "parley/server/errc.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <variant>
 
 namespace parley::server {
 
@@ -123,8 +123,9 @@ class gateway {
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;
 
-  /// Binds and starts accepting. Returns the bound port, or why it could not bind.
-  std::variant<std::uint16_t, std::string> start();
+  /// Binds and starts accepting. Returns the bound port; fails with node.bad_config,
+  /// node.cannot_listen or a tls error.
+  result<std::uint16_t> start();
 
   /// Stops accepting, closes every connection and joins the Asio threads. Idempotent.
   void stop();

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <variant>
 
 namespace parley::store {
 class fault_injector;
@@ -64,8 +63,9 @@ struct node_stats {
 /// A running node. See the file comment.
 class node {
  public:
-  /// Builds and starts a node; on failure returns why (nothing is left running).
-  static std::variant<std::unique_ptr<node>, std::string> start(node_options opts);
+  /// Builds and starts a node; on failure (an error of the module that failed: store, auth,
+  /// cluster, tls or node) nothing is left running.
+  static result<std::unique_ptr<node>> start(node_options opts);
 
   ~node();
   node(const node&) = delete;
@@ -97,9 +97,9 @@ class node {
   /// Moves `shard`, which this node must own, to node `target` (cluster mode): hold new
   /// requests for it, drain its actors, export its column family, ship it to the target's gate,
   /// flip the map in etcd (CAS, epoch + 1), tell every node, replay the held requests to the
-  /// target and forget the local copy. Blocks; call from a plain thread. Returns "" or why it
-  /// failed (then this node still owns and serves the shard).
-  std::string migrate_shard(std::uint32_t shard, const std::string& target);
+  /// target and forget the local copy. Blocks; call from a plain thread. On failure (a cluster
+  /// error) this node still owns and serves the shard.
+  error migrate_shard(std::uint32_t shard, const std::string& target);
 
   /// Fault injection (tests): while held, this node keeps routing by the shard map it has now,
   /// as if etcd and its peers were slow to tell it about changes; releasing adopts the newest

@@ -140,7 +140,7 @@ struct shard_export {
 /// Creates `dir` (and missing parents) and makes it private: mode 0700, so that other local
 /// users cannot read message bodies, the secret or RocksDB's files (created 0644 under the
 /// usual umask 022) inside it. An existing dir is tightened too.
-status create_private_dir(const std::string& dir);
+error create_private_dir(const std::string& dir);
 
 /// The node's database. Owned by the node; outlives every actor that reads it.
 class store {
@@ -169,7 +169,7 @@ class store {
   /// that pass by themselves (descriptors exhausted, disk or quota full) are marked retryable
   /// so that Resume() succeeds once the cause is gone; a broken disk (EIO) stays refused until
   /// an operator restarts the node. Reads keep working meanwhile.
-  status write(const write_batch& batch, durability d);
+  error write(const write_batch& batch, durability d);
 
   /// Whether writes are refused after a storage error (and why), for stats and logs.
   std::optional<std::string> write_error() const;
@@ -179,9 +179,9 @@ class store {
   /// Flushes the shard and exports its column family (Checkpoint::ExportColumnFamily).
   result<shard_export> export_shard(std::uint32_t shard);
   /// Replaces the shard's column family with the exported one (CreateColumnFamilyWithImport).
-  status import_shard(std::uint32_t shard, const shard_export& data);
+  error import_shard(std::uint32_t shard, const shard_export& data);
   /// Replaces the shard's column family with an empty one (after it moved away).
-  status clear_shard(std::uint32_t shard);
+  error clear_shard(std::uint32_t shard);
   /// Number of keys in a shard, by a full scan (tests and diagnostics).
   std::uint64_t count_keys(std::uint32_t shard) const;
 
@@ -189,7 +189,7 @@ class store {
   struct impl;
   explicit store(std::unique_ptr<impl> p);
   /// After a failed write: tries DB::Resume (rate-limited); the error while still failed.
-  status resume_if_failed();
+  error resume_if_failed();
   std::unique_ptr<impl> impl_;
 };
 
