@@ -118,8 +118,8 @@ error from_caf(const caf::error& err) {
         break;
     }
   }
-  return error(errc::internal,
-               "CAF error " + caf::to_string(err.category()) + " " + std::to_string(err.code()));
+  // A request error's message reaches the client: CAF's own words stay out of it.
+  return error(errc::internal, "internal error");
 }
 
 }  // namespace parley

@@ -51,7 +51,7 @@ caf::error make_error(errc code, std::string message);
 
 /// Any caf::error as a parley::error: one made by to_caf as it was; CAF's own request timeouts
 /// as request.timeout, a dead or unreachable receiver as request.unavailable, anything else as
-/// request.internal (with CAF's rendering as the message, for the log).
+/// request.internal ("internal error": a request error's message reaches the client).
 error from_caf(const caf::error& err);
 
 }  // namespace parley
