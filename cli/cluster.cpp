@@ -67,6 +67,9 @@ int run_node(const server::node_options& o) {
               << n.cluster_port() << ", etcd " << o.cluster.etcd << ", data dir " << o.data_dir
               << ")" << std::endl;
   }
+  if (n.app_port() != 0) {
+    std::cout << "parley: app RPC on " << o.app.host << ":" << n.app_port() << std::endl;
+  }
   // Wait for Ctrl-C / SIGTERM, or for a requested drain to finish.
   const timespec period{0, 200 * 1000 * 1000};
   for (;;) {
@@ -130,6 +133,20 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   cmd.add_option("--secret-file", o.secret_file, "Token secret (default <data-dir>/secret)");
+  // The app port (docs/ARCHITECTURE.md, App port): on by default, 1000 above the client port
+  // (7420 -> 8420; a local cluster's nodes 7420.. get 8420..), any free port with --port 0.
+  o.app_enabled = true;
+  auto app_port = std::make_shared<int>(-1);
+  cmd.add_option("--app-port", *app_port, "App RPC port (default: --port + 1000; 0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option("--app-host", o.app.host, "App RPC listen address (keep it private)")
+      ->capture_default_str();
+  cmd.add_flag_callback(
+      "--no-app-port", [&o] { o.app_enabled = false; }, "Serve no app RPC port");
+  cmd.parse_complete_callback([&o, app_port] {
+    const int derived = o.gateway.port == 0 || o.gateway.port > 64535 ? 0 : o.gateway.port + 1000;
+    o.app.port = static_cast<std::uint16_t>(*app_port >= 0 ? *app_port : derived);
+  });
   cmd.add_option("--tls-cert", o.gateway.tls_cert_file,
                  "PEM certificate chain: clients must then use TLS (with --tls-key)");
   cmd.add_option("--tls-key", o.gateway.tls_key_file, "PEM private key of --tls-cert");

@@ -115,6 +115,11 @@ const error_category& category_of(auth_errc) {
 
 token_authority::token_authority(std::string secret) : secret_(std::move(secret)) {}
 
+bool token_authority::is_secret(const std::string& candidate) const {
+  return candidate.size() == secret_.size() &&
+         CRYPTO_memcmp(candidate.data(), secret_.data(), secret_.size()) == 0;
+}
+
 std::string token_authority::sign(const std::string& payload) const {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

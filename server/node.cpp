@@ -2,6 +2,7 @@
 
 #include "parley/runtime/cluster_errc.hpp"
 
+#include "app_port.hpp"
 #include "cluster_part.hpp"
 
 #include "parley/actors/entities.hpp"
@@ -39,6 +40,7 @@ struct node::impl {
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<runtime::router> router;
   std::unique_ptr<gateway> gw;
+  std::unique_ptr<server::app_port> app;
   std::uint16_t port = 0;
   bool stopped = false;
 
@@ -61,6 +63,7 @@ struct node::impl {
     stopped = true;
     if (cluster) cluster->stop_mover();
     // Outside in: no new requests, then no new writes, then no actors, then no store.
+    app.reset();  // its kj thread ends; calls waiting for an entity are dropped
     if (gw) gw->stop();
     if (cluster) cluster->leave();  // graceful leave: revoke the lease
     if (committer) committer->stop();
@@ -171,6 +174,14 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     return port.error();
   }
   p->port = *port;
+  if (o.app_enabled) {
+    auto app = server::app_port::start(p->svc, o.app);
+    if (!app) {
+      p->stop();
+      return app.error();
+    }
+    p->app = std::move(*app);
+  }
   if (p->cluster) {
     auto* raw = p.get();
     if (auto err = p->cluster->join(p->port, [raw] { return raw->figures(); })) {
@@ -183,6 +194,10 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
 
 std::uint16_t node::port() const {
   return impl_->port;
+}
+
+std::uint16_t node::app_port() const {
+  return impl_->app ? impl_->app->port() : 0;
 }
 
 std::uint16_t node::cluster_port() const {

@@ -1,6 +1,9 @@
 #include "connection/replies.hpp"
 
 #include "parley/actors/connection.hpp"
+#include "parley/runtime/cluster_errc.hpp"
+#include "parley/runtime/token.hpp"
+#include "parley/store/status.hpp"
 
 namespace parley::actors {
 

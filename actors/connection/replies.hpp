@@ -5,11 +5,9 @@
 // the entity that stored the record and shared by every recipient.
 
 #include "parley/actors/messages.hpp"
-#include "parley/runtime/cluster_errc.hpp"
+#include "parley/actors/wire_errors.hpp"
 #include "parley/runtime/errc.hpp"
-#include "parley/runtime/token.hpp"
 #include "parley/schema/framing.hpp"
-#include "parley/store/status.hpp"
 
 #include "client.capnp.h"
 
@@ -25,18 +23,6 @@ schema::shared_frame encode_server_frame(Fill&& fill) {
   fill(message.initRoot<wire::ServerFrame>());
   return schema::share(schema::encode_frame(message));
 }
-
-/// What a client is told of an error: its wire code and a short message.
-struct wire_error {
-  wire::ErrorCode code;
-  std::string message;
-};
-
-/// The one place where an error becomes the wire's: request errors by value (each value checked
-/// against the schema at compile time) with their message; auth errors as token_expired or
-/// token_invalid; store and cluster errors as unavailable when a retry can help, else internal,
-/// with a generic sentence (never library text or paths); anything else as internal.
-wire_error to_wire(const error& err);
 
 /// An error Result: to_wire(err).
 void fill_error(wire::Result::Builder r, const error& err);

@@ -52,6 +52,10 @@ class token_authority {
       const std::string& user, std::chrono::seconds ttl,
       std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
 
+  /// Whether `candidate` is this authority's secret (constant time: the app port
+  /// authenticates app servers with it).
+  bool is_secret(const std::string& candidate) const;
+
   /// Checks signature and expiry; an auth error (malformed, forged, expired,
   /// unsupported_version) says why a token is refused.
   result<token_claims> verify(const std::string& token, std::chrono::system_clock::time_point now =

@@ -18,6 +18,21 @@ class fault_injector;
 
 namespace parley::server {
 
+/// Where and how the app port listens (server/app_port.hpp).
+struct app_port_options {
+  /// Listen address; loopback by default (an app server runs beside the node).
+  std::string host = "127.0.0.1";
+  /// Port; 0 = any free port (tests). The CLI's default is 7421.
+  std::uint16_t port = 0;
+  /// App connections at once; more are closed at accept. Default 64.
+  std::uint32_t max_connections = 64;
+  /// Wrong secrets tolerated on one connection; the next closes it. Default 2.
+  std::uint32_t max_auth_failures = 2;
+  /// Largest message and most call data in flight per connection, in 8-byte words. Default
+  /// 1 Mi words (8 MiB).
+  std::uint64_t max_call_words = 1 << 20;
+};
+
 /// Everything a node needs. Plain struct; parsed and validated in cli/.
 struct node_options {
   /// Data directory: RocksDB under <data_dir>/db, the token secret in <data_dir>/secret.
@@ -33,6 +48,11 @@ struct node_options {
   std::size_t worker_threads = 0;
   /// Client listener.
   gateway_options gateway;
+  /// Whether the node serves the app port (schema/app.capnp). Off by default here (embedded
+  /// nodes in tests and examples choose); `imctl node` turns it on.
+  bool app_enabled = false;
+  /// The app port.
+  app_port_options app;
   /// Entity and connection tunables.
   actors::actor_options actors;
   /// Cluster membership; `cluster.etcd` empty = single node with the embedded shard map.
@@ -73,6 +93,8 @@ class node {
 
   /// The port clients connect to.
   std::uint16_t port() const;
+  /// The app port (0 when the node serves none).
+  std::uint16_t app_port() const;
   /// "host:port" of the client listener.
   std::string endpoint() const;
   /// The port other nodes reach this one on (0 for a single node).

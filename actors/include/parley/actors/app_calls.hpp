@@ -1,0 +1,36 @@
+#pragma once
+// What an app server asks of the entities (the app port, server/app_port.hpp), as plain
+// functions: each runs in a short-lived actor that asks the entities through the router, as a
+// client's request would (so a remote or moving entity is reached the same way), and calls
+// `done` once, on a CAF worker thread, with the answer or the error. The app port validates
+// with the client edge's own functions (validation.hpp) before calling these.
+
+#include "parley/actors/messages.hpp"
+#include "parley/actors/services.hpp"
+#include "parley/actors/validation.hpp"
+#include "parley/schema/error.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace parley::actors {
+
+/// A group made for an app: what the group answered after the last member was added.
+struct group_created {
+  std::string group;
+  std::string name;
+  std::uint32_t members = 0;  ///< The owner and the members added.
+};
+
+/// Creates `create.group` owned by `owner`, then adds each of `members` as the owner would.
+/// Fails with the first error (a member that cannot be added names itself in the message).
+void create_group_as(services& svc, std::string owner, validated_group_create create,
+                     std::vector<std::string> members,
+                     std::function<void(result<group_created>)> done);
+
+/// Sends `send` (validated for its sender) as a client's Send would: within the sender's
+/// stored-bytes quota, answered once durable.
+void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done);
+
+}  // namespace parley::actors

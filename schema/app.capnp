@@ -1,0 +1,52 @@
+# Parley app protocol: what an app server calls on a node, over Cap'n Proto RPC (two-party,
+# stream framing) on the node's app port (loopback by default, separate from the client port).
+#
+# The bootstrap capability only authenticates; everything else hangs off the Engine it returns,
+# grouped by what an app manages. Failures are RPC exceptions whose description starts with the
+# code of the client protocol's ErrorCode (client.capnp) in snake case, a colon and a short
+# message, e.g. "forbidden: only admins add members to team" or "bad_request: invalid user id":
+# an app branches on the part before the colon (C++'s capnp client shows the description after
+# "remote exception: ").
+#
+# Evolution rule as in client.capnp: methods, fields and enumerants are only added, with higher
+# ordinals. Capabilities an app hosts (callbacks) are only ever passed as parameters; the node
+# always hosts the bootstrap (other languages' RPC libraries cannot all host one).
+@0xa20061b8f8baf179;
+
+$import "/capnp/c++.capnp".namespace("parley::app");
+
+interface Bootstrap {
+  authenticate @0 (secret :Data) -> (engine :Engine);
+  # `secret` is the node's token secret (the data dir's `secret` file, 32 bytes; every node of a
+  # cluster shares it). A wrong one fails with "not_authenticated"; the third failure on one
+  # connection closes it.
+}
+
+interface Engine {
+  tokens @0 () -> (tokens :Tokens);
+  groups @1 () -> (groups :Groups);
+  messages @2 () -> (messages :Messages);
+}
+
+interface Tokens {
+  issue @0 (user :Text, ttlSeconds :UInt32) -> (token :Text, expiresUnixS :UInt64);
+  # A login token for `user`, valid for ttlSeconds (1 s to 400 days).
+}
+
+interface Groups {
+  create @0 (owner :Text, group :Text, name :Text, members :List(Text), open :Bool)
+         -> (group :Text, name :Text, members :UInt32);
+  # Creates `group` (empty: the node chooses an unguessable id) owned by `owner`, then adds each
+  # of `members` (at most 1000 per call) as the owner would. `members` counts the owner and the
+  # distinct members named in this call. The same call again is a retry and succeeds, as a
+  # client's CreateGroup does; "already_exists" if another owner's group has the id. A member
+  # that cannot be added fails the call after the group was created (the message names it).
+}
+
+interface Messages {
+  sendAsUser @0 (sender :Text, toUser :Text, toGroup :Text, clientMsgId :Text, body :Data,
+                 contentType :UInt32) -> (conversation :Text, seq :UInt64, timestampMs :UInt64);
+  # Sends as `sender` to exactly one of `toUser` / `toGroup`, with the contract of a client's
+  # Send: the same limits, deduplication by (sender, clientMsgId), an answer only once the
+  # message is durable, pushes to the recipients' sessions. The sender's device is "app".
+}
