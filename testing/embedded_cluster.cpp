@@ -203,8 +203,12 @@ std::string embedded_cluster::group_on(std::size_t i, const std::string& prefix)
   return name_on(i, "group/", prefix);
 }
 
+std::string embedded_cluster::secret_file() const {
+  return dir_.path() + "/secret";
+}
+
 std::string embedded_cluster::token(const std::string& user) const {
-  auto secret = runtime::load_or_create_secret(dir_.path() + "/secret");
+  auto secret = runtime::load_or_create_secret(secret_file());
   if (!secret) throw std::runtime_error(secret.error().message());
   return runtime::token_authority(*secret).issue(user, std::chrono::hours(1));
 }

@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE cluster
 #include <boost/test/unit_test.hpp>
 
+#include "../app_client.hpp"
 #include "../support.hpp"
 
 #include <caf/actor_system.hpp>
@@ -686,6 +687,56 @@ BOOST_AUTO_TEST_CASE(a_paused_node_loses_its_lease_then_reregisters_and_serves_i
   auto page = c->pull(nodes.conversation, 0, 200);
   require_ok(page);
   BOOST_TEST(page.messages.size() == 12u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(app_rpc)
+
+BOOST_AUTO_TEST_CASE(an_app_on_one_node_reaches_entities_on_every_node_across_a_shard_move) {
+  auto base = testing::embedded_cluster::test_defaults();
+  base.app_enabled = true;
+  testing::embedded_cluster cluster(3, base);
+  const auto alice = cluster.user_on(1, "alice");
+  const auto bob = cluster.user_on(2, "bob");
+  const auto team = cluster.group_on(2, "team");
+  // The app talks to node 0 only; the group, its members and their inboxes live elsewhere.
+  test_support::app_client app(cluster.node(0).app_port());
+  auto engine = app.engine(test_support::secret_in(cluster.secret_file()));
+  auto groups = engine.groupsRequest().send().wait(app.wait()).getGroups();
+  auto messages = engine.messagesRequest().send().wait(app.wait()).getMessages();
+  auto create = groups.createRequest();
+  create.setOwner(alice);
+  create.setGroup(team);
+  create.setName("Team");
+  create.initMembers(1).set(0, bob);
+  BOOST_TEST(create.send().wait(app.wait()).getMembers() == 2u);
+  auto send = [&](const std::string& id) {
+    auto req = messages.sendAsUserRequest();
+    req.setSender(alice);
+    req.setToGroup(team);
+    req.setClientMsgId(id);
+    req.setBody(test_support::data_of("via the app " + id));
+    return req.send().wait(app.wait()).getSeq();
+  };
+  BOOST_TEST(send("a1") == 1u);
+  // Move the group's shard to another node; the app keeps calling node 0.
+  const auto entity = runtime::group_entity(team);
+  const auto from = cluster.owner_of(entity);
+  const auto to = (from + 1) % cluster.size();
+  const auto moved =
+      cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
+  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  BOOST_TEST(send("a2") == 2u);
+  BOOST_TEST(send("a1") == 1u);  // a resend after the move is still recognised
+  auto reader = cluster.login(2, bob);
+  auto pulled = reader->pull("group/" + team, 0);
+  require_ok(pulled);
+  BOOST_TEST_REQUIRE(pulled.messages.size() == 2u);
+  BOOST_TEST(pulled.messages[0].body == "via the app a1");
+  BOOST_TEST(pulled.messages[1].body == "via the app a2");
+  BOOST_TEST(pulled.messages[1].sender == alice);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

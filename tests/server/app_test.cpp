@@ -3,19 +3,19 @@
 #define BOOST_TEST_MODULE app
 #include <boost/test/unit_test.hpp>
 
+#include "../app_client.hpp"
 #include "../support.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/testing/embedded_node.hpp"
-
-#include "app.capnp.h"
-
-#include <capnp/ez-rpc.h>
 
 #include <string>
 #include <vector>
 
 using namespace parley;
+using parley::test_support::app_client;
+using parley::test_support::failure_of;
 using parley::test_support::require_ok;
+using parley::test_support::starts_with;
 
 namespace {
 
@@ -25,68 +25,12 @@ server::node_options with_app_port() {
   return o;
 }
 
-/// What the node said in an RPC exception: "<code>: <message>" (the C++ client puts
-/// "remote exception: " before it).
-std::string said(const kj::Exception& e) {
-  std::string text = e.getDescription().cStr();
-  const std::string remote = "remote exception: ";
-  return text.rfind(remote, 0) == 0 ? text.substr(remote.size()) : text;
-}
-
-/// Runs `call` and returns what the node said if it failed ("" if it succeeded).
-template <class F>
-std::string failure_of(F&& call) {
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions(std::forward<F>(call))) {
-    return said(*e);
-  }
-  return "";
-}
-
-/// An app server's connection to the node's app port.
-struct app_client {
-  explicit app_client(testing::embedded_node& node)
-      : rpc("127.0.0.1", node.node().app_port()), bootstrap(rpc.getMain<app::Bootstrap>()) {}
-
-  capnp::EzRpcClient rpc;
-  app::Bootstrap::Client bootstrap;
-  kj::WaitScope& wait() { return rpc.getWaitScope(); }
-
-  /// authenticate(secret), or the RPC exception's description.
-  kj::Maybe<app::Engine::Client> authenticate(const std::string& secret, std::string& failure) {
-    auto req = bootstrap.authenticateRequest();
-    req.setSecret(
-        capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(secret.data()), secret.size()));
-    kj::Maybe<app::Engine::Client> engine;
-    KJ_IF_MAYBE (e,
-                 kj::runCatchingExceptions([&] { engine = req.send().wait(wait()).getEngine(); })) {
-      failure = said(*e);
-    }
-    return engine;
-  }
-};
-
 std::string secret_of(const testing::embedded_node& node) {
-  auto secret = runtime::load_secret(node.data_dir() + "/secret");
-  BOOST_TEST_REQUIRE(secret.ok());
-  return *secret;
+  return test_support::secret_in(node.data_dir() + "/secret");
 }
 
-app::Engine::Client engine_of(app_client& app, const testing::embedded_node& node) {
-  std::string failure;
-  auto engine = app.authenticate(secret_of(node), failure);
-  KJ_IF_MAYBE (e, engine) {
-    return *e;
-  }
-  BOOST_FAIL("authenticate failed: " + failure);
-  throw std::logic_error("unreachable");
-}
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
-capnp::Data::Reader data(const std::string& s) {
-  return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+app::Engine::Client engine_of(test_support::app_client& app, const testing::embedded_node& node) {
+  return app.engine(secret_of(node));
 }
 
 }  // namespace
@@ -97,7 +41,7 @@ BOOST_AUTO_TEST_CASE(only_the_secret_opens_the_engine_and_the_third_wrong_one_cl
   testing::embedded_node node(with_app_port());
   BOOST_TEST_REQUIRE(node.node().app_port() != 0u);
   {
-    app_client app(node);
+    app_client app(node.node().app_port());
     std::string failure;
     for (int attempt = 1; attempt <= 2; ++attempt) {
       BOOST_TEST((app.authenticate(std::string(32, 'x'), failure) == nullptr));
@@ -108,7 +52,7 @@ BOOST_AUTO_TEST_CASE(only_the_secret_opens_the_engine_and_the_third_wrong_one_cl
     BOOST_TEST((app.authenticate(secret_of(node), failure) == nullptr));
     BOOST_TEST(!starts_with(failure, "not_authenticated"), failure);  // disconnected, not asked
   }
-  app_client app(node);  // a new connection starts afresh
+  app_client app(node.node().app_port());  // a new connection starts afresh
   auto engine = engine_of(app, node);
   auto tokens = engine.tokensRequest().send().wait(app.wait()).getTokens();
   auto req = tokens.issueRequest();
@@ -119,7 +63,7 @@ BOOST_AUTO_TEST_CASE(only_the_secret_opens_the_engine_and_the_third_wrong_one_cl
 
 BOOST_AUTO_TEST_CASE(issued_tokens_log_in_and_bad_arguments_get_a_code) {
   testing::embedded_node node(with_app_port());
-  app_client app(node);
+  app_client app(node.node().app_port());
   auto tokens = engine_of(app, node).tokensRequest().send().wait(app.wait()).getTokens();
   auto issue = [&](const std::string& user, std::uint32_t ttl) {
     auto req = tokens.issueRequest();
@@ -144,7 +88,7 @@ BOOST_AUTO_TEST_CASE(issued_tokens_log_in_and_bad_arguments_get_a_code) {
 
 BOOST_AUTO_TEST_CASE(a_group_made_by_the_app_has_its_owner_and_members) {
   testing::embedded_node node(with_app_port());
-  app_client app(node);
+  app_client app(node.node().app_port());
   auto groups = engine_of(app, node).groupsRequest().send().wait(app.wait()).getGroups();
   auto create = [&](const std::string& group, const std::vector<std::string>& members,
                     const std::string& owner = "olga") {
@@ -177,7 +121,7 @@ BOOST_AUTO_TEST_CASE(a_group_made_by_the_app_has_its_owner_and_members) {
 
 BOOST_AUTO_TEST_CASE(sending_as_a_user_has_the_client_contract) {
   testing::embedded_node node(with_app_port());
-  app_client app(node);
+  app_client app(node.node().app_port());
   auto messages = engine_of(app, node).messagesRequest().send().wait(app.wait()).getMessages();
   auto send = [&](const std::string& to_user, const std::string& to_group, const std::string& id,
                   const std::string& body) {
@@ -186,7 +130,7 @@ BOOST_AUTO_TEST_CASE(sending_as_a_user_has_the_client_contract) {
     req.setToUser(to_user);
     req.setToGroup(to_group);
     req.setClientMsgId(id);
-    req.setBody(data(body));
+    req.setBody(test_support::data_of(body));
     return req.send().wait(app.wait());
   };
   auto bob = node.login("bob");

@@ -87,6 +87,8 @@ class embedded_cluster {
   std::string group_on(std::size_t i, const std::string& prefix = "g");
   /// A token for `user`.
   std::string token(const std::string& user) const;
+  /// The token secret every node shares (what an app server is given).
+  std::string secret_file() const;
   /// A connection to node `i`, logged in as `user`. Throws if login fails.
   std::unique_ptr<client::connection> login(std::size_t i, const std::string& user,
                                             const std::string& device = "device-1") const;
