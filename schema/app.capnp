@@ -26,11 +26,27 @@ interface Engine {
   tokens @0 () -> (tokens :Tokens);
   groups @1 () -> (groups :Groups);
   messages @2 () -> (messages :Messages);
+  users @3 () -> (users :Users);
 }
 
 interface Tokens {
   issue @0 (user :Text, ttlSeconds :UInt32) -> (token :Text, expiresUnixS :UInt64);
   # A login token for `user`, valid for ttlSeconds (1 s to 400 days).
+}
+
+interface Users {
+  kick @0 (user :Text, device :Text) -> (kicked :UInt32);
+  # Ends `user`'s online sessions on `device` (empty: every device); each client is told
+  # kickedByApp and closed. Answers how many sessions ended (0 if the user was offline).
+
+  sessions @1 (user :Text) -> (sessions :List(Session));
+  # `user`'s online sessions, oldest first.
+}
+
+struct Session {
+  device @0 :Text;           # The device id the client logged in with.
+  deviceType @1 :UInt16;     # Its DeviceType (client.capnp) as a number.
+  sinceMs @2 :UInt64;        # When it logged in (unix ms).
 }
 
 interface Groups {

@@ -184,6 +184,44 @@ class messages_impl final : public app::Messages::Server {
   actors::services& svc_;
 };
 
+class users_impl final : public app::Users::Server {
+ public:
+  explicit users_impl(actors::services& svc) : svc_(svc) {}
+
+  kj::Promise<void> kick(KickContext context) override {
+    auto p = context.getParams();
+    const std::string user = text(p.getUser());
+    const std::string device = text(p.getDevice());
+    if (!schema::valid_name(user)) return refuse(errc::bad_request, "invalid user id");
+    if (!device.empty() && !actors::valid_device_id(device)) {
+      return refuse(errc::bad_request, "invalid device id");
+    }
+    auto answer = answer_from_caf<std::uint64_t>();
+    actors::kick_sessions(svc_, user, device, "removed by the app", std::move(answer.callback));
+    return answer.promise.then([context](std::uint64_t kicked) mutable {
+      context.getResults().setKicked(static_cast<std::uint32_t>(kicked));
+    });
+  }
+
+  kj::Promise<void> sessions(SessionsContext context) override {
+    const std::string user = text(context.getParams().getUser());
+    if (!schema::valid_name(user)) return refuse(errc::bad_request, "invalid user id");
+    auto answer = answer_from_caf<std::vector<actors::session_info>>();
+    actors::sessions_of(svc_, user, std::move(answer.callback));
+    return answer.promise.then([context](std::vector<actors::session_info> found) mutable {
+      auto list = context.getResults().initSessions(static_cast<unsigned>(found.size()));
+      for (unsigned i = 0; i < found.size(); ++i) {
+        list[i].setDevice(found[i].device);
+        list[i].setDeviceType(found[i].device_type);
+        list[i].setSinceMs(found[i].since_ms);
+      }
+    });
+  }
+
+ private:
+  actors::services& svc_;
+};
+
 class engine_impl final : public app::Engine::Server {
  public:
   explicit engine_impl(actors::services& svc) : svc_(svc) {}
@@ -198,6 +236,10 @@ class engine_impl final : public app::Engine::Server {
   }
   kj::Promise<void> messages(MessagesContext context) override {
     context.getResults().setMessages(kj::heap<messages_impl>(svc_));
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> users(UsersContext context) override {
+    context.getResults().setUsers(kj::heap<users_impl>(svc_));
     return kj::READY_NOW;
   }
 

@@ -2,7 +2,10 @@
 
 #include "common/route.hpp"
 #include "group/group.hpp"
+#include "presence/presence.hpp"
 #include "user/user.hpp"
+
+#include "client.capnp.h"
 
 #include <caf/actor_system.hpp>
 
@@ -11,6 +14,26 @@
 namespace parley::actors {
 
 namespace {
+
+/// Asks `entity` once from a short-lived actor and hands the reply (or the error) to `done`.
+template <class Reply, class Interface, class... Ts>
+void ask_once(services& svc, entity_handle<Interface> entity,
+              std::function<void(result<Reply>)> done, Ts... xs) {
+  auto finish = std::make_shared<std::function<void(result<Reply>)>>(std::move(done));
+  svc.system->spawn([&svc, entity, finish, xs...](caf::event_based_actor* self) {
+    ask(
+        self, svc, entity,
+        [self, finish](Reply& reply) {
+          (*finish)(std::move(reply));
+          self->quit();
+        },
+        [self, finish](caf::error& err) {
+          (*finish)(from_caf(err));
+          self->quit();
+        },
+        xs...);
+  });
+}
 
 /// The state of one create_group_as call, kept by its actor's continuations.
 struct group_creation {
@@ -94,6 +117,21 @@ void send_as(services& svc, validated_send send, std::function<void(result<send_
         },
         grant_atom::value, bytes, bytes);
   });
+}
+
+void kick_sessions(services& svc, std::string user, std::string device, std::string detail,
+                   std::function<void(result<std::uint64_t>)> done) {
+  const auto presence = presence::of_user(svc, user);
+  ask_once<std::uint64_t>(
+      svc, presence, std::move(done), kickuser_atom::value, std::move(user), std::move(device),
+      static_cast<std::uint16_t>(wire::KickReason::KICKED_BY_APP), std::move(detail));
+}
+
+void sessions_of(services& svc, std::string user,
+                 std::function<void(result<std::vector<session_info>>)> done) {
+  const auto presence = presence::of_user(svc, user);
+  ask_once<std::vector<session_info>>(svc, presence, std::move(done), sessions_atom::value,
+                                      std::move(user));
 }
 
 }  // namespace parley::actors

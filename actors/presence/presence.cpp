@@ -16,6 +16,7 @@
 #include "presence/presence.hpp"
 
 #include "common/entity_actor.hpp"
+#include "common/records.hpp"
 #include "common/route.hpp"
 #include "common/spawners.hpp"
 
@@ -43,6 +44,7 @@ struct session {
   caf::actor hub;
   std::uint64_t connection = 0;
   std::uint16_t device_type = 0;
+  std::uint64_t since_ms = 0;  ///< Login time (unix ms).
 
   bool is(const caf::actor_addr& h, std::uint64_t c) const {
     return connection == c && hub.address() == h;
@@ -87,11 +89,19 @@ class presence_actor final : public entity_actor {
           store::seq_log inbox(*svc_.db, shard_, runtime::user_entity(user), store::record::inbox);
           auto head = inbox.last_seq();
           if (!head) return storage_error(head.error());
-          if (auto err = attach(
-                  user, session{std::move(device), std::move(hub), connection, device_type})) {
+          if (auto err = attach(user, session{std::move(device), std::move(hub), connection,
+                                              device_type, now_ms()})) {
             return err;
           }
           return *head;
+        },
+        [this](sessions_atom, std::string& user) {
+          std::vector<session_info> out;
+          auto it = online_.find(user);
+          if (it != online_.end()) {
+            for (const auto& s : it->second) out.push_back({s.device, s.device_type, s.since_ms});
+          }
+          return out;
         },
         [this](kickuser_atom, std::string& user, std::string& device, std::uint16_t reason,
                std::string& detail) -> std::uint64_t { return kick(user, device, reason, detail); },

@@ -26,6 +26,8 @@ using interface = caf::typed_actor<
     // (user, device or "" for all, kick reason, detail): ends sessions; answers how many.
     caf::replies_to<kickuser_atom, std::string, std::string, std::uint16_t,
                     std::string>::with<std::uint64_t>,
+    // (user): the user's online sessions here, oldest first.
+    caf::replies_to<sessions_atom, std::string>::with<std::vector<session_info>>,
     // (user, device, hub, connection): a session ended.
     caf::reacts_to<logout_atom, std::string, std::string, caf::actor_addr, std::uint64_t>,
     // (users, frame, sender, sender's device): a message push to the online users listed

@@ -152,4 +152,50 @@ BOOST_AUTO_TEST_CASE(sending_as_a_user_has_the_client_contract) {
   BOOST_TEST(starts_with(failure_of([&] { send("", "nogroup", "a3", "x"); }), "not_found:"));
 }
 
+BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  auto users = engine_of(app, node).usersRequest().send().wait(app.wait()).getUsers();
+  auto sessions = [&](const std::string& user) {
+    auto req = users.sessionsRequest();
+    req.setUser(user);
+    std::vector<std::string> devices;
+    for (auto s : req.send().wait(app.wait()).getSessions()) devices.push_back(s.getDevice());
+    return devices;
+  };
+  auto kick = [&](const std::string& user, const std::string& device) {
+    auto req = users.kickRequest();
+    req.setUser(user);
+    req.setDevice(device);
+    return req.send().wait(app.wait()).getKicked();
+  };
+  BOOST_TEST(sessions("dave").empty());
+  BOOST_TEST(kick("dave", "") == 0u);  // offline: nothing to end
+  const auto before_ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  auto phone = node.login("dave", "phone");
+  auto laptop = node.login("dave", "laptop");
+  BOOST_TEST((sessions("dave") == std::vector<std::string>{"phone", "laptop"}));
+  {
+    auto req = users.sessionsRequest();
+    req.setUser("dave");
+    auto first = req.send().wait(app.wait()).getSessions()[0];
+    BOOST_TEST(first.getSinceMs() >= before_ms);
+    BOOST_TEST(first.getDeviceType() == static_cast<std::uint16_t>(wire::DeviceType::BOT));
+  }
+  BOOST_TEST(kick("dave", "phone") == 1u);
+  auto told = phone->next_push(std::chrono::seconds(10));
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->what == client::push::kind::kicked));
+  BOOST_TEST((told->reason == wire::KickReason::KICKED_BY_APP));
+  BOOST_TEST((sessions("dave") == std::vector<std::string>{"laptop"}));
+  require_ok(laptop->send_to_user("erin", "l1", "still here"));  // the other device stays
+  BOOST_TEST(kick("dave", "") == 1u);
+  BOOST_TEST(sessions("dave").empty());
+  BOOST_TEST(starts_with(failure_of([&] { kick("no/one", ""); }), "bad_request: invalid user id"));
+  BOOST_TEST(starts_with(failure_of([&] { sessions(""); }), "bad_request: invalid user id"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -33,4 +33,13 @@ void create_group_as(services& svc, std::string owner, validated_group_create cr
 /// stored-bytes quota, answered once durable.
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done);
 
+/// Ends `user`'s sessions on `device` ("" for every device), each told kickedByApp with
+/// `detail`; answers how many ended.
+void kick_sessions(services& svc, std::string user, std::string device, std::string detail,
+                   std::function<void(result<std::uint64_t>)> done);
+
+/// `user`'s online sessions, oldest first.
+void sessions_of(services& svc, std::string user,
+                 std::function<void(result<std::vector<session_info>>)> done);
+
 }  // namespace parley::actors

@@ -56,6 +56,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;            ///< self: p
 using drain_atom = caf::atom_constant<caf::atom("drain")>;          ///< entity: finish writes, quit
 using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< hub: log in again
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      ///< hub: login/heartbeat late
+using sessions_atom = caf::atom_constant<caf::atom("sessions")>;    ///< presence: list sessions
 
 // -- payloads -----------------------------------------------------------------------------------
 
@@ -113,6 +114,13 @@ struct group_info {
   bool share_history = false;  ///< Members read from before their join.
 };
 
+/// One online session of a user, as an app sees it.
+struct session_info {
+  std::string device;
+  std::uint16_t device_type = 0;  ///< wire::DeviceType value.
+  std::uint64_t since_ms = 0;     ///< When it logged in (unix ms, the presence node's clock).
+};
+
 /// How a group is created.
 struct group_spec {
   std::string name;
@@ -157,6 +165,11 @@ typename Inspector::result_type inspect(Inspector& f, group_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_spec& x) {
   return f(caf::meta::type_name("parley.group_spec"), x.name, x.open, x.share_history);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_info& x) {
+  return f(caf::meta::type_name("parley.session_info"), x.device, x.device_type, x.since_ms);
 }
 
 /// Registers every message type above with fixed names. Call on every node's config.
