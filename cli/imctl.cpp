@@ -8,6 +8,7 @@
 //   imctl node drain ID [--etcd URL]                                 move its shards off, stop it
 //   imctl token issue USER [--ttl 24h] [--data-dir DIR]              print a login token
 //   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
+//   imctl user sessions|kick USER [--app HOST:PORT] [--json]         through the app port
 
 #include "commands.hpp"
 
@@ -92,13 +93,12 @@ int main(int argc, char** argv) {
   node->require_subcommand(1);
   auto* token = app.add_subcommand("token", "Login tokens");
   token->require_subcommand(1);
-  std::vector<command> commands{add_cluster_start(*cluster),
-                                add_cluster_status(*cluster),
-                                add_cluster_cert(*cluster),
-                                add_node_start(*node),
-                                add_node_drain(*node),
-                                add_token_issue(*token),
-                                add_chat(app)};
+  auto* user = app.add_subcommand("user", "Users, through a node's app port");
+  user->require_subcommand(1);
+  std::vector<command> commands{
+      add_cluster_start(*cluster), add_cluster_status(*cluster), add_cluster_cert(*cluster),
+      add_node_start(*node),       add_node_drain(*node),        add_token_issue(*token),
+      add_user_sessions(*user),    add_user_kick(*user),         add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

@@ -15,24 +15,29 @@ namespace parley::actors {
 
 namespace {
 
+// Every actor here is spawned with the services as an argument: CAF 0.17 dereferences a null
+// argument tuple when a function-based actor takes none (UBSan: reference binding to null).
+
 /// Asks `entity` once from a short-lived actor and hands the reply (or the error) to `done`.
 template <class Reply, class Interface, class... Ts>
 void ask_once(services& svc, entity_handle<Interface> entity,
               std::function<void(result<Reply>)> done, Ts... xs) {
   auto finish = std::make_shared<std::function<void(result<Reply>)>>(std::move(done));
-  svc.system->spawn([&svc, entity, finish, xs...](caf::event_based_actor* self) {
-    ask(
-        self, svc, entity,
-        [self, finish](Reply& reply) {
-          (*finish)(std::move(reply));
-          self->quit();
-        },
-        [self, finish](caf::error& err) {
-          (*finish)(from_caf(err));
-          self->quit();
-        },
-        xs...);
-  });
+  svc.system->spawn(
+      [entity, finish, xs...](caf::event_based_actor* self, services* svc) {
+        ask(
+            self, *svc, entity,
+            [self, finish](Reply& reply) {
+              (*finish)(std::move(reply));
+              self->quit();
+            },
+            [self, finish](caf::error& err) {
+              (*finish)(from_caf(err));
+              self->quit();
+            },
+            xs...);
+      },
+      &svc);
 }
 
 /// The state of one create_group_as call, kept by its actor's continuations.
@@ -72,51 +77,56 @@ void create_group_as(services& svc, std::string owner, validated_group_create cr
                      std::function<void(result<group_created>)> done) {
   auto c = std::make_shared<group_creation>(
       group_creation{&svc, std::move(owner), std::move(members), 0, {}, std::move(done)});
-  svc.system->spawn([c, create = std::move(create)](caf::event_based_actor* self) {
-    ask(
-        self, *c->svc, group::of(create.group),
-        [self, c](group_info& info) {
-          c->last = std::move(info);
-          add_next(self, c);
-        },
-        [self, c](caf::error& err) {
-          c->done(from_caf(err));
-          self->quit();
-        },
-        create_atom::value, c->owner, create.spec);
-  });
+  svc.system->spawn(
+      [c, create = std::move(create)](caf::event_based_actor* self, services*) {
+        ask(
+            self, *c->svc, group::of(create.group),
+            [self, c](group_info& info) {
+              c->last = std::move(info);
+              add_next(self, c);
+            },
+            [self, c](caf::error& err) {
+              c->done(from_caf(err));
+              self->quit();
+            },
+            create_atom::value, c->owner, create.spec);
+      },
+      &svc);
 }
 
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done) {
   auto finish = std::make_shared<std::function<void(result<send_ack>)>>(std::move(done));
-  svc.system->spawn([&svc, finish, send = std::move(send)](caf::event_based_actor* self) mutable {
-    const entity_handle<conversation_log> log(std::move(send.entity));
-    auto store = [self, &svc, finish, log](send_request r) {
-      ask(
-          self, svc, log,
-          [self, finish](send_ack& ack) {
-            (*finish)(std::move(ack));
-            self->quit();
-          },
-          [self, finish](caf::error& err) {
-            (*finish)(from_caf(err));
-            self->quit();
-          },
-          send_atom::value, std::move(r));
-    };
-    const std::uint64_t bytes = send.request.body.size();
-    if (svc.options.max_stored_bytes_per_user == 0) return store(std::move(send.request));
-    // The sender's stored-bytes quota, as for a client's send (exactly this message's bytes).
-    const auto sender = user::of(send.request.sender);  // before the request moves below
-    ask(
-        self, svc, sender,
-        [store, r = std::move(send.request)](std::uint64_t) mutable { store(std::move(r)); },
-        [self, finish](caf::error& err) {
-          (*finish)(from_caf(err));
-          self->quit();
-        },
-        grant_atom::value, bytes, bytes);
-  });
+  svc.system->spawn(
+      [finish, send = std::move(send)](caf::event_based_actor* self, services* s) mutable {
+        auto& svc = *s;
+        const entity_handle<conversation_log> log(std::move(send.entity));
+        auto store = [self, &svc, finish, log](send_request r) {
+          ask(
+              self, svc, log,
+              [self, finish](send_ack& ack) {
+                (*finish)(std::move(ack));
+                self->quit();
+              },
+              [self, finish](caf::error& err) {
+                (*finish)(from_caf(err));
+                self->quit();
+              },
+              send_atom::value, std::move(r));
+        };
+        const std::uint64_t bytes = send.request.body.size();
+        if (svc.options.max_stored_bytes_per_user == 0) return store(std::move(send.request));
+        // The sender's stored-bytes quota, as for a client's send (exactly this message's bytes).
+        const auto sender = user::of(send.request.sender);  // before the request moves below
+        ask(
+            self, svc, sender,
+            [store, r = std::move(send.request)](std::uint64_t) mutable { store(std::move(r)); },
+            [self, finish](caf::error& err) {
+              (*finish)(from_caf(err));
+              self->quit();
+            },
+            grant_atom::value, bytes, bytes);
+      },
+      &svc);
 }
 
 void kick_sessions(services& svc, std::string user, std::string device, std::string detail,

@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 using namespace parley;
@@ -665,6 +666,38 @@ BOOST_AUTO_TEST_CASE(clients_never_see_library_text) {
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(operator_tools)
+
+BOOST_AUTO_TEST_CASE(imctl_lists_and_kicks_sessions_through_the_app_port) {
+  server::node_options opts;
+  opts.app_enabled = true;
+  embedded_node node(opts);
+  const std::string app = " --app 127.0.0.1:" + std::to_string(node.node().app_port()) +
+                          " --data-dir " + node.data_dir();
+  auto phone = node.login("gus", "phone");
+  auto laptop = node.login("gus", "laptop");
+  auto [rc, out] = imctl("user sessions gus --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("\"device\":\"phone\"") != std::string::npos, out);
+  BOOST_TEST(out.find("\"device\":\"laptop\"") != std::string::npos, out);
+  std::tie(rc, out) = imctl("user kick gus --device phone" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "kicked 1 session\n");
+  std::tie(rc, out) = imctl("user sessions gus" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("laptop\ttype 5\tsince ") == 0u, out);
+  BOOST_TEST(out.find("phone") == std::string::npos, out);
+  // A wrong secret and a bad id: the node's answer, and a failing exit code.
+  testing::temp_dir other;
+  { std::ofstream(other.path() + "/secret") << std::string(32, 'w'); }
+  std::tie(rc, out) =
+      imctl("user sessions gus --app 127.0.0.1:" + std::to_string(node.node().app_port()) +
+            " --data-dir " + other.path());
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(out.find("not_authenticated: wrong secret") != std::string::npos, out);
+  std::tie(rc, out) = imctl("user kick no/one" + app);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(out.find("bad_request: invalid user id") != std::string::npos, out);
+}
 
 BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {
   embedded_node node;
