@@ -27,6 +27,30 @@ interface Engine {
   groups @1 () -> (groups :Groups);
   messages @2 () -> (messages :Messages);
   users @3 () -> (users :Users);
+  cluster @4 () -> (cluster :Cluster);
+}
+
+interface Cluster {
+  status @0 () -> (status :ClusterStatus);
+  # The answering node's figures and the shard map as it sees it.
+}
+
+struct ClusterStatus {
+  node @0 :Text;              # The answering node's id ("local" for a single node).
+  mapEpoch @1 :UInt64;        # Epoch of the shard map it follows.
+  shards @2 :UInt32;          # Shards in the map.
+  owners @3 :List(ShardOwner);  # Every node owning shards, with how many.
+  connections @4 :UInt64;     # Client connections open on this node.
+  logins @5 :UInt64;          # Logins since it started.
+  messagesSent @6 :UInt64;    # Messages stored through it since it started.
+  pushes @7 :UInt64;          # Pushes written to its clients since it started.
+  activeEntities @8 :UInt64;  # Actors active on it now.
+  serving @9 :Bool;           # False while fenced (its cluster lease lapsed).
+}
+
+struct ShardOwner {
+  node @0 :Text;
+  shards @1 :UInt32;
 }
 
 interface Tokens {

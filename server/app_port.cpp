@@ -25,6 +25,7 @@
 
 #include <future>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -222,9 +223,41 @@ class users_impl final : public app::Users::Server {
   actors::services& svc_;
 };
 
+class cluster_impl final : public app::Cluster::Server {
+ public:
+  explicit cluster_impl(const std::function<node_view()>& view) : view_(view) {}
+
+  kj::Promise<void> status(StatusContext context) override {
+    const node_view v = view_();
+    auto st = context.getResults().initStatus();
+    st.setNode(v.node);
+    st.setMapEpoch(v.stats.map_epoch);
+    st.setShards(static_cast<std::uint32_t>(v.owners.size()));
+    std::map<std::string, std::uint32_t> counts;
+    for (const auto& owner : v.owners) ++counts[owner];
+    auto owners = st.initOwners(static_cast<unsigned>(counts.size()));
+    unsigned i = 0;
+    for (const auto& [node, shards] : counts) {
+      owners[i].setNode(node);
+      owners[i++].setShards(shards);
+    }
+    st.setConnections(v.stats.connections);
+    st.setLogins(v.stats.logins);
+    st.setMessagesSent(v.stats.messages_sent);
+    st.setPushes(v.stats.pushes);
+    st.setActiveEntities(v.stats.active_entities);
+    st.setServing(v.stats.serving);
+    return kj::READY_NOW;
+  }
+
+ private:
+  const std::function<node_view()>& view_;
+};
+
 class engine_impl final : public app::Engine::Server {
  public:
-  explicit engine_impl(actors::services& svc) : svc_(svc) {}
+  engine_impl(actors::services& svc, const std::function<node_view()>& view)
+      : svc_(svc), view_(view) {}
 
   kj::Promise<void> tokens(TokensContext context) override {
     context.getResults().setTokens(kj::heap<tokens_impl>(svc_));
@@ -242,30 +275,36 @@ class engine_impl final : public app::Engine::Server {
     context.getResults().setUsers(kj::heap<users_impl>(svc_));
     return kj::READY_NOW;
   }
+  kj::Promise<void> cluster(ClusterContext context) override {
+    context.getResults().setCluster(kj::heap<cluster_impl>(view_));
+    return kj::READY_NOW;
+  }
 
  private:
   actors::services& svc_;
+  const std::function<node_view()>& view_;
 };
 
 /// One connection's bootstrap: only authenticate. Counts wrong secrets and closes the
 /// connection (through `close`) after too many.
 class bootstrap_impl final : public app::Bootstrap::Server {
  public:
-  bootstrap_impl(actors::services& svc, std::uint32_t max_failures,
-                 kj::Own<kj::PromiseFulfiller<void>> close)
-      : svc_(svc), max_failures_(max_failures), close_(kj::mv(close)) {}
+  bootstrap_impl(actors::services& svc, const std::function<node_view()>& view,
+                 std::uint32_t max_failures, kj::Own<kj::PromiseFulfiller<void>> close)
+      : svc_(svc), view_(view), max_failures_(max_failures), close_(kj::mv(close)) {}
 
   kj::Promise<void> authenticate(AuthenticateContext context) override {
     if (!svc_.tokens->is_secret(bytes_of(context.getParams().getSecret()))) {
       if (++failures_ > max_failures_ && close_->isWaiting()) close_->fulfill();
       return refuse(errc::not_authenticated, "wrong secret");
     }
-    context.getResults().setEngine(kj::heap<engine_impl>(svc_));
+    context.getResults().setEngine(kj::heap<engine_impl>(svc_, view_));
     return kj::READY_NOW;
   }
 
  private:
   actors::services& svc_;
+  const std::function<node_view()>& view_;
   const std::uint32_t max_failures_;
   std::uint32_t failures_ = 0;
   kj::Own<kj::PromiseFulfiller<void>> close_;
@@ -289,10 +328,14 @@ struct app_connection {
 }  // namespace
 
 struct app_port::impl : kj::TaskSet::ErrorHandler {
-  impl(actors::services& s, app_port_options o) : svc(s), opts(std::move(o)) {}
+  impl(actors::services& s, app_port_options o, std::function<node_view()> v)
+      : svc(s), opts(std::move(o)), view(std::move(v)) {}
 
   actors::services& svc;
   const app_port_options opts;
+  /// Answers Cluster.status; outlives every capability (they are destroyed on the kj thread,
+  /// before run() returns).
+  const std::function<node_view()> view;
   std::thread thread;
   std::uint16_t port = 0;
   std::atomic<std::uint32_t> connections{0};
@@ -321,7 +364,7 @@ struct app_port::impl : kj::TaskSet::ErrorHandler {
     limits.traversalLimitInWords = opts.max_call_words;
     auto conn = kj::heap<app_connection>(
         kj::mv(stream), limits,
-        kj::heap<bootstrap_impl>(svc, opts.max_auth_failures, kj::mv(closing.fulfiller)),
+        kj::heap<bootstrap_impl>(svc, view, opts.max_auth_failures, kj::mv(closing.fulfiller)),
         opts.max_call_words);
     auto ended = conn->network.onDisconnect().exclusiveJoin(kj::mv(closing.promise));
     tasks.add(ended.attach(kj::mv(conn))
@@ -359,9 +402,10 @@ struct app_port::impl : kj::TaskSet::ErrorHandler {
   }
 };
 
-result<std::unique_ptr<app_port>> app_port::start(actors::services& svc, app_port_options o) {
+result<std::unique_ptr<app_port>> app_port::start(actors::services& svc, app_port_options o,
+                                                  std::function<node_view()> view) {
   if (o.max_connections == 0) return {node_errc::bad_config, "the app port needs connections"};
-  auto p = std::make_unique<impl>(svc, std::move(o));
+  auto p = std::make_unique<impl>(svc, std::move(o), std::move(view));
   std::promise<result<std::uint16_t>> started;
   auto bound = started.get_future();
   auto* raw = p.get();

@@ -20,15 +20,26 @@
 #include "parley/server/node.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace parley::server {
 
+/// What the app port reports about its node (Cluster.status).
+struct node_view {
+  std::string node;                 ///< This node's id ("local" for a single node).
+  node_stats stats;                 ///< Its figures.
+  std::vector<std::string> owners;  ///< The owner node of each shard, by shard, in its map.
+};
+
 class app_port {
  public:
-  /// Binds and starts the kj thread. Fails with node.cannot_listen or node.bad_config.
-  static result<std::unique_ptr<app_port>> start(actors::services& svc, app_port_options o);
+  /// Binds and starts the kj thread. `view` is called on that thread (it must be thread-safe)
+  /// to answer Cluster.status. Fails with node.cannot_listen or node.bad_config.
+  static result<std::unique_ptr<app_port>> start(actors::services& svc, app_port_options o,
+                                                 std::function<node_view()> view);
 
   /// Closes the listener and every connection, and joins the thread. Calls waiting for an
   /// entity are dropped (their answer, when it comes, goes nowhere).

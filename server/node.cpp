@@ -44,7 +44,7 @@ struct node::impl {
   std::uint16_t port = 0;
   bool stopped = false;
 
-  runtime::shard_map& map() { return cluster ? cluster->map() : *local_map; }
+  runtime::shard_map& map() const { return cluster ? cluster->map() : *local_map; }
 
   /// What a node publishes about itself in a cluster.
   runtime::node_figures figures() const {
@@ -56,6 +56,47 @@ struct node::impl {
     f.active_entities = router->active_count();
     f.client_port = port;
     return f;
+  }
+
+  node_stats stats() const {
+    node_stats s;
+    auto& c = counters;
+    s.connections = c.connections.load();
+    s.logins = c.logins.load();
+    s.messages_sent = c.messages_sent.load();
+    s.pushes = c.pushes.load();
+    s.bad_frames = c.bad_frames.load();
+    if (router) s.active_entities = router->active_count();
+    if (router) {
+      const auto& m = map();
+      s.map_epoch = m.epoch();
+      for (std::uint32_t i = 0; i < m.shard_count(); ++i) {
+        if (m.owner(i) == router->self()) ++s.owned_shards;
+      }
+    }
+    if (cluster) {
+      s.reachable_peers = cluster->reachable_peers();
+      s.serving = cluster->serving();
+      s.coordinating = cluster->coordinating();
+    }
+    if (committer) {
+      auto cs = committer->stats();
+      s.commit_groups = cs.groups;
+      s.commit_batches = cs.batches;
+    }
+    return s;
+  }
+
+  /// What the app port reports (cluster.status). Any thread.
+  node_view view() const {
+    node_view v;
+    v.node = router ? router->self() : opts.cluster.self;
+    v.stats = stats();
+    if (router) {
+      const auto& m = map();
+      for (std::uint32_t i = 0; i < m.shard_count(); ++i) v.owners.push_back(m.owner(i));
+    }
+    return v;
   }
 
   void stop() {
@@ -175,7 +216,8 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
   }
   p->port = *port;
   if (o.app_enabled) {
-    auto app = server::app_port::start(p->svc, o.app);
+    auto* raw = p.get();
+    auto app = server::app_port::start(p->svc, o.app, [raw] { return raw->view(); });
     if (!app) {
       p->stop();
       return app.error();
@@ -234,32 +276,7 @@ void node::kick_user(const std::string& user, const std::string& device,
 }
 
 node_stats node::stats() const {
-  node_stats s;
-  auto& c = impl_->counters;
-  s.connections = c.connections.load();
-  s.logins = c.logins.load();
-  s.messages_sent = c.messages_sent.load();
-  s.pushes = c.pushes.load();
-  s.bad_frames = c.bad_frames.load();
-  if (impl_->router) s.active_entities = impl_->router->active_count();
-  if (impl_->router) {
-    auto& map = impl_->map();
-    s.map_epoch = map.epoch();
-    for (std::uint32_t i = 0; i < map.shard_count(); ++i) {
-      if (map.owner(i) == impl_->router->self()) ++s.owned_shards;
-    }
-  }
-  if (impl_->cluster) {
-    s.reachable_peers = impl_->cluster->reachable_peers();
-    s.serving = impl_->cluster->serving();
-    s.coordinating = impl_->cluster->coordinating();
-  }
-  if (impl_->committer) {
-    auto cs = impl_->committer->stats();
-    s.commit_groups = cs.groups;
-    s.commit_batches = cs.batches;
-  }
-  return s;
+  return impl_->stats();
 }
 
 void node::stop() {

@@ -198,4 +198,23 @@ BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
   BOOST_TEST(starts_with(failure_of([&] { sessions(""); }), "bad_request: invalid user id"));
 }
 
+BOOST_AUTO_TEST_CASE(cluster_status_reports_a_single_node_and_its_figures) {
+  testing::embedded_node node(with_app_port());
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("bob", "s1", "counted"));
+  app_client app(node.node().app_port());
+  auto cluster = engine_of(app, node).clusterRequest().send().wait(app.wait()).getCluster();
+  auto status = cluster.statusRequest().send().wait(app.wait()).getStatus();
+  BOOST_TEST(std::string(status.getNode().cStr()) == "local");
+  BOOST_TEST(status.getMapEpoch() == node.node().stats().map_epoch);
+  BOOST_TEST(status.getShards() == server::node_options{}.shard_count);
+  BOOST_TEST_REQUIRE(status.getOwners().size() == 1u);
+  BOOST_TEST(std::string(status.getOwners()[0].getNode().cStr()) == "local");
+  BOOST_TEST(status.getOwners()[0].getShards() == status.getShards());
+  BOOST_TEST(status.getConnections() == 1u);
+  BOOST_TEST(status.getLogins() == 1u);
+  BOOST_TEST(status.getMessagesSent() == 1u);
+  BOOST_TEST(status.getServing());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
