@@ -8,6 +8,8 @@
 
 #include "commands.hpp"
 
+#include "app_rpc.hpp"
+
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/etcd.hpp"
@@ -427,6 +429,28 @@ command add_node_drain(CLI::App& node) {
   };
 }
 
+namespace {
+
+/// `imctl cluster status --via-app`: what one node says of itself and of the shard map.
+int print_node_status(const app_target& target) {
+  return with_engine(target, [](app::Engine::Client engine, kj::WaitScope& ws) {
+    auto cluster = engine.clusterRequest().send().wait(ws).getCluster();
+    auto st = cluster.statusRequest().send().wait(ws).getStatus();
+    std::cout << "node " << st.getNode().cStr() << ": shard map epoch " << st.getMapEpoch() << ", "
+              << st.getShards() << " shards" << (st.getServing() ? "" : ", NOT SERVING") << "\n";
+    std::printf("%-10s %7s\n", "OWNER", "SHARDS");
+    for (auto owner : st.getOwners()) {
+      std::printf("%-10s %7u\n", owner.getNode().cStr(), owner.getShards());
+    }
+    std::cout << "connections " << st.getConnections() << ", logins " << st.getLogins()
+              << ", messages " << st.getMessagesSent() << ", pushes " << st.getPushes()
+              << ", active actors " << st.getActiveEntities() << "\n";
+    return 0;
+  });
+}
+
+}  // namespace
+
 command add_cluster_status(CLI::App& cluster) {
   auto* status = cluster.add_subcommand("status", "Nodes, shard owners and rates of a cluster");
   struct opts {
@@ -438,8 +462,13 @@ command add_cluster_status(CLI::App& cluster) {
   add_etcd_tls_options(*status, o->etcd_tls);
   status->add_option("--etcd", o->etcd, "etcd endpoint")->capture_default_str();
   status->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
-  return [o, status]() -> int {
+  // One node's own view through its app port instead (a single node has no etcd).
+  auto app = std::make_shared<app_target>();
+  auto* via_app = status->add_flag("--via-app", "Ask one node through its app port (--app)");
+  app->add_to(*status);
+  return [o, status, app, via_app]() -> int {
     if (!status->parsed()) return -1;
+    if (*via_app) return print_node_status(*app);
     runtime::etcd_client etcd(o->etcd, std::chrono::milliseconds(2000), o->etcd_tls);
     const runtime::cluster_layout keys(o->prefix);
     auto nodes = etcd.get_prefix(keys.nodes());

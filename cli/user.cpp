@@ -2,11 +2,8 @@
 // as an app server would call it.
 #include "commands.hpp"
 
-#include "parley/runtime/token.hpp"
+#include "app_rpc.hpp"
 
-#include "app.capnp.h"
-
-#include <capnp/ez-rpc.h>
 #include <nlohmann/json.hpp>
 
 #include <ctime>
@@ -17,52 +14,6 @@
 namespace parley::cli {
 
 namespace {
-
-/// Where the app port is and how to authenticate, shared by the user commands.
-struct app_target {
-  std::string address = "127.0.0.1:8420";
-  std::string data_dir = "./parley-data";
-  std::string secret_file;
-
-  void add_to(CLI::App& cmd) {
-    cmd.add_option("--app", address, "The node's app port, HOST:PORT")->capture_default_str();
-    cmd.add_option("--data-dir", data_dir, "Node data dir holding the secret")
-        ->capture_default_str();
-    cmd.add_option("--secret-file", secret_file, "Token secret (default <data-dir>/secret)");
-  }
-};
-
-/// What the node said in an RPC exception, without the client's "remote exception: ".
-std::string said(const kj::Exception& e) {
-  std::string text = e.getDescription().cStr();
-  const std::string remote = "remote exception: ";
-  return text.rfind(remote, 0) == 0 ? text.substr(remote.size()) : text;
-}
-
-/// Connects, authenticates and runs `use(engine, wait scope)`; prints the node's refusal or
-/// why it could not be reached, and returns the exit code.
-template <class Use>
-int with_engine(const app_target& t, Use use) {
-  auto secret =
-      runtime::load_secret(t.secret_file.empty() ? t.data_dir + "/secret" : t.secret_file);
-  if (!secret) {
-    std::cerr << "imctl: " << secret.error().message() << "\n";
-    return 1;
-  }
-  int rc = 1;
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] {
-                 capnp::EzRpcClient rpc(t.address);
-                 auto& ws = rpc.getWaitScope();
-                 auto auth = rpc.getMain<app::Bootstrap>().authenticateRequest();
-                 auth.setSecret(capnp::Data::Reader(
-                     reinterpret_cast<const capnp::byte*>(secret->data()), secret->size()));
-                 rc = use(auth.send().wait(ws).getEngine(), ws);
-               })) {
-    std::cerr << "imctl: " << t.address << ": " << said(*e) << "\n";
-    return 1;
-  }
-  return rc;
-}
 
 std::string utc(std::uint64_t unix_ms) {
   const std::time_t s = static_cast<std::time_t>(unix_ms / 1000);

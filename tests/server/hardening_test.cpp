@@ -697,6 +697,13 @@ BOOST_AUTO_TEST_CASE(imctl_lists_and_kicks_sessions_through_the_app_port) {
   std::tie(rc, out) = imctl("user kick no/one" + app);
   BOOST_TEST(rc == 1);
   BOOST_TEST(out.find("bad_request: invalid user id") != std::string::npos, out);
+  // A single node's status, through the same port (once the kicked phone's socket is closed).
+  BOOST_TEST_REQUIRE(testing::wait_until([&] { return node.node().stats().connections == 1u; }));
+  std::tie(rc, out) = imctl("cluster status --via-app" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("node local: shard map epoch 1, 64 shards\n") == 0u, out);
+  BOOST_TEST(out.find("local           64\n") != std::string::npos, out);
+  BOOST_TEST(out.find("connections 1, logins 2,") != std::string::npos, out);
 }
 
 BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {
