@@ -435,7 +435,8 @@ namespace {
 int print_node_status(const app_target& target) {
   return with_engine(target, [](app::Engine::Client engine, kj::WaitScope& ws) {
     auto cluster = engine.clusterRequest().send().wait(ws).getCluster();
-    auto st = cluster.statusRequest().send().wait(ws).getStatus();
+    auto answer = cluster.statusRequest().send().wait(ws);  // the reader points into it
+    auto st = answer.getStatus();
     std::cout << "node " << st.getNode().cStr() << ": shard map epoch " << st.getMapEpoch() << ", "
               << st.getShards() << " shards" << (st.getServing() ? "" : ", NOT SERVING") << "\n";
     std::printf("%-10s %7s\n", "OWNER", "SHARDS");

@@ -739,7 +739,8 @@ BOOST_AUTO_TEST_CASE(an_app_on_one_node_reaches_entities_on_every_node_across_a_
   BOOST_TEST(pulled.messages[1].sender == alice);
   // Node 0's view of the map: every node with its share, the moved shard at its new owner.
   auto cluster_cap = engine.clusterRequest().send().wait(app.wait()).getCluster();
-  auto status = cluster_cap.statusRequest().send().wait(app.wait()).getStatus();
+  auto answer = cluster_cap.statusRequest().send().wait(app.wait());  // the reader's memory
+  auto status = answer.getStatus();
   BOOST_TEST(std::string(status.getNode().cStr()) == "node-0");
   BOOST_TEST(status.getShards() == cluster.shard_count());
   std::uint32_t total = 0;

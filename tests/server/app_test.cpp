@@ -160,7 +160,8 @@ BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
     auto req = users.sessionsRequest();
     req.setUser(user);
     std::vector<std::string> devices;
-    for (auto s : req.send().wait(app.wait()).getSessions()) devices.push_back(s.getDevice());
+    auto answer = req.send().wait(app.wait());  // readers point into it: keep it
+    for (auto s : answer.getSessions()) devices.push_back(s.getDevice());
     return devices;
   };
   auto kick = [&](const std::string& user, const std::string& device) {
@@ -181,7 +182,8 @@ BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
   {
     auto req = users.sessionsRequest();
     req.setUser("dave");
-    auto first = req.send().wait(app.wait()).getSessions()[0];
+    auto answer = req.send().wait(app.wait());
+    auto first = answer.getSessions()[0];
     BOOST_TEST(first.getSinceMs() >= before_ms);
     BOOST_TEST(first.getDeviceType() == static_cast<std::uint16_t>(wire::DeviceType::BOT));
   }
@@ -204,7 +206,8 @@ BOOST_AUTO_TEST_CASE(cluster_status_reports_a_single_node_and_its_figures) {
   require_ok(alice->send_to_user("bob", "s1", "counted"));
   app_client app(node.node().app_port());
   auto cluster = engine_of(app, node).clusterRequest().send().wait(app.wait()).getCluster();
-  auto status = cluster.statusRequest().send().wait(app.wait()).getStatus();
+  auto answer = cluster.statusRequest().send().wait(app.wait());
+  auto status = answer.getStatus();
   BOOST_TEST(std::string(status.getNode().cStr()) == "local");
   BOOST_TEST(status.getMapEpoch() == node.node().stats().map_epoch);
   BOOST_TEST(status.getShards() == server::node_options{}.shard_count);
