@@ -23,6 +23,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<group_spec>("parley.group_spec");
   cfg.add_message_type<session_info>("parley.session_info");
   cfg.add_message_type<std::vector<session_info>>("parley.session_infos");
+  cfg.add_message_type<login_spec>("parley.login_spec");
+  cfg.add_message_type<ban_spec>("parley.ban_spec");
   cfg.add_message_type<std::vector<std::uint64_t>>("parley.frame_words");
   cfg.add_message_type<runtime::shard_transfer>("parley.shard_transfer");
 }

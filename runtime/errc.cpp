@@ -49,6 +49,10 @@ const char* to_string(errc code) {
       return "rate_limited";
     case errc::limit_exceeded:
       return "limit_exceeded";
+    case errc::banned:
+      return "banned";
+    case errc::token_revoked:
+      return "token_revoked";
   }
   return "unknown";
 }

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
 
 namespace parley::runtime {
 
@@ -39,16 +41,45 @@ std::uint64_t unix_seconds(std::chrono::system_clock::time_point t) {
 /// Clocks of the issuing app server and the node may differ by this much.
 constexpr std::uint64_t max_clock_skew_s = 3600;
 
-/// Strict decimal: 1-12 digits, no sign, no leading zero (12 digits reach the year 33658, and
-/// cannot overflow 64 bits).
-std::optional<std::uint64_t> parse_expiry(const std::string& text) {
-  if (text.empty() || text.size() > 12 || text[0] == '0') return std::nullopt;
+/// Strict decimal: 1-16 digits, no sign, no leading zero (16 digits reach the year 2286 in
+/// microseconds, and cannot overflow 64 bits).
+std::optional<std::uint64_t> parse_decimal(std::string_view text) {
+  if (text.empty() || text.size() > 16 || text[0] == '0') return std::nullopt;
   std::uint64_t value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
     value = value * 10 + static_cast<std::uint64_t>(c - '0');
   }
   return value;
+}
+
+constexpr std::int32_t any_device = -1;
+constexpr std::int32_t bad_device = -2;
+
+/// A device type field: "*" (any_device) or a DeviceType number below 2^16 ("0" allowed);
+/// bad_device otherwise.
+std::int32_t parse_device_type(std::string_view text) {
+  if (text == "*") return any_device;
+  if (text == "0") return 0;
+  auto n = parse_decimal(text);
+  if (!n || *n > UINT16_MAX) return bad_device;
+  return static_cast<std::int32_t>(*n);
+}
+
+/// Splits `text` at its last `n` dots: the head (which may hold dots: user names may) and `n`
+/// fields. Nothing if there are fewer dots.
+std::optional<std::vector<std::string_view>> split_tail(std::string_view text, std::size_t n) {
+  std::vector<std::string_view> parts(n + 1);
+  std::size_t end = text.size();
+  for (std::size_t i = n; i > 0; --i) {
+    if (end == 0) return std::nullopt;
+    const auto dot = text.rfind('.', end - 1);
+    if (dot == std::string_view::npos) return std::nullopt;
+    parts[i] = text.substr(dot + 1, end - dot - 1);
+    end = dot;
+  }
+  parts[0] = text.substr(0, end);
+  return parts;
 }
 
 std::string describe_errno(const std::string& path, int err) {
@@ -81,6 +112,8 @@ const char* auth_code_name(std::uint8_t code) {
       return "unsupported_version";
     case auth_errc::no_secret:
       return "no_secret";
+    case auth_errc::wrong_device:
+      return "wrong_device";
   }
   return "unknown";
 }
@@ -100,7 +133,9 @@ error refused(auth_errc why) {
     case auth_errc::expired:
       return {why, "the token has expired"};
     case auth_errc::unsupported_version:
-      return {why, "the token version is not supported (want v1)"};
+      return {why, "the token version is not supported (want v2)"};
+    case auth_errc::wrong_device:
+      return {why, "the token is for another device type"};
     case auth_errc::no_secret:
       break;
   }
@@ -129,40 +164,64 @@ std::string token_authority::sign(const std::string& payload) const {
 }
 
 std::string token_authority::issue(const std::string& user, std::chrono::seconds ttl,
-                                   std::chrono::system_clock::time_point now) const {
+                                   std::chrono::system_clock::time_point now,
+                                   std::optional<std::uint16_t> device_type) const {
   if (!valid_token_ttl(ttl)) throw std::invalid_argument("token ttl out of range");
-  const std::string payload = "v1." + user + "." + std::to_string(unix_seconds(now + ttl));
+  const auto issued_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  const std::string payload = "v2." + user + "." + std::to_string(issued_us) + "." +
+                              std::to_string(unix_seconds(now + ttl)) + "." +
+                              (device_type ? std::to_string(*device_type) : std::string("*"));
   return payload + "." + sign(payload);
+}
+
+error token_claims::admits_device(std::uint16_t type) const {
+  if (device_type && *device_type != type) return refused(auth_errc::wrong_device);
+  return {};
 }
 
 result<token_claims> token_authority::verify(const std::string& token,
                                              std::chrono::system_clock::time_point now) const {
   if (token.size() > 1024) return refused(auth_errc::malformed);
-  // Split from both ends: user names may contain dots.
-  const auto first = token.find('.');
-  const auto last = token.rfind('.');
-  if (first == std::string::npos || last == first) return refused(auth_errc::malformed);
-  const auto middle = token.rfind('.', last - 1);
-  if (middle == std::string::npos || middle <= first) return refused(auth_errc::malformed);
-  if (token.compare(0, first, "v1") != 0) return refused(auth_errc::unsupported_version);
+  const auto dot = token.find('.');
+  if (dot == std::string::npos) return refused(auth_errc::malformed);
+  const auto version = std::string_view(token).substr(0, dot);
+  if (version != "v1" && version != "v2") return refused(auth_errc::unsupported_version);
+  // v1: <user>.<expires>.<mac>; v2: <user>.<issued>.<expires>.<device type>.<mac>. Split from
+  // the end: user names may contain dots.
+  const bool v1 = version == "v1";
+  auto parts = split_tail(std::string_view(token).substr(dot + 1), v1 ? 2 : 4);
+  if (!parts) return refused(auth_errc::malformed);
+  const auto& f = *parts;
   token_claims claims;
-  claims.user = token.substr(first + 1, middle - first - 1);
-  const std::string expiry = token.substr(middle + 1, last - middle - 1);
-  const std::string signature = token.substr(last + 1);
+  claims.user = std::string(f[0]);
   if (!valid_name(claims.user)) return refused(auth_errc::malformed);
-  auto expires = parse_expiry(expiry);
+  auto expires = parse_decimal(f[v1 ? 1 : 2]);
   if (!expires) return refused(auth_errc::malformed);
   claims.expires_unix_s = *expires;
-  const std::string expected = sign(token.substr(0, last));
+  if (!v1) {
+    auto issued = parse_decimal(f[1]);
+    const std::int32_t device = parse_device_type(f[3]);
+    if (!issued || device == bad_device) return refused(auth_errc::malformed);
+    claims.issued_unix_us = *issued;
+    if (device != any_device) claims.device_type = static_cast<std::uint16_t>(device);
+  }
+  const std::string_view signature = f.back();
+  const std::string expected = sign(token.substr(0, token.size() - signature.size() - 1));
   if (signature.size() != expected.size() ||
       CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
     return refused(auth_errc::forged);
   }
-  if (unix_seconds(now) >= claims.expires_unix_s) return refused(auth_errc::expired);
-  // Signed by our secret but valid for longer than any token we issue: refused, so that a
-  // leaked token of a misconfigured issuer does not live for a century.
+  const std::uint64_t now_s = unix_seconds(now);
+  if (now_s >= claims.expires_unix_s) return refused(auth_errc::expired);
+  // Signed by our secret but valid for longer than any token we issue (or issued in the
+  // future): refused, so that a leaked token of a misconfigured issuer does not live for a
+  // century.
   const auto horizon = static_cast<std::uint64_t>(max_token_ttl.count()) + max_clock_skew_s;
-  if (claims.expires_unix_s - unix_seconds(now) > horizon) return refused(auth_errc::malformed);
+  if (claims.expires_unix_s - now_s > horizon) return refused(auth_errc::malformed);
+  if (claims.issued_unix_us / 1000000 > now_s + max_clock_skew_s) {
+    return refused(auth_errc::malformed);
+  }
   return claims;
 }
 

@@ -54,8 +54,16 @@ struct ShardOwner {
 }
 
 interface Tokens {
-  issue @0 (user :Text, ttlSeconds :UInt32) -> (token :Text, expiresUnixS :UInt64);
-  # A login token for `user`, valid for ttlSeconds (1 s to 400 days).
+  issue @0 (user :Text, ttlSeconds :UInt32, deviceType :Int32 = -1)
+        -> (token :Text, expiresUnixS :UInt64);
+  # A login token for `user`, valid for ttlSeconds (1 s to 400 days). With a deviceType (a
+  # DeviceType of client.capnp as a number; -1: any) the token logs in only as that type; another
+  # type's login gets "token_invalid".
+
+  revoke @1 (user :Text) -> (kicked :UInt32);
+  # Every token of `user` issued before now stops working (a login with one gets
+  # "token_revoked"; tokens issued from now on work) and the user's online sessions end, each
+  # client told tokenRevoked. Answers how many sessions ended, once the revocation is durable.
 }
 
 interface Users {
@@ -65,12 +73,21 @@ interface Users {
 
   sessions @1 (user :Text) -> (sessions :List(Session));
   # `user`'s online sessions, oldest first.
+
+  ban @2 (user :Text, untilUnixMs :UInt64, reason :Text) -> (kicked :UInt32);
+  # Refuses `user`'s logins until untilUnixMs (0: until unbanned) with "banned" and the reason
+  # (at most 256 bytes), and ends its online sessions, each client told banned with the reason.
+  # A second ban replaces the first. Answers how many sessions ended, once the ban is durable.
+
+  unban @3 (user :Text) -> (wasBanned :Bool);
+  # Lifts `user`'s ban; wasBanned says whether one was in force.
 }
 
 struct Session {
   device @0 :Text;           # The device id the client logged in with.
   deviceType @1 :UInt16;     # Its DeviceType (client.capnp) as a number.
   sinceMs @2 :UInt64;        # When it logged in (unix ms).
+  node @3 :Text;             # The node whose client port it is connected to.
 }
 
 interface Groups {

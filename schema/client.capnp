@@ -30,6 +30,10 @@ enum ErrorCode {
   timeout @15;           # Retriable: the server did not finish the request in time.
   rateLimited @16;       # Retriable after a pause: the connection or user sent too fast.
   limitExceeded @17;     # A configured cap was reached (sessions per user, group size...).
+  banned @18;            # Login refused: the app banned this user (the message says until when
+                         # and why).
+  tokenRevoked @19;      # Login refused: the app revoked the user's tokens issued before a
+                         # moment, this one among them; get a new one.
 }
 
 struct Message {
@@ -222,6 +226,8 @@ enum KickReason {
   frameTimeout @8;       # A frame was started but not finished within the frame timeout.
   sessionLost @9;        # The node holding the user's sessions went away and did not come back
                          # within the reattach window; reconnect (and catch up) later.
+  tokenRevoked @10;      # The app revoked the user's tokens; log in again with a new one.
+  banned @11;            # The app banned the user; `detail` gives its reason.
 }
 
 struct Kicked {

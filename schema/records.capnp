@@ -30,6 +30,15 @@ struct GroupState {
                                    # (a dissolved group's id reused): never visible to anyone.
 }
 
+struct UserAccess {
+  # What an app decided about one user's logins; kept by the presence actor of the user's shard
+  # (key: presence entity, record 'a', the user id). Absent: no revocation and no ban.
+  revokedAtUs @0 :UInt64;      # Tokens issued at or before this (unix µs) are refused; 0: none.
+  banned @1 :Bool;             # Logins are refused while the ban is in force.
+  bannedUntilMs @2 :UInt64;    # End of the ban (unix ms); 0: until lifted.
+  banReason @3 :Text;          # The app's reason, told to the user's clients.
+}
+
 struct StoreMeta {
   # Written once when a data dir is created; read at every open.
   formatVersion @0 :UInt32;  # Layout version of the data dir (1).

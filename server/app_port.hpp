@@ -13,7 +13,7 @@
 //
 // Bounds: at most `max_connections` app connections (more are closed at once), each with
 // `max_call_words` of calls in flight (Cap'n Proto's flow limit) and messages of at most that
-// size. No kj type leaves app_port.cpp.
+// size. No kj type leaves app_port.cpp and the capabilities' files (server/app/).
 
 #include "parley/actors/services.hpp"
 #include "parley/schema/error.hpp"

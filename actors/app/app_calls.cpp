@@ -144,4 +144,22 @@ void sessions_of(services& svc, std::string user,
                                       std::move(user));
 }
 
+void revoke_tokens(services& svc, std::string user,
+                   std::function<void(result<std::uint64_t>)> done) {
+  const auto presence = presence::of_user(svc, user);
+  ask_once<std::uint64_t>(svc, presence, std::move(done), revoke_atom::value, std::move(user));
+}
+
+void ban_user(services& svc, std::string user, ban_spec ban,
+              std::function<void(result<std::uint64_t>)> done) {
+  const auto presence = presence::of_user(svc, user);
+  ask_once<std::uint64_t>(svc, presence, std::move(done), ban_atom::value, std::move(user),
+                          std::move(ban));
+}
+
+void unban_user(services& svc, std::string user, std::function<void(result<bool>)> done) {
+  const auto presence = presence::of_user(svc, user);
+  ask_once<bool>(svc, presence, std::move(done), unban_atom::value, std::move(user));
+}
+
 }  // namespace parley::actors

@@ -9,8 +9,46 @@
 #include <kj/exception.h>
 
 #include <chrono>
+#include <ctime>
+#include <utility>
 
 namespace parley::actors {
+
+std::uint64_t now_us() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string iso_time(std::uint64_t unix_ms) {
+  const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm utc{};
+  char text[32] = "?";
+  if (gmtime_r(&seconds, &utc) != nullptr) {
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  }
+  return text;
+}
+
+namespace {
+
+/// Reads a stored record whose root is a `Root` with `read`; nothing if the bytes are not one.
+template <class Root, class Read>
+auto decode_root(const std::string& stored, Read read)
+    -> std::optional<decltype(read(std::declval<typename Root::Reader>()))> {
+  auto words = schema::words_from_bytes(stored);
+  if (words.empty()) return std::nullopt;
+  try {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = words.size() + 1;
+    auto reader = schema::read_frame(words, options);
+    return read(reader.template getRoot<Root>());
+  } catch (const kj::Exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
 
 std::uint64_t now_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -103,13 +141,7 @@ std::string encode_group(const group_record& g) {
 }
 
 std::optional<group_record> decode_group(const std::string& stored) {
-  auto words = schema::words_from_bytes(stored);
-  if (words.empty()) return std::nullopt;
-  try {
-    capnp::ReaderOptions options;
-    options.traversalLimitInWords = words.size() + 1;
-    auto reader = schema::read_frame(words, options);
-    auto s = reader.getRoot<records::GroupState>();
+  return decode_root<records::GroupState>(stored, [](records::GroupState::Reader s) {
     group_record g;
     g.group = s.getGroupId();
     g.name = s.getName();
@@ -124,9 +156,23 @@ std::optional<group_record> decode_group(const std::string& stored) {
     for (auto b : s.getBarred()) g.barred.emplace_back(b.cStr(), b.size());
     g.history_floor = s.getHistoryFloor();
     return g;
-  } catch (const kj::Exception&) {
-    return std::nullopt;
-  }
+  });
+}
+
+std::string encode_access(const user_access& a) {
+  schema::message_builder message;
+  auto s = message.initRoot<records::UserAccess>();
+  s.setRevokedAtUs(a.revoked_at_us);
+  s.setBanned(a.banned);
+  s.setBannedUntilMs(a.banned_until_ms);
+  s.setBanReason(a.ban_reason);
+  return schema::encode_bytes(message);
+}
+
+std::optional<user_access> decode_access(const std::string& stored) {
+  return decode_root<records::UserAccess>(stored, [](records::UserAccess::Reader s) {
+    return user_access{s.getRevokedAtUs(), s.getBanned(), s.getBannedUntilMs(), s.getBanReason()};
+  });
 }
 
 }  // namespace parley::actors

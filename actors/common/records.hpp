@@ -13,6 +13,10 @@ namespace parley::actors {
 
 /// Milliseconds since the epoch, now.
 std::uint64_t now_ms();
+/// Microseconds since the epoch, now.
+std::uint64_t now_us();
+/// `unix_ms` as UTC ISO 8601 to the second ("2026-12-03T10:00:00Z"), for messages to people.
+std::string iso_time(std::uint64_t unix_ms);
 
 /// A stored wire::Message for `r` at `seq`, `timestamp_ms`.
 std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms);
@@ -51,5 +55,23 @@ struct group_record {
 
 std::string encode_group(const group_record& g);
 std::optional<group_record> decode_group(const std::string& stored);
+
+/// What an app decided about a user's logins (records::UserAccess).
+struct user_access {
+  std::uint64_t revoked_at_us = 0;  ///< Tokens issued at or before this are refused (0: none).
+  bool banned = false;
+  std::uint64_t banned_until_ms = 0;  ///< 0: until lifted.
+  std::string ban_reason;
+
+  /// Whether a ban is in force at `now_ms`.
+  bool banned_at(std::uint64_t now) const {
+    return banned && (banned_until_ms == 0 || now < banned_until_ms);
+  }
+  /// Whether the record says nothing any more (it can be erased).
+  bool empty() const { return revoked_at_us == 0 && !banned; }
+};
+
+std::string encode_access(const user_access& a);
+std::optional<user_access> decode_access(const std::string& stored);
 
 }  // namespace parley::actors

@@ -162,6 +162,8 @@ void connection::on_login(request_ref id, wire::Login::Reader login) {
   auto verdict = svc_.tokens->verify(text(login.getToken()));
   if (!verdict) return reply_error(id, verdict.error());
   auto& claims = *verdict;
+  const auto device_type = static_cast<std::uint16_t>(login.getDeviceType());
+  if (auto wrong = claims.admits_device(device_type)) return reply_error(id, wrong);
   if (logged_in_ && (claims.user != user_ || device != device_)) {
     return reply_error(id, errc::already_logged_in,
                        "this connection is logged in as another user or device");
@@ -169,8 +171,9 @@ void connection::on_login(request_ref id, wire::Login::Reader login) {
   login_pending_ = true;
   user_ = claims.user;
   device_ = device;
-  device_type_ = static_cast<std::uint16_t>(login.getDeviceType());
+  device_type_ = device_type;
   expires_unix_s_ = claims.expires_unix_s;
+  token_issued_us_ = claims.issued_unix_us;
   log_in(id);
 }
 
@@ -416,7 +419,11 @@ void connection::log_in(request_ref request_id) {
         login_pending_ = false;
         reply_error(request_id, from_caf(err));
       },
-      login_atom::value, user_, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
+      login_atom::value, who(), caf::actor_cast<caf::actor>(&hub_), id_);
+}
+
+login_spec connection::who() const {
+  return {user_, device_, device_type_, token_issued_us_, svc_.router->self()};
 }
 
 void connection::watch_presence() {
@@ -445,7 +452,13 @@ void connection::reattach(std::uint32_t attempt) {
           f.setResync();
         });
       },
-      [this, attempt](caf::error&) {
+      [this, attempt](caf::error& err) {
+        // Revoked or banned while the session was moving: it ends as a kick would have.
+        const error refused = from_caf(err);
+        if (refused.is(errc::banned)) return kick(wire::KickReason::BANNED, refused.message());
+        if (refused.is(errc::token_revoked)) {
+          return kick(wire::KickReason::TOKEN_REVOKED, refused.message());
+        }
         if (attempt + 1 >= svc_.options.max_reattach_attempts) {
           return kick(wire::KickReason::SESSION_LOST,
                       "the node holding this session did not come back; reconnect later");
@@ -454,7 +467,7 @@ void connection::reattach(std::uint32_t attempt) {
             &hub_, std::chrono::milliseconds(std::min<std::uint32_t>(20 * (attempt + 1), 200)),
             reattach_atom::value, id_, attempt + 1);
       },
-      login_atom::value, user_, device_, device_type_, caf::actor_cast<caf::actor>(&hub_), id_);
+      login_atom::value, who(), caf::actor_cast<caf::actor>(&hub_), id_);
 }
 
 void connection::on_closed() {

@@ -163,6 +163,8 @@ class connection {
 
   /// Logs in at the presence actor of our user: our hub and our id in it are the session.
   void log_in(request_ref request_id);
+  /// What this connection's login tells its presence actor.
+  login_spec who() const;
   /// Watches the presence actor that just answered (local, or a proxy of a remote one).
   void watch_presence();
   /// Tells the client why (a Kicked frame), then closes.
@@ -177,7 +179,8 @@ class connection {
   std::string user_;
   std::string device_;
   std::uint16_t device_type_ = 0;
-  std::uint64_t expires_unix_s_ = 0;  ///< Of the token of the last (pending) login.
+  std::uint64_t expires_unix_s_ = 0;   ///< Of the token of the last (pending) login.
+  std::uint64_t token_issued_us_ = 0;  ///< Of the same token (0: a v1 token).
   caf::actor_addr presence_;      ///< The presence actor holding our session (watched by the hub).
   std::uint64_t quota_left_ = 0;  ///< Storage quota leased from the user actor, unspent.
   bool quota_asked_ = false;      ///< A lease request is outstanding.

@@ -60,12 +60,15 @@ result<validated_send> validate_send(wire::Send::Reader s, const std::string& us
   return v;
 }
 
-bool valid_device_id(const std::string& device) {
-  if (device.empty() || device.size() > max_device_id) return false;
-  return std::none_of(device.begin(), device.end(), [](char c) {
+bool printable(const std::string& s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
     const auto b = static_cast<unsigned char>(c);
     return b < 0x20 || b == 0x7f;
   });
+}
+
+bool valid_device_id(const std::string& device) {
+  return !device.empty() && device.size() <= max_device_id && printable(device);
 }
 
 result<runtime::conversation_ref> validate_read(const std::string& conversation,

@@ -10,6 +10,11 @@
 // (its hubs see it go down and log their connections in again at the new owner) and it goes
 // with its node (the same), so sessions need no migration code of their own.
 //
+// Access: the app's revocations and bans of the shard's users are this actor's records too
+// (store::record::access, one per user, kept in memory once read while the actor is active):
+// every login and reattach passes here, so checking them here refuses a revoked token or a
+// banned user on every node, and a revoke or ban ends the user's sessions in the same step.
+//
 // Watching: the hubs monitor this actor. It monitors only remote hubs, once each (a node failure
 // ends their sessions); a local hub lives as long as the node's gateway.
 
@@ -45,6 +50,7 @@ struct session {
   std::uint64_t connection = 0;
   std::uint16_t device_type = 0;
   std::uint64_t since_ms = 0;  ///< Login time (unix ms).
+  std::string node;            ///< The node of the hub.
 
   bool is(const caf::actor_addr& h, std::uint64_t c) const {
     return connection == c && hub.address() == h;
@@ -83,14 +89,19 @@ class presence_actor final : public entity_actor {
   caf::behavior make_behavior() override {
     set_down_handler([this](caf::down_msg& dm) { drop_hub(dm.source); });
     return serve<presence::interface>(
-        [this](login_atom, std::string& user, std::string& device, std::uint16_t device_type,
-               caf::actor& hub, std::uint64_t connection) -> caf::result<std::uint64_t> {
+        [this](login_atom, login_spec& who, caf::actor& hub,
+               std::uint64_t connection) -> caf::result<std::uint64_t> {
+          auto access = access_of(who.user);
+          if (!access) return storage_error(access.error());
+          if (auto refused = refusal(*access, who.token_issued_us)) return refused;
           // The durable inbox head: an event committed later is pushed to the new session.
-          store::seq_log inbox(*svc_.db, shard_, runtime::user_entity(user), store::record::inbox);
+          store::seq_log inbox(*svc_.db, shard_, runtime::user_entity(who.user),
+                               store::record::inbox);
           auto head = inbox.last_seq();
           if (!head) return storage_error(head.error());
-          if (auto err = attach(user, session{std::move(device), std::move(hub), connection,
-                                              device_type, now_ms()})) {
+          if (auto err =
+                  attach(who.user, session{std::move(who.device), std::move(hub), connection,
+                                           who.device_type, now_ms(), std::move(who.node)})) {
             return err;
           }
           return *head;
@@ -99,9 +110,43 @@ class presence_actor final : public entity_actor {
           std::vector<session_info> out;
           auto it = online_.find(user);
           if (it != online_.end()) {
-            for (const auto& s : it->second) out.push_back({s.device, s.device_type, s.since_ms});
+            for (const auto& s : it->second) {
+              out.push_back({s.device, s.device_type, s.since_ms, s.node});
+            }
           }
           return out;
+        },
+        [this](revoke_atom, std::string& user) -> caf::result<std::uint64_t> {
+          return change_access(user, wire::KickReason::TOKEN_REVOKED,
+                               "the app revoked this user's tokens; log in with a new one",
+                               [](user_access& a) { a.revoked_at_us = now_us(); });
+        },
+        [this](ban_atom, std::string& user, ban_spec& ban) -> caf::result<std::uint64_t> {
+          std::string detail = ban.reason.empty() ? "banned by the app" : ban.reason;
+          return change_access(user, wire::KickReason::BANNED, std::move(detail),
+                               [&ban](user_access& a) {
+                                 a.banned = true;
+                                 a.banned_until_ms = ban.until_ms;
+                                 a.ban_reason = std::move(ban.reason);
+                               });
+        },
+        [this](unban_atom, std::string& user) -> caf::result<bool> {
+          auto access = access_of(user);
+          if (!access) return storage_error(access.error());
+          const bool was_banned = access->banned_at(now_ms());
+          auto rp = make_response_promise<bool>();
+          user_access lifted = *access;
+          lifted.banned = false;
+          lifted.banned_until_ms = 0;
+          lifted.ban_reason.clear();
+          store_access(user, lifted, [rp, was_banned](const error& st) mutable {
+            if (st) {
+              rp.deliver(storage_error(st));
+            } else {
+              rp.deliver(was_banned);
+            }
+          });
+          return rp;
         },
         [this](kickuser_atom, std::string& user, std::string& device, std::uint16_t reason,
                std::string& detail) -> std::uint64_t { return kick(user, device, reason, detail); },
@@ -132,6 +177,78 @@ class presence_actor final : public entity_actor {
 
  private:
   bool may_passivate() const override { return online_.empty(); }
+
+  /// The app's record of `user` (empty if it has none).
+  result<user_access> access_of(const std::string& user) {
+    if (auto it = access_.find(user); it != access_.end()) return it->second;
+    auto stored = svc_.db->get(shard_, store::named_key(id_, store::record::access, user));
+    if (!stored) return stored.error();
+    if (!*stored) return user_access{};
+    auto decoded = decode_access(**stored);
+    if (!decoded) {
+      return error(store::errc::corruption, "access record of " + user + " is unreadable");
+    }
+    return access_[user] = std::move(*decoded);
+  }
+
+  /// Why `access` refuses a login with a token issued at `issued_us`; empty if it does not.
+  static caf::error refusal(const user_access& access, std::uint64_t issued_us) {
+    if (access.banned_at(now_ms())) {
+      std::string why = "banned";
+      if (access.banned_until_ms != 0) why += " until " + iso_time(access.banned_until_ms);
+      if (!access.ban_reason.empty()) why += ": " + access.ban_reason;
+      return make_error(errc::banned, std::move(why));
+    }
+    // At or before: a token issued in the revocation's microsecond is refused too. One issued
+    // after the app's revoke call returned is always later (the answer waits for a commit).
+    if (access.revoked_at_us != 0 && issued_us <= access.revoked_at_us) {
+      return make_error(errc::token_revoked,
+                        "the token was revoked by the app; log in with a new one");
+    }
+    return {};
+  }
+
+  /// Applies `change` to `user`'s record, refusing logins by it at once; once durable, ends
+  /// the user's sessions (Kicked `reason`, `detail`) if the record refuses them now, and
+  /// answers how many ended.
+  template <class Change>
+  caf::result<std::uint64_t> change_access(const std::string& user, wire::KickReason reason,
+                                           std::string detail, Change change) {
+    auto access = access_of(user);
+    if (!access) return storage_error(access.error());
+    user_access changed = *access;
+    change(changed);
+    auto rp = make_response_promise<std::uint64_t>();
+    const bool ends_sessions =
+        changed.revoked_at_us != access->revoked_at_us || changed.banned_at(now_ms());
+    store_access(
+        user, changed, [this, rp, user, reason, detail, ends_sessions](const error& st) mutable {
+          if (st) {
+            rp.deliver(storage_error(st));
+          } else {
+            rp.deliver(ends_sessions ? kick(user, "", static_cast<std::uint16_t>(reason), detail)
+                                     : std::uint64_t{0});
+          }
+        });
+    return rp;
+  }
+
+  /// Makes `access` `user`'s record (in force for logins at once), then calls `then` with the
+  /// outcome of its write; a failed write forgets the change (the stored record is read again).
+  void store_access(const std::string& user, const user_access& access, commit_callback then) {
+    const std::string key = store::named_key(id_, store::record::access, user);
+    store::write_batch batch;
+    if (access.empty()) {
+      batch.erase(shard_, key);
+    } else {
+      batch.put(shard_, key, encode_access(access));
+    }
+    access_[user] = access;
+    commit(std::move(batch), [this, user, then = std::move(then)](const error& st) {
+      if (st) access_.erase(user);
+      then(st);
+    });
+  }
 
   /// Adds a session; a new device beyond the per-user cap is refused.
   caf::error attach(const std::string& user, session s) {
@@ -223,6 +340,9 @@ class presence_actor final : public entity_actor {
   }
 
   std::unordered_map<std::string, std::vector<session>> online_;
+  // Records read or written while active: only users an app revoked or banned have one, so
+  // this grows with the app's decisions, not with clients.
+  std::unordered_map<std::string, user_access> access_;
   std::unordered_map<caf::actor_addr, std::size_t> remote_hubs_;
 };
 

@@ -19,10 +19,17 @@
 namespace parley::actors::presence {
 
 using interface = caf::typed_actor<
-    // (user, device, device type, hub, connection): a session is online; answers the user's
-    // durable inbox head (later events are pushed), or limitExceeded beyond the device cap.
-    caf::replies_to<login_atom, std::string, std::string, std::uint16_t, caf::actor,
-                    std::uint64_t>::with<std::uint64_t>,
+    // (who, hub, connection): a session is online; answers the user's durable inbox head
+    // (later events are pushed), or limitExceeded beyond the device cap, banned, tokenRevoked.
+    caf::replies_to<login_atom, login_spec, caf::actor, std::uint64_t>::with<std::uint64_t>,
+    // (user): refuses the user's tokens issued before now and ends its sessions (kicked with
+    // tokenRevoked); answers how many ended, once durable.
+    caf::replies_to<revoke_atom, std::string>::with<std::uint64_t>,
+    // (user, ban): refuses the user's logins until the ban ends and ends its sessions (kicked
+    // with banned); answers how many ended, once durable.
+    caf::replies_to<ban_atom, std::string, ban_spec>::with<std::uint64_t>,
+    // (user): lifts a ban; answers whether there was one in force.
+    caf::replies_to<unban_atom, std::string>::with<bool>,
     // (user, device or "" for all, kick reason, detail): ends sessions; answers how many.
     caf::replies_to<kickuser_atom, std::string, std::string, std::uint16_t,
                     std::string>::with<std::uint64_t>,

@@ -20,6 +20,8 @@
 #include "client.capnp.h"
 
 #include <capnp/schema.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <caf/sec.hpp>
 
 #include <atomic>
@@ -157,11 +159,69 @@ BOOST_AUTO_TEST_CASE(forged_expired_and_malformed_tokens_are_refused) {
   BOOST_TEST((err(tampered) == auth_errc::forged));
   auto later = "v1.alice.99999999999." + good.substr(good.rfind('.') + 1);
   BOOST_TEST((err(later) == auth_errc::forged));
-  BOOST_TEST((err("v2" + good.substr(2)) == auth_errc::unsupported_version));
+  BOOST_TEST((err("v3" + good.substr(2)) == auth_errc::unsupported_version));
   BOOST_TEST((err("") == auth_errc::malformed));
   BOOST_TEST((err("v1.alice") == auth_errc::malformed));
   BOOST_TEST((err("v1.alice.12x.abcd") == auth_errc::malformed));
   BOOST_TEST((err("v1.al/ice.123.abcd") == auth_errc::malformed));
+}
+
+BOOST_AUTO_TEST_CASE(a_token_says_when_it_was_issued_and_may_be_bound_to_a_device_type) {
+  token_authority auth(std::string(32, 'k'));
+  const auto now = system_clock::time_point(milliseconds(1'800'000'000'123));
+  auto any = auth.verify(auth.issue("bob", hours(2), now), now + seconds(1));
+  BOOST_TEST_REQUIRE(any.ok());
+  BOOST_TEST(any->issued_unix_us == 1'800'000'000'123'000u);
+  BOOST_TEST(any->expires_unix_s == 1'800'007'200u);
+  BOOST_TEST(!any->device_type.has_value());
+  BOOST_TEST(any->admits_device(0).ok());
+  BOOST_TEST(any->admits_device(3).ok());
+  const auto bound_token = auth.issue("bob", hours(2), now, std::uint16_t{2});
+  BOOST_TEST(bound_token.rfind("v2.bob.1800000000123000.1800007200.2.", 0) == 0);
+  auto bound = auth.verify(bound_token, now);
+  BOOST_TEST_REQUIRE(bound.ok());
+  BOOST_TEST(bound->device_type.value() == 2u);
+  BOOST_TEST(bound->admits_device(2).ok());
+  BOOST_TEST(bound->admits_device(1).is(auth_errc::wrong_device));
+  // The device type is signed: binding a token to another type, or unbinding it, breaks it.
+  auto unbound = bound_token;
+  unbound.replace(std::string("v2.bob.1800000000123000.1800007200.").size(), 1, "*");
+  BOOST_TEST(auth.verify(unbound, now).error().is(auth_errc::forged));
+  // A token "issued" beyond the allowed clock skew ahead is refused.
+  BOOST_TEST(auth.verify(auth.issue("bob", hours(2), now + hours(3)), now)
+                 .error()
+                 .is(auth_errc::malformed));
+  // Fields are parsed strictly: a bad device type or issue time never reaches the signature.
+  const std::string mac(64, '0');
+  for (const auto* t :
+       {"v2.bob.1800000000123000.1800007200.65536.", "v2.bob.1800000000123000.1800007200.x.",
+        "v2.bob.01800000000123000.1800007200.*.", "v2.bob..1800007200.*.",
+        "v2.bob.18000000001230000.1800007200.*.", "v2.bob.1800000000123000.1800007200."}) {
+    BOOST_TEST(auth.verify(t + mac, now).error().is(auth_errc::malformed), t);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(v1_tokens_still_log_in_without_an_issue_time) {
+  // A v1 token signed with the same secret (as a node before v2 issued them).
+  const std::string secret(32, 'k');
+  token_authority auth(secret);
+  const auto now = system_clock::time_point(seconds(1'800'000'000));
+  const std::string payload = "v1.carol.1800003600";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &len);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    static const char digits[] = "0123456789abcdef";
+    hex += digits[mac[i] >> 4];
+    hex += digits[mac[i] & 0xf];
+  }
+  auto v = auth.verify(payload + "." + hex, now);
+  BOOST_TEST_REQUIRE(v.ok());
+  BOOST_TEST(v->user == "carol");
+  BOOST_TEST(v->issued_unix_us == 0u);
+  BOOST_TEST(!v->device_type.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
@@ -182,6 +242,7 @@ BOOST_AUTO_TEST_CASE(expiries_are_bounded_and_parsed_strictly) {
   BOOST_TEST(
       (err(auth.issue("alice", max_token_ttl, now + hours(24 * 30))) == auth_errc::malformed));
   // 19- and 20-digit expiries, signs and leading zeros never reach the signature check.
+  BOOST_TEST((err("v1.alice.99999999999999999.00") == auth_errc::malformed));
   BOOST_TEST((err("v1.alice.9999999999999999999.00") == auth_errc::malformed));
   BOOST_TEST((err("v1.alice.18446744073709551617.00") == auth_errc::malformed));
   BOOST_TEST((err("v1.alice.+1234567890.00") == auth_errc::malformed));

@@ -186,6 +186,7 @@ BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
     auto first = answer.getSessions()[0];
     BOOST_TEST(first.getSinceMs() >= before_ms);
     BOOST_TEST(first.getDeviceType() == static_cast<std::uint16_t>(wire::DeviceType::BOT));
+    BOOST_TEST(std::string(first.getNode().cStr()) == "local");
   }
   BOOST_TEST(kick("dave", "phone") == 1u);
   auto told = phone->next_push(std::chrono::seconds(10));
@@ -198,6 +199,133 @@ BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
   BOOST_TEST(sessions("dave").empty());
   BOOST_TEST(starts_with(failure_of([&] { kick("no/one", ""); }), "bad_request: invalid user id"));
   BOOST_TEST(starts_with(failure_of([&] { sessions(""); }), "bad_request: invalid user id"));
+}
+
+/// The app's tokens and users capabilities, with helpers for the calls the cases below make.
+struct access_calls {
+  access_calls(test_support::app_client& a, app::Engine::Client engine)
+      : app(a),
+        tokens(engine.tokensRequest().send().wait(a.wait()).getTokens()),
+        users(engine.usersRequest().send().wait(a.wait()).getUsers()) {}
+
+  std::string issue(const std::string& user, std::int32_t device_type = -1) {
+    auto req = tokens.issueRequest();
+    req.setUser(user);
+    req.setTtlSeconds(3600);
+    req.setDeviceType(device_type);
+    return req.send().wait(app.wait()).getToken().cStr();
+  }
+  std::uint32_t revoke(const std::string& user) {
+    auto req = tokens.revokeRequest();
+    req.setUser(user);
+    return req.send().wait(app.wait()).getKicked();
+  }
+  std::uint32_t ban(const std::string& user, std::uint64_t until_ms, const std::string& reason) {
+    auto req = users.banRequest();
+    req.setUser(user);
+    req.setUntilUnixMs(until_ms);
+    req.setReason(reason);
+    return req.send().wait(app.wait()).getKicked();
+  }
+  bool unban(const std::string& user) {
+    auto req = users.unbanRequest();
+    req.setUser(user);
+    return req.send().wait(app.wait()).getWasBanned();
+  }
+
+  test_support::app_client& app;
+  app::Tokens::Client tokens;
+  app::Users::Client users;
+};
+
+std::uint64_t unix_ms_now() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+/// The kick `c` was told of (fails the case if none comes).
+client::push kick_told(client::connection& c) {
+  auto told = c.next_push(std::chrono::seconds(10));
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST_REQUIRE((told->what == client::push::kind::kicked));
+  return *told;
+}
+
+BOOST_AUTO_TEST_CASE(a_revoked_token_is_refused_and_its_sessions_end) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  access_calls calls(app, engine_of(app, node));
+  const std::string old_token = calls.issue("mia");
+  auto phone = node.connect();
+  require_ok(phone->login(old_token, "phone"));
+  BOOST_TEST(calls.revoke("mia") == 1u);
+  BOOST_TEST((kick_told(*phone).reason == wire::KickReason::TOKEN_REVOKED));
+  auto again = node.connect()->login(old_token, "phone");
+  BOOST_TEST((again.code == wire::ErrorCode::TOKEN_REVOKED));
+  BOOST_TEST(again.error == "the token was revoked by the app; log in with a new one");
+  // Tokens issued from now on work; other users' tokens never stopped working.
+  auto fresh = node.connect();
+  require_ok(fresh->login(calls.issue("mia"), "phone"));
+  require_ok(node.connect()->login(calls.issue("noah"), "phone"));
+  BOOST_TEST(calls.revoke("nobody-online") == 0u);
+  BOOST_TEST(starts_with(failure_of([&] { calls.revoke("no/one"); }), "bad_request:"));
+  // The revocation is durable: it holds after a restart.
+  node.restart();
+  BOOST_TEST((node.connect()->login(old_token, "phone").code == wire::ErrorCode::TOKEN_REVOKED));
+}
+
+BOOST_AUTO_TEST_CASE(a_token_bound_to_a_device_type_logs_in_only_as_that_type) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  access_calls calls(app, engine_of(app, node));
+  const auto android = static_cast<std::int32_t>(wire::DeviceType::ANDROID);
+  const std::string token = calls.issue("ola", android);
+  auto wrong = node.connect()->login(token, "desk", wire::DeviceType::DESKTOP);
+  BOOST_TEST((wrong.code == wire::ErrorCode::TOKEN_INVALID));
+  BOOST_TEST(wrong.error == "the token is for another device type");
+  require_ok(node.connect()->login(token, "phone", wire::DeviceType::ANDROID));
+  BOOST_TEST(starts_with(failure_of([&] { calls.issue("ola", 999); }), "bad_request: deviceType"));
+}
+
+BOOST_AUTO_TEST_CASE(a_banned_user_is_kicked_and_refused_until_unbanned) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  access_calls calls(app, engine_of(app, node));
+  auto laptop = node.login("pia", "laptop");
+  auto phone = node.login("pia", "phone");
+  BOOST_TEST(calls.ban("pia", 0, "spam") == 2u);
+  for (auto* c : {laptop.get(), phone.get()}) {
+    auto told = kick_told(*c);
+    BOOST_TEST((told.reason == wire::KickReason::BANNED));
+    BOOST_TEST(told.detail == "spam");
+  }
+  const std::string token = calls.issue("pia");  // issued after the ban: still refused
+  auto refused = node.connect()->login(token, "phone");
+  BOOST_TEST((refused.code == wire::ErrorCode::BANNED));
+  BOOST_TEST(refused.error == "banned: spam");
+  // A second ban replaces the first: now with an end, which the refusal names.
+  BOOST_TEST(calls.ban("pia", 4102444800000, "flooding") == 0u);  // 2100-01-01
+  BOOST_TEST(node.connect()->login(token, "phone").error ==
+             "banned until 2100-01-01T00:00:00Z: flooding");
+  BOOST_TEST(calls.unban("pia"));
+  require_ok(node.connect()->login(token, "phone"));
+  BOOST_TEST(!calls.unban("pia"));  // none in force any more
+  // A ban whose end has passed is not in force.
+  auto tablet = node.connect();
+  require_ok(tablet->login(token, "tablet"));
+  BOOST_TEST(calls.ban("pia", unix_ms_now() - 1000, "over") == 0u);  // nobody kicked
+  require_ok(tablet->send_to_user("quin", "t1", "still online"));
+  require_ok(node.connect()->login(token, "laptop"));
+  BOOST_TEST(!calls.unban("pia"));
+  // Other users are untouched; bad arguments change nothing.
+  require_ok(node.connect()->login(calls.issue("quin"), "phone"));
+  BOOST_TEST(starts_with(failure_of([&] { calls.ban("quin", 0, std::string(257, 'x')); }),
+                         "bad_request: reason"));
+  BOOST_TEST(
+      starts_with(failure_of([&] { calls.ban("quin", 0, "line\nbreak"); }), "bad_request: reason"));
+  BOOST_TEST(starts_with(failure_of([&] { calls.unban(""); }), "bad_request: invalid user id"));
+  require_ok(node.connect()->login(calls.issue("quin"), "laptop"));
 }
 
 BOOST_AUTO_TEST_CASE(cluster_status_reports_a_single_node_and_its_figures) {

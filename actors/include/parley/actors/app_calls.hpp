@@ -42,4 +42,17 @@ void kick_sessions(services& svc, std::string user, std::string device, std::str
 void sessions_of(services& svc, std::string user,
                  std::function<void(result<std::vector<session_info>>)> done);
 
+/// Refuses `user`'s tokens issued before now and ends its sessions (tokenRevoked); answers how
+/// many ended, once durable.
+void revoke_tokens(services& svc, std::string user,
+                   std::function<void(result<std::uint64_t>)> done);
+
+/// Bans `user` (logins refused with `banned`) and ends its sessions; answers how many ended,
+/// once durable.
+void ban_user(services& svc, std::string user, ban_spec ban,
+              std::function<void(result<std::uint64_t>)> done);
+
+/// Lifts `user`'s ban; answers whether one was in force.
+void unban_user(services& svc, std::string user, std::function<void(result<bool>)> done);
+
 }  // namespace parley::actors

@@ -57,6 +57,9 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;          ///< entity:
 using reattach_atom = caf::atom_constant<caf::atom("reattach")>;    ///< hub: log in again
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;      ///< hub: login/heartbeat late
 using sessions_atom = caf::atom_constant<caf::atom("sessions")>;    ///< presence: list sessions
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;        ///< presence: refuse old tokens
+using ban_atom = caf::atom_constant<caf::atom("ban")>;              ///< presence: ban a user
+using unban_atom = caf::atom_constant<caf::atom("unban")>;          ///< presence: lift a ban
 
 // -- payloads -----------------------------------------------------------------------------------
 
@@ -119,6 +122,22 @@ struct session_info {
   std::string device;
   std::uint16_t device_type = 0;  ///< wire::DeviceType value.
   std::uint64_t since_ms = 0;     ///< When it logged in (unix ms, the presence node's clock).
+  std::string node;               ///< The node whose client port the device is connected to.
+};
+
+/// Who logs in (or reattaches) with what: sent by a connection to its user's presence actor.
+struct login_spec {
+  std::string user;
+  std::string device;
+  std::uint16_t device_type = 0;      ///< wire::DeviceType value.
+  std::uint64_t token_issued_us = 0;  ///< Issue time (unix µs) of the login's token (0: v1).
+  std::string node;                   ///< The connection's node.
+};
+
+/// A ban of a user: in force until `until_ms` (0: until lifted).
+struct ban_spec {
+  std::uint64_t until_ms = 0;
+  std::string reason;  ///< Shown to the user's clients (at most 256 bytes, checked at the edge).
 };
 
 /// How a group is created.
@@ -169,7 +188,19 @@ typename Inspector::result_type inspect(Inspector& f, group_spec& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_info& x) {
-  return f(caf::meta::type_name("parley.session_info"), x.device, x.device_type, x.since_ms);
+  return f(caf::meta::type_name("parley.session_info"), x.device, x.device_type, x.since_ms,
+           x.node);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, login_spec& x) {
+  return f(caf::meta::type_name("parley.login_spec"), x.user, x.device, x.device_type,
+           x.token_issued_us, x.node);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ban_spec& x) {
+  return f(caf::meta::type_name("parley.ban_spec"), x.until_ms, x.reason);
 }
 
 /// Registers every message type above with fixed names. Call on every node's config.

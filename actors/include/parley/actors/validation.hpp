@@ -46,6 +46,9 @@ result<validated_send> validate_send(wire::Send::Reader s, const std::string& us
 /// devices).
 bool valid_device_id(const std::string& device);
 
+/// Whether `s` has no control characters (bytes below 0x20, and 0x7f).
+bool printable(const std::string& s);
+
 /// The conversation a Pull, History or MarkRead from `user` names: well formed, and a direct
 /// one must involve the user (forbidden otherwise: answered before anything is activated).
 result<runtime::conversation_ref> validate_read(const std::string& conversation,

@@ -35,6 +35,8 @@ enum class errc : std::uint8_t {
   timeout = 15,         ///< retriable
   rate_limited = 16,    ///< retriable after a pause
   limit_exceeded = 17,  ///< a configured cap was reached
+  banned = 18,          ///< login refused: the user is banned
+  token_revoked = 19,   ///< login refused: the token was revoked
 };
 
 const error_category& category_of(errc);

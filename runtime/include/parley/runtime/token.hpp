@@ -1,7 +1,13 @@
 #pragma once
 // Login tokens issued by the app server (or `imctl token issue`).
 //
-//   v1.<user>.<expires unix seconds>.<hex HMAC-SHA256(secret, "v1.<user>.<expires>")>
+//   v2.<user>.<issued unix µs>.<expires unix s>.<device type>.<hex HMAC-SHA256 of the rest>
+//
+// `device type` is a wire DeviceType number (the token logs in only as that type) or "*" (any).
+// The issue time lets an app revoke every token of a user issued before a moment (the presence
+// actor keeps that moment, actors/presence/presence.cpp). Tokens of the first format,
+// v1.<user>.<expires unix s>.<hmac>, are still accepted until they expire; they carry no issue
+// time, so a revocation of their user refuses them all.
 //
 // The algorithm is pinned by the version prefix: there is no algorithm field a client could
 // change, and any other prefix is refused. The secret is 32 random bytes created with the data
@@ -9,13 +15,15 @@
 //
 // Expiries are bounded: a token lives at most max_token_ttl, so issuing refuses longer TTLs
 // and verifying refuses an expiry further ahead than that (such a token was not issued here,
-// or was issued with a clock far in the future). The expiry is parsed strictly: decimal digits,
-// no sign, no leading zero, at most 12 digits, so no overflow is possible.
+// or was issued with a clock far in the future); an issue time more than the allowed clock skew
+// ahead is refused too. Numbers are parsed strictly: decimal digits, no sign, no leading zero,
+// at most 16 digits, so no overflow is possible.
 
 #include "parley/schema/error.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace parley::runtime {
@@ -25,8 +33,9 @@ enum class auth_errc : std::uint8_t {
   malformed = 1,        ///< Not four dot-separated parts, bad number, or an invalid user id.
   forged,               ///< The signature does not match (wrong secret or altered content).
   expired,              ///< Valid signature, but the expiry has passed.
-  unsupported_version,  ///< Another version prefix than v1.
+  unsupported_version,  ///< Another version prefix than v1 or v2.
   no_secret,            ///< The secret file is missing, unreadable or not a secret.
+  wrong_device,         ///< Valid, but bound to another device type than the login's.
 };
 
 const error_category& category_of(auth_errc);
@@ -36,8 +45,13 @@ constexpr std::chrono::seconds max_token_ttl{400LL * 24 * 3600};
 
 /// What a valid token says.
 struct token_claims {
-  std::string user;                ///< The user it authenticates.
-  std::uint64_t expires_unix_s{};  ///< When it stops being accepted.
+  std::string user;                          ///< The user it authenticates.
+  std::uint64_t issued_unix_us{};            ///< When it was issued (0 for a v1 token: unknown).
+  std::uint64_t expires_unix_s{};            ///< When it stops being accepted.
+  std::optional<std::uint16_t> device_type;  ///< The only DeviceType it logs in as, if bound.
+
+  /// Whether the token may log in as `type` (auth.wrong_device otherwise).
+  error admits_device(std::uint16_t type) const;
 };
 
 /// Issues and verifies tokens with one secret. Immutable after construction; thread-safe.
@@ -45,12 +59,12 @@ class token_authority {
  public:
   explicit token_authority(std::string secret);
 
-  /// A token for `user` valid for `ttl` from `now`. `user` must be a valid name and
-  /// 0 < ttl <= max_token_ttl; std::invalid_argument otherwise (a caller's bug: callers taking
-  /// a TTL from outside check it with valid_token_ttl first).
-  std::string issue(
-      const std::string& user, std::chrono::seconds ttl,
-      std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) const;
+  /// A token for `user` valid for `ttl` from `now`, for any device type or only `device_type`.
+  /// `user` must be a valid name and 0 < ttl <= max_token_ttl; std::invalid_argument otherwise
+  /// (a caller's bug: callers taking a TTL from outside check it with valid_token_ttl first).
+  std::string issue(const std::string& user, std::chrono::seconds ttl,
+                    std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
+                    std::optional<std::uint16_t> device_type = std::nullopt) const;
 
   /// Whether `candidate` is this authority's secret (constant time: the app port
   /// authenticates app servers with it).

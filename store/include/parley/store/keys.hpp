@@ -24,6 +24,7 @@ enum class record : char {
   membership = 'c',   ///< user: conversation id -> "" (the user's conversations).
   state = 's',        ///< group: whole state, no suffix.
   stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
+  access = 'a',       ///< presence: user id -> the app's revocation and ban of that user.
 };
 
 /// Longest entity id the layout accepts.
