@@ -26,7 +26,22 @@ struct app_target {
         ->capture_default_str();
     cmd.add_option("--secret-file", secret_file, "Token secret (default <data-dir>/secret)");
   }
+
+  /// The token secret, from --secret-file or the data dir.
+  result<std::string> secret() const {
+    return runtime::load_secret(secret_file.empty() ? data_dir + "/secret" : secret_file);
+  }
 };
+
+/// Prints how many sessions a call ended: "<what>; kicked N sessions" or JSON {"kicked": N}.
+inline void print_kicked(std::uint32_t kicked, bool json, const std::string& what) {
+  if (json) {
+    std::cout << "{\"kicked\":" << kicked << "}\n";
+  } else {
+    std::cout << what << (what.empty() ? "" : "; ") << "kicked " << kicked << " session"
+              << (kicked == 1 ? "" : "s") << "\n";
+  }
+}
 
 /// What the node said in an RPC exception, without the client's "remote exception: ".
 inline std::string said(const kj::Exception& e) {
@@ -39,8 +54,7 @@ inline std::string said(const kj::Exception& e) {
 /// why it could not be reached, and returns the exit code.
 template <class Use>
 inline int with_engine(const app_target& t, Use use) {
-  auto secret =
-      runtime::load_secret(t.secret_file.empty() ? t.data_dir + "/secret" : t.secret_file);
+  auto secret = t.secret();
   if (!secret) {
     std::cerr << "imctl: " << secret.error().message() << "\n";
     return 1;

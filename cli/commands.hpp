@@ -16,9 +16,12 @@ command add_node_start(CLI::App& node);
 command add_node_drain(CLI::App& node);
 command add_cluster_cert(CLI::App& cluster);
 command add_token_issue(CLI::App& token);
+command add_token_revoke(CLI::App& token);
 command add_chat(CLI::App& app);
 command add_user_sessions(CLI::App& user);
 command add_user_kick(CLI::App& user);
+command add_user_ban(CLI::App& user);
+command add_user_unban(CLI::App& user);
 
 /// Parses "90", "90s", "15m", "24h", "7d" into seconds, at most `max_seconds`; throws
 /// CLI::ValidationError for anything else (signs, spaces, zero, out of range).

@@ -6,16 +6,14 @@
 //   imctl cluster cert --id ID [--dir D] [--names ...]                TLS files for a node
 //   imctl node start --etcd URL --id ID ...                          run one clustered node
 //   imctl node drain ID [--etcd URL]                                 move its shards off, stop it
-//   imctl token issue USER [--ttl 24h] [--data-dir DIR]              print a login token
+//   imctl token issue USER [--ttl 24h] [--device-type T] [--via-app]  print a login token
+//   imctl token revoke USER [--app HOST:PORT] [--json]               stop its tokens until now
 //   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
-//   imctl user sessions|kick USER [--app HOST:PORT] [--json]         through the app port
+//   imctl user sessions|kick|ban|unban USER [--app HOST:PORT] [--json]  through the app port
 
 #include "commands.hpp"
 
-#include "parley/runtime/entity_id.hpp"
-#include "parley/runtime/token.hpp"
-
-#include <iostream>
+#include <string>
 
 namespace parley::cli {
 
@@ -50,37 +48,6 @@ long long parse_duration_seconds(const std::string& text, long long max_seconds)
   return value * factor;
 }
 
-command add_token_issue(CLI::App& token) {
-  auto* issue = token.add_subcommand("issue", "Print a login token for a user");
-  struct opts {
-    std::string user;
-    std::string ttl = "24h";
-    std::string data_dir = "./parley-data";
-  };
-  auto o = std::make_shared<opts>();
-  issue->add_option("user", o->user, "User id")->required();
-  issue->add_option("--ttl", o->ttl, "Validity (90s, 15m, 24h, 7d; at most 400d)")
-      ->capture_default_str();
-  issue->add_option("--data-dir", o->data_dir, "Node data dir holding the secret")
-      ->capture_default_str();
-  return [o, issue]() -> int {
-    if (!issue->parsed()) return -1;
-    const long long ttl = parse_duration_seconds(o->ttl, runtime::max_token_ttl.count());
-    auto secret = runtime::load_secret(o->data_dir + "/secret");
-    if (!secret) {
-      std::cerr << "imctl: " << secret.error().message() << "\n";
-      return 1;
-    }
-    if (!runtime::valid_name(o->user)) {
-      std::cerr << "imctl: invalid user id '" << o->user << "' (1-128 of A-Z a-z 0-9 _ . @ -)\n";
-      return 2;
-    }
-    runtime::token_authority tokens(*secret);
-    std::cout << tokens.issue(o->user, std::chrono::seconds(ttl)) << "\n";
-    return 0;
-  };
-}
-
 }  // namespace parley::cli
 
 int main(int argc, char** argv) {
@@ -98,6 +65,7 @@ int main(int argc, char** argv) {
   std::vector<command> commands{
       add_cluster_start(*cluster), add_cluster_status(*cluster), add_cluster_cert(*cluster),
       add_node_start(*node),       add_node_drain(*node),        add_token_issue(*token),
+      add_token_revoke(*token),    add_user_ban(*user),          add_user_unban(*user),
       add_user_sessions(*user),    add_user_kick(*user),         add_chat(app)};
   try {
     app.parse(argc, argv);

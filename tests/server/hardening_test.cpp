@@ -706,6 +706,48 @@ BOOST_AUTO_TEST_CASE(imctl_lists_and_kicks_sessions_through_the_app_port) {
   BOOST_TEST(out.find("connections 1, logins 2,") != std::string::npos, out);
 }
 
+BOOST_AUTO_TEST_CASE(imctl_bans_unbans_and_revokes_through_the_app_port) {
+  server::node_options opts;
+  opts.app_enabled = true;
+  embedded_node node(opts);
+  const std::string app = " --app 127.0.0.1:" + std::to_string(node.node().app_port()) +
+                          " --data-dir " + node.data_dir();
+  auto phone = node.login("hal", "phone");
+  auto [rc, out] = imctl("user ban hal --for 1h --reason spam" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("banned hal until ") == 0u, out);
+  BOOST_TEST(out.find("; kicked 1 session\n") != std::string::npos, out);
+  auto refused = node.connect()->login(node.token("hal"), "phone");
+  BOOST_TEST((refused.code == wire::ErrorCode::BANNED));
+  BOOST_TEST(refused.error.find(": spam") != std::string::npos, refused.error);
+  std::tie(rc, out) = imctl("user unban hal --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "{\"wasBanned\":true}\n");
+  // A token signed by imctl for one device type, then revoked through the node.
+  std::tie(rc, out) = imctl("token issue hal --device-type web --data-dir " + node.data_dir());
+  BOOST_TEST_REQUIRE(rc == 0, out);
+  const std::string web_token = out.substr(0, out.size() - 1);
+  BOOST_TEST((node.connect()->login(web_token, "tab", wire::DeviceType::IOS).code ==
+              wire::ErrorCode::TOKEN_INVALID));
+  auto web = node.connect();
+  require_ok(web->login(web_token, "tab", wire::DeviceType::WEB));
+  std::tie(rc, out) = imctl("token revoke hal" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "revoked the tokens of hal; kicked 1 session\n");
+  BOOST_TEST((node.connect()->login(web_token, "tab", wire::DeviceType::WEB).code ==
+              wire::ErrorCode::TOKEN_REVOKED));
+  // Issued by the node after the revocation: it logs in.
+  std::tie(rc, out) = imctl("token issue hal --via-app" + app);
+  BOOST_TEST_REQUIRE(rc == 0, out);
+  require_ok(node.connect()->login(out.substr(0, out.size() - 1), "phone"));
+  std::tie(rc, out) = imctl("token issue hal --device-type fridge --data-dir " + node.data_dir());
+  BOOST_TEST(rc == 2);
+  BOOST_TEST(out.find("unknown device type 'fridge'") != std::string::npos, out);
+  std::tie(rc, out) = imctl("user ban hal --reason " + std::string(300, 'x') + app);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(out.find("bad_request: reason") != std::string::npos, out);
+}
+
 BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {
   embedded_node node;
   struct stat st {};
