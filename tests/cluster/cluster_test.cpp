@@ -749,4 +749,63 @@ BOOST_AUTO_TEST_CASE(an_app_on_one_node_reaches_entities_on_every_node_across_a_
   BOOST_TEST(status.getOwners().size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(bans_and_revocations_hold_on_every_node_across_a_move_and_a_drain) {
+  auto base = testing::embedded_cluster::test_defaults();
+  base.app_enabled = true;  // every node serves the app port
+  testing::embedded_cluster cluster(3, base);
+  const auto carl = cluster.user_on(2, "carl");
+  const auto dina = cluster.user_on(2, "dina");
+  test_support::app_client app(cluster.node(0).app_port());
+  auto engine = app.engine(test_support::secret_in(cluster.secret_file()));
+  auto users = engine.usersRequest().send().wait(app.wait()).getUsers();
+  auto tokens = engine.tokensRequest().send().wait(app.wait()).getTokens();
+  // carl is connected to node 1; his sessions live with his shard, on node 2.
+  auto online = cluster.login(1, carl);
+  {
+    auto req = users.sessionsRequest();
+    req.setUser(carl);
+    auto answer = req.send().wait(app.wait());
+    BOOST_TEST_REQUIRE(answer.getSessions().size() == 1u);
+    BOOST_TEST(std::string(answer.getSessions()[0].getNode().cStr()) == "node-1");
+  }
+  auto ban = users.banRequest();
+  ban.setUser(carl);
+  ban.setReason("abuse");
+  BOOST_TEST(ban.send().wait(app.wait()).getKicked() == 1u);
+  auto told = online->next_push(std::chrono::seconds(10));
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->reason == wire::KickReason::BANNED));
+  const std::string dina_old = cluster.token(dina);
+  auto revoke = tokens.revokeRequest();
+  revoke.setUser(dina);
+  BOOST_TEST(revoke.send().wait(app.wait()).getKicked() == 0u);
+  auto connect = [&](std::size_t i) {
+    auto c = client::connection::connect("127.0.0.1", cluster.node(i).port());
+    BOOST_TEST_REQUIRE(c.ok());
+    return std::move(*c);
+  };
+  auto refused_everywhere = [&] {
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      if (!cluster.running(i)) continue;
+      BOOST_TEST((connect(i)->login(cluster.token(carl), "d").code == wire::ErrorCode::BANNED));
+      BOOST_TEST((connect(i)->login(dina_old, "d").code == wire::ErrorCode::TOKEN_REVOKED));
+    }
+  };
+  refused_everywhere();
+  // carl's shard moves to node 0: the ban goes with it.
+  const auto carl_entity = runtime::user_entity(carl);
+  const auto moved = cluster.node(2).migrate_shard(cluster.shard_of(carl_entity), "node-0");
+  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+  BOOST_TEST_REQUIRE(testing::wait_until([&] { return cluster.owner_of(carl_entity) == 0u; }));
+  refused_everywhere();
+  // Node 2 drains: dina's revocation goes wherever her shard goes.
+  cluster.drain(2);
+  refused_everywhere();
+  require_ok(connect(1)->login(cluster.token(dina), "d"));  // issued after the revocation
+  auto unban = users.unbanRequest();
+  unban.setUser(carl);
+  BOOST_TEST(unban.send().wait(app.wait()).getWasBanned());
+  require_ok(connect(0)->login(cluster.token(carl), "d"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
