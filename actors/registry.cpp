@@ -21,6 +21,10 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<inbox_event_spec>("parley.inbox_event_spec");
   cfg.add_message_type<group_info>("parley.group_info");
   cfg.add_message_type<group_spec>("parley.group_spec");
+  cfg.add_message_type<group_summary>("parley.group_summary");
+  cfg.add_message_type<member_entry>("parley.member_entry");
+  cfg.add_message_type<std::vector<member_entry>>("parley.member_entries");
+  cfg.add_message_type<member_page>("parley.member_page");
   cfg.add_message_type<session_info>("parley.session_info");
   cfg.add_message_type<std::vector<session_info>>("parley.session_infos");
   cfg.add_message_type<login_spec>("parley.login_spec");

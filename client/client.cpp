@@ -57,6 +57,7 @@ inbox_event to_event(wire::InboxEvent::Reader e) {
   out.actor = text(e.getActor());
   out.arg_seq = e.getArgSeq();
   out.timestamp_ms = e.getTimestampMs();
+  out.role = e.getRole();
   return out;
 }
 

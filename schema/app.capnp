@@ -13,6 +13,7 @@
 # always hosts the bootstrap (other languages' RPC libraries cannot all host one).
 @0xa20061b8f8baf179;
 
+using Client = import "client.capnp";
 $import "/capnp/c++.capnp".namespace("parley::app");
 
 interface Bootstrap {
@@ -98,6 +99,55 @@ interface Groups {
   # distinct members named in this call. The same call again is a retry and succeeds, as a
   # client's CreateGroup does; "already_exists" if another owner's group has the id. A member
   # that cannot be added fails the call after the group was created (the message names it).
+  #
+  # The calls below act with the app's authority, which is the owner's: the group's rules
+  # (member limit, each user's group cap) apply, its roles do not. Each change is recorded in
+  # the affected users' inboxes as a client's would be (groupJoined, kickedFromGroup,
+  # roleChanged, groupDismissed), so their devices learn of it.
+
+  addMembers @1 (group :Text, members :List(Text)) -> (members :UInt32);
+  # Adds each of `members` (at most 1000 per call; members already in stay); answers the
+  # group's member count afterwards. A member that cannot be added fails the call (the message
+  # names it); those before it stay added.
+
+  removeMembers @2 (group :Text, members :List(Text)) -> (removed :UInt32);
+  # Removes each of `members` (at most 1000 per call), barred from rejoining an open group until
+  # added again, as after an admin's kick; users who are not members are skipped. Removing the
+  # owner passes ownership on (to the longest-standing admin, else member).
+
+  setRole @3 (group :Text, user :Text, role :Client.GroupRole) -> ();
+  # Makes member `user` an admin or a plain member ("bad_request" for owner: use transfer;
+  # "forbidden" for the owner itself).
+
+  transfer @4 (group :Text, newOwner :Text) -> ();
+  # Hands the group to member `newOwner`; the old owner becomes an admin.
+
+  dismiss @5 (group :Text) -> (members :UInt32);
+  # Ends the group: every member is told (groupDismissed), its state is erased and its id may
+  # be created again (nobody reads the old messages through a new group). Answers how many
+  # members it had.
+
+  info @6 (group :Text) -> (info :GroupInfo);
+
+  members @7 (group :Text, after :Text, limit :UInt32) -> (members :List(Member), more :Bool);
+  # Members by user id, those after `after` ("" from the first), at most `limit` (0: 50; at
+  # most 200 per page); `more` says whether another page follows (ask again with the last id).
+}
+
+struct GroupInfo {
+  group @0 :Text;
+  name @1 :Text;
+  owner @2 :Text;
+  members @3 :UInt32;
+  open @4 :Bool;           # Anyone may join; else invite-only.
+  shareHistory @5 :Bool;   # New members read messages from before their join.
+  createdMs @6 :UInt64;
+}
+
+struct Member {
+  user @0 :Text;
+  role @1 :Client.GroupRole;
+  joinedMs @2 :UInt64;
 }
 
 interface Messages {

@@ -56,6 +56,8 @@ enum InboxEventKind {
   groupLeft @2;            # The user left a group.
   kickedFromGroup @3;      # The user was removed from a group by `actor`.
   readMarked @4;           # One of the user's devices marked `conversation` read up to `seq`.
+  roleChanged @5;          # The user's role in `group` is now `role` (set by `actor`, or the app).
+  groupDismissed @6;       # `group` was dismissed by its owner (`actor`) or the app: it is gone.
 }
 
 struct InboxEvent {
@@ -66,6 +68,7 @@ struct InboxEvent {
   actor @4 :Text;           # User who caused the event ("" if the user itself or the system).
   argSeq @5 :UInt64;        # Kind-specific sequence number (readMarked: the read seq).
   timestampMs @6 :UInt64;   # Server time of the event.
+  role @7 :GroupRole;       # roleChanged: the user's new role.
 }
 
 enum DeviceType {

@@ -40,34 +40,52 @@ void ask_once(services& svc, entity_handle<Interface> entity,
       &svc);
 }
 
-/// The state of one create_group_as call, kept by its actor's continuations.
-struct group_creation {
+/// A change applied to a group's members one at a time (each waits for the previous one's
+/// answer, as an app's calls in a row would), then `finish` with the count of changes made.
+struct member_changes {
   services* svc;
-  std::string owner;
+  std::string group;
   std::vector<std::string> members;
+  bool adding = true;  ///< add_atom as the app, else kick_atom as the app
   std::size_t next = 0;
-  group_info last;
-  std::function<void(result<group_created>)> done;
+  std::uint32_t changed = 0;
+  std::function<void(caf::event_based_actor*, std::uint32_t)> finish;
+  std::function<void(error)> fail;
 };
 
-void add_next(caf::event_based_actor* self, std::shared_ptr<group_creation> c) {
-  if (c->next == c->members.size()) {
-    c->done(group_created{c->last.group, c->last.name,
-                          static_cast<std::uint32_t>(c->members.size() + 1)});
-    return self->quit();
-  }
+void change_next(caf::event_based_actor* self, std::shared_ptr<member_changes> c) {
+  if (c->next == c->members.size()) return c->finish(self, c->changed);
   const std::string member = c->members[c->next++];
-  ask(
-      self, *c->svc, group::of(c->last.group),
-      [self, c](group_info& info) {
-        c->last = std::move(info);
-        add_next(self, c);
-      },
-      [self, c, member](caf::error& err) {
-        c->done(from_caf(err).context("adding " + member));
-        self->quit();
-      },
-      add_atom::value, c->owner, member);
+  auto failed = [self, c, member](caf::error& err) {
+    const error e = from_caf(err);
+    if (!c->adding && e.is(errc::not_member)) return change_next(self, c);  // nothing to remove
+    c->fail(e.context((c->adding ? "adding " : "removing ") + member));
+    self->quit();
+  };
+  const auto group = group::of(c->group);
+  if (c->adding) {
+    ask(
+        self, *c->svc, group,
+        [self, c](group_info&) {
+          ++c->changed;
+          change_next(self, c);
+        },
+        failed, add_atom::value, group::by_app, member);
+  } else {
+    ask(
+        self, *c->svc, group,
+        [self, c](std::uint64_t) {
+          ++c->changed;
+          change_next(self, c);
+        },
+        failed, kick_atom::value, group::by_app, member);
+  }
+}
+
+/// Runs `changes` in a short-lived actor.
+void run_member_changes(services& svc, std::shared_ptr<member_changes> changes) {
+  svc.system->spawn(
+      [changes](caf::event_based_actor* self, services*) { change_next(self, changes); }, &svc);
 }
 
 }  // namespace
@@ -75,23 +93,103 @@ void add_next(caf::event_based_actor* self, std::shared_ptr<group_creation> c) {
 void create_group_as(services& svc, std::string owner, validated_group_create create,
                      std::vector<std::string> members,
                      std::function<void(result<group_created>)> done) {
-  auto c = std::make_shared<group_creation>(
-      group_creation{&svc, std::move(owner), std::move(members), 0, {}, std::move(done)});
+  auto finish = std::make_shared<std::function<void(result<group_created>)>>(std::move(done));
+  auto count = static_cast<std::uint32_t>(members.size() + 1);
   svc.system->spawn(
-      [c, create = std::move(create)](caf::event_based_actor* self, services*) {
+      [finish, owner = std::move(owner), create = std::move(create), members = std::move(members),
+       count](caf::event_based_actor* self, services* svc) mutable {
         ask(
-            self, *c->svc, group::of(create.group),
-            [self, c](group_info& info) {
-              c->last = std::move(info);
-              add_next(self, c);
+            self, *svc, group::of(create.group),
+            [self, svc, finish, members = std::move(members), count](group_info& info) mutable {
+              // Added as the owner would (by_app has the owner's authority).
+              auto changes = std::make_shared<member_changes>();
+              changes->svc = svc;
+              changes->group = info.group;
+              changes->members = std::move(members);
+              changes->finish = [finish, info, count](caf::event_based_actor* s, std::uint32_t) {
+                (*finish)(group_created{info.group, info.name, count});
+                s->quit();
+              };
+              changes->fail = [finish](error e) { (*finish)(std::move(e)); };
+              change_next(self, changes);
             },
-            [self, c](caf::error& err) {
-              c->done(from_caf(err));
+            [self, finish](caf::error& err) {
+              (*finish)(from_caf(err));
               self->quit();
             },
-            create_atom::value, c->owner, create.spec);
+            create_atom::value, owner, create.spec);
       },
       &svc);
+}
+
+void add_members_as_app(services& svc, std::string group, std::vector<std::string> members,
+                        std::function<void(result<std::uint32_t>)> done) {
+  auto finish = std::make_shared<std::function<void(result<std::uint32_t>)>>(std::move(done));
+  auto changes = std::make_shared<member_changes>();
+  changes->svc = &svc;
+  changes->group = group;
+  changes->members = std::move(members);
+  // Then the member count, as the group says.
+  changes->finish = [finish, group, svc = &svc](caf::event_based_actor* self, std::uint32_t) {
+    ask(
+        self, *svc, group::of(group),
+        [self, finish](group_summary& g) {
+          (*finish)(g.members);
+          self->quit();
+        },
+        [self, finish](caf::error& err) {
+          (*finish)(from_caf(err));
+          self->quit();
+        },
+        info_atom::value, group::by_app);
+  };
+  changes->fail = [finish](error e) { (*finish)(std::move(e)); };
+  run_member_changes(svc, changes);
+}
+
+void remove_members_as_app(services& svc, std::string group, std::vector<std::string> members,
+                           std::function<void(result<std::uint32_t>)> done) {
+  auto finish = std::make_shared<std::function<void(result<std::uint32_t>)>>(std::move(done));
+  auto changes = std::make_shared<member_changes>();
+  changes->svc = &svc;
+  changes->group = std::move(group);
+  changes->members = std::move(members);
+  changes->adding = false;
+  changes->finish = [finish](caf::event_based_actor* self, std::uint32_t removed) {
+    (*finish)(removed);
+    self->quit();
+  };
+  changes->fail = [finish](error e) { (*finish)(std::move(e)); };
+  run_member_changes(svc, changes);
+}
+
+void set_role_as_app(services& svc, std::string group, std::string user, std::uint16_t role,
+                     std::function<void(result<group_info>)> done) {
+  ask_once<group_info>(svc, group::of(group), std::move(done), role_atom::value, group::by_app,
+                       std::move(user), role);
+}
+
+void transfer_as_app(services& svc, std::string group, std::string user,
+                     std::function<void(result<group_info>)> done) {
+  ask_once<group_info>(svc, group::of(group), std::move(done), transfer_atom::value, group::by_app,
+                       std::move(user));
+}
+
+void dismiss_as_app(services& svc, std::string group,
+                    std::function<void(result<std::uint64_t>)> done) {
+  ask_once<std::uint64_t>(svc, group::of(group), std::move(done), dismiss_atom::value,
+                          group::by_app);
+}
+
+void describe_group(services& svc, std::string group,
+                    std::function<void(result<group_summary>)> done) {
+  ask_once<group_summary>(svc, group::of(group), std::move(done), info_atom::value, group::by_app);
+}
+
+void group_members(services& svc, std::string group, std::string after, std::uint32_t limit,
+                   std::function<void(result<member_page>)> done) {
+  ask_once<member_page>(svc, group::of(group), std::move(done), members_atom::value, group::by_app,
+                        std::move(after), limit);
 }
 
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done) {

@@ -101,6 +101,7 @@ std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
   e.setGroup(spec.group);
   e.setActor(spec.actor);
   e.setArgSeq(spec.arg_seq);
+  e.setRole(static_cast<wire::GroupRole>(spec.role));
   e.setTimestampMs(timestamp_ms);
   return schema::encode_bytes(message);
 }

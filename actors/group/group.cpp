@@ -4,6 +4,9 @@
 // Sends, pulls and history reads of the group conversation come here first: non-members are
 // refused, members are forwarded to "conv/group/<g>" (with the member list for fan-out).
 //
+// Authority: the owner sets roles, hands the group over and dismisses it; admins add and remove
+// plain members; the app (group::by_app as `by`, schema/app.capnp) may do what the owner may.
+//
 // Access: a group is invite-only (admins add members) unless created open (anyone joins). A
 // member removed by an admin is barred from joining an open group until an admin adds them
 // again. A member reads the messages after its join point (the conversation's last seq when it
@@ -67,6 +70,21 @@ class group_actor final : public entity_actor {
         [this](kick_atom, std::string& by, std::string& user) -> caf::result<std::uint64_t> {
           return remove(by, user);
         },
+        [this](role_atom, std::string& by, std::string& user,
+               std::uint16_t role) -> caf::result<group_info> { return set_role(by, user, role); },
+        [this](transfer_atom, std::string& by, std::string& user) -> caf::result<group_info> {
+          return transfer(by, user);
+        },
+        [this](dismiss_atom, std::string& by) -> caf::result<std::uint64_t> { return dismiss(by); },
+        [this](info_atom, std::string& user) -> caf::result<group_summary> {
+          if (auto err = check_reader(user)) return err;
+          return summary();
+        },
+        [this](members_atom, std::string& user, std::string& after,
+               std::uint32_t limit) -> caf::result<member_page> {
+          if (auto err = check_reader(user)) return err;
+          return members_after(after, limit);
+        },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
           if (auto err = check_member(r.sender)) return err;
           r.recipients.reserve(state_.members.size());
@@ -122,6 +140,118 @@ class group_actor final : public entity_actor {
     if (!exists_) return make_error(errc::not_found, "no group " + group_);
     if (!find(user)) return make_error(errc::not_member, user + " is not a member of " + group_);
     return {};
+  }
+
+  /// Members and the app read the group's description and member list.
+  caf::error check_reader(const std::string& user) {
+    if (user == group::by_app)
+      return exists_ ? caf::error{} : make_error(errc::not_found, "no group " + group_);
+    return check_member(user);
+  }
+
+  /// Only the owner (or the app) may do `what`.
+  caf::error check_owner(const std::string& by, const std::string& what) {
+    if (by == group::by_app) {
+      return exists_ ? caf::error{} : make_error(errc::not_found, "no group " + group_);
+    }
+    if (auto err = check_member(by)) return err;
+    if (find(by)->role != role_owner) {
+      return make_error(errc::forbidden, "only the owner of " + group_ + " may " + what);
+    }
+    return {};
+  }
+
+  group_member* owner() {
+    auto it = std::find_if(state_.members.begin(), state_.members.end(),
+                           [](const group_member& m) { return m.role == role_owner; });
+    return it == state_.members.end() ? nullptr : &*it;
+  }
+
+  group_summary summary() {
+    auto* o = owner();
+    return group_summary{group_,
+                         state_.name,
+                         o ? o->user : std::string(),
+                         static_cast<std::uint32_t>(state_.members.size()),
+                         state_.open,
+                         state_.share_history,
+                         state_.created_ms};
+  }
+
+  /// Up to `limit` members (capped by max_page) with ids greater than `after`, by id.
+  member_page members_after(const std::string& after, std::uint32_t limit) {
+    const std::size_t want = page_size(limit);
+    std::vector<const group_member*> later;
+    for (const auto& m : state_.members) {
+      if (m.user > after) later.push_back(&m);
+    }
+    member_page page;
+    page.has_more = later.size() > want;
+    const auto end = later.begin() + static_cast<std::ptrdiff_t>(std::min(want, later.size()));
+    std::partial_sort(
+        later.begin(), end, later.end(),
+        [](const group_member* a, const group_member* b) { return a->user < b->user; });
+    for (auto it = later.begin(); it != end; ++it) {
+      page.members.push_back({(*it)->user, (*it)->role, (*it)->joined_ms});
+    }
+    return page;
+  }
+
+  std::size_t page_size(std::uint32_t limit) const {
+    if (limit == 0) return svc_.options.default_page;
+    return std::min<std::size_t>(limit, svc_.options.max_page);
+  }
+
+  /// The owner (or the app) makes `user` an admin or a plain member.
+  caf::result<group_info> set_role(const std::string& by, const std::string& user,
+                                   std::uint16_t role) {
+    if (role != role_member && role != role_admin) {
+      return make_error(errc::bad_request, "a role is member or admin; ownership is transferred");
+    }
+    if (auto err = check_owner(by, "set roles")) return err;
+    auto* target = find(user);
+    if (!target) return make_error(errc::not_member, user + " is not a member of " + group_);
+    if (target->role == role_owner) {
+      return make_error(errc::forbidden, "the owner's role changes only by a transfer");
+    }
+    if (target->role == role) return info_for(user);  // already so: nothing to record
+    target->role = role;
+    auto rp = make_response_promise<group_info>();
+    persist_then_announce(rp, {role_event(user, by)}, info_for(user));
+    return rp;
+  }
+
+  /// The owner (or the app) hands the group to member `user`; the old owner becomes an admin.
+  caf::result<group_info> transfer(const std::string& by, const std::string& user) {
+    if (auto err = check_owner(by, "transfer it")) return err;
+    auto* heir = find(user);
+    if (!heir) return make_error(errc::not_member, user + " is not a member of " + group_);
+    auto* old = owner();
+    if (old == heir) return info_for(user);
+    std::vector<announcement> events;
+    if (old) {
+      old->role = role_admin;
+      events.push_back(role_event(old->user, by));
+    }
+    heir->role = role_owner;
+    events.push_back(role_event(user, by));
+    auto rp = make_response_promise<group_info>();
+    persist_then_announce(rp, std::move(events), info_for(user));
+    return rp;
+  }
+
+  /// The owner (or the app) ends the group: every member is told, the state is erased.
+  caf::result<std::uint64_t> dismiss(const std::string& by) {
+    if (auto err = check_owner(by, "dismiss it")) return err;
+    std::vector<announcement> events;
+    for (const auto& m : state_.members) {
+      events.push_back({m.user, event(wire::InboxEventKind::GROUP_DISMISSED, by)});
+    }
+    const std::uint64_t count = state_.members.size();
+    state_.members.clear();  // persisted as a dissolved group
+    auto rp = make_response_promise<std::uint64_t>();
+    persist_then_announce(rp, std::move(events), count);
+    return rp;
   }
 
   template <class T, class... Ts>
@@ -194,7 +324,7 @@ class group_actor final : public entity_actor {
   /// `by` adds `user`, or (`joining`) `user` joins by itself.
   caf::result<group_info> admit(const std::string& by, const std::string& user, bool joining) {
     if (!exists_) return make_error(errc::not_found, "no group " + group_);
-    if (!joining) {
+    if (!joining && by != group::by_app) {
       auto* adder = find(by);
       if (!adder) return make_error(errc::not_member, by + " is not a member of " + group_);
       if (adder->role == role_member) {
@@ -238,13 +368,13 @@ class group_actor final : public entity_actor {
 
   /// `by` removes `user` (by == user: leaving). The last member leaving dissolves the group.
   caf::result<std::uint64_t> remove(const std::string& by, const std::string& user) {
-    if (auto err = check_member(by)) return err;
+    if (auto err = check_reader(by)) return err;  // a member, or the app
     auto* target = find(user);
     if (!target) return make_error(errc::not_member, user + " is not a member of " + group_);
     const bool leaving = by == user;
     if (!leaving) {
-      const std::uint16_t by_role = find(by)->role;
-      // Owners remove anyone; admins remove plain members; members remove nobody.
+      // Owners (and the app) remove anyone; admins remove plain members; members nobody.
+      const std::uint16_t by_role = by == group::by_app ? role_owner : find(by)->role;
       if (by_role == role_member || (by_role == role_admin && target->role != role_member)) {
         return make_error(errc::forbidden, by + " may not remove " + user + " from " + group_);
       }
@@ -267,11 +397,32 @@ class group_actor final : public entity_actor {
     return rp;
   }
 
+  /// An inbox event for one user.
+  struct announcement {
+    std::string user;
+    inbox_event_spec spec;
+  };
+
+  inbox_event_spec event(wire::InboxEventKind kind, const std::string& actor) const {
+    inbox_event_spec spec;
+    spec.kind = static_cast<std::uint16_t>(kind);
+    spec.group = group_;
+    spec.actor = actor;
+    return spec;
+  }
+
+  /// roleChanged for member `user`, with its role now.
+  announcement role_event(const std::string& user, const std::string& by) {
+    announcement a{user, event(wire::InboxEventKind::ROLE_CHANGED, by)};
+    a.spec.role = find(user)->role;
+    return a;
+  }
+
   /// Makes the new state durable (an empty group: its state erased, it is dissolved), records
-  /// the event in `user`'s inbox, then answers `answer` through `rp`.
+  /// each event in its user's inbox, then answers `answer` through `rp`.
   template <class T>
-  void persist_then_announce(caf::typed_response_promise<T> rp, const std::string& user,
-                             wire::InboxEventKind kind, const std::string& actor, T answer) {
+  void persist_then_announce(caf::typed_response_promise<T> rp, std::vector<announcement> events,
+                             T answer) {
     ++state_.version;
     store::write_batch batch;
     if (state_.members.empty()) {
@@ -281,35 +432,62 @@ class group_actor final : public entity_actor {
     } else {
       batch.put(shard_, state_key_, encode_group(state_));
     }
-    commit(std::move(batch), [this, rp, user, kind, actor, answer](const error& st) mutable {
+    commit(std::move(batch), [this, rp, events = std::move(events),
+                              answer = std::move(answer)](const error& st) mutable {
       if (!st.ok()) {
         rp.deliver(storage_error(st));
         return;
       }
-      announce(rp, user, kind, actor, std::move(answer));
+      announce_all(rp, std::move(events), std::move(answer));
     });
+  }
+
+  template <class T>
+  void persist_then_announce(caf::typed_response_promise<T> rp, const std::string& user,
+                             wire::InboxEventKind kind, const std::string& actor, T answer) {
+    persist_then_announce(rp, {{user, event(kind, actor)}}, std::move(answer));
   }
 
   template <class T>
   caf::result<T> announce_then(const std::string& user, wire::InboxEventKind kind,
                                const std::string& actor, T answer) {
     auto rp = make_response_promise<T>();
-    announce(rp, user, kind, actor, std::move(answer));
+    announce_all(rp, {{user, event(kind, actor)}}, std::move(answer));
     return rp;
   }
 
+  /// Records every event in its user's inbox (all asked at once), then answers `answer`, or
+  /// the first failure, through `rp`.
   template <class T>
-  void announce(caf::typed_response_promise<T> rp, const std::string& user,
-                wire::InboxEventKind kind, const std::string& actor, T answer) {
-    inbox_event_spec spec;
-    spec.kind = static_cast<std::uint16_t>(kind);
-    spec.group = group_;
-    spec.actor = actor;
-    ask(
-        this, svc_, user::of(user),
-        [rp, answer](std::uint64_t) mutable { rp.deliver(std::move(answer)); },
-        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, announce_atom::value,
-        std::move(spec));
+  void announce_all(caf::typed_response_promise<T> rp, std::vector<announcement> events, T answer) {
+    if (events.empty()) {
+      rp.deliver(std::move(answer));
+      return;
+    }
+    struct progress {
+      std::size_t left;
+      caf::error failure;
+      T answer;
+    };
+    // Every continuation runs in this actor: the count needs no synchronisation.
+    auto p = std::make_shared<progress>(progress{events.size(), {}, std::move(answer)});
+    auto one_done = [rp, p]() mutable {
+      if (--p->left > 0) return;
+      if (p->failure) {
+        rp.deliver(std::move(p->failure));
+      } else {
+        rp.deliver(std::move(p->answer));
+      }
+    };
+    for (auto& e : events) {
+      ask(
+          this, svc_, user::of(e.user), [one_done](std::uint64_t) mutable { one_done(); },
+          [p, one_done](caf::error& err) mutable {
+            if (!p->failure) p->failure = std::move(err);
+            one_done();
+          },
+          announce_atom::value, std::move(e.spec));
+    }
   }
 
   const std::string group_;

@@ -11,12 +11,26 @@ using interface = conversation_log::extend<
     caf::replies_to<create_atom, std::string, group_spec>::with<group_info>,
     // (user): joins an open group.
     caf::replies_to<join_atom, std::string>::with<group_info>,
-    // (by, user): an admin adds a member.
+    // (by, user): an admin (or the app) adds a member.
     caf::replies_to<add_atom, std::string, std::string>::with<group_info>,
     // (user): leaves; answers the seq the member's reading ends at.
     caf::replies_to<leave_atom, std::string>::with<std::uint64_t>,
     // (by, user): an admin removes a member; answers as leave.
-    caf::replies_to<kick_atom, std::string, std::string>::with<std::uint64_t>>;
+    caf::replies_to<kick_atom, std::string, std::string>::with<std::uint64_t>,
+    // (by, user, role): the owner makes a member an admin or a plain member again.
+    caf::replies_to<role_atom, std::string, std::string, std::uint16_t>::with<group_info>,
+    // (by, user): the owner hands the group to another member (and becomes an admin).
+    caf::replies_to<transfer_atom, std::string, std::string>::with<group_info>,
+    // (by): the owner ends the group; answers how many members it had.
+    caf::replies_to<dismiss_atom, std::string>::with<std::uint64_t>,
+    // (user): the group as a member sees it.
+    caf::replies_to<info_atom, std::string>::with<group_summary>,
+    // (user, after user id, limit): members by user id, after `after`.
+    caf::replies_to<members_atom, std::string, std::string, std::uint32_t>::with<member_page>>;
+
+/// Who acts for the app (schema/app.capnp) in the `by` argument above: the app may do what
+/// the owner may. No client can send it (a client's `by` is its own, valid, user id).
+inline const std::string by_app;
 
 /// The group with this name (well formed).
 inline entity_handle<interface> of(const std::string& group) {

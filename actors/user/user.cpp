@@ -152,9 +152,12 @@ class user_actor final : public entity_actor {
       // Idempotent: announcing a conversation the user already has records nothing.
       if (!conversations_.insert(conversation).second) return std::uint64_t{0};
       batch.put(shard_, membership_key, std::string());
-    } else if (k == kind::GROUP_LEFT || k == kind::KICKED_FROM_GROUP) {
+    } else if (k == kind::GROUP_LEFT || k == kind::KICKED_FROM_GROUP ||
+               k == kind::GROUP_DISMISSED) {
       if (conversations_.erase(conversation) == 0) return std::uint64_t{0};
       batch.erase(shard_, membership_key);
+    } else if (k == kind::ROLE_CHANGED) {
+      if (conversations_.count(conversation) == 0) return std::uint64_t{0};  // no longer in it
     } else {
       return make_error(errc::bad_request, "inbox events of this kind are not announced");
     }

@@ -730,6 +730,23 @@ BOOST_AUTO_TEST_CASE(an_app_on_one_node_reaches_entities_on_every_node_across_a_
   BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
   BOOST_TEST(send("a2") == 2u);
   BOOST_TEST(send("a1") == 1u);  // a resend after the move is still recognised
+  // Managing the moved group from node 0: a member on node 1 joins and becomes its owner.
+  const auto carol = cluster.user_on(1, "carol");
+  auto add = groups.addMembersRequest();
+  add.setGroup(team);
+  add.initMembers(1).set(0, carol);
+  BOOST_TEST(add.send().wait(app.wait()).getMembers() == 3u);
+  auto transfer = groups.transferRequest();
+  transfer.setGroup(team);
+  transfer.setNewOwner(carol);
+  transfer.send().wait(app.wait());
+  {
+    auto info = groups.infoRequest();
+    info.setGroup(team);
+    auto answer = info.send().wait(app.wait());
+    BOOST_TEST(std::string(answer.getInfo().getOwner().cStr()) == carol);
+    BOOST_TEST(answer.getInfo().getMembers() == 3u);
+  }
   auto reader = cluster.login(2, bob);
   auto pulled = reader->pull("group/" + team, 0);
   require_ok(pulled);

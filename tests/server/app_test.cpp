@@ -9,6 +9,7 @@
 #include "parley/testing/embedded_node.hpp"
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace parley;
@@ -199,6 +200,148 @@ BOOST_AUTO_TEST_CASE(an_app_lists_and_kicks_a_users_sessions) {
   BOOST_TEST(sessions("dave").empty());
   BOOST_TEST(starts_with(failure_of([&] { kick("no/one", ""); }), "bad_request: invalid user id"));
   BOOST_TEST(starts_with(failure_of([&] { sessions(""); }), "bad_request: invalid user id"));
+}
+
+/// The app's groups capability, with helpers for the calls the case below makes.
+struct group_calls {
+  group_calls(test_support::app_client& a, app::Engine::Client engine)
+      : app(a), groups(engine.groupsRequest().send().wait(a.wait()).getGroups()) {}
+
+  static void fill(capnp::List<capnp::Text>::Builder list, const std::vector<std::string>& xs) {
+    for (unsigned i = 0; i < xs.size(); ++i) list.set(i, xs[i]);
+  }
+  void create(const std::string& group, const std::string& owner) {
+    auto req = groups.createRequest();
+    req.setOwner(owner);
+    req.setGroup(group);
+    req.setName("Club");
+    req.send().wait(app.wait());
+  }
+  std::uint32_t add(const std::string& group, const std::vector<std::string>& members) {
+    auto req = groups.addMembersRequest();
+    req.setGroup(group);
+    fill(req.initMembers(static_cast<unsigned>(members.size())), members);
+    return req.send().wait(app.wait()).getMembers();
+  }
+  std::uint32_t remove(const std::string& group, const std::vector<std::string>& members) {
+    auto req = groups.removeMembersRequest();
+    req.setGroup(group);
+    fill(req.initMembers(static_cast<unsigned>(members.size())), members);
+    return req.send().wait(app.wait()).getRemoved();
+  }
+  void set_role(const std::string& group, const std::string& user, wire::GroupRole role) {
+    auto req = groups.setRoleRequest();
+    req.setGroup(group);
+    req.setUser(user);
+    req.setRole(role);
+    req.send().wait(app.wait());
+  }
+  void transfer(const std::string& group, const std::string& heir) {
+    auto req = groups.transferRequest();
+    req.setGroup(group);
+    req.setNewOwner(heir);
+    req.send().wait(app.wait());
+  }
+  std::uint32_t dismiss(const std::string& group) {
+    auto req = groups.dismissRequest();
+    req.setGroup(group);
+    return req.send().wait(app.wait()).getMembers();
+  }
+  /// (owner, member count, name) of `group`.
+  std::tuple<std::string, std::uint32_t, std::string> info(const std::string& group) {
+    auto req = groups.infoRequest();
+    req.setGroup(group);
+    auto answer = req.send().wait(app.wait());
+    auto i = answer.getInfo();
+    BOOST_TEST(i.getCreatedMs() > 0u);
+    return {i.getOwner().cStr(), i.getMembers(), i.getName().cStr()};
+  }
+  /// "user:role" of one page, and whether more follow.
+  std::pair<std::vector<std::string>, bool> members(const std::string& group,
+                                                    const std::string& after, std::uint32_t limit) {
+    auto req = groups.membersRequest();
+    req.setGroup(group);
+    req.setAfter(after);
+    req.setLimit(limit);
+    auto answer = req.send().wait(app.wait());
+    std::vector<std::string> out;
+    for (auto m : answer.getMembers()) {
+      out.push_back(std::string(m.getUser().cStr()) + ":" +
+                    std::to_string(static_cast<int>(m.getRole())));
+    }
+    return {out, answer.getMore()};
+  }
+
+  test_support::app_client& app;
+  app::Groups::Client groups;
+};
+
+/// The next inbox event pushed to `c` (fails the case if none comes).
+client::inbox_event event_told(client::connection& c) {
+  for (;;) {
+    auto told = c.next_push(std::chrono::seconds(10));
+    BOOST_TEST_REQUIRE(told.has_value());
+    if (told->what == client::push::kind::event) return told->event;
+    BOOST_TEST_REQUIRE((told->what == client::push::kind::message));  // skipped
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_app_manages_a_groups_members_roles_and_life) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  group_calls g(app, engine_of(app, node));
+  g.create("club", "olga");
+  auto pat = node.login("pat");
+  BOOST_TEST(g.add("club", {"pat", "quinn", "pat", "rita"}) == 4u);
+  BOOST_TEST((event_told(*pat).kind == wire::InboxEventKind::GROUP_JOINED));
+  BOOST_TEST(g.add("club", {"pat"}) == 4u);  // already in: nothing changes
+  require_ok(pat->send_to_group("club", "p1", "added by the app"));
+  // Roles: the app has the owner's authority; the owner's own role moves only by a transfer.
+  g.set_role("club", "pat", wire::GroupRole::ADMIN);
+  auto promoted = event_told(*pat);
+  BOOST_TEST((promoted.kind == wire::InboxEventKind::ROLE_CHANGED));
+  BOOST_TEST((promoted.role == wire::GroupRole::ADMIN));
+  BOOST_TEST(promoted.group == "club");
+  require_ok(pat->add_member("club", "sam"));  // an admin now
+  BOOST_TEST(starts_with(failure_of([&] { g.set_role("club", "pat", wire::GroupRole::OWNER); }),
+                         "bad_request: a role is member or admin"));
+  BOOST_TEST(starts_with(failure_of([&] { g.set_role("club", "olga", wire::GroupRole::MEMBER); }),
+                         "forbidden: the owner's role changes only by a transfer"));
+  BOOST_TEST(starts_with(failure_of([&] { g.set_role("club", "zed", wire::GroupRole::ADMIN); }),
+                         "not_member:"));
+  g.transfer("club", "quinn");
+  BOOST_TEST((g.info("club") == std::make_tuple(std::string("quinn"), 5u, std::string("Club"))));
+  // Pages by user id: olga is an admin now, quinn the owner.
+  auto [first, more] = g.members("club", "", 2);
+  BOOST_TEST((first == std::vector<std::string>{"olga:1", "pat:1"}));
+  BOOST_TEST(more);
+  auto [second, more2] = g.members("club", "pat", 2);
+  BOOST_TEST((second == std::vector<std::string>{"quinn:2", "rita:0"}));
+  BOOST_TEST(more2);
+  auto [last, more3] = g.members("club", "rita", 0);
+  BOOST_TEST((last == std::vector<std::string>{"sam:0"}));
+  BOOST_TEST(!more3);
+  // Removing: non-members are skipped; the removed cannot send.
+  BOOST_TEST(g.remove("club", {"rita", "nobody"}) == 1u);
+  BOOST_TEST(
+      (node.login("rita")->send_to_group("club", "r1", "x").code == wire::ErrorCode::NOT_MEMBER));
+  // Dismissing: every member is told, the group is gone, its id free again.
+  BOOST_TEST(g.dismiss("club") == 4u);
+  auto gone = event_told(*pat);
+  BOOST_TEST((gone.kind == wire::InboxEventKind::GROUP_DISMISSED));
+  BOOST_TEST((pat->send_to_group("club", "p2", "x").code == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST(starts_with(failure_of([&] { g.info("club"); }), "not_found: no group club"));
+  BOOST_TEST(starts_with(failure_of([&] { g.add("club", {"pat"}); }), "not_found:"));
+  BOOST_TEST(starts_with(failure_of([&] { g.dismiss("club"); }), "not_found:"));
+  g.create("club", "pat");
+  BOOST_TEST(std::get<0>(g.info("club")) == "pat");
+  // Bad arguments change nothing.
+  BOOST_TEST(starts_with(failure_of([&] { g.add("c/lub", {"x"}); }), "bad_request: invalid group"));
+  BOOST_TEST(starts_with(failure_of([&] { g.add("club", {"bad id"}); }), "bad_request:"));
+  BOOST_TEST(starts_with(failure_of([&] { g.members("club", "bad id", 1); }), "bad_request:"));
+  BOOST_TEST(starts_with(failure_of([&] { g.add("club", std::vector<std::string>(1001, "u")); }),
+                         "limit_exceeded:"));
+  BOOST_TEST(std::get<1>(g.info("club")) == 1u);
 }
 
 /// The app's tokens and users capabilities, with helpers for the calls the cases below make.

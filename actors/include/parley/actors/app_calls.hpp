@@ -29,6 +29,38 @@ void create_group_as(services& svc, std::string owner, validated_group_create cr
                      std::vector<std::string> members,
                      std::function<void(result<group_created>)> done);
 
+/// Adds each of `members` to `group` with the app's authority (as the owner would: the member
+/// limit and each user's group cap apply); answers the group's member count afterwards. Fails
+/// with the first error (the member that cannot be added names itself in the message).
+void add_members_as_app(services& svc, std::string group, std::vector<std::string> members,
+                        std::function<void(result<std::uint32_t>)> done);
+
+/// Removes each of `members` from `group` with the app's authority (barred from rejoining an
+/// open group, as after an admin's kick); users who are not members are skipped. Answers how
+/// many were removed.
+void remove_members_as_app(services& svc, std::string group, std::vector<std::string> members,
+                           std::function<void(result<std::uint32_t>)> done);
+
+/// Makes member `user` of `group` an admin or a plain member (wire::GroupRole value).
+void set_role_as_app(services& svc, std::string group, std::string user, std::uint16_t role,
+                     std::function<void(result<group_info>)> done);
+
+/// Hands `group` to its member `user`; the old owner becomes an admin.
+void transfer_as_app(services& svc, std::string group, std::string user,
+                     std::function<void(result<group_info>)> done);
+
+/// Ends `group` (its members are told); answers how many members it had.
+void dismiss_as_app(services& svc, std::string group,
+                    std::function<void(result<std::uint64_t>)> done);
+
+/// `group` as its members see it.
+void describe_group(services& svc, std::string group,
+                    std::function<void(result<group_summary>)> done);
+
+/// `group`'s members with ids after `after`, by id, at most `limit` (0: the default page).
+void group_members(services& svc, std::string group, std::string after, std::uint32_t limit,
+                   std::function<void(result<member_page>)> done);
+
 /// Sends `send` (validated for its sender) as a client's Send would: within the sender's
 /// stored-bytes quota, answered once durable.
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done);

@@ -60,6 +60,11 @@ using sessions_atom = caf::atom_constant<caf::atom("sessions")>;    ///< presenc
 using revoke_atom = caf::atom_constant<caf::atom("revoke")>;        ///< presence: refuse old tokens
 using ban_atom = caf::atom_constant<caf::atom("ban")>;              ///< presence: ban a user
 using unban_atom = caf::atom_constant<caf::atom("unban")>;          ///< presence: lift a ban
+using role_atom = caf::atom_constant<caf::atom("grole")>;           ///< group: set a role
+using transfer_atom = caf::atom_constant<caf::atom("gtransfer")>;   ///< group: new owner
+using dismiss_atom = caf::atom_constant<caf::atom("gdismiss")>;     ///< group: end it
+using info_atom = caf::atom_constant<caf::atom("ginfo")>;           ///< group: describe it
+using members_atom = caf::atom_constant<caf::atom("gmembers")>;     ///< group: list members
 
 // -- payloads -----------------------------------------------------------------------------------
 
@@ -106,6 +111,7 @@ struct inbox_event_spec {
   std::string group;          ///< Group concerned, if any.
   std::string actor;          ///< User who caused it, if not the user itself.
   std::uint64_t arg_seq = 0;  ///< Kind-specific seq.
+  std::uint16_t role = 0;     ///< roleChanged: the new wire::GroupRole.
 };
 
 /// Answer to group create/join/add: the group and the role of the user concerned.
@@ -140,6 +146,30 @@ struct ban_spec {
   std::string reason;  ///< Shown to the user's clients (at most 256 bytes, checked at the edge).
 };
 
+/// A group as its members (and the app) see it.
+struct group_summary {
+  std::string group;
+  std::string name;
+  std::string owner;
+  std::uint32_t members = 0;
+  bool open = false;
+  bool share_history = false;
+  std::uint64_t created_ms = 0;
+};
+
+/// One member in a member list.
+struct member_entry {
+  std::string user;
+  std::uint16_t role = 0;  ///< wire::GroupRole value.
+  std::uint64_t joined_ms = 0;
+};
+
+/// A page of a group's members, by user id.
+struct member_page {
+  std::vector<member_entry> members;
+  bool has_more = false;
+};
+
 /// How a group is created.
 struct group_spec {
   std::string name;
@@ -172,13 +202,29 @@ typename Inspector::result_type inspect(Inspector& f, history_query& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inbox_event_spec& x) {
   return f(caf::meta::type_name("parley.inbox_event_spec"), x.kind, x.conversation, x.group,
-           x.actor, x.arg_seq);
+           x.actor, x.arg_seq, x.role);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_info& x) {
   return f(caf::meta::type_name("parley.group_info"), x.group, x.name, x.role, x.open,
            x.share_history);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_summary& x) {
+  return f(caf::meta::type_name("parley.group_summary"), x.group, x.name, x.owner, x.members,
+           x.open, x.share_history, x.created_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_entry& x) {
+  return f(caf::meta::type_name("parley.member_entry"), x.user, x.role, x.joined_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_page& x) {
+  return f(caf::meta::type_name("parley.member_page"), x.members, x.has_more);
 }
 
 template <class Inspector>

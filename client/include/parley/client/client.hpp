@@ -53,6 +53,7 @@ struct inbox_event {
   std::string actor;
   std::uint64_t arg_seq = 0;
   std::uint64_t timestamp_ms = 0;
+  wire::GroupRole role = wire::GroupRole::MEMBER;  ///< roleChanged: the new role
 };
 
 /// The Result of one request; which payload fields are set depends on the request.
