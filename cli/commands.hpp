@@ -21,6 +21,10 @@ command add_chat(CLI::App& app);
 command add_user_sessions(CLI::App& user);
 command add_user_kick(CLI::App& user);
 command add_user_ban(CLI::App& user);
+command add_group_create(CLI::App& group);
+command add_group_add(CLI::App& group);
+command add_group_remove(CLI::App& group);
+command add_group_info(CLI::App& group);
 command add_user_unban(CLI::App& user);
 
 /// Parses "90", "90s", "15m", "24h", "7d" into seconds, at most `max_seconds`; throws

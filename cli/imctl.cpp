@@ -10,6 +10,7 @@
 //   imctl token revoke USER [--app HOST:PORT] [--json]               stop its tokens until now
 //   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
 //   imctl user sessions|kick|ban|unban USER [--app HOST:PORT] [--json]  through the app port
+//   imctl group create|add|remove|info GROUP ... [--app HOST:PORT] [--json]  through the app port
 
 #include "commands.hpp"
 
@@ -62,11 +63,16 @@ int main(int argc, char** argv) {
   token->require_subcommand(1);
   auto* user = app.add_subcommand("user", "Users, through a node's app port");
   user->require_subcommand(1);
-  std::vector<command> commands{
-      add_cluster_start(*cluster), add_cluster_status(*cluster), add_cluster_cert(*cluster),
-      add_node_start(*node),       add_node_drain(*node),        add_token_issue(*token),
-      add_token_revoke(*token),    add_user_ban(*user),          add_user_unban(*user),
-      add_user_sessions(*user),    add_user_kick(*user),         add_chat(app)};
+  auto* group = app.add_subcommand("group", "Groups, through a node's app port");
+  group->require_subcommand(1);
+  std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
+                                add_cluster_cert(*cluster),  add_node_start(*node),
+                                add_node_drain(*node),       add_token_issue(*token),
+                                add_token_revoke(*token),    add_user_ban(*user),
+                                add_user_unban(*user),       add_group_create(*group),
+                                add_group_add(*group),       add_group_remove(*group),
+                                add_group_info(*group),      add_user_sessions(*user),
+                                add_user_kick(*user),        add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

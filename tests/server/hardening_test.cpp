@@ -748,6 +748,36 @@ BOOST_AUTO_TEST_CASE(imctl_bans_unbans_and_revokes_through_the_app_port) {
   BOOST_TEST(out.find("bad_request: reason") != std::string::npos, out);
 }
 
+BOOST_AUTO_TEST_CASE(imctl_manages_groups_through_the_app_port) {
+  server::node_options opts;
+  opts.app_enabled = true;
+  embedded_node node(opts);
+  const std::string app = " --app 127.0.0.1:" + std::to_string(node.node().app_port()) +
+                          " --data-dir " + node.data_dir();
+  auto [rc, out] = imctl("group create crew --owner ivy --name Crew --members jon kim" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "created crew with 3 members\n");
+  std::tie(rc, out) = imctl("group add crew lea" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "crew has 4 members\n");
+  std::tie(rc, out) = imctl("group remove crew jon nobody --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "{\"removed\":1}\n");
+  std::tie(rc, out) = imctl("group info crew" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out ==
+             "crew \"Crew\": owner ivy, 3 members, invite-only\n"
+             "  ivy\towner\n  kim\tmember\n  lea\tmember\n");
+  std::tie(rc, out) = imctl("group info crew --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("\"memberList\":[{\"role\":\"owner\",\"user\":\"ivy\"}") != std::string::npos,
+             out);
+  require_ok(node.login("kim")->send_to_group("crew", "k1", "hello crew"));
+  std::tie(rc, out) = imctl("group info nocrew" + app);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(out.find("not_found: no group nocrew") != std::string::npos, out);
+}
+
 BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {
   embedded_node node;
   struct stat st {};
