@@ -22,6 +22,8 @@ command add_user_sessions(CLI::App& user);
 command add_user_kick(CLI::App& user);
 command add_user_ban(CLI::App& user);
 command add_group_create(CLI::App& group);
+command add_actor_inspect(CLI::App& actor);
+command add_actor_list(CLI::App& actor);
 command add_group_add(CLI::App& group);
 command add_group_remove(CLI::App& group);
 command add_group_info(CLI::App& group);

@@ -11,6 +11,7 @@
 //   imctl chat --user USER [--data-dir DIR | --token T] ...          terminal chat client
 //   imctl user sessions|kick|ban|unban USER [--app HOST:PORT] [--json]  through the app port
 //   imctl group create|add|remove|info GROUP ... [--app HOST:PORT] [--json]  through the app port
+//   imctl actor inspect ID | actor list [--prefix P] [--app HOST:PORT] [--json]
 
 #include "commands.hpp"
 
@@ -65,14 +66,15 @@ int main(int argc, char** argv) {
   user->require_subcommand(1);
   auto* group = app.add_subcommand("group", "Groups, through a node's app port");
   group->require_subcommand(1);
-  std::vector<command> commands{add_cluster_start(*cluster), add_cluster_status(*cluster),
-                                add_cluster_cert(*cluster),  add_node_start(*node),
-                                add_node_drain(*node),       add_token_issue(*token),
-                                add_token_revoke(*token),    add_user_ban(*user),
-                                add_user_unban(*user),       add_group_create(*group),
-                                add_group_add(*group),       add_group_remove(*group),
-                                add_group_info(*group),      add_user_sessions(*user),
-                                add_user_kick(*user),        add_chat(app)};
+  auto* actor = app.add_subcommand("actor", "Entities, through a node's app port");
+  actor->require_subcommand(1);
+  std::vector<command> commands{
+      add_cluster_start(*cluster), add_cluster_status(*cluster), add_cluster_cert(*cluster),
+      add_node_start(*node),       add_node_drain(*node),        add_token_issue(*token),
+      add_token_revoke(*token),    add_user_ban(*user),          add_user_unban(*user),
+      add_group_create(*group),    add_group_add(*group),        add_group_remove(*group),
+      add_group_info(*group),      add_actor_inspect(*actor),    add_actor_list(*actor),
+      add_user_sessions(*user),    add_user_kick(*user),         add_chat(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {

@@ -133,6 +133,23 @@ std::vector<caf::actor> router::shut_down() {
   return all;
 }
 
+std::vector<std::string> router::active_ids(const std::string& prefix, const std::string& after,
+                                            std::size_t limit) const {
+  std::vector<std::string> ids;
+  for (auto& sp : slots_) {
+    std::lock_guard<std::mutex> guard(sp->mu);
+    for (auto& kv : sp->actors) {
+      if (kv.first.compare(0, prefix.size(), prefix) == 0 && kv.first > after) {
+        ids.push_back(kv.first);
+      }
+    }
+  }
+  const auto end = ids.begin() + static_cast<std::ptrdiff_t>(std::min(limit, ids.size()));
+  std::partial_sort(ids.begin(), end, ids.end());
+  ids.erase(end, ids.end());
+  return ids;
+}
+
 std::size_t router::active_count() const {
   std::size_t n = 0;
   for (auto& sp : slots_) {

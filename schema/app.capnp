@@ -29,6 +29,39 @@ interface Engine {
   messages @2 () -> (messages :Messages);
   users @3 () -> (users :Users);
   cluster @4 () -> (cluster :Cluster);
+  inspection @5 () -> (inspection :Inspection);
+}
+
+interface Inspection {
+  # What operators (imctl actor inspect|list) look at.
+
+  inspect @0 (entity :Text) -> (report :EntityReport);
+  # One entity by id ("user/alice", "group/team", "conv/dm/alice/bob", "presence/12"), asked of
+  # the node owning its shard, wherever the app is connected; inspecting never activates it.
+
+  list @1 (prefix :Text, after :Text, limit :UInt32) -> (node :Text, entities :List(Text),
+                                                          more :Bool);
+  # Entities active on the answering node whose id starts with `prefix` ("user/", "group/t",
+  # "" for all), by id, after `after`, at most `limit` (0: 100; at most 1000). Ask each node's
+  # app port for its own.
+}
+
+struct EntityReport {
+  entity @0 :Text;
+  node @1 :Text;            # The node owning its shard.
+  shard @2 :UInt32;
+  active @3 :Bool;          # Activated now; else passivated (figures from the store).
+  mailbox @4 :UInt64;       # Messages waiting in its mailbox (active only).
+  writesInFlight @5 :UInt64;  # Writes not yet durable (active only).
+  figures @6 :List(Figure);
+  # By kind — user: inbox_head, conversations, stored_bytes, sessions; conversation: last_seq,
+  # dedupe_entries (counted up to 1,000,000), sends_in_flight; group: exists, members, barred,
+  # version; presence: online_users, sessions, access_records.
+}
+
+struct Figure {
+  name @0 :Text;    # snake_case, e.g. "inbox_head".
+  value @1 :UInt64;
 }
 
 interface Cluster {

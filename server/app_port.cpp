@@ -41,6 +41,10 @@ class engine_impl final : public app::Engine::Server {
     context.getResults().setUsers(app_rpc::make_users(svc_));
     return kj::READY_NOW;
   }
+  kj::Promise<void> inspection(InspectionContext context) override {
+    context.getResults().setInspection(app_rpc::make_inspection(svc_));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> cluster(ClusterContext context) override {
     context.getResults().setCluster(app_rpc::make_cluster(view_));
     return kj::READY_NOW;

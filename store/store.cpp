@@ -584,6 +584,22 @@ result<std::optional<std::string>> store::get(std::uint32_t shard, std::string_v
   return std::optional<std::string>{std::move(value)};
 }
 
+result<std::uint64_t> store::count(std::uint32_t shard, std::string_view begin,
+                                   std::string_view end, std::uint64_t limit) const {
+  auto* cf = impl_->cf(shard);
+  if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
+  rocksdb::Slice lower(begin.data(), begin.size());
+  rocksdb::Slice upper(end.data(), end.size());
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, cf));
+  std::uint64_t n = 0;
+  for (it->Seek(lower); it->Valid() && n < limit; it->Next()) ++n;
+  if (!it->status().ok()) return convert(it->status());
+  return n;
+}
+
 result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view begin,
                                        std::string_view end, std::size_t limit,
                                        direction dir) const {

@@ -192,6 +192,13 @@ void group_members(services& svc, std::string group, std::string after, std::uin
                         std::move(after), limit);
 }
 
+void inspect_entity(services& svc, std::string entity_id,
+                    std::function<void(result<entity_report>)> done) {
+  const auto presence = presence::of_shard(svc.router->shard_of(entity_id));
+  ask_once<entity_report>(svc, presence, std::move(done), inspect_atom::value,
+                          std::move(entity_id));
+}
+
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done) {
   auto finish = std::make_shared<std::function<void(result<send_ack>)>>(std::move(done));
   svc.system->spawn(

@@ -4,6 +4,7 @@
 #include <caf/send.hpp>
 
 #include "parley/runtime/errc.hpp"
+#include "parley/runtime/router.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -132,6 +133,18 @@ void entity_actor::on_idle_tick() {
   }
   consumed_at_tick_ = consumed_;
   start_idle_ticks();
+}
+
+entity_report entity_actor::report() {
+  entity_report r;
+  r.entity = id_;
+  r.node = svc_.router->self();
+  r.shard = shard_;
+  r.active = true;
+  r.mailbox = mailbox().size();
+  r.writes_in_flight = in_flight_.size();
+  add_figures(r.figures);
+  return r;
 }
 
 caf::behavior entity_actor::fail_activation(const error& st) {

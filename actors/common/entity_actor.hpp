@@ -65,9 +65,21 @@ class entity_actor : public caf::event_based_actor {
     };
   }
 
+  /// Inspection (for operators, through the presence actor of the shard): the mailbox, the
+  /// writes in flight and the entity's own figures. Part of every entity behavior.
+  auto inspect_handler() {
+    return [this](inspect_atom) { return report(); };
+  }
+
+  /// This activation as an operator sees it.
+  entity_report report();
+
+  /// The entity's own figures for report(), from its memory.
+  virtual void add_figures(std::vector<figure>&) const {}
+
   /// An entity's behavior: `handlers` must serve `Interface` exactly (checked at compile time:
   /// every request it lists with its reply type, nothing else), plus the commit, idle and
-  /// drain handlers every entity has.
+  /// drain and inspect handlers every entity has.
   /// The check is CAF's own (what typed_behavior does), made at compile time only: the
   /// behavior stays one flat list, so a commit or tick message, one per write, is matched in
   /// one pass.
@@ -77,7 +89,8 @@ class entity_actor : public caf::event_based_actor {
     static_assert(caf::interface_mismatch_t<found, typename Interface::signatures>::value ==
                       static_cast<int>(sizeof...(Handlers)),
                   "the handlers do not serve exactly the entity's interface");
-    return {std::move(handlers)..., commit_handler(), idle_handler(), drain_handler()};
+    return {std::move(handlers)..., commit_handler(), idle_handler(), drain_handler(),
+            inspect_handler()};
   }
 
   /// Subclasses veto passivation while they must stay (e.g. a user with sessions). No tick is

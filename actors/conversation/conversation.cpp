@@ -252,6 +252,11 @@ class conversation_actor final : public entity_actor {
     return page(log_.read_before(before, q.limit, q.floor_seq));
   }
 
+  void add_figures(std::vector<figure>& out) const override {
+    out.push_back({"last_seq", last_seq_});
+    out.push_back({"sends_in_flight", sending_.size()});
+  }
+
   const std::string conversation_;
   const runtime::conversation_ref ref_;
   store::seq_log log_;

@@ -490,6 +490,13 @@ class group_actor final : public entity_actor {
     }
   }
 
+  void add_figures(std::vector<figure>& out) const override {
+    out.push_back({"exists", exists_ ? 1u : 0u});
+    out.push_back({"members", state_.members.size()});
+    out.push_back({"barred", state_.barred.size()});
+    out.push_back({"version", state_.version});
+  }
+
   const std::string group_;
   const std::string state_key_;
   const entity_handle<conversation::interface> conversation_;  // the group's log

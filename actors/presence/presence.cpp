@@ -21,6 +21,7 @@
 #include "presence/presence.hpp"
 
 #include "common/entity_actor.hpp"
+#include "common/inspection.hpp"
 #include "common/records.hpp"
 #include "common/route.hpp"
 #include "common/spawners.hpp"
@@ -130,6 +131,9 @@ class presence_actor final : public entity_actor {
                                  a.ban_reason = std::move(ban.reason);
                                });
         },
+        [this](inspect_atom, std::string& entity) -> caf::result<entity_report> {
+          return inspect(entity);
+        },
         [this](unban_atom, std::string& user) -> caf::result<bool> {
           auto access = access_of(user);
           if (!access) return storage_error(access.error());
@@ -177,6 +181,45 @@ class presence_actor final : public entity_actor {
 
  private:
   bool may_passivate() const override { return online_.empty(); }
+
+  /// `entity` (of this shard) as an operator sees it: its own report if it is active here,
+  /// with what the store says merged in; the store's figures alone if it is not.
+  caf::result<entity_report> inspect(const std::string& entity) {
+    auto stored = stored_figures(svc_, shard_, entity);
+    if (!stored) return storage_error(stored.error());
+    if (auto ref = runtime::parse_entity(entity); ref && ref->kind == runtime::entity_kind::user) {
+      auto it = online_.find(ref->name);
+      stored->push_back({"sessions", it == online_.end() ? 0u : it->second.size()});
+    }
+    if (entity == id_) {
+      auto mine = report();
+      merge_figures(mine.figures, *stored);
+      return mine;
+    }
+    caf::actor active;
+    svc_.router->send_if_active(
+        entity, [&](const caf::actor& a) { active = a; }, [](const caf::actor&, bool) {});
+    entity_report passive{entity, svc_.router->self(), shard_, false, 0, 0, std::move(*stored)};
+    if (!active) return passive;
+    auto rp = make_response_promise<entity_report>();
+    request(active, caf::infinite, inspect_atom::value)
+        .then(
+            [rp, passive](entity_report& live) mutable {
+              merge_figures(live.figures, passive.figures);
+              rp.deliver(std::move(live));
+            },
+            // It passivated meanwhile: what is stored is all there is.
+            [rp, passive](caf::error&) mutable { rp.deliver(std::move(passive)); });
+    return rp;
+  }
+
+  void add_figures(std::vector<figure>& out) const override {
+    std::size_t sessions = 0;
+    for (const auto& [user, devices] : online_) sessions += devices.size();
+    out.push_back({"online_users", online_.size()});
+    out.push_back({"sessions", sessions});
+    out.push_back({"access_records", access_.size()});
+  }
 
   /// The app's record of `user` (empty if it has none).
   result<user_access> access_of(const std::string& user) {

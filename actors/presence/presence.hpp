@@ -30,6 +30,8 @@ using interface = caf::typed_actor<
     caf::replies_to<ban_atom, std::string, ban_spec>::with<std::uint64_t>,
     // (user): lifts a ban; answers whether there was one in force.
     caf::replies_to<unban_atom, std::string>::with<bool>,
+    // (entity id of this shard): the entity as an operator sees it, active or not.
+    caf::replies_to<inspect_atom, std::string>::with<entity_report>,
     // (user, device or "" for all, kick reason, detail): ends sessions; answers how many.
     caf::replies_to<kickuser_atom, std::string, std::string, std::uint16_t,
                     std::string>::with<std::uint64_t>,

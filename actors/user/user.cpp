@@ -185,6 +185,12 @@ class user_actor final : public entity_actor {
     return rp;
   }
 
+  void add_figures(std::vector<figure>& out) const override {
+    out.push_back({"inbox_head", inbox_head_});
+    out.push_back({"conversations", conversations_.size()});
+    out.push_back({"stored_bytes", stored_bytes_});
+  }
+
   const std::string user_;
   const std::string stored_key_ = store::named_key(id_, store::record::stored, "");
   std::uint64_t stored_bytes_ = 0;  ///< Of the quota: spent or leased to connections.

@@ -747,6 +747,20 @@ BOOST_AUTO_TEST_CASE(an_app_on_one_node_reaches_entities_on_every_node_across_a_
     BOOST_TEST(std::string(answer.getInfo().getOwner().cStr()) == carol);
     BOOST_TEST(answer.getInfo().getMembers() == 3u);
   }
+  {
+    // Inspected from node 0, answered by the group's new owner node.
+    auto inspection = engine.inspectionRequest().send().wait(app.wait()).getInspection();
+    auto req = inspection.inspectRequest();
+    req.setEntity(entity);
+    auto answer = req.send().wait(app.wait());
+    BOOST_TEST(std::string(answer.getReport().getNode().cStr()) == "node-" + std::to_string(to));
+    BOOST_TEST(answer.getReport().getShard() == cluster.shard_of(entity));
+    bool counted = false;
+    for (auto f : answer.getReport().getFigures()) {
+      if (std::string(f.getName().cStr()) == "members") counted = f.getValue() == 3u;
+    }
+    BOOST_TEST(counted);
+  }
   auto reader = cluster.login(2, bob);
   auto pulled = reader->pull("group/" + team, 0);
   require_ok(pulled);

@@ -8,6 +8,7 @@
 #include "parley/runtime/token.hpp"
 #include "parley/testing/embedded_node.hpp"
 
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -342,6 +343,60 @@ BOOST_AUTO_TEST_CASE(an_app_manages_a_groups_members_roles_and_life) {
   BOOST_TEST(starts_with(failure_of([&] { g.add("club", std::vector<std::string>(1001, "u")); }),
                          "limit_exceeded:"));
   BOOST_TEST(std::get<1>(g.info("club")) == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(inspection_reports_active_and_passivated_entities_without_waking_them) {
+  auto opts = with_app_port();
+  opts.actors.idle_timeout = std::chrono::milliseconds(100);
+  testing::embedded_node node(opts);
+  app_client app(node.node().app_port());
+  auto inspection =
+      engine_of(app, node).inspectionRequest().send().wait(app.wait()).getInspection();
+  // (active, figures by name) of one entity.
+  auto inspect = [&](const std::string& entity) {
+    auto req = inspection.inspectRequest();
+    req.setEntity(entity);
+    auto answer = req.send().wait(app.wait());
+    auto r = answer.getReport();
+    BOOST_TEST(std::string(r.getEntity().cStr()) == entity);
+    BOOST_TEST(std::string(r.getNode().cStr()) == "local");
+    std::map<std::string, std::uint64_t> figures;
+    for (auto f : r.getFigures()) figures[f.getName().cStr()] = f.getValue();
+    if (!r.getActive()) BOOST_TEST(r.getMailbox() == 0u);
+    return std::make_pair(r.getActive(), figures);
+  };
+  auto active_now = [&](const std::string& prefix) {
+    auto req = inspection.listRequest();
+    req.setPrefix(prefix);
+    auto answer = req.send().wait(app.wait());
+    BOOST_TEST(std::string(answer.getNode().cStr()) == "local");
+    std::vector<std::string> ids;
+    for (auto id : answer.getEntities()) ids.push_back(id.cStr());
+    return ids;
+  };
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->send_to_user("bob", "m1", "one"));
+  require_ok(alice->send_to_user("bob", "m2", "two"));
+  auto [active, figures] = inspect("conv/dm/alice/bob");
+  BOOST_TEST(active);
+  BOOST_TEST(figures["last_seq"] == 2u);
+  BOOST_TEST(figures["dedupe_entries"] == 2u);
+  BOOST_TEST(inspect("user/bob").second["sessions"] == 1u);
+  BOOST_TEST((active_now("conv/") == std::vector<std::string>{"conv/dm/alice/bob"}));
+  // Idle: the conversation passivates; inspecting it reads the store and leaves it asleep.
+  BOOST_TEST_REQUIRE(testing::wait_until([&] { return active_now("conv/").empty(); }));
+  std::tie(active, figures) = inspect("conv/dm/alice/bob");
+  BOOST_TEST(!active);
+  BOOST_TEST(figures["last_seq"] == 2u);
+  BOOST_TEST(figures["dedupe_entries"] == 2u);
+  BOOST_TEST(active_now("conv/").empty());
+  std::tie(active, figures) = inspect("user/nobody");
+  BOOST_TEST(!active);
+  BOOST_TEST(figures["inbox_head"] == 0u);
+  BOOST_TEST(figures["sessions"] == 0u);
+  BOOST_TEST(starts_with(failure_of([&] { inspect("nothing/x"); }), "bad_request: invalid entity"));
+  BOOST_TEST(starts_with(failure_of([&] { inspect("user/"); }), "bad_request:"));
 }
 
 /// The app's tokens and users capabilities, with helpers for the calls the cases below make.

@@ -773,6 +773,19 @@ BOOST_AUTO_TEST_CASE(imctl_manages_groups_through_the_app_port) {
   BOOST_TEST(out.find("\"memberList\":[{\"role\":\"owner\",\"user\":\"ivy\"}") != std::string::npos,
              out);
   require_ok(node.login("kim")->send_to_group("crew", "k1", "hello crew"));
+  std::tie(rc, out) = imctl("actor inspect group/crew" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("group/crew on local, shard ") == 0u, out);
+  BOOST_TEST(out.find("  members\t3\n") != std::string::npos, out);
+  std::tie(rc, out) = imctl("actor inspect conv/group/crew --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("\"last_seq\":1") != std::string::npos, out);
+  std::tie(rc, out) = imctl("actor list --prefix group/" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "group/crew\n");
+  std::tie(rc, out) = imctl("actor inspect bogus" + app);
+  BOOST_TEST(rc == 1);
+  BOOST_TEST(out.find("bad_request: invalid entity id") != std::string::npos, out);
   std::tie(rc, out) = imctl("group info nocrew" + app);
   BOOST_TEST(rc == 1);
   BOOST_TEST(out.find("not_found: no group nocrew") != std::string::npos, out);

@@ -61,6 +61,10 @@ void describe_group(services& svc, std::string group,
 void group_members(services& svc, std::string group, std::string after, std::uint32_t limit,
                    std::function<void(result<member_page>)> done);
 
+/// `entity_id` (a valid entity id) as an operator sees it, from the node owning its shard.
+void inspect_entity(services& svc, std::string entity_id,
+                    std::function<void(result<entity_report>)> done);
+
 /// Sends `send` (validated for its sender) as a client's Send would: within the sender's
 /// stored-bytes quota, answered once durable.
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done);

@@ -65,6 +65,7 @@ using transfer_atom = caf::atom_constant<caf::atom("gtransfer")>;   ///< group: 
 using dismiss_atom = caf::atom_constant<caf::atom("gdismiss")>;     ///< group: end it
 using info_atom = caf::atom_constant<caf::atom("ginfo")>;           ///< group: describe it
 using members_atom = caf::atom_constant<caf::atom("gmembers")>;     ///< group: list members
+using inspect_atom = caf::atom_constant<caf::atom("inspect")>;      ///< entity: describe itself
 
 // -- payloads -----------------------------------------------------------------------------------
 
@@ -170,6 +171,23 @@ struct member_page {
   bool has_more = false;
 };
 
+/// One named figure of an entity (inbox_head, last_seq, members, ...).
+struct figure {
+  std::string name;
+  std::uint64_t value = 0;
+};
+
+/// What an operator sees of one entity (schema/app.capnp EntityReport).
+struct entity_report {
+  std::string entity;               ///< Its id ("user/alice").
+  std::string node;                 ///< The node owning its shard.
+  std::uint32_t shard = 0;
+  bool active = false;              ///< Activated now (else passivated: figures from the store).
+  std::uint64_t mailbox = 0;        ///< Messages waiting in its mailbox (active only).
+  std::uint64_t writes_in_flight = 0;  ///< Writes not yet durable (active only).
+  std::vector<figure> figures;
+};
+
 /// How a group is created.
 struct group_spec {
   std::string name;
@@ -225,6 +243,17 @@ typename Inspector::result_type inspect(Inspector& f, member_entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_page& x) {
   return f(caf::meta::type_name("parley.member_page"), x.members, x.has_more);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, figure& x) {
+  return f(caf::meta::type_name("parley.figure"), x.name, x.value);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, entity_report& x) {
+  return f(caf::meta::type_name("parley.entity_report"), x.entity, x.node, x.shard, x.active,
+           x.mailbox, x.writes_in_flight, x.figures);
 }
 
 template <class Inspector>

@@ -126,6 +126,11 @@ class router {
   /// Number of live activations on this node.
   std::size_t active_count() const;
 
+  /// Ids of live activations on this node that start with `prefix`, sorted, at most `limit`
+  /// (the smallest), with `after` excluded and everything up to it.
+  std::vector<std::string> active_ids(const std::string& prefix, const std::string& after,
+                                      std::size_t limit) const;
+
   /// The shard of `entity_id`.
   std::uint32_t shard_of(const std::string& entity_id) const;
 

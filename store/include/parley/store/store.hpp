@@ -163,6 +163,11 @@ class store {
   result<std::vector<entry>> scan(std::uint32_t shard, std::string_view begin, std::string_view end,
                                   std::size_t limit, direction dir = direction::forward) const;
 
+  /// Counts the keys with begin <= key < end, stopping at `limit` (keys only: values are not
+  /// copied). For inspection.
+  result<std::uint64_t> count(std::uint32_t shard, std::string_view begin, std::string_view end,
+                              std::uint64_t limit) const;
+
   /// Applies `batch` atomically. After a failed write RocksDB refuses all writes (its
   /// background error); the store then tries DB::Resume() before each later write (at most
   /// every 100 ms) and refuses writes with a retriable io_error until it succeeds. Failures
