@@ -55,8 +55,8 @@ result<std::vector<figure>> stored_figures(services& svc, std::uint32_t shard,
       if (auto e = add("last_seq", last_seq(svc, shard, entity_id, store::record::message))) {
         return e;
       }
-      if (auto e = add("dedupe_entries",
-                       count_records(svc, shard, entity_id, store::record::dedupe))) {
+      if (auto e =
+              add("dedupe_entries", count_records(svc, shard, entity_id, store::record::dedupe))) {
         return e;
       }
       break;
@@ -78,8 +78,8 @@ result<std::vector<figure>> stored_figures(services& svc, std::uint32_t shard,
 
 void merge_figures(std::vector<figure>& live, const std::vector<figure>& stored) {
   for (const auto& f : stored) {
-    const bool known = std::any_of(live.begin(), live.end(),
-                                   [&](const figure& l) { return l.name == f.name; });
+    const bool known =
+        std::any_of(live.begin(), live.end(), [&](const figure& l) { return l.name == f.name; });
     if (!known) live.push_back(f);
   }
 }

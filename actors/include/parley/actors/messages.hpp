@@ -179,11 +179,11 @@ struct figure {
 
 /// What an operator sees of one entity (schema/app.capnp EntityReport).
 struct entity_report {
-  std::string entity;               ///< Its id ("user/alice").
-  std::string node;                 ///< The node owning its shard.
+  std::string entity;  ///< Its id ("user/alice").
+  std::string node;    ///< The node owning its shard.
   std::uint32_t shard = 0;
-  bool active = false;              ///< Activated now (else passivated: figures from the store).
-  std::uint64_t mailbox = 0;        ///< Messages waiting in its mailbox (active only).
+  bool active = false;                 ///< Activated now (else passivated: figures from the store).
+  std::uint64_t mailbox = 0;           ///< Messages waiting in its mailbox (active only).
   std::uint64_t writes_in_flight = 0;  ///< Writes not yet durable (active only).
   std::vector<figure> figures;
 };
