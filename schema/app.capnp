@@ -189,4 +189,16 @@ interface Messages {
   # Sends as `sender` to exactly one of `toUser` / `toGroup`, with the contract of a client's
   # Send: the same limits, deduplication by (sender, clientMsgId), an answer only once the
   # message is durable, pushes to the recipients' sessions. The sender's device is "app".
+
+  sendAsSystem @1 (toGroup :Text, clientMsgId :Text, body :Data, contentType :UInt32)
+               -> (conversation :Text, seq :UInt64, timestampMs :UInt64);
+  # A system message in a group's conversation (Message.sender "", senderDevice "app"), with
+  # the same contract otherwise (limits, deduplication by clientMsgId among system messages,
+  # answer once durable, pushes to every member). It counts against no user's quota.
+
+  history @2 (conversation :Text, beforeSeq :UInt64, limit :UInt32)
+          -> (messages :List(Client.Message), more :Bool);
+  # A conversation's messages ("dm/<a>/<b>" or "group/<g>") before `beforeSeq` (0: from the
+  # newest), newest first, at most `limit` (0: 50; at most 200; a page also ends before 512 KiB).
+  # The app reads every conversation from its first message (no member's join point applies).
 }

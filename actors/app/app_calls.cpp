@@ -192,6 +192,15 @@ void group_members(services& svc, std::string group, std::string after, std::uin
                         std::move(after), limit);
 }
 
+void read_history(services& svc, std::string conversation, std::uint64_t before_seq,
+                  std::uint32_t limit, std::function<void(result<record_page>)> done) {
+  history_query q;
+  q.before_seq = before_seq;
+  q.limit = limit;
+  ask_once<record_page>(svc, conversation::of(conversation), std::move(done), history_atom::value,
+                        by_app, q);
+}
+
 void inspect_entity(services& svc, std::string entity_id,
                     std::function<void(result<entity_report>)> done) {
   const auto presence = presence::of_shard(svc.router->shard_of(entity_id));
@@ -219,7 +228,10 @@ void send_as(services& svc, validated_send send, std::function<void(result<send_
               send_atom::value, std::move(r));
         };
         const std::uint64_t bytes = send.request.body.size();
-        if (svc.options.max_stored_bytes_per_user == 0) return store(std::move(send.request));
+        // System messages (the app as sender) count against no user's quota.
+        if (svc.options.max_stored_bytes_per_user == 0 || send.request.sender == by_app) {
+          return store(std::move(send.request));
+        }
         // The sender's stored-bytes quota, as for a client's send (exactly this message's bytes).
         const auto sender = user::of(send.request.sender);  // before the request moves below
         ask(

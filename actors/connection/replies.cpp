@@ -7,20 +7,6 @@
 
 namespace parley::actors {
 
-namespace {
-
-/// Copies stored records (trusted: written by this engine) into a list of the frame.
-template <class T>
-void copy_records(const record_page& page, typename capnp::List<T>::Builder list) {
-  for (unsigned i = 0; i < page.records.size(); ++i) {
-    auto words = schema::words_from_bytes(page.records[i]);
-    auto reader = schema::read_frame(words, capnp::ReaderOptions());
-    list.setWithCaveats(i, reader.getRoot<T>());
-  }
-}
-
-}  // namespace
-
 // Request codes convert to the wire's by value: every value is checked here, and
 // tests/runtime (error_codes) checks that the schema has no code errc lacks.
 constexpr bool same_code(errc e, wire::ErrorCode w) {
@@ -87,13 +73,13 @@ void fill_sent(wire::Result::Builder r, const send_ack& ack) {
 void fill_messages(wire::Result::Builder r, const record_page& page) {
   auto messages = r.initMessages();
   messages.setHasMore(page.has_more);
-  copy_records<wire::Message>(page, messages.initMessages(page.records.size()));
+  schema::copy_stored<wire::Message>(page.records, messages.initMessages(page.records.size()));
 }
 
 void fill_events(wire::Result::Builder r, const record_page& page) {
   auto events = r.initEvents();
   events.setHasMore(page.has_more);
-  copy_records<wire::InboxEvent>(page, events.initEvents(page.records.size()));
+  schema::copy_stored<wire::InboxEvent>(page.records, events.initEvents(page.records.size()));
 }
 
 void fill_group(wire::Result::Builder r, const group_info& g) {

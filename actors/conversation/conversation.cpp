@@ -81,7 +81,7 @@ class conversation_actor final : public entity_actor {
   /// activating anything). A group's conversation is read through the group, which has checked
   /// membership.
   caf::error check_reader(const std::string& reader) const {
-    if (ref_.is_group || ref_.involves(reader)) return {};
+    if (ref_.is_group || ref_.involves(reader) || reader == by_app) return {};
     return make_error(errc::forbidden, reader + " is not part of " + conversation_);
   }
 

@@ -86,7 +86,7 @@ class group_actor final : public entity_actor {
           return members_after(after, limit);
         },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
-          if (auto err = check_member(r.sender)) return err;
+          if (auto err = check_reader(r.sender)) return err;  // a member, or the app's system
           r.recipients.reserve(state_.members.size());
           for (auto& m : state_.members) r.recipients.push_back(m.user);
           return forward<send_ack>(send_atom::value, std::move(r));

@@ -28,9 +28,8 @@ using interface = conversation_log::extend<
     // (user, after user id, limit): members by user id, after `after`.
     caf::replies_to<members_atom, std::string, std::string, std::uint32_t>::with<member_page>>;
 
-/// Who acts for the app (schema/app.capnp) in the `by` argument above: the app may do what
-/// the owner may. No client can send it (a client's `by` is its own, valid, user id).
-inline const std::string by_app;
+/// The app acting (`by`, or a send's sender) may do what the owner may (see by_app).
+using actors::by_app;
 
 /// The group with this name (well formed).
 inline entity_handle<interface> of(const std::string& group) {

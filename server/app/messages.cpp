@@ -5,6 +5,8 @@
 
 #include "parley/actors/app_calls.hpp"
 #include "parley/actors/validation.hpp"
+#include "parley/runtime/entity_id.hpp"
+#include "parley/schema/framing.hpp"
 #include "parley/schema/ids.hpp"
 
 #include "client.capnp.h"
@@ -28,16 +30,51 @@ class messages_impl final : public app::Messages::Server {
     if (p.getToUser().size() > 0 && p.getToGroup().size() > 0) {
       return refuse(errc::bad_request, "give toUser or toGroup, not both");
     }
-    // The client edge's rules for a Send, applied to the same fields.
+    return send(context, sender, p.getToUser(), p.getToGroup(), p.getClientMsgId(), p.getBody(),
+                p.getContentType());
+  }
+
+  kj::Promise<void> sendAsSystem(SendAsSystemContext context) override {
+    auto p = context.getParams();
+    if (p.getToGroup().size() == 0) return refuse(errc::bad_request, "toGroup is required");
+    return send(context, actors::by_app, "", p.getToGroup(), p.getClientMsgId(), p.getBody(),
+                p.getContentType());
+  }
+
+  kj::Promise<void> history(HistoryContext context) override {
+    auto p = context.getParams();
+    const std::string conversation = text(p.getConversation());
+    if (!runtime::parse_conversation(conversation)) {
+      return refuse(errc::bad_request, "invalid conversation id (dm/<a>/<b> or group/<g>)");
+    }
+    auto answer = answer_from_caf<actors::record_page>();
+    actors::read_history(svc_, conversation, p.getBeforeSeq(),
+                         actors::page_limit(p.getLimit(), svc_.options),
+                         std::move(answer.callback));
+    return answer.promise.then([context](actors::record_page page) mutable {
+      auto r = context.getResults();
+      schema::copy_stored<wire::Message>(
+          page.records, r.initMessages(static_cast<unsigned>(page.records.size())));
+      r.setMore(page.has_more);
+    });
+  }
+
+ private:
+  /// Sends as `sender` (actors::by_app: a system message) with the client edge's rules for a
+  /// Send, applied to the same fields; answers through `context`'s results.
+  template <class Context>
+  kj::Promise<void> send(Context context, const std::string& sender, capnp::Text::Reader to_user,
+                         capnp::Text::Reader to_group, capnp::Text::Reader client_msg_id,
+                         capnp::Data::Reader body, std::uint32_t content_type) {
     capnp::MallocMessageBuilder message;
     auto s = message.initRoot<wire::Send>();
-    if (p.getToGroup().size() > 0)
-      s.initTarget().setGroup(p.getToGroup());
+    if (to_group.size() > 0)
+      s.initTarget().setGroup(to_group);
     else
-      s.initTarget().setUser(p.getToUser());
-    s.setClientMsgId(p.getClientMsgId());
-    s.setContentType(p.getContentType());
-    s.setBody(p.getBody());
+      s.initTarget().setUser(to_user);
+    s.setClientMsgId(client_msg_id);
+    s.setContentType(content_type);
+    s.setBody(body);
     auto checked = actors::validate_send(s.asReader(), sender, "app", svc_.options);
     if (!checked) return app_exception(checked.error());
     auto answer = answer_from_caf<actors::send_ack>();
@@ -50,7 +87,6 @@ class messages_impl final : public app::Messages::Server {
     });
   }
 
- private:
   actors::services& svc_;
 };
 

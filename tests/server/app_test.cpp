@@ -399,6 +399,65 @@ BOOST_AUTO_TEST_CASE(inspection_reports_active_and_passivated_entities_without_w
   BOOST_TEST(starts_with(failure_of([&] { inspect("user/"); }), "bad_request:"));
 }
 
+BOOST_AUTO_TEST_CASE(system_messages_reach_a_group_and_the_app_reads_any_history) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  auto engine = engine_of(app, node);
+  auto messages = engine.messagesRequest().send().wait(app.wait()).getMessages();
+  group_calls g(app, engine);
+  g.create("hall", "olga");
+  g.add("hall", {"pat"});
+  auto pat = node.login("pat");
+  auto system = [&](const std::string& group, const std::string& id, const std::string& body) {
+    auto req = messages.sendAsSystemRequest();
+    req.setToGroup(group);
+    req.setClientMsgId(id);
+    req.setBody(test_support::data_of(body));
+    return req.send().wait(app.wait()).getSeq();
+  };
+  require_ok(pat->send_to_group("hall", "p1", "hi"));
+  BOOST_TEST(system("hall", "s1", "welcome, pat") == 2u);
+  BOOST_TEST(system("hall", "s1", "welcome, pat") == 2u);  // a resend: the same message
+  // Pat's device gets it pushed (after its own message's echo, if any) with an empty sender.
+  for (;;) {
+    auto told = pat->next_push(std::chrono::seconds(10));
+    BOOST_TEST_REQUIRE(told.has_value());
+    if (told->what != client::push::kind::message || told->msg.seq != 2u) continue;
+    BOOST_TEST(told->msg.sender == "");
+    BOOST_TEST(told->msg.body == "welcome, pat");
+    break;
+  }
+  BOOST_TEST(starts_with(failure_of([&] { system("", "s2", "x"); }), "bad_request: toGroup"));
+  BOOST_TEST(starts_with(failure_of([&] { system("nohall", "s2", "x"); }), "not_found:"));
+  BOOST_TEST(starts_with(failure_of([&] { system("hall", "s2", ""); }), "bad_request:"));
+  // History, newest first, paged; the app reads direct conversations too.
+  require_ok(pat->send_to_user("quinn", "d1", "private"));
+  auto history = [&](const std::string& conversation, std::uint64_t before, std::uint32_t limit) {
+    auto req = messages.historyRequest();
+    req.setConversation(conversation);
+    req.setBeforeSeq(before);
+    req.setLimit(limit);
+    auto answer = req.send().wait(app.wait());
+    std::vector<std::string> bodies;
+    for (auto m : answer.getMessages()) {
+      bodies.push_back(
+          std::string(m.getSender().cStr()) + ":" +
+          std::string(reinterpret_cast<const char*>(m.getBody().begin()), m.getBody().size()));
+    }
+    return std::make_pair(bodies, answer.getMore());
+  };
+  auto [newest, more] = history("group/hall", 0, 1);
+  BOOST_TEST((newest == std::vector<std::string>{":welcome, pat"}));
+  BOOST_TEST(more);
+  auto [older, more2] = history("group/hall", 2, 0);
+  BOOST_TEST((older == std::vector<std::string>{"pat:hi"}));
+  BOOST_TEST(!more2);
+  BOOST_TEST((history("dm/pat/quinn", 0, 0).first == std::vector<std::string>{"pat:private"}));
+  BOOST_TEST(history("dm/a/b", 0, 0).first.empty());
+  BOOST_TEST(starts_with(failure_of([&] { history("nowhere", 0, 0); }),
+                         "bad_request: invalid conversation id"));
+}
+
 /// The app's tokens and users capabilities, with helpers for the calls the cases below make.
 struct access_calls {
   access_calls(test_support::app_client& a, app::Engine::Client engine)

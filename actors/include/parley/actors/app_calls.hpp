@@ -61,12 +61,18 @@ void describe_group(services& svc, std::string group,
 void group_members(services& svc, std::string group, std::string after, std::uint32_t limit,
                    std::function<void(result<member_page>)> done);
 
+/// `conversation`'s messages before `before_seq` (0: from the newest), newest first, as the app
+/// reads them: any conversation, from its first message (no member's join point applies).
+void read_history(services& svc, std::string conversation, std::uint64_t before_seq,
+                  std::uint32_t limit, std::function<void(result<record_page>)> done);
+
 /// `entity_id` (a valid entity id) as an operator sees it, from the node owning its shard.
 void inspect_entity(services& svc, std::string entity_id,
                     std::function<void(result<entity_report>)> done);
 
 /// Sends `send` (validated for its sender) as a client's Send would: within the sender's
-/// stored-bytes quota, answered once durable.
+/// stored-bytes quota, answered once durable. A system message (sender by_app) counts against
+/// no quota.
 void send_as(services& svc, validated_send send, std::function<void(result<send_ack>)> done);
 
 /// Ends `user`'s sessions on `device` ("" for every device), each told kickedByApp with

@@ -67,6 +67,12 @@ using info_atom = caf::atom_constant<caf::atom("ginfo")>;           ///< group: 
 using members_atom = caf::atom_constant<caf::atom("gmembers")>;     ///< group: list members
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;      ///< entity: describe itself
 
+/// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
+/// has the owner's authority; as a reader it reads any conversation; as a sender it sends
+/// system messages (wire Message.sender ""). No client can act as it: a client's user id is
+/// its token's, a valid (non-empty) name.
+inline const std::string by_app;
+
 // -- payloads -----------------------------------------------------------------------------------
 
 /// A message to append to a conversation. Built by the connection, completed by the group

@@ -101,6 +101,17 @@ namespace parley::schema {
 /// be a multiple of 8; returns an empty vector otherwise.
 frame_words words_from_bytes(const std::string& bytes);
 
+/// Copies stored records (flat `T` structs written by this engine, so trusted) into `list`,
+/// which has room for all of them.
+template <class T>
+void copy_stored(const std::vector<std::string>& records, typename capnp::List<T>::Builder list) {
+  for (unsigned i = 0; i < records.size(); ++i) {
+    auto words = words_from_bytes(records[i]);
+    auto reader = read_frame(words, capnp::ReaderOptions());
+    list.setWithCaveats(i, reader.template getRoot<T>());
+  }
+}
+
 /// Serialises a message flat (stream framing) into a byte string, for storing.
 std::string encode_bytes(capnp::MessageBuilder& message);
 
