@@ -1,6 +1,7 @@
 // The one place that registers CAF message types and maps id kinds to actor spawns.
 
 #include "parley/actors/entities.hpp"
+#include "parley/actors/hooks.hpp"
 #include "parley/actors/messages.hpp"
 
 #include "common/spawners.hpp"
@@ -32,6 +33,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<session_info>>("parley.session_infos");
   cfg.add_message_type<login_spec>("parley.login_spec");
   cfg.add_message_type<ban_spec>("parley.ban_spec");
+  cfg.add_message_type<hook_verdict>("parley.hook_verdict");
+  cfg.add_message_type<push_notice>("parley.push_notice");
   cfg.add_message_type<std::vector<std::uint64_t>>("parley.frame_words");
   cfg.add_message_type<runtime::shard_transfer>("parley.shard_transfer");
 }

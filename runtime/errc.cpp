@@ -53,6 +53,8 @@ const char* to_string(errc code) {
       return "banned";
     case errc::token_revoked:
       return "token_revoked";
+    case errc::rejected:
+      return "rejected";
   }
   return "unknown";
 }

@@ -30,6 +30,86 @@ interface Engine {
   users @3 () -> (users :Users);
   cluster @4 () -> (cluster :Cluster);
   inspection @5 () -> (inspection :Inspection);
+  hooks @6 () -> (hooks :Hooks);
+}
+
+interface Hooks {
+  # Callbacks the app hosts, installed on the node it is connected to. Each kind has one hook
+  # per node: installing replaces the one before. A hook stays installed while the node runs,
+  # even if the app's connection breaks (then the before-send policy applies, and pushes and bot
+  # messages are dropped) until the app installs it again or clears it. In a cluster, install
+  # the hooks on every node's app port (docs/APP-API.md, "Hooks").
+
+  setBeforeSend @0 (hook :BeforeSendHook, timeoutMs :UInt32, failOpen :Bool) -> ();
+  # Every message a client sends is judged by `hook` before it is stored: allowed, rejected
+  # (the sender gets "rejected" and the reason) or rewritten (the new body is stored and
+  # pushed). A resend of a stored message is not asked again; messages the app sends itself
+  # (Messages) are never asked. timeoutMs: how long a judgement may take (0: 200 ms; at most
+  # 10,000). When the hook does not answer in time, fails or is gone, failOpen stores the
+  # message as sent; otherwise the sender gets "unavailable" (retriable). Sends to one
+  # conversation still take their seqs in the order they arrived.
+
+  clearBeforeSend @1 () -> ();
+
+  setOfflinePush @2 (hook :OfflinePushHook, maxBatch :UInt32) -> ();
+  # For each stored message, every recipient (not the sender) with no online session is given
+  # to `hook`, in batches of at most maxBatch notices (0: 100; at most 1000), one call at a
+  # time: notices raised while a call is out wait for the next one (at most 10,000 per node;
+  # beyond that the oldest are dropped and counted). Best effort: a failed call's batch is
+  # dropped.
+
+  clearOfflinePush @3 () -> ();
+
+  setBots @4 (bots :List(Text), hook :BotHook) -> ();
+  # The users in `bots` (at most 1000) are bots: every message stored in a conversation they
+  # take part in (except their own) is given to `hook`, in batches, one call at a time, with
+  # the bounds of setOfflinePush. A bot answers with Messages.sendAsUser. Replaces the
+  # previous bot set; an empty list removes it.
+}
+
+interface BeforeSendHook {
+  check @0 (message :OutgoingMessage) -> (verdict :Verdict);
+}
+
+struct OutgoingMessage {
+  conversation @0 :Text;   # "dm/<a>/<b>" or "group/<g>".
+  sender @1 :Text;
+  senderDevice @2 :Text;
+  clientMsgId @3 :Text;
+  contentType @4 :UInt32;
+  body @5 :Data;
+  mentions @6 :List(Text);
+}
+
+struct Verdict {
+  union {
+    allow @0 :Void;
+    reject @1 :Text;   # The reason the sender is told (at most 256 bytes; longer is cut).
+    rewrite @2 :Data;  # The body to store instead (within the node's body limit).
+  }
+}
+
+interface OfflinePushHook {
+  notify @0 (notices :List(PushNotice)) -> ();
+}
+
+struct PushNotice {
+  recipient @0 :Text;
+  conversation @1 :Text;
+  seq @2 :UInt64;
+  sender @3 :Text;          # "" for a system message.
+  contentType @4 :UInt32;
+  preview @5 :Data;         # The body's first bytes (at most 256).
+  timestampMs @6 :UInt64;
+}
+
+interface BotHook {
+  receive @0 (messages :List(BotMessage)) -> ();
+}
+
+struct BotMessage {
+  bot @0 :Text;                 # The bot the message is for.
+  message @1 :Client.Message;
 }
 
 interface Inspection {

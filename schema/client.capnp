@@ -34,6 +34,8 @@ enum ErrorCode {
                          # and why).
   tokenRevoked @19;      # Login refused: the app revoked the user's tokens issued before a
                          # moment, this one among them; get a new one.
+  rejected @20;          # The app's before-send hook refused the message (the message is the
+                         # app's reason); nothing was stored. Sending it again asks again.
 }
 
 struct Message {

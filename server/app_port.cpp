@@ -1,6 +1,7 @@
 #include "app_port.hpp"
 
 #include "app/capabilities.hpp"
+#include "app/hooks.hpp"
 #include "app/support.hpp"
 
 #include "parley/runtime/token.hpp"
@@ -22,8 +23,9 @@ using app_rpc::refuse;
 
 class engine_impl final : public app::Engine::Server {
  public:
-  engine_impl(actors::services& svc, const std::function<node_view()>& view)
-      : svc_(svc), view_(view) {}
+  engine_impl(actors::services& svc, const std::function<node_view()>& view,
+              app_rpc::hook_host& hooks)
+      : svc_(svc), view_(view), hooks_(hooks) {}
 
   kj::Promise<void> tokens(TokensContext context) override {
     context.getResults().setTokens(app_rpc::make_tokens(svc_));
@@ -49,10 +51,15 @@ class engine_impl final : public app::Engine::Server {
     context.getResults().setCluster(app_rpc::make_cluster(view_));
     return kj::READY_NOW;
   }
+  kj::Promise<void> hooks(HooksContext context) override {
+    context.getResults().setHooks(hooks_.capability());
+    return kj::READY_NOW;
+  }
 
  private:
   actors::services& svc_;
   const std::function<node_view()>& view_;
+  app_rpc::hook_host& hooks_;
 };
 
 /// One connection's bootstrap: only authenticate. Counts wrong secrets and closes the
@@ -60,21 +67,23 @@ class engine_impl final : public app::Engine::Server {
 class bootstrap_impl final : public app::Bootstrap::Server {
  public:
   bootstrap_impl(actors::services& svc, const std::function<node_view()>& view,
-                 std::uint32_t max_failures, kj::Own<kj::PromiseFulfiller<void>> close)
-      : svc_(svc), view_(view), max_failures_(max_failures), close_(kj::mv(close)) {}
+                 app_rpc::hook_host& hooks, std::uint32_t max_failures,
+                 kj::Own<kj::PromiseFulfiller<void>> close)
+      : svc_(svc), view_(view), hooks_(hooks), max_failures_(max_failures), close_(kj::mv(close)) {}
 
   kj::Promise<void> authenticate(AuthenticateContext context) override {
     if (!svc_.tokens->is_secret(bytes_of(context.getParams().getSecret()))) {
       if (++failures_ > max_failures_ && close_->isWaiting()) close_->fulfill();
       return refuse(errc::not_authenticated, "wrong secret");
     }
-    context.getResults().setEngine(kj::heap<engine_impl>(svc_, view_));
+    context.getResults().setEngine(kj::heap<engine_impl>(svc_, view_, hooks_));
     return kj::READY_NOW;
   }
 
  private:
   actors::services& svc_;
   const std::function<node_view()>& view_;
+  app_rpc::hook_host& hooks_;
   const std::uint32_t max_failures_;
   std::uint32_t failures_ = 0;
   kj::Own<kj::PromiseFulfiller<void>> close_;
@@ -119,23 +128,26 @@ struct app_port::impl : kj::TaskSet::ErrorHandler {
     }
   }
 
-  kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, kj::TaskSet& tasks) {
-    return listener.accept().then([this, &listener, &tasks](kj::Own<kj::AsyncIoStream>&& s) {
-      serve(kj::mv(s), tasks);
-      return accept_loop(listener, tasks);
-    });
+  kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, kj::TaskSet& tasks,
+                                app_rpc::hook_host& hooks) {
+    return listener.accept().then(
+        [this, &listener, &tasks, &hooks](kj::Own<kj::AsyncIoStream>&& s) {
+          serve(kj::mv(s), tasks, hooks);
+          return accept_loop(listener, tasks, hooks);
+        });
   }
 
-  void serve(kj::Own<kj::AsyncIoStream> stream, kj::TaskSet& tasks) {
+  void serve(kj::Own<kj::AsyncIoStream> stream, kj::TaskSet& tasks, app_rpc::hook_host& hooks) {
     if (connections.load() >= opts.max_connections) return;  // dropping the stream closes it
     ++connections;
     auto closing = kj::newPromiseAndFulfiller<void>();
     capnp::ReaderOptions limits;
     limits.traversalLimitInWords = opts.max_call_words;
-    auto conn = kj::heap<app_connection>(
-        kj::mv(stream), limits,
-        kj::heap<bootstrap_impl>(svc, view, opts.max_auth_failures, kj::mv(closing.fulfiller)),
-        opts.max_call_words);
+    auto conn =
+        kj::heap<app_connection>(kj::mv(stream), limits,
+                                 kj::heap<bootstrap_impl>(svc, view, hooks, opts.max_auth_failures,
+                                                          kj::mv(closing.fulfiller)),
+                                 opts.max_call_words);
     auto ended = conn->network.onDisconnect().exclusiveJoin(kj::mv(closing.promise));
     tasks.add(ended.attach(kj::mv(conn))
                   .then([this] { --connections; },
@@ -158,7 +170,10 @@ struct app_port::impl : kj::TaskSet::ErrorHandler {
       port = static_cast<std::uint16_t>(listener->getPort());
       started.set_value(port);
       kj::TaskSet tasks(*this);
-      stopping.promise.exclusiveJoin(accept_loop(*listener, tasks)).wait(io.waitScope);
+      // After the connections (destroyed first): the hooks let go of the app's capabilities
+      // while the connections they came through still exist.
+      app_rpc::hook_host hooks(svc, io.provider->getTimer());
+      stopping.promise.exclusiveJoin(accept_loop(*listener, tasks, hooks)).wait(io.waitScope);
     });
     KJ_IF_MAYBE (e, failure) {
       if (port == 0) {

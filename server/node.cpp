@@ -3,7 +3,9 @@
 #include "parley/runtime/cluster_errc.hpp"
 
 #include "app_port.hpp"
+
 #include "cluster_part.hpp"
+#include "parley/actors/hooks.hpp"
 
 #include "parley/actors/entities.hpp"
 #include "parley/actors/messages.hpp"
@@ -34,6 +36,7 @@ struct node::impl {
   std::unique_ptr<cluster_part> cluster;          // only in a cluster
   std::unique_ptr<runtime::group_committer> committer;
   actors::node_counters counters;
+  actors::hook_table hooks;  // before the actor system: actors read it until they stop
   std::unique_ptr<runtime::keyed_rate_limiter> user_rates;
   actors::services svc;
   caf::actor_system_config cfg;
@@ -192,6 +195,7 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
                                                                 o.actors.max_rate_limited_users);
   p->svc.user_rates = p->user_rates.get();
   p->svc.counters = &p->counters;
+  p->svc.hooks = &p->hooks;
   p->svc.inject_fault = o.inject_fault;
   if (p->cluster) p->cluster->attach(*p->system);
   p->router = std::make_unique<runtime::router>(

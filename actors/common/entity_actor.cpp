@@ -72,8 +72,8 @@ void entity_actor::on_committed(std::uint64_t token, const error& st) {
     if (in_flight_.empty()) leave_router_and_quit();
   } else if (!st.ok()) {
     leave_router_and_quit();
-  } else if (draining_ && in_flight_.empty()) {
-    leave();
+  } else {
+    leave_if_drained();
   }
 }
 

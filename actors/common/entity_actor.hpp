@@ -61,8 +61,14 @@ class entity_actor : public caf::event_based_actor {
   auto drain_handler() {
     return [this](drain_atom) {
       draining_ = true;
-      if (in_flight_.empty()) leave();
+      leave_if_drained();
     };
+  }
+
+  /// Draining and nothing left to finish: quit. A subclass holding requests of its own (held
+  /// by holds_requests) calls it when it lets the last go.
+  void leave_if_drained() {
+    if (draining_ && !leaving_ && in_flight_.empty() && !holds_requests()) leave();
   }
 
   /// Inspection (for operators, through the presence actor of the shard): the mailbox, the
@@ -98,6 +104,8 @@ class entity_actor : public caf::event_based_actor {
   /// a tick that finds the veto stops the ticks, and the first message handled without it
   /// starts them again.
   virtual bool may_passivate() const { return true; }
+  /// Requests accepted but not yet written (a drain waits for them too).
+  virtual bool holds_requests() const { return false; }
 
   /// Counts every message, for idle detection, and (re)starts the idle ticks when needed. The
   /// exception boundary: a handler that throws is logged with this entity's id, its request

@@ -169,4 +169,18 @@ void tell_if_active(services& svc, const entity_handle<Interface>& to, const Ts&
       });
 }
 
+/// Fire-and-forget delivery to `to`, activating it if needed (a push that must reach the
+/// presence actor even when nobody of its shard is online: it raises the offline notices).
+template <class Interface, class... Ts>
+void tell(services& svc, const entity_handle<Interface>& to, const Ts&... xs) {
+  static_assert(detail::serves<Interface, Ts...>, "the entity's interface has no such message");
+  const std::string& entity_id = to.id();
+  svc.router->send_to(
+      entity_id, [&](const caf::actor& dest) { caf::anon_send(dest, xs...); },
+      [&](const caf::actor& gate, bool parked) {
+        caf::anon_send(gate, runtime::route_atom::value, entity_id,
+                       parked ? runtime::parked_hop : std::uint8_t{0}, caf::make_message(xs...));
+      });
+}
+
 }  // namespace parley::actors

@@ -31,6 +31,7 @@ static_assert(same_code(errc::rate_limited, wire::ErrorCode::RATE_LIMITED));
 static_assert(same_code(errc::limit_exceeded, wire::ErrorCode::LIMIT_EXCEEDED));
 static_assert(same_code(errc::banned, wire::ErrorCode::BANNED));
 static_assert(same_code(errc::token_revoked, wire::ErrorCode::TOKEN_REVOKED));
+static_assert(same_code(errc::rejected, wire::ErrorCode::REJECTED));
 
 wire_error to_wire(const error& err) {
   if (!err) return {wire::ErrorCode::OK, ""};

@@ -8,6 +8,13 @@
 // participants. A direct conversation must be in both users' inboxes before its first ack
 // ("announced"), so a device that was offline learns of it when it syncs.
 //
+// Before-send hook (hooks.hpp): a send that is not a resend and not the app's own is first
+// judged by the app's hook. Judgements may come back in any order, but sends take their seqs
+// in the order they arrived: they wait in `judging_` (FIFO) until every one ahead is decided.
+// A rejected send stores nothing (no dedupe record either: sending it again asks again).
+// After storing, recipients registered as bots get the message at the app's bot hook, and
+// (with an offline-push hook) each shard's presence actor raises a notice for the offline ones.
+//
 // Access control is the caller's: the connection checks that a user takes part in a direct
 // conversation, the group actor checks membership for a group conversation.
 
@@ -20,6 +27,7 @@
 #include "common/route.hpp"
 #include "common/spawners.hpp"
 
+#include "parley/actors/hooks.hpp"
 #include "parley/runtime/entity_id.hpp"
 #include "parley/store/keys.hpp"
 #include "parley/store/seq_log.hpp"
@@ -30,6 +38,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -77,6 +86,16 @@ class conversation_actor final : public entity_actor {
     std::vector<ack_promise> waiters;
   };
 
+  /// A send waiting for the before-send hook (or for those ahead of it).
+  struct judged_send {
+    std::uint64_t id = 0;
+    std::string dedupe;
+    send_request request;
+    std::vector<ack_promise> waiters;
+    std::optional<caf::error> refusal;  ///< Decided: rejected with this.
+    bool decided = false;
+  };
+
   /// A direct conversation is read by its two users only (the connection checks it too, before
   /// activating anything). A group's conversation is read through the group, which has checked
   /// membership.
@@ -114,6 +133,13 @@ class conversation_actor final : public entity_actor {
       it->second.waiters.push_back(rp);
       return rp;
     }
+    if (auto it = std::find_if(judging_.begin(), judging_.end(),
+                               [&](const judged_send& j) { return j.dedupe == dedupe; });
+        it != judging_.end()) {
+      auto rp = make_response_promise<send_ack>();  // a resend while the hook judges it
+      it->waiters.push_back(rp);
+      return rp;
+    }
     const std::string dedupe_key = store::named_key(id_, store::record::dedupe, dedupe);
     auto known = svc_.db->get(shard_, dedupe_key);
     if (!known) return storage_error(known.error());
@@ -125,7 +151,83 @@ class conversation_actor final : public entity_actor {
       await_announcement(rp, ack);
       return rp;
     }
+    auto rp = make_response_promise<send_ack>();
+    auto hook = r.from_app || !svc_.hooks ? std::nullopt : svc_.hooks->before_send();
+    if (hook || !judging_.empty()) {
+      judge(std::move(r), dedupe, std::move(hook), rp);
+    } else {
+      store_message(r, dedupe, rp);
+    }
+    return rp;
+  }
 
+  /// Queues `r` behind the sends being judged and asks the hook (if any) about it.
+  void judge(send_request r, const std::string& dedupe, std::optional<before_send_hook> hook,
+             ack_promise rp) {
+    const std::uint64_t id = ++judge_counter_;
+    judging_.push_back(judged_send{id, dedupe, std::move(r), {std::move(rp)}, {}, !hook});
+    if (!hook) return settle_judged();  // only waiting for those ahead
+    const bool fail_open = hook->fail_open;
+    // The bridge answers within the timeout; the margin covers the hops to it and back.
+    request(hook->handler, hook->timeout + std::chrono::milliseconds(100), check_atom::value,
+            judging_.back().request)
+        .then(
+            [this, id](hook_verdict& v) {
+              decide(id, [&](judged_send& j) -> std::optional<caf::error> {
+                if (v.kind == hook_verdict::reject) {
+                  return make_error(errc::rejected,
+                                    v.text.empty() ? "rejected by the app" : v.text);
+                }
+                if (v.kind == hook_verdict::rewrite) {
+                  if (v.text.size() > svc_.options.max_body_bytes) {
+                    return make_error(errc::rejected, "the app's rewrite is too large");
+                  }
+                  j.request.body = std::move(v.text);
+                }
+                return std::nullopt;
+              });
+            },
+            [this, id, fail_open](caf::error&) {
+              // Timed out, or the app (or its node) is gone: the installed policy decides.
+              decide(id, [&](judged_send&) -> std::optional<caf::error> {
+                if (fail_open) return std::nullopt;
+                return make_error(errc::unavailable, "the app did not judge the message in time");
+              });
+            });
+  }
+
+  template <class Decision>
+  void decide(std::uint64_t id, Decision&& decision) {
+    auto it = std::find_if(judging_.begin(), judging_.end(),
+                           [&](const judged_send& j) { return j.id == id; });
+    if (it == judging_.end()) return;
+    it->refusal = decision(*it);
+    it->decided = true;
+    settle_judged();
+  }
+
+  /// Stores or refuses the decided sends at the front of the queue, in arrival order.
+  void settle_judged() {
+    while (!judging_.empty() && judging_.front().decided) {
+      judged_send j = std::move(judging_.front());
+      judging_.pop_front();
+      if (j.refusal) {
+        for (auto& w : j.waiters) w.deliver(*j.refusal);
+        continue;
+      }
+      store_message(j.request, j.dedupe, j.waiters.front());
+      auto& in_flight = sending_.at(j.dedupe).waiters;
+      in_flight.insert(in_flight.end(), j.waiters.begin() + 1, j.waiters.end());
+    }
+    leave_if_drained();
+  }
+
+  bool holds_requests() const override { return !judging_.empty(); }
+  bool may_passivate() const override { return judging_.empty(); }
+
+  /// Takes the next seq for `r` and writes it; `rp` is answered once it is durable.
+  void store_message(send_request& r, const std::string& dedupe, ack_promise rp) {
+    const std::string dedupe_key = store::named_key(id_, store::record::dedupe, dedupe);
     const std::uint64_t seq = ++last_seq_;
     last_ts_ = std::max(now_ms(), last_ts_);
     r.conversation = conversation_;
@@ -136,11 +238,16 @@ class conversation_actor final : public entity_actor {
     log_.append(batch, seq, message);
     batch.put(shard_, dedupe_key, store::encode_u64(seq) + store::encode_u64(last_ts_));
 
-    auto rp = make_response_promise<send_ack>();
-    sending_.emplace(dedupe, in_flight_send{ack, {rp}});
+    std::optional<push_notice> notice;
+    if (svc_.hooks && svc_.hooks->delivers_offline()) {
+      notice = push_notice{{},       conversation_,  seq,
+                           r.sender, r.content_type, r.body.substr(0, push_preview_bytes),
+                           last_ts_};
+    }
+    sending_.emplace(dedupe, in_flight_send{ack, {std::move(rp)}});
     commit(std::move(batch),
            [this, dedupe, message = std::move(message), sender = r.sender, device = r.device,
-            recipients = std::move(r.recipients)](const error& st) {
+            recipients = std::move(r.recipients), notice = std::move(notice)](const error& st) {
              auto node = sending_.extract(dedupe);
              auto& done = node.mapped();
              if (!st.ok()) {
@@ -154,16 +261,16 @@ class conversation_actor final : public entity_actor {
                else
                  await_announcement(w, done.ack);
              }
-             fan_out(message, sender, device, recipients);
+             fan_out(message, sender, device, recipients, notice);
            });
-    return rp;
   }
 
   /// Pushes to the online recipients: one message per shard, to the shard's presence actor if
   /// it is active (else nobody of that shard is online), with the push frame encoded here once.
   /// The sending device gets no push.
   void fan_out(const std::string& message, const std::string& sender, const std::string& device,
-               const std::vector<std::string>& recipients) {
+               const std::vector<std::string>& recipients,
+               const std::optional<push_notice>& notice) {
     std::map<std::uint32_t, std::vector<std::string>> by_shard;
     auto add = [&](const std::string& user) {
       by_shard[svc_.router->shard_of(runtime::user_entity(user))].push_back(user);
@@ -176,8 +283,18 @@ class conversation_actor final : public entity_actor {
     }
     const std::string frame = encode_push_frame(message, true);
     for (auto& [shard, users] : by_shard) {
-      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, sender,
-                     device);
+      if (notice) {
+        // The presence actor must run to tell who is offline: activate it.
+        tell(svc_, presence::of_shard(shard), push_atom::value, users, frame, sender, device,
+             *notice);
+        for (auto& user : users) {
+          if (user == sender) continue;
+          if (auto bot = svc_.hooks->bot(user)) send(bot, bot_atom::value, user, message);
+        }
+      } else {
+        tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, sender,
+                       device, push_notice{});
+      }
     }
   }
 
@@ -255,6 +372,7 @@ class conversation_actor final : public entity_actor {
   void add_figures(std::vector<figure>& out) const override {
     out.push_back({"last_seq", last_seq_});
     out.push_back({"sends_in_flight", sending_.size()});
+    out.push_back({"sends_being_judged", judging_.size()});
   }
 
   const std::string conversation_;
@@ -263,6 +381,8 @@ class conversation_actor final : public entity_actor {
   std::uint64_t last_seq_ = 0;
   std::uint64_t last_ts_ = 0;
   std::unordered_map<std::string, in_flight_send> sending_;
+  std::deque<judged_send> judging_;
+  std::uint64_t judge_counter_ = 0;
   bool announced_;
   bool announcing_ = false;
   std::uint64_t announce_round_ = 0;

@@ -157,11 +157,19 @@ class presence_actor final : public entity_actor {
         [this](logout_atom, std::string& user, std::string& device, caf::actor_addr& hub,
                std::uint64_t connection) { detach(user, device, hub, connection); },
         [this](push_atom, std::vector<std::string>& users, std::string& frame, std::string& sender,
-               std::string& sender_device) {
+               std::string& sender_device, push_notice& notice) {
+          const caf::actor offline =
+              notice.seq != 0 && svc_.hooks ? svc_.hooks->offline_push() : caf::actor{};
           push_batches batches;
           for (auto& user : users) {
             auto it = online_.find(user);
-            if (it == online_.end()) continue;
+            if (it == online_.end()) {
+              if (offline && user != sender) {
+                notice.recipient = user;
+                send(offline, notify_atom::value, notice);
+              }
+              continue;
+            }
             for (auto& s : it->second) {
               if (user == sender && s.device == sender_device) continue;
               batches.add(s.hub, s.connection);

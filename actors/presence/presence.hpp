@@ -4,6 +4,7 @@
 // (route.hpp).
 
 #include "common/route.hpp"
+#include "parley/actors/hooks.hpp"
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/entity_id.hpp"
 
@@ -39,9 +40,11 @@ using interface = caf::typed_actor<
     caf::replies_to<sessions_atom, std::string>::with<std::vector<session_info>>,
     // (user, device, hub, connection): a session ended.
     caf::reacts_to<logout_atom, std::string, std::string, caf::actor_addr, std::uint64_t>,
-    // (users, frame, sender, sender's device): a message push to the online users listed
-    // (not to the sending device).
-    caf::reacts_to<push_atom, std::vector<std::string>, std::string, std::string, std::string>,
+    // (users, frame, sender, sender's device, notice): a message push to the online users
+    // listed (not to the sending device). If notice.seq is set, each listed user other than
+    // the sender with no session here gets the notice (with its name) at the offline-push hook.
+    caf::reacts_to<push_atom, std::vector<std::string>, std::string, std::string, std::string,
+                   push_notice>,
     // (user, frame): an inbox event push to every session of the user.
     caf::reacts_to<event_atom, std::string, std::string>>;
 

@@ -77,6 +77,7 @@ class messages_impl final : public app::Messages::Server {
     s.setBody(body);
     auto checked = actors::validate_send(s.asReader(), sender, "app", svc_.options);
     if (!checked) return app_exception(checked.error());
+    checked->request.from_app = true;
     auto answer = answer_from_caf<actors::send_ack>();
     actors::send_as(svc_, std::move(*checked), std::move(answer.callback));
     return answer.promise.then([context](actors::send_ack ack) mutable {

@@ -4,11 +4,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include "../app_client.hpp"
+#include "../hook_app.hpp"
 #include "../support.hpp"
 #include "parley/runtime/token.hpp"
 #include "parley/testing/embedded_node.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -603,6 +607,250 @@ BOOST_AUTO_TEST_CASE(cluster_status_reports_a_single_node_and_its_figures) {
   BOOST_TEST(status.getLogins() == 1u);
   BOOST_TEST(status.getMessagesSent() == 1u);
   BOOST_TEST(status.getServing());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- hooks ---------------------------------------------------------------------------------------
+
+namespace {
+
+using test_support::hook_app;
+using test_support::mailbox;
+
+/// A before-send hook judging by the body: "bad..." is rejected, "rewrite me" becomes
+/// "rewritten", "slow" is never answered, anything else is allowed. Counts its calls.
+class word_filter final : public app::BeforeSendHook::Server {
+ public:
+  explicit word_filter(std::atomic<int>& calls) : calls_(calls) {}
+
+  kj::Promise<void> check(CheckContext context) override {
+    ++calls_;
+    auto m = context.getParams().getMessage();
+    const std::string body(reinterpret_cast<const char*>(m.getBody().begin()), m.getBody().size());
+    auto verdict = context.getResults().initVerdict();
+    if (body == "slow") return kj::NEVER_DONE;
+    if (body.rfind("bad", 0) == 0) {
+      verdict.setReject("no bad words, " + std::string(m.getSender().cStr()));
+    } else if (body == "rewrite me") {
+      verdict.setRewrite(test_support::data_of("rewritten"));
+    } else {
+      verdict.setAllow();
+    }
+    return kj::READY_NOW;
+  }
+
+ private:
+  std::atomic<int>& calls_;
+};
+
+/// Installs a word_filter with `timeout_ms` and `fail_open`.
+hook_app::setup_fn install_filter(std::atomic<int>& calls, std::uint32_t timeout_ms,
+                                  bool fail_open) {
+  return [&calls, timeout_ms, fail_open](app::Engine::Client engine, kj::WaitScope& ws) {
+    auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+    auto req = hooks.setBeforeSendRequest();
+    req.setHook(kj::heap<word_filter>(calls));
+    req.setTimeoutMs(timeout_ms);
+    req.setFailOpen(fail_open);
+    req.send().wait(ws);
+  };
+}
+
+std::vector<std::string> bodies_of(const client::response& pulled) {
+  std::vector<std::string> out;
+  for (auto& m : pulled.messages) out.push_back(m.body);
+  return out;
+}
+
+struct notice {
+  std::string recipient, conversation, sender, preview;
+  std::uint64_t seq;
+};
+
+class notice_sink final : public app::OfflinePushHook::Server {
+ public:
+  explicit notice_sink(mailbox<notice>& box) : box_(box) {}
+  kj::Promise<void> notify(NotifyContext context) override {
+    for (auto n : context.getParams().getNotices()) {
+      box_.add(notice{
+          n.getRecipient(), n.getConversation(), n.getSender(),
+          std::string(reinterpret_cast<const char*>(n.getPreview().begin()), n.getPreview().size()),
+          n.getSeq()});
+    }
+    return kj::READY_NOW;
+  }
+
+ private:
+  mailbox<notice>& box_;
+};
+
+/// A bot that answers each message with "echo: <body>" through Messages.sendAsUser.
+class echo_bot final : public app::BotHook::Server {
+ public:
+  echo_bot(app::Messages::Client messages, mailbox<std::string>& seen)
+      : messages_(kj::mv(messages)), seen_(seen) {}
+  kj::Promise<void> receive(ReceiveContext context) override {
+    kj::Promise<void> answers = kj::READY_NOW;
+    for (auto m : context.getParams().getMessages()) {
+      const std::string body(reinterpret_cast<const char*>(m.getMessage().getBody().begin()),
+                             m.getMessage().getBody().size());
+      seen_.add(std::string(m.getBot().cStr()) + "<" + m.getMessage().getSender().cStr() + ":" +
+                body);
+      auto req = messages_.sendAsUserRequest();
+      req.setSender(m.getBot());
+      req.setToUser(m.getMessage().getSender());
+      req.setClientMsgId("re-" + std::to_string(m.getMessage().getSeq()));
+      const std::string reply = "echo: " + body;
+      req.setBody(test_support::data_of(reply));
+      answers = answers.then([req = kj::mv(req)]() mutable { return req.send().ignoreResult(); });
+    }
+    return answers;
+  }
+
+ private:
+  app::Messages::Client messages_;
+  mailbox<std::string>& seen_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(app_hooks)
+
+BOOST_AUTO_TEST_CASE(a_before_send_hook_allows_rejects_and_rewrites_in_order) {
+  testing::embedded_node node(with_app_port());
+  std::atomic<int> calls{0};
+  hook_app app(node.node().app_port(), secret_of(node), install_filter(calls, 0, false));
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+
+  auto ok = alice->send_to_user("bob", "m1", "hello");
+  require_ok(ok);
+  BOOST_TEST(ok.seq == 1u);
+  auto refused = alice->send_to_user("bob", "m2", "bad word");
+  BOOST_TEST((refused.code == wire::ErrorCode::REJECTED));
+  BOOST_TEST(refused.error == "no bad words, alice");
+  auto rewritten = alice->send_to_user("bob", "m3", "rewrite me");
+  require_ok(rewritten);
+  BOOST_TEST(rewritten.seq == 2u);  // the rejected message took no seq
+  BOOST_TEST(calls.load() == 3);
+  // A resend of a stored message is answered from the dedupe record, not judged again.
+  BOOST_TEST(alice->send_to_user("bob", "m1", "hello").seq == 1u);
+  BOOST_TEST(calls.load() == 3);
+  // The app's own sends are not judged.
+  app_client direct(node.node().app_port());
+  auto messages =
+      engine_of(direct, node).messagesRequest().send().wait(direct.wait()).getMessages();
+  auto req = messages.sendAsUserRequest();
+  req.setSender("alice");
+  req.setToUser("bob");
+  req.setClientMsgId("app-1");
+  req.setBody(test_support::data_of("bad but from the app"));
+  BOOST_TEST(req.send().wait(direct.wait()).getSeq() == 3u);
+  BOOST_TEST(calls.load() == 3);
+
+  auto pulled = bob->pull("dm/alice/bob", 0);
+  require_ok(pulled);
+  BOOST_TEST((bodies_of(pulled) ==
+              std::vector<std::string>{"hello", "rewritten", "bad but from the app"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_hook_that_does_not_answer_in_time_fails_closed_or_open) {
+  testing::embedded_node node(with_app_port());
+  std::atomic<int> calls{0};
+  auto alice = node.login("alice");
+  {
+    hook_app closed(node.node().app_port(), secret_of(node), install_filter(calls, 100, false));
+    auto late = alice->send_to_user("bob", "s1", "slow");
+    BOOST_TEST((late.code == wire::ErrorCode::UNAVAILABLE));
+    // A send behind the late one waited for it, then went through.
+    require_ok(alice->send_to_user("bob", "s2", "fine"));
+  }
+  hook_app open(node.node().app_port(), secret_of(node), install_filter(calls, 100, true));
+  auto late = alice->send_to_user("bob", "s3", "slow");
+  require_ok(late);
+  BOOST_TEST(late.seq == 2u);
+  auto pulled = alice->pull("dm/alice/bob", 0);
+  BOOST_TEST((bodies_of(pulled) == std::vector<std::string>{"fine", "slow"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_vanished_app_fails_closed_or_open) {
+  testing::embedded_node node(with_app_port());
+  std::atomic<int> calls{0};
+  auto alice = node.login("alice");
+  { hook_app gone(node.node().app_port(), secret_of(node), install_filter(calls, 0, false)); }
+  auto refused = alice->send_to_user("bob", "v1", "hello");
+  BOOST_TEST((refused.code == wire::ErrorCode::UNAVAILABLE));
+  { hook_app gone(node.node().app_port(), secret_of(node), install_filter(calls, 0, true)); }
+  require_ok(alice->send_to_user("bob", "v2", "hello"));
+  BOOST_TEST(calls.load() == 0);
+  // Cleared, nothing is asked and everything is stored.
+  app_client direct(node.node().app_port());
+  auto hooks = engine_of(direct, node).hooksRequest().send().wait(direct.wait()).getHooks();
+  hooks.clearBeforeSendRequest().send().wait(direct.wait());
+  require_ok(alice->send_to_user("bob", "v3", "bad, but nobody asks"));
+  // Bad arguments.
+  BOOST_TEST(starts_with(failure_of([&] {
+                           auto req = hooks.setBeforeSendRequest();
+                           req.setHook(kj::heap<word_filter>(calls));
+                           req.setTimeoutMs(10001);
+                           req.send().wait(direct.wait());
+                         }),
+                         "bad_request: timeoutMs"));
+}
+
+BOOST_AUTO_TEST_CASE(offline_push_is_called_exactly_for_the_recipients_offline) {
+  testing::embedded_node node(with_app_port());
+  mailbox<notice> notices;
+  hook_app app(node.node().app_port(), secret_of(node),
+               [&](app::Engine::Client engine, kj::WaitScope& ws) {
+                 auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+                 auto req = hooks.setOfflinePushRequest();
+                 req.setHook(kj::heap<notice_sink>(notices));
+                 req.send().wait(ws);
+               });
+  auto olga = node.login("olga");
+  auto bob = node.login("bob");
+  require_ok(olga->create_group("crew", "Crew"));
+  for (auto user : {"bob", "carol", "dave"}) require_ok(olga->add_member("crew", user));
+  require_ok(olga->send_to_group("crew", "g1", "standup at ten"));
+  require_ok(olga->send_to_user("erin", "d1", "ping"));  // erin is offline too
+  auto all = notices.wait_until([](const std::vector<notice>& got) {
+    return std::any_of(got.begin(), got.end(), [](auto& n) { return n.recipient == "erin"; });
+  });
+  std::multiset<std::string> told;
+  for (auto& n : all) {
+    told.insert(n.recipient + "@" + n.conversation + "#" + std::to_string(n.seq) + " from " +
+                n.sender + ": " + n.preview);
+  }
+  BOOST_TEST((told == std::multiset<std::string>{"carol@group/crew#1 from olga: standup at ten",
+                                                 "dave@group/crew#1 from olga: standup at ten",
+                                                 "erin@dm/erin/olga#1 from olga: ping"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_bot_gets_its_messages_and_answers_through_the_app) {
+  testing::embedded_node node(with_app_port());
+  mailbox<std::string> seen;
+  hook_app app(node.node().app_port(), secret_of(node),
+               [&](app::Engine::Client engine, kj::WaitScope& ws) {
+                 auto messages = engine.messagesRequest().send().wait(ws).getMessages();
+                 auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+                 auto req = hooks.setBotsRequest();
+                 req.initBots(1).set(0, "helper");
+                 req.setHook(kj::heap<echo_bot>(messages, seen));
+                 req.send().wait(ws);
+               });
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("helper", "q1", "what time is it?"));
+  for (;;) {
+    auto told = alice->next_push(std::chrono::seconds(10));
+    BOOST_TEST_REQUIRE(told.has_value());
+    if (told->what != client::push::kind::message) continue;
+    BOOST_TEST(told->msg.sender == "helper");
+    BOOST_TEST(told->msg.body == "echo: what time is it?");
+    break;
+  }
+  BOOST_TEST((seen.items() == std::vector<std::string>{"helper<alice:what time is it?"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -86,6 +86,7 @@ struct send_request {
   std::string body;                     ///< Opaque bytes.
   std::vector<std::string> mentions;    ///< Mentioned users.
   std::vector<std::string> recipients;  ///< Group fan-out targets (filled by the group actor).
+  bool from_app = false;  ///< Sent through the app port: no before-send hook is asked.
 };
 
 /// Answer to a send: where the message landed.
@@ -204,7 +205,7 @@ struct group_spec {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, send_request& x) {
   return f(caf::meta::type_name("parley.send_request"), x.conversation, x.sender, x.device,
-           x.client_msg_id, x.content_type, x.body, x.mentions, x.recipients);
+           x.client_msg_id, x.content_type, x.body, x.mentions, x.recipients, x.from_app);
 }
 
 template <class Inspector>

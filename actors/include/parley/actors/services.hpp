@@ -24,6 +24,8 @@ class token_authority;
 
 namespace parley::actors {
 
+class hook_table;
+
 /// Tunables of entity actors and connections. Plain struct; validated in cli/.
 struct actor_options {
   /// An entity actor with no message for this long passivates (unless it has sessions or
@@ -109,6 +111,8 @@ struct services {
   runtime::keyed_rate_limiter* user_rates = nullptr;
   actor_options options;
   node_counters* counters = nullptr;
+  /// The app's hooks installed on this node (hooks.hpp).
+  hook_table* hooks = nullptr;
   /// Tests only: called where a handler runs (an entity's id before it handles a message;
   /// "reply/<user>" before a connection's continuation); a throw from it is a handler's throw.
   std::function<void(const std::string& where)> inject_fault;

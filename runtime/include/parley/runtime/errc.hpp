@@ -37,6 +37,7 @@ enum class errc : std::uint8_t {
   limit_exceeded = 17,  ///< a configured cap was reached
   banned = 18,          ///< login refused: the user is banned
   token_revoked = 19,   ///< login refused: the token was revoked
+  rejected = 20,        ///< the app's before-send hook refused a message
 };
 
 const error_category& category_of(errc);
