@@ -12,6 +12,7 @@
 
 #include <kj/async.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <future>
@@ -99,6 +100,67 @@ class mailbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<T> items_;
+};
+
+/// A before-send hook judging by the body: "bad..." is rejected, "rewrite me" becomes
+/// "rewritten", "slow" is never answered, anything else is allowed. Counts its calls.
+class word_filter final : public app::BeforeSendHook::Server {
+ public:
+  explicit word_filter(std::atomic<int>& calls) : calls_(calls) {}
+
+  kj::Promise<void> check(CheckContext context) override {
+    ++calls_;
+    auto m = context.getParams().getMessage();
+    const std::string body(reinterpret_cast<const char*>(m.getBody().begin()), m.getBody().size());
+    auto verdict = context.getResults().initVerdict();
+    if (body == "slow") return kj::NEVER_DONE;
+    if (body.rfind("bad", 0) == 0) {
+      verdict.setReject("no bad words, " + std::string(m.getSender().cStr()));
+    } else if (body == "rewrite me") {
+      verdict.setRewrite(data_of("rewritten"));
+    } else {
+      verdict.setAllow();
+    }
+    return kj::READY_NOW;
+  }
+
+ private:
+  std::atomic<int>& calls_;
+};
+
+/// Installs a word_filter with `timeout_ms` and `fail_open`.
+inline hook_app::setup_fn install_filter(std::atomic<int>& calls, std::uint32_t timeout_ms,
+                                         bool fail_open) {
+  return [&calls, timeout_ms, fail_open](app::Engine::Client engine, kj::WaitScope& ws) {
+    auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+    auto req = hooks.setBeforeSendRequest();
+    req.setHook(kj::heap<word_filter>(calls));
+    req.setTimeoutMs(timeout_ms);
+    req.setFailOpen(fail_open);
+    req.send().wait(ws);
+  };
+}
+
+struct notice {
+  std::string recipient, conversation, sender, preview;
+  std::uint64_t seq;
+};
+
+class notice_sink final : public app::OfflinePushHook::Server {
+ public:
+  explicit notice_sink(mailbox<notice>& box) : box_(box) {}
+  kj::Promise<void> notify(NotifyContext context) override {
+    for (auto n : context.getParams().getNotices()) {
+      box_.add(notice{
+          n.getRecipient(), n.getConversation(), n.getSender(),
+          std::string(reinterpret_cast<const char*>(n.getPreview().begin()), n.getPreview().size()),
+          n.getSeq()});
+    }
+    return kj::READY_NOW;
+  }
+
+ private:
+  mailbox<notice>& box_;
 };
 
 }  // namespace parley::test_support

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "../app_client.hpp"
+#include "../hook_app.hpp"
 #include "../support.hpp"
 
 #include <caf/actor_system.hpp>
@@ -837,6 +838,55 @@ BOOST_AUTO_TEST_CASE(bans_and_revocations_hold_on_every_node_across_a_move_and_a
   unban.setUser(carl);
   BOOST_TEST(unban.send().wait(app.wait()).getWasBanned());
   require_ok(connect(0)->login(cluster.token(carl), "d"));
+}
+
+BOOST_AUTO_TEST_CASE(hooks_installed_on_every_node_judge_and_notify_across_a_shard_move) {
+  auto base = testing::embedded_cluster::test_defaults();
+  base.app_enabled = true;
+  testing::embedded_cluster cluster(3, base);
+  const auto secret = test_support::secret_in(cluster.secret_file());
+  // The hooks' topology: one per node, so the app installs them through every node's port.
+  std::atomic<int> calls{0};
+  test_support::mailbox<test_support::notice> notices;
+  std::vector<std::unique_ptr<test_support::hook_app>> apps;
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    apps.push_back(std::make_unique<test_support::hook_app>(
+        cluster.node(i).app_port(), secret, [&](app::Engine::Client engine, kj::WaitScope& ws) {
+          test_support::install_filter(calls, 0, false)(engine, ws);
+          auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+          auto req = hooks.setOfflinePushRequest();
+          req.setHook(kj::heap<test_support::notice_sink>(notices));
+          req.send().wait(ws);
+        }));
+  }
+  const auto alice = cluster.user_on(0, "alice");
+  const auto carol = cluster.user_on(2, "carol");  // offline throughout
+  auto conn = cluster.login(1, alice);
+  const auto conversation = runtime::conversation_entity(runtime::dm_conversation(alice, carol));
+  auto send = [&](const std::string& id, const std::string& body) {
+    return conn->send_to_user(carol, id, body);
+  };
+  require_ok(send("c1", "hello"));
+  BOOST_TEST((send("c2", "bad idea").code == wire::ErrorCode::REJECTED));
+  // Move the conversation's shard; the new owner's hooks judge from then on.
+  const auto from = cluster.owner_of(conversation);
+  const auto to = (from + 1) % cluster.size();
+  const auto moved = cluster.node(from).migrate_shard(cluster.shard_of(conversation),
+                                                      "node-" + std::to_string(to));
+  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(conversation) == to; }));
+  BOOST_TEST((send("c3", "bad again").code == wire::ErrorCode::REJECTED));
+  auto after = send("c4", "still here");
+  require_ok(after);
+  BOOST_TEST(after.seq == 2u);
+  BOOST_TEST(calls.load() == 4);
+  auto told = notices.wait_until(
+      [](const std::vector<test_support::notice>& got) { return got.size() >= 2; });
+  BOOST_TEST_REQUIRE(told.size() == 2u);
+  BOOST_TEST(told[0].recipient == carol);
+  BOOST_TEST(told[0].seq == 1u);
+  BOOST_TEST(told[1].preview == "still here");
+  BOOST_TEST(told[1].seq == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -616,74 +616,17 @@ BOOST_AUTO_TEST_SUITE_END()
 namespace {
 
 using test_support::hook_app;
+using test_support::install_filter;
 using test_support::mailbox;
-
-/// A before-send hook judging by the body: "bad..." is rejected, "rewrite me" becomes
-/// "rewritten", "slow" is never answered, anything else is allowed. Counts its calls.
-class word_filter final : public app::BeforeSendHook::Server {
- public:
-  explicit word_filter(std::atomic<int>& calls) : calls_(calls) {}
-
-  kj::Promise<void> check(CheckContext context) override {
-    ++calls_;
-    auto m = context.getParams().getMessage();
-    const std::string body(reinterpret_cast<const char*>(m.getBody().begin()), m.getBody().size());
-    auto verdict = context.getResults().initVerdict();
-    if (body == "slow") return kj::NEVER_DONE;
-    if (body.rfind("bad", 0) == 0) {
-      verdict.setReject("no bad words, " + std::string(m.getSender().cStr()));
-    } else if (body == "rewrite me") {
-      verdict.setRewrite(test_support::data_of("rewritten"));
-    } else {
-      verdict.setAllow();
-    }
-    return kj::READY_NOW;
-  }
-
- private:
-  std::atomic<int>& calls_;
-};
-
-/// Installs a word_filter with `timeout_ms` and `fail_open`.
-hook_app::setup_fn install_filter(std::atomic<int>& calls, std::uint32_t timeout_ms,
-                                  bool fail_open) {
-  return [&calls, timeout_ms, fail_open](app::Engine::Client engine, kj::WaitScope& ws) {
-    auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
-    auto req = hooks.setBeforeSendRequest();
-    req.setHook(kj::heap<word_filter>(calls));
-    req.setTimeoutMs(timeout_ms);
-    req.setFailOpen(fail_open);
-    req.send().wait(ws);
-  };
-}
+using test_support::notice;
+using test_support::notice_sink;
+using test_support::word_filter;
 
 std::vector<std::string> bodies_of(const client::response& pulled) {
   std::vector<std::string> out;
   for (auto& m : pulled.messages) out.push_back(m.body);
   return out;
 }
-
-struct notice {
-  std::string recipient, conversation, sender, preview;
-  std::uint64_t seq;
-};
-
-class notice_sink final : public app::OfflinePushHook::Server {
- public:
-  explicit notice_sink(mailbox<notice>& box) : box_(box) {}
-  kj::Promise<void> notify(NotifyContext context) override {
-    for (auto n : context.getParams().getNotices()) {
-      box_.add(notice{
-          n.getRecipient(), n.getConversation(), n.getSender(),
-          std::string(reinterpret_cast<const char*>(n.getPreview().begin()), n.getPreview().size()),
-          n.getSeq()});
-    }
-    return kj::READY_NOW;
-  }
-
- private:
-  mailbox<notice>& box_;
-};
 
 /// A bot that answers each message with "echo: <body>" through Messages.sendAsUser.
 class echo_bot final : public app::BotHook::Server {
