@@ -31,6 +31,80 @@ interface Engine {
   cluster @4 () -> (cluster :Cluster);
   inspection @5 () -> (inspection :Inspection);
   hooks @6 () -> (hooks :Hooks);
+  events @7 () -> (events :Events);
+}
+
+interface Events {
+  # The engine's event feed: every stored message, every session opened or closed and every
+  # change of a group's members or roles, as they became durable. Events are kept in the event
+  # log of the shard where they happened (so a shard's events move with it) and numbered there
+  # (seq, from 1, in the order they were written); a cursor is a position in every shard's log.
+
+  subscribe @0 (filter :EventFilter, cursor :Data, listener :EventListener, maxBatch :UInt32)
+            -> (subscription :Subscription);
+  # Calls listener.deliver with the events after `cursor` (empty: from the oldest kept), in
+  # batches of at most maxBatch (0: 100; at most 1000), one call at a time: the next batch goes
+  # out only once deliver returned, so a slow app slows its feed, never the node's memory. With
+  # each batch comes the cursor just past it: store it when you have processed the batch, and
+  # subscribe with it after a reconnect to lose nothing and receive nothing twice. Each shard's
+  # order is kept; events of different shards interleave. Kept: the last 1,000,000 events per
+  # shard (older ones are gone; a cursor that old resumes at the oldest kept). A failed
+  # deliver call (the app went away) ends the subscription.
+
+  head @1 () -> (cursor :Data);
+  # A cursor at the current end of every shard's log: subscribe with it for new events only.
+}
+
+struct EventFilter {
+  messages @0 :Bool = true;  # messageStored
+  sessions @1 :Bool = true;  # sessionOpened, sessionClosed
+  groups @2 :Bool = true;    # groupChanged
+}
+
+interface EventListener {
+  deliver @0 (events :List(Event), cursor :Data) -> ();
+}
+
+interface Subscription {
+  cancel @0 () -> ();
+  # Ends the feed (dropping the capability ends it too).
+}
+
+struct Event {
+  shard @0 :UInt32;        # The shard whose log holds it,
+  seq @1 :UInt64;          # and its place there.
+  timestampMs @2 :UInt64;  # When it happened (the writing node's clock).
+  union {
+    messageStored @3 :MessageStored;
+    sessionOpened @4 :SessionChange;
+    sessionClosed @5 :SessionChange;
+    groupChanged @6 :GroupChange;
+  }
+}
+
+struct MessageStored {
+  conversation @0 :Text;   # "dm/<a>/<b>" or "group/<g>".
+  seq @1 :UInt64;
+  sender @2 :Text;         # "" for a system message.
+  senderDevice @3 :Text;
+  contentType @4 :UInt32;
+  bodyBytes @5 :UInt32;    # Read the body with Messages.history if you need it.
+}
+
+struct SessionChange {
+  user @0 :Text;
+  device @1 :Text;
+  deviceType @2 :UInt16;   # A DeviceType of client.capnp as a number.
+  node @3 :Text;           # The node whose client port the device is connected to.
+}
+
+struct GroupChange {
+  group @0 :Text;
+  user @1 :Text;                   # The member concerned.
+  kind @2 :Client.InboxEventKind;  # groupJoined, groupLeft, kickedFromGroup, roleChanged,
+                                   # groupDismissed (one per member), as the member's inbox has it.
+  by @3 :Text;                     # Who did it ("" for the app).
+  role @4 :Client.GroupRole;       # roleChanged: the new role.
 }
 
 interface Hooks {

@@ -51,6 +51,10 @@ class engine_impl final : public app::Engine::Server {
     context.getResults().setCluster(app_rpc::make_cluster(view_));
     return kj::READY_NOW;
   }
+  kj::Promise<void> events(EventsContext context) override {
+    context.getResults().setEvents(app_rpc::make_events(svc_));
+    return kj::READY_NOW;
+  }
   kj::Promise<void> hooks(HooksContext context) override {
     context.getResults().setHooks(hooks_.capability());
     return kj::READY_NOW;

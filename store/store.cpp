@@ -1,4 +1,5 @@
 #include "parley/store/store.hpp"
+#include "parley/store/keys.hpp"
 
 #include "records.capnp.h"
 
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
@@ -344,6 +346,8 @@ struct store::impl {
   std::vector<rocksdb::ColumnFamilyHandle*> shards;  // index = shard id
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm;
+  std::uint64_t event_retention = 0;
+  std::unique_ptr<event_sequencer> events;  // set once the db is open
 
   ~impl() {
     if (!db) return;
@@ -454,6 +458,7 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   }
   p->dir = opts.dir;
   p->cf_options = cf_opts;
+  p->event_retention = std::max<std::uint64_t>(opts.event_retention, 1024);
   p->default_cf = handles[0];
   p->shards.assign(handles.begin() + 1, handles.end());
 
@@ -464,7 +469,16 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
                    encode_meta(shards));
     if (!s.ok()) return convert(s);
   }
-  return std::unique_ptr<store>(new store(std::move(p)));
+  std::unique_ptr<store> opened(new store(std::move(p)));
+  auto* self = opened.get();
+  opened->impl_->events = std::make_unique<event_sequencer>([self](std::uint32_t shard) {
+    const std::string owner = event_log_owner(shard);
+    auto last = self->scan(shard, record_prefix(owner, record::event),
+                           prefix_end(record_prefix(owner, record::event)), 1, direction::backward);
+    if (!last) return result<std::uint64_t>(last.error());
+    return result<std::uint64_t>(last->empty() ? 0 : seq_of_key(last->front().key));
+  });
+  return opened;
 }
 
 std::uint32_t store::shard_count() const {
@@ -565,6 +579,7 @@ error store::import_shard(std::uint32_t shard, const shard_export& data) {
   if (!s.ok()) return convert(s);
   impl_->replace(shard, fresh);
   impl_->db->DestroyColumnFamilyHandle(old);
+  impl_->events->forget(shard);  // count on from the imported log
   return {};
 }
 
@@ -578,6 +593,7 @@ error store::clear_shard(std::uint32_t shard) {
   if (!s.ok()) return convert(s);
   impl_->replace(shard, fresh);
   impl_->db->DestroyColumnFamilyHandle(old);
+  impl_->events->forget(shard);
   return {};
 }
 
@@ -650,11 +666,48 @@ result<std::vector<entry>> store::scan(std::uint32_t shard, std::string_view beg
 
 error store::write(const write_batch& batch, durability d) {
   if (auto refused = resume_if_failed()) return refused;
+  // Events: number them per shard now (in the order writers get here), settle when written.
+  std::map<std::uint32_t, std::pair<std::uint64_t, std::size_t>> numbered;  // first, count
+  for (const auto& op : batch.ops()) {
+    if (op.event) ++numbered[op.shard].second;
+  }
+  for (auto& [shard, range] : numbered) {
+    auto first = impl_->events->take(shard, range.second);
+    if (!first) {
+      for (auto& [s, r] : numbered) {
+        if (s == shard) break;
+        impl_->events->settle(s, r.first, r.second);
+      }
+      return first.error();
+    }
+    range.first = *first;
+  }
+  struct settle_on_exit {
+    event_sequencer& seq;
+    const std::map<std::uint32_t, std::pair<std::uint64_t, std::size_t>>& ranges;
+    ~settle_on_exit() {
+      for (auto& [shard, r] : ranges) seq.settle(shard, r.first, r.second);
+    }
+  } settle{*impl_->events, numbered};
+
   rocksdb::WriteBatch wb;
+  auto next_event = numbered;  // the next seq per shard, as ops are added
   for (const auto& op : batch.ops()) {
     auto* cf = impl_->cf(op.shard);
     if (!cf) return {errc::invalid_argument, "no shard " + std::to_string(op.shard)};
-    auto s = op.erase ? wb.Delete(cf, op.key) : wb.Put(cf, op.key, op.value);
+    rocksdb::Status s;
+    if (op.event) {
+      const std::uint64_t seq = next_event[op.shard].first++;
+      const std::string owner = event_log_owner(op.shard);
+      s = wb.Put(cf, seq_key(owner, record::event, seq), op.value);
+      // Past the retention, trim in steps of 1024 events (one range delete each).
+      if (s.ok() && seq > impl_->event_retention && seq % 1024 == 0) {
+        s = wb.DeleteRange(cf, seq_key(owner, record::event, 0),
+                           seq_key(owner, record::event, seq - impl_->event_retention));
+      }
+    } else {
+      s = op.erase ? wb.Delete(cf, op.key) : wb.Put(cf, op.key, op.value);
+    }
     if (!s.ok()) return convert(s);
   }
   rocksdb::WriteOptions wo;
@@ -670,6 +723,31 @@ error store::write(const write_batch& batch, durability d) {
     impl_->last_resume = std::chrono::steady_clock::now();
   }
   return convert(s);
+}
+
+result<event_page> store::read_events(std::uint32_t shard, std::uint64_t after, std::size_t limit) {
+  auto readable = impl_->events->readable(shard);
+  if (!readable) return readable.error();
+  event_page page;
+  page.readable = *readable;
+  page.through = std::min(after, *readable);
+  if (after >= *readable || limit == 0) return page;
+  const std::string owner = event_log_owner(shard);
+  // Past the trimmed ones at once; holes (failed writes) are skipped by the range read.
+  auto oldest = scan(shard, seq_key(owner, record::event, after + 1),
+                     seq_key(owner, record::event, *readable + 1), 1);
+  if (!oldest) return oldest.error();
+  if (oldest->empty()) {
+    page.through = *readable;
+    return page;
+  }
+  const std::uint64_t from = seq_of_key(oldest->front().key);
+  page.through = std::min<std::uint64_t>(*readable, from - 1 + limit);
+  auto found = scan(shard, seq_key(owner, record::event, from),
+                    seq_key(owner, record::event, page.through + 1), limit);
+  if (!found) return found.error();
+  for (auto& e : *found) page.events.push_back({seq_of_key(e.key), std::move(e.value)});
+  return page;
 }
 
 error store::resume_if_failed() {

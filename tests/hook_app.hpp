@@ -33,6 +33,8 @@ class hook_app {
     thread_ = std::thread([this, port, secret = std::move(secret), setup = std::move(setup),
                            ready = std::move(ready)]() mutable {
       app_client app(port);
+      std::vector<capnp::Capability::Client> kept;  // destroyed before the app's event loop
+      kept_here() = &kept;
       auto stopping = kj::newPromiseAndCrossThreadFulfiller<void>();
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -66,7 +68,15 @@ class hook_app {
   hook_app(const hook_app&) = delete;
   hook_app& operator=(const hook_app&) = delete;
 
+  /// In a setup function: keeps `cap` (a subscription) until the app stops.
+  static void keep(capnp::Capability::Client cap) { kept_here()->push_back(kj::mv(cap)); }
+
  private:
+  static std::vector<capnp::Capability::Client>*& kept_here() {
+    static thread_local std::vector<capnp::Capability::Client>* kept = nullptr;
+    return kept;
+  }
+
   std::mutex mu_;
   kj::Own<kj::CrossThreadPromiseFulfiller<void>> stop_;
   std::thread thread_;

@@ -2,6 +2,7 @@
 
 #include "parley/schema/framing.hpp"
 
+#include "app.capnp.h"
 #include "client.capnp.h"
 #include "records.capnp.h"
 
@@ -174,6 +175,48 @@ std::optional<user_access> decode_access(const std::string& stored) {
   return decode_root<records::UserAccess>(stored, [](records::UserAccess::Reader s) {
     return user_access{s.getRevokedAtUs(), s.getBanned(), s.getBannedUntilMs(), s.getBanReason()};
   });
+}
+
+std::string encode_message_stored(const send_request& r, std::uint64_t seq,
+                                  std::uint64_t timestamp_ms) {
+  capnp::MallocMessageBuilder message;
+  auto e = message.initRoot<app::Event>();
+  e.setTimestampMs(timestamp_ms);
+  auto m = e.initMessageStored();
+  m.setConversation(r.conversation);
+  m.setSeq(seq);
+  m.setSender(r.sender);
+  m.setSenderDevice(r.device);
+  m.setContentType(r.content_type);
+  m.setBodyBytes(static_cast<std::uint32_t>(r.body.size()));
+  return schema::encode_bytes(message);
+}
+
+std::string encode_session_change(bool opened, const std::string& user, const std::string& device,
+                                  std::uint16_t device_type, const std::string& node) {
+  capnp::MallocMessageBuilder message;
+  auto e = message.initRoot<app::Event>();
+  e.setTimestampMs(now_ms());
+  auto s = opened ? e.initSessionOpened() : e.initSessionClosed();
+  s.setUser(user);
+  s.setDevice(device);
+  s.setDeviceType(device_type);
+  s.setNode(node);
+  return schema::encode_bytes(message);
+}
+
+std::string encode_group_change(const std::string& group, const std::string& user,
+                                const inbox_event_spec& spec) {
+  capnp::MallocMessageBuilder message;
+  auto e = message.initRoot<app::Event>();
+  e.setTimestampMs(now_ms());
+  auto g = e.initGroupChanged();
+  g.setGroup(group);
+  g.setUser(user);
+  g.setKind(static_cast<wire::InboxEventKind>(spec.kind));
+  g.setBy(spec.actor);
+  g.setRole(static_cast<wire::GroupRole>(spec.role));
+  return schema::encode_bytes(message);
 }
 
 }  // namespace parley::actors

@@ -30,6 +30,14 @@ std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
 /// The ServerFrame that pushes a stored message (`is_message`) or inbox event to a client,
 /// stream-framed, as bytes. The actor that stores the record encodes it once; presence actors
 /// and connection hubs pass it on as is, whatever the number of recipients.
+/// Events of the app's feed (app.capnp Event, without shard and seq: the store numbers them).
+std::string encode_message_stored(const send_request& r, std::uint64_t seq,
+                                  std::uint64_t timestamp_ms);
+std::string encode_session_change(bool opened, const std::string& user, const std::string& device,
+                                  std::uint16_t device_type, const std::string& node);
+std::string encode_group_change(const std::string& group, const std::string& user,
+                                const inbox_event_spec& spec);
+
 std::string encode_push_frame(const std::string& stored, bool is_message);
 
 /// One member of a group.

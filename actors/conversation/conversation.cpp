@@ -237,6 +237,7 @@ class conversation_actor final : public entity_actor {
     store::write_batch batch;
     log_.append(batch, seq, message);
     batch.put(shard_, dedupe_key, store::encode_u64(seq) + store::encode_u64(last_ts_));
+    batch.event(shard_, encode_message_stored(r, seq, last_ts_));
 
     std::optional<push_notice> notice;
     if (svc_.hooks && svc_.hooks->delivers_offline()) {

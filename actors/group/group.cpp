@@ -432,6 +432,7 @@ class group_actor final : public entity_actor {
     } else {
       batch.put(shard_, state_key_, encode_group(state_));
     }
+    for (const auto& a : events) batch.event(shard_, encode_group_change(group_, a.user, a.spec));
     commit(std::move(batch), [this, rp, events = std::move(events),
                               answer = std::move(answer)](const error& st) mutable {
       if (!st.ok()) {

@@ -178,6 +178,17 @@ class presence_actor final : public entity_actor {
           }
           batches.send(this, frame);
         },
+        [this](events_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<event_slice> {
+          auto page = svc_.db->read_events(shard_, after, limit);
+          if (!page) return storage_error(page.error());
+          event_slice out;
+          out.through = page->through;
+          for (auto& e : page->events) {
+            out.seqs.push_back(e.seq);
+            out.payloads.push_back(std::move(e.payload));
+          }
+          return out;
+        },
         [this](event_atom, std::string& user, std::string& frame) {
           auto it = online_.find(user);
           if (it == online_.end()) return;
@@ -317,13 +328,23 @@ class presence_actor final : public entity_actor {
       send(old->hub, kicked_atom::value, old->connection,
            static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),
            std::string("the same device logged in on another connection"));
+      record_session(false, user, *old);
       auto hub = std::move(old->hub);
       devices.erase(old);
       release(hub);
     }
     retain(s.hub);
+    record_session(true, user, s);
     devices.push_back(std::move(s));
     return {};
+  }
+
+  /// Adds sessionOpened / sessionClosed to the shard's event log (the app's feed). Sessions
+  /// live in memory only, so nothing waits for this write.
+  void record_session(bool opened, const std::string& user, const session& s) {
+    store::write_batch batch;
+    batch.event(shard_, encode_session_change(opened, user, s.device, s.device_type, s.node));
+    commit(std::move(batch), [](const error&) {});
   }
 
   /// Ends `user`'s sessions on `device` ("" = all) with a Kicked frame of `reason`.
@@ -339,6 +360,7 @@ class presence_actor final : public entity_actor {
         continue;
       }
       send(s->hub, kicked_atom::value, s->connection, reason, detail);
+      record_session(false, user, *s);
       auto hub = std::move(s->hub);
       s = devices.erase(s);
       release(hub);
@@ -357,6 +379,7 @@ class presence_actor final : public entity_actor {
       return d.device == device && d.is(hub, connection);
     });
     if (s == devices.end()) return;  // already replaced by a newer login
+    record_session(false, user, *s);
     auto gone = std::move(s->hub);
     devices.erase(s);
     if (devices.empty()) online_.erase(it);
@@ -384,7 +407,11 @@ class presence_actor final : public entity_actor {
     for (auto it = online_.begin(); it != online_.end();) {
       auto& devices = it->second;
       devices.erase(std::remove_if(devices.begin(), devices.end(),
-                                   [&](const session& s) { return s.hub.address() == hub; }),
+                                   [&](const session& s) {
+                                     if (s.hub.address() != hub) return false;
+                                     record_session(false, it->first, s);
+                                     return true;
+                                   }),
                     devices.end());
       it = devices.empty() ? online_.erase(it) : std::next(it);
     }

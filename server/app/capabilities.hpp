@@ -23,6 +23,7 @@ kj::Own<app::Users::Server> make_users(actors::services& svc);
 kj::Own<app::Groups::Server> make_groups(actors::services& svc);
 kj::Own<app::Messages::Server> make_messages(actors::services& svc);
 kj::Own<app::Inspection::Server> make_inspection(actors::services& svc);
+kj::Own<app::Events::Server> make_events(actors::services& svc);
 /// `view` answers for the node; it outlives every capability.
 kj::Own<app::Cluster::Server> make_cluster(const std::function<node_view()>& view);
 

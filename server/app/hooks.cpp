@@ -19,6 +19,7 @@
 // slows its own deliveries, never the node's memory.
 
 #include "hooks.hpp"
+#include "kj_inbox.hpp"
 #include "support.hpp"
 
 #include "parley/actors/hooks.hpp"
@@ -54,59 +55,6 @@ constexpr std::size_t max_pending_checks = 10000;
 constexpr std::size_t max_queued = 10000;
 constexpr std::uint32_t max_batch_limit = 1000;
 constexpr std::size_t max_reason_bytes = 256;
-
-/// CAF -> kj: closures posted from any thread, run on the kj thread in order.
-class kj_inbox {
- public:
-  /// False once closed (the closure is dropped).
-  bool post(std::function<void()> fn) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return false;
-    queue_.push_back(std::move(fn));
-    if (armed_) {
-      armed_ = false;
-      wake_->fulfill();
-    }
-    return true;
-  }
-
-  /// On the kj thread: runs what is posted, forever.
-  kj::Promise<void> serve() {
-    auto next = kj::newPromiseAndCrossThreadFulfiller<void>();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      wake_ = kj::mv(next.fulfiller);
-      if (queue_.empty()) {
-        armed_ = true;
-      } else {
-        wake_->fulfill();
-      }
-    }
-    return next.promise.then([this] {
-      std::deque<std::function<void()>> batch;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        batch.swap(queue_);
-      }
-      for (auto& fn : batch) fn();
-      return serve();
-    });
-  }
-
-  /// Drops what is queued and refuses what comes (the host is going away).
-  void close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    queue_.clear();
-  }
-
- private:
-  std::mutex mu_;
-  std::deque<std::function<void()>> queue_;
-  kj::Own<kj::CrossThreadPromiseFulfiller<void>> wake_;
-  bool armed_ = false;
-  bool closed_ = false;
-};
 
 /// What the kj side does for the bridge (hook_host::impl implements it).
 struct hook_calls {

@@ -10,6 +10,7 @@
 #include "parley/testing/embedded_node.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <map>
 #include <set>
@@ -794,6 +795,161 @@ BOOST_AUTO_TEST_CASE(a_bot_gets_its_messages_and_answers_through_the_app) {
     break;
   }
   BOOST_TEST((seen.items() == std::vector<std::string>{"helper<alice:what time is it?"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- events --------------------------------------------------------------------------------------
+
+namespace {
+
+/// "msg <conversation>#<seq>", "open <user>/<device>", "close <user>/<device>",
+/// "group <group> <user> <kind number>".
+std::string describe(app::Event::Reader e) {
+  switch (e.which()) {
+    case app::Event::MESSAGE_STORED:
+      return "msg " + std::string(e.getMessageStored().getConversation().cStr()) + "#" +
+             std::to_string(e.getMessageStored().getSeq());
+    case app::Event::SESSION_OPENED:
+      return "open " + std::string(e.getSessionOpened().getUser().cStr()) + "/" +
+             e.getSessionOpened().getDevice().cStr();
+    case app::Event::SESSION_CLOSED:
+      return "close " + std::string(e.getSessionClosed().getUser().cStr()) + "/" +
+             e.getSessionClosed().getDevice().cStr();
+    case app::Event::GROUP_CHANGED:
+      return "group " + std::string(e.getGroupChanged().getGroup().cStr()) + " " +
+             e.getGroupChanged().getUser().cStr() + " " +
+             std::to_string(static_cast<int>(e.getGroupChanged().getKind()));
+  }
+  return "?";
+}
+
+/// One delivered batch: its events' descriptions and the cursor that came with it.
+struct batch_seen {
+  std::vector<std::string> events;
+  std::string cursor;
+};
+
+/// Records each batch as the app would process it: events and cursor together.
+class event_recorder final : public app::EventListener::Server {
+ public:
+  explicit event_recorder(mailbox<batch_seen>& batches) : batches_(batches) {}
+  kj::Promise<void> deliver(DeliverContext context) override {
+    batch_seen b;
+    for (auto e : context.getParams().getEvents()) b.events.push_back(describe(e));
+    auto c = context.getParams().getCursor();
+    b.cursor.assign(reinterpret_cast<const char*>(c.begin()), c.size());
+    batches_.add(std::move(b));
+    return kj::READY_NOW;
+  }
+
+ private:
+  mailbox<batch_seen>& batches_;
+};
+
+std::vector<std::string> events_in(const std::vector<batch_seen>& batches) {
+  std::vector<std::string> out;
+  for (auto& b : batches) out.insert(out.end(), b.events.begin(), b.events.end());
+  return out;
+}
+
+/// Subscribes from `cursor` with `filter` (messages, sessions, groups) and keeps the
+/// subscription for as long as the app runs.
+hook_app::setup_fn subscribe(mailbox<batch_seen>& batches, std::string cursor,
+                             std::array<bool, 3> filter = {true, true, true}) {
+  return [&batches, cursor, filter](app::Engine::Client engine, kj::WaitScope& ws) {
+    auto feed = engine.eventsRequest().send().wait(ws).getEvents();
+    auto req = feed.subscribeRequest();
+    req.setCursor(test_support::data_of(cursor));
+    req.initFilter().setMessages(filter[0]);
+    req.getFilter().setSessions(filter[1]);
+    req.getFilter().setGroups(filter[2]);
+    req.setListener(kj::heap<event_recorder>(batches));
+    req.setMaxBatch(2);
+    hook_app::keep(req.send().wait(ws).getSubscription());
+  };
+}
+
+bool has(const std::vector<std::string>& v, const std::string& item) {
+  return std::find(v.begin(), v.end(), item) != v.end();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(app_events)
+
+BOOST_AUTO_TEST_CASE(an_app_that_reconnects_resumes_from_its_cursor_losing_nothing) {
+  testing::embedded_node node(with_app_port());
+  mailbox<batch_seen> first;
+  std::vector<std::string> before;
+  std::string cursor;
+  auto alice = node.login("alice", "laptop");
+  require_ok(alice->create_group("team", "Team"));
+  require_ok(alice->add_member("team", "bob"));
+  for (int i = 1; i <= 3; ++i) require_ok(alice->send_to_user("bob", "a" + std::to_string(i), "x"));
+  {
+    hook_app app(node.node().app_port(), secret_of(node), subscribe(first, ""));
+    auto batches =
+        first.wait_until([](auto& got) { return has(events_in(got), "msg dm/alice/bob#3"); });
+    // What the app processed, and the cursor it stored with its last batch.
+    before = events_in(batches);
+    cursor = batches.back().cursor;
+  }
+  // While the app is away: more messages, and alice leaves.
+  require_ok(alice->send_to_user("bob", "a4", "x"));
+  require_ok(alice->send_to_group("team", "g1", "x"));
+  alice.reset();
+  mailbox<batch_seen> second;
+  hook_app app(node.node().app_port(), secret_of(node), subscribe(second, cursor));
+  auto after = events_in(second.wait_until([](auto& got) {
+    auto seen = events_in(got);
+    return has(seen, "close alice/laptop") && has(seen, "msg dm/alice/bob#4") &&
+           has(seen, "msg group/team#1");
+  }));
+  std::multiset<std::string> all(before.begin(), before.end());
+  all.insert(after.begin(), after.end());
+  const std::string joined = std::to_string(static_cast<int>(wire::InboxEventKind::GROUP_JOINED));
+  BOOST_TEST((all == std::multiset<std::string>{"open alice/laptop", "group team alice " + joined,
+                                                "group team bob " + joined, "msg dm/alice/bob#1",
+                                                "msg dm/alice/bob#2", "msg dm/alice/bob#3",
+                                                "msg dm/alice/bob#4", "msg group/team#1",
+                                                "close alice/laptop"}));
+  // Each shard's order is kept: the direct conversation's messages arrive by seq.
+  std::vector<std::string> dm;
+  for (auto& e : before)
+    if (e.rfind("msg dm/", 0) == 0) dm.push_back(e);
+  for (auto& e : after)
+    if (e.rfind("msg dm/", 0) == 0) dm.push_back(e);
+  BOOST_TEST((dm == std::vector<std::string>{"msg dm/alice/bob#1", "msg dm/alice/bob#2",
+                                             "msg dm/alice/bob#3", "msg dm/alice/bob#4"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_subscription_from_the_head_gets_new_events_of_the_kinds_asked) {
+  testing::embedded_node node(with_app_port());
+  auto alice = node.login("alice", "laptop");
+  require_ok(alice->send_to_user("bob", "old", "before the subscription"));
+  app_client direct(node.node().app_port());
+  auto feed = engine_of(direct, node).eventsRequest().send().wait(direct.wait()).getEvents();
+  auto head = feed.headRequest().send().wait(direct.wait()).getCursor();
+  const std::string cursor(reinterpret_cast<const char*>(head.begin()), head.size());
+  BOOST_TEST(cursor.size() == 8u * server::node_options{}.shard_count);
+  mailbox<batch_seen> seen;
+  hook_app app(node.node().app_port(), secret_of(node),
+               subscribe(seen, cursor, {true, false, false}));
+  require_ok(alice->send_to_user("bob", "new-1", "x"));
+  auto bob = node.login("bob", "phone");  // a session event: not asked for
+  require_ok(alice->send_to_user("bob", "new-2", "x"));
+  auto got = events_in(
+      seen.wait_until([](auto& got) { return has(events_in(got), "msg dm/alice/bob#3"); }));
+  BOOST_TEST((got == std::vector<std::string>{"msg dm/alice/bob#2", "msg dm/alice/bob#3"}));
+  // Bad arguments.
+  BOOST_TEST(starts_with(failure_of([&] {
+                           auto req = feed.subscribeRequest();
+                           req.setCursor(test_support::data_of("short"));
+                           req.setListener(kj::heap<event_recorder>(seen));
+                           req.send().wait(direct.wait());
+                         }),
+                         "bad_request: the cursor"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -66,6 +66,7 @@ using dismiss_atom = caf::atom_constant<caf::atom("gdismiss")>;     ///< group: 
 using info_atom = caf::atom_constant<caf::atom("ginfo")>;           ///< group: describe it
 using members_atom = caf::atom_constant<caf::atom("gmembers")>;     ///< group: list members
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;      ///< entity: describe itself
+using events_atom = caf::atom_constant<caf::atom("events")>;        ///< presence: read event log
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -195,6 +196,14 @@ struct entity_report {
   std::vector<figure> figures;
 };
 
+/// Part of a shard's event log (store/event_log.hpp): seqs[i] numbers payloads[i]; the read
+/// went through `through` (continue after it).
+struct event_slice {
+  std::vector<std::uint64_t> seqs;
+  std::vector<std::string> payloads;
+  std::uint64_t through = 0;
+};
+
 /// How a group is created.
 struct group_spec {
   std::string name;
@@ -261,6 +270,11 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, entity_report& x) {
   return f(caf::meta::type_name("parley.entity_report"), x.entity, x.node, x.shard, x.active,
            x.mailbox, x.writes_in_flight, x.figures);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event_slice& x) {
+  return f(caf::meta::type_name("parley.event_slice"), x.seqs, x.payloads, x.through);
 }
 
 template <class Inspector>

@@ -25,6 +25,7 @@ enum class record : char {
   state = 's',        ///< group: whole state, no suffix.
   stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
   access = 'a',       ///< presence: user id -> the app's revocation and ban of that user.
+  event = 'e',        ///< presence: the shard's event log (event_log.hpp), suffix = seq.
 };
 
 /// Longest entity id the layout accepts.

@@ -9,6 +9,7 @@
 // Thread safety: all methods may be called from any thread. Writes are usually submitted
 // through runtime's group committer, which batches many actors' writes into one synced write.
 
+#include "parley/store/event_log.hpp"
 #include "parley/store/status.hpp"
 
 #include <atomic>
@@ -76,6 +77,8 @@ struct options {
   std::size_t write_buffer_per_shard = 4u << 20;
   /// Tests only: faults to inject into file writes. Default none.
   std::shared_ptr<fault_injector> faults;
+  /// Events each shard's event log keeps (event_log.hpp); older ones are deleted. Default 1 M.
+  std::uint64_t event_retention = 1000000;
 };
 
 /// One put or delete, addressed to a shard.
@@ -84,6 +87,7 @@ struct write_op {
   std::string key;      ///< Full key (see keys.hpp).
   std::string value;    ///< Value for a put.
   bool erase = false;   ///< Delete instead of put.
+  bool event = false;   ///< An event: `value` goes to the shard's event log (key assigned then).
 };
 
 /// Writes that become durable together, atomically.
@@ -94,6 +98,10 @@ class write_batch {
   }
   void erase(std::uint32_t shard, std::string key) {
     ops_.push_back({shard, std::move(key), {}, true});
+  }
+  /// Appends `payload` to the event log of `shard` (event_log.hpp), numbered when written.
+  void event(std::uint32_t shard, std::string payload) {
+    ops_.push_back({shard, {}, std::move(payload), false, true});
   }
   /// Moves all of `other`'s writes after this batch's.
   void append(write_batch&& other);
@@ -175,6 +183,10 @@ class store {
   /// so that Resume() succeeds once the cause is gone; a broken disk (EIO) stays refused until
   /// an operator restarts the node. Reads keep working meanwhile.
   error write(const write_batch& batch, durability d);
+
+  /// The events of `shard` after seq `after`, at most `limit`, up to the readable seq
+  /// (event_log.hpp).
+  result<event_page> read_events(std::uint32_t shard, std::uint64_t after, std::size_t limit);
 
   /// Whether writes are refused after a storage error (and why), for stats and logs.
   std::optional<std::string> write_error() const;
