@@ -889,4 +889,68 @@ BOOST_AUTO_TEST_CASE(hooks_installed_on_every_node_judge_and_notify_across_a_sha
   BOOST_TEST(told[1].seq == 2u);
 }
 
+namespace {
+
+/// Records the messageStored events an app is given, as "<conversation>#<seq>".
+class stored_messages final : public app::EventListener::Server {
+ public:
+  explicit stored_messages(test_support::mailbox<std::string>& seen) : seen_(seen) {}
+  kj::Promise<void> deliver(DeliverContext context) override {
+    for (auto e : context.getParams().getEvents()) {
+      if (!e.isMessageStored()) continue;
+      seen_.add(std::string(e.getMessageStored().getConversation().cStr()) + "#" +
+                std::to_string(e.getMessageStored().getSeq()));
+    }
+    return kj::READY_NOW;
+  }
+
+ private:
+  test_support::mailbox<std::string>& seen_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(events_from_every_node_reach_an_app_on_one_across_a_shard_move) {
+  auto base = testing::embedded_cluster::test_defaults();
+  base.app_enabled = true;
+  testing::embedded_cluster cluster(3, base);
+  test_support::mailbox<std::string> seen;
+  test_support::hook_app app(cluster.node(0).app_port(),
+                             test_support::secret_in(cluster.secret_file()),
+                             [&](app::Engine::Client engine, kj::WaitScope& ws) {
+                               auto feed = engine.eventsRequest().send().wait(ws).getEvents();
+                               auto req = feed.subscribeRequest();
+                               req.setListener(kj::heap<stored_messages>(seen));
+                               test_support::hook_app::keep(req.send().wait(ws).getSubscription());
+                             });
+  // A direct conversation whose shard is on each node (with its peer).
+  const auto me = cluster.user_on(1, "s");
+  auto sender = cluster.login(1, me);
+  std::vector<std::pair<std::string, std::string>> peers;  // peer, conversation
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    for (int n = 0;; ++n) {
+      const auto peer = "p" + std::to_string(i) + "x" + std::to_string(n);
+      const auto conv = runtime::dm_conversation(me, peer);
+      if (cluster.owner_of(runtime::conversation_entity(conv)) != i) continue;
+      peers.emplace_back(peer, conv);
+      require_ok(sender->send_to_user(peer, "m1", "hello"));
+      break;
+    }
+  }
+  // Move the first conversation's shard, then write to it again.
+  const auto moving = runtime::conversation_entity(peers[0].second);
+  const auto from = cluster.owner_of(moving);
+  const auto to = (from + 1) % cluster.size();
+  const auto moved =
+      cluster.node(from).migrate_shard(cluster.shard_of(moving), "node-" + std::to_string(to));
+  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(moving) == to; }));
+  require_ok(sender->send_to_user(peers[0].first, "m2", "again"));
+  auto got = seen.wait_until([&](auto& got) { return got.size() >= 4; });
+  std::multiset<std::string> expected;
+  for (auto& [peer, conv] : peers) expected.insert(conv + "#1");
+  expected.insert(peers[0].second + "#2");
+  BOOST_TEST((std::multiset<std::string>(got.begin(), got.end()) == expected));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -334,3 +334,101 @@ BOOST_AUTO_TEST_CASE(an_empty_log_has_last_seq_zero) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(event_log)
+
+std::vector<std::uint64_t> seqs_of(const store::event_page& page) {
+  std::vector<std::uint64_t> out;
+  for (auto& e : page.events) out.push_back(e.seq);
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(events_are_numbered_per_shard_at_write_and_survive_a_reopen) {
+  testing::temp_dir dir;
+  {
+    auto db = open_store(dir.path(), 2);
+    store::write_batch b;
+    b.event(0, "a");
+    b.event(1, "x");
+    b.event(0, "b");
+    BOOST_TEST(db->write(b, store::durability::synced).ok());
+    store::write_batch c;
+    c.event(0, "c");
+    BOOST_TEST(db->write(c, store::durability::synced).ok());
+  }
+  auto db = open_store(dir.path(), 0);
+  auto page = db->read_events(0, 0, 10);
+  BOOST_TEST_REQUIRE(page.ok());
+  BOOST_TEST((seqs_of(*page) == std::vector<std::uint64_t>{1, 2, 3}));
+  BOOST_TEST(page->events[2].payload == "c");
+  BOOST_TEST(page->through == 3u);
+  BOOST_TEST(db->read_events(1, 0, 10)->events.size() == 1u);
+  // Paged, and numbering goes on after the reopen.
+  auto first = db->read_events(0, 0, 2);
+  BOOST_TEST((seqs_of(*first) == std::vector<std::uint64_t>{1, 2}));
+  BOOST_TEST(first->through == 2u);
+  store::write_batch d;
+  d.event(0, "d");
+  BOOST_TEST(db->write(d, store::durability::synced).ok());
+  BOOST_TEST((seqs_of(*db->read_events(0, 2, 10)) == std::vector<std::uint64_t>{3, 4}));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_write_leaves_a_hole_that_readers_step_over) {
+  testing::temp_dir dir;
+  auto db = open_store(dir.path(), 2);
+  store::write_batch ok1;
+  ok1.event(0, "one");
+  BOOST_TEST(db->write(ok1, store::durability::synced).ok());
+  store::write_batch bad;  // refused (no shard 9) after its event took seq 2 of shard 0
+  bad.event(0, "lost");
+  bad.put(9, "k", "v");
+  BOOST_TEST(!db->write(bad, store::durability::synced).ok());
+  store::write_batch ok3;
+  ok3.event(0, "three");
+  BOOST_TEST(db->write(ok3, store::durability::synced).ok());
+  auto page = db->read_events(0, 0, 10);
+  BOOST_TEST((seqs_of(*page) == std::vector<std::uint64_t>{1, 3}));
+  BOOST_TEST(page->through == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(old_events_are_trimmed_past_the_retention) {
+  testing::temp_dir dir;
+  store::options o;
+  o.dir = dir.path();
+  o.shard_count = 1;
+  o.event_retention = 1024;  // the smallest allowed
+  auto db = std::move(*store::store::open(o));
+  for (int batch = 0; batch < 4; ++batch) {
+    store::write_batch b;
+    for (int i = 0; i < 1024; ++i) b.event(0, "e");
+    BOOST_TEST(db->write(b, store::durability::buffered).ok());
+  }
+  // 4096 written; trimmed at 2048 (below 1024), 3072 (below 2048), 4096 (below 3072).
+  auto page = db->read_events(0, 0, 5);
+  BOOST_TEST_REQUIRE(!page->events.empty());
+  BOOST_TEST(page->events.front().seq == 3072u);
+  BOOST_TEST(page->through == 3076u);
+}
+
+BOOST_AUTO_TEST_CASE(an_imported_shard_continues_its_own_numbering) {
+  testing::temp_dir a_dir, b_dir;
+  auto a = open_store(a_dir.path(), 2);
+  auto b = open_store(b_dir.path(), 2);
+  store::write_batch w;
+  for (int i = 0; i < 5; ++i) w.event(1, "from a");
+  BOOST_TEST(a->write(w, store::durability::synced).ok());
+  store::write_batch local;  // b numbered shard 1 before the import
+  local.event(1, "b's own");
+  BOOST_TEST(b->write(local, store::durability::synced).ok());
+  auto exported = a->export_shard(1);
+  BOOST_TEST_REQUIRE(exported.ok());
+  BOOST_TEST(b->import_shard(1, *exported).ok());
+  store::write_batch next;
+  next.event(1, "after the move");
+  BOOST_TEST(b->write(next, store::durability::synced).ok());
+  auto page = b->read_events(1, 0, 10);
+  BOOST_TEST((seqs_of(*page) == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
+  BOOST_TEST(page->events.back().payload == "after the move");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
