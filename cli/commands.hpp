@@ -28,6 +28,7 @@ command add_group_add(CLI::App& group);
 command add_group_remove(CLI::App& group);
 command add_group_info(CLI::App& group);
 command add_user_unban(CLI::App& user);
+command add_top(CLI::App& app);
 
 /// Parses "90", "90s", "15m", "24h", "7d" into seconds, at most `max_seconds`; throws
 /// CLI::ValidationError for anything else (signs, spaces, zero, out of range).

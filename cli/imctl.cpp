@@ -12,6 +12,7 @@
 //   imctl user sessions|kick|ban|unban USER [--app HOST:PORT] [--json]  through the app port
 //   imctl group create|add|remove|info GROUP ... [--app HOST:PORT] [--json]  through the app port
 //   imctl actor inspect ID | actor list [--prefix P] [--app HOST:PORT] [--json]
+//   imctl top [--app HOST:PORT ...] [--interval MS] [--count N] [--json]  rates per node
 
 #include "commands.hpp"
 
@@ -68,13 +69,25 @@ int main(int argc, char** argv) {
   group->require_subcommand(1);
   auto* actor = app.add_subcommand("actor", "Entities, through a node's app port");
   actor->require_subcommand(1);
-  std::vector<command> commands{
-      add_cluster_start(*cluster), add_cluster_status(*cluster), add_cluster_cert(*cluster),
-      add_node_start(*node),       add_node_drain(*node),        add_token_issue(*token),
-      add_token_revoke(*token),    add_user_ban(*user),          add_user_unban(*user),
-      add_group_create(*group),    add_group_add(*group),        add_group_remove(*group),
-      add_group_info(*group),      add_actor_inspect(*actor),    add_actor_list(*actor),
-      add_user_sessions(*user),    add_user_kick(*user),         add_chat(app)};
+  std::vector<command> commands{add_cluster_start(*cluster),
+                                add_cluster_status(*cluster),
+                                add_cluster_cert(*cluster),
+                                add_node_start(*node),
+                                add_node_drain(*node),
+                                add_token_issue(*token),
+                                add_token_revoke(*token),
+                                add_user_ban(*user),
+                                add_user_unban(*user),
+                                add_group_create(*group),
+                                add_group_add(*group),
+                                add_group_remove(*group),
+                                add_group_info(*group),
+                                add_actor_inspect(*actor),
+                                add_actor_list(*actor),
+                                add_user_sessions(*user),
+                                add_user_kick(*user),
+                                add_chat(app),
+                                add_top(app)};
   try {
     app.parse(argc, argv);
     for (auto& run : commands) {
