@@ -38,6 +38,7 @@ class feed_actor final : public caf::event_based_actor {
         [this](delivered_atom) {
           out_ = false;
           hand_out();
+          next_round();
         },
         [this](poll_atom) {
           waiting_ = false;
@@ -49,7 +50,6 @@ class feed_actor final : public caf::event_based_actor {
  private:
   /// Asks every shard for what follows its read position.
   void poll() {
-    if (polls_out_ > 0 || waiting_ || queue_.size() >= opts_.max_batch) return;
     const auto shards = static_cast<std::uint32_t>(read_.size());
     polls_out_ = shards;
     found_ = false;
@@ -72,20 +72,24 @@ class feed_actor final : public caf::event_based_actor {
   void round_answered() {
     if (--polls_out_ > 0) return;
     hand_out();
-    if (!found_ && queue_.empty()) {
+    next_round();
+  }
+
+  /// Starts the next round unless one runs, a wait runs, or the queue holds a batch already
+  /// (then the app's next delivered() comes back here). A round that found nothing waits.
+  void next_round() {
+    if (polls_out_ > 0 || waiting_ || queue_.size() >= opts_.max_batch) return;
+    if (!found_) {
       waiting_ = true;
       delayed_send(this, opts_.idle_poll, poll_atom::value);
-    } else {
-      poll();
+      return;
     }
+    poll();
   }
 
   /// Gives the app the next batch if none is out.
   void hand_out() {
-    if (out_ || queue_.empty()) {
-      poll();
-      return;
-    }
+    if (out_ || queue_.empty()) return;
     feed_batch batch;
     while (!queue_.empty() && batch.events.size() < opts_.max_batch) {
       auto& e = queue_.front();
@@ -96,7 +100,6 @@ class feed_actor final : public caf::event_based_actor {
     batch.cursor = delivered_;
     out_ = true;
     deliver_(std::move(batch));
-    poll();
   }
 
   services& svc_;
