@@ -930,7 +930,8 @@ BOOST_AUTO_TEST_CASE(a_subscription_from_the_head_gets_new_events_of_the_kinds_a
   require_ok(alice->send_to_user("bob", "old", "before the subscription"));
   app_client direct(node.node().app_port());
   auto feed = engine_of(direct, node).eventsRequest().send().wait(direct.wait()).getEvents();
-  auto head = feed.headRequest().send().wait(direct.wait()).getCursor();
+  auto answer = feed.headRequest().send().wait(direct.wait());  // the reader points into it
+  auto head = answer.getCursor();
   const std::string cursor(reinterpret_cast<const char*>(head.begin()), head.size());
   BOOST_TEST(cursor.size() == 8u * server::node_options{}.shard_count);
   mailbox<batch_seen> seen;
