@@ -34,10 +34,6 @@ std::string encode_cursor(const std::vector<std::uint64_t>& seqs) {
   return out;
 }
 
-capnp::Data::Reader data_view(const std::string& s) {
-  return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
-
 struct event_filter {
   bool messages = true, sessions = true, groups = true;
 
@@ -114,7 +110,7 @@ class subscription_impl final : public app::Subscription::Server, kj::TaskSet::E
       list[i].setSeq(kept[i].first->seq);
     }
     const std::string cursor = encode_cursor(batch.cursor);
-    req.setCursor(data_view(cursor));
+    req.setCursor(data_of(cursor));
     tasks_.add(req.send().then(
         [this](capnp::Response<app::EventListener::DeliverResults>&&) {
           if (feed_) feed_->delivered();
@@ -163,7 +159,7 @@ class events_impl final : public app::Events::Server {
     actors::event_heads(svc_, std::move(answer.callback));
     return answer.promise.then([context](std::vector<std::uint64_t> heads) mutable {
       const std::string cursor = encode_cursor(heads);
-      context.getResults().setCursor(data_view(cursor));
+      context.getResults().setCursor(data_of(cursor));
     });
   }
 

@@ -175,10 +175,6 @@ caf::behavior hook_bridge(bridge_actor* self, std::shared_ptr<kj_inbox> inbox, h
   };
 }
 
-capnp::Data::Reader data_of(const std::string& s) {
-  return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
-}
-
 /// `reason` cut to at most `limit` bytes, not inside a UTF-8 sequence.
 std::string bounded_reason(std::string reason, std::size_t limit) {
   if (reason.size() <= limit) return reason;

@@ -29,6 +29,11 @@ inline std::string bytes_of(capnp::Data::Reader d) {
   return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
 }
 
+/// The reverse: `s` as a Data field (a view; `s` must outlive it).
+inline capnp::Data::Reader data_of(const std::string& s) {
+  return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(s.data()), s.size());
+}
+
 /// A kj promise for an answer that a CAF thread gives: `callback` (for actors::app_calls)
 /// fulfils it from any thread, and the promise resolves on the kj thread.
 template <class T>

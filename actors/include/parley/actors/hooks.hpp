@@ -104,10 +104,6 @@ class hook_table {
     std::lock_guard<std::mutex> lock(mu_);
     return push_ || !bots_.empty();
   }
-  std::size_t bot_count() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return bots_.size();
-  }
 
   void set_before_send(std::optional<before_send_hook> hook) {
     std::lock_guard<std::mutex> lock(mu_);
