@@ -34,6 +34,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<login_spec>("parley.login_spec");
   cfg.add_message_type<ban_spec>("parley.ban_spec");
   cfg.add_message_type<hook_verdict>("parley.hook_verdict");
+  cfg.add_message_type<hook_install>("parley.hook_install");
   cfg.add_message_type<event_slice>("parley.event_slice");
   cfg.add_message_type<push_notice>("parley.push_notice");
   cfg.add_message_type<std::vector<std::uint64_t>>("parley.frame_words");

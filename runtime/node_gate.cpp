@@ -130,6 +130,9 @@ caf::behavior gate_behavior(gate_actor* self, router* r, gate_hooks hooks) {
       [=](hello_atom, node_id& node, std::int64_t incarnation, caf::actor& gate) {
         if (hooks.hello) hooks.hello(node, incarnation, gate);
       },
+      [=](peer_atom, caf::message& m) -> caf::message {
+        return hooks.peer ? hooks.peer(m) : caf::message{};
+      },
       [=](resume_atom, std::uint32_t shard) {
         r->settle_parked(shard, false, [&](bool open) {
           if (open) replay_held(self, *r, shard);
@@ -202,6 +205,20 @@ std::size_t gate_directory::reachable() const {
   return n;
 }
 
+std::vector<caf::actor> gate_directory::connected() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  std::vector<caf::actor> gates;
+  for (auto& [id, entry] : gates_) {
+    if (entry.second) gates.push_back(entry.second);
+  }
+  return gates;
+}
+
+void gate_directory::on_connect(std::function<void(const caf::actor&)> fn) {
+  std::lock_guard<std::mutex> guard(mu_);
+  on_connect_ = std::move(fn);
+}
+
 void gate_directory::set_own_gate(caf::actor gate) {
   std::lock_guard<std::mutex> guard(mu_);
   own_gate_ = std::move(gate);
@@ -218,6 +235,16 @@ void gate_directory::introduce(const node_id& node, std::int64_t incarnation,
     entry.second = gate;
   }
   caf::anon_send(watcher_, gate);
+  connected_now(gate);
+}
+
+void gate_directory::connected_now(const caf::actor& gate) {
+  std::function<void(const caf::actor&)> fn;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    fn = on_connect_;
+  }
+  if (fn) fn(gate);
 }
 
 void gate_directory::update(const std::map<node_id, gate_address>& nodes, const node_id& self) {
@@ -248,8 +275,11 @@ void gate_directory::update(const std::map<node_id, gate_address>& nodes, const 
       caf::anon_send(watcher_, *gate);
       if (own) caf::anon_send(*gate, hello_atom::value, self, own_incarnation, own);
     }
-    std::lock_guard<std::mutex> guard(mu_);
-    gates_[id] = {where, gate ? *gate : caf::actor{}};
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      gates_[id] = {where, gate ? *gate : caf::actor{}};
+    }
+    if (gate) connected_now(*gate);
   }
   std::lock_guard<std::mutex> guard(mu_);
   for (auto it = gates_.begin(); it != gates_.end();) {

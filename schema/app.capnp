@@ -108,13 +108,17 @@ struct GroupChange {
 }
 
 interface Hooks {
-  # Callbacks the app hosts, installed on the node it is connected to. Each kind has one hook
-  # per node: installing replaces the one before. A hook stays installed while the node runs,
-  # even if the app's connection breaks (then the before-send policy applies, and pushes and bot
-  # messages are dropped) until the app installs it again or clears it. In a cluster, install
-  # the hooks on every node's app port (docs/APP-API.md, "Hooks").
+  # Callbacks the app hosts. A cluster has one hook of each kind: the app installs it through
+  # any node's app port and the install reaches every node (those unreachable at the time get it
+  # when they reconnect, and nodes that join later get it too); the newest install, through any
+  # node, replaces the one before everywhere. Each set/clear call returns once the nodes it
+  # reached have it in force: `nodes` counts them, this node included. A hook stays installed
+  # while the node that took it runs, even if the app's connection breaks (then the before-send
+  # policy applies, and pushes and bot messages are dropped) until the app installs it again or
+  # clears it. If that node stops, the others keep the install and its calls fail (the policy
+  # applies) until the app installs the hook again through a running node.
 
-  setBeforeSend @0 (hook :BeforeSendHook, timeoutMs :UInt32, failOpen :Bool) -> ();
+  setBeforeSend @0 (hook :BeforeSendHook, timeoutMs :UInt32, failOpen :Bool) -> (nodes :UInt32);
   # Every message a client sends is judged by `hook` before it is stored: allowed, rejected
   # (the sender gets "rejected" and the reason) or rewritten (the new body is stored and
   # pushed). A resend of a stored message is not asked again; messages the app sends itself
@@ -123,18 +127,18 @@ interface Hooks {
   # message as sent; otherwise the sender gets "unavailable" (retriable). Sends to one
   # conversation still take their seqs in the order they arrived.
 
-  clearBeforeSend @1 () -> ();
+  clearBeforeSend @1 () -> (nodes :UInt32);
 
-  setOfflinePush @2 (hook :OfflinePushHook, maxBatch :UInt32) -> ();
+  setOfflinePush @2 (hook :OfflinePushHook, maxBatch :UInt32) -> (nodes :UInt32);
   # For each stored message, every recipient (not the sender) with no online session is given
   # to `hook`, in batches of at most maxBatch notices (0: 100; at most 1000), one call at a
-  # time: notices raised while a call is out wait for the next one (at most 10,000 per node;
-  # beyond that the oldest are dropped and counted). Best effort: a failed call's batch is
+  # time: notices raised while a call is out wait for the next one (at most 10,000; beyond
+  # that the oldest are dropped and counted). Best effort: a failed call's batch is
   # dropped.
 
-  clearOfflinePush @3 () -> ();
+  clearOfflinePush @3 () -> (nodes :UInt32);
 
-  setBots @4 (bots :List(Text), hook :BotHook) -> ();
+  setBots @4 (bots :List(Text), hook :BotHook) -> (nodes :UInt32);
   # The users in `bots` (at most 1000) are bots: every message stored in a conversation they
   # take part in (except their own) is given to `hook`, in batches, one call at a time, with
   # the bounds of setOfflinePush. A bot answers with Messages.sendAsUser. Replaces the
@@ -344,15 +348,19 @@ interface Messages {
   # Send: the same limits, deduplication by (sender, clientMsgId), an answer only once the
   # message is durable, pushes to the recipients' sessions. The sender's device is "app".
 
-  sendAsSystem @1 (toGroup :Text, clientMsgId :Text, body :Data, contentType :UInt32)
+  sendAsSystem @1 (toGroup :Text, clientMsgId :Text, body :Data, contentType :UInt32,
+                   toUser :Text)
                -> (conversation :Text, seq :UInt64, timestampMs :UInt64);
-  # A system message in a group's conversation (Message.sender "", senderDevice "app"), with
-  # the same contract otherwise (limits, deduplication by clientMsgId among system messages,
-  # answer once durable, pushes to every member). It counts against no user's quota.
+  # A system message (Message.sender "", senderDevice "app") to exactly one of `toGroup` (in
+  # the group's conversation, to every member) or `toUser` (in the user's own system
+  # conversation "sys/<user>", which only that user reads), with a client send's contract
+  # otherwise: the same limits, deduplication by clientMsgId among the conversation's system
+  # messages, an answer once durable, pushes to the recipients' sessions (and offline-push
+  # notices). It counts against no user's quota.
 
   history @2 (conversation :Text, beforeSeq :UInt64, limit :UInt32)
           -> (messages :List(Client.Message), more :Bool);
-  # A conversation's messages ("dm/<a>/<b>" or "group/<g>") before `beforeSeq` (0: from the
+  # A conversation's messages ("dm/<a>/<b>", "group/<g>" or "sys/<u>") before `beforeSeq` (0: from the
   # newest), newest first, at most `limit` (0: 50; at most 200; a page also ends before 512 KiB).
   # The app reads every conversation from its first message (no member's join point applies).
 }

@@ -40,7 +40,7 @@ enum ErrorCode {
 
 struct Message {
   # One chat message as stored in a conversation log and as pushed to clients.
-  conversation @0 :Text;    # Canonical conversation id: "dm/<a>/<b>" (a < b) or "group/<g>".
+  conversation @0 :Text;    # Canonical id: "dm/<a>/<b>" (a < b), "group/<g>" or "sys/<user>".
   seq @1 :UInt64;           # Gap-free position in the conversation, starting at 1.
   sender @2 :Text;          # User id of the sender ("" for system messages).
   senderDevice @3 :Text;    # Device id the sender used.

@@ -31,8 +31,24 @@ std::string group_conversation(std::string_view group) {
   return "group/" + std::string(group);
 }
 
+std::string system_conversation(std::string_view user) {
+  return "sys/" + std::string(user);
+}
+
+std::vector<std::string> conversation_ref::users() const {
+  if (is_group) return {};
+  if (is_system) return {user_a};
+  return {user_a, user_b};
+}
+
 std::optional<conversation_ref> parse_conversation(std::string_view conversation) {
   conversation_ref ref;
+  if (starts_with(conversation, "sys/")) {
+    ref.is_system = true;
+    ref.user_a = std::string(conversation.substr(4));
+    if (!valid_name(ref.user_a)) return std::nullopt;
+    return ref;
+  }
   if (starts_with(conversation, "group/")) {
     ref.is_group = true;
     ref.group = std::string(conversation.substr(6));

@@ -85,7 +85,7 @@ runtime::gate_directory::connector cluster_part::gate_connector() {
   };
 }
 
-error cluster_part::open(runtime::router& router, store::store& db) {
+error cluster_part::open(runtime::router& router, store::store& db, peer_layer peers) {
   router_ = &router;
   db_ = &db;
   runtime::gate_hooks hooks;
@@ -103,6 +103,8 @@ error cluster_part::open(runtime::router& router, store::store& db) {
                     const caf::actor& gate) {
     if (auto g = gates.lock()) g->introduce(node, incarnation, gate);
   };
+  hooks.peer = std::move(peers.handle);
+  gates_->on_connect(std::move(peers.connected));
   gate_ = runtime::spawn_node_gate(*system_, router, std::move(hooks));
   router.set_gate(gate_);
   gates_->set_own_gate(gate_);

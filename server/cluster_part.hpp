@@ -7,7 +7,7 @@
 //   configure(cfg)   before the actor system: checks the TLS options, loads CAF's middleman
 //   cluster_part()   the shard map (for the router)
 //   attach(system)   the gate directory and the serving check (for the router)
-//   open(router, db) the gate, the cluster port
+//   open(router, ..) the gate, the cluster port
 //   join(port, ..)   registration (lease), following the map, the mover
 //   ...
 //   stop_mover(), leave()   before the gateway and the committer stop
@@ -61,8 +61,20 @@ class cluster_part {
   /// Whether this node may serve its shards now (registered, lease fresh).
   std::function<bool()> serving_check();
 
+  /// What the layers above the router exchange with the other nodes (the app's hooks).
+  struct peer_layer {
+    /// A message from another node (runs in the gate; returns the answer).
+    std::function<caf::message(caf::message&)> handle;
+    /// A node's gate connected (or connected again).
+    std::function<void(const caf::actor& gate)> connected;
+  };
+
   /// The router exists: spawns the gate and opens the cluster port.
-  error open(runtime::router& router, store::store& db);
+  error open(runtime::router& router, store::store& db, peer_layer peers);
+  /// The gates of the other nodes connected now.
+  std::vector<caf::actor> peer_gates() const {
+    return gates_ ? gates_->connected() : std::vector<caf::actor>{};
+  }
 
   /// The client port is known: registers, follows the cluster and starts the mover. `stats`
   /// gives the figures published for `imctl cluster status`.

@@ -36,7 +36,8 @@ struct node::impl {
   std::unique_ptr<cluster_part> cluster;          // only in a cluster
   std::unique_ptr<runtime::group_committer> committer;
   actors::node_counters counters;
-  actors::hook_table hooks;  // before the actor system: actors read it until they stop
+  // Before the actor system: actors read it until they stop.
+  std::unique_ptr<actors::hook_table> hooks;
   std::unique_ptr<runtime::keyed_rate_limiter> user_rates;
   actors::services svc;
   caf::actor_system_config cfg;
@@ -195,7 +196,8 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
                                                                 o.actors.max_rate_limited_users);
   p->svc.user_rates = p->user_rates.get();
   p->svc.counters = &p->counters;
-  p->svc.hooks = &p->hooks;
+  p->hooks = std::make_unique<actors::hook_table>(self_id);
+  p->svc.hooks = p->hooks.get();
   p->svc.inject_fault = o.inject_fault;
   if (p->cluster) p->cluster->attach(*p->system);
   p->router = std::make_unique<runtime::router>(
@@ -204,7 +206,12 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
       p->cluster ? p->cluster->serving_check() : std::function<bool()>{});
   p->svc.router = p->router.get();
   if (p->cluster) {
-    if (auto err = p->cluster->open(*p->router, *p->db)) {
+    auto* raw = p.get();
+    cluster_part::peer_layer peers;
+    peers.handle = [raw](caf::message& m) { return actors::on_peer_message(*raw->hooks, m); };
+    peers.connected = [raw](const caf::actor& gate) { actors::tell_peer(*raw->hooks, gate); };
+    p->svc.peer_gates = [raw] { return raw->cluster->peer_gates(); };
+    if (auto err = p->cluster->open(*p->router, *p->db, std::move(peers))) {
       p->stop();
       return err;
     }

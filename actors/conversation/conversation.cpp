@@ -96,9 +96,9 @@ class conversation_actor final : public entity_actor {
     bool decided = false;
   };
 
-  /// A direct conversation is read by its two users only (the connection checks it too, before
-  /// activating anything). A group's conversation is read through the group, which has checked
-  /// membership.
+  /// A direct conversation is read by its two users only, a system one by its user (the
+  /// connection checks it too, before activating anything). A group's conversation is read
+  /// through the group, which has checked membership.
   caf::error check_reader(const std::string& reader) const {
     if (ref_.is_group || ref_.involves(reader) || reader == by_app) return {};
     return make_error(errc::forbidden, reader + " is not part of " + conversation_);
@@ -276,12 +276,8 @@ class conversation_actor final : public entity_actor {
     auto add = [&](const std::string& user) {
       by_shard[svc_.router->shard_of(runtime::user_entity(user))].push_back(user);
     };
-    if (ref_.is_group) {
-      for (auto& user : recipients) add(user);
-    } else {
-      add(ref_.user_a);
-      add(ref_.user_b);
-    }
+    const auto participants = ref_.users();  // direct and system conversations
+    for (auto& user : ref_.is_group ? recipients : participants) add(user);
     const std::string frame = encode_push_frame(message, true);
     for (auto& [shard, users] : by_shard) {
       if (notice) {
@@ -299,17 +295,18 @@ class conversation_actor final : public entity_actor {
     }
   }
 
-  /// Holds an ack until both users of a direct conversation have it in their inbox.
+  /// Holds an ack until the users of a direct (or system) conversation have it in their inbox.
   void await_announcement(ack_promise rp, send_ack ack) {
     awaiting_.emplace_back(std::move(rp), std::move(ack));
     if (announcing_) return;
     announcing_ = true;
     const std::uint64_t round = ++announce_round_;
-    auto remaining = std::make_shared<int>(2);
+    const auto users = ref_.users();
+    auto remaining = std::make_shared<int>(static_cast<int>(users.size()));
     inbox_event_spec spec;
     spec.kind = static_cast<std::uint16_t>(wire::InboxEventKind::CONVERSATION_STARTED);
     spec.conversation = conversation_;
-    for (const auto& user : {ref_.user_a, ref_.user_b}) {
+    for (const auto& user : users) {
       ask(
           this, svc_, user::of(user),
           [this, round, remaining](std::uint64_t) {

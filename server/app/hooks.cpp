@@ -1,9 +1,10 @@
 // Hooks (schema/app.capnp): the app's callbacks, and the bridge that lets entity actors call
 // them.
 //
-// The entity actors know the hooks as CAF handlers in the node's hook_table
-// (actors/hooks.hpp). On this node that handler is one bridge actor, spawned by the hook host
-// when the app port starts:
+// The entity actors know the hooks as CAF handlers in their node's hook_table
+// (actors/hooks.hpp). A hook installed through this node's port has one bridge actor as its
+// handler, spawned by the hook host when the app port starts, and the install spreads to every
+// node (actors::spread_hook), so the entities of every node message this bridge:
 //   (check_atom, send_request) -> hook_verdict   asks the before-send hook
 //   (notify_atom, push_notice)                   queues an offline-push notice
 //   (bot_atom, bot, stored message)              queues a message for a bot
@@ -40,6 +41,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -324,15 +326,15 @@ class hooks_impl final : public app::Hooks::Server {
     if (timeout > 10000) return refuse(errc::bad_request, "timeoutMs is at most 10000");
     host_.before_send = p.getHook();
     host_.timeout_ms = timeout;
-    host_.svc.hooks->set_before_send(actors::before_send_hook{
-        host_.bridge, std::chrono::milliseconds(timeout), p.getFailOpen()});
-    return kj::READY_NOW;
+    auto x = stamp(actors::hook_kind::before_send, true);
+    x.timeout_ms = timeout;
+    x.fail_open = p.getFailOpen();
+    return install(std::move(x), context);
   }
 
-  kj::Promise<void> clearBeforeSend(ClearBeforeSendContext) override {
-    host_.svc.hooks->set_before_send(std::nullopt);
+  kj::Promise<void> clearBeforeSend(ClearBeforeSendContext context) override {
     host_.before_send = nullptr;
-    return kj::READY_NOW;
+    return install(stamp(actors::hook_kind::before_send, false), context);
   }
 
   kj::Promise<void> setOfflinePush(SetOfflinePushContext context) override {
@@ -341,14 +343,12 @@ class hooks_impl final : public app::Hooks::Server {
     if (!batch) return refuse(errc::bad_request, "maxBatch is at most 1000");
     host_.push = p.getHook();
     host_.push_batch = *batch;
-    host_.svc.hooks->set_offline_push(host_.bridge);
-    return kj::READY_NOW;
+    return install(stamp(actors::hook_kind::offline_push, true), context);
   }
 
-  kj::Promise<void> clearOfflinePush(ClearOfflinePushContext) override {
-    host_.svc.hooks->set_offline_push({});
+  kj::Promise<void> clearOfflinePush(ClearOfflinePushContext context) override {
     host_.push = nullptr;
-    return kj::READY_NOW;
+    return install(stamp(actors::hook_kind::offline_push, false), context);
   }
 
   kj::Promise<void> setBots(SetBotsContext context) override {
@@ -356,19 +356,16 @@ class hooks_impl final : public app::Hooks::Server {
     if (p.getBots().size() > max_batch_limit) {
       return refuse(errc::bad_request, "at most 1000 bots");
     }
-    std::map<std::string, caf::actor> bots;
+    std::vector<std::string> bots;
     for (auto name : p.getBots()) {
       std::string user = schema::text(name);
       if (!schema::valid_name(user)) return refuse(errc::bad_request, "invalid bot user id");
-      bots.emplace(std::move(user), host_.bridge);
+      bots.push_back(std::move(user));
     }
-    if (bots.empty()) {
-      host_.bots = nullptr;
-    } else {
-      host_.bots = p.getHook();
-    }
-    host_.svc.hooks->set_bots(std::move(bots));
-    return kj::READY_NOW;
+    host_.bots = bots.empty() ? kj::Maybe<app::BotHook::Client>(nullptr) : p.getHook();
+    auto x = stamp(actors::hook_kind::bots, !bots.empty());
+    x.bots = std::move(bots);
+    return install(std::move(x), context);
   }
 
  private:
@@ -376,6 +373,24 @@ class hooks_impl final : public app::Hooks::Server {
     if (asked == 0) return 100;
     if (asked > max_batch_limit) return std::nullopt;
     return asked;
+  }
+
+  /// A new install of `kind` through this node, handled by its bridge (`set`) or clearing.
+  actors::hook_install stamp(actors::hook_kind kind, bool set) const {
+    auto x = host_.svc.hooks->stamp(kind);
+    if (set) x.handler = host_.bridge;
+    return x;
+  }
+
+  /// Puts `x` in force here, then on every other node; answers how many nodes have it.
+  template <class Context>
+  kj::Promise<void> install(actors::hook_install x, Context context) {
+    host_.svc.hooks->apply(x);
+    auto answer = answer_from_caf<std::uint32_t>();
+    actors::spread_hook(host_.svc, std::move(x),
+                        [done = std::move(answer.callback)](std::uint32_t n) { done(n); });
+    return answer.promise.then(
+        [context](std::uint32_t nodes) mutable { context.getResults().setNodes(nodes); });
   }
 
   hook_host::impl& host_;

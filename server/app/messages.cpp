@@ -36,16 +36,19 @@ class messages_impl final : public app::Messages::Server {
 
   kj::Promise<void> sendAsSystem(SendAsSystemContext context) override {
     auto p = context.getParams();
-    if (p.getToGroup().size() == 0) return refuse(errc::bad_request, "toGroup is required");
-    return send(context, actors::by_app, "", p.getToGroup(), p.getClientMsgId(), p.getBody(),
-                p.getContentType());
+    if ((p.getToGroup().size() > 0) == (p.getToUser().size() > 0)) {
+      return refuse(errc::bad_request, "give toGroup or toUser");
+    }
+    return send(context, actors::by_app, p.getToUser(), p.getToGroup(), p.getClientMsgId(),
+                p.getBody(), p.getContentType());
   }
 
   kj::Promise<void> history(HistoryContext context) override {
     auto p = context.getParams();
     const std::string conversation = text(p.getConversation());
     if (!runtime::parse_conversation(conversation)) {
-      return refuse(errc::bad_request, "invalid conversation id (dm/<a>/<b> or group/<g>)");
+      return refuse(errc::bad_request,
+                    "invalid conversation id (dm/<a>/<b>, group/<g> or sys/<u>)");
     }
     auto answer = answer_from_caf<actors::record_page>();
     actors::read_history(svc_, conversation, p.getBeforeSeq(),
@@ -77,6 +80,11 @@ class messages_impl final : public app::Messages::Server {
     s.setBody(body);
     auto checked = actors::validate_send(s.asReader(), sender, "app", svc_.options);
     if (!checked) return app_exception(checked.error());
+    if (sender == actors::by_app && to_user.size() > 0) {
+      // The system's messages to a user go to that user's own system conversation.
+      checked->request.conversation = runtime::system_conversation(text(to_user));
+      checked->entity = runtime::conversation_entity(checked->request.conversation);
+    }
     checked->request.from_app = true;
     auto answer = answer_from_caf<actors::send_ack>();
     actors::send_as(svc_, std::move(*checked), std::move(answer.callback));

@@ -845,7 +845,8 @@ BOOST_AUTO_TEST_CASE(hooks_installed_on_every_node_judge_and_notify_across_a_sha
   base.app_enabled = true;
   testing::embedded_cluster cluster(3, base);
   const auto secret = test_support::secret_in(cluster.secret_file());
-  // The hooks' topology: one per node, so the app installs them through every node's port.
+  // Installed through every node's port in turn: each install replaces the one before on every
+  // node (the same filter and sink, so the counts below hold whichever is in force).
   std::atomic<int> calls{0};
   test_support::mailbox<test_support::notice> notices;
   std::vector<std::unique_ptr<test_support::hook_app>> apps;
@@ -887,6 +888,63 @@ BOOST_AUTO_TEST_CASE(hooks_installed_on_every_node_judge_and_notify_across_a_sha
   BOOST_TEST(told[0].seq == 1u);
   BOOST_TEST(told[1].preview == "still here");
   BOOST_TEST(told[1].seq == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_hook_installed_through_one_node_is_in_force_on_every_node_and_a_new_one) {
+  auto base = testing::embedded_cluster::test_defaults();
+  base.app_enabled = true;
+  testing::embedded_cluster cluster(3, base);
+  const auto secret = test_support::secret_in(cluster.secret_file());
+  std::atomic<int> calls{0};
+  std::uint32_t installed_on = 0;
+  test_support::hook_app app(cluster.node(0).app_port(), secret,
+                             [&](app::Engine::Client engine, kj::WaitScope& ws) {
+                               auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+                               auto req = hooks.setBeforeSendRequest();
+                               req.setHook(kj::heap<test_support::word_filter>(calls));
+                               installed_on = req.send().wait(ws).getNodes();
+                             });
+  BOOST_TEST(installed_on == 3u);
+  // A direct conversation owned by `node`, with its users' connections on another node.
+  int made = 0;
+  auto conversation_on = [&](std::size_t node) {
+    for (;;) {
+      const auto a = "a" + std::to_string(++made), b = "b" + std::to_string(made);
+      if (cluster.owner_of(runtime::conversation_entity(runtime::dm_conversation(a, b))) == node) {
+        return std::make_pair(a, b);
+      }
+    }
+  };
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    const auto [a, b] = conversation_on(i);
+    auto conn = cluster.login((i + 1) % cluster.size(), a);
+    BOOST_TEST((conn->send_to_user(b, "m1", "bad words").code == wire::ErrorCode::REJECTED));
+    require_ok(conn->send_to_user(b, "m2", "fine words"));
+  }
+  BOOST_TEST(calls.load() == 6);
+  // A node that joins later is told the install when it connects: once it owns a shard, the
+  // conversations there are judged too.
+  const auto joined = cluster.add_node();
+  BOOST_TEST_REQUIRE(
+      testing::wait_until([&] { return cluster.shards_of(joined) > 0; }, std::chrono::seconds(30)));
+  const auto [a, b] = conversation_on(joined);
+  auto conn = cluster.login(0, a);
+  BOOST_TEST((conn->send_to_user(b, "m1", "bad words").code == wire::ErrorCode::REJECTED));
+  require_ok(conn->send_to_user(b, "m2", "fine words"));
+  BOOST_TEST(calls.load() == 8);
+  // Cleared through another node: cleared everywhere.
+  std::uint32_t cleared_on = 0;
+  test_support::hook_app other(
+      cluster.node(2).app_port(), secret, [&](app::Engine::Client engine, kj::WaitScope& ws) {
+        auto hooks = engine.hooksRequest().send().wait(ws).getHooks();
+        cleared_on = hooks.clearBeforeSendRequest().send().wait(ws).getNodes();
+      });
+  BOOST_TEST(cleared_on == 4u);
+  for (std::size_t i = 0; i < cluster.size(); ++i) {
+    const auto [x, y] = conversation_on(i);
+    require_ok(cluster.login(i, x)->send_to_user(y, "m1", "bad words"));
+  }
+  BOOST_TEST(calls.load() == 8);
 }
 
 namespace {

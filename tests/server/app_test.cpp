@@ -432,7 +432,8 @@ BOOST_AUTO_TEST_CASE(system_messages_reach_a_group_and_the_app_reads_any_history
     BOOST_TEST(told->msg.body == "welcome, pat");
     break;
   }
-  BOOST_TEST(starts_with(failure_of([&] { system("", "s2", "x"); }), "bad_request: toGroup"));
+  BOOST_TEST(starts_with(failure_of([&] { system("", "s2", "x"); }),
+                         "bad_request: give toGroup or toUser"));
   BOOST_TEST(starts_with(failure_of([&] { system("nohall", "s2", "x"); }), "not_found:"));
   BOOST_TEST(starts_with(failure_of([&] { system("hall", "s2", ""); }), "bad_request:"));
   // History, newest first, paged; the app reads direct conversations too.
@@ -461,6 +462,57 @@ BOOST_AUTO_TEST_CASE(system_messages_reach_a_group_and_the_app_reads_any_history
   BOOST_TEST(history("dm/a/b", 0, 0).first.empty());
   BOOST_TEST(starts_with(failure_of([&] { history("nowhere", 0, 0); }),
                          "bad_request: invalid conversation id"));
+}
+
+BOOST_AUTO_TEST_CASE(a_system_message_to_one_user_lands_in_its_own_conversation) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  auto engine = engine_of(app, node);
+  auto messages = engine.messagesRequest().send().wait(app.wait()).getMessages();
+  auto to_user = [&](const std::string& user, const std::string& group, const std::string& id,
+                     const std::string& body) {
+    auto req = messages.sendAsSystemRequest();
+    req.setToUser(user);
+    req.setToGroup(group);
+    req.setClientMsgId(id);
+    req.setBody(test_support::data_of(body));
+    auto answer = req.send().wait(app.wait());
+    return std::make_pair(std::string(answer.getConversation().cStr()), answer.getSeq());
+  };
+  // Rita is offline: the message waits in sys/rita, announced in her inbox.
+  BOOST_TEST((to_user("rita", "", "w1", "welcome") ==
+              std::make_pair(std::string("sys/rita"), std::uint64_t{1})));
+  BOOST_TEST((to_user("rita", "", "w1", "welcome") ==
+              std::make_pair(std::string("sys/rita"), std::uint64_t{1})));
+  auto rita = node.login("rita");
+  auto inbox = rita->sync(0);
+  require_ok(inbox);
+  BOOST_TEST_REQUIRE(inbox.events.size() == 1u);
+  BOOST_TEST((inbox.events[0].kind == wire::InboxEventKind::CONVERSATION_STARTED));
+  BOOST_TEST(inbox.events[0].conversation == "sys/rita");
+  auto missed = rita->pull("sys/rita", 0);
+  require_ok(missed);
+  BOOST_TEST_REQUIRE(missed.messages.size() == 1u);
+  BOOST_TEST(missed.messages[0].sender == "");
+  BOOST_TEST(missed.messages[0].body == "welcome");
+  // Online: the next one is pushed.
+  BOOST_TEST((to_user("rita", "", "w2", "your code: 4711") ==
+              std::make_pair(std::string("sys/rita"), std::uint64_t{2})));
+  auto told = rita->next_push(std::chrono::seconds(10));
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->what == client::push::kind::message));
+  BOOST_TEST(told->msg.conversation == "sys/rita");
+  BOOST_TEST(told->msg.seq == 2u);
+  BOOST_TEST(told->msg.body == "your code: 4711");
+  // Nobody else reads it, and no client can write to it.
+  auto sam = node.login("sam");
+  BOOST_TEST((sam->pull("sys/rita", 0).code == wire::ErrorCode::FORBIDDEN));
+  BOOST_TEST((sam->history_before_seq("sys/rita", 0).code == wire::ErrorCode::FORBIDDEN));
+  BOOST_TEST((rita->pull("sys/sam", 0).code == wire::ErrorCode::FORBIDDEN));
+  BOOST_TEST(starts_with(failure_of([&] { to_user("rita", "hall", "w3", "x"); }),
+                         "bad_request: give toGroup or toUser"));
+  BOOST_TEST(starts_with(failure_of([&] { to_user("no/body", "", "w3", "x"); }),
+                         "bad_request: invalid user id"));
 }
 
 /// The app's tokens and users capabilities, with helpers for the calls the cases below make.

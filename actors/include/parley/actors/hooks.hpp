@@ -12,26 +12,34 @@
 //   bots          (bot_atom, bot user, stored message), from the conversation actor, for each
 //                 recipient registered as a bot (its messages go to the app, not to a socket).
 //
-// Topology: one hook of each kind per node, installed through that node's app port; installing
-// again replaces it. Sends from the app itself (messages.sendAsUser / sendAsSystem) skip the
-// before-send hook: the app is the one that would be asked.
+// Topology: one hook of each kind per cluster. An app installs it through any node's app port;
+// that node's bridge actor is the handler, and the install spreads to every other node
+// (hook_spread.hpp), so an entity on any node asks the same handler. Installing again, on any
+// node, replaces it (the newest install wins everywhere). Sends from the app itself
+// (messages.sendAsUser / sendAsSystem) skip the before-send hook: the app is the one that
+// would be asked.
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/atom.hpp>
+#include <caf/message.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace parley::actors {
+
+struct services;
 
 using check_atom = caf::atom_constant<caf::atom("hcheck")>;    ///< before-send: judge a message
 using notify_atom = caf::atom_constant<caf::atom("hnotify")>;  ///< offline push: one notice
@@ -76,70 +84,95 @@ struct before_send_hook {
   bool fail_open = false;  ///< On timeout or a vanished app: store (true) or reject (false).
 };
 
-/// The hooks installed on a node. Thread-safe; read on every send, written when an app
-/// installs or removes a hook. A lookup copies a handle under a mutex (no hook: one branch).
+/// Which hook an install sets.
+enum class hook_kind : std::uint8_t { before_send = 0, offline_push = 1, bots = 2 };
+
+/// One hook as an app installed (or cleared) it through some node's app port, as it travels to
+/// the other nodes. A cluster has one hook of each kind: on every node the install with the
+/// greatest (version, origin) wins, whatever order installs arrive in.
+struct hook_install {
+  std::uint8_t kind = 0;  ///< hook_kind
+  /// The installing node's bridge actor; invalid: the hook is cleared.
+  caf::actor handler;
+  std::uint32_t timeout_ms = 200;  ///< before-send
+  bool fail_open = false;          ///< before-send
+  std::vector<std::string> bots;   ///< bots: the users registered as bots
+  /// Wall-clock milliseconds when installed, or one past the newest install the node had seen
+  /// (so an install made after another one seen anywhere orders after it).
+  std::uint64_t version = 0;
+  std::string origin;  ///< The installing node's id.
+
+  bool newer_than(const hook_install& o) const {
+    return version != o.version ? version > o.version : origin > o.origin;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hook_install& x) {
+  return f(caf::meta::type_name("parley.hook_install"), x.kind, x.handler, x.timeout_ms,
+           x.fail_open, x.bots, x.version, x.origin);
+}
+
+/// The hooks in force on a node. Thread-safe; read on every send, written when an app installs
+/// or clears a hook here or on another node (hook_spread.hpp carries installs between nodes).
+/// A lookup copies a handle under a mutex (no hook at all: one atomic load).
 class hook_table {
  public:
-  std::optional<before_send_hook> before_send() const {
-    if (!any_.load(std::memory_order_acquire)) return std::nullopt;
-    std::lock_guard<std::mutex> lock(mu_);
-    return before_send_;
-  }
-  /// The offline-push handler, or an invalid handle.
-  caf::actor offline_push() const {
-    if (!any_.load(std::memory_order_acquire)) return {};
-    std::lock_guard<std::mutex> lock(mu_);
-    return push_;
-  }
-  /// The handler of `user` if it is a bot, else an invalid handle.
-  caf::actor bot(const std::string& user) const {
-    if (!any_.load(std::memory_order_acquire)) return {};
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = bots_.find(user);
-    return it == bots_.end() ? caf::actor{} : it->second;
-  }
-  /// Whether some recipient may need a bot or push handler (cheap, no lock).
-  bool delivers_offline() const {
-    if (!any_.load(std::memory_order_acquire)) return false;
-    std::lock_guard<std::mutex> lock(mu_);
-    return push_ || !bots_.empty();
-  }
+  explicit hook_table(std::string node = "local") : node_(std::move(node)) {}
 
-  void set_before_send(std::optional<before_send_hook> hook) {
-    std::lock_guard<std::mutex> lock(mu_);
-    before_send_ = std::move(hook);
-    refresh();
-  }
-  void set_offline_push(caf::actor handler) {
-    std::lock_guard<std::mutex> lock(mu_);
-    push_ = std::move(handler);
-    refresh();
-  }
-  /// Replaces every bot by `bots` (user -> handler).
-  void set_bots(std::map<std::string, caf::actor> bots) {
-    std::lock_guard<std::mutex> lock(mu_);
-    bots_ = std::move(bots);
-    refresh();
-  }
-  /// Removes `handler` wherever it is installed (its app went away for good).
-  void remove(const caf::actor_addr& handler) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (before_send_ && before_send_->handler.address() == handler) before_send_.reset();
-    if (push_ && push_.address() == handler) push_ = {};
-    for (auto it = bots_.begin(); it != bots_.end();) {
-      it = it->second.address() == handler ? bots_.erase(it) : std::next(it);
-    }
-    refresh();
-  }
+  std::optional<before_send_hook> before_send() const;
+  /// The offline-push handler, or an invalid handle.
+  caf::actor offline_push() const;
+  /// The handler of `user` if it is a bot, else an invalid handle.
+  caf::actor bot(const std::string& user) const;
+  /// Whether some recipient may need a bot or push handler.
+  bool delivers_offline() const;
+
+  /// A new install of `kind` made on this node, ordered after every install seen so far. Fill
+  /// in the handler and the kind's fields, then apply() it.
+  hook_install stamp(hook_kind kind) const;
+  /// Puts `x` in force if it is newer than the install of its kind; false: older, ignored.
+  bool apply(hook_install x);
+  /// The installs in force that were made on this node (what a node that joins is told).
+  std::vector<hook_install> own() const;
+  /// Clears the hooks whose handler is `handler` (this node's bridge stopped), keeping their
+  /// versions so that an older install arriving late does not come back.
+  void remove(const caf::actor_addr& handler);
 
  private:
-  void refresh() { any_.store(before_send_ || push_ || !bots_.empty(), std::memory_order_release); }
+  void refresh();  // under mu_
 
+  const std::string node_;
   mutable std::mutex mu_;
   std::atomic<bool> any_{false};
+  std::uint64_t newest_ = 0;
+  std::vector<hook_install> installs_ = std::vector<hook_install>(3);  // by hook_kind
   std::optional<before_send_hook> before_send_;
   caf::actor push_;
   std::map<std::string, caf::actor> bots_;
 };
+
+// -- between nodes --------------------------------------------------------------------------------
+//
+//   an install here      the app port applies it to this node's table, then spread_hook()
+//                        sends it to every other node's gate as (peer_atom, (hook_install_atom,
+//                        install)) and reports once each reachable node took it or failed to
+//   a node (re)connects  tell_peer() sends it this node's own installs in force
+//   from another node    on_peer_message() applies an install (the gate calls it)
+// Versions make every order of arrival converge to the same hook on every node.
+
+using hook_install_atom = caf::atom_constant<caf::atom("hinstall")>;
+
+/// Sends `install` (already in force here) to every other node reachable now; `done` gets how
+/// many nodes have it in force, this one included, once each has answered or timed out (a node
+/// that missed it is told when it reconnects).
+void spread_hook(services& svc, hook_install install, std::function<void(std::uint32_t)> done);
+
+/// Tells the node behind `gate` the installs in force that were made on this node.
+void tell_peer(const hook_table& table, const caf::actor& gate);
+
+/// Handles a message another node sent to this node's app layer; answers it (an empty message
+/// if it is not one of ours).
+caf::message on_peer_message(hook_table& table, caf::message& m);
 
 }  // namespace parley::actors

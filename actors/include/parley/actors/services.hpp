@@ -5,10 +5,13 @@
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/schema/framing.hpp"
 
+#include <caf/actor.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace caf {
 class actor_system;
@@ -111,8 +114,11 @@ struct services {
   runtime::keyed_rate_limiter* user_rates = nullptr;
   actor_options options;
   node_counters* counters = nullptr;
-  /// The app's hooks installed on this node (hooks.hpp).
+  /// The app's hooks in force on this node (hooks.hpp).
   hook_table* hooks = nullptr;
+  /// The gates of the other nodes reachable now, for what the app layer spreads between nodes
+  /// (hook installs); unset on a single node.
+  std::function<std::vector<caf::actor>()> peer_gates;
   /// Tests only: called where a handler runs (an entity's id before it handles a message;
   /// "reply/<user>" before a connection's continuation); a throw from it is a handler's throw.
   std::function<void(const std::string& where)> inject_fault;

@@ -5,6 +5,7 @@
 //   group/<group>               a group: members and roles
 //   conv/dm/<a>/<b>             the direct conversation of users a < b
 //   conv/group/<group>          the conversation of a group
+//   conv/sys/<user>             the system messages to one user
 //   presence/<shard>            the sessions of the online users of one shard
 //
 // A presence id names its shard directly (shard_of maps it there), so a shard's presence actor
@@ -29,6 +30,7 @@ using schema::dm_conversation;
 using schema::group_conversation;
 using schema::max_name_bytes;
 using schema::parse_conversation;
+using schema::system_conversation;
 using schema::valid_name;
 
 /// The kind of a virtual actor, from the first segment of its id.

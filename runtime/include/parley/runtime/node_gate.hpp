@@ -14,6 +14,9 @@
 //   (resume_atom, shard)                                   — from the node, after finish_handoff
 // to the new owner (or locally, if the move was aborted). See router.hpp.
 //
+// And it carries what the layers above exchange between nodes (the app's hook installs)
+//   request (peer_atom, message) -> answer                 — handled by gate_hooks::peer
+//
 // Connections: between two nodes only the one with the smaller id connects (gate_directory),
 // then introduces its own gate over that connection
 //   (hello_atom, node id, incarnation, gate)               — the other side's way back
@@ -44,6 +47,7 @@ using import_atom = caf::atom_constant<caf::atom("import")>;
 using map_atom = caf::atom_constant<caf::atom("map")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using peer_atom = caf::atom_constant<caf::atom("peer")>;
 
 /// A shard's exported column family on the wire (store::shard_export, flattened so CAF can
 /// serialise it).
@@ -73,6 +77,8 @@ struct gate_hooks {
   std::function<void(std::uint64_t epoch, std::vector<node_id> owners)> apply_map;
   /// A node with a smaller id connected and introduced its gate.
   std::function<void(const node_id& node, std::int64_t incarnation, const caf::actor& gate)> hello;
+  /// A message of the layers above from another node; runs in the gate, returns the answer.
+  std::function<caf::message(caf::message&)> peer;
 };
 
 /// Most gate-to-gate forwards of one request.
@@ -109,6 +115,11 @@ class gate_directory final : public node_directory {
   caf::actor gate(const node_id& node) const override;
   /// Number of other nodes whose gate is connected now.
   std::size_t reachable() const;
+  /// The gates of the other nodes connected now.
+  std::vector<caf::actor> connected() const;
+  /// Called with each gate that connects (or connects again), after connected() has it. Set
+  /// before the first update().
+  void on_connect(std::function<void(const caf::actor& gate)> fn);
   /// Connects to the nodes with a greater id (or their new incarnations) not seen before, and
   /// retries those that could not be reached or whose connection dropped (blocking, 1-2 ms
   /// each), introducing this node's gate to each; forgets departed ones. Nodes with a smaller
@@ -120,6 +131,8 @@ class gate_directory final : public node_directory {
   void introduce(const node_id& node, std::int64_t incarnation, const caf::actor& gate);
 
  private:
+  /// Tells on_connect_ of a gate just connected.
+  void connected_now(const caf::actor& gate);
   /// Forgets the gate with this address (its node went away).
   void forget(const caf::actor_addr& gate);
   /// The watcher's behavior: monitors the gates it is given, forgets those that go down.
@@ -131,6 +144,7 @@ class gate_directory final : public node_directory {
   std::map<node_id, std::pair<gate_address, caf::actor>> gates_;
   caf::actor own_gate_;
   std::int64_t own_incarnation_ = 0;
+  std::function<void(const caf::actor&)> on_connect_;
   caf::actor watcher_;
 };
 
