@@ -1,5 +1,6 @@
 // An app server beside Parley: it issues tokens, creates a group, installs a banned-words
-// before-send hook and answers as a bot, all over the app port (schema/app.capnp).
+// before-send hook, answers as a bot and prints the engine's events, all over the app port
+// (schema/app.capnp).
 //
 // The app server runs on its own thread with its own kj event loop (as it would in its own
 // process): the node calls its hooks while the users' clients, on the main thread, wait for
@@ -16,6 +17,7 @@
 #include <capnp/ez-rpc.h>
 #include <kj/async.h>
 
+#include <condition_variable>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -79,6 +81,49 @@ class helpdesk final : public app::BotHook::Server {
   app::Messages::Client messages_;
 };
 
+/// Prints every event of the feed and counts the stored messages (a real app would keep the
+/// cursor that comes with each batch, to resume from it after a restart).
+class event_printer final : public app::EventListener::Server {
+ public:
+  kj::Promise<void> deliver(DeliverContext context) override {
+    for (auto e : context.getParams().getEvents()) {
+      switch (e.which()) {
+        case app::Event::MESSAGE_STORED: {
+          auto m = e.getMessageStored();
+          std::cout << "app: event: " << m.getConversation().cStr() << " #" << m.getSeq()
+                    << " stored, from " << m.getSender().cStr() << "\n";
+          std::lock_guard<std::mutex> lock(mu_);
+          ++stored_;
+          cv_.notify_all();
+          break;
+        }
+        case app::Event::SESSION_OPENED:
+          std::cout << "app: event: " << e.getSessionOpened().getUser().cStr() << " online\n";
+          break;
+        case app::Event::SESSION_CLOSED:
+          std::cout << "app: event: " << e.getSessionClosed().getUser().cStr() << " offline\n";
+          break;
+        case app::Event::GROUP_CHANGED:
+          std::cout << "app: event: " << e.getGroupChanged().getUser().cStr() << " in group "
+                    << e.getGroupChanged().getGroup().cStr() << " changed\n";
+          break;
+      }
+    }
+    return kj::READY_NOW;
+  }
+
+  /// Waits (at most 10 s) until `n` stored messages were seen.
+  static bool wait_for_stored(std::size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [n] { return stored_ >= n; });
+  }
+
+ private:
+  static inline std::mutex mu_;
+  static inline std::condition_variable cv_;
+  static inline std::size_t stored_ = 0;
+};
+
 struct endpoints {
   std::string app_host = "127.0.0.1";
   std::uint16_t app_port = 0;
@@ -102,6 +147,7 @@ void run_app(const endpoints& at, std::promise<app_ready>& ready,
     std::lock_guard<std::mutex> lock(mu);
     stop_out = kj::mv(stopping.fulfiller);
   }
+  kj::Maybe<app::Subscription::Client> subscription;  // the feed lasts while it is held
   try {
     auto secret = runtime::load_secret(at.secret_file);
     if (!secret.ok())
@@ -141,6 +187,12 @@ void run_app(const endpoints& at, std::promise<app_ready>& ready,
     bots.setHook(kj::heap<helpdesk>(messages));
     bots.send().wait(ws);
     std::cout << "app: hooks installed\n";
+    // The event feed, from now on (head: the current end of every shard's log).
+    auto events = engine.eventsRequest().send().wait(ws).getEvents();
+    auto subscribe = events.subscribeRequest();
+    subscribe.setCursor(events.headRequest().send().wait(ws).getCursor());
+    subscribe.setListener(kj::heap<event_printer>());
+    subscription = subscribe.send().wait(ws).getSubscription();
     ready.set_value(out);
   } catch (...) {
     ready.set_exception(std::current_exception());
@@ -182,6 +234,8 @@ int chat(const endpoints& at, const app_ready& tokens) {
   auto pulled = ben.pull("group/support", 0);
   if (!pulled.ok() || pulled.messages.size() != 1) return fail("ben should see one message");
   std::cout << "ben sees " << pulled.messages.size() << " message in support\n";
+  // Stored: ann's hello, her question to the bot and the bot's answer (the rejected one not).
+  if (!event_printer::wait_for_stored(3)) return fail("the event feed did not report 3 messages");
   return 0;
 }
 

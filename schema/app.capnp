@@ -318,14 +318,17 @@ interface Groups {
   # be created again (nobody reads the old messages through a new group). Answers how many
   # members it had.
 
-  info @6 (group :Text) -> (info :GroupInfo);
+  info @6 (group :Text) -> (info :GroupDetails);
 
   members @7 (group :Text, after :Text, limit :UInt32) -> (members :List(Member), more :Bool);
   # Members by user id, those after `after` ("" from the first), at most `limit` (0: 50; at
   # most 200 per page); `more` says whether another page follows (ask again with the last id).
 }
 
-struct GroupInfo {
+struct GroupDetails @0xeff4853dce069853 {
+  # (Named apart from client.capnp's GroupInfo: capnp-es 0.0.16 imports every name of an
+  # imported file, so a name used in both breaks the generated TypeScript. The id is the one
+  # it had as GroupInfo.)
   group @0 :Text;
   name @1 :Text;
   owner @2 :Text;

@@ -18,15 +18,29 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js and npm for the TypeScript example (examples/typescript): Debian's unless a node >= 18
+# with its npm is already on the PATH (a machine may have one from elsewhere).
+node_major() { node -e 'console.log(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+if ! command -v npm >/dev/null || [ "$(node_major)" -lt 18 ]; then
+  missing+=(nodejs npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The TypeScript example's npm packages, exactly as its package-lock.json pins them; again only
+# when the lock file changed since the last install.
+ts_dir="$(cd "$(dirname "$0")/.." && pwd)/examples/typescript"
+if [ ! -f "$ts_dir/node_modules/.package-lock.json" ] ||
+   [ "$ts_dir/package-lock.json" -nt "$ts_dir/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in examples/typescript"
+  (cd "$ts_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
