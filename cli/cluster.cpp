@@ -17,6 +17,8 @@
 #include "parley/server/node.hpp"
 #include "parley/store/store.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -26,6 +28,8 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -432,11 +436,28 @@ command add_node_drain(CLI::App& node) {
 namespace {
 
 /// `imctl cluster status --via-app`: what one node says of itself and of the shard map.
-int print_node_status(const app_target& target) {
-  return with_engine(target, [](app::Engine::Client engine, kj::WaitScope& ws) {
+int print_node_status(const app_target& target, bool json) {
+  return with_engine(target, [json](app::Engine::Client engine, kj::WaitScope& ws) {
     auto cluster = engine.clusterRequest().send().wait(ws).getCluster();
     auto answer = cluster.statusRequest().send().wait(ws);  // the reader points into it
     auto st = answer.getStatus();
+    if (json) {
+      auto owners = nlohmann::json::object();
+      for (auto owner : st.getOwners()) owners[owner.getNode().cStr()] = owner.getShards();
+      std::cout << nlohmann::json{{"node", st.getNode().cStr()},
+                                  {"epoch", st.getMapEpoch()},
+                                  {"shards", st.getShards()},
+                                  {"serving", st.getServing()},
+                                  {"owners", owners},
+                                  {"connections", st.getConnections()},
+                                  {"logins", st.getLogins()},
+                                  {"messages", st.getMessagesSent()},
+                                  {"pushes", st.getPushes()},
+                                  {"activeActors", st.getActiveEntities()}}
+                       .dump()
+                << "\n";
+      return 0;
+    }
     std::cout << "node " << st.getNode().cStr() << ": shard map epoch " << st.getMapEpoch() << ", "
               << st.getShards() << " shards" << (st.getServing() ? "" : ", NOT SERVING") << "\n";
     std::printf("%-10s %7s\n", "OWNER", "SHARDS");
@@ -450,6 +471,59 @@ int print_node_status(const app_target& target) {
   });
 }
 
+/// One node's line of `imctl cluster status`.
+struct node_row {
+  std::string node;
+  std::string clients;  ///< "host:port", "" for an owner that is not registered (down)
+  long shards = 0;
+  std::optional<runtime::node_figures> figures;  ///< as last published
+  std::optional<long> rate;                      ///< messages per second over the sample
+};
+
+void print_rows(const runtime::stored_shard_map& map, const std::string& coordinator,
+                const std::vector<node_row>& rows, bool json) {
+  if (json) {
+    auto nodes = nlohmann::json::array();
+    for (auto& r : rows) {
+      nlohmann::json n{{"node", r.node}, {"up", !r.clients.empty()}, {"shards", r.shards}};
+      if (!r.clients.empty()) n["clients"] = r.clients;
+      if (r.figures) {
+        n["connections"] = r.figures->connections;
+        n["messages"] = r.figures->messages_sent;
+        n["activeActors"] = r.figures->active_entities;
+      }
+      if (r.rate) n["messagesPerSecond"] = *r.rate;
+      nodes.push_back(std::move(n));
+    }
+    std::cout << nlohmann::json{{"epoch", map.epoch},
+                                {"shards", map.owners.size()},
+                                {"coordinator", coordinator},
+                                {"nodes", nodes}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << "shard map epoch " << map.epoch << ", " << map.owners.size()
+            << " shards; coordinator " << (coordinator.empty() ? "none" : coordinator) << "\n";
+  std::printf("%-10s %-22s %7s %12s %12s %10s %10s\n", "NODE", "CLIENTS AT", "SHARDS",
+              "CONNECTIONS", "MESSAGES", "MSG/S", "ACTORS");
+  for (auto& r : rows) {
+    if (r.clients.empty()) {
+      std::printf("%-10s %-22s %7ld   DOWN: its shards are unavailable until it returns\n",
+                  r.node.c_str(), "-", r.shards);
+      continue;
+    }
+    auto figure = [&](std::uint64_t runtime::node_figures::*field) {
+      return r.figures ? std::to_string((*r.figures).*field) : std::string("-");
+    };
+    std::printf("%-10s %-22s %7ld %12s %12s %10s %10s\n", r.node.c_str(), r.clients.c_str(),
+                r.shards, figure(&runtime::node_figures::connections).c_str(),
+                figure(&runtime::node_figures::messages_sent).c_str(),
+                r.rate ? std::to_string(*r.rate).c_str() : "-",
+                figure(&runtime::node_figures::active_entities).c_str());
+  }
+}
+
 }  // namespace
 
 command add_cluster_status(CLI::App& cluster) {
@@ -458,18 +532,20 @@ command add_cluster_status(CLI::App& cluster) {
     std::string etcd = "http://127.0.0.1:9379";
     std::string prefix = runtime::default_cluster_prefix;
     runtime::tls_identity etcd_tls;
+    bool json = false;
   };
   auto o = std::make_shared<opts>();
   add_etcd_tls_options(*status, o->etcd_tls);
   status->add_option("--etcd", o->etcd, "etcd endpoint")->capture_default_str();
   status->add_option("--prefix", o->prefix, "Key prefix in etcd")->capture_default_str();
+  status->add_flag("--json", o->json, "Answer as JSON");
   // One node's own view through its app port instead (a single node has no etcd).
   auto app = std::make_shared<app_target>();
   auto* via_app = status->add_flag("--via-app", "Ask one node through its app port (--app)");
   app->add_to(*status);
   return [o, status, app, via_app]() -> int {
     if (!status->parsed()) return -1;
-    if (*via_app) return print_node_status(*app);
+    if (*via_app) return print_node_status(*app, o->json);
     runtime::etcd_client etcd(o->etcd, std::chrono::milliseconds(2000), o->etcd_tls);
     const runtime::cluster_layout keys(o->prefix);
     auto nodes = etcd.get_prefix(keys.nodes());
@@ -499,41 +575,34 @@ command add_cluster_status(CLI::App& cluster) {
     runtime::stored_shard_map map;
     if (stored && *stored) map = runtime::decode_shard_map((*stored)->value).value_or(map);
     const auto& owners = map.owners;
-    std::cout << "shard map epoch " << map.epoch << ", " << owners.size() << " shards; coordinator "
-              << (coordinator && *coordinator ? (*coordinator)->value : std::string("none"))
-              << "\n";
-    std::printf("%-10s %-22s %7s %12s %12s %10s %10s\n", "NODE", "CLIENTS AT", "SHARDS",
-                "CONNECTIONS", "MESSAGES", "MSG/S", "ACTORS");
+    std::vector<node_row> rows;
     std::set<std::string> listed;
     for (auto& kv : *nodes) {
       const auto n = runtime::decode_node_info(kv.value);
       if (!n) continue;
       listed.insert(n->id);
-      const auto owned = std::count(owners.begin(), owners.end(), n->id);
-      const auto f = figures.find(n->id);
-      const auto b = before.find(n->id);
-      const bool known = f != figures.end();
-      auto figure = [&](std::uint64_t runtime::node_figures::*field) {
-        return known ? std::to_string(f->second.*field) : std::string("-");
-      };
-      std::string rate = "-";
-      if (known && b != before.end()) {
-        const double d = static_cast<double>(f->second.messages_sent - b->second.messages_sent);
-        rate = std::to_string(static_cast<long>(d / elapsed));
+      node_row r;
+      r.node = n->id;
+      r.clients = n->host + ":" + std::to_string(n->client_port);
+      r.shards = static_cast<long>(std::count(owners.begin(), owners.end(), n->id));
+      if (auto f = figures.find(n->id); f != figures.end()) {
+        r.figures = f->second;
+        if (auto b = before.find(n->id); b != before.end()) {
+          const double d = static_cast<double>(f->second.messages_sent - b->second.messages_sent);
+          r.rate = static_cast<long>(d / elapsed);
+        }
       }
-      std::printf("%-10s %-22s %7ld %12s %12s %10s %10s\n", n->id.c_str(),
-                  (n->host + ":" + std::to_string(n->client_port)).c_str(),
-                  static_cast<long>(owned), figure(&runtime::node_figures::connections).c_str(),
-                  figure(&runtime::node_figures::messages_sent).c_str(), rate.c_str(),
-                  figure(&runtime::node_figures::active_entities).c_str());
+      rows.push_back(std::move(r));
     }
     for (auto& id : std::set<std::string>(owners.begin(), owners.end())) {
-      if (!listed.count(id)) {
-        std::printf("%-10s %-22s %7ld   DOWN: its shards are unavailable until it returns\n",
-                    id.c_str(), "-",
-                    static_cast<long>(std::count(owners.begin(), owners.end(), id)));
-      }
+      if (listed.count(id)) continue;
+      node_row r;
+      r.node = id;
+      r.shards = static_cast<long>(std::count(owners.begin(), owners.end(), id));
+      rows.push_back(std::move(r));
     }
+    print_rows(map, coordinator && *coordinator ? (*coordinator)->value : std::string(), rows,
+               o->json);
     return 0;
   };
 }

@@ -2,7 +2,7 @@
 //
 //   imctl cluster start [--data-dir DIR] [--host H] [--port P] ...   run a single node
 //   imctl cluster start --nodes N [--dir D] [--etcd URL]             run a local cluster
-//   imctl cluster status [--etcd URL]                                nodes, shards, figures
+//   imctl cluster status [--etcd URL | --via-app] [--json]            nodes, shards, figures
 //   imctl cluster cert --id ID [--dir D] [--names ...]                TLS files for a node
 //   imctl node start --etcd URL --id ID ...                          run one clustered node
 //   imctl node drain ID [--etcd URL]                                 move its shards off, stop it

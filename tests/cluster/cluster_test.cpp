@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <csignal>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -945,6 +946,112 @@ BOOST_AUTO_TEST_CASE(a_hook_installed_through_one_node_is_in_force_on_every_node
     require_ok(cluster.login(i, x)->send_to_user(y, "m1", "bad words"));
   }
   BOOST_TEST(calls.load() == 8);
+}
+
+namespace {
+
+/// Runs imctl with `args`; returns its exit code and what it printed (both streams).
+std::pair<int, std::string> imctl(const std::string& args) {
+  const std::string command = std::string(PARLEY_IMCTL) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_TEST_REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 512> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool has(const std::string& out, const std::string& part) {
+  return out.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_imctl_command_works_through_one_node_of_a_three_node_cluster) {
+  auto base = testing::embedded_cluster::test_defaults();
+  base.app_enabled = true;
+  testing::embedded_cluster cluster(3, base);
+  const std::string secret = " --secret-file " + cluster.secret_file();
+  auto app_of = [&](std::size_t i) {
+    return " --app 127.0.0.1:" + std::to_string(cluster.node(i).app_port()) + secret;
+  };
+  const auto app = app_of(0);        // every command goes through node 0's app port
+  auto fresh = [&](std::size_t i) {  // a connection to node i, not logged in
+    auto c = client::connection::connect("127.0.0.1", cluster.node(i).port());
+    BOOST_TEST_REQUIRE(c.ok());
+    return std::move(*c);
+  };
+  // Users and a group whose shards are on the other nodes; sessions on a third.
+  const auto gus = cluster.user_on(1, "gus");
+  const auto ivy = cluster.user_on(2, "ivy");
+  const auto jon = cluster.user_on(1, "jon");
+  const auto crew = cluster.group_on(2, "crew");
+  auto phone = cluster.login(2, gus, "phone");
+  auto laptop = cluster.login(0, gus, "laptop");
+
+  auto [rc, out] = imctl("user sessions " + gus + " --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST((has(out, "\"device\":\"phone\"") && has(out, "\"node\":\"node-2\"")), out);
+  BOOST_TEST((has(out, "\"device\":\"laptop\"") && has(out, "\"node\":\"node-0\"")), out);
+  std::tie(rc, out) = imctl("user kick " + gus + " --device phone" + app);
+  BOOST_TEST(out == "kicked 1 session\n");
+
+  std::tie(rc, out) = imctl("group create " + crew + " --owner " + ivy + " --name Crew --members " +
+                            gus + " " + jon + app);
+  BOOST_TEST(out == "created " + crew + " with 3 members\n");
+  std::tie(rc, out) = imctl("group remove " + crew + " " + jon + " --json" + app);
+  BOOST_TEST(out == "{\"removed\":1}\n");
+  std::tie(rc, out) = imctl("group add " + crew + " " + jon + app);
+  BOOST_TEST(out == crew + " has 3 members\n");
+  std::tie(rc, out) = imctl("group info " + crew + " --json" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(has(out, "\"owner\":\"" + ivy + "\""), out);
+  require_ok(laptop->send_to_group(crew, "c1", "hello crew"));
+
+  std::tie(rc, out) = imctl("actor inspect group/" + crew + app);
+  BOOST_TEST(out.rfind("group/" + crew + " on node-2, shard ", 0) == 0u, out);
+  BOOST_TEST(has(out, "  members\t3\n"), out);
+  std::tie(rc, out) = imctl("actor inspect conv/group/" + crew + " --json" + app);
+  BOOST_TEST((has(out, "\"node\":\"node-2\"") && has(out, "\"last_seq\":1")), out);
+  // Each node lists its own active actors: the group is active on node 2 only.
+  std::tie(rc, out) = imctl("actor list --prefix group/ --json" + app_of(2));
+  BOOST_TEST(out == "{\"entities\":[\"group/" + crew + "\"],\"more\":false,\"node\":\"node-2\"}\n");
+  std::tie(rc, out) = imctl("actor list --prefix group/" + app);
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out == "");
+
+  std::tie(rc, out) = imctl("user ban " + ivy + " --for 1h --reason spam" + app);
+  BOOST_TEST(out.rfind("banned " + ivy + " until ", 0) == 0u, out);
+  BOOST_TEST((fresh(2)->login(cluster.token(ivy), "tab").code == wire::ErrorCode::BANNED));
+  std::tie(rc, out) = imctl("user unban " + ivy + " --json" + app);
+  BOOST_TEST(out == "{\"wasBanned\":true}\n");
+  std::tie(rc, out) = imctl("token revoke " + gus + app);
+  BOOST_TEST(out == "revoked the tokens of " + gus + "; kicked 1 session\n");
+  std::tie(rc, out) = imctl("token issue " + gus + " --via-app" + app);
+  BOOST_TEST_REQUIRE(rc == 0, out);
+  require_ok(fresh(1)->login(out.substr(0, out.size() - 1), "phone"));
+
+  std::tie(rc, out) = imctl("cluster status --via-app --json" + app_of(1));
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.rfind("{\"activeActors\":", 0) == 0u, out);
+  BOOST_TEST((has(out, "\"node\":\"node-1\"") && has(out, "\"serving\":true")), out);
+  std::tie(rc, out) = imctl("cluster status --json --etcd " + cluster.etcd().endpoint() +
+                            " --prefix " + base.cluster.prefix);
+  BOOST_TEST(rc == 0, out);
+  for (const char* node : {"node-0", "node-1", "node-2"}) {
+    BOOST_TEST(has(out, "{\"activeActors\":"), out);
+    BOOST_TEST(has(out, std::string("\"node\":\"") + node + "\""), out);
+  }
+  BOOST_TEST(has(out, "\"shards\":" + std::to_string(cluster.shard_count())), out);
+  std::tie(rc, out) = imctl("top --count 1 --interval 100 --json" + app_of(0) +
+                            " --app 127.0.0.1:" + std::to_string(cluster.node(1).app_port()) +
+                            " --app 127.0.0.1:" + std::to_string(cluster.node(2).app_port()));
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(std::count(out.begin(), out.end(), '\n') == 3, out);
+  for (const char* node : {"node-0", "node-1", "node-2"}) {
+    BOOST_TEST(has(out, std::string("{\"node\":\"") + node + "\",\"reached\":true"), out);
+  }
 }
 
 namespace {
