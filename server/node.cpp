@@ -8,6 +8,7 @@
 #include "parley/actors/hooks.hpp"
 
 #include "parley/actors/entities.hpp"
+#include "parley/actors/event_feed.hpp"
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/rate_limit.hpp"
@@ -205,6 +206,9 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
       p->cluster ? p->cluster->directory() : nullptr,
       p->cluster ? p->cluster->serving_check() : std::function<bool()>{});
   p->svc.router = p->router.get();
+  // New events wake the event feeds waiting for them (actors/event_feed.hpp).
+  p->db->on_new_events(
+      [svc = &p->svc](std::uint32_t shard) { actors::wake_event_feeds(*svc, shard); });
   if (p->cluster) {
     auto* raw = p.get();
     cluster_part::peer_layer peers;

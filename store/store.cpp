@@ -16,12 +16,14 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -348,6 +350,16 @@ struct store::impl {
   std::shared_ptr<rocksdb::WriteBufferManager> wbm;
   std::uint64_t event_retention = 0;
   std::unique_ptr<event_sequencer> events;  // set once the db is open
+  // The event bell: called for a shard whose readable events advanced while armed.
+  std::function<void(std::uint32_t)> bell;
+  std::unique_ptr<std::atomic<bool>[]> armed;  // per shard
+  std::uint32_t armed_count = 0;
+
+  void ring(std::uint32_t shard) {
+    if (bell && shard < armed_count && armed[shard].exchange(false, std::memory_order_acq_rel)) {
+      bell(shard);
+    }
+  }
 
   ~impl() {
     if (!db) return;
@@ -469,6 +481,8 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
                    encode_meta(shards));
     if (!s.ok()) return convert(s);
   }
+  p->armed_count = static_cast<std::uint32_t>(p->shards.size());
+  p->armed = std::make_unique<std::atomic<bool>[]>(p->armed_count);
   std::unique_ptr<store> opened(new store(std::move(p)));
   auto* self = opened.get();
   opened->impl_->events = std::make_unique<event_sequencer>([self](std::uint32_t shard) {
@@ -683,12 +697,13 @@ error store::write(const write_batch& batch, durability d) {
     range.first = *first;
   }
   struct settle_on_exit {
-    event_sequencer& seq;
+    impl& db;
     const std::map<std::uint32_t, std::pair<std::uint64_t, std::size_t>>& ranges;
     ~settle_on_exit() {
-      for (auto& [shard, r] : ranges) seq.settle(shard, r.first, r.second);
+      for (auto& [shard, r] : ranges) db.events->settle(shard, r.first, r.second);
+      for (auto& [shard, r] : ranges) db.ring(shard);
     }
-  } settle{*impl_->events, numbered};
+  } settle{*impl_, numbered};
 
   rocksdb::WriteBatch wb;
   auto next_event = numbered;  // the next seq per shard, as ops are added
@@ -723,6 +738,14 @@ error store::write(const write_batch& batch, durability d) {
     impl_->last_resume = std::chrono::steady_clock::now();
   }
   return convert(s);
+}
+
+void store::on_new_events(std::function<void(std::uint32_t shard)> bell) {
+  impl_->bell = std::move(bell);
+}
+
+void store::arm_event_bell(std::uint32_t shard) {
+  if (shard < impl_->armed_count) impl_->armed[shard].store(true, std::memory_order_release);
 }
 
 result<event_page> store::read_events(std::uint32_t shard, std::uint64_t after, std::size_t limit) {

@@ -11,6 +11,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 
@@ -19,7 +20,7 @@ namespace parley::actors {
 namespace {
 
 using delivered_atom = caf::atom_constant<caf::atom("fdone")>;
-using poll_atom = caf::atom_constant<caf::atom("fpoll")>;
+using retry_atom = caf::atom_constant<caf::atom("fretry")>;
 
 class feed_actor final : public caf::event_based_actor {
  public:
@@ -28,63 +29,57 @@ class feed_actor final : public caf::event_based_actor {
       : caf::event_based_actor(cfg),
         svc_(*svc),
         opts_(opts),
+        // A remote read must come back within the remote request timeout.
+        wait_ms_(static_cast<std::uint32_t>(
+            std::min(opts.wait, svc->options.remote_request_timeout / 2).count())),
         deliver_(std::move(deliver)),
         read_(cursor),
-        delivered_(std::move(cursor)) {}
+        delivered_(std::move(cursor)),
+        paused_(read_.size(), false) {}
 
   caf::behavior make_behavior() override {
-    poll();
+    for (std::uint32_t shard = 0; shard < read_.size(); ++shard) read(shard);
     return {
         [this](delivered_atom) {
           out_ = false;
           hand_out();
-          next_round();
+          resume_paused();
         },
-        [this](poll_atom) {
-          waiting_ = false;
-          poll();
-        },
+        [this](retry_atom, std::uint32_t shard) { read(shard); },
     };
   }
 
  private:
-  /// Asks every shard for what follows its read position.
-  void poll() {
-    const auto shards = static_cast<std::uint32_t>(read_.size());
-    polls_out_ = shards;
-    found_ = false;
-    for (std::uint32_t shard = 0; shard < shards; ++shard) {
-      ask(
-          this, svc_, presence::of_shard(shard),
-          [this, shard](event_slice& slice) {
-            if (slice.through > read_[shard]) read_[shard] = slice.through;
-            for (std::size_t i = 0; i < slice.seqs.size(); ++i) {
-              queue_.push_back({shard, slice.seqs[i], std::move(slice.payloads[i])});
-            }
-            found_ = found_ || !slice.seqs.empty();
-            round_answered();
-          },
-          [this](caf::error&) { round_answered(); },  // that shard is tried again next round
-          events_atom::value, read_[shard], opts_.per_shard_limit);
-    }
+  /// Asks `shard` for what follows its read position; its presence actor answers at once if
+  /// there is something, else when something is written (or, empty, after wait_ms_).
+  void read(std::uint32_t shard) {
+    ask(
+        this, svc_, presence::of_shard(shard),
+        [this, shard](event_slice& slice) {
+          if (slice.through > read_[shard]) read_[shard] = slice.through;
+          for (std::size_t i = 0; i < slice.seqs.size(); ++i) {
+            queue_.push_back({shard, slice.seqs[i], std::move(slice.payloads[i])});
+          }
+          hand_out();
+          if (queue_.size() < opts_.max_batch)
+            read(shard);
+          else
+            paused_[shard] = true;  // read again once the app has taken a batch
+        },
+        [this, shard](caf::error&) {
+          // The shard is moving or its node is down: try again a little later.
+          delayed_send(this, opts_.retry_after, retry_atom::value, shard);
+        },
+        events_atom::value, read_[shard], opts_.per_shard_limit, wait_ms_);
   }
 
-  void round_answered() {
-    if (--polls_out_ > 0) return;
-    hand_out();
-    next_round();
-  }
-
-  /// Starts the next round unless one runs, a wait runs, or the queue holds a batch already
-  /// (then the app's next delivered() comes back here). A round that found nothing waits.
-  void next_round() {
-    if (polls_out_ > 0 || waiting_ || queue_.size() >= opts_.max_batch) return;
-    if (!found_) {
-      waiting_ = true;
-      delayed_send(this, opts_.idle_poll, poll_atom::value);
-      return;
+  void resume_paused() {
+    if (queue_.size() >= opts_.max_batch) return;
+    for (std::uint32_t shard = 0; shard < paused_.size(); ++shard) {
+      if (!paused_[shard]) continue;
+      paused_[shard] = false;
+      read(shard);
     }
-    poll();
   }
 
   /// Gives the app the next batch if none is out.
@@ -104,13 +99,12 @@ class feed_actor final : public caf::event_based_actor {
 
   services& svc_;
   const feed_options opts_;
+  const std::uint32_t wait_ms_;
   std::function<void(feed_batch)> deliver_;
   std::vector<std::uint64_t> read_;       ///< Per shard: read through this seq.
   std::vector<std::uint64_t> delivered_;  ///< Per shard: handed out through this seq.
+  std::vector<bool> paused_;              ///< Per shard: not read while the queue is full.
   std::deque<feed_event> queue_;
-  std::uint32_t polls_out_ = 0;
-  bool found_ = false;
-  bool waiting_ = false;
   bool out_ = false;
 };
 
@@ -136,6 +130,10 @@ event_feed::~event_feed() {
 
 void event_feed::delivered() {
   caf::anon_send(impl_->actor, delivered_atom::value);
+}
+
+void wake_event_feeds(services& svc, std::uint32_t shard) {
+  tell_if_active(svc, presence::of_shard(shard), feedwake_atom::value);
 }
 
 void event_heads(services& svc, std::function<void(result<std::vector<std::uint64_t>>)> done) {
@@ -164,7 +162,8 @@ void event_heads(services& svc, std::function<void(result<std::vector<std::uint6
                 done(from_caf(err));
                 self->quit();
               },
-              events_atom::value, std::numeric_limits<std::uint64_t>::max(), std::uint32_t{0});
+              events_atom::value, std::numeric_limits<std::uint64_t>::max(), std::uint32_t{0},
+              std::uint32_t{0});
         }
       },
       &svc);

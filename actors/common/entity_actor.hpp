@@ -61,6 +61,7 @@ class entity_actor : public caf::event_based_actor {
   auto drain_handler() {
     return [this](drain_atom) {
       draining_ = true;
+      on_drain();
       leave_if_drained();
     };
   }
@@ -106,6 +107,9 @@ class entity_actor : public caf::event_based_actor {
   virtual bool may_passivate() const { return true; }
   /// Requests accepted but not yet written (a drain waits for them too).
   virtual bool holds_requests() const { return false; }
+  /// A drain began: answer what must not wait for the actor's end (before the writes in
+  /// flight finish).
+  virtual void on_drain() {}
 
   /// Counts every message, for idle detection, and (re)starts the idle ticks when needed. The
   /// exception boundary: a handler that throws is logged with this entity's id, its request

@@ -36,6 +36,7 @@
 #include <caf/system_messages.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <iterator>
 #include <unordered_map>
 #include <utility>
@@ -178,16 +179,27 @@ class presence_actor final : public entity_actor {
           }
           batches.send(this, frame);
         },
-        [this](events_atom, std::uint64_t after, std::uint32_t limit) -> caf::result<event_slice> {
-          auto page = svc_.db->read_events(shard_, after, limit);
-          if (!page) return storage_error(page.error());
-          event_slice out;
-          out.through = page->through;
-          for (auto& e : page->events) {
-            out.seqs.push_back(e.seq);
-            out.payloads.push_back(std::move(e.payload));
+        [this](events_atom, std::uint64_t after, std::uint32_t limit,
+               std::uint32_t wait_ms) -> caf::result<event_slice> {
+          if (wait_ms > 0) svc_.db->arm_event_bell(shard_);  // before reading: see store.hpp
+          auto slice = read_events(after, limit);
+          if (!slice) return storage_error(slice.error());
+          if (!slice->seqs.empty() || wait_ms == 0 || feed_reads_.size() >= max_waiting_reads) {
+            return std::move(*slice);
           }
-          return out;
+          const std::uint64_t id = ++last_feed_read_;
+          auto rp = make_response_promise<event_slice>();
+          feed_reads_.push_back({id, after, limit, rp});
+          delayed_send(this, std::chrono::milliseconds(wait_ms), feedtime_atom::value, id);
+          return rp;
+        },
+        [this](feedwake_atom) { answer_feed_reads(false); },
+        [this](feedtime_atom, std::uint64_t id) {
+          auto it = std::find_if(feed_reads_.begin(), feed_reads_.end(),
+                                 [id](const feed_read& r) { return r.id == id; });
+          if (it == feed_reads_.end()) return;
+          it->rp.deliver(event_slice{{}, {}, it->after});
+          feed_reads_.erase(it);
         },
         [this](event_atom, std::string& user, std::string& frame) {
           auto it = online_.find(user);
@@ -199,7 +211,42 @@ class presence_actor final : public entity_actor {
   }
 
  private:
-  bool may_passivate() const override { return online_.empty(); }
+  bool may_passivate() const override { return online_.empty() && feed_reads_.empty(); }
+
+  /// A moving shard: its waiting feeds ask again (at the new owner), now.
+  void on_drain() override { answer_feed_reads(true); }
+
+  /// The shard's events after `after` (at most `limit`).
+  result<event_slice> read_events(std::uint64_t after, std::uint32_t limit) {
+    auto page = svc_.db->read_events(shard_, after, limit);
+    if (!page) return page.error();
+    event_slice out;
+    out.through = page->through;
+    for (auto& e : page->events) {
+      out.seqs.push_back(e.seq);
+      out.payloads.push_back(std::move(e.payload));
+    }
+    return out;
+  }
+
+  /// Answers the waiting feed reads that have events now (all of them if `all`); re-arms the
+  /// bell for those that still wait.
+  void answer_feed_reads(bool all) {
+    if (feed_reads_.empty()) return;
+    if (!all) svc_.db->arm_event_bell(shard_);
+    for (auto it = feed_reads_.begin(); it != feed_reads_.end();) {
+      auto slice = read_events(it->after, it->limit);
+      if (!slice) {
+        it->rp.deliver(storage_error(slice.error()));
+      } else if (all || !slice->seqs.empty()) {
+        it->rp.deliver(std::move(*slice));
+      } else {
+        ++it;
+        continue;
+      }
+      it = feed_reads_.erase(it);
+    }
+  }
 
   /// `entity` (of this shard) as an operator sees it: its own report if it is active here,
   /// with what the store says merged in; the store's figures alone if it is not.
@@ -422,6 +469,18 @@ class presence_actor final : public entity_actor {
   // this grows with the app's decisions, not with clients.
   std::unordered_map<std::string, user_access> access_;
   std::unordered_map<caf::actor_addr, std::size_t> remote_hubs_;
+
+  /// An app's event feed waiting for this shard's next events (Events.subscribe): at most one
+  /// per subscription, so bounded by the subscriptions of all nodes (and max_waiting_reads).
+  struct feed_read {
+    std::uint64_t id;
+    std::uint64_t after;
+    std::uint32_t limit;
+    caf::typed_response_promise<event_slice> rp;
+  };
+  static constexpr std::size_t max_waiting_reads = 4096;  // beyond: answered at once, empty
+  std::vector<feed_read> feed_reads_;
+  std::uint64_t last_feed_read_ = 0;
 };
 
 }  // namespace

@@ -36,8 +36,13 @@ using interface = caf::typed_actor<
     // (user, device or "" for all, kick reason, detail): ends sessions; answers how many.
     caf::replies_to<kickuser_atom, std::string, std::string, std::uint16_t,
                     std::string>::with<std::uint64_t>,
-    // (after, limit): the shard's event log after seq `after` (store/event_log.hpp).
-    caf::replies_to<events_atom, std::uint64_t, std::uint32_t>::with<event_slice>,
+    // (after, limit, wait ms): the shard's event log after seq `after` (store/event_log.hpp);
+    // if there is none yet, answered when some are written or, empty, after `wait ms`.
+    caf::replies_to<events_atom, std::uint64_t, std::uint32_t, std::uint32_t>::with<event_slice>,
+    // New events of this shard are readable (the store's event bell).
+    caf::reacts_to<feedwake_atom>,
+    // (waiting read): its wait is over.
+    caf::reacts_to<feedtime_atom, std::uint64_t>,
     // (user): the user's online sessions here, oldest first.
     caf::replies_to<sessions_atom, std::string>::with<std::vector<session_info>>,
     // (user, device, hub, connection): a session ended.

@@ -2,9 +2,11 @@
 // to a node's app port and either installs a before-send hook that allows every message
 // (--hook) or subscribes to the event feed and counts what it is given (--events), then
 // serves until killed. With --events it prints "events <total>" on every delivered batch's
-// second boundary, so bench/run can read a rate.
+// second boundary, so bench/run can read a rate. --count N: read from the oldest event and exit
+// after N with the rate; --live N: from now on, exit after N stored messages with how late
+// they came (the app's clock minus the event's timestamp: both on this machine).
 //   parley-hook-app --app 127.0.0.1:8611 --secret-file DATA/secret --hook
-//   parley-hook-app --app 127.0.0.1:8611 --secret-file DATA/secret --events
+//   parley-hook-app --app 127.0.0.1:8611 --secret-file DATA/secret --events [--count N|--live N]
 
 #include "parley/runtime/token.hpp"
 
@@ -12,10 +14,12 @@
 
 #include <capnp/ez-rpc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -27,33 +31,59 @@ class allow_all final : public parley::app::BeforeSendHook::Server {
   }
 };
 
-/// Counts events; with a target, fulfils `done` once it has that many.
+std::uint64_t now_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+/// Counts events; with a target, fulfils `done` once it has that many (live: that many stored
+/// messages, whose delays it keeps).
 class counter final : public parley::app::EventListener::Server {
  public:
-  counter(std::uint64_t target, kj::Own<kj::PromiseFulfiller<void>> done)
-      : target_(target), done_(kj::mv(done)) {}
+  counter(std::uint64_t target, bool live, kj::Own<kj::PromiseFulfiller<void>> done)
+      : target_(target), live_(live), done_(kj::mv(done)) {}
   kj::Promise<void> deliver(DeliverContext context) override {
     if (total_ == 0) first_ = std::chrono::steady_clock::now();
-    total_ += context.getParams().getEvents().size();
+    const auto events = context.getParams().getEvents();
+    total_ += events.size();
+    const std::uint64_t arrived = now_ms();
+    for (auto e : events) {
+      if (e.isMessageStored())
+        delays_ms_.push_back(arrived - std::min(arrived, e.getTimestampMs()));
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_print_ >= std::chrono::seconds(1)) {
       last_print_ = now;
       std::cout << "events " << total_ << std::endl;
     }
-    if (target_ != 0 && total_ >= target_ && done_->isWaiting()) {
+    const std::uint64_t reached = live_ ? delays_ms_.size() : total_;
+    if (target_ != 0 && reached >= target_ && done_->isWaiting()) {
       const double s = std::chrono::duration<double>(now - first_).count();
       std::cout << "events " << total_ << " in " << s
                 << " s: " << static_cast<std::uint64_t>(static_cast<double>(total_) / s)
                 << " events/s" << std::endl;
+      if (live_) print_delays();
       done_->fulfill();
     }
     return kj::READY_NOW;
   }
 
  private:
+  void print_delays() {
+    std::sort(delays_ms_.begin(), delays_ms_.end());
+    auto at = [&](double q) {
+      return delays_ms_[static_cast<std::size_t>(q * static_cast<double>(delays_ms_.size() - 1))];
+    };
+    std::cout << "stored-message events: " << delays_ms_.size() << ", delay ms p50 " << at(0.5)
+              << " p99 " << at(0.99) << " max " << delays_ms_.back() << std::endl;
+  }
+
   const std::uint64_t target_;
+  const bool live_;
   kj::Own<kj::PromiseFulfiller<void>> done_;
   std::uint64_t total_ = 0;
+  std::vector<std::uint64_t> delays_ms_;
   std::chrono::steady_clock::time_point first_{}, last_print_{};
 };
 
@@ -63,6 +93,7 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1", secret_file, mode;
   unsigned port = 0;
   std::uint64_t count = 0;  // --events --count N: from the oldest event, exit after N
+  bool live = false;        // --events --live N: from now on, exit after N stored messages
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--app" && i + 1 < argc) {
@@ -73,8 +104,9 @@ int main(int argc, char** argv) {
       secret_file = argv[++i];
     } else if (a == "--hook" || a == "--events") {
       mode = a;
-    } else if (a == "--count" && i + 1 < argc) {
+    } else if ((a == "--count" || a == "--live") && i + 1 < argc) {
       count = std::stoull(argv[++i]);
+      live = a == "--live";
     } else {
       std::cerr << "usage: parley-hook-app --app HOST:PORT --secret-file F (--hook|--events)\n";
       return 2;
@@ -104,9 +136,9 @@ int main(int argc, char** argv) {
     auto events = engine.eventsRequest().send().wait(ws).getEvents();
     auto head = events.headRequest().send().wait(ws);
     auto req = events.subscribeRequest();
-    if (count == 0) req.setCursor(head.getCursor());  // else from the oldest kept
+    if (count == 0 || live) req.setCursor(head.getCursor());  // else from the oldest kept
     auto done = kj::newPromiseAndFulfiller<void>();
-    req.setListener(kj::heap<counter>(count, kj::mv(done.fulfiller)));
+    req.setListener(kj::heap<counter>(count, live, kj::mv(done.fulfiller)));
     req.setMaxBatch(1000);
     subscription = req.send().wait(ws).getSubscription();
     std::cout << "subscribed" << std::endl;

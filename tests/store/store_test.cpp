@@ -373,6 +373,33 @@ BOOST_AUTO_TEST_CASE(events_are_numbered_per_shard_at_write_and_survive_a_reopen
   BOOST_TEST((seqs_of(*db->read_events(0, 2, 10)) == std::vector<std::uint64_t>{3, 4}));
 }
 
+BOOST_AUTO_TEST_CASE(the_event_bell_rings_once_per_arming_for_its_shard_only) {
+  testing::temp_dir dir;
+  auto db = open_store(dir.path(), 2);
+  std::vector<std::uint32_t> rung;
+  db->on_new_events([&](std::uint32_t shard) { rung.push_back(shard); });
+  auto write_event = [&](std::uint32_t shard) {
+    store::write_batch b;
+    b.event(shard, "e");
+    BOOST_TEST_REQUIRE(db->write(b, store::durability::synced).ok());
+  };
+  write_event(0);  // not armed: silent
+  BOOST_TEST(rung.empty());
+  db->arm_event_bell(0);
+  write_event(1);  // another shard's event: silent
+  BOOST_TEST(rung.empty());
+  write_event(0);
+  BOOST_TEST((rung == std::vector<std::uint32_t>{0}));
+  write_event(0);  // disarmed by the ring
+  BOOST_TEST((rung == std::vector<std::uint32_t>{0}));
+  db->arm_event_bell(1);
+  db->arm_event_bell(7);  // no such shard: ignored
+  write_event(1);
+  BOOST_TEST((rung == std::vector<std::uint32_t>{0, 1}));
+  // When it rings, the event is readable.
+  BOOST_TEST(db->read_events(1, 0, 10)->events.size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_write_leaves_a_hole_that_readers_step_over) {
   testing::temp_dir dir;
   auto db = open_store(dir.path(), 2);

@@ -4,12 +4,15 @@
 // cursor (through the presence actor of each shard, wherever it runs) and handing batches to
 // the app port, one at a time.
 //
-// Rounds: the feed asks every shard for its events after its read position (at most
-// per_shard_limit each, all shards at once), queues what comes back in shard order, and hands
-// out batches of at most max_batch; the next batch goes out once the app port says the last
-// one was delivered. A new round starts when the queue is shorter than a batch; a round that
-// found nothing waits idle_poll before the next. Memory: the queue holds at most
-// shards x per_shard_limit events.
+// Reads: the feed keeps one read out per shard (through the shard's presence actor, wherever
+// it runs) for the events after its read position, at most per_shard_limit. The presence
+// actor answers at once if there are some, else holds the read until the store's event bell
+// says the shard has new ones (wake_event_feeds) or `wait` passes; so an event reaches the app
+// as soon as it is durable, and an idle feed costs one empty answer per shard per `wait`. What
+// comes back is queued and handed out in batches of at most max_batch, the next once the app
+// port says the last one was delivered; while the queue holds a batch, the shards that
+// answered are not read again until the app has taken it. Memory: the queue holds at most
+// max_batch + shards x per_shard_limit events.
 //
 // The cursor handed out with each batch is, per shard, the seq of the last event delivered
 // (the subscription's starting cursor for shards with none yet), so an app that resumes from
@@ -43,7 +46,11 @@ struct feed_batch {
 struct feed_options {
   std::uint32_t max_batch = 100;
   std::uint32_t per_shard_limit = 100;
-  std::chrono::milliseconds idle_poll{100};
+  /// How long a shard holds a read that found nothing (at most half the remote request
+  /// timeout: a read of a remote shard must come back within it).
+  std::chrono::milliseconds wait{2000};
+  /// After a failed read (the shard moving, its node down), the next one waits this long.
+  std::chrono::milliseconds retry_after{100};
 };
 
 class event_feed {
@@ -66,6 +73,10 @@ class event_feed {
   explicit event_feed(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
+
+/// The store's event bell (store::on_new_events): new events of `shard` are readable, so its
+/// presence actor answers the feed reads it holds. Thread-safe; a no-op if it is not active.
+void wake_event_feeds(services& svc, std::uint32_t shard);
 
 /// The readable end of every shard's event log (a cursor for "new events only"); `done` is
 /// called from a CAF thread.

@@ -67,6 +67,8 @@ using info_atom = caf::atom_constant<caf::atom("ginfo")>;           ///< group: 
 using members_atom = caf::atom_constant<caf::atom("gmembers")>;     ///< group: list members
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;      ///< entity: describe itself
 using events_atom = caf::atom_constant<caf::atom("events")>;        ///< presence: read event log
+using feedwake_atom = caf::atom_constant<caf::atom("fwake")>;       ///< presence: new events
+using feedtime_atom = caf::atom_constant<caf::atom("ftime")>;       ///< presence: a read waited
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -187,6 +188,12 @@ class store {
   /// The events of `shard` after seq `after`, at most `limit`, up to the readable seq
   /// (event_log.hpp).
   result<event_page> read_events(std::uint32_t shard, std::uint64_t after, std::size_t limit);
+  /// The event bell: `bell(shard)` is called (on the writing thread, after the write) when
+  /// events of `shard` became readable while the bell of that shard was armed; ringing disarms
+  /// it. Set once, before writes start. Arm first, then read: an event written in between
+  /// rings the bell rather than being missed.
+  void on_new_events(std::function<void(std::uint32_t shard)> bell);
+  void arm_event_bell(std::uint32_t shard);
 
   /// Whether writes are refused after a storage error (and why), for stats and logs.
   std::optional<std::string> write_error() const;
