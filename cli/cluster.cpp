@@ -76,6 +76,10 @@ int run_node(const server::node_options& o) {
   if (n.app_port() != 0) {
     std::cout << "parley: app RPC on " << o.app.host << ":" << n.app_port() << std::endl;
   }
+  if (n.http_port() != 0) {
+    std::cout << "parley: metrics on http://" << o.http.host << ":" << n.http_port() << "/metrics"
+              << std::endl;
+  }
   // Wait for Ctrl-C / SIGTERM, or for a requested drain to finish.
   const timespec period{0, 200 * 1000 * 1000};
   for (;;) {
@@ -149,9 +153,22 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
       ->capture_default_str();
   cmd.add_flag_callback(
       "--no-app-port", [&o] { o.app_enabled = false; }, "Serve no app RPC port");
-  cmd.parse_complete_callback([&o, app_port] {
-    const int derived = o.gateway.port == 0 || o.gateway.port > 64535 ? 0 : o.gateway.port + 1000;
-    o.app.port = static_cast<std::uint16_t>(*app_port >= 0 ? *app_port : derived);
+  // The HTTP port for operators (/metrics, /healthz, /readyz): on by default, 2000 above the
+  // client port, loopback.
+  o.http_enabled = true;
+  auto http_port = std::make_shared<int>(-1);
+  cmd.add_option("--http-port", *http_port,
+                 "HTTP port for /metrics, /healthz, /readyz (default: --port + 2000; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option("--http-host", o.http.host, "HTTP listen address")->capture_default_str();
+  cmd.add_flag_callback(
+      "--no-http-port", [&o] { o.http_enabled = false; }, "Serve no HTTP port");
+  cmd.parse_complete_callback([&o, app_port, http_port] {
+    auto derived = [&](int offset) {
+      return o.gateway.port == 0 || o.gateway.port > 65535 - offset ? 0 : o.gateway.port + offset;
+    };
+    o.app.port = static_cast<std::uint16_t>(*app_port >= 0 ? *app_port : derived(1000));
+    o.http.port = static_cast<std::uint16_t>(*http_port >= 0 ? *http_port : derived(2000));
   });
   cmd.add_option("--tls-cert", o.gateway.tls_cert_file,
                  "PEM certificate chain: clients must then use TLS (with --tls-key)");

@@ -3,6 +3,8 @@
 #include "parley/runtime/cluster_errc.hpp"
 
 #include "app_port.hpp"
+#include "http_port.hpp"
+#include "metrics.hpp"
 
 #include "cluster_part.hpp"
 #include "parley/actors/hooks.hpp"
@@ -46,6 +48,7 @@ struct node::impl {
   std::unique_ptr<runtime::router> router;
   std::unique_ptr<gateway> gw;
   std::unique_ptr<server::app_port> app;
+  std::unique_ptr<server::http_port> http;
   std::uint16_t port = 0;
   bool stopped = false;
 
@@ -61,6 +64,11 @@ struct node::impl {
     f.active_entities = router->active_count();
     f.client_port = port;
     return f;
+  }
+
+  std::string metrics_text() const {
+    return prometheus_text(router ? router->self() : "", stats(),
+                           gw ? gw->stats() : gateway_stats{});
   }
 
   node_stats stats() const {
@@ -109,7 +117,8 @@ struct node::impl {
     stopped = true;
     if (cluster) cluster->stop_mover();
     // Outside in: no new requests, then no new writes, then no actors, then no store.
-    app.reset();  // its kj thread ends; calls waiting for an entity are dropped
+    http.reset();  // before what its handlers read
+    app.reset();   // its kj thread ends; calls waiting for an entity are dropped
     if (gw) gw->stop();
     if (cluster) cluster->leave();  // graceful leave: revoke the lease
     if (committer) committer->stop();
@@ -239,6 +248,18 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     }
     p->app = std::move(*app);
   }
+  if (o.http_enabled) {
+    auto* raw = p.get();
+    server::http_port::handlers h;
+    h.metrics = [raw] { return raw->metrics_text(); };
+    h.ready = [raw] { return raw->stats().serving; };
+    auto http = server::http_port::start(o.http, std::move(h));
+    if (!http) {
+      p->stop();
+      return http.error();
+    }
+    p->http = std::move(*http);
+  }
   if (p->cluster) {
     auto* raw = p.get();
     if (auto err = p->cluster->join(p->port, [raw] { return raw->figures(); })) {
@@ -255,6 +276,14 @@ std::uint16_t node::port() const {
 
 std::uint16_t node::app_port() const {
   return impl_->app ? impl_->app->port() : 0;
+}
+
+std::uint16_t node::http_port() const {
+  return impl_->http ? impl_->http->port() : 0;
+}
+
+std::string node::metrics() const {
+  return impl_->metrics_text();
 }
 
 std::uint16_t node::cluster_port() const {

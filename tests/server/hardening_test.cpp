@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE hardening
 #include <boost/test/unit_test.hpp>
 
+#include <httplib.h>
+
 #include "../support.hpp"
 
 #include "parley/client/codec.hpp"
@@ -32,6 +34,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 using namespace parley;
@@ -812,6 +816,58 @@ BOOST_AUTO_TEST_CASE(imctl_manages_groups_through_the_app_port) {
   std::tie(rc, out) = imctl("group info nocrew" + app);
   BOOST_TEST(rc == 1);
   BOOST_TEST(out.find("not_found: no group nocrew") != std::string::npos, out);
+}
+
+BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
+  server::node_options opts;
+  opts.http_enabled = true;  // on a free port
+  embedded_node node(opts);
+  BOOST_TEST_REQUIRE(node.node().http_port() != 0u);
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->send_to_user("bob", "m1", "one"));
+  require_ok(alice->send_to_user("bob", "m2", "two"));
+  BOOST_TEST_REQUIRE(testing::next_message(*bob).has_value());
+  BOOST_TEST_REQUIRE(testing::next_message(*bob).has_value());
+
+  httplib::Client http("127.0.0.1", node.node().http_port());
+  auto metrics = http.Get("/metrics");
+  BOOST_TEST_REQUIRE(static_cast<bool>(metrics));
+  BOOST_TEST(metrics->status == 200);
+  BOOST_TEST(metrics->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0) == 0u);
+  // Every sample line, by name (and label); HELP and TYPE come before each metric.
+  std::map<std::string, std::string> sample;
+  std::istringstream lines(metrics->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    sample[line.substr(0, space)] = line.substr(space + 1);
+  }
+  BOOST_TEST(sample["parley_node_info{node=\"local\"}"] == "1");
+  BOOST_TEST(sample["parley_serving"] == "1");
+  BOOST_TEST(sample["parley_owned_shards"] == "64");
+  BOOST_TEST(sample["parley_connections"] == "2");
+  BOOST_TEST(sample["parley_logins_total"] == "2");
+  BOOST_TEST(sample["parley_messages_stored_total"] == "2");
+  BOOST_TEST(sample["parley_pushes_total"] == "2");
+  BOOST_TEST(sample["parley_client_sockets"] == "2");
+  BOOST_TEST(sample["parley_read_pauses_total{cause=\"rate\"}"] == "0");
+  BOOST_TEST(metrics->body.find("# TYPE parley_logins_total counter\n") != std::string::npos);
+
+  auto health = http.Get("/healthz");
+  BOOST_TEST_REQUIRE(static_cast<bool>(health));
+  BOOST_TEST(health->status == 200);
+  auto ready = http.Get("/readyz");
+  BOOST_TEST_REQUIRE(static_cast<bool>(ready));
+  BOOST_TEST(ready->status == 200);
+  BOOST_TEST(ready->body == "ready\n");
+  auto nothing = http.Get("/nothing");
+  BOOST_TEST_REQUIRE(static_cast<bool>(nothing));
+  BOOST_TEST(nothing->status == 404);
+  // Only small GETs: a body is refused.
+  auto posted = http.Post("/metrics", std::string(4096, 'x'), "text/plain");
+  BOOST_TEST_REQUIRE(static_cast<bool>(posted));
+  BOOST_TEST(posted->status >= 400);
 }
 
 BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {

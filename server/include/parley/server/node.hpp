@@ -33,6 +33,14 @@ struct app_port_options {
   std::uint64_t max_call_words = 1 << 20;
 };
 
+/// The HTTP port for operators: /metrics, /healthz, /readyz (server/http_port.hpp).
+struct http_port_options {
+  /// Listen address; loopback by default (a scraper runs beside the node, or a proxy).
+  std::string host = "127.0.0.1";
+  /// Port; 0 = any free port (tests). The CLI's default is the client port + 2000.
+  std::uint16_t port = 0;
+};
+
 /// Everything a node needs. Plain struct; parsed and validated in cli/.
 struct node_options {
   /// Data directory: RocksDB under <data_dir>/db, the token secret in <data_dir>/secret.
@@ -53,6 +61,10 @@ struct node_options {
   bool app_enabled = false;
   /// The app port.
   app_port_options app;
+  /// Whether the node serves the HTTP port. Off by default here; `imctl node` turns it on.
+  bool http_enabled = false;
+  /// The HTTP port.
+  http_port_options http;
   /// Entity and connection tunables.
   actors::actor_options actors;
   /// Cluster membership; `cluster.etcd` empty = single node with the embedded shard map.
@@ -95,6 +107,10 @@ class node {
   std::uint16_t port() const;
   /// The app port (0 when the node serves none).
   std::uint16_t app_port() const;
+  /// The HTTP port (0 when the node serves none).
+  std::uint16_t http_port() const;
+  /// What /metrics answers (Prometheus text format).
+  std::string metrics() const;
   /// "host:port" of the client listener.
   std::string endpoint() const;
   /// The port other nodes reach this one on (0 for a single node).

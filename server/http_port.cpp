@@ -1,0 +1,133 @@
+#include "http_port.hpp"
+
+#include "parley/server/errc.hpp"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace parley::server {
+
+namespace {
+
+constexpr std::size_t workers = 2;
+constexpr std::size_t max_waiting = 16;
+constexpr std::size_t max_request_body = 1024;
+constexpr time_t io_timeout_s = 5;
+
+/// cpp-httplib's task queue with a bound: a task that does not fit runs on the caller, the
+/// listener thread, which then accepts nothing until it is done.
+class bounded_pool final : public httplib::TaskQueue {
+ public:
+  bounded_pool() {
+    for (std::size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~bounded_pool() override = default;
+
+  void enqueue(std::function<void()> task) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopping_ && waiting_.size() < max_waiting) {
+        waiting_.push_back(std::move(task));
+        cv_.notify_one();
+        return;
+      }
+    }
+    task();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
+        if (waiting_.empty()) return;  // stopping, and nothing left
+        task = std::move(waiting_.front());
+        waiting_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> waiting_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+struct http_port::impl {
+  httplib::Server server;
+  std::thread listener;
+  std::atomic<bool> listened{false};  // listen_after_bind returned
+  std::uint16_t port = 0;
+};
+
+result<std::unique_ptr<http_port>> http_port::start(const http_port_options& o, handlers h) {
+  auto p = std::make_unique<impl>();
+  auto& s = p->server;
+  s.new_task_queue = [] { return new bounded_pool(); };
+  s.set_payload_max_length(max_request_body);
+  s.set_read_timeout(io_timeout_s, 0);
+  s.set_write_timeout(io_timeout_s, 0);
+  s.set_keep_alive_max_count(100);
+  s.Get("/metrics", [metrics = h.metrics](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  s.Get("/readyz", [ready = h.ready](const httplib::Request&, httplib::Response& res) {
+    const bool ok = ready();
+    res.status = ok ? 200 : 503;
+    res.set_content(ok ? "ready\n" : "not serving\n", "text/plain");
+  });
+  const int bound =
+      o.port == 0 ? s.bind_to_any_port(o.host) : (s.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (bound <= 0) {
+    return error(node_errc::cannot_listen,
+                 "cannot listen on " + o.host + ":" + std::to_string(o.port) + " (HTTP port)");
+  }
+  p->port = static_cast<std::uint16_t>(bound);
+  p->listener = std::thread([raw = p.get()] {
+    raw->server.listen_after_bind();
+    raw->listened = true;
+  });
+  return std::unique_ptr<http_port>(new http_port(std::move(p)));
+}
+
+http_port::http_port(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+http_port::~http_port() {
+  // stop() does nothing until the listener has started listening: repeat it until it ends.
+  while (!impl_->listened) {
+    impl_->server.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  impl_->listener.join();
+}
+
+std::uint16_t http_port::port() const {
+  return impl_->port;
+}
+
+}  // namespace parley::server

@@ -1,0 +1,46 @@
+#pragma once
+// The HTTP port, for operators and their tools: GET /metrics (Prometheus text format),
+// /healthz (the process answers) and /readyz (the node serves its shards), on every node,
+// loopback by default, apart from the client and app ports.
+//
+// cpp-httplib on threads of its own: a listener and a pool of two workers. The handlers only
+// call the functions they are given (thread-safe, answering from counters), so nothing here
+// knows the actors. Bounds: requests are GETs of a few hundred bytes (a larger request is
+// refused), each socket gets 5 s to send it and read the answer, and at most 16 sockets wait
+// for a worker: beyond that the listener serves the next one itself, so it accepts no more
+// until one is done (the kernel's backlog holds the rest).
+
+#include "parley/schema/error.hpp"
+#include "parley/server/node.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace parley::server {
+
+class http_port {
+ public:
+  struct handlers {
+    std::function<std::string()> metrics;  ///< The /metrics body.
+    std::function<bool()> ready;           ///< Whether /readyz says 200.
+  };
+
+  /// Binds and starts serving. Fails with node.cannot_listen.
+  static result<std::unique_ptr<http_port>> start(const http_port_options& o, handlers h);
+  /// Stops accepting, finishes the requests being served, joins the threads.
+  ~http_port();
+  http_port(const http_port&) = delete;
+  http_port& operator=(const http_port&) = delete;
+
+  std::uint16_t port() const;
+
+  struct impl;
+
+ private:
+  explicit http_port(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace parley::server

@@ -1,0 +1,95 @@
+#include "metrics.hpp"
+
+#include <cstdint>
+#include <initializer_list>
+#include <sstream>
+#include <utility>
+
+namespace parley::server {
+
+namespace {
+
+/// Writes metrics with their HELP and TYPE lines.
+class exposition {
+ public:
+  void counter(const char* name, const char* help, std::uint64_t value) {
+    write(name, help, "counter", value);
+  }
+  void gauge(const char* name, const char* help, std::uint64_t value) {
+    write(name, help, "gauge", value);
+  }
+  /// A metric with one label, its HELP and TYPE written once before the first sample.
+  void labelled(const char* name, const char* help, const char* type,
+                std::initializer_list<std::pair<const char*, std::uint64_t>> samples,
+                const char* label) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (auto& [value_of_label, value] : samples) {
+      out_ << name << "{" << label << "=\"" << value_of_label << "\"} " << value << "\n";
+    }
+  }
+  void info(const char* name, const char* help, const std::string& label,
+            const std::string& value) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+         << name << "{" << label << "=\"" << escaped(value) << "\"} 1\n";
+  }
+  std::string text() const { return out_.str(); }
+
+ private:
+  void write(const char* name, const char* help, const char* type, std::uint64_t value) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+         << name << " " << value << "\n";
+  }
+  static std::string escaped(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+      if (c == '\\' || c == '"') out.push_back('\\');
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out.push_back(c);
+    }
+    return out;
+  }
+  std::ostringstream out_;
+};
+
+}  // namespace
+
+std::string prometheus_text(const std::string& node_id, const node_stats& n,
+                            const gateway_stats& g) {
+  exposition e;
+  e.info("parley_node_info", "The node's id.", "node", node_id);
+  e.gauge("parley_serving", "1 while the node serves its shards (0: fenced, lease lapsed).",
+          n.serving ? 1 : 0);
+  e.gauge("parley_shard_map_epoch", "Epoch of the shard map the node follows.", n.map_epoch);
+  e.gauge("parley_owned_shards", "Shards the node owns in that map.", n.owned_shards);
+  e.gauge("parley_reachable_peers", "Other nodes whose gate this node is connected to.",
+          n.reachable_peers);
+  e.gauge("parley_coordinator", "1 if this node is the cluster's coordinator.",
+          n.coordinating ? 1 : 0);
+  e.gauge("parley_connections", "Logged-in or not, client connections open now.", n.connections);
+  e.counter("parley_logins_total", "Successful client logins.", n.logins);
+  e.counter("parley_bad_frames_total", "Client frames answered with an error.", n.bad_frames);
+  e.counter("parley_messages_stored_total", "Messages newly appended to a conversation.",
+            n.messages_sent);
+  e.counter("parley_pushes_total", "Pushes handed to client connections.", n.pushes);
+  e.gauge("parley_active_actors", "Virtual actors active on the node now.", n.active_entities);
+  e.counter("parley_commit_groups_total", "Group commits (one fsync each when durable).",
+            n.commit_groups);
+  e.counter("parley_commit_batches_total", "Write batches committed in those groups.",
+            n.commit_batches);
+  e.gauge("parley_client_sockets", "Client sockets open now.", g.open);
+  e.gauge("parley_client_sockets_max", "The client socket cap in force.", g.max_connections);
+  e.counter("parley_client_sockets_refused_total",
+            "Client sockets refused because the cap was reached.", g.refused_full);
+  e.counter("parley_accept_backoffs_total", "Accept failures that paused accepting.",
+            g.accept_backoffs);
+  e.labelled("parley_read_pauses_total", "Times a client socket stopped being read, by cause.",
+             "counter", {{"backpressure", g.paused_reads}, {"rate", g.throttled_reads}}, "cause");
+  e.gauge("parley_inflight_frame_bytes", "Client frame bytes handed to actors, not yet answered.",
+          g.inflight_bytes);
+  return e.text();
+}
+
+}  // namespace parley::server
