@@ -138,6 +138,9 @@ command add_chat(CLI::App& app) {
           case client::push::kind::event:
             state.accept(p->event);
             break;
+          case client::push::kind::typing:
+            say("-- " + p->user + " is typing in " + p->conversation);
+            break;
           case client::push::kind::kicked:
             say("-- disconnected by the server: " + p->detail);
             break;

@@ -135,6 +135,11 @@ std::optional<server_frame> decode(const schema::frame_words& words) {
       case wire::ServerFrame::RESYNC:
         out.pushed.what = push::kind::resync;
         break;
+      case wire::ServerFrame::TYPING:
+        out.pushed.what = push::kind::typing;
+        out.pushed.conversation = text(frame.getTyping().getConversation());
+        out.pushed.user = text(frame.getTyping().getUser());
+        break;
       default:
         return std::nullopt;  // a newer server's frame kind
     }
@@ -538,6 +543,10 @@ response connection::kick_member(const std::string& group_id, const std::string&
 
 response connection::heartbeat() {
   return call([](wire::ClientFrame::Builder f) { f.setHeartbeat(); });
+}
+
+response connection::typing(const std::string& conversation) {
+  return call([&](wire::ClientFrame::Builder f) { f.initTyping().setConversation(conversation); });
 }
 
 response connection::logout() {

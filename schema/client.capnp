@@ -157,6 +157,15 @@ struct AddMember {
   userId @1 :Text;   # The user to add (owner/admin only; also lifts a removal's bar).
 }
 
+struct Typing {
+  conversation @0 :Text;  # The conversation the user is typing in ("dm/<a>/<b>" or "group/<g>").
+}
+
+struct TypingNotice {
+  conversation @0 :Text;  # Where someone is typing.
+  user @1 :Text;          # Who.
+}
+
 struct ClientFrame {
   requestId @0 :UInt64;  # Chosen by the client; echoed in the Result. 0 is allowed but not useful.
   union {
@@ -173,6 +182,8 @@ struct ClientFrame {
     logout @11 :Void;          # End the session; the server closes after answering.
     kickMember @12 :KickMember;  # Remove a member (owner/admin only).
     addMember @13 :AddMember;    # Add a member (owner/admin only).
+    typing @14 :Typing;          # Tell the conversation's other participants the user is
+                                 # typing. Never stored; rate-limited (see docs/PROTOCOL.md).
   }
 }
 
@@ -250,5 +261,7 @@ struct ServerFrame {
     resync @5 :Void;       # Pushes may have been missed (the node holding this session's
                            # presence changed: a shard move or a node failure): sync the inbox
                            # and pull every conversation from its cursor, as after a reconnect.
+    typing @6 :TypingNotice;  # Push: another participant is typing (ephemeral: show it for a
+                              # few seconds; it is never stored or pulled).
   }
 }

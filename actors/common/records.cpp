@@ -120,6 +120,16 @@ std::string encode_push_frame(const std::string& stored, bool is_message) {
   return schema::encode_bytes(message);
 }
 
+std::string encode_typing_frame(const std::string& conversation, const std::string& user) {
+  schema::message_builder message;
+  auto frame = message.initRoot<wire::ServerFrame>();
+  frame.setRequestId(0);
+  auto notice = frame.initTyping();
+  notice.setConversation(conversation);
+  notice.setUser(user);
+  return schema::encode_bytes(message);
+}
+
 std::string encode_group(const group_record& g) {
   schema::message_builder message;
   auto s = message.initRoot<records::GroupState>();

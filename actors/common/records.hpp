@@ -39,6 +39,8 @@ std::string encode_group_change(const std::string& group, const std::string& use
                                 const inbox_event_spec& spec);
 
 std::string encode_push_frame(const std::string& stored, bool is_message);
+/// An encoded ServerFrame push: `user` is typing in `conversation`.
+std::string encode_typing_frame(const std::string& conversation, const std::string& user);
 
 /// One member of a group.
 struct group_member {

@@ -3,6 +3,7 @@
 
 #include "connection/connection.hpp"
 
+#include "common/records.hpp"
 #include "connection/hub.hpp"
 #include "group/group.hpp"
 #include "presence/presence.hpp"
@@ -142,6 +143,8 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_add_member(id, frame.getAddMember());
     case wire_frame::LOGOUT:
       return on_logout(id);
+    case wire_frame::TYPING:
+      return on_typing(id, frame.getTyping());
     default:
       return reply_error(id, errc::unsupported,
                          "unknown request kind " + std::to_string(static_cast<int>(frame.which())));
@@ -290,6 +293,31 @@ void connection::on_mark_read(request_ref id, wire::MarkRead::Reader m) {
         read_atom::value, conversation, seq);
   };
   request(log_of(*checked, conversation), then, error_replier(id), head_atom::value, user_);
+}
+
+void connection::on_typing(request_ref id, wire::Typing::Reader t) {
+  // Typing notices are frequent and worth nothing late: two a second, a burst of four.
+  constexpr runtime::rate_limit typing_rate{2, 4};
+  const std::string conversation = text(t.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (!checked) return reply_error(id, checked.error());
+  if (checked->is_system) {
+    return reply_error(id, errc::bad_request, "a system conversation has no one to tell");
+  }
+  if (!typing_bucket_.try_take(typing_rate, runtime::token_bucket::clock::now())) {
+    return reply_error(id, errc::rate_limited, "at most 2 typing notices a second");
+  }
+  const std::string frame = encode_typing_frame(conversation, user_);
+  if (checked->is_group) {
+    request(
+        group::of(checked->group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+        typing_atom::value, user_, device_, frame);
+    return;
+  }
+  const std::string& peer = checked->user_a == user_ ? checked->user_b : checked->user_a;
+  tell_if_active(svc_, presence::of_user(svc_, peer), push_atom::value,
+                 std::vector<std::string>{peer}, frame, user_, device_, push_notice{});
+  reply_ok(id);
 }
 
 void connection::on_create_group(request_ref id, wire::CreateGroup::Reader c) {

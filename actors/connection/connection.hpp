@@ -135,6 +135,10 @@ class connection {
   void on_kick_member(request_ref id, wire::KickMember::Reader k);
   void on_add_member(request_ref id, wire::AddMember::Reader a);
   void on_logout(request_ref id);
+  /// Tells the other participants (their online sessions) that the user is typing: a direct
+  /// conversation's peer through its presence actor, a group's members through the group
+  /// (which checks membership). Nothing is stored; at most typing_rate per connection.
+  void on_typing(request_ref id, wire::Typing::Reader t);
 
   /// Sends a request to `entity` as the hub; the continuations run while we are open.
   template <class Interface, class OnOk, class OnError, class... Ts>
@@ -185,6 +189,7 @@ class connection {
   std::uint64_t quota_left_ = 0;  ///< Storage quota leased from the user actor, unspent.
   bool quota_asked_ = false;      ///< A lease request is outstanding.
   std::deque<quota_waiter> quota_waiting_;
+  runtime::token_bucket typing_bucket_;
   bool logged_in_ = false;
   bool login_pending_ = false;
   bool closing_ = false;

@@ -19,6 +19,7 @@
 // so nobody ever reads the old group's messages through it; seqs go on from there.
 
 #include "group/group.hpp"
+#include "presence/presence.hpp"
 #include "user/user.hpp"
 
 #include "common/entity_actor.hpp"
@@ -34,6 +35,7 @@
 #include <caf/actor_system.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace parley::actors {
 
@@ -85,6 +87,11 @@ class group_actor final : public entity_actor {
           if (auto err = check_reader(user)) return err;
           return members_after(after, limit);
         },
+        [this](typing_atom, std::string& user, std::string& device,
+               std::string& frame) -> caf::result<std::uint64_t> {
+          if (auto err = check_member(user)) return err;
+          return tell_members_typing(user, device, frame);
+        },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
           if (auto err = check_reader(r.sender)) return err;  // a member, or the app's system
           r.recipients.reserve(state_.members.size());
@@ -134,6 +141,25 @@ class group_actor final : public entity_actor {
   std::uint64_t visible_after(const std::string& user) {
     auto* m = find(user);
     return m ? m->visible_after_seq : UINT64_MAX;
+  }
+
+  /// Sends a typing frame to the online sessions of every member but `user`: one message per
+  /// shard, to its presence actor if active (else nobody of that shard is online).
+  std::uint64_t tell_members_typing(const std::string& user, const std::string& device,
+                                    const std::string& frame) {
+    std::map<std::uint32_t, std::vector<std::string>> by_shard;
+    for (auto& m : state_.members) {
+      if (m.user != user) {
+        by_shard[svc_.router->shard_of(runtime::user_entity(m.user))].push_back(m.user);
+      }
+    }
+    std::uint64_t told = 0;
+    for (auto& [shard, users] : by_shard) {
+      told += users.size();
+      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, user, device,
+                     push_notice{});
+    }
+    return told;
   }
 
   caf::error check_member(const std::string& user) {

@@ -26,7 +26,10 @@ using interface = conversation_log::extend<
     // (user): the group as a member sees it.
     caf::replies_to<info_atom, std::string>::with<group_summary>,
     // (user, after user id, limit): members by user id, after `after`.
-    caf::replies_to<members_atom, std::string, std::string, std::uint32_t>::with<member_page>>;
+    caf::replies_to<members_atom, std::string, std::string, std::uint32_t>::with<member_page>,
+    // (user, device, push frame): a member is typing; the frame goes to the other members'
+    // online sessions (nothing is stored). Answers how many members it was sent for.
+    caf::replies_to<typing_atom, std::string, std::string, std::string>::with<std::uint64_t>>;
 
 /// The app acting (`by`, or a send's sender) may do what the owner may (see by_app).
 using actors::by_app;

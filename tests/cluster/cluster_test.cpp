@@ -268,6 +268,34 @@ BOOST_AUTO_TEST_CASE(a_group_on_a_third_node_fans_out_to_members_everywhere) {
   BOOST_TEST((outsider->send_to_group(group, "o", "x").code == ErrorCode::NOT_MEMBER));
 }
 
+BOOST_AUTO_TEST_CASE(typing_notices_cross_nodes) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "ta");
+  const auto bob = cluster.user_on(1, "tb");
+  const auto group = cluster.group_on(2, "tg");
+  auto a = cluster.login(2, alice);  // sessions on other nodes than the users' shards
+  auto b = cluster.login(0, bob);
+  auto typing_push = [](client::connection& c) {
+    for (;;) {
+      auto p = c.next_push(std::chrono::seconds(10));
+      if (!p || p->what != client::push::kind::event) return p;
+    }
+  };
+  require_ok(a->typing(runtime::dm_conversation(alice, bob)));
+  auto told = typing_push(*b);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->what == client::push::kind::typing));
+  BOOST_TEST(told->user == alice);
+  require_ok(a->create_group(group, "T"));
+  require_ok(a->add_member(group, bob));
+  require_ok(b->typing("group/" + group));
+  told = typing_push(*a);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->what == client::push::kind::typing));
+  BOOST_TEST(told->conversation == "group/" + group);
+  BOOST_TEST(told->user == bob);
+}
+
 BOOST_AUTO_TEST_CASE(a_node_with_a_stale_map_still_reaches_a_moved_shard_exactly_once) {
   testing::embedded_cluster cluster(3);
   // A conversation whose actor lives on node 1; the sender is connected to node 0.

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -857,6 +858,86 @@ BOOST_AUTO_TEST_CASE(logout_answers_then_closes) {
   auto alice = node.login("alice");
   require_ok(alice->logout());
   BOOST_TEST(testing::wait_until([&] { return alice->closed(); }));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// The next push of `c` that is not an inbox event (nullopt after 10 s).
+std::optional<client::push> next_non_event(client::connection& c) {
+  for (;;) {
+    auto p = c.next_push(10s);
+    if (!p || p->what != client::push::kind::event) return p;
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(typing)
+
+BOOST_AUTO_TEST_CASE(a_typing_notice_reaches_the_others_never_the_sender_and_is_not_stored) {
+  embedded_node node;
+  auto alice = node.login("alice", "laptop");
+  auto alice_phone = node.login("alice", "phone");
+  auto bob = node.login("bob");
+  require_ok(alice->typing("dm/alice/bob"));
+  auto told = next_non_event(*bob);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->what == client::push::kind::typing));
+  BOOST_TEST(told->conversation == "dm/alice/bob");
+  BOOST_TEST(told->user == "alice");
+  // Alice's other device is not told: the first thing it gets is bob's answer.
+  require_ok(bob->send_to_user("alice", "b1", "yes?"));
+  for (auto* device : {alice_phone.get(), alice.get()}) {
+    auto first = next_non_event(*device);
+    BOOST_TEST_REQUIRE(first.has_value());
+    BOOST_TEST((first->what == client::push::kind::message));
+  }
+  // Nothing was stored: the conversation holds bob's message only.
+  auto page = alice->pull("dm/alice/bob", 0);
+  require_ok(page);
+  BOOST_TEST(page.messages.size() == 1u);
+
+  // A group: every other member's online devices, not the typist's.
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->add_member("crew", "bob"));
+  require_ok(alice->add_member("crew", "carol"));
+  auto carol = node.login("carol");
+  require_ok(bob->typing("group/crew"));
+  for (auto* member : {carol.get(), alice.get(), alice_phone.get()}) {
+    auto notice = next_non_event(*member);
+    BOOST_TEST_REQUIRE(notice.has_value());
+    BOOST_TEST((notice->what == client::push::kind::typing));
+    BOOST_TEST(notice->conversation == "group/crew");
+    BOOST_TEST(notice->user == "bob");
+  }
+  require_ok(carol->send_to_group("crew", "c1", "hello"));
+  auto to_bob = next_non_event(*bob);
+  BOOST_TEST_REQUIRE(to_bob.has_value());
+  BOOST_TEST((to_bob->what == client::push::kind::message));
+  BOOST_TEST(to_bob->msg.body == "hello");
+}
+
+BOOST_AUTO_TEST_CASE(typing_where_one_may_not_is_refused_and_floods_are_rate_limited) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  auto dave = node.login("dave");
+  BOOST_TEST((dave->typing("group/crew").code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST((alice->typing("group/nocrew").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->typing("dm/bob/carol").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->typing("sys/alice").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->typing("nowhere").code == ErrorCode::BAD_REQUEST));
+  // A burst of 4, then 2 a second: 8 at once cannot all pass (they take well under 2 s).
+  auto tablet = node.login("alice", "tablet");
+  std::vector<ErrorCode> codes;
+  for (int i = 0; i < 8; ++i) codes.push_back(tablet->typing("dm/alice/bob").code);
+  for (int i = 0; i < 4; ++i) BOOST_TEST((codes[i] == ErrorCode::OK));
+  BOOST_TEST((std::count(codes.begin(), codes.end(), ErrorCode::RATE_LIMITED) >= 1));
+  BOOST_TEST((std::count(codes.begin(), codes.end(), ErrorCode::OK) +
+                  std::count(codes.begin(), codes.end(), ErrorCode::RATE_LIMITED) ==
+              8));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

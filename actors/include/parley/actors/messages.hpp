@@ -34,6 +34,7 @@ using read_atom = caf::atom_constant<caf::atom("markread")>;        ///< user: m
 using announce_atom = caf::atom_constant<caf::atom("announce")>;    ///< user: record an inbox event
 using push_atom = caf::atom_constant<caf::atom("push")>;            ///< presence/hub: a push frame
 using event_atom = caf::atom_constant<caf::atom("event")>;          ///< presence: an inbox event
+using typing_atom = caf::atom_constant<caf::atom("typing")>;        ///< group: someone types
 using kicked_atom = caf::atom_constant<caf::atom("kicked")>;        ///< hub: close the session
 using create_atom = caf::atom_constant<caf::atom("gcreate")>;       ///< group: create
 using join_atom = caf::atom_constant<caf::atom("gjoin")>;           ///< group: join

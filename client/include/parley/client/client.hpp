@@ -88,11 +88,13 @@ struct group_options {
 /// Something the server sent without being asked.
 struct push {
   /// resync: pushes may have been missed; call catch_up() (as after a reconnect).
-  enum class kind { message, event, kicked, closed, resync } what = kind::closed;
+  enum class kind { message, event, kicked, closed, resync, typing } what = kind::closed;
   message msg;                                                 ///< kind::message
   inbox_event event;                                           ///< kind::event
   wire::KickReason reason = wire::KickReason::PROTOCOL_ERROR;  ///< kind::kicked
   std::string detail;                                          ///< kind::kicked
+  std::string conversation;                                    ///< kind::typing: where
+  std::string user;                                            ///< kind::typing: who
 };
 
 /// Why a connection could not be made (category "client"). The server's answers are not
@@ -151,6 +153,9 @@ class connection {
   response leave_group(const std::string& group_id);
   response kick_member(const std::string& group_id, const std::string& user);
   response heartbeat();
+  /// Tells the other participants of `conversation` that this user is typing (rate-limited by
+  /// the server: 2 a second).
+  response typing(const std::string& conversation);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.
