@@ -356,7 +356,9 @@ struct store::impl {
   std::uint32_t armed_count = 0;
 
   void ring(std::uint32_t shard) {
-    if (bell && shard < armed_count && armed[shard].exchange(false, std::memory_order_acq_rel)) {
+    // A plain load first: this runs after every write with events, and mostly nobody waits.
+    if (bell && shard < armed_count && armed[shard].load(std::memory_order_relaxed) &&
+        armed[shard].exchange(false, std::memory_order_acq_rel)) {
       bell(shard);
     }
   }

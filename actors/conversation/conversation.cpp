@@ -272,14 +272,10 @@ class conversation_actor final : public entity_actor {
   void fan_out(const std::string& message, const std::string& sender, const std::string& device,
                const std::vector<std::string>& recipients,
                const std::optional<push_notice>& notice) {
-    std::map<std::uint32_t, std::vector<std::string>> by_shard;
-    auto add = [&](const std::string& user) {
-      by_shard[svc_.router->shard_of(runtime::user_entity(user))].push_back(user);
-    };
     const auto participants = ref_.users();  // direct and system conversations
-    for (auto& user : ref_.is_group ? recipients : participants) add(user);
     const std::string frame = encode_push_frame(message, true);
-    for (auto& [shard, users] : by_shard) {
+    for (auto& [shard, users] :
+         presence::by_shard(svc_, ref_.is_group ? recipients : participants)) {
       if (notice) {
         // The presence actor must run to tell who is offline: activate it.
         tell(svc_, presence::of_shard(shard), push_atom::value, users, frame, sender, device,

@@ -35,7 +35,6 @@
 #include <caf/actor_system.hpp>
 
 #include <algorithm>
-#include <map>
 
 namespace parley::actors {
 
@@ -147,19 +146,16 @@ class group_actor final : public entity_actor {
   /// shard, to its presence actor if active (else nobody of that shard is online).
   std::uint64_t tell_members_typing(const std::string& user, const std::string& device,
                                     const std::string& frame) {
-    std::map<std::uint32_t, std::vector<std::string>> by_shard;
+    std::vector<std::string> others;
+    others.reserve(state_.members.size());
     for (auto& m : state_.members) {
-      if (m.user != user) {
-        by_shard[svc_.router->shard_of(runtime::user_entity(m.user))].push_back(m.user);
-      }
+      if (m.user != user) others.push_back(m.user);
     }
-    std::uint64_t told = 0;
-    for (auto& [shard, users] : by_shard) {
-      told += users.size();
+    for (auto& [shard, users] : presence::by_shard(svc_, others)) {
       tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, user, device,
                      push_notice{});
     }
-    return told;
+    return others.size();
   }
 
   caf::error check_member(const std::string& user) {

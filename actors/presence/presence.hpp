@@ -14,6 +14,7 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,17 @@ using interface = caf::typed_actor<
 /// The presence actor of a shard.
 inline entity_handle<interface> of_shard(std::uint32_t shard) {
   return entity_handle<interface>(runtime::presence_entity(shard));
+}
+
+/// `users` grouped by the shard of their presence actor: a push to many users is one message
+/// per shard.
+inline std::map<std::uint32_t, std::vector<std::string>> by_shard(
+    services& svc, const std::vector<std::string>& users) {
+  std::map<std::uint32_t, std::vector<std::string>> grouped;
+  for (auto& user : users) {
+    grouped[svc.router->shard_of(runtime::user_entity(user))].push_back(user);
+  }
+  return grouped;
 }
 
 /// The presence actor holding `user`'s sessions.

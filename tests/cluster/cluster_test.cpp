@@ -978,20 +978,10 @@ BOOST_AUTO_TEST_CASE(a_hook_installed_through_one_node_is_in_force_on_every_node
 
 namespace {
 
-/// Runs `command`; returns its exit code and what it printed (both streams).
-std::pair<int, std::string> run(const std::string& command_line) {
-  const std::string command = command_line + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_TEST_REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 512> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test_support::run_command;
 
 std::pair<int, std::string> imctl(const std::string& args) {
-  return run(std::string(PARLEY_IMCTL) + " " + args);
+  return run_command(std::string(PARLEY_IMCTL) + " " + args);
 }
 
 bool has(const std::string& out, const std::string& part) {
@@ -1091,10 +1081,11 @@ BOOST_AUTO_TEST_CASE(the_example_app_servers_work_against_a_three_node_cluster) 
   base.app_enabled = true;
   testing::embedded_cluster cluster(3, base);
   // The app on node 0's app port, its users' clients on node 1's client port.
-  const auto [rc, out] = run(std::string(PARLEY_APP_EXAMPLE) +
-                             " --app 127.0.0.1:" + std::to_string(cluster.node(0).app_port()) +
-                             " --client 127.0.0.1:" + std::to_string(cluster.node(1).port()) +
-                             " --secret-file " + cluster.secret_file());
+  const auto [rc, out] =
+      run_command(std::string(PARLEY_APP_EXAMPLE) +
+                  " --app 127.0.0.1:" + std::to_string(cluster.node(0).app_port()) +
+                  " --client 127.0.0.1:" + std::to_string(cluster.node(1).port()) +
+                  " --secret-file " + cluster.secret_file());
   BOOST_TEST(rc == 0, out);
   BOOST_TEST(has(out, "ann was told: please do not say \"spam\"\n"), out);
   BOOST_TEST(has(out, "ann got from helpdesk: we are on it: my phone is broken\n"), out);
@@ -1103,9 +1094,9 @@ BOOST_AUTO_TEST_CASE(the_example_app_servers_work_against_a_three_node_cluster) 
   // input is empty, so it clears the hook again and exits).
   BOOST_TEST_REQUIRE(std::string(PARLEY_NODE_JS) != "", "Node.js was not found at configure time");
   const auto [ts_rc, ts_out] =
-      run(std::string(PARLEY_NODE_JS) + " " + PARLEY_TS_EXAMPLE +
-          " --app 127.0.0.1:" + std::to_string(cluster.node(2).app_port()) + " --secret-file " +
-          cluster.secret_file() + " --user tess < /dev/null");
+      run_command(std::string(PARLEY_NODE_JS) + " " + PARLEY_TS_EXAMPLE +
+                  " --app 127.0.0.1:" + std::to_string(cluster.node(2).app_port()) +
+                  " --secret-file " + cluster.secret_file() + " --user tess < /dev/null");
   BOOST_TEST(ts_rc == 0, ts_out);
   BOOST_TEST(has(ts_out, "\nhook installed on 3 node(s)\nready\nhook cleared\n"), ts_out);
   BOOST_TEST(ts_out.rfind("token tess v2.tess.", 0) == 0u, ts_out);

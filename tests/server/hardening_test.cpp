@@ -87,14 +87,7 @@ std::vector<std::string> bodies(const client::response& page) {
 
 /// Runs imctl with `args`; returns its exit code and what it printed (both streams).
 std::pair<int, std::string> imctl(const std::string& args) {
-  const std::string command = std::string(PARLEY_IMCTL) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_TEST_REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 512> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return test_support::run_command(std::string(PARLEY_IMCTL) + " " + args);
 }
 
 }  // namespace
