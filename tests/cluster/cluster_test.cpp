@@ -574,7 +574,7 @@ struct child_node {
             std::to_string(client_port).c_str(), "--cluster-port",
             std::to_string(cluster_port).c_str(), "--expected-nodes", "2", "--shards",
             std::to_string(shards).c_str(), "--insecure-cluster-port", "--app-port", "0",
-            static_cast<char*>(nullptr));
+            "--http-port", "0", static_cast<char*>(nullptr));
       _exit(127);
     }
   }
