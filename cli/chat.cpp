@@ -25,7 +25,29 @@ void say(const std::string& line) {
 }
 
 std::string show(const client::message& m) {
-  return "[" + m.conversation + " #" + std::to_string(m.seq) + "] " + m.sender + ": " + m.body;
+  using kind = wire::MessageKind;
+  const std::string where = "[" + m.conversation + " #" + std::to_string(m.seq) + "] ";
+  const std::string target = " #" + std::to_string(m.target);
+  switch (m.kind) {
+    case kind::EDIT:
+      return where + m.sender + " edited" + target + ": " + m.body;
+    case kind::RECALL:
+      return where + m.sender + " recalled" + target;
+    case kind::DELETE_FOR_EVERYONE:
+      return where + m.sender + " deleted" + target;
+    default:
+      break;
+  }
+  switch (m.state) {
+    case wire::MessageState::RECALLED:
+      return where + m.sender + ": (recalled)";
+    case wire::MessageState::DELETED:
+      return where + m.sender + ": (deleted)";
+    case wire::MessageState::EDITED:
+      return where + m.sender + ": " + m.body + " (edited)";
+    default:
+      return where + m.sender + ": " + m.body;
+  }
 }
 
 std::string show_error(const client::response& r) {
@@ -52,6 +74,11 @@ const char* help_text =
     "  /kick GROUP USER  remove a member (owner/admin)\n"
     "  /history [N]      last N messages of the current conversation (default 20)\n"
     "  /read             mark the current conversation read\n"
+    "  /edit SEQ TEXT    replace your message SEQ of the current conversation\n"
+    "  /recall SEQ       recall a message (yours within the recall window; any as a group admin)\n"
+    "  /delete SEQ       delete a message for everyone (yours; any as a group admin)\n"
+    "  /hide SEQ         delete a message for you only\n"
+    "  /receipts [N]     who read the last N messages (default 5)\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
 
@@ -141,6 +168,10 @@ command add_chat(CLI::App& app) {
           case client::push::kind::typing:
             say("-- " + p->user + " is typing in " + p->conversation);
             break;
+          case client::push::kind::read:
+            say("-- " + p->user + " read " + p->conversation + " up to #" +
+                std::to_string(p->seq));
+            break;
           case client::push::kind::kicked:
             say("-- disconnected by the server: " + p->detail);
             break;
@@ -216,7 +247,41 @@ command add_chat(CLI::App& app) {
         r = c.leave_group(a);
       else if (cmd == "/kick" && !a.empty() && !b.empty())
         r = c.kick_member(a, b);
-      else if (cmd == "/history" || cmd == "/read") {
+      else if (cmd == "/edit" || cmd == "/recall" || cmd == "/delete" || cmd == "/hide" ||
+               cmd == "/receipts") {
+        if (target_conversation.empty()) {
+          say("! choose a target first");
+          continue;
+        }
+        std::uint64_t seq = 0;
+        try {
+          seq = a.empty() ? 0 : std::stoull(a);
+        } catch (const std::exception&) {
+          say("! " + cmd + " takes a message number");
+          continue;
+        }
+        if (cmd == "/edit")
+          r = c.edit(target_conversation, seq, random_id(), b);
+        else if (cmd == "/recall")
+          r = c.recall(target_conversation, seq, random_id());
+        else if (cmd == "/delete")
+          r = c.delete_for_everyone(target_conversation, seq, random_id());
+        else if (cmd == "/hide")
+          r = c.delete_for_me(target_conversation, seq);
+        else {
+          auto h = c.history_before_seq(target_conversation, 0, seq == 0 ? 5 : seq);
+          std::vector<std::uint64_t> seqs;
+          for (auto& m : h.messages) seqs.push_back(m.seq);
+          r = h.ok() ? c.read_receipts(target_conversation, seqs) : h;
+          for (std::size_t i = 0; r.ok() && i < r.read_counts.size(); ++i) {
+            say("#" + std::to_string(seqs[i]) + " read by " + std::to_string(r.read_counts[i]));
+          }
+          for (auto& cursor : r.cursors) {
+            say(cursor.user + " read up to #" + std::to_string(cursor.seq));
+          }
+          if (r.ok()) continue;
+        }
+      } else if (cmd == "/history" || cmd == "/read") {
         if (target_conversation.empty()) {
           say("! choose a target first");
           continue;
@@ -238,6 +303,8 @@ command add_chat(CLI::App& app) {
         say(show_error(r));
       else if (cmd == "/create" || cmd == "/create-open" || cmd == "/join") {
         set_group(r.group_id);
+      } else if (cmd == "/edit" || cmd == "/recall" || cmd == "/delete") {
+        say("-- ok (#" + std::to_string(r.seq) + ")");
       } else if (cmd != "/history")
         say("-- ok");
     }

@@ -197,6 +197,14 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--max-stored-bytes-per-user", o.actors.max_stored_bytes_per_user,
                  "Bytes of message bodies one user may store (0: no cap)")
       ->capture_default_str();
+  cmd.add_option_function<double>(
+         "--recall-window",
+         [&o](double seconds) {
+           o.actors.recall_window = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+         },
+         "Seconds after sending in which a sender may recall a message (group admins always "
+         "may; default 120)")
+      ->check(CLI::Range(0.0, 1e9));
   // A burst of `burst` times the rate is allowed after a quiet period.
   auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, double burst,
                      const std::string& what) {

@@ -45,6 +45,11 @@ message to_message(wire::Message::Reader m) {
   auto body = m.getBody();
   out.body.assign(reinterpret_cast<const char*>(body.begin()), body.size());
   for (auto x : m.getMentions()) out.mentions.push_back(text(x));
+  out.kind = m.getKind();
+  out.target = m.getTarget();
+  out.state = m.getState();
+  out.changed_at_seq = m.getChangedAtSeq();
+  for (auto seq : m.getEdits()) out.edits.push_back(seq);
   return out;
 }
 
@@ -89,6 +94,12 @@ response to_response(wire::Result::Reader r) {
       out.role = r.getGroup().getRole();
       out.join_policy = r.getGroup().getJoinPolicy();
       out.share_history = r.getGroup().getShareHistory();
+      break;
+    case wire::Result::RECEIPTS:
+      for (auto count : r.getReceipts().getReadCounts()) out.read_counts.push_back(count);
+      for (auto c : r.getReceipts().getCursors()) {
+        out.cursors.push_back({text(c.getUser()), c.getSeq()});
+      }
       break;
     default:
       break;
@@ -139,6 +150,12 @@ std::optional<server_frame> decode(const schema::frame_words& words) {
         out.pushed.what = push::kind::typing;
         out.pushed.conversation = text(frame.getTyping().getConversation());
         out.pushed.user = text(frame.getTyping().getUser());
+        break;
+      case wire::ServerFrame::READ:
+        out.pushed.what = push::kind::read;
+        out.pushed.conversation = text(frame.getRead().getConversation());
+        out.pushed.user = text(frame.getRead().getUser());
+        out.pushed.seq = frame.getRead().getSeq();
         break;
       default:
         return std::nullopt;  // a newer server's frame kind
@@ -547,6 +564,66 @@ response connection::heartbeat() {
 
 response connection::typing(const std::string& conversation) {
   return call([&](wire::ClientFrame::Builder f) { f.initTyping().setConversation(conversation); });
+}
+
+namespace {
+
+/// Fills a ChangeMessage of `seq` in `conversation`; `which` sets its kind.
+template <class Which>
+void fill_change(wire::ClientFrame::Builder f, const std::string& conversation, std::uint64_t seq,
+                 const std::string& client_msg_id, Which which) {
+  auto c = f.initChangeMessage();
+  c.setConversation(conversation);
+  c.setSeq(seq);
+  c.setClientMsgId(client_msg_id);
+  which(c);
+}
+
+}  // namespace
+
+response connection::edit(const std::string& conversation, std::uint64_t seq,
+                          const std::string& client_msg_id, const std::string& body,
+                          std::uint32_t content_type) {
+  return call([&](wire::ClientFrame::Builder f) {
+    fill_change(f, conversation, seq, client_msg_id, [&](wire::ChangeMessage::Builder c) {
+      auto e = c.initEdit();
+      e.setContentType(content_type);
+      e.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
+    });
+  });
+}
+
+response connection::recall(const std::string& conversation, std::uint64_t seq,
+                            const std::string& client_msg_id) {
+  return call([&](wire::ClientFrame::Builder f) {
+    fill_change(f, conversation, seq, client_msg_id,
+                [](wire::ChangeMessage::Builder c) { c.setRecall(); });
+  });
+}
+
+response connection::delete_for_everyone(const std::string& conversation, std::uint64_t seq,
+                                         const std::string& client_msg_id) {
+  return call([&](wire::ClientFrame::Builder f) {
+    fill_change(f, conversation, seq, client_msg_id,
+                [](wire::ChangeMessage::Builder c) { c.setDeleteForEveryone(); });
+  });
+}
+
+response connection::delete_for_me(const std::string& conversation, std::uint64_t seq) {
+  return call([&](wire::ClientFrame::Builder f) {
+    fill_change(f, conversation, seq, std::string(),
+                [](wire::ChangeMessage::Builder c) { c.setDeleteForMe(); });
+  });
+}
+
+response connection::read_receipts(const std::string& conversation,
+                                   const std::vector<std::uint64_t>& seqs) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto r = f.initReadReceipts();
+    r.setConversation(conversation);
+    auto list = r.initSeqs(static_cast<unsigned>(seqs.size()));
+    for (unsigned i = 0; i < seqs.size(); ++i) list.set(i, seqs[i]);
+  });
 }
 
 response connection::logout() {

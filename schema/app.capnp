@@ -89,6 +89,8 @@ struct MessageStored {
   senderDevice @3 :Text;
   contentType @4 :UInt32;
   bodyBytes @5 :UInt32;    # Read the body with Messages.history if you need it.
+  kind @6 :Client.MessageKind;  # A message, or an edit, recall or delete of message `target`.
+  target @7 :UInt64;
 }
 
 struct SessionChange {

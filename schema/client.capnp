@@ -38,6 +38,27 @@ enum ErrorCode {
                          # app's reason); nothing was stored. Sending it again asks again.
 }
 
+enum MessageKind {
+  # What a conversation log entry is. Every kind but `normal` changes an earlier message, its
+  # `target`, and has a seq of its own: a device that pulls the log applies the changes in
+  # order and ends where every other device ends.
+  normal @0;             # A message.
+  edit @1;               # The sender replaced `target`'s content: this entry carries the new
+                         # contentType and body (the target's stored copy was rewritten too).
+  recall @2;             # `target` was recalled by its sender (within the recall window) or a
+                         # group admin; its body, and the bodies of its edits, are gone.
+  deleteForEveryone @3;  # `target` was deleted for everyone by its sender or a group admin;
+                         # its body, and the bodies of its edits, are gone.
+}
+
+enum MessageState {
+  # What became of a message (kind normal), as stored and as pulled after the change.
+  intact @0;    # Unchanged.
+  edited @1;    # Edited at least once; the body is the newest.
+  recalled @2;  # Recalled: the body is empty.
+  deleted @3;   # Deleted for everyone: the body is empty.
+}
+
 struct Message {
   # One chat message as stored in a conversation log and as pushed to clients.
   conversation @0 :Text;    # Canonical id: "dm/<a>/<b>" (a < b), "group/<g>" or "sys/<user>".
@@ -49,6 +70,12 @@ struct Message {
   contentType @6 :UInt32;   # App-defined content type (0 = plain text by convention).
   body @7 :Data;            # Opaque payload; the server never looks inside.
   mentions @8 :List(Text);  # User ids mentioned in the message.
+  kind @9 :MessageKind;     # A message, or a change of the message `target` (see MessageKind).
+  target @10 :UInt64;       # The seq of the message an edit, recall or delete changes.
+  state @11 :MessageState;  # Of a message: what became of it (intact unless changed since).
+  changedAtSeq @12 :UInt64; # Of a changed message: the seq of the entry that last changed it.
+  edits @13 :List(UInt64);  # Of an edited message: the seqs of its edit entries, oldest first
+                            # (emptied of their bodies too when the message is recalled).
 }
 
 enum InboxEventKind {
@@ -60,6 +87,8 @@ enum InboxEventKind {
   readMarked @4;           # One of the user's devices marked `conversation` read up to `seq`.
   roleChanged @5;          # The user's role in `group` is now `role` (set by `actor`, or the app).
   groupDismissed @6;       # `group` was dismissed by its owner (`actor`) or the app: it is gone.
+  messageHidden @7;        # One of the user's devices deleted message `argSeq` of `conversation`
+                           # for this user only: hide it (the others still see it).
 }
 
 struct InboxEvent {
@@ -161,6 +190,50 @@ struct Typing {
   conversation @0 :Text;  # The conversation the user is typing in ("dm/<a>/<b>" or "group/<g>").
 }
 
+struct ChangeMessage {
+  # Edit, recall or delete a message that is already stored.
+  conversation @0 :Text;  # Canonical conversation id.
+  seq @1 :UInt64;         # The message to change.
+  clientMsgId @2 :Text;   # Makes an edit, recall or deleteForEveryone idempotent, as for a send
+                          # (the same id space as sends); unused by deleteForMe.
+  union {
+    edit @3 :Edit;                # The sender replaces the content (any time; not a recalled
+                                  # or deleted message).
+    recall @4 :Void;              # The sender within the recall window; group admins always.
+    deleteForEveryone @5 :Void;   # The sender at any time; group admins always.
+    deleteForMe @6 :Void;         # Hide it from this user's devices only (messageHidden event).
+  }
+}
+
+struct Edit {
+  contentType @0 :UInt32;  # The new content type.
+  body @1 :Data;           # The new body (same limits as a send's).
+}
+
+struct ReadReceipts {
+  # Ask who has read a conversation up to where.
+  conversation @0 :Text;  # Canonical conversation id.
+  seqs @1 :List(UInt64);  # Messages to count readers of (at most 100; may be empty).
+}
+
+struct ReadCursor {
+  user @0 :Text;   # A participant.
+  seq @1 :UInt64;  # It has read everything up to and including this seq.
+}
+
+struct ReceiptPage {
+  readCounts @0 :List(UInt32);  # For each asked seq: how many participants other than the
+                                # asking user have read it (their read cursor is at or past it).
+  cursors @1 :List(ReadCursor); # Direct and system conversations: every participant's cursor
+                                # (0 if it never marked). Groups: empty (ask for counts).
+}
+
+struct ReadNotice {
+  conversation @0 :Text;  # A direct conversation.
+  user @1 :Text;          # The other participant...
+  seq @2 :UInt64;         # ...has read up to here.
+}
+
 struct TypingNotice {
   conversation @0 :Text;  # Where someone is typing.
   user @1 :Text;          # Who.
@@ -184,6 +257,8 @@ struct ClientFrame {
     addMember @13 :AddMember;    # Add a member (owner/admin only).
     typing @14 :Typing;          # Tell the conversation's other participants the user is
                                  # typing. Never stored; rate-limited (see docs/PROTOCOL.md).
+    changeMessage @15 :ChangeMessage;  # Edit, recall or delete a stored message.
+    readReceipts @16 :ReadReceipts;    # Read cursors and read counts of a conversation.
   }
 }
 
@@ -226,6 +301,7 @@ struct Result {
     messages @5 :MessagePage;  # Answer to pull and history.
     events @6 :EventPage;    # Answer to sync.
     group @7 :GroupInfo;     # Answer to createGroup, joinGroup and addMember.
+    receipts @8 :ReceiptPage;  # Answer to readReceipts.
   }
 }
 
@@ -263,5 +339,7 @@ struct ServerFrame {
                            # and pull every conversation from its cursor, as after a reconnect.
     typing @6 :TypingNotice;  # Push: another participant is typing (ephemeral: show it for a
                               # few seconds; it is never stored or pulled).
+    read @7 :ReadNotice;      # Push: the other participant of a direct conversation marked it
+                              # read (also answered by readReceipts, for a device that was away).
   }
 }

@@ -9,6 +9,10 @@ void seq_log::append(write_batch& batch, std::uint64_t seq, std::string value) c
   batch.put(shard_, seq_key(entity_id_, rec_, seq), std::move(value));
 }
 
+void seq_log::rewrite(write_batch& batch, std::uint64_t seq, std::string value) const {
+  batch.put(shard_, seq_key(entity_id_, rec_, seq), std::move(value));
+}
+
 result<log_page> seq_log::read(std::string begin, std::string end, std::size_t limit,
                                direction dir) const {
   // Read one extra entry to learn whether more exist.

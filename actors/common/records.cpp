@@ -78,7 +78,73 @@ std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64
   m.setBody(as_data(r.body));
   auto mentions = m.initMentions(static_cast<unsigned>(r.mentions.size()));
   for (unsigned i = 0; i < r.mentions.size(); ++i) mentions.set(i, r.mentions[i]);
+  m.setKind(static_cast<wire::MessageKind>(r.kind));
+  m.setTarget(r.target);
   return schema::encode_bytes(message);
+}
+
+std::optional<message_facts> read_message_facts(const std::string& stored) {
+  return decode_root<wire::Message>(stored, [](wire::Message::Reader m) {
+    message_facts f;
+    f.sender = m.getSender();
+    f.timestamp_ms = m.getTimestampMs();
+    f.kind = static_cast<std::uint16_t>(m.getKind());
+    f.state = static_cast<std::uint16_t>(m.getState());
+    for (auto seq : m.getEdits()) f.edits.push_back(seq);
+    return f;
+  });
+}
+
+namespace {
+
+/// A copy of the stored message `stored` changed by `change`, re-encoded. Copied twice: a
+/// replaced field leaves zeroed words behind in a builder, which the second copy drops.
+template <class Change>
+std::string rewritten(const std::string& stored, Change&& change) {
+  auto words = schema::words_from_bytes(stored);
+  auto reader = schema::read_frame(words, capnp::ReaderOptions());
+  capnp::MallocMessageBuilder draft;
+  draft.setRoot(reader.getRoot<wire::Message>());
+  change(draft.getRoot<wire::Message>());
+  schema::message_builder message;
+  message.setRoot(draft.getRoot<wire::Message>().asReader());
+  return schema::encode_bytes(message);
+}
+
+}  // namespace
+
+std::string rewrite_message(const std::string& stored, const send_request& change,
+                            std::uint64_t change_seq) {
+  return rewritten(stored, [&](wire::Message::Builder m) {
+    m.setChangedAtSeq(change_seq);
+    switch (static_cast<wire::MessageKind>(change.kind)) {
+      case wire::MessageKind::EDIT: {
+        m.setState(wire::MessageState::EDITED);
+        m.setContentType(change.content_type);
+        m.setBody(as_data(change.body));
+        std::vector<std::uint64_t> edits;
+        for (auto seq : m.asReader().getEdits()) edits.push_back(seq);
+        edits.push_back(change_seq);
+        auto list = m.initEdits(static_cast<unsigned>(edits.size()));
+        for (unsigned i = 0; i < edits.size(); ++i) list.set(i, edits[i]);
+        break;
+      }
+      case wire::MessageKind::RECALL:
+      case wire::MessageKind::DELETE_FOR_EVERYONE:
+        m.setState(static_cast<wire::MessageKind>(change.kind) == wire::MessageKind::RECALL
+                       ? wire::MessageState::RECALLED
+                       : wire::MessageState::DELETED);
+        m.setBody(capnp::Data::Reader());
+        m.initMentions(0);
+        break;
+      default:
+        break;
+    }
+  });
+}
+
+std::string strip_body(const std::string& stored) {
+  return rewritten(stored, [](wire::Message::Builder m) { m.setBody(capnp::Data::Reader()); });
 }
 
 std::optional<std::uint64_t> message_timestamp(const std::string& stored) {
@@ -127,6 +193,18 @@ std::string encode_typing_frame(const std::string& conversation, const std::stri
   auto notice = frame.initTyping();
   notice.setConversation(conversation);
   notice.setUser(user);
+  return schema::encode_bytes(message);
+}
+
+std::string encode_read_frame(const std::string& conversation, const std::string& user,
+                              std::uint64_t seq) {
+  schema::message_builder message;
+  auto frame = message.initRoot<wire::ServerFrame>();
+  frame.setRequestId(0);
+  auto notice = frame.initRead();
+  notice.setConversation(conversation);
+  notice.setUser(user);
+  notice.setSeq(seq);
   return schema::encode_bytes(message);
 }
 
@@ -199,6 +277,8 @@ std::string encode_message_stored(const send_request& r, std::uint64_t seq,
   m.setSenderDevice(r.device);
   m.setContentType(r.content_type);
   m.setBodyBytes(static_cast<std::uint32_t>(r.body.size()));
+  m.setKind(static_cast<wire::MessageKind>(r.kind));
+  m.setTarget(r.target);
   return schema::encode_bytes(message);
 }
 

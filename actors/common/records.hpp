@@ -23,6 +23,24 @@ std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64
 /// The timestamp of a stored message; nullopt if the bytes are not a message.
 std::optional<std::uint64_t> message_timestamp(const std::string& stored);
 
+/// What a change (edit, recall, delete) needs to know of the stored message it changes.
+struct message_facts {
+  std::string sender;
+  std::uint64_t timestamp_ms = 0;
+  std::uint16_t kind = 0;   ///< wire::MessageKind value.
+  std::uint16_t state = 0;  ///< wire::MessageState value.
+  std::vector<std::uint64_t> edits;
+};
+/// The facts of a stored message; nullopt if the bytes are not a message.
+std::optional<message_facts> read_message_facts(const std::string& stored);
+/// `stored` (a message) as it is after the change `change` stored at `change_seq`: an edit
+/// replaces content type and body and lists the edit; a recall or delete empties the body and
+/// the mentions.
+std::string rewrite_message(const std::string& stored, const send_request& change,
+                            std::uint64_t change_seq);
+/// `stored` (an edit entry) without its body: its message was recalled or deleted.
+std::string strip_body(const std::string& stored);
+
 /// A stored wire::InboxEvent.
 std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
                          std::uint64_t timestamp_ms);
@@ -41,6 +59,9 @@ std::string encode_group_change(const std::string& group, const std::string& use
 std::string encode_push_frame(const std::string& stored, bool is_message);
 /// An encoded ServerFrame push: `user` is typing in `conversation`.
 std::string encode_typing_frame(const std::string& conversation, const std::string& user);
+/// An encoded ServerFrame push: `user` has read `conversation` up to `seq`.
+std::string encode_read_frame(const std::string& conversation, const std::string& user,
+                              std::uint64_t seq);
 
 /// One member of a group.
 struct group_member {

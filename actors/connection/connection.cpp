@@ -131,6 +131,10 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_sync(id, frame.getSync());
     case wire_frame::MARK_READ:
       return on_mark_read(id, frame.getMarkRead());
+    case wire_frame::CHANGE_MESSAGE:
+      return on_change_message(id, frame.getChangeMessage());
+    case wire_frame::READ_RECEIPTS:
+      return on_read_receipts(id, frame.getReadReceipts());
     case wire_frame::CREATE_GROUP:
       return on_create_group(id, frame.getCreateGroup());
     case wire_frame::JOIN_GROUP:
@@ -275,24 +279,53 @@ void connection::on_sync(request_ref id, wire::Sync::Reader s) {
           sync_atom::value, s.getAfterSeq(), page_limit(s.getLimit(), svc_.options));
 }
 
-/// Moves the read cursor, after checking with the conversation (through the group, which
-/// checks membership) that the seq exists: a cursor past the end would hide later messages.
 void connection::on_mark_read(request_ref id, wire::MarkRead::Reader m) {
   const std::string conversation = text(m.getConversation());
   auto checked = validate_read(conversation, user_);
   if (!checked) return reply_error(id, checked.error());
   const std::uint64_t seq = m.getSeq();
-  auto then = [this, id, conversation, seq](std::uint64_t head) {
-    if (seq > head) {
-      return reply_error(id, errc::bad_request,
-                         "seq " + std::to_string(seq) + " is past the end of " + conversation +
-                             " (" + std::to_string(head) + ")");
-    }
+  auto then = [this, id, conversation, seq](std::uint64_t) {
     request(
         user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
         read_atom::value, conversation, seq);
   };
-  request(log_of(*checked, conversation), then, error_replier(id), head_atom::value, user_);
+  request(log_of(*checked, conversation), then, error_replier(id), read_atom::value, user_, seq);
+}
+
+void connection::on_change_message(request_ref id, wire::ChangeMessage::Reader c) {
+  auto checked = validate_change(c, user_, device_, svc_.options);
+  if (!checked) return reply_error(id, checked.error());
+  auto& change = *checked;
+  auto log = log_of(change.ref, change.request.conversation);
+  if (!change.hide_only) return send_within_quota(id, std::move(log), std::move(change.request));
+  inbox_event_spec spec;
+  spec.kind = static_cast<std::uint16_t>(wire::InboxEventKind::MESSAGE_HIDDEN);
+  spec.conversation = change.request.conversation;
+  spec.arg_seq = change.request.target;
+  auto then = [this, id, spec = std::move(spec)](std::uint64_t head) {
+    if (spec.arg_seq > head) {
+      return reply_error(id, errc::not_found,
+                         "no message " + std::to_string(spec.arg_seq) + " in " + spec.conversation);
+    }
+    request(
+        user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+        announce_atom::value, spec);
+  };
+  request(log, then, error_replier(id), head_atom::value, user_);
+}
+
+void connection::on_read_receipts(request_ref id, wire::ReadReceipts::Reader r) {
+  const std::string conversation = text(r.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (!checked) return reply_error(id, checked.error());
+  auto asked = r.getSeqs();
+  if (asked.size() > max_receipt_seqs) {
+    return reply_error(id, errc::bad_request, "at most 100 seqs per request");
+  }
+  std::vector<std::uint64_t> seqs;
+  for (auto seq : asked) seqs.push_back(seq);
+  request(log_of(*checked, conversation), replier<read_receipts>(id, fill_receipts),
+          error_replier(id), receipts_atom::value, user_, seqs);
 }
 
 void connection::on_typing(request_ref id, wire::Typing::Reader t) {

@@ -126,9 +126,15 @@ class connection {
   void on_pull(request_ref id, wire::Pull::Reader p);
   void on_history(request_ref id, wire::History::Reader h);
   void on_sync(request_ref id, wire::Sync::Reader s);
-  /// Moves the read cursor, after checking with the conversation (through the group, which
-  /// checks membership) that the seq exists: a cursor past the end would hide later messages.
+  /// Moves the read cursor at the conversation (through the group, which checks membership;
+  /// a seq past the end is refused: it would hide later messages), which tells the peer of a
+  /// direct conversation, then at the user (whose other devices sync it).
   void on_mark_read(request_ref id, wire::MarkRead::Reader m);
+  /// Edit, recall and delete for everyone go to the conversation (through the group) as
+  /// sends of a change, within the storage quota; delete for me is an inbox event of the user,
+  /// for a seq the conversation has.
+  void on_change_message(request_ref id, wire::ChangeMessage::Reader c);
+  void on_read_receipts(request_ref id, wire::ReadReceipts::Reader r);
   void on_create_group(request_ref id, wire::CreateGroup::Reader c);
   void on_join_group(request_ref id, wire::GroupRef::Reader g);
   void on_leave_group(request_ref id, wire::GroupRef::Reader g);

@@ -92,6 +92,17 @@ void fill_group(wire::Result::Builder r, const group_info& g) {
   info.setShareHistory(g.share_history);
 }
 
+void fill_receipts(wire::Result::Builder r, const read_receipts& receipts) {
+  auto page = r.initReceipts();
+  auto counts = page.initReadCounts(static_cast<unsigned>(receipts.counts.size()));
+  for (unsigned i = 0; i < receipts.counts.size(); ++i) counts.set(i, receipts.counts[i]);
+  auto cursors = page.initCursors(static_cast<unsigned>(receipts.users.size()));
+  for (unsigned i = 0; i < receipts.users.size(); ++i) {
+    cursors[i].setUser(receipts.users[i]);
+    cursors[i].setSeq(receipts.seqs[i]);
+  }
+}
+
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head) {
   auto ok = r.initLogin();
   ok.setUserId(user);

@@ -19,6 +19,23 @@ error bad_request(std::string message) {
 
 }  // namespace
 
+namespace {
+
+error check_client_msg_id(const std::string& id) {
+  if (id.empty() || id.size() > max_client_msg_id) return bad_request("clientMsgId must be 1-128 bytes");
+  return {};
+}
+
+error check_body(capnp::Data::Reader body, const actor_options& o) {
+  if (body.size() == 0) return bad_request("empty message body");
+  if (body.size() > o.max_body_bytes) {
+    return bad_request("body exceeds " + std::to_string(o.max_body_bytes) + " bytes");
+  }
+  return {};
+}
+
+}  // namespace
+
 result<validated_send> validate_send(wire::Send::Reader s, const std::string& user,
                                      const std::string& device, const actor_options& o) {
   validated_send v;
@@ -27,14 +44,9 @@ result<validated_send> validate_send(wire::Send::Reader s, const std::string& us
   r.device = device;
   r.client_msg_id = text(s.getClientMsgId());
   r.content_type = s.getContentType();
-  if (r.client_msg_id.empty() || r.client_msg_id.size() > max_client_msg_id) {
-    return bad_request("clientMsgId must be 1-128 bytes");
-  }
+  if (auto err = check_client_msg_id(r.client_msg_id)) return err;
   auto body = s.getBody();
-  if (body.size() == 0) return bad_request("empty message body");
-  if (body.size() > o.max_body_bytes) {
-    return bad_request("body exceeds " + std::to_string(o.max_body_bytes) + " bytes");
-  }
+  if (auto err = check_body(body, o)) return err;
   r.body.assign(reinterpret_cast<const char*>(body.begin()), body.size());
   auto mentions = s.getMentions();
   if (mentions.size() > max_mentions) return bad_request("at most 100 mentions");
@@ -79,6 +91,48 @@ result<runtime::conversation_ref> validate_read(const std::string& conversation,
     return {errc::forbidden, user + " is not part of " + conversation};
   }
   return *ref;
+}
+
+result<validated_change> validate_change(wire::ChangeMessage::Reader c, const std::string& user,
+                                         const std::string& device, const actor_options& o) {
+  using kind = wire::MessageKind;
+  validated_change v;
+  auto& r = v.request;
+  r.conversation = text(c.getConversation());
+  auto ref = validate_read(r.conversation, user);
+  if (!ref) return ref.error();
+  v.ref = *ref;
+  r.sender = user;
+  r.device = device;
+  r.target = c.getSeq();
+  if (r.target == 0) return bad_request("seq must be > 0");
+  switch (c.which()) {
+    case wire::ChangeMessage::DELETE_FOR_ME:
+      v.hide_only = true;
+      return v;
+    case wire::ChangeMessage::EDIT: {
+      auto edit = c.getEdit();
+      if (auto err = check_body(edit.getBody(), o)) return err;
+      r.kind = static_cast<std::uint16_t>(kind::EDIT);
+      r.content_type = edit.getContentType();
+      r.body.assign(reinterpret_cast<const char*>(edit.getBody().begin()), edit.getBody().size());
+      break;
+    }
+    case wire::ChangeMessage::RECALL:
+      r.kind = static_cast<std::uint16_t>(kind::RECALL);
+      break;
+    case wire::ChangeMessage::DELETE_FOR_EVERYONE:
+      r.kind = static_cast<std::uint16_t>(kind::DELETE_FOR_EVERYONE);
+      break;
+    default:  // a change this server does not know (a newer client's)
+      return bad_request("unknown message change");
+  }
+  r.client_msg_id = text(c.getClientMsgId());
+  if (auto err = check_client_msg_id(r.client_msg_id)) return err;
+  if (v.ref.is_system) {
+    return error{errc::forbidden, "only the app writes to a system conversation"};
+  }
+  return v;
 }
 
 std::uint32_t page_limit(std::uint32_t asked, const actor_options& o) {

@@ -15,10 +15,23 @@
 // After storing, recipients registered as bots get the message at the app's bot hook, and
 // (with an offline-push hook) each shard's presence actor raises a notice for the offline ones.
 //
+// Changes (edit, recall, delete for everyone) travel as sends with a kind and a target: same
+// dedupe, same seq assignment, same fan-out. When one takes its seq, the target is checked
+// (exists, is a message, is not gone, the sender's own or the sender is a group admin, within
+// the recall window) and rewritten in the same batch: an edit replaces its body, a recall or
+// delete empties it and the bodies of its edits. Rewrites not yet durable are kept in
+// `unsettled_` so the next change of the same message sees them.
+//
+// Read cursors: each participant's "read up to" seq is stored here (besides the user's own
+// copy, which its devices sync) and indexed in read_cursors.hpp, loaded on first use. A
+// direct conversation's peer gets a read notice pushed; groups answer read counts on request
+// (a push per read to every member would cost members squared).
+//
 // Access control is the caller's: the connection checks that a user takes part in a direct
 // conversation, the group actor checks membership for a group conversation.
 
 #include "conversation/conversation.hpp"
+#include "conversation/read_cursors.hpp"
 #include "presence/presence.hpp"
 #include "user/user.hpp"
 
@@ -77,6 +90,16 @@ class conversation_actor final : public entity_actor {
         [this](head_atom, const std::string& reader) -> caf::result<std::uint64_t> {
           if (auto refused = check_reader(reader)) return refused;
           return last_seq_;
+        },
+        [this](read_atom, const std::string& reader,
+               std::uint64_t seq) -> caf::result<std::uint64_t> {
+          if (auto refused = check_reader(reader)) return refused;
+          return mark_read(reader, seq);
+        },
+        [this](receipts_atom, const std::string& reader,
+               const std::vector<std::uint64_t>& seqs) -> caf::result<read_receipts> {
+          if (auto refused = check_reader(reader)) return refused;
+          return receipts(reader, seqs);
         });
   }
 
@@ -152,11 +175,12 @@ class conversation_actor final : public entity_actor {
       return rp;
     }
     auto rp = make_response_promise<send_ack>();
-    auto hook = r.from_app || !svc_.hooks ? std::nullopt : svc_.hooks->before_send();
+    const bool judged = !r.from_app && svc_.hooks && carries_content(r);
+    auto hook = judged ? svc_.hooks->before_send() : std::nullopt;
     if (hook || !judging_.empty()) {
       judge(std::move(r), dedupe, std::move(hook), rp);
     } else {
-      store_message(r, dedupe, rp);
+      store_message(r, dedupe, {std::move(rp)});
     }
     return rp;
   }
@@ -215,9 +239,7 @@ class conversation_actor final : public entity_actor {
         for (auto& w : j.waiters) w.deliver(*j.refusal);
         continue;
       }
-      store_message(j.request, j.dedupe, j.waiters.front());
-      auto& in_flight = sending_.at(j.dedupe).waiters;
-      in_flight.insert(in_flight.end(), j.waiters.begin() + 1, j.waiters.end());
+      store_message(j.request, j.dedupe, std::move(j.waiters));
     }
     leave_if_drained();
   }
@@ -225,8 +247,25 @@ class conversation_actor final : public entity_actor {
   bool holds_requests() const override { return !judging_.empty(); }
   bool may_passivate() const override { return judging_.empty(); }
 
-  /// Takes the next seq for `r` and writes it; `rp` is answered once it is durable.
-  void store_message(send_request& r, const std::string& dedupe, ack_promise rp) {
+  /// A message or an edit: content the app's before-send hook judges.
+  static bool carries_content(const send_request& r) {
+    const auto kind = static_cast<wire::MessageKind>(r.kind);
+    return kind == wire::MessageKind::NORMAL || kind == wire::MessageKind::EDIT;
+  }
+
+  /// Takes the next seq for `r` and writes it; `waiters` are answered once it is durable (or
+  /// at once, if `r` is a change its target refuses).
+  void store_message(send_request& r, const std::string& dedupe, std::vector<ack_promise> waiters) {
+    std::vector<std::pair<std::uint64_t, std::string>> rewrites;
+    if (r.kind != 0) {
+      auto prepared = prepare_change(r, last_seq_ + 1);
+      if (!prepared) {
+        const caf::error refusal = to_caf(prepared.error());
+        for (auto& w : waiters) w.deliver(refusal);
+        return;
+      }
+      rewrites = std::move(*prepared);
+    }
     const std::string dedupe_key = store::named_key(id_, store::record::dedupe, dedupe);
     const std::uint64_t seq = ++last_seq_;
     last_ts_ = std::max(now_ms(), last_ts_);
@@ -236,19 +275,27 @@ class conversation_actor final : public entity_actor {
 
     store::write_batch batch;
     log_.append(batch, seq, message);
+    for (auto& [target, bytes] : rewrites) {
+      log_.rewrite(batch, target, bytes);
+      unsettled_[target] = {seq, std::move(bytes)};
+    }
     batch.put(shard_, dedupe_key, store::encode_u64(seq) + store::encode_u64(last_ts_));
     batch.event(shard_, encode_message_stored(r, seq, last_ts_));
 
     std::optional<push_notice> notice;
-    if (svc_.hooks && svc_.hooks->delivers_offline()) {
+    if (svc_.hooks && svc_.hooks->delivers_offline() && r.kind == 0) {
       notice = push_notice{{},       conversation_,  seq,
                            r.sender, r.content_type, r.body.substr(0, push_preview_bytes),
                            last_ts_};
     }
-    sending_.emplace(dedupe, in_flight_send{ack, {std::move(rp)}});
+    std::vector<std::uint64_t> targets;
+    for (auto& rewrite : rewrites) targets.push_back(rewrite.first);
+    sending_.emplace(dedupe, in_flight_send{ack, std::move(waiters)});
     commit(std::move(batch),
-           [this, dedupe, message = std::move(message), sender = r.sender, device = r.device,
-            recipients = std::move(r.recipients), notice = std::move(notice)](const error& st) {
+           [this, dedupe, seq, targets = std::move(targets), message = std::move(message),
+            sender = r.sender, device = r.device, recipients = std::move(r.recipients),
+            notice = std::move(notice)](const error& st) {
+             settle_rewrites(targets, seq);
              auto node = sending_.extract(dedupe);
              auto& done = node.mapped();
              if (!st.ok()) {
@@ -264,6 +311,144 @@ class conversation_actor final : public entity_actor {
              }
              fan_out(message, sender, device, recipients, notice);
            });
+  }
+
+  /// The rewrites a change of `r.target` (taking seq `change_seq`) makes, or why it may not.
+  result<std::vector<std::pair<std::uint64_t, std::string>>> prepare_change(
+      const send_request& r, std::uint64_t change_seq) {
+    using kind = wire::MessageKind;
+    using state = wire::MessageState;
+    const auto k = static_cast<kind>(r.kind);
+    const std::string which = "message " + std::to_string(r.target);
+    if (r.target == 0 || r.target >= change_seq) {
+      return error{errc::not_found, "no " + which + " in " + conversation_};
+    }
+    auto stored = current(r.target);
+    if (!stored) return from_caf(storage_error(stored.error()));
+    auto facts = *stored ? read_message_facts(**stored) : std::nullopt;
+    if (!facts) return error{errc::not_found, "no " + which + " in " + conversation_};
+    if (facts->kind != static_cast<std::uint16_t>(kind::NORMAL)) {
+      return error{errc::bad_request, "seq " + std::to_string(r.target) +
+                                          " is an edit, recall or delete, not a message"};
+    }
+    if (facts->state == static_cast<std::uint16_t>(state::RECALLED) ||
+        facts->state == static_cast<std::uint16_t>(state::DELETED)) {
+      return error{errc::not_found, which + " was recalled or deleted"};
+    }
+    const bool own = facts->sender == r.sender;
+    if (k == kind::EDIT) {
+      if (!own) return error{errc::forbidden, "only its sender may edit " + which};
+      if (facts->edits.size() >= svc_.options.max_edits_per_message) {
+        return error{errc::limit_exceeded,
+                     which + " has been edited " + std::to_string(facts->edits.size()) +
+                         " times, the most allowed"};
+      }
+    } else if (!own && !r.by_admin) {
+      return error{errc::forbidden, "only its sender or a group admin may remove " + which};
+    } else if (k == kind::RECALL && !r.by_admin) {
+      const auto window = static_cast<std::uint64_t>(svc_.options.recall_window.count());
+      if (now_ms() > facts->timestamp_ms + window) {
+        return error{errc::forbidden, "the recall window (" + std::to_string(window / 1000) +
+                                          " s) of " + which + " has passed"};
+      }
+    } else if (k != kind::RECALL && k != kind::DELETE_FOR_EVERYONE) {
+      return error{errc::bad_request, "unknown message change"};
+    }
+    std::vector<std::pair<std::uint64_t, std::string>> out;
+    out.emplace_back(r.target, rewrite_message(**stored, r, change_seq));
+    if (k != kind::EDIT) {
+      for (std::uint64_t edit : facts->edits) {
+        auto entry = current(edit);
+        if (!entry) return from_caf(storage_error(entry.error()));
+        if (*entry) out.emplace_back(edit, strip_body(**entry));
+      }
+    }
+    return out;
+  }
+
+  /// The newest content of entry `seq`: a rewrite still in flight, else the stored one.
+  result<std::optional<std::string>> current(std::uint64_t seq) const {
+    if (auto it = unsettled_.find(seq); it != unsettled_.end()) {
+      return std::optional<std::string>(it->second.second);
+    }
+    return log_.at(seq);
+  }
+
+  /// The write of change `seq` is done (or failed: the entries then are as stored).
+  void settle_rewrites(const std::vector<std::uint64_t>& targets, std::uint64_t seq) {
+    for (std::uint64_t target : targets) {
+      auto it = unsettled_.find(target);
+      if (it != unsettled_.end() && it->second.first == seq) unsettled_.erase(it);
+    }
+  }
+
+  /// The participants' read cursors, loaded from the store on first use.
+  result<read_cursors*> cursors() {
+    if (cursors_) return &*cursors_;
+    const std::string prefix = store::record_prefix(id_, store::record::read_cursor);
+    auto entries = svc_.db->scan(shard_, prefix, store::prefix_end(prefix), SIZE_MAX);
+    if (!entries) return entries.error();
+    read_cursors loaded;
+    for (auto& e : *entries) loaded.set(e.key.substr(prefix.size()), store::decode_u64(e.value));
+    cursors_ = std::move(loaded);
+    return &*cursors_;
+  }
+
+  caf::result<std::uint64_t> mark_read(const std::string& reader, std::uint64_t seq) {
+    if (seq > last_seq_) {
+      return make_error(errc::bad_request, "seq " + std::to_string(seq) + " is past the end of " +
+                                               conversation_ + " (" + std::to_string(last_seq_) +
+                                               ")");
+    }
+    auto index = cursors();
+    if (!index) return storage_error(index.error());
+    const std::uint64_t old = (*index)->of(reader);
+    if (seq <= old) return old;  // cursors only move forward; an old mark changes nothing
+    (*index)->set(reader, seq);  // now, so a mark behind this one in the mailbox compares to it
+    store::write_batch batch;
+    batch.put(shard_, store::named_key(id_, store::record::read_cursor, reader),
+              store::encode_u64(seq));
+    auto rp = make_response_promise<std::uint64_t>();
+    commit(std::move(batch), [this, rp, reader, seq, old](const error& st) mutable {
+      if (!st.ok()) {
+        if (cursors_ && cursors_->of(reader) == seq) cursors_->set(reader, old);
+        rp.deliver(storage_error(st));
+        return;
+      }
+      if (!ref_.is_group) tell_peer_read(reader, seq);
+      rp.deliver(seq);
+    });
+    return rp;
+  }
+
+  /// Pushes "`reader` read up to `seq`" to the other participant's online devices.
+  void tell_peer_read(const std::string& reader, std::uint64_t seq) {
+    const std::string frame = encode_read_frame(conversation_, reader, seq);
+    for (const auto& user : ref_.users()) {
+      if (user == reader) continue;
+      tell_if_active(svc_, presence::of_user(svc_, user), push_atom::value,
+                     std::vector<std::string>{user}, frame, reader, std::string(), push_notice{});
+    }
+  }
+
+  caf::result<read_receipts> receipts(const std::string& reader,
+                                      const std::vector<std::uint64_t>& seqs) {
+    auto index = cursors();
+    if (!index) return storage_error(index.error());
+    const read_cursors& c = **index;
+    read_receipts out;
+    const std::uint64_t own = c.of(reader);
+    for (std::uint64_t seq : seqs) {
+      const std::size_t readers = c.at_or_past(seq) - (own >= seq ? 1 : 0);
+      out.counts.push_back(static_cast<std::uint32_t>(readers));
+    }
+    if (!ref_.is_group) {
+      for (const auto& user : ref_.users()) {
+        out.users.push_back(user);
+        out.seqs.push_back(c.of(user));
+      }
+    }
+    return out;
   }
 
   /// Pushes to the online recipients: one message per shard, to the shard's presence actor if
@@ -367,6 +552,7 @@ class conversation_actor final : public entity_actor {
     out.push_back({"last_seq", last_seq_});
     out.push_back({"sends_in_flight", sending_.size()});
     out.push_back({"sends_being_judged", judging_.size()});
+    if (cursors_) out.push_back({"read_cursors", cursors_->size()});
   }
 
   const std::string conversation_;
@@ -381,6 +567,9 @@ class conversation_actor final : public entity_actor {
   bool announcing_ = false;
   std::uint64_t announce_round_ = 0;
   std::vector<std::pair<ack_promise, send_ack>> awaiting_;
+  /// Entries rewritten by changes not yet durable: seq -> (the change's seq, new content).
+  std::map<std::uint64_t, std::pair<std::uint64_t, std::string>> unsettled_;
+  std::optional<read_cursors> cursors_;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace parley::actors {
 
@@ -28,7 +29,13 @@ using conversation_log = caf::typed_actor<
     // (reader, query): the messages before a seq or a time, newest first.
     caf::replies_to<history_atom, std::string, history_query>::with<record_page>,
     // (reader): the last seq.
-    caf::replies_to<head_atom, std::string>::with<std::uint64_t>>;
+    caf::replies_to<head_atom, std::string>::with<std::uint64_t>,
+    // (reader, seq): the reader has read up to `seq` (at most the last seq); answers its read
+    // cursor, which only moves forward.
+    caf::replies_to<read_atom, std::string, std::uint64_t>::with<std::uint64_t>,
+    // (reader, seqs): how many others have read each seq, and (direct and system
+    // conversations) every participant's read cursor.
+    caf::replies_to<receipts_atom, std::string, std::vector<std::uint64_t>>::with<read_receipts>>;
 
 namespace conversation {
 

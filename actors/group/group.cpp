@@ -93,6 +93,16 @@ class group_actor final : public entity_actor {
         },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
           if (auto err = check_reader(r.sender)) return err;  // a member, or the app's system
+          if (r.kind != 0) {
+            // An edit, recall or delete: admins (and the app) may recall or delete any
+            // message of this group, never one from before its creation.
+            if (r.target <= state_.history_floor) {
+              return make_error(errc::not_found, "no message " + std::to_string(r.target) +
+                                                     " in group " + group_);
+            }
+            auto* m = find(r.sender);
+            r.by_admin = r.sender == by_app || (m != nullptr && m->role != role_member);
+          }
           r.recipients.reserve(state_.members.size());
           for (auto& m : state_.members) r.recipients.push_back(m.user);
           return forward<send_ack>(send_atom::value, std::move(r));
@@ -111,6 +121,15 @@ class group_actor final : public entity_actor {
         [this](head_atom, std::string& user) -> caf::result<std::uint64_t> {
           if (auto err = check_member(user)) return err;
           return forward<std::uint64_t>(head_atom::value, user);
+        },
+        [this](read_atom, std::string& user, std::uint64_t seq) -> caf::result<std::uint64_t> {
+          if (auto err = check_member(user)) return err;
+          return forward<std::uint64_t>(read_atom::value, user, seq);
+        },
+        [this](receipts_atom, std::string& user,
+               std::vector<std::uint64_t>& seqs) -> caf::result<read_receipts> {
+          if (auto err = check_member(user)) return err;
+          return forward<read_receipts>(receipts_atom::value, user, std::move(seqs));
         });
   }
 

@@ -158,6 +158,10 @@ class user_actor final : public entity_actor {
       batch.erase(shard_, membership_key);
     } else if (k == kind::ROLE_CHANGED) {
       if (conversations_.count(conversation) == 0) return std::uint64_t{0};  // no longer in it
+    } else if (k == kind::MESSAGE_HIDDEN) {
+      if (conversations_.count(conversation) == 0) {
+        return make_error(errc::not_found, "no conversation " + conversation + " for " + user_);
+      }
     } else {
       return make_error(errc::bad_request, "inbox events of this kind are not announced");
     }

@@ -70,6 +70,7 @@ using inspect_atom = caf::atom_constant<caf::atom("inspect")>;      ///< entity:
 using events_atom = caf::atom_constant<caf::atom("events")>;        ///< presence: read event log
 using feedwake_atom = caf::atom_constant<caf::atom("fwake")>;       ///< presence: new events
 using feedtime_atom = caf::atom_constant<caf::atom("ftime")>;       ///< presence: a read waited
+using receipts_atom = caf::atom_constant<caf::atom("receipts")>;    ///< group/conv: read state
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -91,6 +92,11 @@ struct send_request {
   std::vector<std::string> mentions;    ///< Mentioned users.
   std::vector<std::string> recipients;  ///< Group fan-out targets (filled by the group actor).
   bool from_app = false;  ///< Sent through the app port: no before-send hook is asked.
+  /// wire::MessageKind: a message, or an edit, recall or delete of the message `target`.
+  std::uint16_t kind = 0;
+  std::uint64_t target = 0;  ///< The seq a change applies to.
+  /// The sender may change others' messages (a group admin or owner; filled by the group).
+  bool by_admin = false;
 };
 
 /// Answer to a send: where the message landed.
@@ -133,6 +139,14 @@ struct group_info {
   std::uint16_t role = 0;      ///< wire::GroupRole value.
   bool open = false;           ///< Join policy: open, else invite-only.
   bool share_history = false;  ///< Members read from before their join.
+};
+
+/// Who read a conversation how far (wire ReceiptPage).
+struct read_receipts {
+  /// Per asked seq: participants other than the asker whose cursor is at or past it.
+  std::vector<std::uint32_t> counts;
+  std::vector<std::string> users;    ///< Direct and system conversations: each participant...
+  std::vector<std::uint64_t> seqs;   ///< ...and its read cursor.
 };
 
 /// One online session of a user, as an app sees it.
@@ -217,7 +231,8 @@ struct group_spec {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, send_request& x) {
   return f(caf::meta::type_name("parley.send_request"), x.conversation, x.sender, x.device,
-           x.client_msg_id, x.content_type, x.body, x.mentions, x.recipients, x.from_app);
+           x.client_msg_id, x.content_type, x.body, x.mentions, x.recipients, x.from_app, x.kind,
+           x.target, x.by_admin);
 }
 
 template <class Inspector>
@@ -283,6 +298,11 @@ typename Inspector::result_type inspect(Inspector& f, event_slice& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_spec& x) {
   return f(caf::meta::type_name("parley.group_spec"), x.name, x.open, x.share_history);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_receipts& x) {
+  return f(caf::meta::type_name("parley.read_receipts"), x.counts, x.users, x.seqs);
 }
 
 template <class Inspector>

@@ -70,6 +70,11 @@ struct actor_options {
   std::size_t max_unauthenticated_frame_bytes = 8 * 1024;
   /// Largest message body accepted, bytes. Default 64 KiB.
   std::size_t max_body_bytes = 64 * 1024;
+  /// How long after sending a sender may recall a message (group admins always may).
+  /// Default 2 minutes.
+  std::chrono::milliseconds recall_window{120000};
+  /// Edits one message may have; one more gets `limitExceeded`. Default 50.
+  std::uint32_t max_edits_per_message = 50;
   /// Requests one user may make over all its connections to this node (heartbeats are free);
   /// more get the retriable `rateLimited`. Default 1000/s, burst 2000. (Across nodes the
   /// session cap bounds the sum; one connection's rate is the gateway's, which throttles.)

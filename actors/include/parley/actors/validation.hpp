@@ -8,7 +8,9 @@
 //
 //   Login        valid_device_id (the token is checked by runtime::token_authority)
 //   Send         validate_send
-//   Pull, MarkRead, History   validate_read (+ validate_history, page_limit)
+//   Pull, MarkRead, History, Typing   validate_read (+ validate_history, page_limit)
+//   ChangeMessage  validate_change
+//   ReadReceipts   validate_read (+ at most max_receipt_seqs seqs)
 //   Sync         page_limit
 //   CreateGroup  validate_create_group
 //   JoinGroup, LeaveGroup     validate_group_ref
@@ -60,6 +62,23 @@ std::uint32_t page_limit(std::uint32_t asked, const actor_options& o);
 
 /// A History's start and page: before a seq (0: from the newest) or before a time (> 0).
 result<history_query> validate_history(wire::History::Reader h, const actor_options& o);
+
+/// A valid ChangeMessage: an edit, recall or delete for everyone as the send of a change (for
+/// the conversation, or its group), or (`hide_only`) a delete for this user only.
+struct validated_change {
+  runtime::conversation_ref ref;
+  send_request request;  ///< conversation, sender, device, client msg id, kind, target[, body]
+  bool hide_only = false;
+};
+
+/// Checks a ChangeMessage from `user` on `device`: a conversation it may read, a seq > 0, and
+/// (but for deleteForMe) a client message id as for a send, an edit's body as a send's, and
+/// no change of a system conversation's messages (only the app writes there).
+result<validated_change> validate_change(wire::ChangeMessage::Reader c, const std::string& user,
+                                         const std::string& device, const actor_options& o);
+
+/// Most seqs one ReadReceipts may ask about.
+constexpr std::size_t max_receipt_seqs = 100;
 
 /// Longest group name.
 constexpr std::size_t max_group_name = 128;

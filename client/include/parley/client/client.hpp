@@ -42,6 +42,19 @@ struct message {
   std::uint32_t content_type = 0;
   std::string body;
   std::vector<std::string> mentions;
+  /// A message (normal), or an edit, recall or delete of the message `target`.
+  wire::MessageKind kind = wire::MessageKind::NORMAL;
+  std::uint64_t target = 0;
+  /// Of a message: intact, or edited / recalled / deleted since (then body is the newest).
+  wire::MessageState state = wire::MessageState::INTACT;
+  std::uint64_t changed_at_seq = 0;  ///< The entry that last changed it.
+  std::vector<std::uint64_t> edits;  ///< Seqs of its edit entries.
+};
+
+/// One participant's read position.
+struct read_cursor {
+  std::string user;
+  std::uint64_t seq = 0;
 };
 
 /// An inbox event as clients see it.
@@ -75,6 +88,8 @@ struct response {
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup, addMember
   wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;  ///< group answers
   bool share_history = false;                                    ///< group answers
+  std::vector<std::uint32_t> read_counts;  ///< readReceipts: readers per asked seq
+  std::vector<read_cursor> cursors;        ///< readReceipts of a direct conversation
 };
 
 /// How a new group admits members and what they read.
@@ -88,13 +103,15 @@ struct group_options {
 /// Something the server sent without being asked.
 struct push {
   /// resync: pushes may have been missed; call catch_up() (as after a reconnect).
-  enum class kind { message, event, kicked, closed, resync, typing } what = kind::closed;
+  /// read: the other participant of a direct conversation read it up to `seq`.
+  enum class kind { message, event, kicked, closed, resync, typing, read } what = kind::closed;
   message msg;                                                 ///< kind::message
   inbox_event event;                                           ///< kind::event
   wire::KickReason reason = wire::KickReason::PROTOCOL_ERROR;  ///< kind::kicked
   std::string detail;                                          ///< kind::kicked
-  std::string conversation;                                    ///< kind::typing: where
-  std::string user;                                            ///< kind::typing: who
+  std::string conversation;                                    ///< kind::typing, read: where
+  std::string user;                                            ///< kind::typing, read: who
+  std::uint64_t seq = 0;                                       ///< kind::read: up to here
 };
 
 /// Why a connection could not be made (category "client"). The server's answers are not
@@ -156,6 +173,20 @@ class connection {
   /// Tells the other participants of `conversation` that this user is typing (rate-limited by
   /// the server: 2 a second).
   response typing(const std::string& conversation);
+  /// Replaces the content of one's own message `seq` (answer: the edit entry's seq).
+  response edit(const std::string& conversation, std::uint64_t seq,
+                const std::string& client_msg_id, const std::string& body,
+                std::uint32_t content_type = 0);
+  /// Recalls message `seq`: one's own within the recall window, any as a group admin.
+  response recall(const std::string& conversation, std::uint64_t seq,
+                  const std::string& client_msg_id);
+  /// Deletes message `seq` for everyone: one's own, any as a group admin.
+  response delete_for_everyone(const std::string& conversation, std::uint64_t seq,
+                               const std::string& client_msg_id);
+  /// Hides message `seq` from this user's devices (an inbox event messageHidden).
+  response delete_for_me(const std::string& conversation, std::uint64_t seq);
+  /// How many others read each of `seqs`, and a direct conversation's read cursors.
+  response read_receipts(const std::string& conversation, const std::vector<std::uint64_t>& seqs);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.

@@ -2,7 +2,9 @@
 // An append-only, seq-ordered log owned by one entity: a conversation's messages or a user's
 // inbox. The owning actor assigns seqs (gap-free, from 1) and appends through a write batch;
 // reads go straight to the store. Narrow on purpose: append, read forward, read backward,
-// last, at.
+// last, at, and rewrite: an entry's seq never changes, its content may (a message edited or
+// recalled is rewritten in place, so its old body is gone from the log; RocksDB drops the
+// superseded version at its next compaction of that range).
 
 #include "parley/store/keys.hpp"
 #include "parley/store/store.hpp"
@@ -32,6 +34,8 @@ class seq_log {
 
   /// Adds entry `seq` to `batch`; it exists once the batch is written.
   void append(write_batch& batch, std::uint64_t seq, std::string value) const;
+  /// Replaces the content of existing entry `seq` in `batch`.
+  void rewrite(write_batch& batch, std::uint64_t seq, std::string value) const;
   /// Entries with seq > after, ascending, at most `limit`.
   result<log_page> read_after(std::uint64_t after, std::size_t limit) const;
   /// Entries with after < seq < before (before 0 = no upper bound), descending, at most
