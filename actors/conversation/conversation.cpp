@@ -347,7 +347,7 @@ class conversation_actor final : public entity_actor {
       return error{errc::forbidden, "only its sender or a group admin may remove " + which};
     } else if (k == kind::RECALL && !r.by_admin) {
       const auto window = static_cast<std::uint64_t>(svc_.options.recall_window.count());
-      if (now_ms() > facts->timestamp_ms + window) {
+      if (now_ms() >= facts->timestamp_ms + window) {
         return error{errc::forbidden, "the recall window (" + std::to_string(window / 1000) +
                                           " s) of " + which + " has passed"};
       }

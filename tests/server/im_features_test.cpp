@@ -1,0 +1,342 @@
+// End-to-end tests of the IM features beyond plain delivery (issue 14), over real TCP against
+// an embedded node: read receipts, and message changes (edit, recall, delete for everyone,
+// delete for me). Each case starts its own node. The cluster versions (participants on
+// different nodes, a shard move) are in tests/cluster.
+#define BOOST_TEST_MODULE im_features
+#include <boost/test/unit_test.hpp>
+
+#include "../support.hpp"
+
+#include "parley/runtime/shard_map.hpp"
+#include "parley/schema/framing.hpp"
+#include "parley/store/keys.hpp"
+#include "parley/store/seq_log.hpp"
+#include "parley/store/store.hpp"
+#include "parley/testing/embedded_node.hpp"
+
+#include "client.capnp.h"
+
+#include <capnp/message.h>
+
+#include <algorithm>
+#include <optional>
+
+using namespace parley;
+using parley::client::ErrorCode;
+using parley::test_support::require_ok;
+using parley::testing::embedded_node;
+using namespace std::chrono_literals;
+
+namespace {
+
+using kind = wire::MessageKind;
+using state = wire::MessageState;
+
+/// All messages of a conversation; the pull must succeed.
+std::vector<client::message> read_all(client::connection& c, const std::string& conversation) {
+  auto all = client::pull_all(c, conversation);
+  if (auto* failed = std::get_if<client::response>(&all)) require_ok(*failed);
+  return std::get<std::vector<client::message>>(all);
+}
+
+/// The next push of `c` of kind `what`, skipping others (nullopt after 10 s).
+std::optional<client::push> next_of(client::connection& c, client::push::kind what) {
+  for (;;) {
+    auto p = c.next_push(10s);
+    if (!p || p->what == what || p->what == client::push::kind::closed) return p;
+  }
+}
+
+/// The next pushed message (or change entry) of `c`.
+std::optional<client::message> next_message(client::connection& c) {
+  auto p = next_of(c, client::push::kind::message);
+  if (!p || p->what != client::push::kind::message) return std::nullopt;
+  return p->msg;
+}
+
+std::vector<std::uint32_t> counts(const client::response& r) { return r.read_counts; }
+
+/// A node whose messages cannot be recalled by their senders (window 0): only admins can.
+server::node_options no_recall_window() {
+  server::node_options opts;
+  opts.actors.recall_window = 0ms;
+  return opts;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(receipts)
+
+BOOST_AUTO_TEST_CASE(a_direct_read_is_pushed_to_the_peer_and_answered_to_a_device_that_was_away) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  for (int i = 1; i <= 3; ++i) {
+    require_ok(alice->send_to_user("bob", "m" + std::to_string(i), "hi " + std::to_string(i)));
+  }
+  require_ok(bob->mark_read("dm/alice/bob", 2));
+  auto told = next_of(*alice, client::push::kind::read);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->what == client::push::kind::read));
+  BOOST_TEST(told->conversation == "dm/alice/bob");
+  BOOST_TEST(told->user == "bob");
+  BOOST_TEST(told->seq == 2u);
+
+  // An older mark moves nothing and tells nobody; a device logging in later asks.
+  require_ok(bob->mark_read("dm/alice/bob", 1));
+  auto tablet = node.login("alice", "tablet");
+  auto r = tablet->read_receipts("dm/alice/bob", {1, 2, 3});
+  require_ok(r);
+  BOOST_TEST(counts(r) == (std::vector<std::uint32_t>{1, 1, 0}), boost::test_tools::per_element());
+  BOOST_TEST_REQUIRE(r.cursors.size() == 2u);
+  BOOST_TEST(r.cursors[0].user == "alice");
+  BOOST_TEST(r.cursors[0].seq == 0u);
+  BOOST_TEST(r.cursors[1].user == "bob");
+  BOOST_TEST(r.cursors[1].seq == 2u);
+  // Bob's own reads do not count for bob.
+  auto own = bob->read_receipts("dm/alice/bob", {1, 2, 3});
+  require_ok(own);
+  BOOST_TEST(counts(own) == (std::vector<std::uint32_t>{0, 0, 0}),
+             boost::test_tools::per_element());
+  // Bob's other devices learn of it by the inbox (readMarked), as before.
+  auto phone = node.login("bob", "phone");
+  auto inbox = phone->sync(0);
+  require_ok(inbox);
+  BOOST_TEST(std::count_if(inbox.events.begin(), inbox.events.end(), [](const auto& e) {
+               return e.kind == wire::InboxEventKind::READ_MARKED && e.arg_seq == 2;
+             }) == 1);
+
+  // Kept across a restart (the cursors are stored with the conversation).
+  tablet.reset();
+  alice.reset();
+  bob.reset();
+  phone.reset();
+  node.restart();
+  auto again = node.login("alice");
+  auto after = again->read_receipts("dm/alice/bob", {2, 3});
+  require_ok(after);
+  BOOST_TEST(counts(after) == (std::vector<std::uint32_t>{1, 0}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_group_answers_how_many_others_read_each_message) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  for (const char* u : {"bob", "carol", "dave"}) require_ok(alice->add_member("crew", u));
+  for (int i = 1; i <= 3; ++i) {
+    require_ok(alice->send_to_group("crew", "m" + std::to_string(i), "news " + std::to_string(i)));
+  }
+  auto bob = node.login("bob");
+  auto carol = node.login("carol");
+  auto sent = alice->history_before_seq("group/crew", 0, 3);
+  require_ok(sent);
+  const std::uint64_t s1 = sent.messages[2].seq, s2 = sent.messages[1].seq,
+                      s3 = sent.messages[0].seq;
+  require_ok(bob->mark_read("group/crew", s3));
+  require_ok(carol->mark_read("group/crew", s1));
+  auto r = alice->read_receipts("group/crew", {s1, s2, s3});
+  require_ok(r);
+  BOOST_TEST(counts(r) == (std::vector<std::uint32_t>{2, 1, 1}), boost::test_tools::per_element());
+  BOOST_TEST(r.cursors.empty());  // groups answer counts, not who
+  // The asker is never counted: bob sees carol only, until alice reads too.
+  auto b = bob->read_receipts("group/crew", {s1, s2, s3});
+  BOOST_TEST(counts(b) == (std::vector<std::uint32_t>{1, 0, 0}), boost::test_tools::per_element());
+  require_ok(alice->mark_read("group/crew", s2));
+  b = bob->read_receipts("group/crew", {s1, s2, s3});
+  BOOST_TEST(counts(b) == (std::vector<std::uint32_t>{2, 1, 0}), boost::test_tools::per_element());
+  // No read notices are pushed in groups: alice's next push is carol's message.
+  require_ok(carol->send_to_group("crew", "c1", "hello"));
+  auto next = alice->next_push(10s);
+  while (next && next->what == client::push::kind::event) next = alice->next_push(10s);
+  BOOST_TEST_REQUIRE(next.has_value());
+  BOOST_TEST((next->what == client::push::kind::message));
+}
+
+BOOST_AUTO_TEST_CASE(receipts_of_what_is_not_ones_own_and_bad_marks_are_refused) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("bob", "m1", "hi"));
+  require_ok(alice->create_group("crew", "Crew"));
+  auto eve = node.login("eve");
+  BOOST_TEST((eve->read_receipts("dm/alice/bob", {1}).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((eve->read_receipts("group/crew", {1}).code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST((eve->mark_read("group/crew", 0).code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST((alice->read_receipts("group/nocrew", {1}).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->read_receipts("nowhere", {1}).code == ErrorCode::BAD_REQUEST));
+  std::vector<std::uint64_t> too_many(101, 1);
+  BOOST_TEST((alice->read_receipts("dm/alice/bob", too_many).code == ErrorCode::BAD_REQUEST));
+  // A mark past the end would hide later messages: refused, nothing moved.
+  auto bob = node.login("bob");
+  BOOST_TEST((bob->mark_read("dm/alice/bob", 2).code == ErrorCode::BAD_REQUEST));
+  auto r = alice->read_receipts("dm/alice/bob", {1});
+  require_ok(r);
+  BOOST_TEST(counts(r) == (std::vector<std::uint32_t>{0}), boost::test_tools::per_element());
+  BOOST_TEST(r.cursors[1].seq == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(message_changes)
+
+BOOST_AUTO_TEST_CASE(an_edit_is_an_entry_of_its_own_and_rewrites_the_message) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->send_to_user("bob", "m1", "helo"));
+  auto first = next_message(*bob);
+  BOOST_TEST_REQUIRE(first.has_value());
+  auto edited = alice->edit("dm/alice/bob", 1, "e1", "hello", 7);
+  require_ok(edited);
+  BOOST_TEST(edited.seq == 2u);
+  auto pushed = next_message(*bob);
+  BOOST_TEST_REQUIRE(pushed.has_value());
+  BOOST_TEST((pushed->kind == kind::EDIT));
+  BOOST_TEST(pushed->target == 1u);
+  BOOST_TEST(pushed->body == "hello");
+  BOOST_TEST(pushed->content_type == 7u);
+  // A resend of the edit gets the same seq and stores nothing new.
+  auto resent = alice->edit("dm/alice/bob", 1, "e1", "hello", 7);
+  require_ok(resent);
+  BOOST_TEST(resent.seq == 2u);
+  auto all = read_all(*bob, "dm/alice/bob");
+  BOOST_TEST_REQUIRE(all.size() == 2u);
+  BOOST_TEST(all[0].body == "hello");
+  BOOST_TEST(all[0].content_type == 7u);
+  BOOST_TEST((all[0].state == state::EDITED));
+  BOOST_TEST(all[0].changed_at_seq == 2u);
+  BOOST_TEST(all[0].edits == (std::vector<std::uint64_t>{2}), boost::test_tools::per_element());
+  BOOST_TEST((all[1].kind == kind::EDIT));
+  BOOST_TEST(all[1].sender == "alice");
+}
+
+BOOST_AUTO_TEST_CASE(a_recall_leaves_no_body_in_storage_of_the_message_or_its_edits) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("bob", "m1", "secret one", 0, {"bob"}));
+  require_ok(alice->edit("dm/alice/bob", 1, "e1", "secret two"));
+  auto recalled = alice->recall("dm/alice/bob", 1, "r1");
+  require_ok(recalled);
+  BOOST_TEST(recalled.seq == 3u);
+  auto bob = node.login("bob");
+  auto all = read_all(*bob, "dm/alice/bob");
+  BOOST_TEST_REQUIRE(all.size() == 3u);
+  BOOST_TEST(all[0].body.empty());
+  BOOST_TEST(all[0].mentions.empty());
+  BOOST_TEST((all[0].state == state::RECALLED));
+  BOOST_TEST(all[0].changed_at_seq == 3u);
+  BOOST_TEST((all[1].kind == kind::EDIT));
+  BOOST_TEST(all[1].body.empty());
+  BOOST_TEST((all[2].kind == kind::RECALL));
+  BOOST_TEST(all[2].target == 1u);
+  // Not hidden but gone: the stored records hold no trace of either body.
+  bob.reset();
+  alice.reset();
+  node.stop();
+  store::options so;
+  so.dir = node.data_dir() + "/db";
+  so.shard_count = 0;
+  auto db = store::store::open(so);
+  BOOST_TEST_REQUIRE(db.ok());
+  const std::string entity = "conv/dm/alice/bob";
+  store::seq_log log(**db, runtime::shard_of(entity, (*db)->shard_count()), entity,
+                     store::record::message);
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    auto stored = log.at(seq);
+    BOOST_TEST_REQUIRE(stored.ok());
+    BOOST_TEST_REQUIRE(stored->has_value());
+    BOOST_TEST((**stored).find("secret") == std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(senders_change_their_own_and_group_admins_remove_any) {
+  embedded_node node(no_recall_window());
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->send_to_user("bob", "m1", "mine"));
+  // Not bob's to change.
+  BOOST_TEST((bob->edit("dm/alice/bob", 1, "b1", "yours").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->recall("dm/alice/bob", 1, "b2").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->delete_for_everyone("dm/alice/bob", 1, "b3").code == ErrorCode::FORBIDDEN));
+  // The window has passed for the sender's recall (0 s here), not for a delete.
+  BOOST_TEST((alice->recall("dm/alice/bob", 1, "a1").code == ErrorCode::FORBIDDEN));
+  auto deleted = alice->delete_for_everyone("dm/alice/bob", 1, "a2");
+  require_ok(deleted);
+  BOOST_TEST(deleted.seq == 2u);
+
+  // A group: the owner (and admins) recall and delete a member's message; edit only one's own.
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->add_member("crew", "bob"));
+  require_ok(alice->add_member("crew", "carol"));
+  auto carol = node.login("carol");
+  auto said = bob->send_to_group("crew", "g1", "spam");
+  require_ok(said);
+  BOOST_TEST((carol->recall("group/crew", said.seq, "c1").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->edit("group/crew", said.seq, "a3", "ham").code == ErrorCode::FORBIDDEN));
+  auto recalled = alice->recall("group/crew", said.seq, "a4");
+  require_ok(recalled);
+  auto pushed = next_message(*carol);
+  while (pushed && pushed->kind != kind::RECALL) pushed = next_message(*carol);
+  BOOST_TEST_REQUIRE(pushed.has_value());
+  BOOST_TEST(pushed->target == said.seq);
+  BOOST_TEST(pushed->sender == "alice");
+  auto page = carol->pull("group/crew", said.seq - 1, 1);
+  require_ok(page);
+  BOOST_TEST_REQUIRE(page.messages.size() == 1u);
+  BOOST_TEST((page.messages[0].state == state::RECALLED));
+  BOOST_TEST(page.messages[0].body.empty());
+  // Outsiders reach nothing.
+  auto eve = node.login("eve");
+  BOOST_TEST((eve->recall("group/crew", said.seq, "e1").code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST((eve->delete_for_me("dm/alice/bob", 1).code == ErrorCode::FORBIDDEN));
+}
+
+BOOST_AUTO_TEST_CASE(bad_changes_get_clear_errors_and_change_nothing) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("bob", "m1", "one"));
+  require_ok(alice->edit("dm/alice/bob", 1, "e1", "uno"));
+  const std::string dm = "dm/alice/bob";
+  BOOST_TEST((alice->recall(dm, 0, "x1").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->recall(dm, 9, "x2").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->edit(dm, 2, "x3", "edit of an edit").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->edit(dm, 1, "x4", "").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->edit(dm, 1, "", "no id").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->edit(dm, 1, "x5", std::string(64 * 1024 + 1, 'x')).code ==
+              ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->recall("sys/alice", 1, "x6").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->recall("nowhere", 1, "x7").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->recall("group/nocrew", 1, "x8").code == ErrorCode::NOT_FOUND));
+  // Nothing was stored by any of them.
+  BOOST_TEST(read_all(*alice, dm).size() == 2u);
+  // Once recalled, a message is gone for every further change.
+  require_ok(alice->recall(dm, 1, "r1"));
+  BOOST_TEST((alice->edit(dm, 1, "x9", "again").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->delete_for_everyone(dm, 1, "x10").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST(read_all(*alice, dm).size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(delete_for_me_hides_it_from_that_users_devices_only) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto bob_phone = node.login("bob", "phone");
+  require_ok(alice->send_to_user("bob", "m1", "hi"));
+  require_ok(bob->delete_for_me("dm/alice/bob", 1));
+  auto told = next_of(*bob_phone, client::push::kind::event);
+  while (told && told->event.kind != wire::InboxEventKind::MESSAGE_HIDDEN) {
+    told = next_of(*bob_phone, client::push::kind::event);
+  }
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST(told->event.conversation == "dm/alice/bob");
+  BOOST_TEST(told->event.arg_seq == 1u);
+  // Alice's inbox has no such event, and the message is there for her.
+  auto inbox = alice->sync(0);
+  require_ok(inbox);
+  BOOST_TEST(std::none_of(inbox.events.begin(), inbox.events.end(), [](const auto& e) {
+    return e.kind == wire::InboxEventKind::MESSAGE_HIDDEN;
+  }));
+  BOOST_TEST(read_all(*alice, "dm/alice/bob").at(0).body == "hi");
+  BOOST_TEST((bob->delete_for_me("dm/alice/bob", 2).code == ErrorCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
