@@ -169,8 +169,7 @@ command add_chat(CLI::App& app) {
             say("-- " + p->user + " is typing in " + p->conversation);
             break;
           case client::push::kind::read:
-            say("-- " + p->user + " read " + p->conversation + " up to #" +
-                std::to_string(p->seq));
+            say("-- " + p->user + " read " + p->conversation + " up to #" + std::to_string(p->seq));
             break;
           case client::push::kind::kicked:
             say("-- disconnected by the server: " + p->detail);

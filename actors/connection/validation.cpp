@@ -22,7 +22,8 @@ error bad_request(std::string message) {
 namespace {
 
 error check_client_msg_id(const std::string& id) {
-  if (id.empty() || id.size() > max_client_msg_id) return bad_request("clientMsgId must be 1-128 bytes");
+  if (id.empty() || id.size() > max_client_msg_id)
+    return bad_request("clientMsgId must be 1-128 bytes");
   return {};
 }
 

@@ -339,9 +339,9 @@ class conversation_actor final : public entity_actor {
     if (k == kind::EDIT) {
       if (!own) return error{errc::forbidden, "only its sender may edit " + which};
       if (facts->edits.size() >= svc_.options.max_edits_per_message) {
-        return error{errc::limit_exceeded,
-                     which + " has been edited " + std::to_string(facts->edits.size()) +
-                         " times, the most allowed"};
+        return error{errc::limit_exceeded, which + " has been edited " +
+                                               std::to_string(facts->edits.size()) +
+                                               " times, the most allowed"};
       }
     } else if (!own && !r.by_admin) {
       return error{errc::forbidden, "only its sender or a group admin may remove " + which};

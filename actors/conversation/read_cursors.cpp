@@ -10,9 +10,9 @@ namespace parley::actors {
 
 struct read_cursors::index {
   using key = std::pair<std::uint64_t, std::string>;  // (cursor, user): unique per user
-  using ranked = __gnu_pbds::tree<key, __gnu_pbds::null_type, std::less<key>,
-                                  __gnu_pbds::rb_tree_tag,
-                                  __gnu_pbds::tree_order_statistics_node_update>;
+  using ranked =
+      __gnu_pbds::tree<key, __gnu_pbds::null_type, std::less<key>, __gnu_pbds::rb_tree_tag,
+                       __gnu_pbds::tree_order_statistics_node_update>;
   std::unordered_map<std::string, std::uint64_t> by_user;
   ranked by_cursor;
 };
@@ -40,6 +40,8 @@ std::size_t read_cursors::at_or_past(std::uint64_t seq) const {
   return index_->by_cursor.size() - index_->by_cursor.order_of_key({seq, std::string()});
 }
 
-std::size_t read_cursors::size() const { return index_->by_user.size(); }
+std::size_t read_cursors::size() const {
+  return index_->by_user.size();
+}
 
 }  // namespace parley::actors

@@ -97,8 +97,8 @@ class group_actor final : public entity_actor {
             // An edit, recall or delete: admins (and the app) may recall or delete any
             // message of this group, never one from before its creation.
             if (r.target <= state_.history_floor) {
-              return make_error(errc::not_found, "no message " + std::to_string(r.target) +
-                                                     " in group " + group_);
+              return make_error(errc::not_found,
+                                "no message " + std::to_string(r.target) + " in group " + group_);
             }
             auto* m = find(r.sender);
             r.by_admin = r.sender == by_app || (m != nullptr && m->role != role_member);

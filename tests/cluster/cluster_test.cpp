@@ -468,6 +468,76 @@ BOOST_AUTO_TEST_CASE(an_online_user_sees_every_message_across_a_move_of_its_shar
   BOOST_TEST(!b->closed());
 }
 
+BOOST_AUTO_TEST_CASE(receipts_and_message_changes_cross_nodes_and_a_shard_move) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "ra");
+  const auto bob = cluster.user_on(1, "rb");
+  const auto group = cluster.group_on(2, "rg");
+  const auto dm = runtime::dm_conversation(alice, bob);
+  auto a = cluster.login(2, alice);  // sessions on other nodes than the users' shards
+  auto b = cluster.login(0, bob);
+  auto next = [](client::connection& c, client::push::kind what) {
+    for (;;) {
+      auto p = c.next_push(std::chrono::seconds(10));
+      if (!p || p->what == what) return p;
+    }
+  };
+  require_ok(a->send_to_user(bob, "m1", "helo"));
+  require_ok(a->send_to_user(bob, "m2", "there"));
+  require_ok(b->mark_read(dm, 2));
+  auto told = next(*a, client::push::kind::read);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST(told->user == bob);
+  BOOST_TEST(told->seq == 2u);
+  require_ok(a->edit(dm, 1, "e1", "hello"));
+  auto edit = next(*b, client::push::kind::message);
+  while (edit && edit->msg.kind != wire::MessageKind::EDIT)
+    edit = next(*b, client::push::kind::message);
+  BOOST_TEST_REQUIRE(edit.has_value());
+  BOOST_TEST(edit->msg.body == "hello");
+
+  // Move the conversation's and the group conversation's shards; cursors and rewrites follow.
+  require_ok(a->create_group(group, "R"));
+  require_ok(a->add_member(group, bob));
+  auto said = a->send_to_group(group, "g1", "news");
+  require_ok(said);
+  require_ok(b->mark_read("group/" + group, said.seq));
+  for (const auto& entity :
+       {runtime::conversation_entity(dm), runtime::conversation_entity("group/" + group)}) {
+    const auto from = cluster.owner_of(entity);
+    const auto to = (from + 1) % cluster.size();
+    const auto moved =
+        cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
+    BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+    BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  }
+  auto receipts = a->read_receipts(dm, {1, 2, 3});
+  require_ok(receipts);
+  BOOST_TEST(receipts.read_counts == (std::vector<std::uint32_t>{1, 1, 0}),
+             boost::test_tools::per_element());
+  auto counted = a->read_receipts("group/" + group, {said.seq});
+  require_ok(counted);
+  BOOST_TEST(counted.read_counts == (std::vector<std::uint32_t>{1}),
+             boost::test_tools::per_element());
+  auto recalled = a->recall(dm, 1, "r1");
+  require_ok(recalled);
+  BOOST_TEST(recalled.seq == 4u);
+  auto page = b->pull(dm, 0);
+  require_ok(page);
+  BOOST_TEST_REQUIRE(page.messages.size() == 4u);
+  BOOST_TEST((page.messages[0].state == wire::MessageState::RECALLED));
+  BOOST_TEST(page.messages[0].body.empty());
+  BOOST_TEST(page.messages[2].body.empty());  // the edit's body went with it
+  // The group's owner removes a message on the moved shard; bob (on another node) is told.
+  require_ok(a->delete_for_everyone("group/" + group, said.seq, "d1"));
+  auto removal = next(*b, client::push::kind::message);
+  while (removal && removal->msg.kind != wire::MessageKind::DELETE_FOR_EVERYONE) {
+    removal = next(*b, client::push::kind::message);
+  }
+  BOOST_TEST_REQUIRE(removal.has_value());
+  BOOST_TEST(removal->msg.target == said.seq);
+}
+
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.

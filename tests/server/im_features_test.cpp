@@ -54,7 +54,9 @@ std::optional<client::message> next_message(client::connection& c) {
   return p->msg;
 }
 
-std::vector<std::uint32_t> counts(const client::response& r) { return r.read_counts; }
+std::vector<std::uint32_t> counts(const client::response& r) {
+  return r.read_counts;
+}
 
 /// A node whose messages cannot be recalled by their senders (window 0): only admins can.
 server::node_options no_recall_window() {
@@ -301,8 +303,8 @@ BOOST_AUTO_TEST_CASE(bad_changes_get_clear_errors_and_change_nothing) {
   BOOST_TEST((alice->edit(dm, 2, "x3", "edit of an edit").code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->edit(dm, 1, "x4", "").code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->edit(dm, 1, "", "no id").code == ErrorCode::BAD_REQUEST));
-  BOOST_TEST((alice->edit(dm, 1, "x5", std::string(64 * 1024 + 1, 'x')).code ==
-              ErrorCode::BAD_REQUEST));
+  BOOST_TEST(
+      (alice->edit(dm, 1, "x5", std::string(64 * 1024 + 1, 'x')).code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->recall("sys/alice", 1, "x6").code == ErrorCode::FORBIDDEN));
   BOOST_TEST((alice->recall("nowhere", 1, "x7").code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->recall("group/nocrew", 1, "x8").code == ErrorCode::NOT_FOUND));

@@ -145,8 +145,8 @@ struct group_info {
 struct read_receipts {
   /// Per asked seq: participants other than the asker whose cursor is at or past it.
   std::vector<std::uint32_t> counts;
-  std::vector<std::string> users;    ///< Direct and system conversations: each participant...
-  std::vector<std::uint64_t> seqs;   ///< ...and its read cursor.
+  std::vector<std::string> users;   ///< Direct and system conversations: each participant...
+  std::vector<std::uint64_t> seqs;  ///< ...and its read cursor.
 };
 
 /// One online session of a user, as an app sees it.
