@@ -30,6 +30,9 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<figure>>("parley.figures");
   cfg.add_message_type<entity_report>("parley.entity_report");
   cfg.add_message_type<read_receipts>("parley.read_receipts");
+  cfg.add_message_type<relation_entry>("parley.relation_entry");
+  cfg.add_message_type<std::vector<relation_entry>>("parley.relation_entries");
+  cfg.add_message_type<relation_page>("parley.relation_page");
   cfg.add_message_type<session_info>("parley.session_info");
   cfg.add_message_type<std::vector<session_info>>("parley.session_infos");
   cfg.add_message_type<login_spec>("parley.login_spec");

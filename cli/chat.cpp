@@ -50,6 +50,21 @@ std::string show(const client::message& m) {
   }
 }
 
+std::string relation_name(wire::Relation r) {
+  switch (r) {
+    case wire::Relation::FRIEND:
+      return "friend";
+    case wire::Relation::REQUEST_SENT:
+      return "friend request sent";
+    case wire::Relation::REQUEST_RECEIVED:
+      return "asks to be friends";
+    case wire::Relation::BLOCKED:
+      return "blocked";
+    default:
+      return "no relation";
+  }
+}
+
 std::string show_error(const client::response& r) {
   return "! " + client::to_string(r.code) + ": " + r.error;
 }
@@ -79,6 +94,12 @@ const char* help_text =
     "  /delete SEQ       delete a message for everyone (yours; any as a group admin)\n"
     "  /hide SEQ         delete a message for you only\n"
     "  /receipts [N]     who read the last N messages (default 5)\n"
+    "  /friend USER [MESSAGE]  ask USER to be friends (accepts theirs if they asked)\n"
+    "  /accept USER, /decline USER  answer USER's friend request\n"
+    "  /cancel USER      withdraw your friend request to USER\n"
+    "  /unfriend USER    end a friendship\n"
+    "  /block USER, /unblock USER  stop (or again allow) messages and requests from USER\n"
+    "  /friends          your friends, requests and blocks\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
 
@@ -164,6 +185,10 @@ command add_chat(CLI::App& app) {
             break;
           case client::push::kind::event:
             state.accept(p->event);
+            if (p->event.kind == wire::InboxEventKind::RELATION_CHANGED) {
+              say("-- " + p->event.actor + ": " + relation_name(p->event.relation) +
+                  (p->event.text.empty() ? std::string() : " \"" + p->event.text + "\""));
+            }
             break;
           case client::push::kind::typing:
             say("-- " + p->user + " is typing in " + p->conversation);
@@ -246,7 +271,33 @@ command add_chat(CLI::App& app) {
         r = c.leave_group(a);
       else if (cmd == "/kick" && !a.empty() && !b.empty())
         r = c.kick_member(a, b);
-      else if (cmd == "/edit" || cmd == "/recall" || cmd == "/delete" || cmd == "/hide" ||
+      else if (cmd == "/friends") {
+        r = c.list_relations();
+        for (auto& e : r.relations) {
+          say(e.user + ": " + relation_name(e.relation) +
+              (e.message.empty() ? std::string() : " \"" + e.message + "\""));
+        }
+        if (r.ok()) continue;
+      } else if (!a.empty() && (cmd == "/friend" || cmd == "/accept" || cmd == "/decline" ||
+                                cmd == "/cancel" || cmd == "/unfriend" || cmd == "/block" ||
+                                cmd == "/unblock")) {
+        if (cmd == "/friend")
+          r = c.request_friend(a, b);
+        else if (cmd == "/accept" || cmd == "/decline")
+          r = c.answer_friend(a, cmd == "/accept");
+        else if (cmd == "/cancel")
+          r = c.cancel_friend_request(a);
+        else if (cmd == "/unfriend")
+          r = c.remove_friend(a);
+        else if (cmd == "/block")
+          r = c.block(a);
+        else
+          r = c.unblock(a);
+        if (r.ok()) {
+          say("-- " + a + ": " + relation_name(r.relation));
+          continue;
+        }
+      } else if (cmd == "/edit" || cmd == "/recall" || cmd == "/delete" || cmd == "/hide" ||
                cmd == "/receipts") {
         if (target_conversation.empty()) {
           say("! choose a target first");

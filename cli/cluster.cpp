@@ -205,6 +205,24 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
          "Seconds after sending in which a sender may recall a message (group admins always "
          "may; default 120)")
       ->check(CLI::Range(0.0, 1e9));
+  cmd.add_option_function<std::string>(
+         "--direct-messages",
+         [&o](const std::string& who) { o.actors.friends_only_direct_messages = who == "friends"; },
+         "Who may write to whom directly: open (any two users who have not blocked each other) "
+         "or friends (set the same on every node; default open)")
+      ->check(CLI::IsMember({"open", "friends"}));
+  cmd.add_option_function<double>(
+         "--friend-request-ttl",
+         [&o](double seconds) {
+           o.actors.friend_request_ttl =
+               std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+         },
+         "Seconds after which an unanswered friend request lapses (default 604800: 7 days)")
+      ->check(CLI::Range(0.0, 1e10));
+  cmd.add_option("--max-relations-per-user", o.actors.max_relations_per_user,
+                 "Friends, pending friend requests and blocks one user may have")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   // A burst of `burst` times the rate is allowed after a quiet period.
   auto rate = [&cmd](const std::string& name, runtime::rate_limit& limit, double burst,
                      const std::string& what) {

@@ -63,6 +63,8 @@ inbox_event to_event(wire::InboxEvent::Reader e) {
   out.arg_seq = e.getArgSeq();
   out.timestamp_ms = e.getTimestampMs();
   out.role = e.getRole();
+  out.text = text(e.getText());
+  out.relation = e.getRelation();
   return out;
 }
 
@@ -94,6 +96,16 @@ response to_response(wire::Result::Reader r) {
       out.role = r.getGroup().getRole();
       out.join_policy = r.getGroup().getJoinPolicy();
       out.share_history = r.getGroup().getShareHistory();
+      break;
+    case wire::Result::RELATION:
+      out.relation = r.getRelation();
+      break;
+    case wire::Result::RELATIONS:
+      for (auto e : r.getRelations().getEntries()) {
+        out.relations.push_back({text(e.getUser()), e.getRelation(), text(e.getMessage()),
+                                 e.getSinceMs(), e.getExpiresMs()});
+      }
+      out.has_more = r.getRelations().getHasMore();
       break;
     case wire::Result::RECEIPTS:
       for (auto count : r.getReceipts().getReadCounts()) out.read_counts.push_back(count);
@@ -623,6 +635,48 @@ response connection::read_receipts(const std::string& conversation,
     r.setConversation(conversation);
     auto list = r.initSeqs(static_cast<unsigned>(seqs.size()));
     for (unsigned i = 0; i < seqs.size(); ++i) list.set(i, seqs[i]);
+  });
+}
+
+response connection::request_friend(const std::string& user, const std::string& message) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto r = f.initRequestFriend();
+    r.setUser(user);
+    r.setMessage(message);
+  });
+}
+
+response connection::answer_friend(const std::string& user, bool accept) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto a = f.initAnswerFriend();
+    a.setUser(user);
+    a.setAccept(accept);
+  });
+}
+
+response connection::cancel_friend_request(const std::string& user) {
+  return call([&](wire::ClientFrame::Builder f) { f.initCancelFriendRequest().setUser(user); });
+}
+
+response connection::remove_friend(const std::string& user) {
+  return call([&](wire::ClientFrame::Builder f) { f.initRemoveFriend().setUser(user); });
+}
+
+response connection::block(const std::string& user) {
+  return call([&](wire::ClientFrame::Builder f) { f.initBlock().setUser(user); });
+}
+
+response connection::unblock(const std::string& user) {
+  return call([&](wire::ClientFrame::Builder f) { f.initUnblock().setUser(user); });
+}
+
+response connection::list_relations(wire::Relation only, const std::string& after_user,
+                                    std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto l = f.initListRelations();
+    l.setRelation(only);
+    l.setAfterUser(after_user);
+    l.setLimit(limit);
   });
 }
 

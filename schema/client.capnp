@@ -89,6 +89,18 @@ enum InboxEventKind {
   groupDismissed @6;       # `group` was dismissed by its owner (`actor`) or the app: it is gone.
   messageHidden @7;        # One of the user's devices deleted message `argSeq` of `conversation`
                            # for this user only: hide it (the others still see it).
+  relationChanged @8;      # The user's relation with `actor` is now `relation` (a friend request
+                           # sent or received with its `text`, accepted, declined, cancelled,
+                           # a friend removed, a block set or lifted; none = no relation).
+}
+
+enum Relation {
+  # How the user stands with another user.
+  none @0;             # No relation.
+  friend @1;           # Friends (both sides).
+  requestSent @2;      # The user asked the other to be friends; waiting.
+  requestReceived @3;  # The other asked the user; waiting for accept or decline.
+  blocked @4;          # The user blocked the other: no messages or requests from them.
 }
 
 struct InboxEvent {
@@ -100,6 +112,8 @@ struct InboxEvent {
   argSeq @5 :UInt64;        # Kind-specific sequence number (readMarked: the read seq).
   timestampMs @6 :UInt64;   # Server time of the event.
   role @7 :GroupRole;       # roleChanged: the user's new role.
+  text @8 :Text;            # relationChanged: the friend request's message.
+  relation @9 :Relation;    # relationChanged: the user's relation with `actor` now.
 }
 
 enum DeviceType {
@@ -210,6 +224,39 @@ struct Edit {
   body @1 :Data;           # The new body (same limits as a send's).
 }
 
+struct FriendRequest {
+  user @0 :Text;     # Whom to ask.
+  message @1 :Text;  # Shown to them (at most 256 bytes; may be empty).
+}
+
+struct FriendAnswer {
+  user @0 :Text;    # Who asked.
+  accept @1 :Bool;  # true: become friends; false: decline.
+}
+
+struct UserRef {
+  user @0 :Text;  # The other user.
+}
+
+struct ListRelations {
+  relation @0 :Relation;  # Only this relation (none: every relation).
+  afterUser @1 :Text;     # Entries with user ids after this one ("" from the start).
+  limit @2 :UInt32;       # At most this many (0 = server default).
+}
+
+struct RelationEntry {
+  user @0 :Text;            # The other user.
+  relation @1 :Relation;    # How the caller stands with them.
+  message @2 :Text;         # A pending request's message.
+  sinceMs @3 :UInt64;       # When it became so.
+  expiresMs @4 :UInt64;     # A pending request: when it lapses (0 otherwise).
+}
+
+struct RelationPage {
+  entries @0 :List(RelationEntry);  # By user id.
+  hasMore @1 :Bool;
+}
+
 struct ReadReceipts {
   # Ask who has read a conversation up to where.
   conversation @0 :Text;  # Canonical conversation id.
@@ -259,6 +306,13 @@ struct ClientFrame {
                                  # typing. Never stored; rate-limited (see docs/PROTOCOL.md).
     changeMessage @15 :ChangeMessage;  # Edit, recall or delete a stored message.
     readReceipts @16 :ReadReceipts;    # Read cursors and read counts of a conversation.
+    requestFriend @17 :FriendRequest;  # Ask to be friends (accepts theirs if they asked first).
+    answerFriend @18 :FriendAnswer;    # Accept or decline a request received.
+    cancelFriendRequest @19 :UserRef;  # Withdraw a request sent.
+    removeFriend @20 :UserRef;         # End a friendship (both sides).
+    block @21 :UserRef;                # Block a user (ends friendship and requests).
+    unblock @22 :UserRef;              # Lift a block.
+    listRelations @23 :ListRelations;  # Friends, pending requests, blocked users.
   }
 }
 
@@ -302,6 +356,8 @@ struct Result {
     events @6 :EventPage;    # Answer to sync.
     group @7 :GroupInfo;     # Answer to createGroup, joinGroup and addMember.
     receipts @8 :ReceiptPage;  # Answer to readReceipts.
+    relations @9 :RelationPage;  # Answer to listRelations.
+    relation @10 :Relation;      # Answer to the friend and block requests: the relation now.
   }
 }
 

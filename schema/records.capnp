@@ -45,3 +45,18 @@ struct StoreMeta {
   shardCount @1 :UInt32;     # Number of shards (= column families); fixed for the data dir's life.
   createdMs @2 :UInt64;      # Creation time.
 }
+
+struct RelationRecord {
+  # How a user stands with another (key: the other user's id under the user's entity).
+  relation @0 :Client.Relation;  # friend, requestSent, requestReceived or blocked.
+  message @1 :Text;              # A pending request's message.
+  sinceMs @2 :UInt64;            # When it became so.
+  expiresMs @3 :UInt64;          # A pending request's lapse time (0 otherwise).
+}
+
+struct PeerState {
+  # What a direct conversation knows of its two users' relation, to refuse sends without
+  # asking them: whether they are friends, and who of them blocked the other.
+  friends @0 :Bool;
+  blockedBy @1 :List(Text);
+}

@@ -169,6 +169,8 @@ std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,
   e.setActor(spec.actor);
   e.setArgSeq(spec.arg_seq);
   e.setRole(static_cast<wire::GroupRole>(spec.role));
+  e.setText(spec.text);
+  e.setRelation(static_cast<wire::Relation>(spec.relation));
   e.setTimestampMs(timestamp_ms);
   return schema::encode_bytes(message);
 }
@@ -262,6 +264,41 @@ std::string encode_access(const user_access& a) {
 std::optional<user_access> decode_access(const std::string& stored) {
   return decode_root<records::UserAccess>(stored, [](records::UserAccess::Reader s) {
     return user_access{s.getRevokedAtUs(), s.getBanned(), s.getBannedUntilMs(), s.getBanReason()};
+  });
+}
+
+std::string encode_relation(const relation_record& r) {
+  schema::message_builder message;
+  auto s = message.initRoot<records::RelationRecord>();
+  s.setRelation(static_cast<wire::Relation>(r.relation));
+  s.setMessage(r.message);
+  s.setSinceMs(r.since_ms);
+  s.setExpiresMs(r.expires_ms);
+  return schema::encode_bytes(message);
+}
+
+std::optional<relation_record> decode_relation(const std::string& stored) {
+  return decode_root<records::RelationRecord>(stored, [](records::RelationRecord::Reader s) {
+    return relation_record{static_cast<std::uint16_t>(s.getRelation()), s.getMessage(),
+                           s.getSinceMs(), s.getExpiresMs()};
+  });
+}
+
+std::string encode_peer_state(const peer_state& p) {
+  schema::message_builder message;
+  auto s = message.initRoot<records::PeerState>();
+  s.setFriends(p.friends);
+  auto blocked = s.initBlockedBy(static_cast<unsigned>(p.blocked_by.size()));
+  for (unsigned i = 0; i < p.blocked_by.size(); ++i) blocked.set(i, p.blocked_by[i]);
+  return schema::encode_bytes(message);
+}
+
+std::optional<peer_state> decode_peer_state(const std::string& stored) {
+  return decode_root<records::PeerState>(stored, [](records::PeerState::Reader s) {
+    peer_state p;
+    p.friends = s.getFriends();
+    for (auto b : s.getBlockedBy()) p.blocked_by.emplace_back(b.cStr(), b.size());
+    return p;
   });
 }
 

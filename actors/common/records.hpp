@@ -87,6 +87,26 @@ struct group_record {
 std::string encode_group(const group_record& g);
 std::optional<group_record> decode_group(const std::string& stored);
 
+/// How a user stands with another (records::RelationRecord).
+struct relation_record {
+  std::uint16_t relation = 0;  ///< wire::Relation value.
+  std::string message;         ///< A pending request's message.
+  std::uint64_t since_ms = 0;
+  std::uint64_t expires_ms = 0;  ///< A pending request's lapse time.
+};
+
+std::string encode_relation(const relation_record& r);
+std::optional<relation_record> decode_relation(const std::string& stored);
+
+/// A direct conversation's knowledge of its users' relation (records::PeerState).
+struct peer_state {
+  bool friends = false;
+  std::vector<std::string> blocked_by;  ///< Which of the two blocked the other (0-2 users).
+};
+
+std::string encode_peer_state(const peer_state& p);
+std::optional<peer_state> decode_peer_state(const std::string& stored);
+
 /// What an app decided about a user's logins (records::UserAccess).
 struct user_access {
   std::uint64_t revoked_at_us = 0;  ///< Tokens issued at or before this are refused (0: none).

@@ -135,6 +135,24 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_change_message(id, frame.getChangeMessage());
     case wire_frame::READ_RECEIPTS:
       return on_read_receipts(id, frame.getReadReceipts());
+    case wire_frame::REQUEST_FRIEND:
+      return on_relate(id, relation_op::request, text(frame.getRequestFriend().getUser()),
+                       text(frame.getRequestFriend().getMessage()));
+    case wire_frame::ANSWER_FRIEND:
+      return on_relate(id,
+                       frame.getAnswerFriend().getAccept() ? relation_op::accept
+                                                           : relation_op::decline,
+                       text(frame.getAnswerFriend().getUser()));
+    case wire_frame::CANCEL_FRIEND_REQUEST:
+      return on_relate(id, relation_op::cancel, text(frame.getCancelFriendRequest().getUser()));
+    case wire_frame::REMOVE_FRIEND:
+      return on_relate(id, relation_op::remove, text(frame.getRemoveFriend().getUser()));
+    case wire_frame::BLOCK:
+      return on_relate(id, relation_op::block, text(frame.getBlock().getUser()));
+    case wire_frame::UNBLOCK:
+      return on_relate(id, relation_op::unblock, text(frame.getUnblock().getUser()));
+    case wire_frame::LIST_RELATIONS:
+      return on_list_relations(id, frame.getListRelations());
     case wire_frame::CREATE_GROUP:
       return on_create_group(id, frame.getCreateGroup());
     case wire_frame::JOIN_GROUP:
@@ -328,6 +346,30 @@ void connection::on_read_receipts(request_ref id, wire::ReadReceipts::Reader r) 
           error_replier(id), receipts_atom::value, user_, seqs);
 }
 
+void connection::on_relate(request_ref id, relation_op op, const std::string& other,
+                           const std::string& message) {
+  if (auto err = validate_relation(user_, other, message)) return reply_error(id, err);
+  request(
+      user::of(user_),
+      [this, id](std::uint16_t relation) {
+        reply(id, [&](wire::Result::Builder r) { r.setRelation(static_cast<wire::Relation>(relation)); });
+      },
+      error_replier(id), relate_atom::value, static_cast<std::uint16_t>(op), other, message);
+}
+
+void connection::on_list_relations(request_ref id, wire::ListRelations::Reader l) {
+  const auto filter = static_cast<std::uint16_t>(l.getRelation());
+  if (filter > static_cast<std::uint16_t>(wire::Relation::BLOCKED)) {
+    return reply_error(id, errc::bad_request, "unknown relation");
+  }
+  const std::string after = text(l.getAfterUser());
+  if (!after.empty() && !runtime::valid_name(after)) {
+    return reply_error(id, errc::bad_request, "invalid user id in afterUser");
+  }
+  request(user::of(user_), replier<relation_page>(id, fill_relations), error_replier(id),
+          relations_atom::value, filter, after, page_limit(l.getLimit(), svc_.options));
+}
+
 void connection::on_typing(request_ref id, wire::Typing::Reader t) {
   // Typing notices are frequent and worth nothing late: two a second, a burst of four.
   constexpr runtime::rate_limit typing_rate{2, 4};
@@ -347,10 +389,10 @@ void connection::on_typing(request_ref id, wire::Typing::Reader t) {
         typing_atom::value, user_, device_, frame);
     return;
   }
-  const std::string& peer = checked->user_a == user_ ? checked->user_b : checked->user_a;
-  tell_if_active(svc_, presence::of_user(svc_, peer), push_atom::value,
-                 std::vector<std::string>{peer}, frame, user_, device_, push_notice{});
-  reply_ok(id);
+  // A direct conversation tells the peer unless a block (or the friends-only setting) forbids.
+  request(
+      conversation::of(conversation), [this, id](std::uint64_t) { reply_ok(id); },
+      error_replier(id), typing_atom::value, user_, device_, frame);
 }
 
 void connection::on_create_group(request_ref id, wire::CreateGroup::Reader c) {

@@ -135,6 +135,10 @@ class connection {
   /// for a seq the conversation has.
   void on_change_message(request_ref id, wire::ChangeMessage::Reader c);
   void on_read_receipts(request_ref id, wire::ReadReceipts::Reader r);
+  /// Friend and block requests: to the user's own actor, which settles them with the other's.
+  void on_relate(request_ref id, relation_op op, const std::string& other,
+                 const std::string& message = {});
+  void on_list_relations(request_ref id, wire::ListRelations::Reader l);
   void on_create_group(request_ref id, wire::CreateGroup::Reader c);
   void on_join_group(request_ref id, wire::GroupRef::Reader g);
   void on_leave_group(request_ref id, wire::GroupRef::Reader g);

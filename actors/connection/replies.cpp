@@ -103,6 +103,20 @@ void fill_receipts(wire::Result::Builder r, const read_receipts& receipts) {
   }
 }
 
+void fill_relations(wire::Result::Builder r, const relation_page& page) {
+  auto out = r.initRelations();
+  out.setHasMore(page.has_more);
+  auto entries = out.initEntries(static_cast<unsigned>(page.entries.size()));
+  for (unsigned i = 0; i < page.entries.size(); ++i) {
+    const auto& e = page.entries[i];
+    entries[i].setUser(e.user);
+    entries[i].setRelation(static_cast<wire::Relation>(e.relation));
+    entries[i].setMessage(e.message);
+    entries[i].setSinceMs(e.since_ms);
+    entries[i].setExpiresMs(e.expires_ms);
+  }
+}
+
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head) {
   auto ok = r.initLogin();
   ok.setUserId(user);

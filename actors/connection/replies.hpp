@@ -36,6 +36,8 @@ void fill_events(wire::Result::Builder r, const record_page& page);
 void fill_group(wire::Result::Builder r, const group_info& g);
 /// A ReadReceipts' answer.
 void fill_receipts(wire::Result::Builder r, const read_receipts& receipts);
+/// A ListRelations' answer.
+void fill_relations(wire::Result::Builder r, const relation_page& page);
 /// A Login's answer: who is logged in, and the durable head of their inbox.
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head);
 

@@ -136,6 +136,14 @@ result<validated_change> validate_change(wire::ChangeMessage::Reader c, const st
   return v;
 }
 
+error validate_relation(const std::string& user, const std::string& other,
+                        const std::string& message) {
+  if (!runtime::valid_name(other)) return bad_request("invalid user id");
+  if (other == user) return bad_request("a relation needs another user");
+  if (message.size() > max_friend_message) return bad_request("message exceeds 256 bytes");
+  return {};
+}
+
 std::uint32_t page_limit(std::uint32_t asked, const actor_options& o) {
   if (asked == 0) return o.default_page;
   return std::min(asked, o.max_page);

@@ -22,6 +22,13 @@
 // delete empties it and the bodies of its edits. Rewrites not yet durable are kept in
 // `unsettled_` so the next change of the same message sees them.
 //
+// Peers: a direct conversation keeps what it must know of its two users' relation (friends,
+// who blocked whom; told by the user actors, records.hpp peer_state) and refuses their sends,
+// edits and typing notices by it: nobody writes to someone who blocked them, the blocker does
+// not write either until it unblocks, and with friends_only_direct_messages only friends
+// write. The app's own sends are not refused; a resend of a message stored before is answered
+// as ever.
+//
 // Read cursors: each participant's "read up to" seq is stored here (besides the user's own
 // copy, which its devices sync) and indexed in read_cursors.hpp, loaded on first use. A
 // direct conversation's peer gets a read notice pushed; groups answer read counts on request
@@ -100,6 +107,20 @@ class conversation_actor final : public entity_actor {
                const std::vector<std::uint64_t>& seqs) -> caf::result<read_receipts> {
           if (auto refused = check_reader(reader)) return refused;
           return receipts(reader, seqs);
+        },
+        [this](typing_atom, const std::string& user, const std::string& device,
+               const std::string& frame) -> caf::result<std::uint64_t> {
+          if (auto refused = check_writer(user)) return refused;
+          for (const auto& peer : ref_.users()) {
+            if (peer == user) continue;
+            tell_if_active(svc_, presence::of_user(svc_, peer), push_atom::value,
+                           std::vector<std::string>{peer}, frame, user, device, push_notice{});
+          }
+          return std::uint64_t{1};
+        },
+        [this](peers_atom, const std::string& user,
+               std::uint16_t change) -> caf::result<std::uint64_t> {
+          return change_peers(user, static_cast<peer_change>(change));
         });
   }
 
@@ -127,7 +148,70 @@ class conversation_actor final : public entity_actor {
     return make_error(errc::forbidden, reader + " is not part of " + conversation_);
   }
 
+  /// Whether `user` may write here now (a direct conversation: no block between the two,
+  /// friends if the node requires it).
+  caf::error check_writer(const std::string& user) const {
+    if (!ref_.involves(user) || ref_.is_group || ref_.is_system) {
+      return make_error(errc::forbidden, user + " cannot write to " + conversation_);
+    }
+    const std::string& peer = ref_.user_a == user ? ref_.user_b : ref_.user_a;
+    auto blocked = [&](const std::string& who) {
+      return std::find(peers_.blocked_by.begin(), peers_.blocked_by.end(), who) !=
+             peers_.blocked_by.end();
+    };
+    if (blocked(peer)) return make_error(errc::forbidden, peer + " has blocked you");
+    if (blocked(user)) return make_error(errc::forbidden, "you have blocked " + peer);
+    if (svc_.options.friends_only_direct_messages && !peers_.friends) {
+      return make_error(errc::forbidden, "direct messages are between friends only; ask " + peer +
+                                             " to be friends");
+    }
+    return {};
+  }
+
+  caf::result<std::uint64_t> change_peers(const std::string& user, peer_change change) {
+    if (ref_.is_group || ref_.is_system || !ref_.involves(user)) {
+      return make_error(errc::forbidden, user + " is not part of " + conversation_);
+    }
+    peer_state next = peers_;
+    auto& blocked = next.blocked_by;
+    switch (change) {
+      case peer_change::friends_on:
+        next.friends = true;
+        break;
+      case peer_change::friends_off:
+        next.friends = false;
+        break;
+      case peer_change::block_on:
+        next.friends = false;
+        if (std::find(blocked.begin(), blocked.end(), user) == blocked.end()) blocked.push_back(user);
+        break;
+      case peer_change::block_off:
+        blocked.erase(std::remove(blocked.begin(), blocked.end(), user), blocked.end());
+        break;
+    }
+    peers_ = next;  // now: a send behind this in the mailbox is judged by it
+    store::write_batch batch;
+    batch.put(shard_, peers_key_, encode_peer_state(next));
+    auto rp = make_response_promise<std::uint64_t>();
+    commit(std::move(batch), [rp](const error& st) mutable {
+      if (st.ok())
+        rp.deliver(std::uint64_t{1});
+      else
+        rp.deliver(storage_error(st));  // the user actor's retry writes it again
+    });
+    return rp;
+  }
+
   error load() {
+    if (!ref_.is_group && !ref_.is_system) {
+      auto stored = svc_.db->get(shard_, peers_key_);
+      if (!stored) return stored.error();
+      if (*stored) {
+        auto decoded = decode_peer_state(**stored);
+        if (!decoded) return {store::errc::corruption, "peer state of " + id_ + " is unreadable"};
+        peers_ = std::move(*decoded);
+      }
+    }
     auto last = log_.last_seq();
     if (!last) return last.error();
     last_seq_ = *last;
@@ -173,6 +257,9 @@ class conversation_actor final : public entity_actor {
       auto rp = make_response_promise<send_ack>();
       await_announcement(rp, ack);
       return rp;
+    }
+    if (!r.from_app && !ref_.is_group && !ref_.is_system && carries_content(r)) {
+      if (auto refused = check_writer(r.sender)) return refused;
     }
     auto rp = make_response_promise<send_ack>();
     const bool judged = !r.from_app && svc_.hooks && carries_content(r);
@@ -570,6 +657,8 @@ class conversation_actor final : public entity_actor {
   /// Entries rewritten by changes not yet durable: seq -> (the change's seq, new content).
   std::map<std::uint64_t, std::pair<std::uint64_t, std::string>> unsettled_;
   std::optional<read_cursors> cursors_;
+  const std::string peers_key_ = store::named_key(id_, store::record::state, "");
+  peer_state peers_;  ///< A direct conversation's users' relation.
 };
 
 }  // namespace

@@ -39,7 +39,15 @@ using conversation_log = caf::typed_actor<
 
 namespace conversation {
 
-using interface = conversation_log;
+/// What only a conversation itself serves (not a group in its place).
+using interface = conversation_log::extend<
+    // (user, device, push frame): `user` is typing in this direct conversation; the frame goes
+    // to the other participant's online sessions unless a block or the friends-only setting
+    // forbids it. Answers 1.
+    caf::replies_to<typing_atom, std::string, std::string, std::string>::with<std::uint64_t>,
+    // (user, peer_change): one of the two users of this direct conversation became friends
+    // with the other, or not, or set or lifted a block; answers once durable.
+    caf::replies_to<peers_atom, std::string, std::uint16_t>::with<std::uint64_t>>;
 
 /// The conversation with this client-facing id ("dm/a/b" or "group/g", well formed).
 inline entity_handle<interface> of(const std::string& conversation) {

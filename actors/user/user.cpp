@@ -1,10 +1,20 @@
 // The user actor ("user/<name>"): the user's inbox (an append-only log of what changed for it),
-// the set of conversations it takes part in, its read cursors and its storage quota (bytes of
-// message bodies stored, leased to its connections in chunks). It passivates when idle,
-// online or not: the sessions are the presence actor's (actors/presence/presence.cpp), which
-// also gets the inbox events to push to them.
+// the set of conversations it takes part in, its read cursors, its storage quota (bytes of
+// message bodies stored, leased to its connections in chunks) and its relations with other
+// users (friends, pending friend requests, blocks). It passivates when idle, online or not:
+// the sessions are the presence actor's (actors/presence/presence.cpp), which also gets the
+// inbox events to push to them.
+//
+// Relations: a relation op of this user (relate) is done at the other user's actor first
+// (peerrel: it refuses a request from someone it blocked, notices a mutual request, forgets a
+// request that was withdrawn), then at their direct conversation (peers: friends, blocks; the
+// conversation refuses sends by them), then here. Each side records its own view and an inbox
+// event relationChanged for its devices. A failure at any step answers an error and leaves
+// this side as it was, so the client's retry converges (every step is idempotent). Pending
+// requests lapse after friend_request_ttl (treated as absent from then on).
 
 #include "user/user.hpp"
+#include "conversation/conversation.hpp"
 #include "presence/presence.hpp"
 
 #include "common/entity_actor.hpp"
@@ -67,7 +77,19 @@ class user_actor final : public entity_actor {
         },
         [this](grant_atom, std::uint64_t want, std::uint64_t at_least)
             -> caf::result<std::uint64_t> { return grant(want, at_least); },
-        [this](refund_atom, std::uint64_t bytes) { refund(bytes); });
+        [this](refund_atom, std::uint64_t bytes) { refund(bytes); },
+        [this](relate_atom, std::uint16_t op, std::string& other,
+               std::string& message) -> caf::result<std::uint16_t> {
+          return relate(static_cast<relation_op>(op), other, message);
+        },
+        [this](peerrel_atom, std::uint16_t op, std::string& from, std::string& message,
+               std::uint64_t expires_ms) -> caf::result<std::uint16_t> {
+          return on_peer(static_cast<peer_op>(op), from, message, expires_ms);
+        },
+        [this](relations_atom, std::uint16_t filter, std::string& after,
+               std::uint32_t limit) -> caf::result<relation_page> {
+          return relations_after(filter, after, limit);
+        });
   }
 
  private:
@@ -82,8 +104,238 @@ class user_actor final : public entity_actor {
     auto stored = svc_.db->get(shard_, stored_key_);
     if (!stored) return stored.error();
     stored_bytes_ = *stored ? store::decode_u64(**stored) : 0;
+    const std::string related = store::record_prefix(id_, store::record::relation);
+    auto relations = svc_.db->scan(shard_, related, store::prefix_end(related), SIZE_MAX);
+    if (!relations) return relations.error();
+    for (auto& e : *relations) {
+      if (auto r = decode_relation(e.value)) relations_[e.key.substr(related.size())] = *r;
+    }
     return {};
   }
+
+  // -- relations ----------------------------------------------------------------------------------
+
+  using relation = wire::Relation;
+
+  static std::uint16_t code(relation r) { return static_cast<std::uint16_t>(r); }
+
+  /// This user's relation with `other` now (a lapsed request counts as none).
+  relation relation_with(const std::string& other) const {
+    auto it = relations_.find(other);
+    if (it == relations_.end()) return relation::NONE;
+    const auto& r = it->second;
+    if (r.expires_ms != 0 && now_ms() >= r.expires_ms) return relation::NONE;
+    return static_cast<relation>(r.relation);
+  }
+
+  /// Relations in force (lapsed requests not counted).
+  std::size_t live_relations() const {
+    return static_cast<std::size_t>(std::count_if(
+        relations_.begin(), relations_.end(),
+        [this](const auto& entry) { return relation_with(entry.first) != relation::NONE; }));
+  }
+
+  caf::error check_room(const std::string& whose) const {
+    if (live_relations() < svc_.options.max_relations_per_user) return {};
+    return make_error(errc::limit_exceeded, whose + " has " +
+                                                std::to_string(live_relations()) +
+                                                " friends, requests and blocks, the most allowed");
+  }
+
+  using relation_promise = caf::typed_response_promise<std::uint16_t>;
+
+  caf::result<std::uint16_t> relate(relation_op op, const std::string& other,
+                                    const std::string& message) {
+    const relation now = relation_with(other);
+    switch (op) {
+      case relation_op::request: {
+        if (now == relation::BLOCKED) {
+          return make_error(errc::forbidden, "you have blocked " + other + "; unblock first");
+        }
+        if (now == relation::FRIEND || now == relation::REQUEST_SENT) return code(now);
+        if (now == relation::REQUEST_RECEIVED) return relate(relation_op::accept, other, message);
+        if (auto err = check_room(user_)) return err;
+        const std::uint64_t expires =
+            now_ms() + static_cast<std::uint64_t>(svc_.options.friend_request_ttl.count());
+        return after_peer(peer_op::asked, other, message, expires,
+                          [this, other, message, expires](std::uint16_t theirs,
+                                                          relation_promise rp) {
+                            if (theirs == code(relation::FRIEND)) {  // they had asked us too
+                              return change(other, relation::FRIEND, {}, 0,
+                                            peer_change::friends_on, rp);
+                            }
+                            change(other, relation::REQUEST_SENT, message, expires, {}, rp);
+                          });
+      }
+      case relation_op::accept:
+        if (now == relation::FRIEND) return code(now);
+        if (now != relation::REQUEST_RECEIVED) {
+          return make_error(errc::not_found, "no friend request from " + other);
+        }
+        return after_peer(peer_op::accepted, other, {}, 0,
+                          [this, other](std::uint16_t, relation_promise rp) {
+                            change(other, relation::FRIEND, {}, 0, peer_change::friends_on, rp);
+                          });
+      case relation_op::decline:
+        if (now != relation::REQUEST_RECEIVED) {
+          return make_error(errc::not_found, "no friend request from " + other);
+        }
+        return after_peer(peer_op::declined, other, {}, 0,
+                          [this, other](std::uint16_t, relation_promise rp) {
+                            change(other, relation::NONE, {}, 0, {}, rp);
+                          });
+      case relation_op::cancel:
+        if (now != relation::REQUEST_SENT) {
+          return make_error(errc::not_found, "no friend request to " + other);
+        }
+        return after_peer(peer_op::cancelled, other, {}, 0,
+                          [this, other](std::uint16_t, relation_promise rp) {
+                            change(other, relation::NONE, {}, 0, {}, rp);
+                          });
+      case relation_op::remove:
+        if (now != relation::FRIEND) return make_error(errc::not_found, other + " is not a friend");
+        return after_peer(peer_op::unfriended, other, {}, 0,
+                          [this, other](std::uint16_t, relation_promise rp) {
+                            change(other, relation::NONE, {}, 0, peer_change::friends_off, rp);
+                          });
+      case relation_op::block:
+        if (now == relation::BLOCKED) return code(now);
+        if (now == relation::NONE) {
+          if (auto err = check_room(user_)) return err;
+        }
+        return after_peer(peer_op::blocked, other, {}, 0,
+                          [this, other](std::uint16_t, relation_promise rp) {
+                            change(other, relation::BLOCKED, {}, 0, peer_change::block_on, rp);
+                          });
+      case relation_op::unblock: {
+        if (now != relation::BLOCKED) return make_error(errc::not_found, other + " is not blocked");
+        auto rp = make_response_promise<std::uint16_t>();
+        change(other, relation::NONE, {}, 0, peer_change::block_off, rp);
+        return rp;
+      }
+    }
+    return make_error(errc::bad_request, "unknown relation request");
+  }
+
+  /// The other side of `from`'s relate: this user's view of the relation changes with it.
+  caf::result<std::uint16_t> on_peer(peer_op op, const std::string& from,
+                                     const std::string& message, std::uint64_t expires) {
+    const relation now = relation_with(from);
+    auto rp = make_response_promise<std::uint16_t>();
+    auto set = [&](relation r, const std::string& text, std::uint64_t until) {
+      change(from, r, text, until, {}, rp);
+      return rp;
+    };
+    switch (op) {
+      case peer_op::asked:
+        if (now == relation::BLOCKED) return make_error(errc::forbidden, user_ + " has blocked you");
+        if (now == relation::FRIEND) return code(now);
+        if (now == relation::REQUEST_SENT) return set(relation::FRIEND, {}, 0);  // mutual
+        if (auto err = check_room(user_)) return err;
+        return set(relation::REQUEST_RECEIVED, message, expires);
+      case peer_op::accepted:
+        if (now == relation::FRIEND) return code(now);
+        if (now != relation::REQUEST_SENT) {
+          return make_error(errc::not_found, user_ + " withdrew the friend request");
+        }
+        return set(relation::FRIEND, {}, 0);
+      case peer_op::declined:
+        if (now != relation::REQUEST_SENT) return code(now);
+        return set(relation::NONE, {}, 0);
+      case peer_op::cancelled:
+        if (now != relation::REQUEST_RECEIVED) return code(now);
+        return set(relation::NONE, {}, 0);
+      case peer_op::unfriended:
+        if (now != relation::FRIEND) return code(now);
+        return set(relation::NONE, {}, 0);
+      case peer_op::blocked:
+        // Nothing remains from this side but a block of our own.
+        if (now == relation::NONE || now == relation::BLOCKED) return code(now);
+        return set(relation::NONE, {}, 0);
+    }
+    return make_error(errc::bad_request, "unknown relation change");
+  }
+
+  /// Tells `other`'s actor of `op`, then runs `then(its relation with us, rp)`, which answers.
+  template <class Then>
+  caf::result<std::uint16_t> after_peer(peer_op op, const std::string& other,
+                                        const std::string& message, std::uint64_t expires,
+                                        Then then) {
+    auto rp = make_response_promise<std::uint16_t>();
+    ask(
+        this, svc_, user::of(other),
+        [rp, then](std::uint16_t theirs) mutable { then(theirs, rp); },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, peerrel_atom::value,
+        static_cast<std::uint16_t>(op), user_, message, expires);
+    return rp;
+  }
+
+  /// Tells the direct conversation with `other` of `conv` (if any), then records `r`.
+  void change(const std::string& other, relation r, const std::string& message,
+              std::uint64_t expires, std::optional<peer_change> conv, relation_promise rp) {
+    if (!conv) return record_relation(other, r, message, expires, rp);
+    ask(
+        this, svc_, conversation::of(runtime::dm_conversation(user_, other)),
+        [this, other, r, message, expires, rp](std::uint64_t) {
+          record_relation(other, r, message, expires, rp);
+        },
+        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, peers_atom::value, user_,
+        static_cast<std::uint16_t>(*conv));
+  }
+
+  /// Stores this user's relation with `other` (none: erased) with its inbox event; answers the
+  /// relation once durable.
+  void record_relation(const std::string& other, relation r, const std::string& message,
+                       std::uint64_t expires, relation_promise rp) {
+    const std::string key = store::named_key(id_, store::record::relation, other);
+    store::write_batch batch;
+    std::optional<relation_record> before;
+    if (auto it = relations_.find(other); it != relations_.end()) before = it->second;
+    if (r == relation::NONE) {
+      batch.erase(shard_, key);
+      relations_.erase(other);
+    } else {
+      relation_record rec{code(r), message, now_ms(), expires};
+      batch.put(shard_, key, encode_relation(rec));
+      relations_[other] = rec;
+    }
+    inbox_event_spec spec;
+    spec.kind = static_cast<std::uint16_t>(wire::InboxEventKind::RELATION_CHANGED);
+    spec.actor = other;
+    spec.relation = code(r);
+    spec.text = message;
+    append_event_then(std::move(batch), spec,
+                      [this, rp, r, other, before](const error& st, std::uint64_t) mutable {
+                        if (st.ok()) {
+                          rp.deliver(code(r));
+                          return;
+                        }
+                        if (before)  // not stored: as it was
+                          relations_[other] = *before;
+                        else
+                          relations_.erase(other);
+                        rp.deliver(storage_error(st));
+                      });
+  }
+
+  caf::result<relation_page> relations_after(std::uint16_t filter, const std::string& after,
+                                             std::uint32_t limit) {
+    const std::size_t want =
+        limit == 0 ? svc_.options.default_page : std::min<std::size_t>(limit, svc_.options.max_page);
+    relation_page page;
+    for (auto it = relations_.upper_bound(after); it != relations_.end(); ++it) {
+      const relation r = relation_with(it->first);
+      if (r == relation::NONE || (filter != 0 && code(r) != filter)) continue;
+      if (page.entries.size() == want) {
+        page.has_more = true;
+        break;
+      }
+      const auto& rec = it->second;
+      page.entries.push_back({it->first, code(r), rec.message, rec.since_ms, rec.expires_ms});
+    }
+    return page;
+  }
+
 
   /// Leases up to `want` bytes of the storage quota (at least `at_least`, or none), counted as
   /// stored once the new total is durable.
@@ -172,21 +424,32 @@ class user_actor final : public entity_actor {
   /// `reply` once durable.
   caf::result<std::uint64_t> append_event(store::write_batch batch, const inbox_event_spec& spec,
                                           std::uint64_t reply) {
+    auto rp = make_response_promise<std::uint64_t>();
+    append_event_then(std::move(batch), spec,
+                      [this, rp, reply](const error& st, std::uint64_t seq) mutable {
+                        if (st.ok())
+                          rp.deliver(reply != 0 ? reply : seq);
+                        else
+                          rp.deliver(storage_error(st));
+                      });
+    return rp;
+  }
+
+  /// Appends `spec` to the inbox in `batch`, commits, pushes it to the sessions once durable,
+  /// and runs `done(status, its seq)`.
+  template <class Done>
+  void append_event_then(store::write_batch batch, const inbox_event_spec& spec, Done done) {
     const std::uint64_t seq = ++inbox_head_;
     std::string event = encode_event(spec, seq, now_ms());
     inbox_.append(batch, seq, event);
-    auto rp = make_response_promise<std::uint64_t>();
     commit(std::move(batch),
-           [this, rp, event = std::move(event), reply, seq](const error& st) mutable {
-             if (!st.ok()) {
-               rp.deliver(storage_error(st));
-               return;
+           [this, done, event = std::move(event), seq](const error& st) mutable {
+             if (st.ok()) {
+               tell_if_active(svc_, presence::of_shard(shard_), event_atom::value, user_,
+                              encode_push_frame(event, false));
              }
-             tell_if_active(svc_, presence::of_shard(shard_), event_atom::value, user_,
-                            encode_push_frame(event, false));
-             rp.deliver(reply != 0 ? reply : seq);
+             done(st, seq);
            });
-    return rp;
   }
 
   void add_figures(std::vector<figure>& out) const override {
@@ -201,6 +464,7 @@ class user_actor final : public entity_actor {
   store::seq_log inbox_;
   std::uint64_t inbox_head_ = 0;
   std::set<std::string> conversations_;
+  std::map<std::string, relation_record> relations_;  ///< Other user -> relation (lapsed too).
 };
 
 }  // namespace

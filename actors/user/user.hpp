@@ -27,7 +27,16 @@ using interface = caf::typed_actor<
     // (want, at least): leases storage quota; answers the bytes granted.
     caf::replies_to<grant_atom, std::uint64_t, std::uint64_t>::with<std::uint64_t>,
     // (bytes): gives back unspent quota.
-    caf::reacts_to<refund_atom, std::uint64_t>>;
+    caf::reacts_to<refund_atom, std::uint64_t>,
+    // (relation_op, other user, request message): a friend or block request of this user;
+    // answers the wire::Relation with the other user now.
+    caf::replies_to<relate_atom, std::uint16_t, std::string, std::string>::with<std::uint16_t>,
+    // (peer_op, from user, request message, request expiry ms): the other side of `from`'s
+    // relate; answers this user's wire::Relation with `from` now.
+    caf::replies_to<peerrel_atom, std::uint16_t, std::string, std::string,
+                    std::uint64_t>::with<std::uint16_t>,
+    // (wire::Relation filter or none, after user, limit): the user's relations by user id.
+    caf::replies_to<relations_atom, std::uint16_t, std::string, std::uint32_t>::with<relation_page>>;
 
 /// The user with this name (well formed).
 inline entity_handle<interface> of(const std::string& user) {

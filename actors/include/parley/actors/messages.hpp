@@ -71,6 +71,10 @@ using events_atom = caf::atom_constant<caf::atom("events")>;        ///< presenc
 using feedwake_atom = caf::atom_constant<caf::atom("fwake")>;       ///< presence: new events
 using feedtime_atom = caf::atom_constant<caf::atom("ftime")>;       ///< presence: a read waited
 using receipts_atom = caf::atom_constant<caf::atom("receipts")>;    ///< group/conv: read state
+using relate_atom = caf::atom_constant<caf::atom("relate")>;        ///< user: friend/block op
+using peerrel_atom = caf::atom_constant<caf::atom("peerrel")>;      ///< user: the other side's op
+using relations_atom = caf::atom_constant<caf::atom("relations")>;  ///< user: list relations
+using peers_atom = caf::atom_constant<caf::atom("peers")>;          ///< conv: friends/blocks
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -130,6 +134,8 @@ struct inbox_event_spec {
   std::string actor;          ///< User who caused it, if not the user itself.
   std::uint64_t arg_seq = 0;  ///< Kind-specific seq.
   std::uint16_t role = 0;     ///< roleChanged: the new wire::GroupRole.
+  std::string text;           ///< relationChanged: a friend request's message.
+  std::uint16_t relation = 0; ///< relationChanged: the new wire::Relation with `actor`.
 };
 
 /// Answer to group create/join/add: the group and the role of the user concerned.
@@ -147,6 +153,45 @@ struct read_receipts {
   std::vector<std::uint32_t> counts;
   std::vector<std::string> users;   ///< Direct and system conversations: each participant...
   std::vector<std::uint64_t> seqs;  ///< ...and its read cursor.
+};
+
+/// What a user asks of its relation with another (relate_atom).
+enum class relation_op : std::uint16_t {
+  request,  ///< ask to be friends (accepts theirs if they asked first)
+  accept,   ///< accept their request
+  decline,  ///< decline their request
+  cancel,   ///< withdraw one's request
+  remove,   ///< end the friendship
+  block,    ///< block them (ends friendship and requests)
+  unblock,  ///< lift the block
+};
+
+/// What the other user's actor is told of a relation op (peerrel_atom), from its side.
+enum class peer_op : std::uint16_t {
+  asked,       ///< `from` asks to be friends
+  accepted,    ///< `from` accepted our request
+  declined,    ///< `from` declined our request
+  cancelled,   ///< `from` withdrew its request
+  unfriended,  ///< `from` ended the friendship
+  blocked,     ///< `from` blocked us: no relation remains from our side either
+};
+
+/// What a direct conversation is told of its users' relation (peers_atom).
+enum class peer_change : std::uint16_t { friends_on, friends_off, block_on, block_off };
+
+/// One entry of a user's relations (wire RelationEntry).
+struct relation_entry {
+  std::string user;
+  std::uint16_t relation = 0;  ///< wire::Relation value.
+  std::string message;
+  std::uint64_t since_ms = 0;
+  std::uint64_t expires_ms = 0;
+};
+
+/// A page of a user's relations, by user id.
+struct relation_page {
+  std::vector<relation_entry> entries;
+  bool has_more = false;
 };
 
 /// One online session of a user, as an app sees it.
@@ -254,7 +299,7 @@ typename Inspector::result_type inspect(Inspector& f, history_query& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inbox_event_spec& x) {
   return f(caf::meta::type_name("parley.inbox_event_spec"), x.kind, x.conversation, x.group,
-           x.actor, x.arg_seq, x.role);
+           x.actor, x.arg_seq, x.role, x.text, x.relation);
 }
 
 template <class Inspector>
@@ -303,6 +348,17 @@ typename Inspector::result_type inspect(Inspector& f, group_spec& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, read_receipts& x) {
   return f(caf::meta::type_name("parley.read_receipts"), x.counts, x.users, x.seqs);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, relation_entry& x) {
+  return f(caf::meta::type_name("parley.relation_entry"), x.user, x.relation, x.message,
+           x.since_ms, x.expires_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, relation_page& x) {
+  return f(caf::meta::type_name("parley.relation_page"), x.entries, x.has_more);
 }
 
 template <class Inspector>

@@ -75,6 +75,14 @@ struct actor_options {
   std::chrono::milliseconds recall_window{120000};
   /// Edits one message may have; one more gets `limitExceeded`. Default 50.
   std::uint32_t max_edits_per_message = 50;
+  /// Direct messages (and typing notices) only between friends; else between any two users
+  /// who have not blocked each other. Set the same on every node. Default open.
+  bool friends_only_direct_messages = false;
+  /// A friend request not answered in this time lapses. Default 7 days.
+  std::chrono::milliseconds friend_request_ttl{7LL * 24 * 3600 * 1000};
+  /// Relations (friends, pending requests, blocks) one user may have; one more gets
+  /// `limitExceeded`. Default 5,000.
+  std::size_t max_relations_per_user = 5000;
   /// Requests one user may make over all its connections to this node (heartbeats are free);
   /// more get the retriable `rateLimited`. Default 1000/s, burst 2000. (Across nodes the
   /// session cap bounds the sum; one connection's rate is the gateway's, which throttles.)

@@ -11,6 +11,7 @@
 //   Pull, MarkRead, History, Typing   validate_read (+ validate_history, page_limit)
 //   ChangeMessage  validate_change
 //   ReadReceipts   validate_read (+ at most max_receipt_seqs seqs)
+//   friend and block requests, ListRelations   validate_relation
 //   Sync         page_limit
 //   CreateGroup  validate_create_group
 //   JoinGroup, LeaveGroup     validate_group_ref
@@ -76,6 +77,14 @@ struct validated_change {
 /// no change of a system conversation's messages (only the app writes there).
 result<validated_change> validate_change(wire::ChangeMessage::Reader c, const std::string& user,
                                          const std::string& device, const actor_options& o);
+
+/// Longest friend request message.
+constexpr std::size_t max_friend_message = 256;
+
+/// A friend or block request of `user` about `other`: a valid user id other than the caller,
+/// and a message of at most 256 bytes.
+error validate_relation(const std::string& user, const std::string& other,
+                        const std::string& message);
 
 /// Most seqs one ReadReceipts may ask about.
 constexpr std::size_t max_receipt_seqs = 100;

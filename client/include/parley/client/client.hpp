@@ -67,6 +67,17 @@ struct inbox_event {
   std::uint64_t arg_seq = 0;
   std::uint64_t timestamp_ms = 0;
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< roleChanged: the new role
+  std::string text;                                ///< relationChanged: the request's message
+  wire::Relation relation = wire::Relation::NONE;  ///< relationChanged: the relation now
+};
+
+/// One of the user's relations (listRelations).
+struct relation_entry {
+  std::string user;
+  wire::Relation relation = wire::Relation::NONE;
+  std::string message;          ///< A pending request's message.
+  std::uint64_t since_ms = 0;
+  std::uint64_t expires_ms = 0;  ///< A pending request's lapse time.
 };
 
 /// The Result of one request; which payload fields are set depends on the request.
@@ -90,6 +101,8 @@ struct response {
   bool share_history = false;                                    ///< group answers
   std::vector<std::uint32_t> read_counts;  ///< readReceipts: readers per asked seq
   std::vector<read_cursor> cursors;        ///< readReceipts of a direct conversation
+  wire::Relation relation = wire::Relation::NONE;  ///< friend and block requests
+  std::vector<relation_entry> relations;           ///< listRelations
 };
 
 /// How a new group admits members and what they read.
@@ -187,6 +200,17 @@ class connection {
   response delete_for_me(const std::string& conversation, std::uint64_t seq);
   /// How many others read each of `seqs`, and a direct conversation's read cursors.
   response read_receipts(const std::string& conversation, const std::vector<std::uint64_t>& seqs);
+  /// Asks `user` to be friends (or accepts their request if they asked first). Answer: relation.
+  response request_friend(const std::string& user, const std::string& message = {});
+  /// Accepts (or declines) `user`'s friend request. Answer: relation.
+  response answer_friend(const std::string& user, bool accept);
+  response cancel_friend_request(const std::string& user);
+  response remove_friend(const std::string& user);
+  response block(const std::string& user);
+  response unblock(const std::string& user);
+  /// The user's relations (none: all) after `after_user`, by user id.
+  response list_relations(wire::Relation only = wire::Relation::NONE,
+                          const std::string& after_user = {}, std::uint32_t limit = 0);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.

@@ -20,9 +20,10 @@ enum class record : char {
   message = 'm',      ///< conversation: message log, suffix = seq.
   dedupe = 'd',       ///< conversation: (sender, device, client msg id) -> seq.
   inbox = 'i',        ///< user: inbox event log, suffix = seq.
-  read_cursor = 'r',  ///< user: conversation id -> read seq.
+  read_cursor = 'r',  ///< user: conversation id -> read seq; conversation: user -> read seq.
   membership = 'c',   ///< user: conversation id -> "" (the user's conversations).
-  state = 's',        ///< group: whole state, no suffix.
+  state = 's',        ///< group: whole state; direct conversation: its peers' relation.
+  relation = 'f',     ///< user: other user id -> friend, request or block (records.capnp).
   stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
   access = 'a',       ///< presence: user id -> the app's revocation and ban of that user.
   event = 'e',        ///< presence: the shard's event log (event_log.hpp), suffix = seq.
