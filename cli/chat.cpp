@@ -278,9 +278,9 @@ command add_chat(CLI::App& app) {
               (e.message.empty() ? std::string() : " \"" + e.message + "\""));
         }
         if (r.ok()) continue;
-      } else if (!a.empty() && (cmd == "/friend" || cmd == "/accept" || cmd == "/decline" ||
-                                cmd == "/cancel" || cmd == "/unfriend" || cmd == "/block" ||
-                                cmd == "/unblock")) {
+      } else if (!a.empty() &&
+                 (cmd == "/friend" || cmd == "/accept" || cmd == "/decline" || cmd == "/cancel" ||
+                  cmd == "/unfriend" || cmd == "/block" || cmd == "/unblock")) {
         if (cmd == "/friend")
           r = c.request_friend(a, b);
         else if (cmd == "/accept" || cmd == "/decline")
@@ -298,7 +298,7 @@ command add_chat(CLI::App& app) {
           continue;
         }
       } else if (cmd == "/edit" || cmd == "/recall" || cmd == "/delete" || cmd == "/hide" ||
-               cmd == "/receipts") {
+                 cmd == "/receipts") {
         if (target_conversation.empty()) {
           say("! choose a target first");
           continue;

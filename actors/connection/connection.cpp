@@ -139,10 +139,9 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_relate(id, relation_op::request, text(frame.getRequestFriend().getUser()),
                        text(frame.getRequestFriend().getMessage()));
     case wire_frame::ANSWER_FRIEND:
-      return on_relate(id,
-                       frame.getAnswerFriend().getAccept() ? relation_op::accept
-                                                           : relation_op::decline,
-                       text(frame.getAnswerFriend().getUser()));
+      return on_relate(
+          id, frame.getAnswerFriend().getAccept() ? relation_op::accept : relation_op::decline,
+          text(frame.getAnswerFriend().getUser()));
     case wire_frame::CANCEL_FRIEND_REQUEST:
       return on_relate(id, relation_op::cancel, text(frame.getCancelFriendRequest().getUser()));
     case wire_frame::REMOVE_FRIEND:
@@ -352,7 +351,9 @@ void connection::on_relate(request_ref id, relation_op op, const std::string& ot
   request(
       user::of(user_),
       [this, id](std::uint16_t relation) {
-        reply(id, [&](wire::Result::Builder r) { r.setRelation(static_cast<wire::Relation>(relation)); });
+        reply(id, [&](wire::Result::Builder r) {
+          r.setRelation(static_cast<wire::Relation>(relation));
+        });
       },
       error_replier(id), relate_atom::value, static_cast<std::uint16_t>(op), other, message);
 }

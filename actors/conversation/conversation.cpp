@@ -162,8 +162,8 @@ class conversation_actor final : public entity_actor {
     if (blocked(peer)) return make_error(errc::forbidden, peer + " has blocked you");
     if (blocked(user)) return make_error(errc::forbidden, "you have blocked " + peer);
     if (svc_.options.friends_only_direct_messages && !peers_.friends) {
-      return make_error(errc::forbidden, "direct messages are between friends only; ask " + peer +
-                                             " to be friends");
+      return make_error(errc::forbidden,
+                        "direct messages are between friends only; ask " + peer + " to be friends");
     }
     return {};
   }
@@ -183,7 +183,8 @@ class conversation_actor final : public entity_actor {
         break;
       case peer_change::block_on:
         next.friends = false;
-        if (std::find(blocked.begin(), blocked.end(), user) == blocked.end()) blocked.push_back(user);
+        if (std::find(blocked.begin(), blocked.end(), user) == blocked.end())
+          blocked.push_back(user);
         break;
       case peer_change::block_off:
         blocked.erase(std::remove(blocked.begin(), blocked.end(), user), blocked.end());

@@ -86,10 +86,8 @@ class user_actor final : public entity_actor {
                std::uint64_t expires_ms) -> caf::result<std::uint16_t> {
           return on_peer(static_cast<peer_op>(op), from, message, expires_ms);
         },
-        [this](relations_atom, std::uint16_t filter, std::string& after,
-               std::uint32_t limit) -> caf::result<relation_page> {
-          return relations_after(filter, after, limit);
-        });
+        [this](relations_atom, std::uint16_t filter, std::string& after, std::uint32_t limit)
+            -> caf::result<relation_page> { return relations_after(filter, after, limit); });
   }
 
  private:
@@ -137,8 +135,7 @@ class user_actor final : public entity_actor {
 
   caf::error check_room(const std::string& whose) const {
     if (live_relations() < svc_.options.max_relations_per_user) return {};
-    return make_error(errc::limit_exceeded, whose + " has " +
-                                                std::to_string(live_relations()) +
+    return make_error(errc::limit_exceeded, whose + " has " + std::to_string(live_relations()) +
                                                 " friends, requests and blocks, the most allowed");
   }
 
@@ -157,15 +154,14 @@ class user_actor final : public entity_actor {
         if (auto err = check_room(user_)) return err;
         const std::uint64_t expires =
             now_ms() + static_cast<std::uint64_t>(svc_.options.friend_request_ttl.count());
-        return after_peer(peer_op::asked, other, message, expires,
-                          [this, other, message, expires](std::uint16_t theirs,
-                                                          relation_promise rp) {
-                            if (theirs == code(relation::FRIEND)) {  // they had asked us too
-                              return change(other, relation::FRIEND, {}, 0,
-                                            peer_change::friends_on, rp);
-                            }
-                            change(other, relation::REQUEST_SENT, message, expires, {}, rp);
-                          });
+        return after_peer(
+            peer_op::asked, other, message, expires,
+            [this, other, message, expires](std::uint16_t theirs, relation_promise rp) {
+              if (theirs == code(relation::FRIEND)) {  // they had asked us too
+                return change(other, relation::FRIEND, {}, 0, peer_change::friends_on, rp);
+              }
+              change(other, relation::REQUEST_SENT, message, expires, {}, rp);
+            });
       }
       case relation_op::accept:
         if (now == relation::FRIEND) return code(now);
@@ -221,14 +217,17 @@ class user_actor final : public entity_actor {
   caf::result<std::uint16_t> on_peer(peer_op op, const std::string& from,
                                      const std::string& message, std::uint64_t expires) {
     const relation now = relation_with(from);
-    auto rp = make_response_promise<std::uint16_t>();
+    // The promise is made only where the answer waits for a write: making one takes the
+    // request's answer over, so a handler that made one may not return a value instead.
     auto set = [&](relation r, const std::string& text, std::uint64_t until) {
+      auto rp = make_response_promise<std::uint16_t>();
       change(from, r, text, until, {}, rp);
       return rp;
     };
     switch (op) {
       case peer_op::asked:
-        if (now == relation::BLOCKED) return make_error(errc::forbidden, user_ + " has blocked you");
+        if (now == relation::BLOCKED)
+          return make_error(errc::forbidden, user_ + " has blocked you");
         if (now == relation::FRIEND) return code(now);
         if (now == relation::REQUEST_SENT) return set(relation::FRIEND, {}, 0);  // mutual
         if (auto err = check_room(user_)) return err;
@@ -263,8 +262,7 @@ class user_actor final : public entity_actor {
                                         Then then) {
     auto rp = make_response_promise<std::uint16_t>();
     ask(
-        this, svc_, user::of(other),
-        [rp, then](std::uint16_t theirs) mutable { then(theirs, rp); },
+        this, svc_, user::of(other), [rp, then](std::uint16_t theirs) mutable { then(theirs, rp); },
         [rp](caf::error& err) mutable { rp.deliver(std::move(err)); }, peerrel_atom::value,
         static_cast<std::uint16_t>(op), user_, message, expires);
     return rp;
@@ -320,8 +318,8 @@ class user_actor final : public entity_actor {
 
   caf::result<relation_page> relations_after(std::uint16_t filter, const std::string& after,
                                              std::uint32_t limit) {
-    const std::size_t want =
-        limit == 0 ? svc_.options.default_page : std::min<std::size_t>(limit, svc_.options.max_page);
+    const std::size_t want = limit == 0 ? svc_.options.default_page
+                                        : std::min<std::size_t>(limit, svc_.options.max_page);
     relation_page page;
     for (auto it = relations_.upper_bound(after); it != relations_.end(); ++it) {
       const relation r = relation_with(it->first);
@@ -335,7 +333,6 @@ class user_actor final : public entity_actor {
     }
     return page;
   }
-
 
   /// Leases up to `want` bytes of the storage quota (at least `at_least`, or none), counted as
   /// stored once the new total is durable.
@@ -442,14 +439,13 @@ class user_actor final : public entity_actor {
     const std::uint64_t seq = ++inbox_head_;
     std::string event = encode_event(spec, seq, now_ms());
     inbox_.append(batch, seq, event);
-    commit(std::move(batch),
-           [this, done, event = std::move(event), seq](const error& st) mutable {
-             if (st.ok()) {
-               tell_if_active(svc_, presence::of_shard(shard_), event_atom::value, user_,
-                              encode_push_frame(event, false));
-             }
-             done(st, seq);
-           });
+    commit(std::move(batch), [this, done, event = std::move(event), seq](const error& st) mutable {
+      if (st.ok()) {
+        tell_if_active(svc_, presence::of_shard(shard_), event_atom::value, user_,
+                       encode_push_frame(event, false));
+      }
+      done(st, seq);
+    });
   }
 
   void add_figures(std::vector<figure>& out) const override {

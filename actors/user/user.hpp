@@ -36,7 +36,8 @@ using interface = caf::typed_actor<
     caf::replies_to<peerrel_atom, std::uint16_t, std::string, std::string,
                     std::uint64_t>::with<std::uint16_t>,
     // (wire::Relation filter or none, after user, limit): the user's relations by user id.
-    caf::replies_to<relations_atom, std::uint16_t, std::string, std::uint32_t>::with<relation_page>>;
+    caf::replies_to<relations_atom, std::uint16_t, std::string,
+                    std::uint32_t>::with<relation_page>>;
 
 /// The user with this name (well formed).
 inline entity_handle<interface> of(const std::string& user) {

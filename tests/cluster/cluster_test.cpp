@@ -538,6 +538,42 @@ BOOST_AUTO_TEST_CASE(receipts_and_message_changes_cross_nodes_and_a_shard_move) 
   BOOST_TEST(removal->msg.target == said.seq);
 }
 
+BOOST_AUTO_TEST_CASE(friends_and_blocks_hold_across_nodes_and_shard_moves) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "fa");
+  const auto bob = cluster.user_on(1, "fb");
+  const auto dm = runtime::dm_conversation(alice, bob);
+  auto a = cluster.login(2, alice);
+  auto b = cluster.login(0, bob);
+  BOOST_TEST((a->request_friend(bob, "hi").relation == wire::Relation::REQUEST_SENT));
+  // Move both users' shards and the conversation's before the answer.
+  for (const auto& entity :
+       {runtime::user_entity(alice), runtime::user_entity(bob), runtime::conversation_entity(dm)}) {
+    const auto from = cluster.owner_of(entity);
+    const auto to = (from + 1) % cluster.size();
+    const auto moved =
+        cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
+    BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+    BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  }
+  auto pending = b->list_relations(wire::Relation::REQUEST_RECEIVED);
+  require_ok(pending);
+  BOOST_TEST_REQUIRE(pending.relations.size() == 1u);
+  BOOST_TEST(pending.relations[0].user == alice);
+  BOOST_TEST(pending.relations[0].message == "hi");
+  BOOST_TEST((b->answer_friend(alice, true).relation == wire::Relation::FRIEND));
+  auto mine = a->list_relations();
+  require_ok(mine);
+  BOOST_TEST_REQUIRE(mine.relations.size() == 1u);
+  BOOST_TEST((mine.relations[0].relation == wire::Relation::FRIEND));
+  require_ok(a->send_to_user(bob, "m1", "friends"));
+  BOOST_TEST((b->block(alice).relation == wire::Relation::BLOCKED));
+  BOOST_TEST((a->send_to_user(bob, "m2", "hello?").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((a->request_friend(bob).code == ErrorCode::FORBIDDEN));
+  require_ok(b->unblock(alice));
+  require_ok(a->send_to_user(bob, "m3", "back"));
+}
+
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.

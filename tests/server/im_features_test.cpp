@@ -342,3 +342,189 @@ BOOST_AUTO_TEST_CASE(delete_for_me_hides_it_from_that_users_devices_only) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+using relation = wire::Relation;
+
+/// The next inbox event of `c` of kind relationChanged (nullopt after 10 s).
+std::optional<client::inbox_event> next_relation_event(client::connection& c) {
+  for (;;) {
+    auto p = next_of(c, client::push::kind::event);
+    if (!p || p->what != client::push::kind::event) return std::nullopt;
+    if (p->event.kind == wire::InboxEventKind::RELATION_CHANGED) return p->event;
+  }
+}
+
+/// `c`'s relations as (user, relation) pairs.
+std::vector<std::pair<std::string, relation>> relations_of(client::connection& c) {
+  auto r = c.list_relations();
+  require_ok(r);
+  std::vector<std::pair<std::string, relation>> out;
+  for (auto& e : r.relations) out.emplace_back(e.user, e.relation);
+  return out;
+}
+
+using relation_list = std::vector<std::pair<std::string, relation>>;
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(relations)
+
+BOOST_AUTO_TEST_CASE(a_friend_request_with_a_message_is_accepted_and_both_sides_see_it) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto asked = alice->request_friend("bob", "it's alice from work");
+  require_ok(asked);
+  BOOST_TEST((asked.relation == relation::REQUEST_SENT));
+  auto told = next_relation_event(*bob);
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST(told->actor == "alice");
+  BOOST_TEST((told->relation == relation::REQUEST_RECEIVED));
+  BOOST_TEST(told->text == "it's alice from work");
+  auto pending = bob->list_relations();
+  require_ok(pending);
+  BOOST_TEST_REQUIRE(pending.relations.size() == 1u);
+  BOOST_TEST(pending.relations[0].message == "it's alice from work");
+  BOOST_TEST(pending.relations[0].expires_ms > pending.relations[0].since_ms);
+  // Asking again changes nothing.
+  BOOST_TEST((alice->request_friend("bob", "again?").relation == relation::REQUEST_SENT));
+
+  auto accepted = bob->answer_friend("alice", true);
+  require_ok(accepted);
+  BOOST_TEST((accepted.relation == relation::FRIEND));
+  auto alice_told = next_relation_event(*alice);
+  while (alice_told && alice_told->relation != relation::FRIEND) {
+    alice_told = next_relation_event(*alice);
+  }
+  BOOST_TEST_REQUIRE(alice_told.has_value());
+  BOOST_TEST(alice_told->actor == "bob");
+  BOOST_TEST((relations_of(*alice) == relation_list{{"bob", relation::FRIEND}}));
+  BOOST_TEST((relations_of(*bob) == relation_list{{"alice", relation::FRIEND}}));
+  BOOST_TEST((alice->list_relations(relation::BLOCKED).relations.empty()));
+
+  // Kept across a restart; ended from either side for both.
+  alice.reset();
+  bob.reset();
+  node.restart();
+  alice = node.login("alice");
+  bob = node.login("bob");
+  BOOST_TEST((relations_of(*alice) == relation_list{{"bob", relation::FRIEND}}));
+  BOOST_TEST((alice->remove_friend("bob").relation == relation::NONE));
+  BOOST_TEST(relations_of(*alice).empty());
+  BOOST_TEST(relations_of(*bob).empty());
+}
+
+BOOST_AUTO_TEST_CASE(mutual_requests_make_friends_and_declines_and_cancels_leave_nothing) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->request_friend("bob"));
+  BOOST_TEST((bob->request_friend("alice").relation == relation::FRIEND));
+  BOOST_TEST((relations_of(*alice) == relation_list{{"bob", relation::FRIEND}}));
+
+  auto carol = node.login("carol");
+  auto dave = node.login("dave");
+  require_ok(carol->request_friend("dave", "hello"));
+  BOOST_TEST((dave->answer_friend("carol", false).relation == relation::NONE));
+  BOOST_TEST(relations_of(*carol).empty());
+  BOOST_TEST(relations_of(*dave).empty());
+  require_ok(carol->request_friend("dave", "hello again"));
+  BOOST_TEST((carol->cancel_friend_request("dave").relation == relation::NONE));
+  BOOST_TEST(relations_of(*dave).empty());
+  BOOST_TEST((dave->answer_friend("carol", true).code == ErrorCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_CASE(a_blocked_user_cannot_message_type_or_befriend_the_blocker) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->request_friend("bob"));
+  require_ok(bob->answer_friend("alice", true));
+  auto before = alice->send_to_user("bob", "m1", "hi");
+  require_ok(before);
+  BOOST_TEST((bob->block("alice").relation == relation::BLOCKED));
+  BOOST_TEST(relations_of(*alice).empty());  // the friendship ended
+  BOOST_TEST((relations_of(*bob) == relation_list{{"alice", relation::BLOCKED}}));
+
+  auto refused = alice->send_to_user("bob", "m2", "hello?");
+  BOOST_TEST((refused.code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(refused.error == "bob has blocked you");
+  BOOST_TEST((alice->typing("dm/alice/bob").code == ErrorCode::FORBIDDEN));
+  auto request = alice->request_friend("bob");
+  BOOST_TEST((request.code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(request.error == "bob has blocked you");
+  BOOST_TEST((alice->edit("dm/alice/bob", before.seq, "e1", "hi!").code == ErrorCode::FORBIDDEN));
+  // A resend of what was stored before the block is answered as ever.
+  auto resent = alice->send_to_user("bob", "m1", "hi");
+  require_ok(resent);
+  BOOST_TEST(resent.seq == before.seq);
+  // The blocker does not write either until it unblocks.
+  BOOST_TEST((bob->send_to_user("alice", "b1", "x").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->request_friend("alice").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(read_all(*bob, "dm/alice/bob").size() == 1u);
+
+  BOOST_TEST((bob->unblock("alice").relation == relation::NONE));
+  require_ok(alice->send_to_user("bob", "m3", "friends again?"));
+  BOOST_TEST(read_all(*bob, "dm/alice/bob").size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(with_friends_only_direct_messages_strangers_cannot_write) {
+  server::node_options opts;
+  opts.actors.friends_only_direct_messages = true;
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto refused = alice->send_to_user("bob", "m1", "hi");
+  BOOST_TEST((refused.code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->typing("dm/alice/bob").code == ErrorCode::FORBIDDEN));
+  require_ok(alice->request_friend("bob", "may I?"));
+  require_ok(bob->answer_friend("alice", true));
+  require_ok(alice->send_to_user("bob", "m1", "hi"));
+  require_ok(alice->remove_friend("bob"));
+  BOOST_TEST((bob->send_to_user("alice", "b1", "bye").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(read_all(*bob, "dm/alice/bob").size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_relation_requests_get_clear_errors_and_change_nothing) {
+  server::node_options opts;
+  opts.actors.max_relations_per_user = 1;
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  BOOST_TEST((alice->request_friend("alice").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->request_friend("not a name").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->request_friend("bob", std::string(257, 'x')).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->answer_friend("bob", true).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->answer_friend("bob", false).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->cancel_friend_request("bob").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->remove_friend("bob").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((alice->unblock("bob").code == ErrorCode::NOT_FOUND));
+  auto bad_filter = alice->call([](wire::ClientFrame::Builder f) {
+    f.initListRelations().setRelation(static_cast<wire::Relation>(9));
+  });
+  BOOST_TEST((bad_filter.code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST(relations_of(*alice).empty());
+  // The cap counts every relation of either side.
+  require_ok(alice->request_friend("bob"));
+  BOOST_TEST((alice->block("carol").code == ErrorCode::LIMIT_EXCEEDED));
+  auto carol = node.login("carol");
+  BOOST_TEST((carol->request_friend("alice").code == ErrorCode::LIMIT_EXCEEDED));
+  BOOST_TEST((relations_of(*alice) == relation_list{{"bob", relation::REQUEST_SENT}}));
+  BOOST_TEST(relations_of(*carol).empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_unanswered_request_lapses) {
+  server::node_options opts;
+  opts.actors.friend_request_ttl = 0ms;  // lapses at once
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  BOOST_TEST((alice->request_friend("bob").relation == relation::REQUEST_SENT));
+  BOOST_TEST((bob->answer_friend("alice", true).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST(relations_of(*alice).empty());
+  BOOST_TEST(relations_of(*bob).empty());
+  BOOST_TEST((alice->request_friend("bob").relation == relation::REQUEST_SENT));  // anew
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -128,14 +128,14 @@ struct history_query {
 
 /// An inbox event to record for a user (the user assigns seq and time).
 struct inbox_event_spec {
-  std::uint16_t kind = 0;     ///< wire::InboxEventKind value.
-  std::string conversation;   ///< Conversation concerned, if any.
-  std::string group;          ///< Group concerned, if any.
-  std::string actor;          ///< User who caused it, if not the user itself.
-  std::uint64_t arg_seq = 0;  ///< Kind-specific seq.
-  std::uint16_t role = 0;     ///< roleChanged: the new wire::GroupRole.
-  std::string text;           ///< relationChanged: a friend request's message.
-  std::uint16_t relation = 0; ///< relationChanged: the new wire::Relation with `actor`.
+  std::uint16_t kind = 0;      ///< wire::InboxEventKind value.
+  std::string conversation;    ///< Conversation concerned, if any.
+  std::string group;           ///< Group concerned, if any.
+  std::string actor;           ///< User who caused it, if not the user itself.
+  std::uint64_t arg_seq = 0;   ///< Kind-specific seq.
+  std::uint16_t role = 0;      ///< roleChanged: the new wire::GroupRole.
+  std::string text;            ///< relationChanged: a friend request's message.
+  std::uint16_t relation = 0;  ///< relationChanged: the new wire::Relation with `actor`.
 };
 
 /// Answer to group create/join/add: the group and the role of the user concerned.
@@ -352,8 +352,8 @@ typename Inspector::result_type inspect(Inspector& f, read_receipts& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, relation_entry& x) {
-  return f(caf::meta::type_name("parley.relation_entry"), x.user, x.relation, x.message,
-           x.since_ms, x.expires_ms);
+  return f(caf::meta::type_name("parley.relation_entry"), x.user, x.relation, x.message, x.since_ms,
+           x.expires_ms);
 }
 
 template <class Inspector>

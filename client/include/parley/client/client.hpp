@@ -75,7 +75,7 @@ struct inbox_event {
 struct relation_entry {
   std::string user;
   wire::Relation relation = wire::Relation::NONE;
-  std::string message;          ///< A pending request's message.
+  std::string message;  ///< A pending request's message.
   std::uint64_t since_ms = 0;
   std::uint64_t expires_ms = 0;  ///< A pending request's lapse time.
 };
@@ -99,8 +99,8 @@ struct response {
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup, addMember
   wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;  ///< group answers
   bool share_history = false;                                    ///< group answers
-  std::vector<std::uint32_t> read_counts;  ///< readReceipts: readers per asked seq
-  std::vector<read_cursor> cursors;        ///< readReceipts of a direct conversation
+  std::vector<std::uint32_t> read_counts;          ///< readReceipts: readers per asked seq
+  std::vector<read_cursor> cursors;                ///< readReceipts of a direct conversation
   wire::Relation relation = wire::Relation::NONE;  ///< friend and block requests
   std::vector<relation_entry> relations;           ///< listRelations
 };
