@@ -33,6 +33,9 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<relation_entry>("parley.relation_entry");
   cfg.add_message_type<std::vector<relation_entry>>("parley.relation_entries");
   cfg.add_message_type<relation_page>("parley.relation_page");
+  cfg.add_message_type<conversation_summary>("parley.conversation_summary");
+  cfg.add_message_type<std::vector<conversation_summary>>("parley.conversation_summaries");
+  cfg.add_message_type<conversation_list>("parley.conversation_list");
   cfg.add_message_type<session_info>("parley.session_info");
   cfg.add_message_type<std::vector<session_info>>("parley.session_infos");
   cfg.add_message_type<login_spec>("parley.login_spec");

@@ -100,6 +100,9 @@ const char* help_text =
     "  /unfriend USER    end a friendship\n"
     "  /block USER, /unblock USER  stop (or again allow) messages and requests from USER\n"
     "  /friends          your friends, requests and blocks\n"
+    "  /list             your conversations, newest first, with unread counts\n"
+    "  /mute, /unmute, /pin, /unpin   flag the current conversation\n"
+    "  @all TEXT         (in a group, as an admin) a message mentioning everyone\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
 
@@ -231,8 +234,9 @@ command add_chat(CLI::App& app) {
           say("! choose a target first: /to USER or /group GROUP");
           continue;
         }
+        const bool all = line.rfind("@all ", 0) == 0;
         auto r = o->group.empty() ? c.send_to_user(o->to, random_id(), line)
-                                  : c.send_to_group(o->group, random_id(), line);
+                                  : c.send_to_group(o->group, random_id(), line, 0, {}, all);
         if (!r.ok()) {
           say(show_error(r));
           continue;
@@ -271,7 +275,34 @@ command add_chat(CLI::App& app) {
         r = c.leave_group(a);
       else if (cmd == "/kick" && !a.empty() && !b.empty())
         r = c.kick_member(a, b);
-      else if (cmd == "/friends") {
+      else if (cmd == "/list") {
+        r = c.list_conversations();
+        for (auto& e : r.conversations) {
+          std::string line = (e.pinned ? "* " : "  ") + e.conversation;
+          if (e.unread > 0) line += " (" + std::to_string(e.unread) + " unread)";
+          if (e.unread_mentions > 0) line += " (" + std::to_string(e.unread_mentions) + " @)";
+          if (e.muted) line += " [muted]";
+          if (e.last_message) line += " -- " + show(*e.last_message);
+          say(line);
+        }
+        if (r.ok()) continue;
+      } else if (cmd == "/mute" || cmd == "/unmute" || cmd == "/pin" || cmd == "/unpin") {
+        if (target_conversation.empty()) {
+          say("! choose a target first");
+          continue;
+        }
+        auto listed = c.list_conversations({}, 200);
+        bool muted = false, pinned = false;
+        for (auto& e : listed.conversations) {
+          if (e.conversation == target_conversation) {
+            muted = e.muted;
+            pinned = e.pinned;
+          }
+        }
+        if (cmd == "/mute" || cmd == "/unmute") muted = cmd == "/mute";
+        if (cmd == "/pin" || cmd == "/unpin") pinned = cmd == "/pin";
+        r = c.set_conversation_flags(target_conversation, muted, pinned);
+      } else if (cmd == "/friends") {
         r = c.list_relations();
         for (auto& e : r.relations) {
           say(e.user + ": " + relation_name(e.relation) +

@@ -50,6 +50,8 @@ message to_message(wire::Message::Reader m) {
   out.state = m.getState();
   out.changed_at_seq = m.getChangedAtSeq();
   for (auto seq : m.getEdits()) out.edits.push_back(seq);
+  out.mentions_all = m.getMentionsAll();
+  out.number = m.getNumber();
   return out;
 }
 
@@ -96,6 +98,23 @@ response to_response(wire::Result::Reader r) {
       out.role = r.getGroup().getRole();
       out.join_policy = r.getGroup().getJoinPolicy();
       out.share_history = r.getGroup().getShareHistory();
+      break;
+    case wire::Result::CONVERSATIONS:
+      for (auto e : r.getConversations().getEntries()) {
+        conversation_entry entry;
+        entry.conversation = text(e.getConversation());
+        entry.last_seq = e.getLastSeq();
+        entry.last_activity_ms = e.getLastActivityMs();
+        if (e.getHasLastMessage()) entry.last_message = to_message(e.getLastMessage());
+        entry.read_seq = e.getReadSeq();
+        entry.unread = e.getUnread();
+        entry.unread_mentions = e.getUnreadMentions();
+        entry.muted = e.getMuted();
+        entry.pinned = e.getPinned();
+        out.conversations.push_back(std::move(entry));
+      }
+      out.next_cursor = text(r.getConversations().getNextCursor());
+      out.has_more = r.getConversations().getHasMore();
       break;
     case wire::Result::RELATION:
       out.relation = r.getRelation();
@@ -206,10 +225,12 @@ void fill_send_to_user(wire::ClientFrame::Builder f, const std::string& peer,
 
 void fill_send_to_group(wire::ClientFrame::Builder f, const std::string& group,
                         const std::string& client_msg_id, const std::string& body,
-                        std::uint32_t content_type, const std::vector<std::string>& mentions) {
+                        std::uint32_t content_type, const std::vector<std::string>& mentions,
+                        bool mention_all) {
   auto s = f.initSend();
   s.getTarget().setGroup(group);
   fill_send(s, client_msg_id, body, content_type, mentions);
+  s.setMentionAll(mention_all);
 }
 
 void fill_pull(wire::ClientFrame::Builder f, const std::string& conversation,
@@ -492,9 +513,9 @@ response connection::send_to_user(const std::string& peer, const std::string& cl
 
 response connection::send_to_group(const std::string& group, const std::string& client_msg_id,
                                    const std::string& body, std::uint32_t content_type,
-                                   const std::vector<std::string>& mentions) {
+                                   const std::vector<std::string>& mentions, bool mention_all) {
   return call([&](wire::ClientFrame::Builder f) {
-    codec::fill_send_to_group(f, group, client_msg_id, body, content_type, mentions);
+    codec::fill_send_to_group(f, group, client_msg_id, body, content_type, mentions, mention_all);
   });
 }
 
@@ -680,6 +701,24 @@ response connection::list_relations(wire::Relation only, const std::string& afte
   });
 }
 
+response connection::list_conversations(const std::string& cursor, std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto l = f.initListConversations();
+    l.setCursor(cursor);
+    l.setLimit(limit);
+  });
+}
+
+response connection::set_conversation_flags(const std::string& conversation, bool muted,
+                                            bool pinned) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto c = f.initSetConversationFlags();
+    c.setConversation(conversation);
+    c.setMuted(muted);
+    c.setPinned(pinned);
+  });
+}
+
 response connection::logout() {
   return call([](wire::ClientFrame::Builder f) { f.setLogout(); });
 }
@@ -778,8 +817,20 @@ std::variant<std::vector<message>, response> catch_up(connection& c, sync_state&
     for (auto& e : r.events) state.accept(e);
     if (!r.has_more) break;
   }
+  // The list says which conversations moved on: only those are pulled.
+  std::map<std::string, std::uint64_t> heads;
+  std::string cursor;
+  for (;;) {
+    auto page = c.list_conversations(cursor, 200);
+    if (!page.ok()) return page;
+    for (auto& e : page.conversations) heads[e.conversation] = e.last_seq;
+    if (!page.has_more) break;
+    cursor = page.next_cursor;
+  }
   std::vector<message> fresh;
-  for (auto& [conversation, cursor] : state.conversations) {
+  for (auto& [conversation, head] : heads) {
+    auto& cursor = state.conversations[conversation];
+    if (head <= cursor) continue;
     auto pulled = pull_all(c, conversation, cursor);
     if (auto* failed = std::get_if<response>(&pulled)) {
       // Left or kicked since: the next sync removes it; the rest still catch up.

@@ -76,6 +76,9 @@ struct Message {
   changedAtSeq @12 :UInt64; # Of a changed message: the seq of the entry that last changed it.
   edits @13 :List(UInt64);  # Of an edited message: the seqs of its edit entries, oldest first
                             # (emptied of their bodies too when the message is recalled).
+  mentionsAll @14 :Bool;    # The message mentions every member (@all).
+  number @15 :UInt64;       # How many messages (kind normal) the conversation holds up to and
+                            # including this entry: unread = last number - number at the cursor.
 }
 
 enum InboxEventKind {
@@ -151,6 +154,7 @@ struct Send {
   contentType @3 :UInt32;   # App-defined content type.
   body @4 :Data;            # Opaque payload.
   mentions @5 :List(Text);  # Mentioned user ids.
+  mentionAll @6 :Bool;      # @all: a mention for every member (groups; admins and owner only).
 }
 
 struct Pull {
@@ -257,6 +261,36 @@ struct RelationPage {
   hasMore @1 :Bool;
 }
 
+struct ListConversations {
+  cursor @0 :Text;   # "" for the first page; else the previous page's nextCursor.
+  limit @1 :UInt32;  # At most this many entries (0 = server default).
+}
+
+struct ConversationEntry {
+  conversation @0 :Text;     # Canonical conversation id.
+  lastSeq @1 :UInt64;        # The conversation's last seq (pull from your cursor up to it).
+  lastActivityMs @2 :UInt64; # Time of its last entry (0: empty).
+  lastMessage @3 :Message;   # Its last entry, as pull returns it (if hasLastMessage).
+  hasLastMessage @4 :Bool;   # false: no entry the user may read yet.
+  readSeq @5 :UInt64;        # The user's read cursor (sending a message moves it too).
+  unread @6 :UInt32;         # Messages (kind normal) after the read cursor.
+  unreadMentions @7 :UInt32; # Of those, how many mention the user or @all (at most 1000).
+  muted @8 :Bool;            # Set by the user (setConversationFlags).
+  pinned @9 :Bool;           # Set by the user; pinned entries come first.
+}
+
+struct ConversationPage {
+  entries @0 :List(ConversationEntry);  # Pinned first, then by lastActivityMs, newest first.
+  nextCursor @1 :Text;                  # Pass it as cursor for the next page.
+  hasMore @2 :Bool;                     # More entries exist.
+}
+
+struct ConversationFlags {
+  conversation @0 :Text;  # One of the user's conversations.
+  muted @1 :Bool;         # The user's devices should not notify for it.
+  pinned @2 :Bool;        # List it first.
+}
+
 struct ReadReceipts {
   # Ask who has read a conversation up to where.
   conversation @0 :Text;  # Canonical conversation id.
@@ -313,6 +347,8 @@ struct ClientFrame {
     block @21 :UserRef;                # Block a user (ends friendship and requests).
     unblock @22 :UserRef;              # Lift a block.
     listRelations @23 :ListRelations;  # Friends, pending requests, blocked users.
+    listConversations @24 :ListConversations;  # The user's conversation list, one page.
+    setConversationFlags @25 :ConversationFlags;  # Mute or pin a conversation.
   }
 }
 
@@ -358,6 +394,7 @@ struct Result {
     receipts @8 :ReceiptPage;  # Answer to readReceipts.
     relations @9 :RelationPage;  # Answer to listRelations.
     relation @10 :Relation;      # Answer to the friend and block requests: the relation now.
+    conversations @11 :ConversationPage;  # Answer to listConversations.
   }
 }
 

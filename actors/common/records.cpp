@@ -65,7 +65,8 @@ capnp::Data::Reader as_data(const std::string& s) {
 
 }  // namespace
 
-std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms) {
+std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms,
+                           std::uint64_t number) {
   schema::message_builder message;
   auto m = message.initRoot<wire::Message>();
   m.setConversation(r.conversation);
@@ -80,6 +81,8 @@ std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64
   for (unsigned i = 0; i < r.mentions.size(); ++i) mentions.set(i, r.mentions[i]);
   m.setKind(static_cast<wire::MessageKind>(r.kind));
   m.setTarget(r.target);
+  m.setMentionsAll(r.mention_all);
+  m.setNumber(number);
   return schema::encode_bytes(message);
 }
 
@@ -91,6 +94,9 @@ std::optional<message_facts> read_message_facts(const std::string& stored) {
     f.kind = static_cast<std::uint16_t>(m.getKind());
     f.state = static_cast<std::uint16_t>(m.getState());
     for (auto seq : m.getEdits()) f.edits.push_back(seq);
+    for (auto u : m.getMentions()) f.mentions.emplace_back(u.cStr(), u.size());
+    f.mentions_all = m.getMentionsAll();
+    f.number = m.getNumber();
     return f;
   });
 }
@@ -136,6 +142,7 @@ std::string rewrite_message(const std::string& stored, const send_request& chang
                        : wire::MessageState::DELETED);
         m.setBody(capnp::Data::Reader());
         m.initMentions(0);
+        m.setMentionsAll(false);
         break;
       default:
         break;

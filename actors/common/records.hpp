@@ -18,8 +18,10 @@ std::uint64_t now_us();
 /// `unix_ms` as UTC ISO 8601 to the second ("2026-12-03T10:00:00Z"), for messages to people.
 std::string iso_time(std::uint64_t unix_ms);
 
-/// A stored wire::Message for `r` at `seq`, `timestamp_ms`.
-std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms);
+/// A stored wire::Message for `r` at `seq`, `timestamp_ms`; `number`: messages (kind normal)
+/// up to and including it.
+std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64_t timestamp_ms,
+                           std::uint64_t number);
 /// The timestamp of a stored message; nullopt if the bytes are not a message.
 std::optional<std::uint64_t> message_timestamp(const std::string& stored);
 
@@ -30,6 +32,9 @@ struct message_facts {
   std::uint16_t kind = 0;   ///< wire::MessageKind value.
   std::uint16_t state = 0;  ///< wire::MessageState value.
   std::vector<std::uint64_t> edits;
+  std::vector<std::string> mentions;
+  bool mentions_all = false;
+  std::uint64_t number = 0;  ///< Messages (kind normal) up to and including it.
 };
 /// The facts of a stored message; nullopt if the bytes are not a message.
 std::optional<message_facts> read_message_facts(const std::string& stored);

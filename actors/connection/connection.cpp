@@ -26,12 +26,9 @@ namespace {
 using schema::text;
 using wire_frame = wire::ClientFrame;
 
-/// The entity serving reads of a checked conversation: the conversation itself for a direct
-/// one, the group (which checks membership) for a group one.
 entity_handle<conversation_log> log_of(const runtime::conversation_ref& ref,
                                        const std::string& conversation) {
-  if (ref.is_group) return group::of(ref.group);
-  return conversation::of(conversation);
+  return conversation_log_of(ref, conversation);
 }
 
 }  // namespace
@@ -152,6 +149,10 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_relate(id, relation_op::unblock, text(frame.getUnblock().getUser()));
     case wire_frame::LIST_RELATIONS:
       return on_list_relations(id, frame.getListRelations());
+    case wire_frame::LIST_CONVERSATIONS:
+      return on_list_conversations(id, frame.getListConversations());
+    case wire_frame::SET_CONVERSATION_FLAGS:
+      return on_set_conversation_flags(id, frame.getSetConversationFlags());
     case wire_frame::CREATE_GROUP:
       return on_create_group(id, frame.getCreateGroup());
     case wire_frame::JOIN_GROUP:
@@ -369,6 +370,22 @@ void connection::on_list_relations(request_ref id, wire::ListRelations::Reader l
   }
   request(user::of(user_), replier<relation_page>(id, fill_relations), error_replier(id),
           relations_atom::value, filter, after, page_limit(l.getLimit(), svc_.options));
+}
+
+void connection::on_list_conversations(request_ref id, wire::ListConversations::Reader l) {
+  const std::string cursor = text(l.getCursor());
+  if (cursor.size() > 512) return reply_error(id, errc::bad_request, "not a cursor of this list");
+  request(user::of(user_), replier<conversation_list>(id, fill_conversations), error_replier(id),
+          convlist_atom::value, cursor, page_limit(l.getLimit(), svc_.options));
+}
+
+void connection::on_set_conversation_flags(request_ref id, wire::ConversationFlags::Reader f) {
+  const std::string conversation = text(f.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (!checked) return reply_error(id, checked.error());
+  request(
+      user::of(user_), [this, id](bool) { reply_ok(id); }, error_replier(id), flags_atom::value,
+      conversation, f.getMuted(), f.getPinned());
 }
 
 void connection::on_typing(request_ref id, wire::Typing::Reader t) {

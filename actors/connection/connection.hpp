@@ -139,6 +139,8 @@ class connection {
   void on_relate(request_ref id, relation_op op, const std::string& other,
                  const std::string& message = {});
   void on_list_relations(request_ref id, wire::ListRelations::Reader l);
+  void on_list_conversations(request_ref id, wire::ListConversations::Reader l);
+  void on_set_conversation_flags(request_ref id, wire::ConversationFlags::Reader f);
   void on_create_group(request_ref id, wire::CreateGroup::Reader c);
   void on_join_group(request_ref id, wire::GroupRef::Reader g);
   void on_leave_group(request_ref id, wire::GroupRef::Reader g);

@@ -117,6 +117,31 @@ void fill_relations(wire::Result::Builder r, const relation_page& page) {
   }
 }
 
+void fill_conversations(wire::Result::Builder r, const conversation_list& list) {
+  auto page = r.initConversations();
+  page.setNextCursor(list.next_cursor);
+  page.setHasMore(list.has_more);
+  auto entries = page.initEntries(static_cast<unsigned>(list.entries.size()));
+  for (unsigned i = 0; i < list.entries.size(); ++i) {
+    const auto& e = list.entries[i];
+    auto out = entries[i];
+    out.setConversation(e.conversation);
+    out.setLastSeq(e.last_seq);
+    out.setLastActivityMs(e.last_ms);
+    if (!e.last_entry.empty()) {
+      auto words = schema::words_from_bytes(e.last_entry);
+      auto stored = schema::read_frame(words, capnp::ReaderOptions());
+      out.setLastMessage(stored.getRoot<wire::Message>());
+      out.setHasLastMessage(true);
+    }
+    out.setReadSeq(e.read_seq);
+    out.setUnread(e.unread);
+    out.setUnreadMentions(e.unread_mentions);
+    out.setMuted(e.muted);
+    out.setPinned(e.pinned);
+  }
+}
+
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head) {
   auto ok = r.initLogin();
   ok.setUserId(user);

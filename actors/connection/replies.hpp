@@ -38,6 +38,8 @@ void fill_group(wire::Result::Builder r, const group_info& g);
 void fill_receipts(wire::Result::Builder r, const read_receipts& receipts);
 /// A ListRelations' answer.
 void fill_relations(wire::Result::Builder r, const relation_page& page);
+/// A ListConversations' answer.
+void fill_conversations(wire::Result::Builder r, const conversation_list& list);
 /// A Login's answer: who is logged in, and the durable head of their inbox.
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head);
 

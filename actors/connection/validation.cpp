@@ -55,11 +55,13 @@ result<validated_send> validate_send(wire::Send::Reader s, const std::string& us
     if (!runtime::valid_name(text(m))) return bad_request("invalid user id in mentions");
     r.mentions.push_back(text(m));
   }
+  r.mention_all = s.getMentionAll();
   auto target = s.getTarget();
   if (target.isUser()) {
     const std::string peer = text(target.getUser());
     if (!runtime::valid_name(peer)) return bad_request("invalid user id");
     if (peer == user) return bad_request("cannot message yourself");
+    if (r.mention_all) return bad_request("@all is for groups");
     r.conversation = runtime::dm_conversation(user, peer);
     v.entity = runtime::conversation_entity(r.conversation);
   } else if (target.isGroup()) {

@@ -118,6 +118,11 @@ class conversation_actor final : public entity_actor {
           }
           return std::uint64_t{1};
         },
+        [this](summary_atom, const std::string& reader,
+               std::uint64_t floor) -> caf::result<conversation_summary> {
+          if (auto refused = check_reader(reader)) return refused;
+          return summary(reader, floor);
+        },
         [this](peers_atom, const std::string& user,
                std::uint16_t change) -> caf::result<std::uint64_t> {
           return change_peers(user, static_cast<peer_change>(change));
@@ -219,9 +224,61 @@ class conversation_actor final : public entity_actor {
     if (last_seq_ > 0) {
       auto stored = log_.at(last_seq_);
       if (!stored) return stored.error();
-      if (*stored) last_ts_ = message_timestamp(**stored).value_or(0);
+      if (*stored) {
+        if (auto facts = read_message_facts(**stored)) {
+          last_ts_ = facts->timestamp_ms;
+          last_number_ = facts->number;
+        }
+      }
     }
     return {};
+  }
+
+  /// The reader's conversation list entry: last entry, read cursor, unread messages and
+  /// mentions after max(cursor, floor).
+  caf::result<conversation_summary> summary(const std::string& reader, std::uint64_t floor) {
+    conversation_summary out;
+    out.conversation = conversation_;
+    out.last_seq = last_seq_;
+    out.last_ms = last_ts_;
+    auto index = cursors();
+    if (!index) return storage_error(index.error());
+    out.read_seq = (*index)->of(reader);
+    const std::uint64_t from = std::max(out.read_seq, floor);
+    if (last_seq_ > floor) {
+      auto last = current(last_seq_);
+      if (!last) return storage_error(last.error());
+      if (*last) out.last_entry = **last;
+    }
+    std::uint64_t read_number = 0;
+    if (from > 0 && from <= last_seq_) {
+      auto at = current(from);
+      if (!at) return storage_error(at.error());
+      if (*at) {
+        if (auto facts = read_message_facts(**at)) read_number = facts->number;
+      }
+    }
+    out.unread =
+        static_cast<std::uint32_t>(last_number_ > read_number ? last_number_ - read_number : 0);
+    auto mentions = count_mentions(reader, from);
+    if (!mentions) return storage_error(mentions.error());
+    out.unread_mentions = *mentions;
+    return out;
+  }
+
+  /// Mentions of `user` (and @all) after seq `after`, at most max_counted_mentions.
+  result<std::uint32_t> count_mentions(const std::string& user, std::uint64_t after) const {
+    constexpr std::size_t max_counted_mentions = 1000;
+    std::uint32_t total = 0;
+    for (const std::string& who : {user, std::string()}) {
+      const std::string begin = mention_key(who, after + 1);
+      std::string prefix = store::record_prefix(id_, store::record::mention) + who;
+      prefix.push_back('\0');
+      auto found = svc_.db->scan(shard_, begin, store::prefix_end(prefix), max_counted_mentions);
+      if (!found) return found.error();
+      total += static_cast<std::uint32_t>(found->size());
+    }
+    return std::min<std::uint32_t>(total, max_counted_mentions);
   }
 
   static std::string dedupe_suffix(const send_request& r) {
@@ -344,7 +401,7 @@ class conversation_actor final : public entity_actor {
   /// Takes the next seq for `r` and writes it; `waiters` are answered once it is durable (or
   /// at once, if `r` is a change its target refuses).
   void store_message(send_request& r, const std::string& dedupe, std::vector<ack_promise> waiters) {
-    std::vector<std::pair<std::uint64_t, std::string>> rewrites;
+    change_plan plan;
     if (r.kind != 0) {
       auto prepared = prepare_change(r, last_seq_ + 1);
       if (!prepared) {
@@ -352,20 +409,29 @@ class conversation_actor final : public entity_actor {
         for (auto& w : waiters) w.deliver(refusal);
         return;
       }
-      rewrites = std::move(*prepared);
+      plan = std::move(*prepared);
     }
     const std::string dedupe_key = store::named_key(id_, store::record::dedupe, dedupe);
     const std::uint64_t seq = ++last_seq_;
     last_ts_ = std::max(now_ms(), last_ts_);
+    if (r.kind == 0) ++last_number_;
     r.conversation = conversation_;
     send_ack ack{conversation_, seq, last_ts_};
-    std::string message = encode_message(r, seq, last_ts_);
+    std::string message = encode_message(r, seq, last_ts_, last_number_);
 
     store::write_batch batch;
     log_.append(batch, seq, message);
-    for (auto& [target, bytes] : rewrites) {
+    for (auto& [target, bytes] : plan.rewrites) {
       log_.rewrite(batch, target, bytes);
       unsettled_[target] = {seq, std::move(bytes)};
+    }
+    for (auto& key : plan.erase) batch.erase(shard_, key);
+    if (r.kind == 0) {
+      for (const auto& user : r.mentions) {
+        if (user != r.sender) batch.put(shard_, mention_key(user, seq), std::string());
+      }
+      if (r.mention_all) batch.put(shard_, mention_key(std::string(), seq), std::string());
+      mark_own_read(batch, r.sender, seq);
     }
     batch.put(shard_, dedupe_key, store::encode_u64(seq) + store::encode_u64(last_ts_));
     batch.event(shard_, encode_message_stored(r, seq, last_ts_));
@@ -377,7 +443,7 @@ class conversation_actor final : public entity_actor {
                            last_ts_};
     }
     std::vector<std::uint64_t> targets;
-    for (auto& rewrite : rewrites) targets.push_back(rewrite.first);
+    for (auto& rewrite : plan.rewrites) targets.push_back(rewrite.first);
     sending_.emplace(dedupe, in_flight_send{ack, std::move(waiters)});
     commit(std::move(batch),
            [this, dedupe, seq, targets = std::move(targets), message = std::move(message),
@@ -401,9 +467,31 @@ class conversation_actor final : public entity_actor {
            });
   }
 
+  /// What a change writes besides its own entry.
+  struct change_plan {
+    std::vector<std::pair<std::uint64_t, std::string>> rewrites;  ///< seq -> new content
+    std::vector<std::string> erase;  ///< Keys that go (a removed message's mentions).
+  };
+
+  /// The key marking that message `seq` mentions `user` ("" for @all).
+  std::string mention_key(const std::string& user, std::uint64_t seq) const {
+    std::string name = user;
+    name.push_back('\0');
+    name += store::encode_u64(seq);
+    return store::named_key(id_, store::record::mention, name);
+  }
+
+  /// A sender has read what it answers: its read cursor moves to its own message, in the
+  /// message's batch (no push: the peer learns of reads from markRead only).
+  void mark_own_read(store::write_batch& batch, const std::string& sender, std::uint64_t seq) {
+    if (sender.empty()) return;  // the app's system messages
+    batch.put(shard_, store::named_key(id_, store::record::read_cursor, sender),
+              store::encode_u64(seq));
+    if (cursors_) cursors_->set(sender, seq);
+  }
+
   /// The rewrites a change of `r.target` (taking seq `change_seq`) makes, or why it may not.
-  result<std::vector<std::pair<std::uint64_t, std::string>>> prepare_change(
-      const send_request& r, std::uint64_t change_seq) {
+  result<change_plan> prepare_change(const send_request& r, std::uint64_t change_seq) {
     using kind = wire::MessageKind;
     using state = wire::MessageState;
     const auto k = static_cast<kind>(r.kind);
@@ -442,14 +530,16 @@ class conversation_actor final : public entity_actor {
     } else if (k != kind::RECALL && k != kind::DELETE_FOR_EVERYONE) {
       return error{errc::bad_request, "unknown message change"};
     }
-    std::vector<std::pair<std::uint64_t, std::string>> out;
-    out.emplace_back(r.target, rewrite_message(**stored, r, change_seq));
+    change_plan out;
+    out.rewrites.emplace_back(r.target, rewrite_message(**stored, r, change_seq));
     if (k != kind::EDIT) {
       for (std::uint64_t edit : facts->edits) {
         auto entry = current(edit);
         if (!entry) return from_caf(storage_error(entry.error()));
-        if (*entry) out.emplace_back(edit, strip_body(**entry));
+        if (*entry) out.rewrites.emplace_back(edit, strip_body(**entry));
       }
+      for (const auto& user : facts->mentions) out.erase.push_back(mention_key(user, r.target));
+      if (facts->mentions_all) out.erase.push_back(mention_key(std::string(), r.target));
     }
     return out;
   }
@@ -648,6 +738,7 @@ class conversation_actor final : public entity_actor {
   store::seq_log log_;
   std::uint64_t last_seq_ = 0;
   std::uint64_t last_ts_ = 0;
+  std::uint64_t last_number_ = 0;  ///< Messages (kind normal) in the log.
   std::unordered_map<std::string, in_flight_send> sending_;
   std::deque<judged_send> judging_;
   std::uint64_t judge_counter_ = 0;

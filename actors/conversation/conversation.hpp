@@ -35,7 +35,10 @@ using conversation_log = caf::typed_actor<
     caf::replies_to<read_atom, std::string, std::uint64_t>::with<std::uint64_t>,
     // (reader, seqs): how many others have read each seq, and (direct and system
     // conversations) every participant's read cursor.
-    caf::replies_to<receipts_atom, std::string, std::vector<std::uint64_t>>::with<read_receipts>>;
+    caf::replies_to<receipts_atom, std::string, std::vector<std::uint64_t>>::with<read_receipts>,
+    // (reader, floor): the reader's entry of its conversation list (nothing at or below floor
+    // counts or shows: a group member's join point).
+    caf::replies_to<summary_atom, std::string, std::uint64_t>::with<conversation_summary>>;
 
 namespace conversation {
 

@@ -93,6 +93,9 @@ class group_actor final : public entity_actor {
         },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
           if (auto err = check_reader(r.sender)) return err;  // a member, or the app's system
+          if (r.mention_all && r.sender != by_app && find(r.sender)->role == role_member) {
+            return make_error(errc::forbidden, "only admins mention everyone in " + group_);
+          }
           if (r.kind != 0) {
             // An edit, recall or delete: admins (and the app) may recall or delete any
             // message of this group, never one from before its creation.
@@ -121,6 +124,12 @@ class group_actor final : public entity_actor {
         [this](head_atom, std::string& user) -> caf::result<std::uint64_t> {
           if (auto err = check_member(user)) return err;
           return forward<std::uint64_t>(head_atom::value, user);
+        },
+        [this](summary_atom, std::string& user,
+               std::uint64_t floor) -> caf::result<conversation_summary> {
+          if (auto err = check_member(user)) return err;
+          return forward<conversation_summary>(summary_atom::value, user,
+                                               std::max(floor, visible_after(user)));
         },
         [this](read_atom, std::string& user, std::uint64_t seq) -> caf::result<std::uint64_t> {
           if (auto err = check_member(user)) return err;

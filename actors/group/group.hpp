@@ -40,3 +40,15 @@ inline entity_handle<interface> of(const std::string& group) {
 }
 
 }  // namespace parley::actors::group
+
+namespace parley::actors {
+
+/// The entity serving reads of a checked conversation to its users: the conversation itself
+/// for a direct or system one, the group (which checks membership) for a group one.
+inline entity_handle<conversation_log> conversation_log_of(const runtime::conversation_ref& ref,
+                                                           const std::string& conversation) {
+  if (ref.is_group) return group::of(ref.group);
+  return conversation::of(conversation);
+}
+
+}  // namespace parley::actors

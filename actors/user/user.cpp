@@ -14,7 +14,7 @@
 // requests lapse after friend_request_ttl (treated as absent from then on).
 
 #include "user/user.hpp"
-#include "conversation/conversation.hpp"
+#include "group/group.hpp"
 #include "presence/presence.hpp"
 
 #include "common/entity_actor.hpp"
@@ -68,7 +68,7 @@ class user_actor final : public entity_actor {
           if (conversations_.count(conversation) > 0) return true;  // a member already
           const auto groups =
               std::count_if(conversations_.begin(), conversations_.end(),
-                            [](const std::string& c) { return c.rfind("group/", 0) == 0; });
+                            [](const auto& c) { return c.first.rfind("group/", 0) == 0; });
           if (static_cast<std::size_t>(groups) >= svc_.options.max_groups_per_user) {
             return make_error(errc::limit_exceeded, user_ + " is in " + std::to_string(groups) +
                                                         " groups, the most allowed");
@@ -87,7 +87,11 @@ class user_actor final : public entity_actor {
           return on_peer(static_cast<peer_op>(op), from, message, expires_ms);
         },
         [this](relations_atom, std::uint16_t filter, std::string& after, std::uint32_t limit)
-            -> caf::result<relation_page> { return relations_after(filter, after, limit); });
+            -> caf::result<relation_page> { return relations_after(filter, after, limit); },
+        [this](flags_atom, std::string& conversation, bool muted,
+               bool pinned) -> caf::result<bool> { return set_flags(conversation, muted, pinned); },
+        [this](convlist_atom, std::string& cursor, std::uint32_t limit)
+            -> caf::result<conversation_list> { return list_conversations(cursor, limit); });
   }
 
  private:
@@ -98,7 +102,10 @@ class user_actor final : public entity_actor {
     const std::string prefix = store::record_prefix(id_, store::record::membership);
     auto entries = svc_.db->scan(shard_, prefix, store::prefix_end(prefix), SIZE_MAX);
     if (!entries) return entries.error();
-    for (auto& e : *entries) conversations_.insert(e.key.substr(prefix.size()));
+    for (auto& e : *entries) {
+      conversations_[e.key.substr(prefix.size())] =
+          e.value.empty() ? 0 : static_cast<std::uint8_t>(e.value[0]);
+    }
     auto stored = svc_.db->get(shard_, stored_key_);
     if (!stored) return stored.error();
     stored_bytes_ = *stored ? store::decode_u64(**stored) : 0;
@@ -109,6 +116,131 @@ class user_actor final : public entity_actor {
       if (auto r = decode_relation(e.value)) relations_[e.key.substr(related.size())] = *r;
     }
     return {};
+  }
+
+  // -- conversation list --------------------------------------------------------------------------
+
+  static constexpr std::uint8_t flag_muted = 1;
+  static constexpr std::uint8_t flag_pinned = 2;
+
+  caf::result<bool> set_flags(const std::string& conversation, bool muted, bool pinned) {
+    auto it = conversations_.find(conversation);
+    if (it == conversations_.end()) {
+      return make_error(errc::not_found, "no conversation " + conversation + " for " + user_);
+    }
+    const auto flags =
+        static_cast<std::uint8_t>((muted ? flag_muted : 0) | (pinned ? flag_pinned : 0));
+    it->second = flags;
+    store::write_batch batch;
+    batch.put(shard_, store::named_key(id_, store::record::membership, conversation),
+              flags == 0 ? std::string() : std::string(1, static_cast<char>(flags)));
+    auto rp = make_response_promise<bool>();
+    commit(std::move(batch), [rp](const error& st) mutable {
+      if (st.ok())
+        rp.deliver(true);
+      else
+        rp.deliver(storage_error(st));
+    });
+    return rp;
+  }
+
+  /// Where a list entry sorts: pinned first, then newest activity first, then by id.
+  struct list_position {
+    bool pinned = false;
+    std::uint64_t last_ms = 0;
+    std::string conversation;
+
+    bool operator<(const list_position& o) const {
+      if (pinned != o.pinned) return pinned;
+      if (last_ms != o.last_ms) return last_ms > o.last_ms;
+      return conversation < o.conversation;
+    }
+    /// "<0|1>:<ms>:<conversation>": the cursor a page ends at.
+    std::string cursor() const {
+      return std::string(pinned ? "1" : "0") + ":" + std::to_string(last_ms) + ":" + conversation;
+    }
+    static std::optional<list_position> parse(const std::string& cursor) {
+      const auto a = cursor.find(':');
+      const auto b = a == std::string::npos ? a : cursor.find(':', a + 1);
+      if (b == std::string::npos || a != 1 || (cursor[0] != '0' && cursor[0] != '1')) {
+        return std::nullopt;
+      }
+      list_position p;
+      p.pinned = cursor[0] == '1';
+      const std::string ms = cursor.substr(a + 1, b - a - 1);
+      if (ms.empty() || ms.size() > 20 || ms.find_first_not_of("0123456789") != std::string::npos) {
+        return std::nullopt;
+      }
+      p.last_ms = std::stoull(ms);
+      p.conversation = cursor.substr(b + 1);
+      return p;
+    }
+  };
+
+  /// One page of the user's conversations: every conversation is asked for its entry (its
+  /// last entry, unread counts: read diffusion, so a large group's message writes nothing per
+  /// member), then they are ordered and cut after `cursor`.
+  caf::result<conversation_list> list_conversations(const std::string& cursor,
+                                                    std::uint32_t limit) {
+    std::optional<list_position> after;
+    if (!cursor.empty()) {
+      after = list_position::parse(cursor);
+      if (!after) return make_error(errc::bad_request, "not a cursor of this list");
+    }
+    const std::size_t want = limit == 0 ? svc_.options.default_page
+                                        : std::min<std::size_t>(limit, svc_.options.max_page);
+    auto rp = make_response_promise<conversation_list>();
+    struct gathering {
+      std::vector<conversation_summary> found;
+      std::size_t waiting = 0;
+      bool failed = false;
+    };
+    auto state = std::make_shared<gathering>();
+    state->waiting = conversations_.size();
+    auto finish = [state, after, want, rp]() mutable {
+      std::vector<std::pair<list_position, conversation_summary*>> order;
+      for (auto& s : state->found) order.push_back({{s.pinned, s.last_ms, s.conversation}, &s});
+      std::sort(order.begin(), order.end(),
+                [](const auto& x, const auto& y) { return x.first < y.first; });
+      conversation_list page;
+      for (auto& [position, entry] : order) {
+        if (after && !(*after < position)) continue;
+        if (page.entries.size() == want) {
+          page.has_more = true;
+          break;
+        }
+        page.next_cursor = position.cursor();
+        page.entries.push_back(std::move(*entry));
+      }
+      rp.deliver(std::move(page));
+    };
+    if (state->waiting == 0) {
+      finish();
+      return rp;
+    }
+    for (const auto& [conversation, flags] : conversations_) {
+      auto ref = runtime::parse_conversation(conversation);
+      if (!ref) {  // not a conversation id (cannot happen: only checked ids are recorded)
+        if (--state->waiting == 0) finish();
+        continue;
+      }
+      const bool muted = (flags & flag_muted) != 0, pinned = (flags & flag_pinned) != 0;
+      ask(
+          this, svc_, conversation_log_of(*ref, conversation),
+          [state, finish, muted, pinned](conversation_summary& s) mutable {
+            s.muted = muted;
+            s.pinned = pinned;
+            state->found.push_back(std::move(s));
+            if (--state->waiting == 0 && !state->failed) finish();
+          },
+          [state, rp](caf::error& err) mutable {
+            if (state->failed) return;
+            state->failed = true;  // one answer for the request: the first failure
+            rp.deliver(std::move(err));
+          },
+          summary_atom::value, user_, std::uint64_t{0});
+    }
+    return rp;
   }
 
   // -- relations ----------------------------------------------------------------------------------
@@ -399,7 +531,7 @@ class user_actor final : public entity_actor {
     store::write_batch batch;
     if (k == kind::CONVERSATION_STARTED || k == kind::GROUP_JOINED) {
       // Idempotent: announcing a conversation the user already has records nothing.
-      if (!conversations_.insert(conversation).second) return std::uint64_t{0};
+      if (!conversations_.emplace(conversation, 0).second) return std::uint64_t{0};
       batch.put(shard_, membership_key, std::string());
     } else if (k == kind::GROUP_LEFT || k == kind::KICKED_FROM_GROUP ||
                k == kind::GROUP_DISMISSED) {
@@ -459,7 +591,8 @@ class user_actor final : public entity_actor {
   std::uint64_t stored_bytes_ = 0;  ///< Of the quota: spent or leased to connections.
   store::seq_log inbox_;
   std::uint64_t inbox_head_ = 0;
-  std::set<std::string> conversations_;
+  /// The user's conversations, with its flags for each (flag_muted, flag_pinned).
+  std::map<std::string, std::uint8_t> conversations_;
   std::map<std::string, relation_record> relations_;  ///< Other user -> relation (lapsed too).
 };
 

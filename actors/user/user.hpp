@@ -36,8 +36,11 @@ using interface = caf::typed_actor<
     caf::replies_to<peerrel_atom, std::uint16_t, std::string, std::string,
                     std::uint64_t>::with<std::uint16_t>,
     // (wire::Relation filter or none, after user, limit): the user's relations by user id.
-    caf::replies_to<relations_atom, std::uint16_t, std::string,
-                    std::uint32_t>::with<relation_page>>;
+    caf::replies_to<relations_atom, std::uint16_t, std::string, std::uint32_t>::with<relation_page>,
+    // (conversation, muted, pinned): the user's flags of one of its conversations.
+    caf::replies_to<flags_atom, std::string, bool, bool>::with<bool>,
+    // (cursor, limit): a page of the user's conversation list (ConversationPage).
+    caf::replies_to<convlist_atom, std::string, std::uint32_t>::with<conversation_list>>;
 
 /// The user with this name (well formed).
 inline entity_handle<interface> of(const std::string& user) {

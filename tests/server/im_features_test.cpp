@@ -92,13 +92,13 @@ BOOST_AUTO_TEST_CASE(a_direct_read_is_pushed_to_the_peer_and_answered_to_a_devic
   BOOST_TEST(counts(r) == (std::vector<std::uint32_t>{1, 1, 0}), boost::test_tools::per_element());
   BOOST_TEST_REQUIRE(r.cursors.size() == 2u);
   BOOST_TEST(r.cursors[0].user == "alice");
-  BOOST_TEST(r.cursors[0].seq == 0u);
+  BOOST_TEST(r.cursors[0].seq == 3u);  // a sender has read what it sent
   BOOST_TEST(r.cursors[1].user == "bob");
   BOOST_TEST(r.cursors[1].seq == 2u);
-  // Bob's own reads do not count for bob.
+  // Bob's own reads do not count for bob; alice has read what she sent.
   auto own = bob->read_receipts("dm/alice/bob", {1, 2, 3});
   require_ok(own);
-  BOOST_TEST(counts(own) == (std::vector<std::uint32_t>{0, 0, 0}),
+  BOOST_TEST(counts(own) == (std::vector<std::uint32_t>{1, 1, 1}),
              boost::test_tools::per_element());
   // Bob's other devices learn of it by the inbox (readMarked), as before.
   auto phone = node.login("bob", "phone");
@@ -140,12 +140,13 @@ BOOST_AUTO_TEST_CASE(a_group_answers_how_many_others_read_each_message) {
   require_ok(r);
   BOOST_TEST(counts(r) == (std::vector<std::uint32_t>{2, 1, 1}), boost::test_tools::per_element());
   BOOST_TEST(r.cursors.empty());  // groups answer counts, not who
-  // The asker is never counted: bob sees carol only, until alice reads too.
+  // The asker is never counted: bob sees carol and alice (who read what she sent).
   auto b = bob->read_receipts("group/crew", {s1, s2, s3});
-  BOOST_TEST(counts(b) == (std::vector<std::uint32_t>{1, 0, 0}), boost::test_tools::per_element());
-  require_ok(alice->mark_read("group/crew", s2));
+  BOOST_TEST(counts(b) == (std::vector<std::uint32_t>{2, 1, 1}), boost::test_tools::per_element());
+  auto dave = node.login("dave");
+  require_ok(dave->mark_read("group/crew", s2));
   b = bob->read_receipts("group/crew", {s1, s2, s3});
-  BOOST_TEST(counts(b) == (std::vector<std::uint32_t>{2, 1, 0}), boost::test_tools::per_element());
+  BOOST_TEST(counts(b) == (std::vector<std::uint32_t>{3, 2, 1}), boost::test_tools::per_element());
   // No read notices are pushed in groups: alice's next push is carol's message.
   require_ok(carol->send_to_group("crew", "c1", "hello"));
   auto next = alice->next_push(10s);
@@ -525,6 +526,161 @@ BOOST_AUTO_TEST_CASE(an_unanswered_request_lapses) {
   BOOST_TEST(relations_of(*alice).empty());
   BOOST_TEST(relations_of(*bob).empty());
   BOOST_TEST((alice->request_friend("bob").relation == relation::REQUEST_SENT));  // anew
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Every entry of `c`'s conversation list, paging with `limit`.
+std::vector<client::conversation_entry> list_all(client::connection& c, std::uint32_t limit = 0) {
+  std::vector<client::conversation_entry> all;
+  std::string cursor;
+  for (;;) {
+    auto page = c.list_conversations(cursor, limit);
+    require_ok(page);
+    for (auto& e : page.conversations) all.push_back(std::move(e));
+    if (!page.has_more) return all;
+    cursor = page.next_cursor;
+  }
+}
+
+std::vector<std::string> names(const std::vector<client::conversation_entry>& entries) {
+  std::vector<std::string> out;
+  for (auto& e : entries) out.push_back(e.conversation);
+  return out;
+}
+
+const client::conversation_entry& entry_of(const std::vector<client::conversation_entry>& all,
+                                           const std::string& conversation) {
+  auto it = std::find_if(all.begin(), all.end(),
+                         [&](const auto& e) { return e.conversation == conversation; });
+  if (it == all.end()) throw std::runtime_error("no entry " + conversation);
+  return *it;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conversation_list)
+
+BOOST_AUTO_TEST_CASE(one_request_lists_every_conversation_newest_first_with_unread_counts) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto carol = node.login("carol");
+  require_ok(bob->send_to_user("alice", "b1", "hi alice"));
+  require_ok(bob->send_to_user("alice", "b2", "are you there?"));
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->add_member("crew", "bob"));
+  require_ok(alice->add_member("crew", "carol"));
+  require_ok(carol->send_to_group("crew", "c1", "morning"));
+  require_ok(carol->send_to_group("crew", "c2", "alice, look", 0, {"alice"}));
+  auto last = carol->send_to_group("crew", "c3", "anyone?");
+  require_ok(last);
+
+  auto list = list_all(*alice);
+  BOOST_TEST((names(list) == std::vector<std::string>{"group/crew", "dm/alice/bob"}),
+             boost::test_tools::per_element());
+  const auto& crew = entry_of(list, "group/crew");
+  BOOST_TEST(crew.unread == 3u);
+  BOOST_TEST(crew.unread_mentions == 1u);
+  BOOST_TEST(crew.last_seq == last.seq);
+  BOOST_TEST_REQUIRE(crew.last_message.has_value());
+  BOOST_TEST(crew.last_message->body == "anyone?");
+  const auto& dm = entry_of(list, "dm/alice/bob");
+  BOOST_TEST(dm.unread == 2u);
+  BOOST_TEST(dm.unread_mentions == 0u);
+  BOOST_TEST(dm.read_seq == 0u);
+
+  // Reading clears the counts; sending moves the sender's cursor and the conversation up.
+  require_ok(alice->mark_read("group/crew", last.seq));
+  require_ok(alice->send_to_user("bob", "a1", "here"));
+  list = list_all(*alice);
+  BOOST_TEST((names(list) == std::vector<std::string>{"dm/alice/bob", "group/crew"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(entry_of(list, "group/crew").unread == 0u);
+  BOOST_TEST(entry_of(list, "group/crew").unread_mentions == 0u);
+  BOOST_TEST(entry_of(list, "dm/alice/bob").unread == 0u);
+  BOOST_TEST(entry_of(list, "dm/alice/bob").read_seq == 3u);
+  // Bob has one unread (alice's answer): his own messages never count.
+  BOOST_TEST(entry_of(list_all(*bob), "dm/alice/bob").unread == 1u);
+
+  // Pinned first whatever its age; muted shown as such; pages of one walk the same order.
+  require_ok(alice->set_conversation_flags("group/crew", false, true));
+  require_ok(alice->set_conversation_flags("dm/alice/bob", true, false));
+  auto paged = list_all(*alice, 1);
+  BOOST_TEST((names(paged) == std::vector<std::string>{"group/crew", "dm/alice/bob"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(entry_of(paged, "group/crew").pinned);
+  BOOST_TEST(!entry_of(paged, "group/crew").muted);
+  BOOST_TEST(entry_of(paged, "dm/alice/bob").muted);
+  // Flags are the user's: bob's list is unchanged.
+  for (auto& e : list_all(*bob)) BOOST_TEST((!e.pinned && !e.muted));
+}
+
+BOOST_AUTO_TEST_CASE(mentions_count_for_the_mentioned_and_go_with_a_recall) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->add_member("crew", "bob"));
+  require_ok(alice->add_member("crew", "carol"));
+  auto carol = node.login("carol");
+  // @all: the owner (and admins) only, in groups only.
+  BOOST_TEST(
+      (bob->send_to_group("crew", "b1", "@all hey", 0, {}, true).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->call([](wire::ClientFrame::Builder f) {
+                   auto s = f.initSend();
+                   s.getTarget().setUser("alice");
+                   s.setClientMsgId("x");
+                   s.setBody(capnp::Data::Reader(reinterpret_cast<const kj::byte*>("x"), 1));
+                   s.setMentionAll(true);
+                 })
+                  .code == ErrorCode::BAD_REQUEST));
+  require_ok(alice->send_to_group("crew", "a1", "@all meeting at 10", 0, {}, true));
+  BOOST_TEST(entry_of(list_all(*carol), "group/crew").unread_mentions == 1u);
+  auto direct = carol->send_to_group("crew", "c1", "bob?", 0, {"bob"});
+  require_ok(direct);
+  BOOST_TEST(entry_of(list_all(*bob), "group/crew").unread_mentions == 2u);
+  // Senders have read what came before their message: carol's @all is read, alice's own too.
+  BOOST_TEST(entry_of(list_all(*carol), "group/crew").unread_mentions == 0u);
+  BOOST_TEST(entry_of(list_all(*alice), "group/crew").unread_mentions == 0u);
+  require_ok(carol->recall("group/crew", direct.seq, "r1"));
+  BOOST_TEST(entry_of(list_all(*bob), "group/crew").unread_mentions == 1u);
+  // The recall entry is not a message: unread counts messages only.
+  BOOST_TEST(entry_of(list_all(*bob), "group/crew").unread == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_late_member_counts_from_its_join_and_bad_requests_are_refused) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  for (int i = 0; i < 5; ++i)
+    require_ok(alice->send_to_group("crew", "m" + std::to_string(i), "x"));
+  require_ok(alice->add_member("crew", "dave"));
+  auto dave = node.login("dave");
+  auto entry = entry_of(list_all(*dave), "group/crew");
+  BOOST_TEST(entry.unread == 0u);
+  BOOST_TEST(!entry.last_message.has_value());  // nothing dave may read yet
+  require_ok(alice->send_to_group("crew", "m5", "welcome dave"));
+  entry = entry_of(list_all(*dave), "group/crew");
+  BOOST_TEST(entry.unread == 1u);
+  BOOST_TEST_REQUIRE(entry.last_message.has_value());
+  BOOST_TEST(entry.last_message->body == "welcome dave");
+
+  BOOST_TEST((dave->list_conversations("zzz").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((dave->list_conversations("0:x:group/crew").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST(
+      (dave->set_conversation_flags("dm/alice/bob", true, false).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(
+      (dave->set_conversation_flags("dm/alice/dave", true, false).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((dave->set_conversation_flags("nowhere", true, false).code == ErrorCode::BAD_REQUEST));
+  // A new user's list is empty, not an error.
+  auto eve = node.login("eve");
+  auto empty = eve->list_conversations();
+  require_ok(empty);
+  BOOST_TEST(empty.conversations.empty());
+  BOOST_TEST(!empty.has_more);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

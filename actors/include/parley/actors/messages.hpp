@@ -75,6 +75,9 @@ using relate_atom = caf::atom_constant<caf::atom("relate")>;        ///< user: f
 using peerrel_atom = caf::atom_constant<caf::atom("peerrel")>;      ///< user: the other side's op
 using relations_atom = caf::atom_constant<caf::atom("relations")>;  ///< user: list relations
 using peers_atom = caf::atom_constant<caf::atom("peers")>;          ///< conv: friends/blocks
+using summary_atom = caf::atom_constant<caf::atom("summary")>;      ///< group/conv: list entry
+using convlist_atom = caf::atom_constant<caf::atom("convlist")>;    ///< user: conversation list
+using flags_atom = caf::atom_constant<caf::atom("convflags")>;      ///< user: mute/pin
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -101,6 +104,7 @@ struct send_request {
   std::uint64_t target = 0;  ///< The seq a change applies to.
   /// The sender may change others' messages (a group admin or owner; filled by the group).
   bool by_admin = false;
+  bool mention_all = false;  ///< @all (groups; the group refuses it from plain members).
 };
 
 /// Answer to a send: where the message landed.
@@ -194,6 +198,26 @@ struct relation_page {
   bool has_more = false;
 };
 
+/// One conversation as its user's conversation list shows it (wire ConversationEntry).
+struct conversation_summary {
+  std::string conversation;
+  std::uint64_t last_seq = 0;
+  std::uint64_t last_ms = 0;
+  std::string last_entry;  ///< The stored last entry the user may read ("" if none).
+  std::uint64_t read_seq = 0;
+  std::uint32_t unread = 0;
+  std::uint32_t unread_mentions = 0;
+  bool muted = false;   ///< Filled by the user actor.
+  bool pinned = false;  ///< Filled by the user actor.
+};
+
+/// One page of a conversation list.
+struct conversation_list {
+  std::vector<conversation_summary> entries;
+  std::string next_cursor;
+  bool has_more = false;
+};
+
 /// One online session of a user, as an app sees it.
 struct session_info {
   std::string device;
@@ -277,7 +301,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, send_request& x) {
   return f(caf::meta::type_name("parley.send_request"), x.conversation, x.sender, x.device,
            x.client_msg_id, x.content_type, x.body, x.mentions, x.recipients, x.from_app, x.kind,
-           x.target, x.by_admin);
+           x.target, x.by_admin, x.mention_all);
 }
 
 template <class Inspector>
@@ -359,6 +383,17 @@ typename Inspector::result_type inspect(Inspector& f, relation_entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, relation_page& x) {
   return f(caf::meta::type_name("parley.relation_page"), x.entries, x.has_more);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, conversation_summary& x) {
+  return f(caf::meta::type_name("parley.conversation_summary"), x.conversation, x.last_seq,
+           x.last_ms, x.last_entry, x.read_seq, x.unread, x.unread_mentions, x.muted, x.pinned);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, conversation_list& x) {
+  return f(caf::meta::type_name("parley.conversation_list"), x.entries, x.next_cursor, x.has_more);
 }
 
 template <class Inspector>

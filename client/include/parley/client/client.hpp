@@ -49,6 +49,21 @@ struct message {
   wire::MessageState state = wire::MessageState::INTACT;
   std::uint64_t changed_at_seq = 0;  ///< The entry that last changed it.
   std::vector<std::uint64_t> edits;  ///< Seqs of its edit entries.
+  bool mentions_all = false;         ///< @all
+  std::uint64_t number = 0;          ///< Messages (kind normal) up to and including it.
+};
+
+/// One entry of the user's conversation list.
+struct conversation_entry {
+  std::string conversation;
+  std::uint64_t last_seq = 0;
+  std::uint64_t last_activity_ms = 0;
+  std::optional<message> last_message;
+  std::uint64_t read_seq = 0;
+  std::uint32_t unread = 0;
+  std::uint32_t unread_mentions = 0;
+  bool muted = false;
+  bool pinned = false;
 };
 
 /// One participant's read position.
@@ -103,6 +118,8 @@ struct response {
   std::vector<read_cursor> cursors;                ///< readReceipts of a direct conversation
   wire::Relation relation = wire::Relation::NONE;  ///< friend and block requests
   std::vector<relation_entry> relations;           ///< listRelations
+  std::vector<conversation_entry> conversations;   ///< listConversations
+  std::string next_cursor;                         ///< listConversations
 };
 
 /// How a new group admits members and what they read.
@@ -165,9 +182,10 @@ class connection {
   response send_to_user(const std::string& peer, const std::string& client_msg_id,
                         const std::string& body, std::uint32_t content_type = 0,
                         const std::vector<std::string>& mentions = {});
+  /// `mention_all`: @all (admins and the owner only).
   response send_to_group(const std::string& group, const std::string& client_msg_id,
                          const std::string& body, std::uint32_t content_type = 0,
-                         const std::vector<std::string>& mentions = {});
+                         const std::vector<std::string>& mentions = {}, bool mention_all = false);
   response pull(const std::string& conversation, std::uint64_t after_seq, std::uint32_t limit = 0);
   response history_before_seq(const std::string& conversation, std::uint64_t before_seq,
                               std::uint32_t limit = 0);
@@ -211,6 +229,11 @@ class connection {
   /// The user's relations (none: all) after `after_user`, by user id.
   response list_relations(wire::Relation only = wire::Relation::NONE,
                           const std::string& after_user = {}, std::uint32_t limit = 0);
+  /// One page of the user's conversation list ("" for the first; then the answer's
+  /// next_cursor): pinned first, then by last activity.
+  response list_conversations(const std::string& cursor = {}, std::uint32_t limit = 0);
+  /// Mutes or pins one of the user's conversations (for all its devices).
+  response set_conversation_flags(const std::string& conversation, bool muted, bool pinned);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.
@@ -243,8 +266,9 @@ struct sync_state {
   void accept(const inbox_event& e);
 };
 
-/// Syncs the inbox from state.inbox_cursor, then pulls every known conversation from its
-/// cursor. Returns the new messages, in conversation then seq order, or the failed response.
+/// Syncs the inbox from state.inbox_cursor, then reads the conversation list and pulls each
+/// conversation whose last seq is past the device's cursor (and only those). Returns the new
+/// messages, in conversation then seq order, or the failed response.
 std::variant<std::vector<message>, response> catch_up(connection& c, sync_state& state);
 
 /// Every message of `conversation` after `after_seq`, paging forward; or the failed response.

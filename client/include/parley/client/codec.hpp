@@ -24,7 +24,8 @@ void fill_send_to_user(wire::ClientFrame::Builder f, const std::string& peer,
                        std::uint32_t content_type, const std::vector<std::string>& mentions);
 void fill_send_to_group(wire::ClientFrame::Builder f, const std::string& group,
                         const std::string& client_msg_id, const std::string& body,
-                        std::uint32_t content_type, const std::vector<std::string>& mentions);
+                        std::uint32_t content_type, const std::vector<std::string>& mentions,
+                        bool mention_all = false);
 void fill_pull(wire::ClientFrame::Builder f, const std::string& conversation,
                std::uint64_t after_seq, std::uint32_t limit);
 void fill_join_group(wire::ClientFrame::Builder f, const std::string& group);
