@@ -574,6 +574,39 @@ BOOST_AUTO_TEST_CASE(friends_and_blocks_hold_across_nodes_and_shard_moves) {
   require_ok(a->send_to_user(bob, "m3", "back"));
 }
 
+BOOST_AUTO_TEST_CASE(the_conversation_list_gathers_entries_from_every_node_across_a_move) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "la");
+  const auto bob = cluster.user_on(1, "lb");
+  const auto group = cluster.group_on(2, "lg");
+  auto a = cluster.login(1, alice);
+  auto b = cluster.login(2, bob);
+  require_ok(b->send_to_user(alice, "b1", "hi"));
+  require_ok(a->create_group(group, "L"));
+  require_ok(a->add_member(group, bob));
+  require_ok(b->send_to_group(group, "g1", "one", 0, {alice}));
+  require_ok(b->send_to_group(group, "g2", "two"));
+  for (const auto& entity :
+       {runtime::user_entity(alice), runtime::conversation_entity("group/" + group)}) {
+    const auto from = cluster.owner_of(entity);
+    const auto to = (from + 1) % cluster.size();
+    const auto moved =
+        cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
+    BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+    BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  }
+  auto list = a->list_conversations();
+  require_ok(list);
+  BOOST_TEST_REQUIRE(list.conversations.size() == 2u);
+  BOOST_TEST(list.conversations[0].conversation == "group/" + group);  // the newest first
+  BOOST_TEST(list.conversations[0].unread == 2u);
+  BOOST_TEST(list.conversations[0].unread_mentions == 1u);
+  BOOST_TEST_REQUIRE(list.conversations[0].last_message.has_value());
+  BOOST_TEST(list.conversations[0].last_message->body == "two");
+  BOOST_TEST(list.conversations[1].conversation == runtime::dm_conversation(alice, bob));
+  BOOST_TEST(list.conversations[1].unread == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.
