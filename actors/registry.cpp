@@ -36,6 +36,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<conversation_summary>("parley.conversation_summary");
   cfg.add_message_type<std::vector<conversation_summary>>("parley.conversation_summaries");
   cfg.add_message_type<conversation_list>("parley.conversation_list");
+  cfg.add_message_type<presence_entry>("parley.presence_entry");
+  cfg.add_message_type<std::vector<presence_entry>>("parley.presence_entries");
   cfg.add_message_type<session_info>("parley.session_info");
   cfg.add_message_type<std::vector<session_info>>("parley.session_infos");
   cfg.add_message_type<login_spec>("parley.login_spec");

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -65,6 +66,14 @@ std::string relation_name(wire::Relation r) {
   }
 }
 
+std::string show_presence(const client::presence_info& p) {
+  static const char* names[] = {"offline", "online", "away", "busy", "invisible"};
+  const auto i = static_cast<std::size_t>(p.status);
+  std::string line = p.user + " is " + (i < 5 ? names[i] : "?");
+  if (p.last_seen_ms != 0) line += " (last seen " + std::to_string(p.last_seen_ms) + ")";
+  return line;
+}
+
 std::string show_error(const client::response& r) {
   return "! " + client::to_string(r.code) + ": " + r.error;
 }
@@ -103,6 +112,8 @@ const char* help_text =
     "  /list             your conversations, newest first, with unread counts\n"
     "  /mute, /unmute, /pin, /unpin   flag the current conversation\n"
     "  @all TEXT         (in a group, as an admin) a message mentioning everyone\n"
+    "  /status STATUS    online, away, busy or invisible\n"
+    "  /watch USER...    show their presence now and when it changes\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
 
@@ -196,6 +207,9 @@ command add_chat(CLI::App& app) {
           case client::push::kind::typing:
             say("-- " + p->user + " is typing in " + p->conversation);
             break;
+          case client::push::kind::presence:
+            say("-- " + show_presence(p->presence));
+            break;
           case client::push::kind::read:
             say("-- " + p->user + " read " + p->conversation + " up to #" + std::to_string(p->seq));
             break;
@@ -275,7 +289,26 @@ command add_chat(CLI::App& app) {
         r = c.leave_group(a);
       else if (cmd == "/kick" && !a.empty() && !b.empty())
         r = c.kick_member(a, b);
-      else if (cmd == "/list") {
+      else if (cmd == "/status" && !a.empty()) {
+        const std::map<std::string, wire::PresenceStatus> statuses = {
+            {"online", wire::PresenceStatus::ONLINE},
+            {"away", wire::PresenceStatus::AWAY},
+            {"busy", wire::PresenceStatus::BUSY},
+            {"invisible", wire::PresenceStatus::INVISIBLE}};
+        auto it = statuses.find(a);
+        if (it == statuses.end()) {
+          say("! /status online|away|busy|invisible");
+          continue;
+        }
+        r = c.set_presence(it->second);
+      } else if (cmd == "/watch" && !a.empty()) {
+        std::vector<std::string> users{a};
+        std::istringstream more(b);
+        for (std::string u; more >> u;) users.push_back(u);
+        r = c.watch_presence(users);
+        for (auto& p : r.presences) say(show_presence(p));
+        if (r.ok()) continue;
+      } else if (cmd == "/list") {
         r = c.list_conversations();
         for (auto& e : r.conversations) {
           std::string line = (e.pinned ? "* " : "  ") + e.conversation;

@@ -116,6 +116,11 @@ response to_response(wire::Result::Reader r) {
       out.next_cursor = text(r.getConversations().getNextCursor());
       out.has_more = r.getConversations().getHasMore();
       break;
+    case wire::Result::PRESENCES:
+      for (auto p : r.getPresences()) {
+        out.presences.push_back({text(p.getUser()), p.getStatus(), p.getLastSeenMs()});
+      }
+      break;
     case wire::Result::RELATION:
       out.relation = r.getRelation();
       break;
@@ -182,6 +187,12 @@ std::optional<server_frame> decode(const schema::frame_words& words) {
         out.pushed.conversation = text(frame.getTyping().getConversation());
         out.pushed.user = text(frame.getTyping().getUser());
         break;
+      case wire::ServerFrame::PRESENCE: {
+        auto p = frame.getPresence();
+        out.pushed.what = push::kind::presence;
+        out.pushed.presence = {text(p.getUser()), p.getStatus(), p.getLastSeenMs()};
+        break;
+      }
       case wire::ServerFrame::READ:
         out.pushed.what = push::kind::read;
         out.pushed.conversation = text(frame.getRead().getConversation());
@@ -716,6 +727,19 @@ response connection::set_conversation_flags(const std::string& conversation, boo
     c.setConversation(conversation);
     c.setMuted(muted);
     c.setPinned(pinned);
+  });
+}
+
+response connection::set_presence(wire::PresenceStatus status) {
+  return call([&](wire::ClientFrame::Builder f) { f.initSetPresence().setStatus(status); });
+}
+
+response connection::watch_presence(const std::vector<std::string>& users, bool watch) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto w = f.initWatchPresence();
+    auto list = w.initUsers(static_cast<unsigned>(users.size()));
+    for (unsigned i = 0; i < users.size(); ++i) list.set(i, users[i]);
+    w.setWatch(watch);
   });
 }
 

@@ -291,6 +291,30 @@ struct ConversationFlags {
   pinned @2 :Bool;        # List it first.
 }
 
+enum PresenceStatus {
+  offline @0;    # No device online (or invisible, as others see it).
+  online @1;     # Online (the default while a device is connected).
+  away @2;       # Online, set away by the user.
+  busy @3;       # Online, set busy by the user.
+  invisible @4;  # Online but shown offline to others (only the user sets or sees it).
+}
+
+struct PresenceInfo {
+  user @0 :Text;              # Whose presence.
+  status @1 :PresenceStatus;  # As others see it (never invisible).
+  lastSeenMs @2 :UInt64;      # When its last device went offline (0: never seen, or online).
+}
+
+struct SetPresence {
+  status @0 :PresenceStatus;  # online, away, busy or invisible (kept across logins).
+}
+
+struct WatchPresence {
+  users @0 :List(Text);  # At most 1000 users.
+  watch @1 :Bool;        # true: push their changes to this user (for an hour: renew); false:
+                         # stop.
+}
+
 struct ReadReceipts {
   # Ask who has read a conversation up to where.
   conversation @0 :Text;  # Canonical conversation id.
@@ -349,6 +373,8 @@ struct ClientFrame {
     listRelations @23 :ListRelations;  # Friends, pending requests, blocked users.
     listConversations @24 :ListConversations;  # The user's conversation list, one page.
     setConversationFlags @25 :ConversationFlags;  # Mute or pin a conversation.
+    setPresence @26 :SetPresence;      # The user's own status.
+    watchPresence @27 :WatchPresence;  # Start (or stop) watching other users' presence.
   }
 }
 
@@ -395,6 +421,7 @@ struct Result {
     relations @9 :RelationPage;  # Answer to listRelations.
     relation @10 :Relation;      # Answer to the friend and block requests: the relation now.
     conversations @11 :ConversationPage;  # Answer to listConversations.
+    presences @12 :List(PresenceInfo);    # Answer to watchPresence (watch): their presence now.
   }
 }
 
@@ -434,5 +461,6 @@ struct ServerFrame {
                               # few seconds; it is never stored or pulled).
     read @7 :ReadNotice;      # Push: the other participant of a direct conversation marked it
                               # read (also answered by readReceipts, for a device that was away).
+    presence @8 :PresenceInfo;  # Push: a watched user's presence changed.
   }
 }

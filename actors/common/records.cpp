@@ -205,6 +205,17 @@ std::string encode_typing_frame(const std::string& conversation, const std::stri
   return schema::encode_bytes(message);
 }
 
+std::string encode_presence_frame(const presence_entry& e) {
+  schema::message_builder message;
+  auto frame = message.initRoot<wire::ServerFrame>();
+  frame.setRequestId(0);
+  auto p = frame.initPresence();
+  p.setUser(e.user);
+  p.setStatus(static_cast<wire::PresenceStatus>(e.status));
+  p.setLastSeenMs(e.last_seen_ms);
+  return schema::encode_bytes(message);
+}
+
 std::string encode_read_frame(const std::string& conversation, const std::string& user,
                               std::uint64_t seq) {
   schema::message_builder message;

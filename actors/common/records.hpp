@@ -64,6 +64,8 @@ std::string encode_group_change(const std::string& group, const std::string& use
 std::string encode_push_frame(const std::string& stored, bool is_message);
 /// An encoded ServerFrame push: `user` is typing in `conversation`.
 std::string encode_typing_frame(const std::string& conversation, const std::string& user);
+/// An encoded ServerFrame push: a watched user's presence.
+std::string encode_presence_frame(const presence_entry& e);
 /// An encoded ServerFrame push: `user` has read `conversation` up to `seq`.
 std::string encode_read_frame(const std::string& conversation, const std::string& user,
                               std::uint64_t seq);

@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <memory>
 
 namespace parley::actors {
 
@@ -153,6 +155,10 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_list_conversations(id, frame.getListConversations());
     case wire_frame::SET_CONVERSATION_FLAGS:
       return on_set_conversation_flags(id, frame.getSetConversationFlags());
+    case wire_frame::SET_PRESENCE:
+      return on_set_presence(id, frame.getSetPresence());
+    case wire_frame::WATCH_PRESENCE:
+      return on_watch_presence(id, frame.getWatchPresence());
     case wire_frame::CREATE_GROUP:
       return on_create_group(id, frame.getCreateGroup());
     case wire_frame::JOIN_GROUP:
@@ -386,6 +392,73 @@ void connection::on_set_conversation_flags(request_ref id, wire::ConversationFla
   request(
       user::of(user_), [this, id](bool) { reply_ok(id); }, error_replier(id), flags_atom::value,
       conversation, f.getMuted(), f.getPinned());
+}
+
+void connection::on_set_presence(request_ref id, wire::SetPresence::Reader p) {
+  using status = wire::PresenceStatus;
+  const status chosen = p.getStatus();
+  if (chosen != status::ONLINE && chosen != status::AWAY && chosen != status::BUSY &&
+      chosen != status::INVISIBLE) {
+    return reply_error(id, errc::bad_request, "a status is online, away, busy or invisible");
+  }
+  request(
+      presence::of_user(svc_, user_), [this, id](std::uint16_t) { reply_ok(id); },
+      error_replier(id), status_atom::value, user_, static_cast<std::uint16_t>(chosen));
+}
+
+void connection::on_watch_presence(request_ref id, wire::WatchPresence::Reader w) {
+  constexpr std::size_t max_watched = 1000;
+  constexpr std::uint64_t watch_ms = 3600 * 1000;  // an hour; clients renew
+  auto listed = w.getUsers();
+  if (listed.size() > max_watched) {
+    return reply_error(id, errc::bad_request, "at most 1000 users per request");
+  }
+  std::vector<std::string> users;
+  for (auto u : listed) {
+    std::string user = text(u);
+    if (!runtime::valid_name(user)) return reply_error(id, errc::bad_request, "invalid user id");
+    if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
+  }
+  const std::uint64_t until = w.getWatch() ? now_ms() + watch_ms : 0;
+  struct gathering {
+    std::vector<std::string> order;
+    std::map<std::string, presence_entry> found;
+    std::size_t waiting = 0;
+    bool failed = false;
+  };
+  auto state = std::make_shared<gathering>();
+  state->order = users;
+  auto shards = presence::by_shard(svc_, users);
+  state->waiting = shards.size();
+  auto finish = [this, id, state] {
+    reply(id, [&](wire::Result::Builder r) {
+      auto out = r.initPresences(static_cast<unsigned>(state->found.size()));
+      unsigned i = 0;
+      for (const auto& user : state->order) {
+        auto it = state->found.find(user);
+        if (it == state->found.end()) continue;
+        out[i].setUser(user);
+        out[i].setStatus(static_cast<wire::PresenceStatus>(it->second.status));
+        out[i].setLastSeenMs(it->second.last_seen_ms);
+        ++i;
+      }
+    });
+  };
+  if (shards.empty()) return finish();
+  for (auto& [shard, members] : shards) {
+    request(
+        presence::of_shard(shard),
+        [state, finish](std::vector<presence_entry>& entries) {
+          for (auto& e : entries) state->found[e.user] = e;
+          if (--state->waiting == 0 && !state->failed) finish();
+        },
+        [this, id, state](caf::error& err) {
+          if (state->failed) return;
+          state->failed = true;
+          reply_error(id, from_caf(err));
+        },
+        watch_atom::value, user_, members, until);
+  }
 }
 
 void connection::on_typing(request_ref id, wire::Typing::Reader t) {

@@ -141,6 +141,10 @@ class connection {
   void on_list_relations(request_ref id, wire::ListRelations::Reader l);
   void on_list_conversations(request_ref id, wire::ListConversations::Reader l);
   void on_set_conversation_flags(request_ref id, wire::ConversationFlags::Reader f);
+  void on_set_presence(request_ref id, wire::SetPresence::Reader p);
+  /// Asks the presence actor of each shard of the users listed (one request per shard) and
+  /// answers once all have.
+  void on_watch_presence(request_ref id, wire::WatchPresence::Reader w);
   void on_create_group(request_ref id, wire::CreateGroup::Reader c);
   void on_join_group(request_ref id, wire::GroupRef::Reader g);
   void on_leave_group(request_ref id, wire::GroupRef::Reader g);

@@ -15,6 +15,14 @@
 // every login and reattach passes here, so checking them here refuses a revoked token or a
 // banned user on every node, and a revoke or ban ends the user's sessions in the same step.
 //
+// Presence: a user's status as others see it is offline without a session, else the status
+// it chose (online by default; invisible shows as offline). The chosen status and the time the
+// last session ended ("last seen") are stored per user (store::record::presence) and held in
+// memory while the user has sessions. Watchers (store::record::watch: watched\0watcher ->
+// until when) are stored here with the watched user, so they move with its shard; each change
+// others would see is pushed to the watchers' sessions, one message per watcher shard. A watch
+// lapses after an hour (clients renew), and one user has at most max_watchers watchers.
+//
 // Watching: the hubs monitor this actor. It monitors only remote hubs, once each (a node failure
 // ends their sessions); a local hub lives as long as the node's gateway.
 
@@ -207,6 +215,13 @@ class presence_actor final : public entity_actor {
           push_batches batches;
           for (auto& s : it->second) batches.add(s.hub, s.connection);
           batches.send(this, frame);
+        },
+        [this](status_atom, std::string& user, std::uint16_t status) -> caf::result<std::uint16_t> {
+          return choose_status(user, status);
+        },
+        [this](watch_atom, std::string& watcher, std::vector<std::string>& users,
+               std::uint64_t until_ms) -> caf::result<std::vector<presence_entry>> {
+          return watch(watcher, users, until_ms);
         });
   }
 
@@ -285,6 +300,163 @@ class presence_actor final : public entity_actor {
     out.push_back({"online_users", online_.size()});
     out.push_back({"sessions", sessions});
     out.push_back({"access_records", access_.size()});
+  }
+
+  // -- presence -----------------------------------------------------------------------------------
+
+  using status = wire::PresenceStatus;
+  static constexpr std::size_t max_watchers = 10000;
+
+  /// What is stored of a user's presence: its chosen status and when it was last seen.
+  struct presence_record {
+    std::uint16_t chosen = static_cast<std::uint16_t>(status::ONLINE);
+    std::uint64_t last_seen_ms = 0;
+  };
+
+  std::string presence_key(const std::string& user) const {
+    return store::named_key(id_, store::record::presence, user);
+  }
+
+  result<presence_record> stored_presence(const std::string& user) {
+    if (auto it = presence_.find(user); it != presence_.end()) return it->second;
+    auto stored = svc_.db->get(shard_, presence_key(user));
+    if (!stored) return stored.error();
+    presence_record r;
+    if (*stored && (*stored)->size() == 9) {  // <status byte><last seen ms, 8 bytes BE>
+      r.chosen = static_cast<std::uint8_t>((**stored)[0]);
+      r.last_seen_ms = store::decode_u64((*stored)->substr(1));
+    }
+    return r;
+  }
+
+  void store_presence(store::write_batch& batch, const std::string& user,
+                      const presence_record& r) const {
+    std::string value(1, static_cast<char>(r.chosen));
+    value += store::encode_u64(r.last_seen_ms);
+    batch.put(shard_, presence_key(user), value);
+  }
+
+  /// `user`'s presence as others see it.
+  presence_entry shown(const std::string& user, const presence_record& r) const {
+    presence_entry e{user, static_cast<std::uint16_t>(status::OFFLINE), r.last_seen_ms};
+    if (online_.count(user) > 0 && r.chosen != static_cast<std::uint16_t>(status::INVISIBLE)) {
+      e.status = r.chosen;
+      e.last_seen_ms = 0;
+    }
+    return e;
+  }
+
+  caf::result<std::uint16_t> choose_status(const std::string& user, std::uint16_t chosen) {
+    auto r = stored_presence(user);
+    if (!r) return storage_error(r.error());
+    const presence_entry before = shown(user, *r);
+    r->chosen = chosen;
+    if (online_.count(user) > 0) presence_[user] = *r;
+    store::write_batch batch;
+    store_presence(batch, user, *r);
+    const presence_entry after = shown(user, *r);
+    auto rp = make_response_promise<std::uint16_t>();
+    commit(std::move(batch), [this, rp, user, before, after, chosen](const error& st) mutable {
+      if (st) {
+        rp.deliver(storage_error(st));
+        return;
+      }
+      if (after.status != before.status) tell_watchers(after);
+      rp.deliver(chosen);
+    });
+    return rp;
+  }
+
+  /// The user's first session opened: others now see its chosen status.
+  void came_online(const std::string& user) {
+    auto r = stored_presence(user);
+    if (!r) return;  // logged (storage); watchers learn of the next change
+    presence_[user] = *r;
+    const presence_entry now = shown(user, *r);
+    if (now.status != static_cast<std::uint16_t>(status::OFFLINE)) tell_watchers(now);
+  }
+
+  /// The user's last session ended: last seen now, stored; others see it offline.
+  void went_offline(const std::string& user) {
+    presence_record r;
+    if (auto it = presence_.find(user); it != presence_.end()) r = it->second;
+    const bool was_shown = r.chosen != static_cast<std::uint16_t>(status::INVISIBLE);
+    r.last_seen_ms = now_ms();
+    presence_[user] = r;  // read from here until it is durable
+    store::write_batch batch;
+    store_presence(batch, user, r);
+    // A lost last-seen time is only older.
+    commit(std::move(batch), [this, user](const error&) {
+      if (online_.count(user) == 0) presence_.erase(user);
+    });
+    if (was_shown) tell_watchers(shown(user, r));
+  }
+
+  std::string watch_prefix(const std::string& watched) const {
+    std::string name = watched;
+    name.push_back('\0');
+    return store::named_key(id_, store::record::watch, name);
+  }
+
+  /// Pushes `e` to the sessions of every watcher of its user whose watch has not lapsed.
+  void tell_watchers(const presence_entry& e) {
+    const std::string prefix = watch_prefix(e.user);
+    auto found = svc_.db->scan(shard_, prefix, store::prefix_end(prefix), max_watchers);
+    if (!found) return;
+    const std::uint64_t now = now_ms();
+    std::vector<std::string> watchers;
+    store::write_batch lapsed;
+    for (auto& w : *found) {
+      if (store::decode_u64(w.value) <= now) {
+        lapsed.erase(shard_, w.key);
+        continue;
+      }
+      watchers.push_back(w.key.substr(prefix.size()));
+    }
+    if (!lapsed.empty()) commit(std::move(lapsed), [](const error&) {});
+    const std::string frame = encode_presence_frame(e);
+    for (auto& [shard, users] : presence::by_shard(svc_, watchers)) {
+      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, std::string(),
+                     std::string(), push_notice{});
+    }
+  }
+
+  /// Starts (until_ms > 0) or stops `watcher`'s watch of `users` (of this shard); answers
+  /// their presence now (nothing when stopping).
+  caf::result<std::vector<presence_entry>> watch(const std::string& watcher,
+                                                 const std::vector<std::string>& users,
+                                                 std::uint64_t until_ms) {
+    store::write_batch batch;
+    std::vector<presence_entry> out;
+    for (const auto& user : users) {
+      const std::string key = watch_prefix(user) + watcher;
+      if (until_ms == 0) {
+        batch.erase(shard_, key);
+        continue;
+      }
+      auto known = svc_.db->get(shard_, key);
+      if (!known) return storage_error(known.error());
+      if (!*known) {
+        const std::string prefix = watch_prefix(user);
+        auto count = svc_.db->scan(shard_, prefix, store::prefix_end(prefix), max_watchers);
+        if (!count) return storage_error(count.error());
+        if (count->size() >= max_watchers) {
+          return make_error(errc::limit_exceeded, user + " has the most watchers allowed");
+        }
+      }
+      batch.put(shard_, key, store::encode_u64(until_ms));
+      auto r = stored_presence(user);
+      if (!r) return storage_error(r.error());
+      out.push_back(shown(user, *r));
+    }
+    auto rp = make_response_promise<std::vector<presence_entry>>();
+    commit(std::move(batch), [rp, out = std::move(out)](const error& st) mutable {
+      if (st)
+        rp.deliver(storage_error(st));
+      else
+        rp.deliver(std::move(out));
+    });
+    return rp;
   }
 
   /// The app's record of `user` (empty if it has none).
@@ -383,6 +555,7 @@ class presence_actor final : public entity_actor {
     retain(s.hub);
     record_session(true, user, s);
     devices.push_back(std::move(s));
+    if (devices.size() == 1) came_online(user);
     return {};
   }
 
@@ -413,7 +586,10 @@ class presence_actor final : public entity_actor {
       release(hub);
       ++kicked;
     }
-    if (devices.empty()) online_.erase(it);
+    if (devices.empty()) {
+      online_.erase(it);
+      went_offline(user);
+    }
     return kicked;
   }
 
@@ -429,8 +605,11 @@ class presence_actor final : public entity_actor {
     record_session(false, user, *s);
     auto gone = std::move(s->hub);
     devices.erase(s);
-    if (devices.empty()) online_.erase(it);
     release(gone);
+    if (devices.empty()) {
+      online_.erase(it);
+      went_offline(user);
+    }
   }
 
   /// Counts a session through `hub`; the first one through a remote hub starts monitoring it.
@@ -451,6 +630,7 @@ class presence_actor final : public entity_actor {
   /// A remote hub's node is gone: so are its sessions.
   void drop_hub(const caf::actor_addr& hub) {
     remote_hubs_.erase(hub);
+    std::vector<std::string> gone;
     for (auto it = online_.begin(); it != online_.end();) {
       auto& devices = it->second;
       devices.erase(std::remove_if(devices.begin(), devices.end(),
@@ -460,8 +640,14 @@ class presence_actor final : public entity_actor {
                                      return true;
                                    }),
                     devices.end());
-      it = devices.empty() ? online_.erase(it) : std::next(it);
+      if (devices.empty()) {
+        gone.push_back(it->first);
+        it = online_.erase(it);
+      } else {
+        ++it;
+      }
     }
+    for (const auto& user : gone) went_offline(user);
   }
 
   std::unordered_map<std::string, std::vector<session>> online_;
@@ -469,6 +655,9 @@ class presence_actor final : public entity_actor {
   // this grows with the app's decisions, not with clients.
   std::unordered_map<std::string, user_access> access_;
   std::unordered_map<caf::actor_addr, std::size_t> remote_hubs_;
+  /// The presence records of the users online here (dropped once their going offline is
+  /// durable).
+  std::unordered_map<std::string, presence_record> presence_;
 
   /// An app's event feed waiting for this shard's next events (Events.subscribe): at most one
   /// per subscription, so bounded by the subscriptions of all nodes (and max_waiting_reads).

@@ -54,7 +54,14 @@ using interface = caf::typed_actor<
     caf::reacts_to<push_atom, std::vector<std::string>, std::string, std::string, std::string,
                    push_notice>,
     // (user, frame): an inbox event push to every session of the user.
-    caf::reacts_to<event_atom, std::string, std::string>>;
+    caf::reacts_to<event_atom, std::string, std::string>,
+    // (user, wire::PresenceStatus): the status the user chose (online, away, busy,
+    // invisible), kept across logins; its watchers are told if others see a change.
+    caf::replies_to<status_atom, std::string, std::uint16_t>::with<std::uint16_t>,
+    // (watcher, users of this shard, until ms; 0: stop): the watcher's sessions get a presence
+    // push on each change of these users until then; answers their presence now.
+    caf::replies_to<watch_atom, std::string, std::vector<std::string>,
+                    std::uint64_t>::with<std::vector<presence_entry>>>;
 
 /// The presence actor of a shard.
 inline entity_handle<interface> of_shard(std::uint32_t shard) {

@@ -607,6 +607,43 @@ BOOST_AUTO_TEST_CASE(the_conversation_list_gathers_entries_from_every_node_acros
   BOOST_TEST(list.conversations[1].unread == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(presence_watches_cross_nodes_and_survive_a_move_of_the_watched_shard) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "pa");
+  const auto bob = cluster.user_on(1, "pb");
+  auto a = cluster.login(2, alice);
+  auto watched = a->watch_presence({bob});
+  require_ok(watched);
+  BOOST_TEST_REQUIRE(watched.presences.size() == 1u);
+  BOOST_TEST((watched.presences[0].status == wire::PresenceStatus::OFFLINE));
+  auto next_presence = [&]() -> std::optional<client::presence_info> {
+    for (;;) {
+      auto p = a->next_push(std::chrono::seconds(10));
+      if (!p) return std::nullopt;
+      if (p->what == client::push::kind::presence) return p->presence;
+    }
+  };
+  auto b = cluster.login(0, bob);
+  auto seen = next_presence();
+  BOOST_TEST_REQUIRE(seen.has_value());
+  BOOST_TEST((seen->status == wire::PresenceStatus::ONLINE));
+  // The watch is stored with bob's shard: it moves with it.
+  const auto entity = runtime::user_entity(bob);
+  const auto from = cluster.owner_of(entity);
+  const auto to = (from + 1) % cluster.size();
+  const auto moved =
+      cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
+  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  // Bob's session re-registers at the new owner (it may announce him online again first).
+  BOOST_TEST(testing::wait_until([&] { return b->set_presence(wire::PresenceStatus::AWAY).ok(); }));
+  for (seen = next_presence(); seen && seen->status != wire::PresenceStatus::AWAY;) {
+    seen = next_presence();
+  }
+  BOOST_TEST_REQUIRE(seen.has_value());
+  BOOST_TEST(seen->user == bob);
+}
+
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.

@@ -684,3 +684,85 @@ BOOST_AUTO_TEST_CASE(a_late_member_counts_from_its_join_and_bad_requests_are_ref
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+using presence_status = wire::PresenceStatus;
+
+/// The next presence push of `c` (nullopt after 10 s).
+std::optional<client::presence_info> next_presence(client::connection& c) {
+  auto p = next_of(c, client::push::kind::presence);
+  if (!p || p->what != client::push::kind::presence) return std::nullopt;
+  return p->presence;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(presence)
+
+BOOST_AUTO_TEST_CASE(watchers_see_each_status_change_and_the_last_seen_time) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto first = alice->watch_presence({"bob"});
+  require_ok(first);
+  BOOST_TEST_REQUIRE(first.presences.size() == 1u);
+  BOOST_TEST((first.presences[0].status == presence_status::OFFLINE));
+  BOOST_TEST(first.presences[0].last_seen_ms == 0u);  // never seen
+
+  auto bob = node.login("bob");
+  auto seen = next_presence(*alice);
+  BOOST_TEST_REQUIRE(seen.has_value());
+  BOOST_TEST(seen->user == "bob");
+  BOOST_TEST((seen->status == presence_status::ONLINE));
+  const std::vector<std::pair<presence_status, presence_status>> steps = {
+      {presence_status::AWAY, presence_status::AWAY},
+      {presence_status::INVISIBLE, presence_status::OFFLINE},  // others see offline
+      {presence_status::BUSY, presence_status::BUSY}};
+  for (auto [chosen, shown] : steps) {
+    require_ok(bob->set_presence(chosen));
+    seen = next_presence(*alice);
+    BOOST_TEST_REQUIRE(seen.has_value());
+    BOOST_TEST((seen->status == shown));
+  }
+  // A second device changes nothing others see; the last one leaving does.
+  auto bob_phone = node.login("bob", "phone");
+  bob_phone.reset();
+  require_ok(bob->logout());
+  seen = next_presence(*alice);
+  BOOST_TEST_REQUIRE(seen.has_value());
+  BOOST_TEST((seen->status == presence_status::OFFLINE));
+  BOOST_TEST(seen->last_seen_ms > 0u);
+  auto again = alice->watch_presence({"bob"});
+  require_ok(again);
+  BOOST_TEST(again.presences[0].last_seen_ms == seen->last_seen_ms);
+  // The chosen status is kept across logins.
+  auto back = node.login("bob", "laptop");
+  seen = next_presence(*alice);
+  BOOST_TEST_REQUIRE(seen.has_value());
+  BOOST_TEST((seen->status == presence_status::BUSY));
+}
+
+BOOST_AUTO_TEST_CASE(an_unwatched_user_is_not_pushed_and_bad_requests_are_refused) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->watch_presence({"bob", "carol", "bob"}));
+  require_ok(alice->watch_presence({"bob"}, false));
+  require_ok(bob->set_presence(presence_status::AWAY));
+  require_ok(bob->send_to_user("alice", "b1", "after the change"));
+  auto next = alice->next_push(10s);
+  while (next && next->what == client::push::kind::event) next = alice->next_push(10s);
+  BOOST_TEST_REQUIRE(next.has_value());
+  BOOST_TEST((next->what == client::push::kind::message));  // no presence push came first
+
+  BOOST_TEST((bob->set_presence(presence_status::OFFLINE).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->watch_presence({"not a name"}).code == ErrorCode::BAD_REQUEST));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1001; ++i) many.push_back("u" + std::to_string(i));
+  BOOST_TEST((alice->watch_presence(many).code == ErrorCode::BAD_REQUEST));
+  auto none = alice->watch_presence({});
+  require_ok(none);
+  BOOST_TEST(none.presences.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

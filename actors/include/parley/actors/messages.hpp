@@ -78,6 +78,8 @@ using peers_atom = caf::atom_constant<caf::atom("peers")>;          ///< conv: f
 using summary_atom = caf::atom_constant<caf::atom("summary")>;      ///< group/conv: list entry
 using convlist_atom = caf::atom_constant<caf::atom("convlist")>;    ///< user: conversation list
 using flags_atom = caf::atom_constant<caf::atom("convflags")>;      ///< user: mute/pin
+using status_atom = caf::atom_constant<caf::atom("status")>;        ///< presence: set status
+using watch_atom = caf::atom_constant<caf::atom("watch")>;          ///< presence: watch users
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -216,6 +218,13 @@ struct conversation_list {
   std::vector<conversation_summary> entries;
   std::string next_cursor;
   bool has_more = false;
+};
+
+/// A user's presence as others see it (wire PresenceInfo).
+struct presence_entry {
+  std::string user;
+  std::uint16_t status = 0;  ///< wire::PresenceStatus value (never invisible).
+  std::uint64_t last_seen_ms = 0;
 };
 
 /// One online session of a user, as an app sees it.
@@ -394,6 +403,11 @@ typename Inspector::result_type inspect(Inspector& f, conversation_summary& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conversation_list& x) {
   return f(caf::meta::type_name("parley.conversation_list"), x.entries, x.next_cursor, x.has_more);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, presence_entry& x) {
+  return f(caf::meta::type_name("parley.presence_entry"), x.user, x.status, x.last_seen_ms);
 }
 
 template <class Inspector>

@@ -66,6 +66,13 @@ struct conversation_entry {
   bool pinned = false;
 };
 
+/// A user's presence as others see it.
+struct presence_info {
+  std::string user;
+  wire::PresenceStatus status = wire::PresenceStatus::OFFLINE;
+  std::uint64_t last_seen_ms = 0;  ///< Offline: when its last device left (0: unknown).
+};
+
 /// One participant's read position.
 struct read_cursor {
   std::string user;
@@ -120,6 +127,7 @@ struct response {
   std::vector<relation_entry> relations;           ///< listRelations
   std::vector<conversation_entry> conversations;   ///< listConversations
   std::string next_cursor;                         ///< listConversations
+  std::vector<presence_info> presences;            ///< watchPresence
 };
 
 /// How a new group admits members and what they read.
@@ -134,7 +142,17 @@ struct group_options {
 struct push {
   /// resync: pushes may have been missed; call catch_up() (as after a reconnect).
   /// read: the other participant of a direct conversation read it up to `seq`.
-  enum class kind { message, event, kicked, closed, resync, typing, read } what = kind::closed;
+  /// presence: a watched user's presence changed (`presence`).
+  enum class kind {
+    message,
+    event,
+    kicked,
+    closed,
+    resync,
+    typing,
+    read,
+    presence
+  } what = kind::closed;
   message msg;                                                 ///< kind::message
   inbox_event event;                                           ///< kind::event
   wire::KickReason reason = wire::KickReason::PROTOCOL_ERROR;  ///< kind::kicked
@@ -142,6 +160,7 @@ struct push {
   std::string conversation;                                    ///< kind::typing, read: where
   std::string user;                                            ///< kind::typing, read: who
   std::uint64_t seq = 0;                                       ///< kind::read: up to here
+  presence_info presence;                                      ///< kind::presence
 };
 
 /// Why a connection could not be made (category "client"). The server's answers are not
@@ -234,6 +253,11 @@ class connection {
   response list_conversations(const std::string& cursor = {}, std::uint32_t limit = 0);
   /// Mutes or pins one of the user's conversations (for all its devices).
   response set_conversation_flags(const std::string& conversation, bool muted, bool pinned);
+  /// The user's own status: online, away, busy or invisible (kept across logins).
+  response set_presence(wire::PresenceStatus status);
+  /// Watches `users` (an hour; renew) or stops watching: their presence now in `presences`,
+  /// then a kind::presence push on each change.
+  response watch_presence(const std::vector<std::string>& users, bool watch = true);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.

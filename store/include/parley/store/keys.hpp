@@ -24,6 +24,8 @@ enum class record : char {
   membership = 'c',   ///< user: conversation id -> "" (the user's conversations).
   state = 's',        ///< group: whole state; direct conversation: its peers' relation.
   relation = 'f',     ///< user: other user id -> friend, request or block (records.capnp).
+  presence = 'p',     ///< presence: user id -> its chosen status and last seen time.
+  watch = 'w',        ///< presence: <watched user>\0<watcher> -> until when (ms, BE).
   mention = 'n',      ///< conversation: <user>\0<seq BE> (or \0<seq BE> for @all) -> "".
   stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
   access = 'a',       ///< presence: user id -> the app's revocation and ban of that user.
