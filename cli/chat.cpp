@@ -114,6 +114,8 @@ const char* help_text =
     "  @all TEXT         (in a group, as an admin) a message mentioning everyone\n"
     "  /status STATUS    online, away, busy or invisible\n"
     "  /watch USER...    show their presence now and when it changes\n"
+    "  /devices          your online devices\n"
+    "  /logout-device ID end the session of another of your devices\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
 
@@ -308,6 +310,14 @@ command add_chat(CLI::App& app) {
         r = c.watch_presence(users);
         for (auto& p : r.presences) say(show_presence(p));
         if (r.ok()) continue;
+      } else if (cmd == "/devices") {
+        r = c.list_devices();
+        for (auto& d : r.devices) {
+          say(d.device + (d.current ? " (this one)" : "") + " since " + std::to_string(d.since_ms));
+        }
+        if (r.ok()) continue;
+      } else if (cmd == "/logout-device" && !a.empty()) {
+        r = c.logout_device(a);
       } else if (cmd == "/list") {
         r = c.list_conversations();
         for (auto& e : r.conversations) {

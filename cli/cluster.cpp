@@ -187,6 +187,16 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
                  "Devices one user may have online at once")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  cmd.add_option("--max-mobile-sessions", o.actors.max_mobile_sessions,
+                 "Mobile (ios, android) devices one user may have online; a new one ends the "
+                 "oldest (0: no cap)")
+      ->capture_default_str();
+  cmd.add_option("--max-desktop-sessions", o.actors.max_desktop_sessions,
+                 "Desktop devices one user may have online; a new one ends the oldest (0: no cap)")
+      ->capture_default_str();
+  cmd.add_option("--max-web-sessions", o.actors.max_web_sessions,
+                 "Web sessions one user may have online; a new one ends the oldest (0: no cap)")
+      ->capture_default_str();
   cmd.add_option("--max-group-members", o.actors.max_group_members, "Members per group")
       ->capture_default_str()
       ->check(CLI::Range(2, 1000000));

@@ -116,6 +116,12 @@ response to_response(wire::Result::Reader r) {
       out.next_cursor = text(r.getConversations().getNextCursor());
       out.has_more = r.getConversations().getHasMore();
       break;
+    case wire::Result::DEVICES:
+      for (auto d : r.getDevices()) {
+        out.devices.push_back(
+            {text(d.getDeviceId()), d.getDeviceType(), d.getSinceMs(), d.getCurrent()});
+      }
+      break;
     case wire::Result::PRESENCES:
       for (auto p : r.getPresences()) {
         out.presences.push_back({text(p.getUser()), p.getStatus(), p.getLastSeenMs()});
@@ -741,6 +747,14 @@ response connection::watch_presence(const std::vector<std::string>& users, bool 
     for (unsigned i = 0; i < users.size(); ++i) list.set(i, users[i]);
     w.setWatch(watch);
   });
+}
+
+response connection::list_devices() {
+  return call([](wire::ClientFrame::Builder f) { f.setListDevices(); });
+}
+
+response connection::logout_device(const std::string& device) {
+  return call([&](wire::ClientFrame::Builder f) { f.setLogoutDevice(device); });
 }
 
 response connection::logout() {

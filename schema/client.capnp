@@ -315,6 +315,13 @@ struct WatchPresence {
                          # stop.
 }
 
+struct DeviceSession {
+  deviceId @0 :Text;          # The device.
+  deviceType @1 :DeviceType;  # Its kind.
+  sinceMs @2 :UInt64;         # When it logged in.
+  current @3 :Bool;           # The device asking.
+}
+
 struct ReadReceipts {
   # Ask who has read a conversation up to where.
   conversation @0 :Text;  # Canonical conversation id.
@@ -375,6 +382,8 @@ struct ClientFrame {
     setConversationFlags @25 :ConversationFlags;  # Mute or pin a conversation.
     setPresence @26 :SetPresence;      # The user's own status.
     watchPresence @27 :WatchPresence;  # Start (or stop) watching other users' presence.
+    listDevices @28 :Void;             # The user's online devices.
+    logoutDevice @29 :Text;            # End the session of another device of the user (by id).
   }
 }
 
@@ -422,6 +431,7 @@ struct Result {
     relation @10 :Relation;      # Answer to the friend and block requests: the relation now.
     conversations @11 :ConversationPage;  # Answer to listConversations.
     presences @12 :List(PresenceInfo);    # Answer to watchPresence (watch): their presence now.
+    devices @13 :List(DeviceSession);     # Answer to listDevices, oldest login first.
   }
 }
 
@@ -440,6 +450,7 @@ enum KickReason {
                          # within the reattach window; reconnect (and catch up) later.
   tokenRevoked @10;      # The app revoked the user's tokens; log in again with a new one.
   banned @11;            # The app banned the user; `detail` gives its reason.
+  loggedOutByUser @12;   # The user logged this device out from another one (logoutDevice).
 }
 
 struct Kicked {

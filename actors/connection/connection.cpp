@@ -159,6 +159,10 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_set_presence(id, frame.getSetPresence());
     case wire_frame::WATCH_PRESENCE:
       return on_watch_presence(id, frame.getWatchPresence());
+    case wire_frame::LIST_DEVICES:
+      return on_list_devices(id);
+    case wire_frame::LOGOUT_DEVICE:
+      return on_logout_device(id, text(frame.getLogoutDevice()));
     case wire_frame::CREATE_GROUP:
       return on_create_group(id, frame.getCreateGroup());
     case wire_frame::JOIN_GROUP:
@@ -392,6 +396,39 @@ void connection::on_set_conversation_flags(request_ref id, wire::ConversationFla
   request(
       user::of(user_), [this, id](bool) { reply_ok(id); }, error_replier(id), flags_atom::value,
       conversation, f.getMuted(), f.getPinned());
+}
+
+void connection::on_list_devices(request_ref id) {
+  request(
+      presence::of_user(svc_, user_),
+      [this, id](std::vector<session_info>& sessions) {
+        reply(id, [&](wire::Result::Builder r) {
+          auto out = r.initDevices(static_cast<unsigned>(sessions.size()));
+          for (unsigned i = 0; i < sessions.size(); ++i) {
+            out[i].setDeviceId(sessions[i].device);
+            out[i].setDeviceType(static_cast<wire::DeviceType>(sessions[i].device_type));
+            out[i].setSinceMs(sessions[i].since_ms);
+            out[i].setCurrent(sessions[i].device == device_);
+          }
+        });
+      },
+      error_replier(id), sessions_atom::value, user_);
+}
+
+void connection::on_logout_device(request_ref id, const std::string& device) {
+  if (!valid_device_id(device)) return reply_error(id, errc::bad_request, "invalid device id");
+  if (device == device_) {
+    return reply_error(id, errc::bad_request, "this is the asking device: use logout");
+  }
+  request(
+      presence::of_user(svc_, user_),
+      [this, id, device](std::uint64_t ended) {
+        if (ended == 0) return reply_error(id, errc::not_found, "no session of device " + device);
+        reply_ok(id);
+      },
+      error_replier(id), kickuser_atom::value, user_, device,
+      static_cast<std::uint16_t>(wire::KickReason::LOGGED_OUT_BY_USER),
+      std::string("logged out from another device of this user"));
 }
 
 void connection::on_set_presence(request_ref id, wire::SetPresence::Reader p) {

@@ -142,6 +142,8 @@ class connection {
   void on_list_conversations(request_ref id, wire::ListConversations::Reader l);
   void on_set_conversation_flags(request_ref id, wire::ConversationFlags::Reader f);
   void on_set_presence(request_ref id, wire::SetPresence::Reader p);
+  void on_list_devices(request_ref id);
+  void on_logout_device(request_ref id, const std::string& device);
   /// Asks the presence actor of each shard of the users listed (one request per shard) and
   /// answers once all have.
   void on_watch_presence(request_ref id, wire::WatchPresence::Reader w);

@@ -531,11 +531,63 @@ class presence_actor final : public entity_actor {
     });
   }
 
-  /// Adds a session; a new device beyond the per-user cap is refused.
+  /// The cap on sessions of `device_type`'s kind (0: none), and the kind's name.
+  std::pair<std::size_t, const char*> kind_cap(std::uint16_t device_type) const {
+    switch (static_cast<wire::DeviceType>(device_type)) {
+      case wire::DeviceType::IOS:
+      case wire::DeviceType::ANDROID:
+        return {svc_.options.max_mobile_sessions, "mobile"};
+      case wire::DeviceType::DESKTOP:
+        return {svc_.options.max_desktop_sessions, "desktop"};
+      case wire::DeviceType::WEB:
+        return {svc_.options.max_web_sessions, "web"};
+      default:
+        return {0, "other"};
+    }
+  }
+
+  static bool same_kind(std::uint16_t a, std::uint16_t b) {
+    auto mobile = [](std::uint16_t t) {
+      return t == static_cast<std::uint16_t>(wire::DeviceType::IOS) ||
+             t == static_cast<std::uint16_t>(wire::DeviceType::ANDROID);
+    };
+    return a == b || (mobile(a) && mobile(b));
+  }
+
+  /// Makes room for a new device of `device_type`: while its kind is at its cap, the oldest
+  /// session of the kind ends (Kicked loggedInElsewhere).
+  void evict_same_kind(const std::string& user, std::vector<session>& devices,
+                       std::uint16_t device_type) {
+    const auto [cap, kind] = kind_cap(device_type);
+    if (cap == 0) return;
+    for (;;) {
+      const auto count = std::count_if(devices.begin(), devices.end(), [&](const session& d) {
+        return same_kind(d.device_type, device_type);
+      });
+      if (static_cast<std::size_t>(count) < cap) return;
+      auto oldest = std::find_if(devices.begin(), devices.end(), [&](const session& d) {
+        return same_kind(d.device_type, device_type);
+      });  // sessions are kept in login order
+      send(oldest->hub, kicked_atom::value, oldest->connection,
+           static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),
+           std::string("a newer ") + kind + " device of this user logged in");
+      record_session(false, user, *oldest);
+      auto hub = std::move(oldest->hub);
+      devices.erase(oldest);
+      release(hub);
+    }
+  }
+
+  /// Adds a session; a new device beyond the per-user cap is refused, one beyond its kind's
+  /// cap replaces the oldest of its kind.
   caf::error attach(const std::string& user, session s) {
     auto& devices = online_[user];
     auto old = std::find_if(devices.begin(), devices.end(),
                             [&](const session& d) { return d.device == s.device; });
+    if (old == devices.end()) {
+      evict_same_kind(user, devices, s.device_type);
+      old = devices.end();
+    }
     if (old == devices.end() && devices.size() >= svc_.options.max_sessions_per_user) {
       return make_error(errc::limit_exceeded,
                         "at most " + std::to_string(svc_.options.max_sessions_per_user) +

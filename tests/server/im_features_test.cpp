@@ -766,3 +766,67 @@ BOOST_AUTO_TEST_CASE(an_unwatched_user_is_not_pushed_and_bad_requests_are_refuse
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(devices)
+
+BOOST_AUTO_TEST_CASE(one_mobile_and_one_desktop_by_default_the_newer_wins) {
+  embedded_node node;
+  auto login = [&](const std::string& device, wire::DeviceType type) {
+    auto c = node.connect();
+    require_ok(c->login(node.token("alice"), device, type));
+    return c;
+  };
+  auto phone = login("phone", wire::DeviceType::IOS);
+  auto desk = login("desk", wire::DeviceType::DESKTOP);
+  auto web1 = login("tab-1", wire::DeviceType::WEB);
+  auto web2 = login("tab-2", wire::DeviceType::WEB);         // any number of web sessions
+  auto tablet = login("tablet", wire::DeviceType::ANDROID);  // mobile too: the phone goes
+  auto kicked = next_of(*phone, client::push::kind::kicked);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::LOGGED_IN_ELSEWHERE));
+  auto listed = web1->list_devices();
+  require_ok(listed);
+  std::vector<std::string> devices;
+  for (auto& d : listed.devices) devices.push_back(d.device + (d.current ? "*" : ""));
+  BOOST_TEST((devices == std::vector<std::string>{"desk", "tab-1*", "tab-2", "tablet"}),
+             boost::test_tools::per_element());
+  // One device logs another out; the asking one and unknown ones are refused.
+  require_ok(web1->logout_device("desk"));
+  auto out = next_of(*desk, client::push::kind::kicked);
+  BOOST_TEST_REQUIRE(out.has_value());
+  BOOST_TEST((out->reason == wire::KickReason::LOGGED_OUT_BY_USER));
+  BOOST_TEST((web1->logout_device("tab-1").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((web1->logout_device("desk").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((web1->logout_device("").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST(web1->list_devices().devices.size() == 3u);
+  // Another user's devices are out of reach: bob's list holds bob's only.
+  auto bob = node.login("bob", "bob-phone");
+  auto bobs = bob->list_devices();
+  require_ok(bobs);
+  BOOST_TEST_REQUIRE(bobs.devices.size() == 1u);
+  BOOST_TEST(bobs.devices[0].device == "bob-phone");
+  BOOST_TEST((bob->logout_device("tab-2").code == ErrorCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_CASE(per_kind_caps_are_configurable) {
+  server::node_options opts;
+  opts.actors.max_web_sessions = 2;
+  opts.actors.max_mobile_sessions = 0;  // no cap
+  embedded_node node(opts);
+  auto login = [&](const std::string& device, wire::DeviceType type) {
+    auto c = node.connect();
+    require_ok(c->login(node.token("alice"), device, type));
+    return c;
+  };
+  auto p1 = login("p1", wire::DeviceType::IOS);
+  auto p2 = login("p2", wire::DeviceType::ANDROID);
+  auto w1 = login("w1", wire::DeviceType::WEB);
+  auto w2 = login("w2", wire::DeviceType::WEB);
+  auto w3 = login("w3", wire::DeviceType::WEB);
+  auto kicked = next_of(*w1, client::push::kind::kicked);
+  BOOST_TEST_REQUIRE(kicked.has_value());
+  BOOST_TEST((kicked->reason == wire::KickReason::LOGGED_IN_ELSEWHERE));
+  BOOST_TEST(w3->list_devices().devices.size() == 4u);  // p1, p2, w2, w3
+}
+
+BOOST_AUTO_TEST_SUITE_END()

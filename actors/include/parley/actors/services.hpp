@@ -92,6 +92,13 @@ struct actor_options {
   /// Sessions (online devices) one user may have on its presence actor; one more login gets
   /// `limitExceeded`. Default 10.
   std::size_t max_sessions_per_user = 10;
+  /// Sessions one user may have per kind of device (0: no cap but max_sessions_per_user): a
+  /// login of a new device beyond its kind's cap ends the oldest session of that kind
+  /// (Kicked loggedInElsewhere). Mobile is ios and android. Defaults: one mobile, one
+  /// desktop, any number of web and other sessions.
+  std::size_t max_mobile_sessions = 1;
+  std::size_t max_desktop_sessions = 1;
+  std::size_t max_web_sessions = 0;
   /// Members a group may have; adding or joining beyond it gets `limitExceeded`.
   /// Default 10,000.
   std::size_t max_group_members = 10000;

@@ -73,6 +73,14 @@ struct presence_info {
   std::uint64_t last_seen_ms = 0;  ///< Offline: when its last device left (0: unknown).
 };
 
+/// One online device of the user.
+struct device_session {
+  std::string device;
+  wire::DeviceType type = wire::DeviceType::UNKNOWN;
+  std::uint64_t since_ms = 0;
+  bool current = false;  ///< The device that asked.
+};
+
 /// One participant's read position.
 struct read_cursor {
   std::string user;
@@ -128,6 +136,7 @@ struct response {
   std::vector<conversation_entry> conversations;   ///< listConversations
   std::string next_cursor;                         ///< listConversations
   std::vector<presence_info> presences;            ///< watchPresence
+  std::vector<device_session> devices;             ///< listDevices
 };
 
 /// How a new group admits members and what they read.
@@ -258,6 +267,10 @@ class connection {
   /// Watches `users` (an hour; renew) or stops watching: their presence now in `presences`,
   /// then a kind::presence push on each change.
   response watch_presence(const std::vector<std::string>& users, bool watch = true);
+  /// The user's online devices, oldest login first.
+  response list_devices();
+  /// Ends the session of another of the user's devices (Kicked loggedOutByUser).
+  response logout_device(const std::string& device);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.
