@@ -7,6 +7,7 @@
 // certificates made once in <dir>/tls; Ctrl-C stops them all.
 
 #include "commands.hpp"
+#include "parley/schema/log.hpp"
 
 #include "app_rpc.hpp"
 
@@ -80,6 +81,17 @@ int run_node(const server::node_options& o) {
     std::cout << "parley: metrics on http://" << o.http.host << ":" << n.http_port() << "/metrics"
               << std::endl;
   }
+  log::info("node_started",
+            {{"node", n.id()},
+             {"client", n.endpoint()},
+             {"app_port", std::to_string(n.app_port())},
+             {"http_port", std::to_string(n.http_port())},
+             {"cluster", o.cluster.etcd.empty() ? "single node" : o.cluster.etcd},
+             {"data_dir", o.data_dir},
+             {"fsync", o.unsafe_no_fsync ? "off" : "on"},
+             {"tls", o.gateway.tls_cert_file.empty() ? "off" : "on"},
+             {"max_connections", std::to_string(o.gateway.max_connections)},
+             {"direct_messages", o.actors.friends_only_direct_messages ? "friends" : "open"}});
   // Wait for Ctrl-C / SIGTERM, or for a requested drain to finish.
   const timespec period{0, 200 * 1000 * 1000};
   for (;;) {
@@ -94,8 +106,10 @@ int run_node(const server::node_options& o) {
       break;
     }
   }
+  log::info("node_stopping", {{"node", n.id()}});
   n.stop();
   std::cout << "parley: stopped" << std::endl;
+  log::info("node_stopped", {{"node", n.id()}});
   return 0;
 }
 
@@ -128,7 +142,20 @@ void add_etcd_tls_options(CLI::App& cmd, runtime::tls_identity& tls) {
   cmd.add_option("--etcd-key", tls.key_file, "PEM: client key for etcd");
 }
 
+void add_log_options(CLI::App& cmd) {
+  cmd.add_option_function<std::string>(
+         "--log-level", [](const std::string& name) { log::set_level(*log::parse_level(name)); },
+         "Lowest level of the operator log on stderr: debug (also connects, logins, kicks), "
+         "info, warn, error (default info)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  cmd.add_option_function<std::string>(
+         "--log-format", [](const std::string& name) { log::set_format(*log::parse_format(name)); },
+         "text (default) or json: one object per line")
+      ->check(CLI::IsMember({"text", "json"}));
+}
+
 void add_node_options(CLI::App& cmd, server::node_options& o) {
+  add_log_options(cmd);
   cmd.add_option("--data-dir", o.data_dir, "Data directory (created if missing)")
       ->capture_default_str();
   cmd.add_option("--host", o.gateway.host, "Client listen address")->capture_default_str();

@@ -47,3 +47,6 @@ target_link_libraries(parley_httplib INTERFACE ${HTTPLIB_LIBRARY} OpenSSL::SSL)
 target_compile_definitions(parley_httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT
   CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
 add_library(parley::httplib ALIAS parley_httplib)
+
+# spdlog (Debian's, built against Debian's fmt): operator logs, behind runtime/log.hpp.
+find_package(spdlog REQUIRED)

@@ -1,6 +1,7 @@
 #include "parley/runtime/cluster.hpp"
 
 #include "parley/runtime/cluster_errc.hpp"
+#include "parley/schema/log.hpp"
 
 #include <algorithm>
 
@@ -149,12 +150,20 @@ void cluster_member::tick() {
     if (ttl && *ttl > 0) {
       last_keepalive_ok_.store(now.time_since_epoch().count(), std::memory_order_release);
     } else if (ttl && *ttl == 0) {
+      log::warn("etcd_lease_lost", {{"node", self_.id}, {"action", "fenced; registering again"}});
       serving_ = false;       // the lease is gone: someone may already consider us dead
       coordinating_ = false;  // and the coordinator key went with it
       register_self();
+    } else if (!ttl) {
+      log::write_limited(log::level::warn, "etcd_keepalive_failed",
+                         {{"node", self_.id}, {"detail", ttl.error().describe()}});
     }
   }
   if (now - clock::time_point(clock::duration(last_keepalive_ok_.load())) >= opts_.lease_ttl) {
+    if (serving_) {
+      log::warn("node_fenced",
+                {{"node", self_.id}, {"reason", "etcd unreachable for a lease ttl"}});
+    }
     serving_ = false;
   }
   if (stats_ && now - last_stats_ >= std::chrono::seconds(1)) {

@@ -1,4 +1,5 @@
 #include "app_port.hpp"
+#include "parley/schema/log.hpp"
 
 #include "app/capabilities.hpp"
 #include "app/hooks.hpp"
@@ -128,7 +129,8 @@ struct app_port::impl : kj::TaskSet::ErrorHandler {
   void taskFailed(kj::Exception&& e) override {
     // A connection ended badly (the peer vanished, a malformed message): it is gone either way.
     if (e.getType() != kj::Exception::Type::DISCONNECTED) {
-      std::cerr << "parley: app connection closed: " << e.getDescription().cStr() << "\n";
+      log::write_limited(log::level::warn, "app_connection_failed",
+                         {{"detail", e.getDescription().cStr()}});
     }
   }
 
@@ -185,7 +187,7 @@ struct app_port::impl : kj::TaskSet::ErrorHandler {
                                 "cannot open the app port on " + opts.host + ":" +
                                     std::to_string(opts.port) + ": " + e->getDescription().cStr()));
       } else {
-        std::cerr << "parley: the app port stopped: " << e->getDescription().cStr() << "\n";
+        log::error("app_port_stopped", {{"detail", e->getDescription().cStr()}});
       }
     }
   }

@@ -1,4 +1,5 @@
 #include "cluster_part.hpp"
+#include "parley/schema/log.hpp"
 
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/basp_sockets.hpp"
@@ -32,8 +33,9 @@ error cluster_part::configure(const runtime::cluster_options& o, caf::actor_syst
   }
   cfg.load<caf::io::middleman>();
   if (!tls.configured()) {
-    std::cerr << "parley: WARNING: --insecure-cluster-port: anyone who reaches " << o.host << ":"
-              << o.cluster_port << " can act as any user of this node\n";
+    log::warn("insecure_cluster_port",
+              {{"address", o.host + ":" + std::to_string(o.cluster_port)},
+               {"detail", "anyone who reaches it can act as any user of this node"}});
   }
   // Detect a frozen peer too, not only a closed connection (see stack notes).
   cfg.set("middleman.heartbeat-interval", caf::timespan(std::chrono::milliseconds(200)));
@@ -137,15 +139,7 @@ error cluster_part::open_port() {
 }
 
 void cluster_part::log_refusal(const std::string& peer, const std::string& why) {
-  constexpr runtime::rate_limit lines{10, 20};
-  if (!refusal_log_.try_take(lines, std::chrono::steady_clock::now())) {
-    ++refusals_unlogged_;
-    return;
-  }
-  std::cerr << "parley: refused cluster peer " << peer << ": " << why;
-  if (refusals_unlogged_ > 0) std::cerr << " (and " << refusals_unlogged_ << " more not logged)";
-  std::cerr << "\n";
-  refusals_unlogged_ = 0;
+  log::write_limited(log::level::warn, "cluster_peer_refused", {{"peer", peer}, {"reason", why}});
 }
 
 error cluster_part::join(std::uint16_t client_port, runtime::cluster_member::stats_source stats) {
@@ -185,8 +179,9 @@ void cluster_part::move_step(runtime::etcd_client& etcd) {
   if (step.what == runtime::rebalance_step::kind::drained) drained_ = true;
   if (step.what != runtime::rebalance_step::kind::move) return;
   if (auto err = migrate_shard(step.shard, step.target)) {
-    std::fprintf(stderr, "parley: moving shard %u to %s failed: %s\n", step.shard,
-                 step.target.c_str(), err.describe().c_str());
+    log::error(
+        "shard_move_failed",
+        {{"shard", std::to_string(step.shard)}, {"to", step.target}, {"detail", err.describe()}});
   }
 }
 
@@ -251,6 +246,8 @@ error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target
       flipped = std::move(*moved);
   }
   if (failure) {
+    log::error("shard_move_failed",
+               {{"shard", std::to_string(shard)}, {"to", target}, {"detail", failure.describe()}});
     router_->finish_handoff(shard);  // still ours: serve it again, starting with what waited
     caf::anon_send(gate_, runtime::resume_atom::value, shard);
     return failure;
@@ -269,6 +266,10 @@ error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target
   caf::anon_send(gate_, runtime::resume_atom::value, shard);
   handoffs_ms_.push_back(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  log::info("shard_moved", {{"shard", std::to_string(shard)},
+                            {"to", target},
+                            {"actors", std::to_string(actors.size())},
+                            {"ms", std::to_string(static_cast<long>(handoffs_ms_.back()))}});
   ignore(db_->clear_shard(shard),
          "best effort: a leftover copy is never read (the shard is not ours)");
   return {};

@@ -120,8 +120,6 @@ class cluster_part {
   caf::actor gate_;
   std::unique_ptr<runtime::cluster_link> link_;  // the cluster port with TLS (else CAF's own)
   std::uint16_t port_ = 0;
-  runtime::token_bucket refusal_log_;
-  std::uint64_t refusals_unlogged_ = 0;
   std::unique_ptr<runtime::cluster_member> member_;
   mutable std::mutex migrate_mu_;  // one migration at a time
   std::vector<double> handoffs_ms_;

@@ -1,4 +1,5 @@
 #include "parley/server/gateway.hpp"
+#include "parley/schema/log.hpp"
 
 #include "parley/actors/connection.hpp"
 #include "parley/actors/messages.hpp"
@@ -111,6 +112,13 @@ std::uint64_t unix_now() {
                                         .count());
 }
 
+/// The remote end of `socket` (unspecified if it is already gone).
+tcp::endpoint remote_of(const tcp::socket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  return ec ? tcp::endpoint() : endpoint;
+}
+
 class tcp_session final : public actors::connection_sink,
                           public std::enable_shared_from_this<tcp_session> {
  public:
@@ -118,6 +126,7 @@ class tcp_session final : public actors::connection_sink,
 
   tcp_session(tcp::socket socket, session_context& ctx, on_closed_fn on_closed)
       : socket_(std::move(socket)),
+        peer_(remote_of(socket_)),
         ctx_(ctx),
         on_closed_(std::move(on_closed)),
         tls_(ctx.tls ? std::make_unique<schema::tls_engine>(*ctx.tls) : nullptr),
@@ -140,6 +149,10 @@ class tcp_session final : public actors::connection_sink,
   }
 
   void close() override { ctx_.out.put(shared_from_this(), nullptr); }
+
+  std::string peer() const override {
+    return peer_.address().to_string() + ":" + std::to_string(peer_.port());
+  }
 
   void authenticated(std::uint64_t expires_unix_s) override {
     expires_unix_s_.store(expires_unix_s, std::memory_order_relaxed);
@@ -549,6 +562,7 @@ class tcp_session final : public actors::connection_sink,
   }
 
   tcp::socket socket_;
+  tcp::endpoint peer_;  ///< For the logs (the socket cannot be asked from other threads).
   session_context& ctx_;
   on_closed_fn on_closed_;
   std::unique_ptr<schema::tls_engine> tls_;  // null: plain TCP; the socket's strand only
@@ -656,8 +670,8 @@ struct gateway::impl {
         if (!resource_exhausted(ec)) return accept();  // e.g. the peer gave up: next one
         // Out of descriptors: retrying at once spins a core and starves storage of files.
         if (accept_backoffs.fetch_add(1, std::memory_order_relaxed) % 100 == 0) {
-          std::cerr << "parley: accept failed (" << ec.message() << "); pausing accepts for "
-                    << opts.accept_backoff.count() << " ms\n";
+          log::error("accept_failed", {{"detail", ec.message()},
+                                       {"pause_ms", std::to_string(opts.accept_backoff.count())}});
         }
         backoff.expires_after(opts.accept_backoff);
         backoff.async_wait([this](std::error_code e) {

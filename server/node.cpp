@@ -1,4 +1,5 @@
 #include "parley/server/node.hpp"
+#include "parley/schema/log.hpp"
 
 #include "parley/runtime/cluster_errc.hpp"
 
@@ -166,8 +167,9 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
   p->db = std::move(*db);
 
   if (o.unsafe_no_fsync) {
-    std::cerr << "parley: WARNING: --unsafe-no-fsync: acks do not wait for fsync; a power cut "
-                 "can lose acknowledged messages. For benchmarks only.\n";
+    log::warn("unsafe_no_fsync", {{"detail",
+                                   "acks do not wait for fsync; a power cut can lose "
+                                   "acknowledged messages. For benchmarks only."}});
   }
   runtime::committer_options co;
   co.durability = o.unsafe_no_fsync ? store::durability::buffered : store::durability::synced;

@@ -1,4 +1,5 @@
 #include "parley/store/store.hpp"
+#include "parley/schema/log.hpp"
 #include "parley/store/keys.hpp"
 
 #include "records.capnp.h"
@@ -733,8 +734,8 @@ error store::write(const write_batch& batch, durability d) {
   if (!s.ok() && (s.IsIOError() || s.IsNoSpace())) {
     std::lock_guard<std::mutex> guard(impl_->write_error_mu);
     if (!impl_->write_error) {
-      std::cerr << "parley: storage write failed, refusing writes until it recovers: "
-                << s.ToString() << "\n";
+      log::error("storage_write_failed",
+                 {{"detail", s.ToString()}, {"action", "refusing writes until it recovers"}});
     }
     impl_->write_error = s.ToString();
     impl_->last_resume = std::chrono::steady_clock::now();
@@ -783,14 +784,14 @@ error store::resume_if_failed() {
     impl_->last_resume = now;
     auto s = impl_->db->Resume();
     if (s.ok()) {
-      std::cerr << "parley: storage recovered; writes accepted again\n";
+      log::info("storage_recovered", {{"action", "writes accepted again"}});
       impl_->write_error.reset();
       impl_->resume_error.clear();
       return {};
     }
     if (s.ToString() != impl_->resume_error) {  // once per distinct reason
       impl_->resume_error = s.ToString();
-      std::cerr << "parley: storage cannot resume writes yet: " << impl_->resume_error << "\n";
+      log::warn("storage_resume_failed", {{"detail", impl_->resume_error}});
     }
   }
   return {errc::io_error, "writes refused after a storage error: " + *impl_->write_error};

@@ -1,4 +1,5 @@
 #include "common/entity_actor.hpp"
+#include "parley/schema/log.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
@@ -22,7 +23,7 @@ void log_storage_error(const error& st) {
                          .count();
   auto last = last_logged_s.load(std::memory_order_relaxed);
   if (now_s != last && last_logged_s.compare_exchange_strong(last, now_s)) {
-    std::cerr << "parley: storage error: " << st.describe() << "\n";
+    log::error("storage_error", {{"detail", st.describe()}});
   }
 }
 
@@ -89,8 +90,9 @@ caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
     if (svc_.inject_fault) svc_.inject_fault(id_);
     result = caf::event_based_actor::consume(x);
   } catch (const std::exception& e) {
-    std::cerr << "parley: " << id_ << ": internal error in a handler: " << e.what()
-              << "; it restarts from its stored state\n";
+    log::error(
+        "handler_failed",
+        {{"entity", id_}, {"detail", e.what()}, {"action", "restarts from its stored state"}});
     answer(x, make_error(errc::internal, "internal error"));
     fail();
     return caf::invoke_message_result::consumed;

@@ -12,6 +12,7 @@
 #include "parley/runtime/random_id.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/token.hpp"
+#include "parley/schema/log.hpp"
 
 #include <kj/exception.h>
 
@@ -88,6 +89,8 @@ void connection::on_frame(const schema::frame_words& words) {
   } catch (const kj::Exception&) {
     // Never the decoder's own text: it names library internals.
     svc_.counters->bad_frames.fetch_add(1, std::memory_order_relaxed);
+    log::write_limited(log::level::warn, "bad_frame",
+                       {{"peer", peer()}, {"user", user_}, {"detail", "not a valid ClientFrame"}});
     reply_error(id, errc::malformed_frame, "the frame is not a valid ClientFrame");
   }
 }
@@ -105,6 +108,7 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
     return;
   }
   if (!within_rate(frame)) {
+    log::write_limited(log::level::info, "rate_limited", {{"peer", peer()}, {"user", user_}});
     return reply_error(id, errc::rate_limited, "too many requests; slow down and retry");
   }
   switch (frame.which()) {
@@ -195,10 +199,10 @@ void connection::on_login(request_ref id, wire::Login::Reader login) {
                        "device id must be 1-128 bytes without control characters");
   }
   auto verdict = svc_.tokens->verify(text(login.getToken()));
-  if (!verdict) return reply_error(id, verdict.error());
+  if (!verdict) return refuse_login(id, verdict.error(), {});
   auto& claims = *verdict;
   const auto device_type = static_cast<std::uint16_t>(login.getDeviceType());
-  if (auto wrong = claims.admits_device(device_type)) return reply_error(id, wrong);
+  if (auto wrong = claims.admits_device(device_type)) return refuse_login(id, wrong, claims.user);
   if (logged_in_ && (claims.user != user_ || device != device_)) {
     return reply_error(id, errc::already_logged_in,
                        "this connection is logged in as another user or device");
@@ -573,7 +577,26 @@ void connection::on_logout(request_ref id) {
   close();
 }
 
+/// Answers a refused login and logs it (rate-limited: a client can cause it).
+void connection::refuse_login(request_ref id, const error& why, const std::string& user) {
+  log::write_limited(log::level::info, "login_refused",
+                     {{"peer", peer()},
+                      {"user", user},
+                      {"reason", why.category() ? why.category()->code_name(why.code()) : "?"},
+                      {"detail", why.message()}});
+  reply_error(id, why);
+}
+
+std::string connection::peer() const {
+  return sink_ ? sink_->peer() : std::string();
+}
+
 void connection::kick(wire::KickReason reason, const std::string& detail) {
+  log::debug("kicked", {{"peer", peer()},
+                        {"user", user_},
+                        {"device", device_},
+                        {"reason", std::to_string(static_cast<int>(reason))},
+                        {"detail", detail}});
   write([&](wire::ServerFrame::Builder f) {
     f.setRequestId(0);
     auto k = f.initKicked();
@@ -644,11 +667,12 @@ void connection::log_in(request_ref request_id) {
         sink_->authenticated(expires_unix_s_);
         watch_presence();
         svc_.counters->logins.fetch_add(1, std::memory_order_relaxed);
+        log::debug("login", {{"peer", peer()}, {"user", user_}, {"device", device_}});
         reply(request_id, [&](wire::Result::Builder r) { fill_login(r, user_, inbox_head); });
       },
       [this, request_id](caf::error& err) {
         login_pending_ = false;
-        reply_error(request_id, from_caf(err));
+        refuse_login(request_id, from_caf(err), user_);
       },
       login_atom::value, who(), caf::actor_cast<caf::actor>(&hub_), id_);
 }
@@ -718,8 +742,8 @@ void connection::on_closed() {
 }
 
 void connection::on_internal_error(const char* what) {
-  std::cerr << "parley: connection " << id_ << (user_.empty() ? "" : " of ") << user_
-            << ": internal error: " << what << "\n";
+  log::error("connection_failed",
+             {{"peer", peer()}, {"user", user_}, {"detail", what}, {"action", "closed"}});
   write_error(0, {errc::internal, "internal error"});
   kick(wire::KickReason::PROTOCOL_ERROR, "the server could not handle a frame");
 }

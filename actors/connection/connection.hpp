@@ -189,6 +189,9 @@ class connection {
   login_spec who() const;
   /// Watches the presence actor that just answered (local, or a proxy of a remote one).
   void watch_presence();
+  void refuse_login(request_ref id, const error& why, const std::string& user);
+  /// The client's address, for the logs.
+  std::string peer() const;
   /// Tells the client why (a Kicked frame), then closes.
   void kick(wire::KickReason reason, const std::string& detail);
   /// Closes once what is queued is written.

@@ -21,6 +21,7 @@
 
 #include "hooks.hpp"
 #include "kj_inbox.hpp"
+#include "parley/schema/log.hpp"
 #include "support.hpp"
 
 #include "parley/actors/hooks.hpp"
@@ -219,7 +220,8 @@ struct hook_host::impl final : hook_calls, kj::TaskSet::ErrorHandler {
   }
 
   void taskFailed(kj::Exception&& e) override {
-    std::cerr << "parley: an app hook call failed: " << e.getDescription().cStr() << "\n";
+    log::write_limited(log::level::warn, "app_hook_call_failed",
+                       {{"detail", e.getDescription().cStr()}});
   }
 
   void check(std::uint64_t id, actors::send_request r) override {

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "../support.hpp"
 
@@ -11,6 +12,7 @@
 #include "parley/runtime/cluster_tls.hpp"
 #include "parley/runtime/entity_id.hpp"
 #include "parley/schema/framing.hpp"
+#include "parley/schema/log.hpp"
 #include "parley/store/store.hpp"
 #include "parley/testing/embedded_node.hpp"
 
@@ -664,6 +666,84 @@ BOOST_AUTO_TEST_CASE(clients_never_see_library_text) {
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(operator_tools)
+
+namespace {
+
+/// Captures what this process writes to stderr (fd 2) while alive, into a temp file.
+class stderr_capture {
+ public:
+  stderr_capture() : path_(dir_.path() + "/stderr") {
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    const int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+  ~stderr_capture() { restore(); }
+  /// Stops capturing; returns the lines written.
+  std::vector<std::string> lines() {
+    restore();
+    std::ifstream in(path_);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    saved_ = -1;
+  }
+  testing::temp_dir dir_;
+  std::string path_;
+  int saved_ = -1;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_log_is_json_lines_with_peers_and_a_flood_is_rate_limited) {
+  stderr_capture captured;
+  log::set_level(log::level::debug);
+  log::set_format(log::format::json);
+  {
+    embedded_node node;
+    auto refused = node.connect();
+    BOOST_TEST((refused->login("v2.forged", "d1").code == ErrorCode::TOKEN_INVALID));
+    auto c = node.login("alice", "laptop");
+    const std::uint8_t frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    constexpr int flood = 300;
+    for (int i = 0; i < flood; ++i) c->send_raw(frame, sizeof frame);
+    for (int i = 0; i < flood; ++i) BOOST_TEST_REQUIRE(c->next_unsolicited(10s).has_value());
+  }
+  log::set_level(log::level::info);
+  log::set_format(log::format::text);
+  std::map<std::string, std::vector<nlohmann::json>> events;
+  for (const auto& line : captured.lines()) {
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    BOOST_TEST_REQUIRE(!parsed.is_discarded(), line);
+    BOOST_TEST(parsed.contains("ts"));
+    BOOST_TEST(parsed.contains("level"));
+    events[parsed.value("event", std::string())].push_back(parsed);
+  }
+  BOOST_TEST_REQUIRE(events["login_refused"].size() == 1u);
+  const auto& refusal = events["login_refused"][0];
+  BOOST_TEST(refusal.value("peer", std::string()).rfind("127.0.0.1:", 0) == 0u);
+  BOOST_TEST(refusal.value("reason", std::string()) == "malformed");  // the token module's code
+  BOOST_TEST(refusal.value("level", std::string()) == "info");
+  BOOST_TEST_REQUIRE(events["login"].size() == 1u);
+  BOOST_TEST(events["login"][0].value("user", std::string()) == "alice");
+  BOOST_TEST(events["login"][0].value("level", std::string()) == "debug");
+  // 300 bad frames in well under a second: the first 50 (the burst) and a few more.
+  const auto bad = events["bad_frame"].size();
+  BOOST_TEST(bad >= 50u);
+  BOOST_TEST(bad < 100u);
+  BOOST_TEST(events["bad_frame"][0].value("user", std::string()) == "alice");
+}
 
 BOOST_AUTO_TEST_CASE(imctl_lists_and_kicks_sessions_through_the_app_port) {
   server::node_options opts;

@@ -45,6 +45,8 @@ class connection_sink {
   /// One request (a frame of `frame_bytes` handed over with frame_atom) has been answered:
   /// the transport's back-pressure lets another one in. Called exactly once per frame.
   virtual void answered(std::size_t frame_bytes) = 0;
+  /// The client's address ("ip:port"), for the logs.
+  virtual std::string peer() const { return {}; }
 };
 
 using sink_ptr = std::shared_ptr<connection_sink>;
