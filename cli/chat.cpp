@@ -115,6 +115,8 @@ const char* help_text =
     "  /status STATUS    online, away, busy or invisible\n"
     "  /watch USER...    show their presence now and when it changes\n"
     "  /devices          your online devices\n"
+    "  /name TEXT        set your display name\n"
+    "  /whois USER...    their profiles\n"
     "  /logout-device ID end the session of another of your devices\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
@@ -309,6 +311,24 @@ command add_chat(CLI::App& app) {
         for (std::string u; more >> u;) users.push_back(u);
         r = c.watch_presence(users);
         for (auto& p : r.presences) say(show_presence(p));
+        if (r.ok()) continue;
+      } else if (cmd == "/name" && !a.empty()) {
+        auto mine = c.get_profiles({o->user});
+        client::profile p =
+            mine.ok() && !mine.profiles.empty() ? mine.profiles[0] : client::profile{};
+        p.display_name = b.empty() ? a : a + " " + b;
+        r = c.set_profile(p);
+      } else if (cmd == "/whois" && !a.empty()) {
+        std::vector<std::string> users{a};
+        std::istringstream more(b);
+        for (std::string u; more >> u;) users.push_back(u);
+        r = c.get_profiles(users);
+        for (auto& p : r.profiles) {
+          std::string line = p.user + ": " + (p.display_name.empty() ? "-" : p.display_name);
+          if (!p.avatar_url.empty()) line += " <" + p.avatar_url + ">";
+          for (auto& f : p.fields) line += " " + f.key + "=" + f.value;
+          say(line);
+        }
         if (r.ok()) continue;
       } else if (cmd == "/devices") {
         r = c.list_devices();

@@ -116,6 +116,21 @@ response to_response(wire::Result::Reader r) {
       out.next_cursor = text(r.getConversations().getNextCursor());
       out.has_more = r.getConversations().getHasMore();
       break;
+    case wire::Result::PROFILES:
+      for (auto p : r.getProfiles()) {
+        profile out_profile;
+        out_profile.user = text(p.getUser());
+        out_profile.display_name = text(p.getDisplayName());
+        out_profile.display_name_visibility = p.getDisplayNameVisibility();
+        out_profile.avatar_url = text(p.getAvatarUrl());
+        out_profile.avatar_visibility = p.getAvatarVisibility();
+        for (auto f : p.getFields()) {
+          out_profile.fields.push_back({text(f.getKey()), text(f.getValue()), f.getVisibility()});
+        }
+        out_profile.updated_ms = p.getUpdatedMs();
+        out.profiles.push_back(std::move(out_profile));
+      }
+      break;
     case wire::Result::DEVICES:
       for (auto d : r.getDevices()) {
         out.devices.push_back(
@@ -746,6 +761,29 @@ response connection::watch_presence(const std::vector<std::string>& users, bool 
     auto list = w.initUsers(static_cast<unsigned>(users.size()));
     for (unsigned i = 0; i < users.size(); ++i) list.set(i, users[i]);
     w.setWatch(watch);
+  });
+}
+
+response connection::set_profile(const profile& p) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto out = f.initSetProfile();
+    out.setDisplayName(p.display_name);
+    out.setDisplayNameVisibility(p.display_name_visibility);
+    out.setAvatarUrl(p.avatar_url);
+    out.setAvatarVisibility(p.avatar_visibility);
+    auto fields = out.initFields(static_cast<unsigned>(p.fields.size()));
+    for (unsigned i = 0; i < p.fields.size(); ++i) {
+      fields[i].setKey(p.fields[i].key);
+      fields[i].setValue(p.fields[i].value);
+      fields[i].setVisibility(p.fields[i].visibility);
+    }
+  });
+}
+
+response connection::get_profiles(const std::vector<std::string>& users) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto list = f.initGetProfiles(static_cast<unsigned>(users.size()));
+    for (unsigned i = 0; i < users.size(); ++i) list.set(i, users[i]);
   });
 }
 

@@ -315,6 +315,28 @@ struct WatchPresence {
                          # stop.
 }
 
+enum Visibility {
+  everyone @0;  # Any user.
+  friends @1;   # The user's friends (and the user).
+  nobody @2;    # The user only.
+}
+
+struct ProfileField {
+  key @0 :Text;                # 1-32 bytes, unique in the profile.
+  value @1 :Text;              # At most 256 bytes.
+  visibility @2 :Visibility;   # Who sees it.
+}
+
+struct Profile {
+  user @0 :Text;                     # Whose (set by the server).
+  displayName @1 :Text;              # At most 64 bytes, no control characters.
+  avatarUrl @2 :Text;                # "" or an http(s) URL of at most 512 bytes.
+  fields @3 :List(ProfileField);     # At most 20 custom fields.
+  updatedMs @4 :UInt64;              # When it was last set (set by the server).
+  displayNameVisibility @5 :Visibility;
+  avatarVisibility @6 :Visibility;
+}
+
 struct DeviceSession {
   deviceId @0 :Text;          # The device.
   deviceType @1 :DeviceType;  # Its kind.
@@ -384,6 +406,8 @@ struct ClientFrame {
     watchPresence @27 :WatchPresence;  # Start (or stop) watching other users' presence.
     listDevices @28 :Void;             # The user's online devices.
     logoutDevice @29 :Text;            # End the session of another device of the user (by id).
+    setProfile @30 :Profile;           # Replace the user's profile (user, updatedMs ignored).
+    getProfiles @31 :List(Text);       # Profiles of up to 100 users, as the caller may see them.
   }
 }
 
@@ -432,6 +456,7 @@ struct Result {
     conversations @11 :ConversationPage;  # Answer to listConversations.
     presences @12 :List(PresenceInfo);    # Answer to watchPresence (watch): their presence now.
     devices @13 :List(DeviceSession);     # Answer to listDevices, oldest login first.
+    profiles @14 :List(Profile);          # Answer to getProfiles, in the order asked.
   }
 }
 

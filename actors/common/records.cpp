@@ -285,6 +285,40 @@ std::optional<user_access> decode_access(const std::string& stored) {
   });
 }
 
+std::string profile_for(const std::string& stored, const std::string& user, viewer_kind viewer) {
+  schema::message_builder message;
+  auto out = message.initRoot<wire::Profile>();
+  out.setUser(user);
+  if (!stored.empty()) {
+    auto words = schema::words_from_bytes(stored);
+    auto reader = schema::read_frame(words, capnp::ReaderOptions());
+    auto in = reader.getRoot<wire::Profile>();
+    auto sees = [viewer](wire::Visibility v) {
+      switch (v) {
+        case wire::Visibility::EVERYONE:
+          return true;
+        case wire::Visibility::FRIENDS:
+          return viewer != viewer_kind::stranger;
+        default:
+          return viewer == viewer_kind::self;
+      }
+    };
+    out.setUpdatedMs(in.getUpdatedMs());
+    out.setDisplayNameVisibility(in.getDisplayNameVisibility());
+    out.setAvatarVisibility(in.getAvatarVisibility());
+    if (sees(in.getDisplayNameVisibility())) out.setDisplayName(in.getDisplayName());
+    if (sees(in.getAvatarVisibility())) out.setAvatarUrl(in.getAvatarUrl());
+    unsigned shown = 0;
+    for (auto f : in.getFields()) shown += sees(f.getVisibility()) ? 1 : 0;
+    auto fields = out.initFields(shown);
+    unsigned i = 0;
+    for (auto f : in.getFields()) {
+      if (sees(f.getVisibility())) fields.setWithCaveats(i++, f);
+    }
+  }
+  return schema::encode_bytes(message);
+}
+
 std::string encode_relation(const relation_record& r) {
   schema::message_builder message;
   auto s = message.initRoot<records::RelationRecord>();

@@ -94,6 +94,12 @@ struct group_record {
 std::string encode_group(const group_record& g);
 std::optional<group_record> decode_group(const std::string& stored);
 
+/// Who looks at a profile, for its visibilities.
+enum class viewer_kind : std::uint8_t { stranger, a_friend, self };
+/// The stored profile `stored` (a flat wire Profile, "" if none) of `user` as `viewer` sees
+/// it: fields it may not see are left out (display name and avatar: emptied).
+std::string profile_for(const std::string& stored, const std::string& user, viewer_kind viewer);
+
 /// How a user stands with another (records::RelationRecord).
 struct relation_record {
   std::uint16_t relation = 0;  ///< wire::Relation value.

@@ -21,6 +21,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <utility>
 
 namespace parley::actors {
 
@@ -28,6 +29,19 @@ namespace {
 
 using schema::text;
 using wire_frame = wire::ClientFrame;
+
+/// The answers to several requests made for one client request: the last to arrive finishes
+/// it, the first failure answers it (and later answers are dropped).
+struct fan_in {
+  explicit fan_in(std::size_t expected) : waiting(expected) {}
+  /// One answer came: true if it was the last (and none failed).
+  bool arrived() { return --waiting == 0 && !failed; }
+  /// One request failed: true for the first failure only.
+  bool fail() { return !std::exchange(failed, true); }
+
+  std::size_t waiting;
+  bool failed = false;
+};
 
 entity_handle<conversation_log> log_of(const runtime::conversation_ref& ref,
                                        const std::string& conversation) {
@@ -165,6 +179,10 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_watch_presence(id, frame.getWatchPresence());
     case wire_frame::LIST_DEVICES:
       return on_list_devices(id);
+    case wire_frame::SET_PROFILE:
+      return on_set_profile(id, frame.getSetProfile());
+    case wire_frame::GET_PROFILES:
+      return on_get_profiles(id, frame.getGetProfiles());
     case wire_frame::LOGOUT_DEVICE:
       return on_logout_device(id, text(frame.getLogoutDevice()));
     case wire_frame::CREATE_GROUP:
@@ -402,6 +420,50 @@ void connection::on_set_conversation_flags(request_ref id, wire::ConversationFla
       conversation, f.getMuted(), f.getPinned());
 }
 
+void connection::on_set_profile(request_ref id, wire::Profile::Reader p) {
+  auto profile = validate_profile(p, user_, now_ms());
+  if (!profile) return reply_error(id, profile.error());
+  request(
+      user::of(user_), [this, id](bool) { reply_ok(id); }, error_replier(id), setprof_atom::value,
+      *profile);
+}
+
+void connection::on_get_profiles(request_ref id, capnp::List<capnp::Text>::Reader listed) {
+  if (listed.size() > max_profiles_per_request) {
+    return reply_error(id, errc::bad_request, "at most 100 users per request");
+  }
+  std::vector<std::string> users;
+  for (auto u : listed) {
+    std::string user = text(u);
+    if (!runtime::valid_name(user)) return reply_error(id, errc::bad_request, "invalid user id");
+    users.push_back(std::move(user));
+  }
+  struct state : fan_in {
+    using fan_in::fan_in;
+    std::vector<std::string> profiles;
+  };
+  auto s = std::make_shared<state>(users.size());
+  s->profiles.resize(users.size());
+  auto finish = [this, id, s] {
+    reply(id, [&](wire::Result::Builder r) {
+      schema::copy_stored<wire::Profile>(s->profiles, r.initProfiles(s->profiles.size()));
+    });
+  };
+  if (users.empty()) return finish();
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    request(
+        user::of(users[i]),
+        [s, finish, i](std::string& profile) {
+          s->profiles[i] = std::move(profile);
+          if (s->arrived()) finish();
+        },
+        [this, id, s](caf::error& err) {
+          if (s->fail()) reply_error(id, from_caf(err));
+        },
+        getprof_atom::value, user_);
+  }
+}
+
 void connection::on_list_devices(request_ref id) {
   request(
       presence::of_user(svc_, user_),
@@ -461,16 +523,14 @@ void connection::on_watch_presence(request_ref id, wire::WatchPresence::Reader w
     if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
   }
   const std::uint64_t until = w.getWatch() ? now_ms() + watch_ms : 0;
-  struct gathering {
+  auto shards = presence::by_shard(svc_, users);
+  struct gathering : fan_in {
+    using fan_in::fan_in;
     std::vector<std::string> order;
     std::map<std::string, presence_entry> found;
-    std::size_t waiting = 0;
-    bool failed = false;
   };
-  auto state = std::make_shared<gathering>();
+  auto state = std::make_shared<gathering>(shards.size());
   state->order = users;
-  auto shards = presence::by_shard(svc_, users);
-  state->waiting = shards.size();
   auto finish = [this, id, state] {
     reply(id, [&](wire::Result::Builder r) {
       auto out = r.initPresences(static_cast<unsigned>(state->found.size()));
@@ -491,12 +551,10 @@ void connection::on_watch_presence(request_ref id, wire::WatchPresence::Reader w
         presence::of_shard(shard),
         [state, finish](std::vector<presence_entry>& entries) {
           for (auto& e : entries) state->found[e.user] = e;
-          if (--state->waiting == 0 && !state->failed) finish();
+          if (state->arrived()) finish();
         },
         [this, id, state](caf::error& err) {
-          if (state->failed) return;
-          state->failed = true;
-          reply_error(id, from_caf(err));
+          if (state->fail()) reply_error(id, from_caf(err));
         },
         watch_atom::value, user_, members, until);
   }

@@ -143,6 +143,9 @@ class connection {
   void on_set_conversation_flags(request_ref id, wire::ConversationFlags::Reader f);
   void on_set_presence(request_ref id, wire::SetPresence::Reader p);
   void on_list_devices(request_ref id);
+  void on_set_profile(request_ref id, wire::Profile::Reader p);
+  /// Asks each user's actor for its profile as this user may see it (at most 100 at once).
+  void on_get_profiles(request_ref id, capnp::List<capnp::Text>::Reader users);
   void on_logout_device(request_ref id, const std::string& device);
   /// Asks the presence actor of each shard of the users listed (one request per shard) and
   /// answers once all have.

@@ -146,6 +146,46 @@ error validate_relation(const std::string& user, const std::string& other,
   return {};
 }
 
+result<std::string> validate_profile(wire::Profile::Reader p, const std::string& user,
+                                     std::uint64_t now_ms) {
+  constexpr std::size_t max_name = 64, max_url = 512, max_fields = 20, max_key = 32,
+                        max_value = 256;
+  auto known = [](wire::Visibility v) { return v <= wire::Visibility::NOBODY; };
+  const std::string name = text(p.getDisplayName());
+  if (name.size() > max_name || !printable(name)) {
+    return bad_request("displayName: at most 64 bytes, no control characters");
+  }
+  const std::string url = text(p.getAvatarUrl());
+  if (!url.empty() && (url.size() > max_url || !printable(url) ||
+                       (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0))) {
+    return bad_request("avatarUrl: an http(s) URL of at most 512 bytes");
+  }
+  if (!known(p.getDisplayNameVisibility()) || !known(p.getAvatarVisibility())) {
+    return bad_request("unknown visibility");
+  }
+  auto fields = p.getFields();
+  if (fields.size() > max_fields) return bad_request("at most 20 profile fields");
+  std::vector<std::string> keys;
+  for (auto f : fields) {
+    const std::string key = text(f.getKey());
+    if (key.empty() || key.size() > max_key || !printable(key)) {
+      return bad_request("a field key is 1-32 bytes without control characters");
+    }
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      return bad_request("field key '" + key + "' twice");
+    }
+    keys.push_back(key);
+    if (f.getValue().size() > max_value) return bad_request("a field value exceeds 256 bytes");
+    if (!known(f.getVisibility())) return bad_request("unknown visibility");
+  }
+  schema::message_builder message;
+  message.setRoot(p);
+  auto out = message.getRoot<wire::Profile>();
+  out.setUser(user);
+  out.setUpdatedMs(now_ms);
+  return schema::encode_bytes(message);
+}
+
 std::uint32_t page_limit(std::uint32_t asked, const actor_options& o) {
   if (asked == 0) return o.default_page;
   return std::min(asked, o.max_page);

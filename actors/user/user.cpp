@@ -91,7 +91,28 @@ class user_actor final : public entity_actor {
         [this](flags_atom, std::string& conversation, bool muted,
                bool pinned) -> caf::result<bool> { return set_flags(conversation, muted, pinned); },
         [this](convlist_atom, std::string& cursor, std::uint32_t limit)
-            -> caf::result<conversation_list> { return list_conversations(cursor, limit); });
+            -> caf::result<conversation_list> { return list_conversations(cursor, limit); },
+        [this](setprof_atom, std::string& profile) -> caf::result<bool> {
+          store::write_batch batch;
+          batch.put(shard_, profile_key_, profile);
+          auto rp = make_response_promise<bool>();
+          commit(std::move(batch), [rp](const error& st) mutable {
+            if (st.ok())
+              rp.deliver(true);
+            else
+              rp.deliver(storage_error(st));
+          });
+          return rp;
+        },
+        [this](getprof_atom, std::string& viewer) -> caf::result<std::string> {
+          auto stored = svc_.db->get(shard_, profile_key_);
+          if (!stored) return storage_error(stored.error());
+          const viewer_kind kind = viewer == user_ ? viewer_kind::self
+                                   : relation_with(viewer) == relation::FRIEND
+                                       ? viewer_kind::a_friend
+                                       : viewer_kind::stranger;
+          return profile_for(stored->value_or(std::string()), user_, kind);
+        });
   }
 
  private:
@@ -588,6 +609,7 @@ class user_actor final : public entity_actor {
 
   const std::string user_;
   const std::string stored_key_ = store::named_key(id_, store::record::stored, "");
+  const std::string profile_key_ = store::named_key(id_, store::record::state, "profile");
   std::uint64_t stored_bytes_ = 0;  ///< Of the quota: spent or leased to connections.
   store::seq_log inbox_;
   std::uint64_t inbox_head_ = 0;

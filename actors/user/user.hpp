@@ -40,7 +40,11 @@ using interface = caf::typed_actor<
     // (conversation, muted, pinned): the user's flags of one of its conversations.
     caf::replies_to<flags_atom, std::string, bool, bool>::with<bool>,
     // (cursor, limit): a page of the user's conversation list (ConversationPage).
-    caf::replies_to<convlist_atom, std::string, std::uint32_t>::with<conversation_list>>;
+    caf::replies_to<convlist_atom, std::string, std::uint32_t>::with<conversation_list>,
+    // (wire Profile, flat and validated): replaces the user's profile; answers once durable.
+    caf::replies_to<setprof_atom, std::string>::with<bool>,
+    // (viewer): the profile (flat wire Profile) as `viewer` may see it.
+    caf::replies_to<getprof_atom, std::string>::with<std::string>>;
 
 /// The user with this name (well formed).
 inline entity_handle<interface> of(const std::string& user) {

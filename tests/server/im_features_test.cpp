@@ -830,3 +830,87 @@ BOOST_AUTO_TEST_CASE(per_kind_caps_are_configurable) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(profiles)
+
+BOOST_AUTO_TEST_CASE(each_field_is_shown_to_whom_its_visibility_allows) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  auto eve = node.login("eve");
+  client::profile p;
+  p.display_name = "Alice A.";
+  p.avatar_url = "https://example.com/a.png";
+  p.avatar_visibility = wire::Visibility::FRIENDS;
+  p.fields = {{"city", "Lyon", wire::Visibility::EVERYONE},
+              {"phone", "+33 1 23", wire::Visibility::FRIENDS},
+              {"note", "secret", wire::Visibility::NOBODY}};
+  require_ok(alice->set_profile(p));
+  require_ok(alice->request_friend("bob"));
+  require_ok(bob->answer_friend("alice", true));
+  auto keys = [](const client::profile& x) {
+    std::vector<std::string> out;
+    for (auto& f : x.fields) out.push_back(f.key);
+    return out;
+  };
+  auto own = alice->get_profiles({"alice"});
+  require_ok(own);
+  BOOST_TEST_REQUIRE(own.profiles.size() == 1u);
+  BOOST_TEST((keys(own.profiles[0]) == std::vector<std::string>{"city", "phone", "note"}));
+  BOOST_TEST(own.profiles[0].updated_ms > 0u);
+  auto by_friend = bob->get_profiles({"alice", "nobody-yet"});
+  require_ok(by_friend);
+  BOOST_TEST_REQUIRE(by_friend.profiles.size() == 2u);
+  BOOST_TEST(by_friend.profiles[0].display_name == "Alice A.");
+  BOOST_TEST(by_friend.profiles[0].avatar_url == "https://example.com/a.png");
+  BOOST_TEST((keys(by_friend.profiles[0]) == std::vector<std::string>{"city", "phone"}));
+  BOOST_TEST(by_friend.profiles[1].user == "nobody-yet");  // no profile: just the id
+  BOOST_TEST(by_friend.profiles[1].display_name.empty());
+  auto by_stranger = eve->get_profiles({"alice"});
+  require_ok(by_stranger);
+  BOOST_TEST(by_stranger.profiles[0].display_name == "Alice A.");
+  BOOST_TEST(by_stranger.profiles[0].avatar_url.empty());
+  BOOST_TEST((keys(by_stranger.profiles[0]) == std::vector<std::string>{"city"}));
+  // Ending the friendship narrows bob's view at once.
+  require_ok(alice->remove_friend("bob"));
+  BOOST_TEST((keys(bob->get_profiles({"alice"}).profiles[0]) == std::vector<std::string>{"city"}));
+}
+
+BOOST_AUTO_TEST_CASE(bad_profiles_are_refused_and_change_nothing) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  client::profile good;
+  good.display_name = "Alice";
+  require_ok(alice->set_profile(good));
+  auto refused = [&](client::profile p) { return alice->set_profile(p).code; };
+  client::profile p;
+  p.display_name = std::string(65, 'x');
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  p.display_name = "line\nbreak";
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  p.avatar_url = "javascript:alert(1)";
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  p.fields = {{"k", "1", wire::Visibility::EVERYONE}, {"k", "2", wire::Visibility::EVERYONE}};
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  p.fields = {{"", "v", wire::Visibility::EVERYONE}};
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  p.fields = {{"k", std::string(257, 'v'), wire::Visibility::EVERYONE}};
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  for (int i = 0; i < 21; ++i) p.fields.push_back({"k" + std::to_string(i), "v", {}});
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  p = {};
+  p.fields = {{"k", "v", static_cast<wire::Visibility>(7)}};
+  BOOST_TEST((refused(p) == ErrorCode::BAD_REQUEST));
+  BOOST_TEST(alice->get_profiles({"alice"}).profiles.at(0).display_name == "Alice");
+  std::vector<std::string> many(101, "bob");
+  BOOST_TEST((alice->get_profiles(many).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->get_profiles({"not valid"}).code == ErrorCode::BAD_REQUEST));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -80,6 +80,8 @@ using convlist_atom = caf::atom_constant<caf::atom("convlist")>;    ///< user: c
 using flags_atom = caf::atom_constant<caf::atom("convflags")>;      ///< user: mute/pin
 using status_atom = caf::atom_constant<caf::atom("status")>;        ///< presence: set status
 using watch_atom = caf::atom_constant<caf::atom("watch")>;          ///< presence: watch users
+using setprof_atom = caf::atom_constant<caf::atom("setprof")>;      ///< user: set its profile
+using getprof_atom = caf::atom_constant<caf::atom("getprof")>;      ///< user: read its profile
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends

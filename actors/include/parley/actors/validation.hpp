@@ -86,6 +86,16 @@ constexpr std::size_t max_friend_message = 256;
 error validate_relation(const std::string& user, const std::string& other,
                         const std::string& message);
 
+/// A SetProfile from `user`: display name at most 64 bytes without control characters, avatar
+/// URL "" or http(s) of at most 512 bytes, at most 20 fields with unique printable keys of
+/// 1-32 bytes and values of at most 256 bytes, known visibilities. Answers the profile to store
+/// (flat wire Profile with `user` and `now_ms` set).
+result<std::string> validate_profile(wire::Profile::Reader p, const std::string& user,
+                                     std::uint64_t now_ms);
+
+/// Most users one GetProfiles may ask about.
+constexpr std::size_t max_profiles_per_request = 100;
+
 /// Most seqs one ReadReceipts may ask about.
 constexpr std::size_t max_receipt_seqs = 100;
 

@@ -73,6 +73,24 @@ struct presence_info {
   std::uint64_t last_seen_ms = 0;  ///< Offline: when its last device left (0: unknown).
 };
 
+/// A profile field and who sees it.
+struct profile_field {
+  std::string key;
+  std::string value;
+  wire::Visibility visibility = wire::Visibility::EVERYONE;
+};
+
+/// A user's profile (as the asking user may see it, in answers).
+struct profile {
+  std::string user;
+  std::string display_name;
+  wire::Visibility display_name_visibility = wire::Visibility::EVERYONE;
+  std::string avatar_url;
+  wire::Visibility avatar_visibility = wire::Visibility::EVERYONE;
+  std::vector<profile_field> fields;
+  std::uint64_t updated_ms = 0;
+};
+
 /// One online device of the user.
 struct device_session {
   std::string device;
@@ -137,6 +155,7 @@ struct response {
   std::string next_cursor;                         ///< listConversations
   std::vector<presence_info> presences;            ///< watchPresence
   std::vector<device_session> devices;             ///< listDevices
+  std::vector<profile> profiles;                   ///< getProfiles
 };
 
 /// How a new group admits members and what they read.
@@ -271,6 +290,10 @@ class connection {
   response list_devices();
   /// Ends the session of another of the user's devices (Kicked loggedOutByUser).
   response logout_device(const std::string& device);
+  /// Replaces the user's profile (p.user and p.updated_ms are set by the server).
+  response set_profile(const profile& p);
+  /// Profiles of up to 100 users, as this user may see them, in the order asked.
+  response get_profiles(const std::vector<std::string>& users);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.
