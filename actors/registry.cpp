@@ -23,6 +23,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<group_info>("parley.group_info");
   cfg.add_message_type<group_spec>("parley.group_spec");
   cfg.add_message_type<group_summary>("parley.group_summary");
+  cfg.add_message_type<group_update>("parley.group_update");
   cfg.add_message_type<member_entry>("parley.member_entry");
   cfg.add_message_type<std::vector<member_entry>>("parley.member_entries");
   cfg.add_message_type<member_page>("parley.member_page");

@@ -117,6 +117,10 @@ const char* help_text =
     "  /devices          your online devices\n"
     "  /name TEXT        set your display name\n"
     "  /whois USER...    their profiles\n"
+    "  /info GROUP       a group's profile; /members GROUP its members\n"
+    "  /announce GROUP TEXT   set a group's announcement (admins)\n"
+    "  /muteall GROUP on|off  only admins may write (admins)\n"
+    "  /silence GROUP USER SECONDS   mute a member (0 lifts it; admins)\n"
     "  /logout-device ID end the session of another of your devices\n"
     "  /quit             leave\n"
     "  anything else     is sent as a message";
@@ -330,6 +334,40 @@ command add_chat(CLI::App& app) {
           say(line);
         }
         if (r.ok()) continue;
+      } else if (cmd == "/info" && !a.empty()) {
+        r = c.get_group_profile(a);
+        if (r.ok()) {
+          say(r.group.group_id + ": " + r.group.name + ", " + std::to_string(r.group.members) +
+              "/" + std::to_string(r.group.max_members) + " members, owner " + r.group.owner +
+              (r.group.muted_all ? ", muted" : "") +
+              (r.group.announcement.empty() ? "" : " -- " + r.group.announcement));
+          continue;
+        }
+      } else if (cmd == "/members" && !a.empty()) {
+        r = c.list_members(a, {}, 200);
+        for (auto& m : r.members) say(m.user + (m.muted_until_ms != 0 ? " (muted)" : ""));
+        if (r.ok()) continue;
+      } else if ((cmd == "/announce" || cmd == "/muteall") && !a.empty()) {
+        auto current = c.get_group_profile(a);
+        if (!current.ok()) {
+          say(show_error(current));
+          continue;
+        }
+        auto g = current.group;
+        if (cmd == "/announce") g.announcement = b;
+        if (cmd == "/muteall") g.muted_all = b == "on";
+        r = c.update_group(g);
+      } else if (cmd == "/silence" && !a.empty() && !b.empty()) {
+        std::istringstream rest(b);
+        std::string user;
+        double seconds = 0;
+        rest >> user >> seconds;
+        const auto now =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+        r = c.mute_member(a, user,
+                          seconds <= 0 ? 0 : now + static_cast<std::uint64_t>(seconds * 1000));
       } else if (cmd == "/devices") {
         r = c.list_devices();
         for (auto& d : r.devices) {

@@ -116,6 +116,21 @@ response to_response(wire::Result::Reader r) {
       out.next_cursor = text(r.getConversations().getNextCursor());
       out.has_more = r.getConversations().getHasMore();
       break;
+    case wire::Result::GROUP_PROFILE: {
+      auto g = r.getGroupProfile();
+      out.group = {text(g.getGroupId()),      text(g.getName()),  text(g.getAvatarUrl()),
+                   text(g.getAnnouncement()), text(g.getOwner()), g.getMembers(),
+                   g.getMaxMembers(),         g.getMutedAll(),    g.getJoinPolicy(),
+                   g.getShareHistory(),       g.getCreatedMs(),   g.getRole()};
+      break;
+    }
+    case wire::Result::MEMBERS:
+      for (auto m : r.getMembers().getMembers()) {
+        out.members.push_back(
+            {text(m.getUserId()), m.getRole(), m.getJoinedMs(), m.getMutedUntilMs()});
+      }
+      out.has_more = r.getMembers().getHasMore();
+      break;
     case wire::Result::PROFILES:
       for (auto p : r.getProfiles()) {
         profile out_profile;
@@ -784,6 +799,42 @@ response connection::get_profiles(const std::vector<std::string>& users) {
   return call([&](wire::ClientFrame::Builder f) {
     auto list = f.initGetProfiles(static_cast<unsigned>(users.size()));
     for (unsigned i = 0; i < users.size(); ++i) list.set(i, users[i]);
+  });
+}
+
+response connection::update_group(const group_profile& g) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto u = f.initUpdateGroup();
+    u.setGroupId(g.group_id);
+    u.setName(g.name);
+    u.setAvatarUrl(g.avatar_url);
+    u.setAnnouncement(g.announcement);
+    u.setMaxMembers(g.max_members);
+    u.setMutedAll(g.muted_all);
+  });
+}
+
+response connection::mute_member(const std::string& group_id, const std::string& user,
+                                 std::uint64_t until_ms) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto m = f.initMuteMember();
+    m.setGroupId(group_id);
+    m.setUserId(user);
+    m.setUntilMs(until_ms);
+  });
+}
+
+response connection::get_group_profile(const std::string& group_id) {
+  return call([&](wire::ClientFrame::Builder f) { f.initGroupProfile().setGroupId(group_id); });
+}
+
+response connection::list_members(const std::string& group_id, const std::string& after_user,
+                                  std::uint32_t limit) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto l = f.initListMembers();
+    l.setGroupId(group_id);
+    l.setAfterUser(after_user);
+    l.setLimit(limit);
   });
 }
 

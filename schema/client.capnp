@@ -337,6 +337,56 @@ struct Profile {
   avatarVisibility @6 :Visibility;
 }
 
+struct UpdateGroup {
+  # Replaces a group's profile and settings (admins and the owner).
+  groupId @0 :Text;
+  name @1 :Text;          # At most 128 bytes.
+  avatarUrl @2 :Text;     # "" or an http(s) URL of at most 512 bytes.
+  announcement @3 :Text;  # At most 2048 bytes.
+  maxMembers @4 :UInt32;  # The group's member limit: 0 = the node's; else at most the node's
+                          # and at least the current member count.
+  mutedAll @5 :Bool;      # Only admins and the owner may send.
+}
+
+struct MuteMember {
+  groupId @0 :Text;
+  userId @1 :Text;     # A plain member (admins and the owner are never muted).
+  untilMs @2 :UInt64;  # Muted until then (unix ms); 0 lifts the mute.
+}
+
+struct ListMembers {
+  groupId @0 :Text;
+  afterUser @1 :Text;  # Members with ids after this ("" from the start).
+  limit @2 :UInt32;    # At most this many (0 = server default).
+}
+
+struct GroupProfile {
+  groupId @0 :Text;
+  name @1 :Text;
+  avatarUrl @2 :Text;
+  announcement @3 :Text;
+  owner @4 :Text;
+  members @5 :UInt32;         # How many.
+  maxMembers @6 :UInt32;      # The limit in force (the node's unless the group set a lower one).
+  mutedAll @7 :Bool;
+  joinPolicy @8 :JoinPolicy;
+  shareHistory @9 :Bool;
+  createdMs @10 :UInt64;
+  role @11 :GroupRole;        # The caller's role.
+}
+
+struct GroupMemberEntry {
+  userId @0 :Text;
+  role @1 :GroupRole;
+  joinedMs @2 :UInt64;
+  mutedUntilMs @3 :UInt64;  # 0: not muted.
+}
+
+struct GroupMemberPage {
+  members @0 :List(GroupMemberEntry);  # By user id.
+  hasMore @1 :Bool;
+}
+
 struct DeviceSession {
   deviceId @0 :Text;          # The device.
   deviceType @1 :DeviceType;  # Its kind.
@@ -408,6 +458,10 @@ struct ClientFrame {
     logoutDevice @29 :Text;            # End the session of another device of the user (by id).
     setProfile @30 :Profile;           # Replace the user's profile (user, updatedMs ignored).
     getProfiles @31 :List(Text);       # Profiles of up to 100 users, as the caller may see them.
+    updateGroup @32 :UpdateGroup;      # A group's name, avatar, announcement, limit, mute-all.
+    muteMember @33 :MuteMember;        # Mute (or unmute) a member of a group.
+    groupProfile @34 :GroupRef;        # A group's profile, for its members.
+    listMembers @35 :ListMembers;      # A group's members, paged.
   }
 }
 
@@ -457,6 +511,8 @@ struct Result {
     presences @12 :List(PresenceInfo);    # Answer to watchPresence (watch): their presence now.
     devices @13 :List(DeviceSession);     # Answer to listDevices, oldest login first.
     profiles @14 :List(Profile);          # Answer to getProfiles, in the order asked.
+    groupProfile @15 :GroupProfile;       # Answer to updateGroup and groupProfile.
+    members @16 :GroupMemberPage;         # Answer to listMembers.
   }
 }
 

@@ -13,6 +13,7 @@ struct GroupMember {
   joinedMs @2 :UInt64;          # When the member joined (ms since the epoch).
   visibleAfterSeq @3 :UInt64;   # The member reads messages with a greater seq (its join point,
                                 # or the group's floor if history is shared).
+  mutedUntilMs @4 :UInt64;      # An admin muted the member until then (0: not muted).
 }
 
 struct GroupState {
@@ -28,6 +29,10 @@ struct GroupState {
                                    # until an admin adds them again.
   historyFloor @8 :UInt64;         # Last seq of the conversation before this group was created
                                    # (a dissolved group's id reused): never visible to anyone.
+  avatarUrl @9 :Text;              # The group's profile (updateGroup).
+  announcement @10 :Text;
+  mutedAll @11 :Bool;              # Only admins and the owner may send.
+  maxMembers @12 :UInt32;          # This group's member limit (0: the node's).
 }
 
 struct UserAccess {

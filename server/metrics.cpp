@@ -22,10 +22,18 @@ class exposition {
   void labelled(const char* name, const char* help, const char* type,
                 std::initializer_list<std::pair<const char*, std::uint64_t>> samples,
                 const char* label) {
+    labelled_values(name, help, type, label, [&](auto sample) {
+      for (auto& [value_of_label, value] : samples) sample(value_of_label, value);
+    });
+  }
+  /// As labelled(), with samples given by `each(sample)` calling sample(label value, value).
+  template <class Each>
+  void labelled_values(const char* name, const char* help, const char* type, const char* label,
+                       Each each) {
     out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
-    for (auto& [value_of_label, value] : samples) {
+    each([&](const char* value_of_label, std::uint64_t value) {
       out_ << name << "{" << label << "=\"" << value_of_label << "\"} " << value << "\n";
-    }
+    });
   }
   void info(const char* name, const char* help, const std::string& label,
             const std::string& value) {
@@ -71,6 +79,16 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n,
   e.gauge("parley_connections", "Logged-in or not, client connections open now.", n.connections);
   e.counter("parley_logins_total", "Successful client logins.", n.logins);
   e.counter("parley_bad_frames_total", "Client frames answered with an error.", n.bad_frames);
+  e.labelled_values("parley_logins_refused_total", "Refused client logins, by reason.", "counter",
+                    "reason", [&](auto sample) {
+                      for (std::size_t i = 0; i < actors::login_refusal_kinds; ++i) {
+                        sample(actors::to_string(static_cast<actors::login_refusal>(i)),
+                               n.logins_refused[i]);
+                      }
+                    });
+  e.counter("parley_shard_moves_total", "Shards this node handed to another node.", n.shard_moves);
+  e.counter("parley_shard_move_milliseconds_total", "Time those moves took, summed.",
+            n.shard_move_ms);
   e.counter("parley_messages_stored_total", "Messages newly appended to a conversation.",
             n.messages_sent);
   e.counter("parley_pushes_total", "Pushes handed to client connections.", n.pushes);

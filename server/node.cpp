@@ -80,6 +80,9 @@ struct node::impl {
     s.messages_sent = c.messages_sent.load();
     s.pushes = c.pushes.load();
     s.bad_frames = c.bad_frames.load();
+    for (std::size_t i = 0; i < actors::login_refusal_kinds; ++i) {
+      s.logins_refused[i] = c.logins_refused[i].load();
+    }
     if (router) s.active_entities = router->active_count();
     if (router) {
       const auto& m = map();
@@ -92,6 +95,10 @@ struct node::impl {
       s.reachable_peers = cluster->reachable_peers();
       s.serving = cluster->serving();
       s.coordinating = cluster->coordinating();
+      for (double ms : cluster->handoff_times_ms()) {
+        ++s.shard_moves;
+        s.shard_move_ms += static_cast<std::uint64_t>(ms);
+      }
     }
     if (committer) {
       auto cs = committer->stats();

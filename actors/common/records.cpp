@@ -241,12 +241,17 @@ std::string encode_group(const group_record& g) {
     members[i].setRole(static_cast<wire::GroupRole>(g.members[i].role));
     members[i].setJoinedMs(g.members[i].joined_ms);
     members[i].setVisibleAfterSeq(g.members[i].visible_after_seq);
+    members[i].setMutedUntilMs(g.members[i].muted_until_ms);
   }
   s.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
   s.setShareHistory(g.share_history);
   auto barred = s.initBarred(static_cast<unsigned>(g.barred.size()));
   for (unsigned i = 0; i < g.barred.size(); ++i) barred.set(i, g.barred[i]);
   s.setHistoryFloor(g.history_floor);
+  s.setAvatarUrl(g.avatar_url);
+  s.setAnnouncement(g.announcement);
+  s.setMutedAll(g.muted_all);
+  s.setMaxMembers(g.max_members);
   return schema::encode_bytes(message);
 }
 
@@ -259,12 +264,16 @@ std::optional<group_record> decode_group(const std::string& stored) {
     g.version = s.getVersion();
     for (auto m : s.getMembers()) {
       g.members.push_back({m.getUserId(), static_cast<std::uint16_t>(m.getRole()), m.getJoinedMs(),
-                           m.getVisibleAfterSeq()});
+                           m.getVisibleAfterSeq(), m.getMutedUntilMs()});
     }
     g.open = s.getJoinPolicy() == wire::JoinPolicy::OPEN;
     g.share_history = s.getShareHistory();
     for (auto b : s.getBarred()) g.barred.emplace_back(b.cStr(), b.size());
     g.history_floor = s.getHistoryFloor();
+    g.avatar_url = s.getAvatarUrl();
+    g.announcement = s.getAnnouncement();
+    g.muted_all = s.getMutedAll();
+    g.max_members = s.getMaxMembers();
     return g;
   });
 }

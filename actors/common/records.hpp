@@ -76,6 +76,7 @@ struct group_member {
   std::uint16_t role = 0;  ///< wire::GroupRole value.
   std::uint64_t joined_ms = 0;
   std::uint64_t visible_after_seq = 0;  ///< Reads see seqs above this.
+  std::uint64_t muted_until_ms = 0;     ///< Muted by an admin until then (0: not muted).
 };
 
 /// The persisted state of a group.
@@ -89,6 +90,10 @@ struct group_record {
   bool share_history = false;       ///< New members see from history_floor, not their join.
   std::vector<std::string> barred;  ///< Removed by an admin: may not join until re-added.
   std::uint64_t history_floor = 0;  ///< Seqs up to this predate the group (a reused id).
+  std::string avatar_url;
+  std::string announcement;
+  bool muted_all = false;         ///< Only admins and the owner send.
+  std::uint32_t max_members = 0;  ///< This group's member limit (0: the node's).
 };
 
 std::string encode_group(const group_record& g);

@@ -9,6 +9,7 @@
 #include "presence/presence.hpp"
 #include "user/user.hpp"
 
+#include "parley/actors/wire_errors.hpp"
 #include "parley/runtime/random_id.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/token.hpp"
@@ -183,6 +184,14 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_set_profile(id, frame.getSetProfile());
     case wire_frame::GET_PROFILES:
       return on_get_profiles(id, frame.getGetProfiles());
+    case wire_frame::UPDATE_GROUP:
+      return on_update_group(id, frame.getUpdateGroup());
+    case wire_frame::MUTE_MEMBER:
+      return on_mute_member(id, frame.getMuteMember());
+    case wire_frame::GROUP_PROFILE:
+      return on_group_profile(id, frame.getGroupProfile());
+    case wire_frame::LIST_MEMBERS:
+      return on_list_members(id, frame.getListMembers());
     case wire_frame::LOGOUT_DEVICE:
       return on_logout_device(id, text(frame.getLogoutDevice()));
     case wire_frame::CREATE_GROUP:
@@ -420,6 +429,39 @@ void connection::on_set_conversation_flags(request_ref id, wire::ConversationFla
       conversation, f.getMuted(), f.getPinned());
 }
 
+void connection::on_update_group(request_ref id, wire::UpdateGroup::Reader u) {
+  auto checked = validate_update_group(u);
+  if (!checked) return reply_error(id, checked.error());
+  request(group::of(checked->group), replier<group_summary>(id, fill_group_profile),
+          error_replier(id), update_atom::value, user_, checked->update);
+}
+
+void connection::on_mute_member(request_ref id, wire::MuteMember::Reader m) {
+  auto change = validate_member_change(text(m.getGroupId()), text(m.getUserId()));
+  if (!change) return reply_error(id, change.error());
+  request(
+      group::of(change->group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+      mute_atom::value, user_, change->user, m.getUntilMs());
+}
+
+void connection::on_group_profile(request_ref id, wire::GroupRef::Reader g) {
+  auto group = validate_group_ref(g);
+  if (!group) return reply_error(id, group.error());
+  request(group::of(*group), replier<group_summary>(id, fill_group_profile), error_replier(id),
+          info_atom::value, user_);
+}
+
+void connection::on_list_members(request_ref id, wire::ListMembers::Reader l) {
+  const std::string group = text(l.getGroupId());
+  const std::string after = text(l.getAfterUser());
+  if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
+  if (!after.empty() && !runtime::valid_name(after)) {
+    return reply_error(id, errc::bad_request, "invalid user id in afterUser");
+  }
+  request(group::of(group), replier<member_page>(id, fill_members), error_replier(id),
+          members_atom::value, user_, after, page_limit(l.getLimit(), svc_.options));
+}
+
 void connection::on_set_profile(request_ref id, wire::Profile::Reader p) {
   auto profile = validate_profile(p, user_, now_ms());
   if (!profile) return reply_error(id, profile.error());
@@ -635,13 +677,42 @@ void connection::on_logout(request_ref id) {
   close();
 }
 
-/// Answers a refused login and logs it (rate-limited: a client can cause it).
+const char* to_string(login_refusal r) {
+  static const char* const names[login_refusal_kinds] = {"bad_token", "expired",    "revoked",
+                                                         "banned",    "device_cap", "other"};
+  return names[static_cast<std::size_t>(r)];
+}
+
+namespace {
+
+login_refusal refusal_of(const error& why) {
+  switch (to_wire(why).code) {
+    case wire::ErrorCode::TOKEN_INVALID:
+      return login_refusal::bad_token;
+    case wire::ErrorCode::TOKEN_EXPIRED:
+      return login_refusal::expired;
+    case wire::ErrorCode::TOKEN_REVOKED:
+      return login_refusal::revoked;
+    case wire::ErrorCode::BANNED:
+      return login_refusal::banned;
+    case wire::ErrorCode::LIMIT_EXCEEDED:
+      return login_refusal::device_cap;
+    default:
+      return login_refusal::other;
+  }
+}
+
+}  // namespace
+
+/// Answers a refused login, counts it by reason and logs it (rate-limited: a client can cause
+/// it).
 void connection::refuse_login(request_ref id, const error& why, const std::string& user) {
-  log::write_limited(log::level::info, "login_refused",
-                     {{"peer", peer()},
-                      {"user", user},
-                      {"reason", why.category() ? why.category()->code_name(why.code()) : "?"},
-                      {"detail", why.message()}});
+  const auto reason = refusal_of(why);
+  svc_.counters->logins_refused[static_cast<std::size_t>(reason)].fetch_add(
+      1, std::memory_order_relaxed);
+  log::write_limited(
+      log::level::info, "login_refused",
+      {{"peer", peer()}, {"user", user}, {"reason", to_string(reason)}, {"detail", why.message()}});
   reply_error(id, why);
 }
 

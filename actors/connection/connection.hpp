@@ -144,6 +144,10 @@ class connection {
   void on_set_presence(request_ref id, wire::SetPresence::Reader p);
   void on_list_devices(request_ref id);
   void on_set_profile(request_ref id, wire::Profile::Reader p);
+  void on_update_group(request_ref id, wire::UpdateGroup::Reader u);
+  void on_mute_member(request_ref id, wire::MuteMember::Reader m);
+  void on_group_profile(request_ref id, wire::GroupRef::Reader g);
+  void on_list_members(request_ref id, wire::ListMembers::Reader l);
   /// Asks each user's actor for its profile as this user may see it (at most 100 at once).
   void on_get_profiles(request_ref id, capnp::List<capnp::Text>::Reader users);
   void on_logout_device(request_ref id, const std::string& device);

@@ -142,6 +142,35 @@ void fill_conversations(wire::Result::Builder r, const conversation_list& list) 
   }
 }
 
+void fill_group_profile(wire::Result::Builder r, const group_summary& g) {
+  auto p = r.initGroupProfile();
+  p.setGroupId(g.group);
+  p.setName(g.name);
+  p.setAvatarUrl(g.avatar_url);
+  p.setAnnouncement(g.announcement);
+  p.setOwner(g.owner);
+  p.setMembers(g.members);
+  p.setMaxMembers(g.max_members);
+  p.setMutedAll(g.muted_all);
+  p.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+  p.setShareHistory(g.share_history);
+  p.setCreatedMs(g.created_ms);
+  p.setRole(static_cast<wire::GroupRole>(g.role));
+}
+
+void fill_members(wire::Result::Builder r, const member_page& page) {
+  auto out = r.initMembers();
+  out.setHasMore(page.has_more);
+  auto list = out.initMembers(static_cast<unsigned>(page.members.size()));
+  for (unsigned i = 0; i < page.members.size(); ++i) {
+    const auto& m = page.members[i];
+    list[i].setUserId(m.user);
+    list[i].setRole(static_cast<wire::GroupRole>(m.role));
+    list[i].setJoinedMs(m.joined_ms);
+    list[i].setMutedUntilMs(m.muted_until_ms);
+  }
+}
+
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head) {
   auto ok = r.initLogin();
   ok.setUserId(user);

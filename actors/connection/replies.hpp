@@ -40,6 +40,10 @@ void fill_receipts(wire::Result::Builder r, const read_receipts& receipts);
 void fill_relations(wire::Result::Builder r, const relation_page& page);
 /// A ListConversations' answer.
 void fill_conversations(wire::Result::Builder r, const conversation_list& list);
+/// A GroupProfile answer (updateGroup, groupProfile).
+void fill_group_profile(wire::Result::Builder r, const group_summary& g);
+/// A ListMembers' answer.
+void fill_members(wire::Result::Builder r, const member_page& page);
 /// A Login's answer: who is logged in, and the durable head of their inbox.
 void fill_login(wire::Result::Builder r, const std::string& user, std::uint64_t inbox_head);
 

@@ -17,6 +17,19 @@ error bad_request(std::string message) {
   return {errc::bad_request, std::move(message)};
 }
 
+/// "" or an http(s) URL of at most 512 bytes without control characters.
+bool valid_url(const std::string& url) {
+  constexpr std::size_t max_url = 512;
+  if (url.empty()) return true;
+  return url.size() <= max_url &&
+         std::none_of(url.begin(), url.end(),
+                      [](char c) {
+                        const auto b = static_cast<unsigned char>(c);
+                        return b < 0x20 || b == 0x7f;
+                      }) &&
+         (url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0);
+}
+
 }  // namespace
 
 namespace {
@@ -148,16 +161,13 @@ error validate_relation(const std::string& user, const std::string& other,
 
 result<std::string> validate_profile(wire::Profile::Reader p, const std::string& user,
                                      std::uint64_t now_ms) {
-  constexpr std::size_t max_name = 64, max_url = 512, max_fields = 20, max_key = 32,
-                        max_value = 256;
+  constexpr std::size_t max_name = 64, max_fields = 20, max_key = 32, max_value = 256;
   auto known = [](wire::Visibility v) { return v <= wire::Visibility::NOBODY; };
   const std::string name = text(p.getDisplayName());
   if (name.size() > max_name || !printable(name)) {
     return bad_request("displayName: at most 64 bytes, no control characters");
   }
-  const std::string url = text(p.getAvatarUrl());
-  if (!url.empty() && (url.size() > max_url || !printable(url) ||
-                       (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0))) {
+  if (!valid_url(text(p.getAvatarUrl()))) {
     return bad_request("avatarUrl: an http(s) URL of at most 512 bytes");
   }
   if (!known(p.getDisplayNameVisibility()) || !known(p.getAvatarVisibility())) {
@@ -184,6 +194,26 @@ result<std::string> validate_profile(wire::Profile::Reader p, const std::string&
   out.setUser(user);
   out.setUpdatedMs(now_ms);
   return schema::encode_bytes(message);
+}
+
+result<validated_group_update> validate_update_group(wire::UpdateGroup::Reader u) {
+  constexpr std::size_t max_announcement = 2048;
+  validated_group_update v;
+  v.group = text(u.getGroupId());
+  if (!runtime::valid_name(v.group)) return bad_request("invalid group id");
+  auto& g = v.update;
+  g.name = text(u.getName());
+  if (g.name.size() > max_group_name) return bad_request("group name exceeds 128 bytes");
+  g.avatar_url = text(u.getAvatarUrl());
+  if (!valid_url(g.avatar_url))
+    return bad_request("avatarUrl: an http(s) URL of at most 512 bytes");
+  g.announcement = text(u.getAnnouncement());
+  if (g.announcement.size() > max_announcement) {
+    return bad_request("announcement exceeds 2048 bytes");
+  }
+  g.max_members = u.getMaxMembers();
+  g.muted_all = u.getMutedAll();
+  return v;
 }
 
 std::uint32_t page_limit(std::uint32_t asked, const actor_options& o) {

@@ -79,8 +79,13 @@ class group_actor final : public entity_actor {
         [this](dismiss_atom, std::string& by) -> caf::result<std::uint64_t> { return dismiss(by); },
         [this](info_atom, std::string& user) -> caf::result<group_summary> {
           if (auto err = check_reader(user)) return err;
-          return summary();
+          return summary(user);
         },
+        [this](update_atom, std::string& by, group_update& update) -> caf::result<group_summary> {
+          return apply(by, update);
+        },
+        [this](mute_atom, std::string& by, std::string& user, std::uint64_t until_ms)
+            -> caf::result<std::uint64_t> { return mute(by, user, until_ms); },
         [this](members_atom, std::string& user, std::string& after,
                std::uint32_t limit) -> caf::result<member_page> {
           if (auto err = check_reader(user)) return err;
@@ -93,6 +98,7 @@ class group_actor final : public entity_actor {
         },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
           if (auto err = check_reader(r.sender)) return err;  // a member, or the app's system
+          if (auto err = check_voice(r)) return err;
           if (r.mention_all && r.sender != by_app && find(r.sender)->role == role_member) {
             return make_error(errc::forbidden, "only admins mention everyone in " + group_);
           }
@@ -217,15 +223,94 @@ class group_actor final : public entity_actor {
     return it == state_.members.end() ? nullptr : &*it;
   }
 
-  group_summary summary() {
+  /// The group as `user` (a member, or the app) sees it.
+  group_summary summary(const std::string& user) {
     auto* o = owner();
-    return group_summary{group_,
-                         state_.name,
-                         o ? o->user : std::string(),
-                         static_cast<std::uint32_t>(state_.members.size()),
-                         state_.open,
-                         state_.share_history,
-                         state_.created_ms};
+    auto* m = find(user);
+    group_summary s;
+    s.group = group_;
+    s.name = state_.name;
+    s.owner = o ? o->user : std::string();
+    s.members = static_cast<std::uint32_t>(state_.members.size());
+    s.open = state_.open;
+    s.share_history = state_.share_history;
+    s.created_ms = state_.created_ms;
+    s.avatar_url = state_.avatar_url;
+    s.announcement = state_.announcement;
+    s.max_members = static_cast<std::uint32_t>(member_limit());
+    s.muted_all = state_.muted_all;
+    s.role = m ? m->role : role_owner;  // the app has the owner's authority
+    return s;
+  }
+
+  /// The member limit in force: the group's own, else the node's.
+  std::size_t member_limit() const {
+    return state_.max_members != 0 ? state_.max_members : svc_.options.max_group_members;
+  }
+
+  /// Whether `by` may manage the group's profile and mutes: an admin, the owner, or the app.
+  caf::error check_admin(const std::string& by, const std::string& what) {
+    if (by == by_app)
+      return exists_ ? caf::error{} : make_error(errc::not_found, "no group " + group_);
+    if (auto err = check_member(by)) return err;
+    if (find(by)->role == role_member) {
+      return make_error(errc::forbidden, "only admins " + what + " in " + group_);
+    }
+    return {};
+  }
+
+  /// Whether the sender of `r` may speak: plain members not while muted or while the group
+  /// is muted for all (changes of their own messages are always allowed).
+  caf::error check_voice(const send_request& r) {
+    if (r.sender == by_app || !carries_content(r)) return {};
+    auto* m = find(r.sender);
+    if (m == nullptr || m->role != role_member) return {};
+    if (state_.muted_all)
+      return make_error(errc::forbidden, "only admins write in " + group_ + " now");
+    if (m->muted_until_ms > now_ms()) {
+      return make_error(errc::forbidden,
+                        "you are muted in " + group_ + " until " + iso_time(m->muted_until_ms));
+    }
+    return {};
+  }
+
+  static bool carries_content(const send_request& r) {
+    return r.kind == static_cast<std::uint16_t>(wire::MessageKind::NORMAL) ||
+           r.kind == static_cast<std::uint16_t>(wire::MessageKind::EDIT);
+  }
+
+  caf::result<group_summary> apply(const std::string& by, const group_update& u) {
+    if (auto err = check_admin(by, "change the group's profile")) return err;
+    if (u.max_members != 0 && u.max_members < state_.members.size()) {
+      return make_error(errc::bad_request, group_ + " has " +
+                                               std::to_string(state_.members.size()) +
+                                               " members, more than that limit");
+    }
+    if (u.max_members > svc_.options.max_group_members) {
+      return make_error(errc::bad_request, "the node's member limit is " +
+                                               std::to_string(svc_.options.max_group_members));
+    }
+    state_.name = u.name;
+    state_.avatar_url = u.avatar_url;
+    state_.announcement = u.announcement;
+    state_.max_members = u.max_members;
+    state_.muted_all = u.muted_all;
+    auto rp = make_response_promise<group_summary>();
+    persist_then_announce(rp, {}, summary(by));
+    return rp;
+  }
+
+  caf::result<std::uint64_t> mute(const std::string& by, const std::string& user,
+                                  std::uint64_t until_ms) {
+    if (auto err = check_admin(by, "mute members")) return err;
+    auto* m = find(user);
+    if (!m) return make_error(errc::not_member, user + " is not a member of " + group_);
+    if (m->role != role_member)
+      return make_error(errc::forbidden, "admins and the owner are not muted");
+    m->muted_until_ms = until_ms;
+    auto rp = make_response_promise<std::uint64_t>();
+    persist_then_announce(rp, {}, until_ms);
+    return rp;
   }
 
   /// Up to `limit` members (capped by max_page) with ids greater than `after`, by id.
@@ -242,7 +327,7 @@ class group_actor final : public entity_actor {
         later.begin(), end, later.end(),
         [](const group_member* a, const group_member* b) { return a->user < b->user; });
     for (auto it = later.begin(); it != end; ++it) {
-      page.members.push_back({(*it)->user, (*it)->role, (*it)->joined_ms});
+      page.members.push_back({(*it)->user, (*it)->role, (*it)->joined_ms, (*it)->muted_until_ms});
     }
     return page;
   }
@@ -392,9 +477,9 @@ class group_actor final : public entity_actor {
       return make_error(errc::forbidden,
                         "you were removed from " + group_ + "; an admin must add you again");
     }
-    if (state_.members.size() >= svc_.options.max_group_members) {
+    if (state_.members.size() >= member_limit()) {
       return make_error(errc::limit_exceeded, group_ + " has reached its member limit of " +
-                                                  std::to_string(svc_.options.max_group_members));
+                                                  std::to_string(member_limit()));
     }
     auto add = [this, by, user, joining](auto rp, std::uint64_t visible_after) {
       // Re-checked: other requests may have been handled while the head was asked for.

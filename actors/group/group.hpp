@@ -29,7 +29,12 @@ using interface = conversation_log::extend<
     caf::replies_to<members_atom, std::string, std::string, std::uint32_t>::with<member_page>,
     // (user, device, push frame): a member is typing; the frame goes to the other members'
     // online sessions (nothing is stored). Answers how many members it was sent for.
-    caf::replies_to<typing_atom, std::string, std::string, std::string>::with<std::uint64_t>>;
+    caf::replies_to<typing_atom, std::string, std::string, std::string>::with<std::uint64_t>,
+    // (by, update): an admin (or the app) replaces the group's profile and settings; answers
+    // the group as `by` sees it.
+    caf::replies_to<update_atom, std::string, group_update>::with<group_summary>,
+    // (by, user, until ms; 0 lifts): an admin mutes a plain member; answers the until.
+    caf::replies_to<mute_atom, std::string, std::string, std::uint64_t>::with<std::uint64_t>>;
 
 /// The app acting (`by`, or a send's sender) may do what the owner may (see by_app).
 using actors::by_app;

@@ -733,7 +733,7 @@ BOOST_AUTO_TEST_CASE(the_log_is_json_lines_with_peers_and_a_flood_is_rate_limite
   BOOST_TEST_REQUIRE(events["login_refused"].size() == 1u);
   const auto& refusal = events["login_refused"][0];
   BOOST_TEST(refusal.value("peer", std::string()).rfind("127.0.0.1:", 0) == 0u);
-  BOOST_TEST(refusal.value("reason", std::string()) == "malformed");  // the token module's code
+  BOOST_TEST(refusal.value("reason", std::string()) == "bad_token");
   BOOST_TEST(refusal.value("level", std::string()) == "info");
   BOOST_TEST_REQUIRE(events["login"].size() == 1u);
   BOOST_TEST(events["login"][0].value("user", std::string()) == "alice");
@@ -902,6 +902,10 @@ BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
   require_ok(alice->send_to_user("bob", "m2", "two"));
   BOOST_TEST_REQUIRE(testing::next_message(*bob).has_value());
   BOOST_TEST_REQUIRE(testing::next_message(*bob).has_value());
+  // Refused logins, counted by reason (the refused connections are closed again).
+  BOOST_TEST((node.connect()->login("v2.forged", "x").code == ErrorCode::TOKEN_INVALID));
+  BOOST_TEST(
+      (node.connect()->login(node.token("carol", -10), "x").code == ErrorCode::TOKEN_EXPIRED));
 
   httplib::Client http("127.0.0.1", node.node().http_port());
   auto metrics = http.Get("/metrics");
@@ -925,6 +929,10 @@ BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
   BOOST_TEST(sample["parley_pushes_total"] == "2");
   BOOST_TEST(sample["parley_client_sockets"] == "2");
   BOOST_TEST(sample["parley_read_pauses_total{cause=\"rate\"}"] == "0");
+  BOOST_TEST(sample["parley_logins_refused_total{reason=\"bad_token\"}"] == "1");
+  BOOST_TEST(sample["parley_logins_refused_total{reason=\"expired\"}"] == "1");
+  BOOST_TEST(sample["parley_logins_refused_total{reason=\"banned\"}"] == "0");
+  BOOST_TEST(sample["parley_shard_moves_total"] == "0");
   BOOST_TEST(metrics->body.find("# TYPE parley_logins_total counter\n") != std::string::npos);
 
   auto health = http.Get("/healthz");

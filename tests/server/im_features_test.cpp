@@ -18,7 +18,11 @@
 
 #include <capnp/message.h>
 
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
+#include <csignal>
 #include <optional>
 
 using namespace parley;
@@ -911,6 +915,237 @@ BOOST_AUTO_TEST_CASE(bad_profiles_are_refused_and_change_nothing) {
   std::vector<std::string> many(101, "bob");
   BOOST_TEST((alice->get_profiles(many).code == ErrorCode::BAD_REQUEST));
   BOOST_TEST((alice->get_profiles({"not valid"}).code == ErrorCode::BAD_REQUEST));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// An interactive child process (imctl chat): lines go to its stdin, its stdout is searched.
+class interactive {
+ public:
+  explicit interactive(const std::vector<std::string>& args) {
+    int in[2], out[2];
+    BOOST_TEST_REQUIRE(pipe(in) == 0);
+    BOOST_TEST_REQUIRE(pipe(out) == 0);
+    pid_ = fork();
+    BOOST_TEST_REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(in[0], STDIN_FILENO);
+      dup2(out[1], STDOUT_FILENO);
+      dup2(out[1], STDERR_FILENO);
+      close(in[1]);
+      close(out[0]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~interactive() {
+    if (to_ >= 0) close(to_);
+    if (from_ >= 0) close(from_);
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  void say(const std::string& line) {
+    const std::string l = line + "\n";
+    BOOST_TEST_REQUIRE(write(to_, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+  }
+
+  /// Waits (at most 10 s) until the output after what earlier expects consumed holds `text`;
+  /// consumes through it. Returns whether it came.
+  bool expect(const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+      if (auto at = seen_.find(text); at != std::string::npos) {
+        seen_.erase(0, at + text.size());
+        return true;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{from_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(from_, buf, sizeof buf);
+      if (n <= 0) return seen_.find(text) != std::string::npos;
+      seen_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  const std::string& unread_output() const { return seen_; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  std::string seen_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(imctl_chat)
+
+BOOST_AUTO_TEST_CASE(a_person_at_imctl_chat_uses_every_feature) {
+  embedded_node node;
+  auto bob = node.login("bob", "phone");
+  interactive alice({PARLEY_IMCTL, "chat", "--user", "alice", "--token", node.token("alice"),
+                     "--port", std::to_string(node.port())});
+  auto expect = [&](const std::string& text) {
+    BOOST_TEST_REQUIRE(alice.expect(text), "no '" << text << "' in: " << alice.unread_output());
+  };
+  expect("logged in as alice");
+  alice.say("/to bob");
+  alice.say("helo bob");
+  expect("[dm/alice/bob #1] alice: helo bob");
+  alice.say("/edit 1 hello bob");
+  expect("-- ok (#2)");
+  require_ok(bob->mark_read("dm/alice/bob", 2));
+  expect("-- bob read dm/alice/bob up to #2");
+  alice.say("/receipts 2");
+  expect("#2 read by 1");
+  require_ok(bob->typing("dm/alice/bob"));
+  expect("-- bob is typing in dm/alice/bob");
+  alice.say("/friend bob it's alice");
+  expect("-- bob: friend request sent");
+  require_ok(bob->answer_friend("alice", true));
+  expect("-- bob: friend\n");
+  alice.say("/friends");
+  expect("bob: friend\n");
+  alice.say("/name Alice A");
+  alice.say("/whois alice");
+  expect("alice: Alice A");
+  alice.say("/status away");
+  alice.say("/watch bob");
+  expect("bob is online");
+  alice.say("/pin");
+  alice.say("/list");
+  expect("* dm/alice/bob");
+  alice.say("/devices");
+  expect("terminal (this one)");
+  alice.say("/recall 1");
+  expect("-- ok (#3)");
+  alice.say("/hide 2");
+  alice.say("/block bob");
+  expect("-- bob: blocked");
+  alice.say("still there?");
+  expect("! forbidden: you have blocked bob");
+  alice.say("/create crew Crew");
+  expect("-- talking in group crew");
+  alice.say("@all hello crew");
+  expect("[group/crew #");
+  alice.say("/quit");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(rich_groups)
+
+BOOST_AUTO_TEST_CASE(admins_set_the_profile_mute_members_or_everyone_and_cap_the_size) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  for (const char* u : {"bob", "carol"}) require_ok(alice->add_member("crew", u));
+  auto bob = node.login("bob");
+  auto carol = node.login("carol");
+  client::group_profile g;
+  g.group_id = "crew";
+  g.name = "The Crew";
+  g.avatar_url = "https://example.com/crew.png";
+  g.announcement = "Standup at 10";
+  g.max_members = 3;
+  auto updated = alice->update_group(g);
+  require_ok(updated);
+  BOOST_TEST(updated.group.announcement == "Standup at 10");
+  BOOST_TEST(updated.group.max_members == 3u);
+  BOOST_TEST((updated.group.role == wire::GroupRole::OWNER));
+  auto seen = carol->get_group_profile("crew");
+  require_ok(seen);
+  BOOST_TEST(seen.group.name == "The Crew");
+  BOOST_TEST(seen.group.avatar_url == "https://example.com/crew.png");
+  BOOST_TEST(seen.group.owner == "alice");
+  BOOST_TEST(seen.group.members == 3u);
+  BOOST_TEST((seen.group.role == wire::GroupRole::MEMBER));
+  // The group's own limit holds: a fourth member is refused.
+  BOOST_TEST((alice->add_member("crew", "dave").code == ErrorCode::LIMIT_EXCEEDED));
+  // Plain members change nothing.
+  BOOST_TEST((bob->update_group(g).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->mute_member("crew", "carol", 0).code == ErrorCode::FORBIDDEN));
+
+  // A muted member cannot send until the mute is lifted; the others can.
+  const auto later =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()) +
+      3600 * 1000;
+  require_ok(alice->mute_member("crew", "bob", later));
+  auto muted = bob->send_to_group("crew", "b1", "can I speak?");
+  BOOST_TEST((muted.code == ErrorCode::FORBIDDEN));
+  BOOST_TEST(muted.error.find("muted") != std::string::npos);
+  require_ok(carol->send_to_group("crew", "c1", "I can"));
+  auto members = carol->list_members("crew");
+  require_ok(members);
+  BOOST_TEST_REQUIRE(members.members.size() == 3u);
+  BOOST_TEST(members.members[1].user == "bob");
+  BOOST_TEST(members.members[1].muted_until_ms == later);
+  BOOST_TEST((alice->mute_member("crew", "alice", later).code == ErrorCode::FORBIDDEN));
+  require_ok(alice->mute_member("crew", "bob", 0));
+  require_ok(bob->send_to_group("crew", "b1", "thanks"));
+
+  // Mute all: only admins and the owner write.
+  g.muted_all = true;
+  require_ok(alice->update_group(g));
+  BOOST_TEST((carol->send_to_group("crew", "c2", "hello?").code == ErrorCode::FORBIDDEN));
+  require_ok(alice->send_to_group("crew", "a1", "quiet please"));
+  // Outsiders see nothing.
+  auto eve = node.login("eve");
+  BOOST_TEST((eve->get_group_profile("crew").code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST((eve->list_members("crew").code == ErrorCode::NOT_MEMBER));
+}
+
+BOOST_AUTO_TEST_CASE(bad_group_updates_are_refused_and_change_nothing) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->add_member("crew", "bob"));
+  client::group_profile g;
+  g.group_id = "crew";
+  g.name = "Crew";
+  auto code = [&](client::group_profile x) { return alice->update_group(x).code; };
+  auto bad = g;
+  bad.name = std::string(129, 'x');
+  BOOST_TEST((code(bad) == ErrorCode::BAD_REQUEST));
+  bad = g;
+  bad.avatar_url = "ftp://example.com/a.png";
+  BOOST_TEST((code(bad) == ErrorCode::BAD_REQUEST));
+  bad = g;
+  bad.announcement = std::string(2049, 'x');
+  BOOST_TEST((code(bad) == ErrorCode::BAD_REQUEST));
+  bad = g;
+  bad.max_members = 1;  // below the current two members
+  BOOST_TEST((code(bad) == ErrorCode::BAD_REQUEST));
+  bad = g;
+  bad.max_members = 1000000;  // above the node's limit (10,000)
+  BOOST_TEST((code(bad) == ErrorCode::BAD_REQUEST));
+  bad = g;
+  bad.group_id = "nocrew";
+  BOOST_TEST((code(bad) == ErrorCode::NOT_FOUND));
+  bad.group_id = "not valid";
+  BOOST_TEST((code(bad) == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->mute_member("crew", "zed", 0).code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST((alice->list_members("crew", "not valid").code == ErrorCode::BAD_REQUEST));
+  auto unchanged = alice->get_group_profile("crew");
+  require_ok(unchanged);
+  BOOST_TEST(unchanged.group.name == "Crew");
+  BOOST_TEST(unchanged.group.announcement.empty());
+  BOOST_TEST(unchanged.group.max_members == 10000u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

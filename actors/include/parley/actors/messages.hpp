@@ -82,6 +82,8 @@ using status_atom = caf::atom_constant<caf::atom("status")>;        ///< presenc
 using watch_atom = caf::atom_constant<caf::atom("watch")>;          ///< presence: watch users
 using setprof_atom = caf::atom_constant<caf::atom("setprof")>;      ///< user: set its profile
 using getprof_atom = caf::atom_constant<caf::atom("getprof")>;      ///< user: read its profile
+using update_atom = caf::atom_constant<caf::atom("gupdate")>;       ///< group: profile, settings
+using mute_atom = caf::atom_constant<caf::atom("gmute")>;           ///< group: mute a member
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -261,6 +263,20 @@ struct group_summary {
   bool open = false;
   bool share_history = false;
   std::uint64_t created_ms = 0;
+  std::string avatar_url;
+  std::string announcement;
+  std::uint32_t max_members = 0;  ///< The limit in force.
+  bool muted_all = false;
+  std::uint16_t role = 0;  ///< The asker's wire::GroupRole (owner for the app).
+};
+
+/// A group's profile and settings as an admin sets them (wire UpdateGroup).
+struct group_update {
+  std::string name;
+  std::string avatar_url;
+  std::string announcement;
+  std::uint32_t max_members = 0;
+  bool muted_all = false;
 };
 
 /// One member in a member list.
@@ -268,6 +284,7 @@ struct member_entry {
   std::string user;
   std::uint16_t role = 0;  ///< wire::GroupRole value.
   std::uint64_t joined_ms = 0;
+  std::uint64_t muted_until_ms = 0;
 };
 
 /// A page of a group's members, by user id.
@@ -346,12 +363,20 @@ typename Inspector::result_type inspect(Inspector& f, group_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_summary& x) {
   return f(caf::meta::type_name("parley.group_summary"), x.group, x.name, x.owner, x.members,
-           x.open, x.share_history, x.created_ms);
+           x.open, x.share_history, x.created_ms, x.avatar_url, x.announcement, x.max_members,
+           x.muted_all, x.role);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_update& x) {
+  return f(caf::meta::type_name("parley.group_update"), x.name, x.avatar_url, x.announcement,
+           x.max_members, x.muted_all);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_entry& x) {
-  return f(caf::meta::type_name("parley.member_entry"), x.user, x.role, x.joined_ms);
+  return f(caf::meta::type_name("parley.member_entry"), x.user, x.role, x.joined_ms,
+           x.muted_until_ms);
 }
 
 template <class Inspector>

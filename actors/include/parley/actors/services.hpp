@@ -7,6 +7,7 @@
 
 #include <caf/actor.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -115,6 +116,19 @@ struct actor_options {
   std::uint64_t stored_bytes_lease = 256 * 1024;
 };
 
+/// Why a login was refused, as counted in node_counters::logins_refused.
+enum class login_refusal : std::uint8_t {
+  bad_token,   ///< tokenInvalid (malformed, forged, wrong device type)
+  expired,     ///< tokenExpired
+  revoked,     ///< tokenRevoked
+  banned,      ///< banned
+  device_cap,  ///< limitExceeded (too many devices online)
+  other,       ///< anything else (a storage failure, a shard moving)
+};
+constexpr std::size_t login_refusal_kinds = 6;
+/// The metric label of `r` ("bad_token").
+const char* to_string(login_refusal r);
+
 /// Counters shown by stats and benchmarks; updated with relaxed atomics.
 struct node_counters {
   std::atomic<std::uint64_t> messages_sent{0};  ///< Messages newly appended to a log.
@@ -122,6 +136,7 @@ struct node_counters {
   std::atomic<std::uint64_t> connections{0};    ///< Connections currently open.
   std::atomic<std::uint64_t> logins{0};         ///< Successful logins since start.
   std::atomic<std::uint64_t> bad_frames{0};     ///< Frames answered with an error.
+  std::array<std::atomic<std::uint64_t>, login_refusal_kinds> logins_refused{};  ///< By reason.
 };
 
 /// The node's services as seen by actors. All pointers are non-null and outlive the actors.

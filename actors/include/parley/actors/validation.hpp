@@ -93,6 +93,14 @@ error validate_relation(const std::string& user, const std::string& other,
 result<std::string> validate_profile(wire::Profile::Reader p, const std::string& user,
                                      std::uint64_t now_ms);
 
+/// An UpdateGroup: a valid group, a name of at most 128 bytes, an avatar URL as a profile's,
+/// an announcement of at most 2048 bytes (the member limit is checked by the group).
+struct validated_group_update {
+  std::string group;
+  group_update update;
+};
+result<validated_group_update> validate_update_group(wire::UpdateGroup::Reader u);
+
 /// Most users one GetProfiles may ask about.
 constexpr std::size_t max_profiles_per_request = 100;
 

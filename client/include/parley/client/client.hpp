@@ -91,6 +91,30 @@ struct profile {
   std::uint64_t updated_ms = 0;
 };
 
+/// A group's profile and settings.
+struct group_profile {
+  std::string group_id;
+  std::string name;
+  std::string avatar_url;
+  std::string announcement;
+  std::string owner;
+  std::uint32_t members = 0;
+  std::uint32_t max_members = 0;  ///< In answers: the limit in force; in updates: 0 = the node's.
+  bool muted_all = false;
+  wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;
+  bool share_history = false;
+  std::uint64_t created_ms = 0;
+  wire::GroupRole role = wire::GroupRole::MEMBER;  ///< The caller's.
+};
+
+/// One member of a group.
+struct member_entry {
+  std::string user;
+  wire::GroupRole role = wire::GroupRole::MEMBER;
+  std::uint64_t joined_ms = 0;
+  std::uint64_t muted_until_ms = 0;
+};
+
 /// One online device of the user.
 struct device_session {
   std::string device;
@@ -156,6 +180,8 @@ struct response {
   std::vector<presence_info> presences;            ///< watchPresence
   std::vector<device_session> devices;             ///< listDevices
   std::vector<profile> profiles;                   ///< getProfiles
+  group_profile group;                             ///< updateGroup, groupProfile
+  std::vector<member_entry> members;               ///< listMembers
 };
 
 /// How a new group admits members and what they read.
@@ -294,6 +320,16 @@ class connection {
   response set_profile(const profile& p);
   /// Profiles of up to 100 users, as this user may see them, in the order asked.
   response get_profiles(const std::vector<std::string>& users);
+  /// Replaces a group's name, avatar, announcement, member limit and mute-all (admins).
+  response update_group(const group_profile& g);
+  /// Mutes a plain member until `until_ms` (0 lifts it; admins).
+  response mute_member(const std::string& group_id, const std::string& user,
+                       std::uint64_t until_ms);
+  /// The group's profile (members only).
+  response get_group_profile(const std::string& group_id);
+  /// A page of the group's members by id after `after_user` (members only).
+  response list_members(const std::string& group_id, const std::string& after_user = {},
+                        std::uint32_t limit = 0);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.

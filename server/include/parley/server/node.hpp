@@ -8,6 +8,7 @@
 #include "parley/runtime/cluster.hpp"
 #include "parley/server/gateway.hpp"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -90,6 +91,10 @@ struct node_stats {
   bool serving = true;                ///< False while fenced (lease lapsed).
   bool coordinating = false;          ///< Whether this node is the cluster's coordinator.
   std::uint32_t reachable_peers = 0;  ///< Other nodes whose gate this node is connected to.
+  /// Refused logins by actors::login_refusal.
+  std::array<std::uint64_t, actors::login_refusal_kinds> logins_refused{};
+  std::uint64_t shard_moves = 0;    ///< Shards this node handed to another.
+  std::uint64_t shard_move_ms = 0;  ///< Their durations, summed (ms).
 };
 
 /// A running node. See the file comment.
