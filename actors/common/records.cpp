@@ -86,6 +86,11 @@ std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64
   return schema::encode_bytes(message);
 }
 
+bool carries_content(const send_request& r) {
+  const auto kind = static_cast<wire::MessageKind>(r.kind);
+  return kind == wire::MessageKind::NORMAL || kind == wire::MessageKind::EDIT;
+}
+
 std::optional<message_facts> read_message_facts(const std::string& stored) {
   return decode_root<wire::Message>(stored, [](wire::Message::Reader m) {
     message_facts f;

@@ -25,6 +25,10 @@ std::string encode_message(const send_request& r, std::uint64_t seq, std::uint64
 /// The timestamp of a stored message; nullopt if the bytes are not a message.
 std::optional<std::uint64_t> message_timestamp(const std::string& stored);
 
+/// Whether `r` carries content: a message or an edit (not a recall or delete). Content is what
+/// the app's before-send hook judges and what a block or a mute forbids.
+bool carries_content(const send_request& r);
+
 /// What a change (edit, recall, delete) needs to know of the stored message it changes.
 struct message_facts {
   std::string sender;

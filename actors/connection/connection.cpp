@@ -3,6 +3,7 @@
 
 #include "connection/connection.hpp"
 
+#include "common/fan_in.hpp"
 #include "common/records.hpp"
 #include "connection/hub.hpp"
 #include "group/group.hpp"
@@ -30,24 +31,6 @@ namespace {
 
 using schema::text;
 using wire_frame = wire::ClientFrame;
-
-/// The answers to several requests made for one client request: the last to arrive finishes
-/// it, the first failure answers it (and later answers are dropped).
-struct fan_in {
-  explicit fan_in(std::size_t expected) : waiting(expected) {}
-  /// One answer came: true if it was the last (and none failed).
-  bool arrived() { return --waiting == 0 && !failed; }
-  /// One request failed: true for the first failure only.
-  bool fail() { return !std::exchange(failed, true); }
-
-  std::size_t waiting;
-  bool failed = false;
-};
-
-entity_handle<conversation_log> log_of(const runtime::conversation_ref& ref,
-                                       const std::string& conversation) {
-  return conversation_log_of(ref, conversation);
-}
 
 }  // namespace
 
@@ -318,7 +301,7 @@ void connection::on_pull(request_ref id, wire::Pull::Reader p) {
   const std::string conversation = text(p.getConversation());
   auto checked = validate_read(conversation, user_);
   if (!checked) return reply_error(id, checked.error());
-  request(log_of(*checked, conversation), replier<record_page>(id, fill_messages),
+  request(conversation_log_of(*checked, conversation), replier<record_page>(id, fill_messages),
           error_replier(id), pull_atom::value, user_, p.getAfterSeq(),
           page_limit(p.getLimit(), svc_.options));
 }
@@ -329,7 +312,7 @@ void connection::on_history(request_ref id, wire::History::Reader h) {
   if (!checked) return reply_error(id, checked.error());
   auto query = validate_history(h, svc_.options);
   if (!query) return reply_error(id, query.error());
-  request(log_of(*checked, conversation), replier<record_page>(id, fill_messages),
+  request(conversation_log_of(*checked, conversation), replier<record_page>(id, fill_messages),
           error_replier(id), history_atom::value, user_, *query);
 }
 
@@ -348,14 +331,15 @@ void connection::on_mark_read(request_ref id, wire::MarkRead::Reader m) {
         user::of(user_), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
         read_atom::value, conversation, seq);
   };
-  request(log_of(*checked, conversation), then, error_replier(id), read_atom::value, user_, seq);
+  request(conversation_log_of(*checked, conversation), then, error_replier(id), read_atom::value,
+          user_, seq);
 }
 
 void connection::on_change_message(request_ref id, wire::ChangeMessage::Reader c) {
   auto checked = validate_change(c, user_, device_, svc_.options);
   if (!checked) return reply_error(id, checked.error());
   auto& change = *checked;
-  auto log = log_of(change.ref, change.request.conversation);
+  auto log = conversation_log_of(change.ref, change.request.conversation);
   if (!change.hide_only) return send_within_quota(id, std::move(log), std::move(change.request));
   inbox_event_spec spec;
   spec.kind = static_cast<std::uint16_t>(wire::InboxEventKind::MESSAGE_HIDDEN);
@@ -383,7 +367,7 @@ void connection::on_read_receipts(request_ref id, wire::ReadReceipts::Reader r) 
   }
   std::vector<std::uint64_t> seqs;
   for (auto seq : asked) seqs.push_back(seq);
-  request(log_of(*checked, conversation), replier<read_receipts>(id, fill_receipts),
+  request(conversation_log_of(*checked, conversation), replier<read_receipts>(id, fill_receipts),
           error_replier(id), receipts_atom::value, user_, seqs);
 }
 

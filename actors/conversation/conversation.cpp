@@ -111,11 +111,7 @@ class conversation_actor final : public entity_actor {
         [this](typing_atom, const std::string& user, const std::string& device,
                const std::string& frame) -> caf::result<std::uint64_t> {
           if (auto refused = check_writer(user)) return refused;
-          for (const auto& peer : ref_.users()) {
-            if (peer == user) continue;
-            tell_if_active(svc_, presence::of_user(svc_, peer), push_atom::value,
-                           std::vector<std::string>{peer}, frame, user, device, push_notice{});
-          }
+          tell_others(user, device, frame);
           return std::uint64_t{1};
         },
         [this](summary_atom, const std::string& reader,
@@ -241,9 +237,9 @@ class conversation_actor final : public entity_actor {
     out.conversation = conversation_;
     out.last_seq = last_seq_;
     out.last_ms = last_ts_;
-    auto index = cursors();
-    if (!index) return storage_error(index.error());
-    out.read_seq = (*index)->of(reader);
+    auto read = cursor_of(reader);
+    if (!read) return storage_error(read.error());
+    out.read_seq = *read;
     const std::uint64_t from = std::max(out.read_seq, floor);
     if (last_seq_ > floor) {
       auto last = current(last_seq_);
@@ -391,12 +387,6 @@ class conversation_actor final : public entity_actor {
 
   bool holds_requests() const override { return !judging_.empty(); }
   bool may_passivate() const override { return judging_.empty(); }
-
-  /// A message or an edit: content the app's before-send hook judges.
-  static bool carries_content(const send_request& r) {
-    const auto kind = static_cast<wire::MessageKind>(r.kind);
-    return kind == wire::MessageKind::NORMAL || kind == wire::MessageKind::EDIT;
-  }
 
   /// Takes the next seq for `r` and writes it; `waiters` are answered once it is durable (or
   /// at once, if `r` is a change its target refuses).
@@ -572,6 +562,15 @@ class conversation_actor final : public entity_actor {
     return &*cursors_;
   }
 
+  /// One reader's cursor: from the index if it is loaded, else one key (a conversation list
+  /// does not load a large group's every cursor to learn one).
+  result<std::uint64_t> cursor_of(const std::string& reader) const {
+    if (cursors_) return cursors_->of(reader);
+    auto stored = svc_.db->get(shard_, store::named_key(id_, store::record::read_cursor, reader));
+    if (!stored) return stored.error();
+    return *stored ? store::decode_u64(**stored) : std::uint64_t{0};
+  }
+
   caf::result<std::uint64_t> mark_read(const std::string& reader, std::uint64_t seq) {
     if (seq > last_seq_) {
       return make_error(errc::bad_request, "seq " + std::to_string(seq) + " is past the end of " +
@@ -601,11 +600,16 @@ class conversation_actor final : public entity_actor {
 
   /// Pushes "`reader` read up to `seq`" to the other participant's online devices.
   void tell_peer_read(const std::string& reader, std::uint64_t seq) {
-    const std::string frame = encode_read_frame(conversation_, reader, seq);
-    for (const auto& user : ref_.users()) {
-      if (user == reader) continue;
-      tell_if_active(svc_, presence::of_user(svc_, user), push_atom::value,
-                     std::vector<std::string>{user}, frame, reader, std::string(), push_notice{});
+    tell_others(reader, std::string(), encode_read_frame(conversation_, reader, seq));
+  }
+
+  /// Pushes an ephemeral `frame` (nothing stored) from `user` on `device` to the other users
+  /// of this direct conversation, if they are online.
+  void tell_others(const std::string& user, const std::string& device, const std::string& frame) {
+    for (const auto& peer : ref_.users()) {
+      if (peer == user) continue;
+      tell_if_active(svc_, presence::of_user(svc_, peer), push_atom::value,
+                     std::vector<std::string>{peer}, frame, user, device, push_notice{});
     }
   }
 

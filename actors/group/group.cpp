@@ -274,11 +274,6 @@ class group_actor final : public entity_actor {
     return {};
   }
 
-  static bool carries_content(const send_request& r) {
-    return r.kind == static_cast<std::uint16_t>(wire::MessageKind::NORMAL) ||
-           r.kind == static_cast<std::uint16_t>(wire::MessageKind::EDIT);
-  }
-
   caf::result<group_summary> apply(const std::string& by, const group_update& u) {
     if (auto err = check_admin(by, "change the group's profile")) return err;
     if (u.max_members != 0 && u.max_members < state_.members.size()) {

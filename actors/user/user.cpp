@@ -18,6 +18,7 @@
 #include "presence/presence.hpp"
 
 #include "common/entity_actor.hpp"
+#include "common/fan_in.hpp"
 #include "common/records.hpp"
 #include "common/route.hpp"
 #include "common/spawners.hpp"
@@ -211,13 +212,11 @@ class user_actor final : public entity_actor {
     const std::size_t want = limit == 0 ? svc_.options.default_page
                                         : std::min<std::size_t>(limit, svc_.options.max_page);
     auto rp = make_response_promise<conversation_list>();
-    struct gathering {
+    struct gathering : fan_in {
+      using fan_in::fan_in;
       std::vector<conversation_summary> found;
-      std::size_t waiting = 0;
-      bool failed = false;
     };
-    auto state = std::make_shared<gathering>();
-    state->waiting = conversations_.size();
+    auto state = std::make_shared<gathering>(conversations_.size());
     auto finish = [state, after, want, rp]() mutable {
       std::vector<std::pair<list_position, conversation_summary*>> order;
       for (auto& s : state->found) order.push_back({{s.pinned, s.last_ms, s.conversation}, &s});
@@ -242,7 +241,7 @@ class user_actor final : public entity_actor {
     for (const auto& [conversation, flags] : conversations_) {
       auto ref = runtime::parse_conversation(conversation);
       if (!ref) {  // not a conversation id (cannot happen: only checked ids are recorded)
-        if (--state->waiting == 0) finish();
+        if (state->arrived()) finish();
         continue;
       }
       const bool muted = (flags & flag_muted) != 0, pinned = (flags & flag_pinned) != 0;
@@ -252,12 +251,10 @@ class user_actor final : public entity_actor {
             s.muted = muted;
             s.pinned = pinned;
             state->found.push_back(std::move(s));
-            if (--state->waiting == 0 && !state->failed) finish();
+            if (state->arrived()) finish();
           },
           [state, rp](caf::error& err) mutable {
-            if (state->failed) return;
-            state->failed = true;  // one answer for the request: the first failure
-            rp.deliver(std::move(err));
+            if (state->fail()) rp.deliver(std::move(err));
           },
           summary_atom::value, user_, std::uint64_t{0});
     }

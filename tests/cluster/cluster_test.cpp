@@ -40,6 +40,22 @@ using parley::client::ErrorCode;
 using parley::test_support::require_ok;
 using namespace std::chrono_literals;
 
+namespace {
+
+/// Moves the shard of `entity` from its owner to the next node and waits until the cluster's
+/// map says so; returns the new owner's index.
+std::size_t move_to_next_node(testing::embedded_cluster& cluster, const std::string& entity) {
+  const auto from = cluster.owner_of(entity);
+  const auto to = (from + 1) % cluster.size();
+  const auto moved =
+      cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
+  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
+  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  return to;
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(etcd_gateway)
 
 BOOST_AUTO_TEST_CASE(put_get_compare_and_swap_and_leases) {
@@ -504,12 +520,7 @@ BOOST_AUTO_TEST_CASE(receipts_and_message_changes_cross_nodes_and_a_shard_move) 
   require_ok(b->mark_read("group/" + group, said.seq));
   for (const auto& entity :
        {runtime::conversation_entity(dm), runtime::conversation_entity("group/" + group)}) {
-    const auto from = cluster.owner_of(entity);
-    const auto to = (from + 1) % cluster.size();
-    const auto moved =
-        cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
-    BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
-    BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+    move_to_next_node(cluster, entity);
   }
   auto receipts = a->read_receipts(dm, {1, 2, 3});
   require_ok(receipts);
@@ -549,12 +560,7 @@ BOOST_AUTO_TEST_CASE(friends_and_blocks_hold_across_nodes_and_shard_moves) {
   // Move both users' shards and the conversation's before the answer.
   for (const auto& entity :
        {runtime::user_entity(alice), runtime::user_entity(bob), runtime::conversation_entity(dm)}) {
-    const auto from = cluster.owner_of(entity);
-    const auto to = (from + 1) % cluster.size();
-    const auto moved =
-        cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
-    BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
-    BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+    move_to_next_node(cluster, entity);
   }
   auto pending = b->list_relations(wire::Relation::REQUEST_RECEIVED);
   require_ok(pending);
@@ -588,12 +594,7 @@ BOOST_AUTO_TEST_CASE(the_conversation_list_gathers_entries_from_every_node_acros
   require_ok(b->send_to_group(group, "g2", "two"));
   for (const auto& entity :
        {runtime::user_entity(alice), runtime::conversation_entity("group/" + group)}) {
-    const auto from = cluster.owner_of(entity);
-    const auto to = (from + 1) % cluster.size();
-    const auto moved =
-        cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
-    BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
-    BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+    move_to_next_node(cluster, entity);
   }
   auto list = a->list_conversations();
   require_ok(list);
@@ -628,13 +629,7 @@ BOOST_AUTO_TEST_CASE(presence_watches_cross_nodes_and_survive_a_move_of_the_watc
   BOOST_TEST_REQUIRE(seen.has_value());
   BOOST_TEST((seen->status == wire::PresenceStatus::ONLINE));
   // The watch is stored with bob's shard: it moves with it.
-  const auto entity = runtime::user_entity(bob);
-  const auto from = cluster.owner_of(entity);
-  const auto to = (from + 1) % cluster.size();
-  const auto moved =
-      cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
-  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
-  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  move_to_next_node(cluster, runtime::user_entity(bob));
   // Bob's session re-registers at the new owner (it may announce him online again first).
   BOOST_TEST(testing::wait_until([&] { return b->set_presence(wire::PresenceStatus::AWAY).ok(); }));
   for (seen = next_presence(); seen && seen->status != wire::PresenceStatus::AWAY;) {
@@ -928,12 +923,7 @@ BOOST_AUTO_TEST_CASE(an_app_on_one_node_reaches_entities_on_every_node_across_a_
   BOOST_TEST(send("a1") == 1u);
   // Move the group's shard to another node; the app keeps calling node 0.
   const auto entity = runtime::group_entity(team);
-  const auto from = cluster.owner_of(entity);
-  const auto to = (from + 1) % cluster.size();
-  const auto moved =
-      cluster.node(from).migrate_shard(cluster.shard_of(entity), "node-" + std::to_string(to));
-  BOOST_TEST_REQUIRE(moved.ok(), moved.describe());
-  BOOST_TEST(testing::wait_until([&] { return cluster.owner_of(entity) == to; }));
+  const auto to = move_to_next_node(cluster, entity);
   BOOST_TEST(send("a2") == 2u);
   BOOST_TEST(send("a1") == 1u);  // a resend after the move is still recognised
   // Managing the moved group from node 0: a member on node 1 joins and becomes its owner.
