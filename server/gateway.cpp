@@ -268,11 +268,18 @@ class tcp_session final : public actors::connection_sink,
   // Everything below runs on the socket's strand.
 
   void read_more() {
-    if (closed_ || stop_reading_) return;
-    if (const auto wait = rate_debt(clock::now()); wait > clock::duration::zero()) {
-      return throttle(wait);
+    for (;;) {
+      if (closed_ || stop_reading_) return;
+      if (const auto wait = rate_debt(clock::now()); wait > clock::duration::zero()) {
+        return throttle(wait);
+      }
+      if (!may_read()) return pause();
+      // Whole frames may still be buffered: extract_frames() stopped at a limit that an
+      // answer on another thread has lifted since. The socket may never become readable
+      // again (the client sent them all and waits), so take them before waiting on it.
+      if (!frames_buffered_) break;
+      extract_frames();
     }
-    if (!may_read()) return pause();
     // Wait for readability, then read into a per-thread scratch buffer: an idle connection
     // keeps no read buffer of its own (the splitter holds only an unfinished frame's bytes).
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
@@ -373,9 +380,13 @@ class tcp_session final : public actors::connection_sink,
     }
     bool took = false;
     const auto now = clock::now();
+    frames_buffered_ = true;  // until next() says no whole frame is left
     while (may_read() && rate_debt(now) == clock::duration::zero()) {
       auto frame = in_.next();
-      if (!frame) break;
+      if (!frame) {
+        frames_buffered_ = false;
+        break;
+      }
       const std::size_t bytes = frame->size() * sizeof(std::uint64_t);
       sent_frames_.charge(ctx_.opts.connection_rate, now, 1);
       sent_bytes_.charge(ctx_.opts.connection_byte_rate, now, static_cast<double>(bytes));
@@ -600,6 +611,7 @@ class tcp_session final : public actors::connection_sink,
   bool kicked_slow_ = false;
   bool closed_ = false;
   bool stop_reading_ = false;
+  bool frames_buffered_ = false;  // extract_frames() stopped at a limit, not at the buffer's end
 };
 
 void inflight_budget::release(std::size_t n) {
