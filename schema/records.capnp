@@ -8,7 +8,8 @@ using Client = import "client.capnp";
 $import "/capnp/c++.capnp".namespace("parley::records");
 
 struct GroupMember {
-  userId @0 :Text;              # Member's user id.
+  # One member of a group (key: the member's user id under the group's entity, record 'b').
+  userId @0 :Text;              # Member's user id (empty in a member record: the key holds it).
   role @1 :Client.GroupRole;    # Member's role.
   joinedMs @2 :UInt64;          # When the member joined (ms since the epoch).
   visibleAfterSeq @3 :UInt64;   # The member reads messages with a greater seq (its join point,
@@ -17,22 +18,25 @@ struct GroupMember {
 }
 
 struct GroupState {
-  # The whole state of one group, rewritten on every membership change.
+  # A group's settings and member count, rewritten on every change. Members and barred users
+  # are records of their own (GroupMember under 'b', barred ids under 'x'), so that a change
+  # writes what changed, not the whole member list of a large group.
   groupId @0 :Text;                # The group's id (without the "group/" prefix).
   name @1 :Text;                   # Display name.
   createdMs @2 :UInt64;            # Creation time.
-  members @3 :List(GroupMember);   # Current members in join order.
+  members @3 :List(GroupMember);   # Legacy (before member records): members in join order;
+                                   # moved into member records when the group is next loaded.
   version @4 :UInt64;              # Incremented on every change.
   joinPolicy @5 :Client.JoinPolicy;  # Who may join.
   shareHistory @6 :Bool;           # Members read from historyFloor instead of their join.
-  barred @7 :List(Text);           # Users removed by an admin: they may not join an open group
-                                   # until an admin adds them again.
+  barred @7 :List(Text);           # Legacy, like members: users removed by an admin.
   historyFloor @8 :UInt64;         # Last seq of the conversation before this group was created
                                    # (a dissolved group's id reused): never visible to anyone.
   avatarUrl @9 :Text;              # The group's profile (updateGroup).
   announcement @10 :Text;
   mutedAll @11 :Bool;              # Only admins and the owner may send.
   maxMembers @12 :UInt32;          # This group's member limit (0: the node's).
+  memberCount @13 :UInt32;         # How many member records the group has.
 }
 
 struct UserAccess {

@@ -65,8 +65,10 @@ result<std::vector<figure>> stored_figures(services& svc, std::uint32_t shard,
       if (!stored) return stored.error();
       auto state = *stored ? decode_group(**stored) : std::nullopt;
       out.push_back({"exists", state ? 1u : 0u});
-      out.push_back({"members", state ? state->members.size() : 0u});
-      out.push_back({"barred", state ? state->barred.size() : 0u});
+      out.push_back({"members", state ? state->member_count + state->legacy_members.size() : 0u});
+      if (auto e = add("barred", count_records(svc, shard, entity_id, store::record::barred))) {
+        return e;
+      }
       out.push_back({"version", state ? state->version : 0u});
       break;
     }

@@ -233,6 +233,29 @@ std::string encode_read_frame(const std::string& conversation, const std::string
   return schema::encode_bytes(message);
 }
 
+std::string encode_group_member(const group_member& m) {
+  schema::message_builder message;
+  auto r = message.initRoot<records::GroupMember>();
+  r.setRole(static_cast<wire::GroupRole>(m.role));
+  r.setJoinedMs(m.joined_ms);
+  r.setVisibleAfterSeq(m.visible_after_seq);
+  r.setMutedUntilMs(m.muted_until_ms);
+  return schema::encode_bytes(message);
+}
+
+namespace {
+
+group_member member_of(records::GroupMember::Reader r) {
+  return {static_cast<std::uint16_t>(r.getRole()), r.getJoinedMs(), r.getVisibleAfterSeq(),
+          r.getMutedUntilMs()};
+}
+
+}  // namespace
+
+std::optional<group_member> decode_group_member(const std::string& stored) {
+  return decode_root<records::GroupMember>(stored, member_of);
+}
+
 std::string encode_group(const group_record& g) {
   schema::message_builder message;
   auto s = message.initRoot<records::GroupState>();
@@ -240,18 +263,9 @@ std::string encode_group(const group_record& g) {
   s.setName(g.name);
   s.setCreatedMs(g.created_ms);
   s.setVersion(g.version);
-  auto members = s.initMembers(static_cast<unsigned>(g.members.size()));
-  for (unsigned i = 0; i < g.members.size(); ++i) {
-    members[i].setUserId(g.members[i].user);
-    members[i].setRole(static_cast<wire::GroupRole>(g.members[i].role));
-    members[i].setJoinedMs(g.members[i].joined_ms);
-    members[i].setVisibleAfterSeq(g.members[i].visible_after_seq);
-    members[i].setMutedUntilMs(g.members[i].muted_until_ms);
-  }
+  s.setMemberCount(g.member_count);
   s.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
   s.setShareHistory(g.share_history);
-  auto barred = s.initBarred(static_cast<unsigned>(g.barred.size()));
-  for (unsigned i = 0; i < g.barred.size(); ++i) barred.set(i, g.barred[i]);
   s.setHistoryFloor(g.history_floor);
   s.setAvatarUrl(g.avatar_url);
   s.setAnnouncement(g.announcement);
@@ -267,13 +281,11 @@ std::optional<group_record> decode_group(const std::string& stored) {
     g.name = s.getName();
     g.created_ms = s.getCreatedMs();
     g.version = s.getVersion();
-    for (auto m : s.getMembers()) {
-      g.members.push_back({m.getUserId(), static_cast<std::uint16_t>(m.getRole()), m.getJoinedMs(),
-                           m.getVisibleAfterSeq(), m.getMutedUntilMs()});
-    }
+    g.member_count = s.getMemberCount();
+    for (auto m : s.getMembers()) g.legacy_members.emplace_back(m.getUserId(), member_of(m));
     g.open = s.getJoinPolicy() == wire::JoinPolicy::OPEN;
     g.share_history = s.getShareHistory();
-    for (auto b : s.getBarred()) g.barred.emplace_back(b.cStr(), b.size());
+    for (auto b : s.getBarred()) g.legacy_barred.emplace_back(b.cStr(), b.size());
     g.history_floor = s.getHistoryFloor();
     g.avatar_url = s.getAvatarUrl();
     g.announcement = s.getAnnouncement();

@@ -74,30 +74,35 @@ std::string encode_presence_frame(const presence_entry& e);
 std::string encode_read_frame(const std::string& conversation, const std::string& user,
                               std::uint64_t seq);
 
-/// One member of a group.
+/// One member's standing in a group (its user id is the key of its record).
 struct group_member {
-  std::string user;
   std::uint16_t role = 0;  ///< wire::GroupRole value.
   std::uint64_t joined_ms = 0;
   std::uint64_t visible_after_seq = 0;  ///< Reads see seqs above this.
   std::uint64_t muted_until_ms = 0;     ///< Muted by an admin until then (0: not muted).
 };
 
-/// The persisted state of a group.
+std::string encode_group_member(const group_member& m);
+std::optional<group_member> decode_group_member(const std::string& stored);
+
+/// The persisted settings of a group (members and barred users are records of their own).
 struct group_record {
   std::string group;
   std::string name;
   std::uint64_t created_ms = 0;
   std::uint64_t version = 0;
-  std::vector<group_member> members;
+  std::uint32_t member_count = 0;
   bool open = false;                ///< Join policy: open, else invite-only.
   bool share_history = false;       ///< New members see from history_floor, not their join.
-  std::vector<std::string> barred;  ///< Removed by an admin: may not join until re-added.
   std::uint64_t history_floor = 0;  ///< Seqs up to this predate the group (a reused id).
   std::string avatar_url;
   std::string announcement;
   bool muted_all = false;         ///< Only admins and the owner send.
   std::uint32_t max_members = 0;  ///< This group's member limit (0: the node's).
+  /// Only from a record written before member records: its members (in join order) and
+  /// barred users, to be moved into records of their own.
+  std::vector<std::pair<std::string, group_member>> legacy_members;
+  std::vector<std::string> legacy_barred;
 };
 
 std::string encode_group(const group_record& g);

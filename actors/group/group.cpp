@@ -1,6 +1,14 @@
 // The group actor ("group/<g>"): members and their roles, and the gate of the group's
-// conversation. Every membership change is one rewritten state record, durable before the
-// answer, and recorded in the affected user's inbox (so that user's other devices learn of it).
+// conversation. A change writes the group's settings record (with the member count) and the
+// records of the members it touched, durable before the answer, and is recorded in the
+// affected user's inbox (so that user's other devices learn of it).
+//
+// Size: members are records of their own (record 'b', one per member; removed users barred
+// from rejoining: 'x'), loaded by pages when the actor activates, held in an ordered map (member
+// pages are id ranges). A join or a role change writes one small record, whatever the group's
+// size; a message costs one pass over the member ids (the fan-out list). A group stored before
+// member records (its members a list inside the settings record) is read as such and moved
+// into member records by its next change.
 // Sends, pulls and history reads of the group conversation come here first: non-members are
 // refused, members are forwarded to "conv/group/<g>" (with the member list for fan-out).
 //
@@ -35,6 +43,9 @@
 #include <caf/actor_system.hpp>
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
 
 namespace parley::actors {
 
@@ -112,8 +123,8 @@ class group_actor final : public entity_actor {
             auto* m = find(r.sender);
             r.by_admin = r.sender == by_app || (m != nullptr && m->role != role_member);
           }
-          r.recipients.reserve(state_.members.size());
-          for (auto& m : state_.members) r.recipients.push_back(m.user);
+          r.recipients.reserve(members_.size());
+          for (const auto& entry : members_) r.recipients.push_back(entry.first);
           return forward<send_ack>(send_atom::value, std::move(r));
         },
         [this](pull_atom, std::string& user, std::uint64_t after,
@@ -157,17 +168,89 @@ class group_actor final : public entity_actor {
     if (!decoded) return {store::errc::corruption, "group state of " + id_ + " is unreadable"};
     state_ = std::move(*decoded);
     exists_ = true;
+    if (!state_.legacy_members.empty() || !state_.legacy_barred.empty()) {
+      // Written before member records: held as records to write with the next change.
+      for (auto& [user, m] : state_.legacy_members) put_member(user, m);
+      for (auto& user : state_.legacy_barred) bar(user);
+      state_.legacy_members.clear();
+      state_.legacy_barred.clear();
+    } else {
+      if (auto err = load_records(store::record::member,
+                                  [this](std::string user, const std::string& value) {
+                                    auto m = decode_group_member(value);
+                                    if (!m) return false;
+                                    members_.emplace_hint(members_.end(), std::move(user), *m);
+                                    return true;
+                                  })) {
+        return err;
+      }
+      if (auto err =
+              load_records(store::record::barred, [this](std::string user, const std::string&) {
+                barred_.emplace_hint(barred_.end(), std::move(user));
+                return true;
+              })) {
+        return err;
+      }
+    }
+    for (const auto& [user, m] : members_) {
+      if (m.role == role_owner) owner_ = user;
+    }
     return {};
   }
 
-  group_member* find(const std::string& user) {
-    auto it = std::find_if(state_.members.begin(), state_.members.end(),
-                           [&](const group_member& m) { return m.user == user; });
-    return it == state_.members.end() ? nullptr : &*it;
+  /// Reads every record of kind `rec` in pages (bounded memory besides what is kept), handing
+  /// each (name, value) to `take`, which says whether it could read it.
+  template <class Take>
+  error load_records(store::record rec, Take take) {
+    constexpr std::size_t page = 4096;
+    const std::string prefix = store::record_prefix(id_, rec);
+    const std::string end = store::prefix_end(prefix);
+    std::string begin = prefix;
+    for (;;) {
+      auto entries = svc_.db->scan(shard_, begin, end, page);
+      if (!entries) return entries.error();
+      for (auto& e : *entries) {
+        if (!take(e.key.substr(prefix.size()), e.value)) {
+          return {store::errc::corruption, "a member record of " + id_ + " is unreadable"};
+        }
+      }
+      if (entries->size() < page) return {};
+      begin = entries->back().key;
+      begin.push_back('\0');  // the next key after it
+    }
   }
 
-  bool barred(const std::string& user) const {
-    return std::find(state_.barred.begin(), state_.barred.end(), user) != state_.barred.end();
+  group_member* find(const std::string& user) {
+    auto it = members_.find(user);
+    return it == members_.end() ? nullptr : &it->second;
+  }
+
+  /// `user`'s member record, to be changed (and so written by the next persist).
+  group_member* touch(const std::string& user) {
+    auto* m = find(user);
+    if (m) dirty_members_.insert(user);
+    return m;
+  }
+
+  void put_member(const std::string& user, const group_member& m) {
+    members_[user] = m;
+    dirty_members_.insert(user);
+  }
+
+  void erase_member(const std::string& user) {
+    members_.erase(user);
+    dirty_members_.insert(user);
+    if (owner_ == user) owner_.clear();
+  }
+
+  bool barred(const std::string& user) const { return barred_.count(user) != 0; }
+
+  void bar(const std::string& user) {
+    if (barred_.insert(user).second) dirty_barred_.insert(user);
+  }
+
+  void unbar(const std::string& user) {
+    if (barred_.erase(user) != 0) dirty_barred_.insert(user);
   }
 
   /// The seq after which `user` (a member) reads.
@@ -181,9 +264,9 @@ class group_actor final : public entity_actor {
   std::uint64_t tell_members_typing(const std::string& user, const std::string& device,
                                     const std::string& frame) {
     std::vector<std::string> others;
-    others.reserve(state_.members.size());
-    for (auto& m : state_.members) {
-      if (m.user != user) others.push_back(m.user);
+    others.reserve(members_.size());
+    for (const auto& entry : members_) {
+      if (entry.first != user) others.push_back(entry.first);
     }
     for (auto& [shard, users] : presence::by_shard(svc_, others)) {
       tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, user, device,
@@ -217,21 +300,14 @@ class group_actor final : public entity_actor {
     return {};
   }
 
-  group_member* owner() {
-    auto it = std::find_if(state_.members.begin(), state_.members.end(),
-                           [](const group_member& m) { return m.role == role_owner; });
-    return it == state_.members.end() ? nullptr : &*it;
-  }
-
   /// The group as `user` (a member, or the app) sees it.
   group_summary summary(const std::string& user) {
-    auto* o = owner();
     auto* m = find(user);
     group_summary s;
     s.group = group_;
     s.name = state_.name;
-    s.owner = o ? o->user : std::string();
-    s.members = static_cast<std::uint32_t>(state_.members.size());
+    s.owner = owner_;
+    s.members = static_cast<std::uint32_t>(members_.size());
     s.open = state_.open;
     s.share_history = state_.share_history;
     s.created_ms = state_.created_ms;
@@ -276,9 +352,8 @@ class group_actor final : public entity_actor {
 
   caf::result<group_summary> apply(const std::string& by, const group_update& u) {
     if (auto err = check_admin(by, "change the group's profile")) return err;
-    if (u.max_members != 0 && u.max_members < state_.members.size()) {
-      return make_error(errc::bad_request, group_ + " has " +
-                                               std::to_string(state_.members.size()) +
+    if (u.max_members != 0 && u.max_members < members_.size()) {
+      return make_error(errc::bad_request, group_ + " has " + std::to_string(members_.size()) +
                                                " members, more than that limit");
     }
     if (u.max_members > svc_.options.max_group_members) {
@@ -302,7 +377,7 @@ class group_actor final : public entity_actor {
     if (!m) return make_error(errc::not_member, user + " is not a member of " + group_);
     if (m->role != role_member)
       return make_error(errc::forbidden, "admins and the owner are not muted");
-    m->muted_until_ms = until_ms;
+    touch(user)->muted_until_ms = until_ms;
     auto rp = make_response_promise<std::uint64_t>();
     persist_then_announce(rp, {}, until_ms);
     return rp;
@@ -311,19 +386,13 @@ class group_actor final : public entity_actor {
   /// Up to `limit` members (capped by max_page) with ids greater than `after`, by id.
   member_page members_after(const std::string& after, std::uint32_t limit) {
     const std::size_t want = page_size(limit);
-    std::vector<const group_member*> later;
-    for (const auto& m : state_.members) {
-      if (m.user > after) later.push_back(&m);
-    }
     member_page page;
-    page.has_more = later.size() > want;
-    const auto end = later.begin() + static_cast<std::ptrdiff_t>(std::min(want, later.size()));
-    std::partial_sort(
-        later.begin(), end, later.end(),
-        [](const group_member* a, const group_member* b) { return a->user < b->user; });
-    for (auto it = later.begin(); it != end; ++it) {
-      page.members.push_back({(*it)->user, (*it)->role, (*it)->joined_ms, (*it)->muted_until_ms});
+    auto it = members_.upper_bound(after);
+    for (; it != members_.end() && page.members.size() < want; ++it) {
+      const auto& m = it->second;
+      page.members.push_back({it->first, m.role, m.joined_ms, m.muted_until_ms});
     }
+    page.has_more = it != members_.end();
     return page;
   }
 
@@ -345,7 +414,7 @@ class group_actor final : public entity_actor {
       return make_error(errc::forbidden, "the owner's role changes only by a transfer");
     }
     if (target->role == role) return info_for(user);  // already so: nothing to record
-    target->role = role;
+    touch(user)->role = role;
     auto rp = make_response_promise<group_info>();
     persist_then_announce(rp, {role_event(user, by)}, info_for(user));
     return rp;
@@ -354,16 +423,15 @@ class group_actor final : public entity_actor {
   /// The owner (or the app) hands the group to member `user`; the old owner becomes an admin.
   caf::result<group_info> transfer(const std::string& by, const std::string& user) {
     if (auto err = check_owner(by, "transfer it")) return err;
-    auto* heir = find(user);
-    if (!heir) return make_error(errc::not_member, user + " is not a member of " + group_);
-    auto* old = owner();
-    if (old == heir) return info_for(user);
+    if (!find(user)) return make_error(errc::not_member, user + " is not a member of " + group_);
+    if (owner_ == user) return info_for(user);
     std::vector<announcement> events;
-    if (old) {
-      old->role = role_admin;
-      events.push_back(role_event(old->user, by));
+    if (!owner_.empty()) {
+      touch(owner_)->role = role_admin;
+      events.push_back(role_event(owner_, by));
     }
-    heir->role = role_owner;
+    touch(user)->role = role_owner;
+    owner_ = user;
     events.push_back(role_event(user, by));
     auto rp = make_response_promise<group_info>();
     persist_then_announce(rp, std::move(events), info_for(user));
@@ -374,11 +442,12 @@ class group_actor final : public entity_actor {
   caf::result<std::uint64_t> dismiss(const std::string& by) {
     if (auto err = check_owner(by, "dismiss it")) return err;
     std::vector<announcement> events;
-    for (const auto& m : state_.members) {
-      events.push_back({m.user, event(wire::InboxEventKind::GROUP_DISMISSED, by)});
+    events.reserve(members_.size());
+    for (const auto& entry : members_) {
+      events.push_back({entry.first, event(wire::InboxEventKind::GROUP_DISMISSED, by)});
     }
-    const std::uint64_t count = state_.members.size();
-    state_.members.clear();  // persisted as a dissolved group
+    const std::uint64_t count = members_.size();
+    while (!members_.empty()) erase_member(members_.begin()->first);  // a dissolved group
     auto rp = make_response_promise<std::uint64_t>();
     persist_then_announce(rp, std::move(events), count);
     return rp;
@@ -444,7 +513,8 @@ class group_actor final : public entity_actor {
         state_.share_history = spec.share_history;
         state_.history_floor = head;
         state_.created_ms = now_ms();
-        state_.members.push_back({user, role_owner, state_.created_ms, head});
+        put_member(user, {role_owner, state_.created_ms, head});
+        owner_ = user;
         exists_ = true;
         persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, "", info_for(user));
       });
@@ -472,7 +542,7 @@ class group_actor final : public entity_actor {
       return make_error(errc::forbidden,
                         "you were removed from " + group_ + "; an admin must add you again");
     }
-    if (state_.members.size() >= member_limit()) {
+    if (members_.size() >= member_limit()) {
       return make_error(errc::limit_exceeded, group_ + " has reached its member limit of " +
                                                   std::to_string(member_limit()));
     }
@@ -483,9 +553,8 @@ class group_actor final : public entity_actor {
         return;
       }
       if (!find(user)) {
-        state_.members.push_back({user, role_member, now_ms(), visible_after});
-        state_.barred.erase(std::remove(state_.barred.begin(), state_.barred.end(), user),
-                            state_.barred.end());
+        put_member(user, {role_member, now_ms(), visible_after});
+        unbar(user);
       }
       persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, joining ? "" : by,
                             info_for(user));
@@ -508,16 +577,21 @@ class group_actor final : public entity_actor {
       if (by_role == role_member || (by_role == role_admin && target->role != role_member)) {
         return make_error(errc::forbidden, by + " may not remove " + user + " from " + group_);
       }
-      if (!barred(user)) state_.barred.push_back(user);
+      bar(user);
     }
     const bool owner_left = target->role == role_owner;
-    state_.members.erase(state_.members.begin() + (target - state_.members.data()));
-    if (owner_left && !state_.members.empty()) {
-      // Ownership passes to the longest-standing admin, else the longest-standing member.
-      auto heir = std::find_if(state_.members.begin(), state_.members.end(),
-                               [](const group_member& m) { return m.role == role_admin; });
-      if (heir == state_.members.end()) heir = state_.members.begin();
-      heir->role = role_owner;
+    erase_member(user);
+    if (owner_left && !members_.empty()) {
+      // Ownership passes to the longest-standing admin, else the longest-standing member (one
+      // pass over the members: only when the owner leaves).
+      auto standing = [](const std::pair<const std::string, group_member>& e) {
+        return std::make_tuple(e.second.role != role_admin, e.second.joined_ms, e.first);
+      };
+      auto heir =
+          std::min_element(members_.begin(), members_.end(),
+                           [&](const auto& a, const auto& b) { return standing(a) < standing(b); });
+      touch(heir->first)->role = role_owner;
+      owner_ = heir->first;
     }
     auto rp = make_response_promise<std::uint64_t>();
     persist_then_announce(
@@ -555,13 +629,18 @@ class group_actor final : public entity_actor {
                              T answer) {
     ++state_.version;
     store::write_batch batch;
-    if (state_.members.empty()) {
+    if (members_.empty()) {
+      // Dissolved: every member left (their records are dirty), the barred list is forgotten.
+      for (const auto& user : barred_) dirty_barred_.insert(user);
+      barred_.clear();
       batch.erase(shard_, state_key_);
       exists_ = false;
       state_ = group_record{};
     } else {
+      state_.member_count = static_cast<std::uint32_t>(members_.size());
       batch.put(shard_, state_key_, encode_group(state_));
     }
+    write_dirty(batch);
     for (const auto& a : events) batch.event(shard_, encode_group_change(group_, a.user, a.spec));
     commit(std::move(batch), [this, rp, events = std::move(events),
                               answer = std::move(answer)](const error& st) mutable {
@@ -621,10 +700,33 @@ class group_actor final : public entity_actor {
     }
   }
 
+  /// Puts (present) or erases (gone) the member and barred records changed since the last write.
+  void write_dirty(store::write_batch& batch) {
+    for (const auto& user : dirty_members_) {
+      auto key = store::named_key(id_, store::record::member, user);
+      auto it = members_.find(user);
+      if (it == members_.end()) {
+        batch.erase(shard_, std::move(key));
+      } else {
+        batch.put(shard_, std::move(key), encode_group_member(it->second));
+      }
+    }
+    for (const auto& user : dirty_barred_) {
+      auto key = store::named_key(id_, store::record::barred, user);
+      if (barred(user)) {
+        batch.put(shard_, std::move(key), std::string());
+      } else {
+        batch.erase(shard_, std::move(key));
+      }
+    }
+    dirty_members_.clear();
+    dirty_barred_.clear();
+  }
+
   void add_figures(std::vector<figure>& out) const override {
     out.push_back({"exists", exists_ ? 1u : 0u});
-    out.push_back({"members", state_.members.size()});
-    out.push_back({"barred", state_.barred.size()});
+    out.push_back({"members", members_.size()});
+    out.push_back({"barred", barred_.size()});
     out.push_back({"version", state_.version});
   }
 
@@ -632,7 +734,13 @@ class group_actor final : public entity_actor {
   const std::string state_key_;
   const entity_handle<conversation::interface> conversation_;  // the group's log
   bool exists_ = false;
-  group_record state_;
+  group_record state_;                           // settings; members and barred users below
+  std::map<std::string, group_member> members_;  // by user id: member pages are id ranges
+  std::set<std::string> barred_;
+  std::string owner_;  // "" only while there are no members
+  // Records changed since the last write: put if present, erased if not.
+  std::set<std::string> dirty_members_;
+  std::set<std::string> dirty_barred_;
 };
 
 }  // namespace

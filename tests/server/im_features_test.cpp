@@ -7,6 +7,7 @@
 
 #include "../support.hpp"
 
+#include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/shard_map.hpp"
 #include "parley/schema/framing.hpp"
 #include "parley/store/keys.hpp"
@@ -15,6 +16,7 @@
 #include "parley/testing/embedded_node.hpp"
 
 #include "client.capnp.h"
+#include "records.capnp.h"
 
 #include <capnp/message.h>
 
@@ -1146,6 +1148,143 @@ BOOST_AUTO_TEST_CASE(bad_group_updates_are_refused_and_change_nothing) {
   BOOST_TEST(unchanged.group.name == "Crew");
   BOOST_TEST(unchanged.group.announcement.empty());
   BOOST_TEST(unchanged.group.max_members == 10000u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(large_groups)
+
+namespace {
+
+/// Opens a stopped node's store.
+std::unique_ptr<store::store> open_store(const embedded_node& node) {
+  store::options so;
+  so.dir = node.data_dir() + "/db";
+  so.shard_count = 0;
+  auto db = store::store::open(so);
+  BOOST_TEST_REQUIRE(db.ok());
+  return std::move(*db);
+}
+
+/// The names of the records of kind `rec` of group `group`, in key order.
+std::vector<std::string> group_records(store::store& db, const std::string& group,
+                                       store::record rec) {
+  const auto entity = runtime::group_entity(group);
+  const auto prefix = store::record_prefix(entity, rec);
+  auto entries =
+      db.scan(runtime::shard_of(entity, db.shard_count()), prefix, store::prefix_end(prefix), 1000);
+  BOOST_TEST_REQUIRE(entries.ok());
+  std::vector<std::string> names;
+  for (const auto& e : *entries) names.push_back(e.key.substr(prefix.size()));
+  return names;
+}
+
+std::vector<std::string> member_ids(client::connection& c, const std::string& group) {
+  std::vector<std::string> ids;
+  std::string after;
+  for (;;) {
+    auto page = c.list_members(group, after, 2);
+    require_ok(page);
+    for (const auto& m : page.members) ids.push_back(m.user);
+    if (!page.has_more) return ids;
+    after = ids.back();
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(members_are_records_of_their_own_and_a_dissolved_group_leaves_none) {
+  embedded_node node;
+  {
+    auto alice = node.login("alice");
+    client::group_options open;
+    open.join_policy = wire::JoinPolicy::OPEN;
+    require_ok(alice->create_group("crew", "Crew", open));
+    for (const char* u : {"dave", "bob", "carol"}) require_ok(alice->add_member("crew", u));
+    require_ok(alice->kick_member("crew", "carol"));
+  }
+  node.stop();
+  {
+    auto db = open_store(node);
+    BOOST_TEST((group_records(*db, "crew", store::record::member) ==
+                std::vector<std::string>{"alice", "bob", "dave"}));
+    BOOST_TEST(
+        (group_records(*db, "crew", store::record::barred) == std::vector<std::string>{"carol"}));
+  }
+  node.start();
+  {
+    // Read back after a restart: members paged by id, the bar still holds.
+    auto alice = node.login("alice");
+    BOOST_TEST((member_ids(*alice, "crew") == std::vector<std::string>{"alice", "bob", "dave"}));
+    auto carol = node.login("carol");
+    BOOST_TEST((carol->join_group("crew").code == ErrorCode::FORBIDDEN));
+    // Everyone leaves: the group dissolves, and nothing of it stays.
+    for (const char* u : {"bob", "dave", "alice"}) require_ok(node.login(u)->leave_group("crew"));
+  }
+  node.stop();
+  auto db = open_store(node);
+  BOOST_TEST(group_records(*db, "crew", store::record::member).empty());
+  BOOST_TEST(group_records(*db, "crew", store::record::barred).empty());
+  BOOST_TEST(group_records(*db, "crew", store::record::state).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_group_stored_with_its_member_list_inside_is_read_and_moved_to_records) {
+  embedded_node node;
+  node.stop();
+  {
+    // The layout before member records: members and barred users inside the state record.
+    auto db = open_store(node);
+    schema::message_builder message;
+    auto g = message.initRoot<records::GroupState>();
+    g.setGroupId("old");
+    g.setName("Old");
+    g.setJoinPolicy(wire::JoinPolicy::OPEN);
+    auto members = g.initMembers(2);
+    members[0].setUserId("zed");
+    members[0].setRole(wire::GroupRole::OWNER);
+    members[1].setUserId("amy");
+    members[1].setRole(wire::GroupRole::MEMBER);
+    auto barred = g.initBarred(1);
+    barred.set(0, "mallory");
+    const auto entity = runtime::group_entity("old");
+    store::write_batch batch;
+    batch.put(runtime::shard_of(entity, db->shard_count()),
+              store::named_key(entity, store::record::state, ""), schema::encode_bytes(message));
+    BOOST_TEST_REQUIRE(db->write(batch, store::durability::synced).ok());
+  }
+  node.start();
+  {
+    auto zed = node.login("zed");
+    auto info = zed->get_group_profile("old");
+    require_ok(info);
+    BOOST_TEST(info.group.owner == "zed");
+    BOOST_TEST(info.group.members == 2u);
+    BOOST_TEST((member_ids(*zed, "old") == std::vector<std::string>{"amy", "zed"}));
+    BOOST_TEST((node.login("mallory")->join_group("old").code == ErrorCode::FORBIDDEN));
+    require_ok(zed->add_member("old", "bob"));  // the next change moves them
+  }
+  node.stop();
+  {
+    auto db = open_store(node);
+    BOOST_TEST((group_records(*db, "old", store::record::member) ==
+                std::vector<std::string>{"amy", "bob", "zed"}));
+    BOOST_TEST(
+        (group_records(*db, "old", store::record::barred) == std::vector<std::string>{"mallory"}));
+    const auto entity = runtime::group_entity("old");
+    auto state = db->get(runtime::shard_of(entity, db->shard_count()),
+                         store::named_key(entity, store::record::state, ""));
+    BOOST_TEST_REQUIRE(state.ok());
+    BOOST_TEST_REQUIRE(state->has_value());
+    auto words = schema::words_from_bytes(**state);
+    auto reader = schema::read_frame(words, capnp::ReaderOptions());
+    auto g = reader.getRoot<records::GroupState>();
+    BOOST_TEST(g.getMembers().size() == 0u);
+    BOOST_TEST(g.getBarred().size() == 0u);
+    BOOST_TEST(g.getMemberCount() == 3u);
+  }
+  node.start();
+  auto amy = node.login("amy");
+  BOOST_TEST((member_ids(*amy, "old") == std::vector<std::string>{"amy", "bob", "zed"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

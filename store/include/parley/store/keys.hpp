@@ -30,6 +30,8 @@ enum class record : char {
   stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
   access = 'a',       ///< presence: user id -> the app's revocation and ban of that user.
   event = 'e',        ///< presence: the shard's event log (event_log.hpp), suffix = seq.
+  member = 'b',       ///< group: member user id -> its role and join point (GroupMember).
+  barred = 'x',       ///< group: user id removed by an admin -> "" (may not join until added).
 };
 
 /// Longest entity id the layout accepts.
