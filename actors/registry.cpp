@@ -15,6 +15,7 @@
 namespace parley::actors {
 
 void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<user_set>("parley.user_set");
   cfg.add_message_type<send_request>("parley.send_request");
   cfg.add_message_type<send_ack>("parley.send_ack");
   cfg.add_message_type<record_page>("parley.record_page");

@@ -609,7 +609,7 @@ class conversation_actor final : public entity_actor {
     for (const auto& peer : ref_.users()) {
       if (peer == user) continue;
       tell_if_active(svc_, presence::of_user(svc_, peer), push_atom::value,
-                     std::vector<std::string>{peer}, frame, user, device, push_notice{});
+                     user_set(std::vector<std::string>{peer}), frame, user, device, push_notice{});
     }
   }
 
@@ -635,19 +635,20 @@ class conversation_actor final : public entity_actor {
 
   /// Pushes to the online recipients: one message per shard, to the shard's presence actor if
   /// it is active (else nobody of that shard is online), with the push frame encoded here once.
-  /// The sending device gets no push.
+  /// A group's recipients come grouped by shard (its members); a direct conversation's are its
+  /// two users. The sending device gets no push.
   void fan_out(const std::string& message, const std::string& sender, const std::string& device,
-               const std::vector<std::string>& recipients,
+               const std::vector<shard_users>& recipients,
                const std::optional<push_notice>& notice) {
-    const auto participants = ref_.users();  // direct and system conversations
     const std::string frame = encode_push_frame(message, true);
-    for (auto& [shard, users] :
-         presence::by_shard(svc_, ref_.is_group ? recipients : participants)) {
+    const auto direct =
+        ref_.is_group ? std::vector<shard_users>() : presence::sets_by_shard(svc_, ref_.users());
+    for (const auto& [shard, users] : ref_.is_group ? recipients : direct) {
       if (notice) {
         // The presence actor must run to tell who is offline: activate it.
         tell(svc_, presence::of_shard(shard), push_atom::value, users, frame, sender, device,
              *notice);
-        for (auto& user : users) {
+        for (const auto& user : users.ids()) {
           if (user == sender) continue;
           if (auto bot = svc_.hooks->bot(user)) send(bot, bot_atom::value, user, message);
         }

@@ -102,10 +102,11 @@ class group_actor final : public entity_actor {
           if (auto err = check_reader(user)) return err;
           return members_after(after, limit);
         },
-        [this](typing_atom, std::string& user, std::string& device,
+        [this](typing_atom, std::string& user,
+               std::string& /*device: all of the typer's are left out*/,
                std::string& frame) -> caf::result<std::uint64_t> {
           if (auto err = check_member(user)) return err;
-          return tell_members_typing(user, device, frame);
+          return tell_members_typing(user, frame);
         },
         [this](send_atom, send_request& r) -> caf::result<send_ack> {
           if (auto err = check_reader(r.sender)) return err;  // a member, or the app's system
@@ -123,8 +124,7 @@ class group_actor final : public entity_actor {
             auto* m = find(r.sender);
             r.by_admin = r.sender == by_app || (m != nullptr && m->role != role_member);
           }
-          r.recipients.reserve(members_.size());
-          for (const auto& entry : members_) r.recipients.push_back(entry.first);
+          r.recipients = fan_out_sets();
           return forward<send_ack>(send_atom::value, std::move(r));
         },
         [this](pull_atom, std::string& user, std::uint64_t after,
@@ -175,13 +175,14 @@ class group_actor final : public entity_actor {
       state_.legacy_members.clear();
       state_.legacy_barred.clear();
     } else {
-      if (auto err = load_records(store::record::member,
-                                  [this](std::string user, const std::string& value) {
-                                    auto m = decode_group_member(value);
-                                    if (!m) return false;
-                                    members_.emplace_hint(members_.end(), std::move(user), *m);
-                                    return true;
-                                  })) {
+      if (auto err = load_records(
+              store::record::member, [this](std::string user, const std::string& value) {
+                auto m = decode_group_member(value);
+                if (!m) return false;
+                auto it = members_.emplace_hint(members_.end(), std::move(user), *m);
+                index_member(it->first);  // in id order: appended
+                return true;
+              })) {
         return err;
       }
       if (auto err =
@@ -233,14 +234,49 @@ class group_actor final : public entity_actor {
   }
 
   void put_member(const std::string& user, const group_member& m) {
-    members_[user] = m;
+    if (members_.insert_or_assign(user, m).second) index_member(user);
     dirty_members_.insert(user);
   }
 
   void erase_member(const std::string& user) {
-    members_.erase(user);
+    if (members_.erase(user) != 0) unindex_member(user);
     dirty_members_.insert(user);
     if (owner_ == user) owner_.clear();
+  }
+
+  /// The member ids of `user`'s shard, ready to change: copied first if a message in flight
+  /// still holds them.
+  std::vector<std::string>& shard_members_of(const std::string& user) {
+    auto& ids = fan_out_[svc_.router->shard_of(runtime::user_entity(user))];
+    if (!ids) {
+      ids = std::make_shared<std::vector<std::string>>();
+    } else if (ids.use_count() > 1) {
+      ids = std::make_shared<std::vector<std::string>>(*ids);
+    }
+    return *ids;
+  }
+
+  void index_member(const std::string& user) {
+    auto& ids = shard_members_of(user);
+    ids.insert(std::lower_bound(ids.begin(), ids.end(), user), user);
+  }
+
+  void unindex_member(const std::string& user) {
+    auto& ids = shard_members_of(user);
+    auto it = std::lower_bound(ids.begin(), ids.end(), user);
+    if (it != ids.end() && *it == user) ids.erase(it);
+  }
+
+  /// The members as one shared set per shard, for a message's fan-out (no copy of the ids).
+  std::vector<shard_users> fan_out_sets() const {
+    std::vector<shard_users> sets;
+    sets.reserve(fan_out_.size());
+    for (const auto& [shard, ids] : fan_out_) {
+      if (!ids->empty()) {
+        sets.push_back({shard, user_set(std::shared_ptr<const std::vector<std::string>>(ids))});
+      }
+    }
+    return sets;
   }
 
   bool barred(const std::string& user) const { return barred_.count(user) != 0; }
@@ -259,20 +295,15 @@ class group_actor final : public entity_actor {
     return m ? m->visible_after_seq : UINT64_MAX;
   }
 
-  /// Sends a typing frame to the online sessions of every member but `user`: one message per
-  /// shard, to its presence actor if active (else nobody of that shard is online).
-  std::uint64_t tell_members_typing(const std::string& user, const std::string& device,
-                                    const std::string& frame) {
-    std::vector<std::string> others;
-    others.reserve(members_.size());
-    for (const auto& entry : members_) {
-      if (entry.first != user) others.push_back(entry.first);
+  /// Sends a typing frame to the online sessions of every member but `user` (none of its
+  /// devices: the device is left out): one message per shard, to its presence actor if active
+  /// (else nobody of that shard is online).
+  std::uint64_t tell_members_typing(const std::string& user, const std::string& frame) {
+    for (auto& [shard, users] : fan_out_sets()) {
+      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, std::move(users), frame,
+                     user, std::string(), push_notice{});
     }
-    for (auto& [shard, users] : presence::by_shard(svc_, others)) {
-      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, user, device,
-                     push_notice{});
-    }
-    return others.size();
+    return members_.size() - 1;
   }
 
   caf::error check_member(const std::string& user) {
@@ -738,6 +769,8 @@ class group_actor final : public entity_actor {
   std::map<std::string, group_member> members_;  // by user id: member pages are id ranges
   std::set<std::string> barred_;
   std::string owner_;  // "" only while there are no members
+  // The member ids by shard, sorted: a message's fan-out shares them (fan_out_sets()).
+  std::map<std::uint32_t, std::shared_ptr<std::vector<std::string>>> fan_out_;
   // Records changed since the last write: put if present, erased if not.
   std::set<std::string> dirty_members_;
   std::set<std::string> dirty_barred_;

@@ -165,24 +165,32 @@ class presence_actor final : public entity_actor {
                std::string& detail) -> std::uint64_t { return kick(user, device, reason, detail); },
         [this](logout_atom, std::string& user, std::string& device, caf::actor_addr& hub,
                std::uint64_t connection) { detach(user, device, hub, connection); },
-        [this](push_atom, std::vector<std::string>& users, std::string& frame, std::string& sender,
+        [this](push_atom, user_set& users, std::string& frame, std::string& sender,
                std::string& sender_device, push_notice& notice) {
           const caf::actor offline =
               notice.seq != 0 && svc_.hooks ? svc_.hooks->offline_push() : caf::actor{};
           push_batches batches;
-          for (auto& user : users) {
-            auto it = online_.find(user);
-            if (it == online_.end()) {
-              if (offline && user != sender) {
+          auto push_to = [&](const std::string& user, const std::vector<session>& sessions) {
+            for (auto& s : sessions) {
+              if (user == sender && (sender_device.empty() || s.device == sender_device)) continue;
+              batches.add(s.hub, s.connection);
+              svc_.counters->pushes.fetch_add(1, std::memory_order_relaxed);
+            }
+          };
+          if (offline || users.size() <= online_.size()) {
+            for (auto& user : users.ids()) {
+              auto it = online_.find(user);
+              if (it != online_.end()) {
+                push_to(user, it->second);
+              } else if (offline && user != sender) {
                 notice.recipient = user;
                 send(offline, notify_atom::value, notice);
               }
-              continue;
             }
-            for (auto& s : it->second) {
-              if (user == sender && s.device == sender_device) continue;
-              batches.add(s.hub, s.connection);
-              svc_.counters->pushes.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            // A large group's members of this shard: look up the few online instead.
+            for (auto& [user, sessions] : online_) {
+              if (users.contains(user)) push_to(user, sessions);
             }
           }
           batches.send(this, frame);
@@ -415,9 +423,9 @@ class presence_actor final : public entity_actor {
     }
     if (!lapsed.empty()) commit(std::move(lapsed), [](const error&) {});
     const std::string frame = encode_presence_frame(e);
-    for (auto& [shard, users] : presence::by_shard(svc_, watchers)) {
-      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, users, frame, std::string(),
-                     std::string(), push_notice{});
+    for (auto& [shard, users] : presence::sets_by_shard(svc_, watchers)) {
+      tell_if_active(svc_, presence::of_shard(shard), push_atom::value, std::move(users), frame,
+                     std::string(), std::string(), push_notice{});
     }
   }
 

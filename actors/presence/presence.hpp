@@ -48,11 +48,11 @@ using interface = caf::typed_actor<
     caf::replies_to<sessions_atom, std::string>::with<std::vector<session_info>>,
     // (user, device, hub, connection): a session ended.
     caf::reacts_to<logout_atom, std::string, std::string, caf::actor_addr, std::uint64_t>,
-    // (users, frame, sender, sender's device, notice): a message push to the online users
-    // listed (not to the sending device). If notice.seq is set, each listed user other than
+    // (users, frame, sender, sender's device, notice): a push to the online users listed (not
+    // to the sending device; "" as the device: to none of the sender's). Costs the smaller of
+    // the list and this shard's online users. If notice.seq is set, each listed user other than
     // the sender with no session here gets the notice (with its name) at the offline-push hook.
-    caf::reacts_to<push_atom, std::vector<std::string>, std::string, std::string, std::string,
-                   push_notice>,
+    caf::reacts_to<push_atom, user_set, std::string, std::string, std::string, push_notice>,
     // (user, frame): an inbox event push to every session of the user.
     caf::reacts_to<event_atom, std::string, std::string>,
     // (user, wire::PresenceStatus): the status the user chose (online, away, busy,
@@ -77,6 +77,14 @@ inline std::map<std::uint32_t, std::vector<std::string>> by_shard(
     grouped[svc.router->shard_of(runtime::user_entity(user))].push_back(user);
   }
   return grouped;
+}
+
+/// `users` as sets by the shard of their presence actor, for push_atom.
+inline std::vector<shard_users> sets_by_shard(services& svc,
+                                              const std::vector<std::string>& users) {
+  std::vector<shard_users> sets;
+  for (auto& [shard, ids] : by_shard(svc, users)) sets.push_back({shard, user_set(std::move(ids))});
+  return sets;
 }
 
 /// The presence actor holding `user`'s sessions.

@@ -1193,6 +1193,58 @@ std::vector<std::string> member_ids(client::connection& c, const std::string& gr
 
 }  // namespace
 
+BOOST_AUTO_TEST_CASE(a_message_reaches_each_online_member_once_and_typing_none_of_the_typists) {
+  // 40 members over the node's shards, a few online: each shard's presence actor picks the
+  // online members out of the group's shared member set (or looks each member up, whichever
+  // is fewer), whatever the group's size.
+  embedded_node node;
+  auto alice = node.login("alice", "laptop");
+  require_ok(alice->create_group("crowd", "Crowd"));
+  auto name = [](int i) { return "m" + std::to_string(i); };
+  for (int i = 0; i < 40; ++i) require_ok(alice->add_member("crowd", name(i)));
+  auto alice_phone = node.login("alice", "phone");
+  std::vector<std::unique_ptr<client::connection>> online;
+  for (int i : {5, 17, 33}) online.push_back(node.login(name(i)));
+  auto m5_tablet = node.login(name(5), "tablet");
+  auto outsider = node.login("zoe");
+
+  auto first_non_event = [](client::connection& c, std::chrono::milliseconds wait) {
+    for (;;) {
+      auto p = c.next_push(wait);
+      if (!p || p->what != client::push::kind::event) return p;
+    }
+  };
+  require_ok(alice->send_to_group("crowd", "a1", "hello all"));
+  std::vector<client::connection*> receivers{alice_phone.get(), m5_tablet.get()};
+  for (auto& c : online) receivers.push_back(c.get());
+  for (auto* c : receivers) {
+    auto p = first_non_event(*c, 10s);
+    BOOST_TEST_REQUIRE(p.has_value());
+    BOOST_TEST((p->what == client::push::kind::message));
+    BOOST_TEST(p->msg.body == "hello all");
+  }
+  // m5 types: every other member's devices hear it, none of m5's.
+  require_ok(online[0]->typing("group/crowd"));
+  for (auto* c : {alice.get(), alice_phone.get(), online[1].get(), online[2].get()}) {
+    auto p = first_non_event(*c, 10s);
+    BOOST_TEST_REQUIRE(p.has_value());
+    BOOST_TEST((p->what == client::push::kind::typing));
+    BOOST_TEST(p->user == "m5");
+  }
+  // Then a message from m17 is the next thing m5's devices (and the sender) see; nothing
+  // reached the outsider; the sending device got no push of its own message.
+  require_ok(online[1]->send_to_group("crowd", "b1", "second"));
+  for (auto* c : {online[0].get(), m5_tablet.get(), alice.get()}) {
+    auto p = first_non_event(*c, 10s);
+    BOOST_TEST_REQUIRE(p.has_value());
+    BOOST_TEST((p->what == client::push::kind::message));
+    BOOST_TEST(p->msg.body == "second");
+  }
+  BOOST_TEST(!first_non_event(*outsider, 200ms).has_value());
+  auto own = first_non_event(*online[1], 200ms);
+  BOOST_TEST(!own.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(members_are_records_of_their_own_and_a_dissolved_group_leaves_none) {
   embedded_node node;
   {

@@ -14,9 +14,12 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -93,6 +96,55 @@ inline const std::string by_app;
 
 // -- payloads -----------------------------------------------------------------------------------
 
+/// A sorted, immutable list of user ids shared by reference: a group's members of one shard,
+/// built when the membership changes and handed to every message's fan-out without a copy
+/// (across nodes it travels as its ids).
+class user_set {
+ public:
+  user_set() = default;
+  /// Sorts `ids`.
+  explicit user_set(std::vector<std::string> ids) {
+    std::sort(ids.begin(), ids.end());
+    ids_ = std::make_shared<const std::vector<std::string>>(std::move(ids));
+  }
+  /// Shares `sorted` (which must be sorted and is never changed after).
+  explicit user_set(std::shared_ptr<const std::vector<std::string>> sorted)
+      : ids_(std::move(sorted)) {}
+
+  const std::vector<std::string>& ids() const { return ids_ ? *ids_ : empty(); }
+  std::size_t size() const { return ids_ ? ids_->size() : 0; }
+  bool contains(const std::string& id) const {
+    return ids_ && std::binary_search(ids_->begin(), ids_->end(), id);
+  }
+
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, user_set& x) {
+    std::vector<std::string> ids = x.ids();  // copied only to serialize or print
+    return f(caf::meta::type_name("parley.user_set"), ids, caf::meta::load_callback([&] {
+               x.ids_ = std::make_shared<const std::vector<std::string>>(std::move(ids));
+               return caf::error{};
+             }));
+  }
+
+ private:
+  static const std::vector<std::string>& empty() {
+    static const std::vector<std::string> none;
+    return none;
+  }
+  std::shared_ptr<const std::vector<std::string>> ids_;
+};
+
+/// The users of one shard that a message goes to (a group's fan-out: one entry per shard).
+struct shard_users {
+  std::uint32_t shard = 0;
+  user_set users;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_users& x) {
+  return f(caf::meta::type_name("parley.shard_users"), x.shard, x.users);
+}
+
 /// A message to append to a conversation. Built by the connection, completed by the group
 /// actor (recipients) for group conversations.
 struct send_request {
@@ -103,7 +155,7 @@ struct send_request {
   std::uint32_t content_type = 0;
   std::string body;                     ///< Opaque bytes.
   std::vector<std::string> mentions;    ///< Mentioned users.
-  std::vector<std::string> recipients;  ///< Group fan-out targets (filled by the group actor).
+  std::vector<shard_users> recipients;  ///< Group fan-out targets (filled by the group actor).
   bool from_app = false;  ///< Sent through the app port: no before-send hook is asked.
   /// wire::MessageKind: a message, or an edit, recall or delete of the message `target`.
   std::uint16_t kind = 0;
