@@ -28,6 +28,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<member_entry>("parley.member_entry");
   cfg.add_message_type<std::vector<member_entry>>("parley.member_entries");
   cfg.add_message_type<member_page>("parley.member_page");
+  cfg.add_message_type<join_request>("parley.join_request");
+  cfg.add_message_type<std::vector<join_request>>("parley.join_requests");
   cfg.add_message_type<figure>("parley.figure");
   cfg.add_message_type<std::vector<figure>>("parley.figures");
   cfg.add_message_type<entity_report>("parley.entity_report");

@@ -256,6 +256,17 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
          },
          "Seconds after which an unanswered friend request lapses (default 604800: 7 days)")
       ->check(CLI::Range(0.0, 1e10));
+  cmd.add_option_function<double>(
+         "--group-invite-ttl",
+         [&o](double seconds) {
+           o.actors.group_invite_ttl = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+         },
+         "Seconds after which an unanswered invitation to a group lapses (default 604800: 7 days)")
+      ->check(CLI::Range(0.0, 1e10));
+  cmd.add_option("--max-pending-per-group", o.actors.max_pending_per_group,
+                 "Pending requests to join (and, apart, invitations) one group keeps")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   cmd.add_option("--max-relations-per-user", o.actors.max_relations_per_user,
                  "Friends, pending friend requests and blocks one user may have")
       ->capture_default_str()

@@ -92,12 +92,21 @@ response to_response(wire::Result::Reader r) {
       for (auto e : r.getEvents().getEvents()) out.events.push_back(to_event(e));
       out.has_more = r.getEvents().getHasMore();
       break;
-    case wire::Result::GROUP:
-      out.group_id = text(r.getGroup().getGroupId());
-      out.group_name = text(r.getGroup().getName());
-      out.role = r.getGroup().getRole();
-      out.join_policy = r.getGroup().getJoinPolicy();
-      out.share_history = r.getGroup().getShareHistory();
+    case wire::Result::GROUP: {
+      auto g = r.getGroup();  // once: each get counts against the frame's traversal limit
+      out.group_id = text(g.getGroupId());
+      out.group_name = text(g.getName());
+      out.role = g.getRole();
+      out.join_policy = g.getJoinPolicy();
+      out.share_history = g.getShareHistory();
+      out.pending = g.getPending();
+      break;
+    }
+    case wire::Result::JOIN_REQUESTS:
+      for (auto j : r.getJoinRequests()) {
+        out.join_requests.push_back(
+            {text(j.getUserId()), text(j.getMessage()), j.getRequestedMs()});
+      }
       break;
     case wire::Result::CONVERSATIONS:
       for (auto e : r.getConversations().getEntries()) {
@@ -838,6 +847,68 @@ response connection::list_members(const std::string& group_id, const std::string
   });
 }
 
+response connection::ask_to_join(const std::string& group_id, const std::string& message) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto g = f.initJoinGroup();
+    g.setGroupId(group_id);
+    g.setMessage(message);
+  });
+}
+
+response connection::set_member_role(const std::string& group_id, const std::string& user,
+                                     wire::GroupRole role) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto r = f.initSetMemberRole();
+    r.setGroupId(group_id);
+    r.setUserId(user);
+    r.setRole(role);
+  });
+}
+
+response connection::transfer_group(const std::string& group_id, const std::string& new_owner) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto m = f.initTransferGroup();
+    m.setGroupId(group_id);
+    m.setUserId(new_owner);
+  });
+}
+
+response connection::dismiss_group(const std::string& group_id) {
+  return call([&](wire::ClientFrame::Builder f) { f.initDismissGroup().setGroupId(group_id); });
+}
+
+response connection::answer_join_request(const std::string& group_id, const std::string& user,
+                                         bool accept) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto a = f.initAnswerJoinRequest();
+    a.setGroupId(group_id);
+    a.setUserId(user);
+    a.setAccept(accept);
+  });
+}
+
+response connection::list_join_requests(const std::string& group_id) {
+  return call([&](wire::ClientFrame::Builder f) { f.initListJoinRequests().setGroupId(group_id); });
+}
+
+response connection::invite_to_group(const std::string& group_id, const std::string& user,
+                                     const std::string& message) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto i = f.initInviteToGroup();
+    i.setGroupId(group_id);
+    i.setUserId(user);
+    i.setMessage(message);
+  });
+}
+
+response connection::answer_group_invite(const std::string& group_id, bool accept) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto a = f.initAnswerGroupInvite();
+    a.setGroupId(group_id);
+    a.setAccept(accept);
+  });
+}
+
 response connection::list_devices() {
   return call([](wire::ClientFrame::Builder f) { f.setListDevices(); });
 }
@@ -898,6 +969,7 @@ void sync_state::accept(const inbox_event& e) {
       break;
     case kind::GROUP_LEFT:
     case kind::KICKED_FROM_GROUP:
+    case kind::GROUP_DISMISSED:
       conversations.erase("group/" + e.group);
       break;
     default:

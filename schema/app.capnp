@@ -285,8 +285,11 @@ struct Session {
 }
 
 interface Groups {
-  create @0 (owner :Text, group :Text, name :Text, members :List(Text), open :Bool)
+  create @0 (owner :Text, group :Text, name :Text, members :List(Text), open :Bool,
+             joinPolicy :Client.JoinPolicy)
          -> (group :Text, name :Text, members :UInt32);
+  # `joinPolicy` (approval: users ask and admins answer) wins over `open` when it is not
+  # inviteOnly; `open` alone is kept for apps written before it.
   # Creates `group` (empty: the node chooses an unguessable id) owned by `owner`, then adds each
   # of `members` (at most 1000 per call) as the owner would. `members` counts the owner and the
   # distinct members named in this call. The same call again is a retry and succeeds, as a
@@ -338,6 +341,7 @@ struct GroupDetails @0xeff4853dce069853 {
   open @4 :Bool;           # Anyone may join; else invite-only.
   shareHistory @5 :Bool;   # New members read messages from before their join.
   createdMs @6 :UInt64;
+  joinPolicy @7 :Client.JoinPolicy;  # inviteOnly, open or approval (open is set for open).
 }
 
 struct Member {

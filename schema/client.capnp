@@ -95,6 +95,11 @@ enum InboxEventKind {
   relationChanged @8;      # The user's relation with `actor` is now `relation` (a friend request
                            # sent or received with its `text`, accepted, declined, cancelled,
                            # a friend removed, a block set or lifted; none = no relation).
+  joinRequested @9;        # `actor` asks to join `group` (with `text`): told to its owner and
+                           # admins, who answer with answerJoinRequest.
+  joinDeclined @10;        # An admin (`actor`) declined the user's request to join `group`.
+  groupInvited @11;        # `actor` invites the user to `group` (with `text`); answer with
+                           # answerGroupInvite.
 }
 
 enum Relation {
@@ -131,6 +136,7 @@ enum DeviceType {
 enum JoinPolicy {
   inviteOnly @0;  # Only admins and the owner add members (the default).
   open @1;        # Anyone may join, except users removed by an admin until they are re-added.
+  approval @2;    # Anyone may ask to join (joinGroup); an admin or the owner accepts or declines.
 }
 
 enum GroupRole {
@@ -192,6 +198,41 @@ struct CreateGroup {
 
 struct GroupRef {
   groupId @0 :Text;  # The group.
+  message @1 :Text;  # joinGroup of an approval group: the request's message (<= 256 bytes).
+}
+
+struct MemberRef {
+  groupId @0 :Text;  # The group.
+  userId @1 :Text;   # The member.
+}
+
+struct SetMemberRole {
+  groupId @0 :Text;
+  userId @1 :Text;      # A member other than the owner.
+  role @2 :GroupRole;   # member or admin (the owner's role moves only by transferGroup).
+}
+
+struct JoinAnswer {
+  groupId @0 :Text;
+  userId @1 :Text;  # Who asked to join.
+  accept @2 :Bool;  # true: the user becomes a member; false: the request is declined.
+}
+
+struct GroupInvite {
+  groupId @0 :Text;
+  userId @1 :Text;   # Who is invited (not a member yet).
+  message @2 :Text;  # Shown to the invitee (<= 256 bytes).
+}
+
+struct InviteAnswer {
+  groupId @0 :Text;
+  accept @1 :Bool;  # true: join the group; false: decline (the invitation is dropped).
+}
+
+struct JoinRequest {
+  userId @0 :Text;       # Who asks.
+  message @1 :Text;      # Their message.
+  requestedMs @2 :UInt64;
 }
 
 struct KickMember {
@@ -462,6 +503,13 @@ struct ClientFrame {
     muteMember @33 :MuteMember;        # Mute (or unmute) a member of a group.
     groupProfile @34 :GroupRef;        # A group's profile, for its members.
     listMembers @35 :ListMembers;      # A group's members, paged.
+    setMemberRole @36 :SetMemberRole;  # The owner makes a member an admin or a plain member.
+    transferGroup @37 :MemberRef;      # The owner hands the group to a member (and is an admin).
+    dismissGroup @38 :GroupRef;        # The owner ends the group for everyone.
+    answerJoinRequest @39 :JoinAnswer; # An admin or the owner accepts or declines a request.
+    listJoinRequests @40 :GroupRef;    # An admin or the owner lists the pending requests.
+    inviteToGroup @41 :GroupInvite;    # Invite a user (admins; any member of an open group).
+    answerGroupInvite @42 :InviteAnswer;  # The invitee joins or declines.
   }
 }
 
@@ -492,6 +540,8 @@ struct GroupInfo {
   role @2 :GroupRole;  # The caller's role in it after the operation.
   joinPolicy @3 :JoinPolicy;  # Who may join.
   shareHistory @4 :Bool;      # Whether members read messages from before their join.
+  pending @5 :Bool;           # joinGroup of an approval group: the request waits for an admin;
+                              # the user is not a member yet (groupJoined follows on acceptance).
 }
 
 struct Result {
@@ -513,6 +563,7 @@ struct Result {
     profiles @14 :List(Profile);          # Answer to getProfiles, in the order asked.
     groupProfile @15 :GroupProfile;       # Answer to updateGroup and groupProfile.
     members @16 :GroupMemberPage;         # Answer to listMembers.
+    joinRequests @17 :List(JoinRequest);  # Answer to listJoinRequests, oldest first.
   }
 }
 

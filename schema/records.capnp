@@ -39,6 +39,15 @@ struct GroupState {
   memberCount @13 :UInt32;         # How many member records the group has.
 }
 
+struct GroupPending {
+  # A request to join a group (record 'j', key: the requester) or an invitation to it (record
+  # 'v', key: the invitee), kept by the group until answered.
+  message @0 :Text;     # The requester's or inviter's message.
+  atMs @1 :UInt64;      # When it was made.
+  by @2 :Text;          # An invitation's inviter ("" for a request).
+  expiresMs @3 :UInt64; # An invitation lapses then (0: a request, kept until answered).
+}
+
 struct UserAccess {
   # What an app decided about one user's logins; kept by the presence actor of the user's shard
   # (key: presence entity, record 'a', the user id). Absent: no revocation and no ban.

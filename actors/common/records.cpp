@@ -264,7 +264,7 @@ std::string encode_group(const group_record& g) {
   s.setCreatedMs(g.created_ms);
   s.setVersion(g.version);
   s.setMemberCount(g.member_count);
-  s.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+  s.setJoinPolicy(static_cast<wire::JoinPolicy>(g.join_policy));
   s.setShareHistory(g.share_history);
   s.setHistoryFloor(g.history_floor);
   s.setAvatarUrl(g.avatar_url);
@@ -283,7 +283,7 @@ std::optional<group_record> decode_group(const std::string& stored) {
     g.version = s.getVersion();
     g.member_count = s.getMemberCount();
     for (auto m : s.getMembers()) g.legacy_members.emplace_back(m.getUserId(), member_of(m));
-    g.open = s.getJoinPolicy() == wire::JoinPolicy::OPEN;
+    g.join_policy = static_cast<std::uint16_t>(s.getJoinPolicy());
     g.share_history = s.getShareHistory();
     for (auto b : s.getBarred()) g.legacy_barred.emplace_back(b.cStr(), b.size());
     g.history_floor = s.getHistoryFloor();
@@ -292,6 +292,22 @@ std::optional<group_record> decode_group(const std::string& stored) {
     g.muted_all = s.getMutedAll();
     g.max_members = s.getMaxMembers();
     return g;
+  });
+}
+
+std::string encode_group_pending(const group_pending& p) {
+  schema::message_builder message;
+  auto r = message.initRoot<records::GroupPending>();
+  r.setMessage(p.message);
+  r.setAtMs(p.at_ms);
+  r.setBy(p.by);
+  r.setExpiresMs(p.expires_ms);
+  return schema::encode_bytes(message);
+}
+
+std::optional<group_pending> decode_group_pending(const std::string& stored) {
+  return decode_root<records::GroupPending>(stored, [](records::GroupPending::Reader r) {
+    return group_pending{r.getMessage(), r.getAtMs(), r.getBy(), r.getExpiresMs()};
   });
 }
 

@@ -92,7 +92,7 @@ struct group_record {
   std::uint64_t created_ms = 0;
   std::uint64_t version = 0;
   std::uint32_t member_count = 0;
-  bool open = false;                ///< Join policy: open, else invite-only.
+  std::uint16_t join_policy = 0;    ///< wire::JoinPolicy value.
   bool share_history = false;       ///< New members see from history_floor, not their join.
   std::uint64_t history_floor = 0;  ///< Seqs up to this predate the group (a reused id).
   std::string avatar_url;
@@ -106,6 +106,17 @@ struct group_record {
 };
 
 std::string encode_group(const group_record& g);
+
+/// A request to join a group or an invitation to it (records.capnp GroupPending).
+struct group_pending {
+  std::string message;
+  std::uint64_t at_ms = 0;
+  std::string by;                ///< An invitation's inviter.
+  std::uint64_t expires_ms = 0;  ///< An invitation's lapse time (0: a request).
+};
+
+std::string encode_group_pending(const group_pending& p);
+std::optional<group_pending> decode_group_pending(const std::string& stored);
 std::optional<group_record> decode_group(const std::string& stored);
 
 /// Who looks at a profile, for its visibilities.

@@ -185,6 +185,20 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_leave_group(id, frame.getLeaveGroup());
     case wire_frame::KICK_MEMBER:
       return on_kick_member(id, frame.getKickMember());
+    case wire_frame::SET_MEMBER_ROLE:
+      return on_set_member_role(id, frame.getSetMemberRole());
+    case wire_frame::TRANSFER_GROUP:
+      return on_transfer_group(id, frame.getTransferGroup());
+    case wire_frame::DISMISS_GROUP:
+      return on_dismiss_group(id, frame.getDismissGroup());
+    case wire_frame::ANSWER_JOIN_REQUEST:
+      return on_answer_join_request(id, frame.getAnswerJoinRequest());
+    case wire_frame::LIST_JOIN_REQUESTS:
+      return on_list_join_requests(id, frame.getListJoinRequests());
+    case wire_frame::INVITE_TO_GROUP:
+      return on_invite_to_group(id, frame.getInviteToGroup());
+    case wire_frame::ANSWER_GROUP_INVITE:
+      return on_answer_group_invite(id, frame.getAnswerGroupInvite());
     case wire_frame::ADD_MEMBER:
       return on_add_member(id, frame.getAddMember());
     case wire_frame::LOGOUT:
@@ -627,8 +641,65 @@ void connection::on_create_group(request_ref id, wire::CreateGroup::Reader c) {
 void connection::on_join_group(request_ref id, wire::GroupRef::Reader g) {
   auto group = validate_group_ref(g);
   if (!group) return reply_error(id, group.error());
+  auto message = validate_note(g.getMessage());
+  if (!message) return reply_error(id, message.error());
   request(group::of(*group), replier<group_info>(id, fill_group), error_replier(id),
-          join_atom::value, user_);
+          join_atom::value, user_, *message);
+}
+
+void connection::on_set_member_role(request_ref id, wire::SetMemberRole::Reader r) {
+  auto change = validate_member_change(text(r.getGroupId()), text(r.getUserId()));
+  if (!change) return reply_error(id, change.error());
+  request(group::of(change->group), replier<group_info>(id, fill_group), error_replier(id),
+          role_atom::value, user_, change->user, static_cast<std::uint16_t>(r.getRole()));
+}
+
+void connection::on_transfer_group(request_ref id, wire::MemberRef::Reader m) {
+  auto change = validate_member_change(text(m.getGroupId()), text(m.getUserId()));
+  if (!change) return reply_error(id, change.error());
+  request(group::of(change->group), replier<group_info>(id, fill_group), error_replier(id),
+          transfer_atom::value, user_, change->user);
+}
+
+void connection::on_dismiss_group(request_ref id, wire::GroupRef::Reader g) {
+  auto group = validate_group_ref(g);
+  if (!group) return reply_error(id, group.error());
+  request(
+      group::of(*group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+      dismiss_atom::value, user_);
+}
+
+void connection::on_answer_join_request(request_ref id, wire::JoinAnswer::Reader a) {
+  auto change = validate_member_change(text(a.getGroupId()), text(a.getUserId()));
+  if (!change) return reply_error(id, change.error());
+  request(group::of(change->group), replier<group_info>(id, fill_group), error_replier(id),
+          answerjoin_atom::value, user_, change->user, a.getAccept());
+}
+
+void connection::on_list_join_requests(request_ref id, wire::GroupRef::Reader g) {
+  auto group = validate_group_ref(g);
+  if (!group) return reply_error(id, group.error());
+  request(group::of(*group), replier<std::vector<join_request>>(id, fill_join_requests),
+          error_replier(id), joinreqs_atom::value, user_);
+}
+
+void connection::on_invite_to_group(request_ref id, wire::GroupInvite::Reader i) {
+  auto change = validate_member_change(text(i.getGroupId()), text(i.getUserId()));
+  if (!change) return reply_error(id, change.error());
+  auto message = validate_note(i.getMessage());
+  if (!message) return reply_error(id, message.error());
+  if (change->user == user_)
+    return reply_error(id, errc::bad_request, "you cannot invite yourself");
+  request(
+      group::of(change->group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
+      invite_atom::value, user_, change->user, *message);
+}
+
+void connection::on_answer_group_invite(request_ref id, wire::InviteAnswer::Reader a) {
+  const std::string group = text(a.getGroupId());
+  if (!runtime::valid_name(group)) return reply_error(id, errc::bad_request, "invalid group id");
+  request(group::of(group), replier<group_info>(id, fill_group), error_replier(id),
+          answerinv_atom::value, user_, a.getAccept());
 }
 
 void connection::on_leave_group(request_ref id, wire::GroupRef::Reader g) {

@@ -159,6 +159,13 @@ class connection {
   void on_leave_group(request_ref id, wire::GroupRef::Reader g);
   void on_kick_member(request_ref id, wire::KickMember::Reader k);
   void on_add_member(request_ref id, wire::AddMember::Reader a);
+  void on_set_member_role(request_ref id, wire::SetMemberRole::Reader r);
+  void on_transfer_group(request_ref id, wire::MemberRef::Reader m);
+  void on_dismiss_group(request_ref id, wire::GroupRef::Reader g);
+  void on_answer_join_request(request_ref id, wire::JoinAnswer::Reader a);
+  void on_list_join_requests(request_ref id, wire::GroupRef::Reader g);
+  void on_invite_to_group(request_ref id, wire::GroupInvite::Reader i);
+  void on_answer_group_invite(request_ref id, wire::InviteAnswer::Reader a);
   void on_logout(request_ref id);
   /// Tells the other participants (their online sessions) that the user is typing: a direct
   /// conversation's peer through its presence actor, a group's members through the group

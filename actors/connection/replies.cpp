@@ -88,8 +88,18 @@ void fill_group(wire::Result::Builder r, const group_info& g) {
   info.setGroupId(g.group);
   info.setName(g.name);
   info.setRole(static_cast<wire::GroupRole>(g.role));
-  info.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+  info.setJoinPolicy(static_cast<wire::JoinPolicy>(g.join_policy));
   info.setShareHistory(g.share_history);
+  info.setPending(g.pending);
+}
+
+void fill_join_requests(wire::Result::Builder r, const std::vector<join_request>& requests) {
+  auto list = r.initJoinRequests(static_cast<unsigned>(requests.size()));
+  for (unsigned i = 0; i < requests.size(); ++i) {
+    list[i].setUserId(requests[i].user);
+    list[i].setMessage(requests[i].message);
+    list[i].setRequestedMs(requests[i].requested_ms);
+  }
 }
 
 void fill_receipts(wire::Result::Builder r, const read_receipts& receipts) {
@@ -152,7 +162,7 @@ void fill_group_profile(wire::Result::Builder r, const group_summary& g) {
   p.setMembers(g.members);
   p.setMaxMembers(g.max_members);
   p.setMutedAll(g.muted_all);
-  p.setJoinPolicy(g.open ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+  p.setJoinPolicy(static_cast<wire::JoinPolicy>(g.join_policy));
   p.setShareHistory(g.share_history);
   p.setCreatedMs(g.created_ms);
   p.setRole(static_cast<wire::GroupRole>(g.role));

@@ -34,6 +34,7 @@ void fill_messages(wire::Result::Builder r, const record_page& page);
 void fill_events(wire::Result::Builder r, const record_page& page);
 /// A group request's answer: the group and the user's role in it.
 void fill_group(wire::Result::Builder r, const group_info& g);
+void fill_join_requests(wire::Result::Builder r, const std::vector<join_request>& requests);
 /// A ReadReceipts' answer.
 void fill_receipts(wire::Result::Builder r, const read_receipts& receipts);
 /// A ListRelations' answer.

@@ -151,6 +151,11 @@ result<validated_change> validate_change(wire::ChangeMessage::Reader c, const st
   return v;
 }
 
+result<std::string> validate_note(capnp::Text::Reader note) {
+  if (note.size() > max_friend_message) return bad_request("message exceeds 256 bytes");
+  return text(note);
+}
+
 error validate_relation(const std::string& user, const std::string& other,
                         const std::string& message) {
   if (!runtime::valid_name(other)) return bad_request("invalid user id");
@@ -248,7 +253,8 @@ result<validated_group_create> validate_create_group(wire::CreateGroup::Reader c
     case wire::JoinPolicy::INVITE_ONLY:
       break;
     case wire::JoinPolicy::OPEN:
-      v.spec.open = true;
+    case wire::JoinPolicy::APPROVAL:
+      v.spec.join_policy = static_cast<std::uint16_t>(c.getJoinPolicy());
       break;
     default:
       return bad_request("unknown join policy");

@@ -6,21 +6,24 @@
 // Size: members are records of their own (record 'b', one per member; removed users barred
 // from rejoining: 'x'), loaded by pages when the actor activates, held in an ordered map (member
 // pages are id ranges). A join or a role change writes one small record, whatever the group's
-// size; a message costs one pass over the member ids (the fan-out list). A group stored before
-// member records (its members a list inside the settings record) is read as such and moved
-// into member records by its next change.
+// size; a message carries the members as shared per-shard id sets (no copy per message). A
+// group stored before member records (its members a list inside the settings record) is read
+// as such and moved into member records by its next change.
 // Sends, pulls and history reads of the group conversation come here first: non-members are
-// refused, members are forwarded to "conv/group/<g>" (with the member list for fan-out).
+// refused, members are forwarded to "conv/group/<g>" (with the member sets for fan-out).
 //
 // Authority: the owner sets roles, hands the group over and dismisses it; admins add and remove
 // plain members; the app (group::by_app as `by`, schema/app.capnp) may do what the owner may.
 //
-// Access: a group is invite-only (admins add members) unless created open (anyone joins). A
-// member removed by an admin is barred from joining an open group until an admin adds them
-// again. A member reads the messages after its join point (the conversation's last seq when it
-// joined, asked of the conversation actor with this actor's other messages held back, so no
-// send can slip between) unless the group shares history; even then nothing from before the
-// group's creation (historyFloor) is visible.
+// Access: a group is invite-only (admins add members) unless created open (anyone joins) or
+// approval (anyone asks; the request, record 'j', waits for an admin's answer). Admins (any
+// member, in an open group) invite users; an invitation (record 'v') admits its invitee when
+// accepted, until it lapses. Both are bounded per group (max_pending_per_group). A member
+// removed by an admin is barred from joining an open group until an admin adds them again. A member
+// reads the messages after its join point (the conversation's last seq when it joined, asked of the
+// conversation actor with this actor's other messages held back, so no send can slip between)
+// unless the group shares history; even then nothing from before the group's creation
+// (historyFloor) is visible.
 //
 // Lifecycle: the last member leaving dissolves the group: its state record is erased and the id
 // may be created again. The new group's floor is the conversation's last seq at its creation,
@@ -54,6 +57,16 @@ namespace {
 constexpr auto role_member = static_cast<std::uint16_t>(wire::GroupRole::MEMBER);
 constexpr auto role_admin = static_cast<std::uint16_t>(wire::GroupRole::ADMIN);
 constexpr auto role_owner = static_cast<std::uint16_t>(wire::GroupRole::OWNER);
+constexpr auto policy_open = static_cast<std::uint16_t>(wire::JoinPolicy::OPEN);
+constexpr auto policy_approval = static_cast<std::uint16_t>(wire::JoinPolicy::APPROVAL);
+
+/// How a user comes to be admitted to a group.
+enum class admission {
+  joining,    ///< by itself (an open group)
+  adding,     ///< added by an admin (or the app)
+  approving,  ///< its request to join accepted by an admin
+  invited,    ///< it accepted an invitation
+};
 
 class group_actor final : public entity_actor {
  public:
@@ -70,11 +83,25 @@ class group_actor final : public entity_actor {
         [this](create_atom, std::string& user, group_spec& spec) -> caf::result<group_info> {
           return create(user, spec);
         },
-        [this](join_atom, std::string& user) -> caf::result<group_info> {
-          return admit(user, user, true);
+        [this](join_atom, std::string& user, std::string& message) -> caf::result<group_info> {
+          if (exists_ && state_.join_policy == policy_approval && !find(user)) {
+            return ask_to_join(user, message);
+          }
+          return admit(user, user, admission::joining);
         },
         [this](add_atom, std::string& by, std::string& user) -> caf::result<group_info> {
-          return admit(by, user, false);
+          return admit(by, user, admission::adding);
+        },
+        [this](answerjoin_atom, std::string& by, std::string& user,
+               bool accept) -> caf::result<group_info> { return answer_request(by, user, accept); },
+        [this](joinreqs_atom, std::string& by) -> caf::result<std::vector<join_request>> {
+          if (auto err = check_admin(by, "see requests to join")) return err;
+          return pending_requests();
+        },
+        [this](invite_atom, std::string& by, std::string& user, std::string& message)
+            -> caf::result<std::uint64_t> { return invite(by, user, message); },
+        [this](answerinv_atom, std::string& user, bool accept) -> caf::result<group_info> {
+          return answer_invitation(user, accept);
         },
         [this](leave_atom, std::string& user) -> caf::result<std::uint64_t> {
           return remove(user, user);
@@ -191,6 +218,18 @@ class group_actor final : public entity_actor {
                 return true;
               })) {
         return err;
+      }
+      for (auto* pending : {&requests_, &invitations_}) {
+        const auto rec =
+            pending == &requests_ ? store::record::join_request : store::record::invitation;
+        if (auto err = load_records(rec, [pending](std::string user, const std::string& value) {
+              auto p = decode_group_pending(value);
+              if (!p) return false;
+              pending->emplace_hint(pending->end(), std::move(user), std::move(*p));
+              return true;
+            })) {
+          return err;
+        }
       }
     }
     for (const auto& [user, m] : members_) {
@@ -339,7 +378,7 @@ class group_actor final : public entity_actor {
     s.name = state_.name;
     s.owner = owner_;
     s.members = static_cast<std::uint32_t>(members_.size());
-    s.open = state_.open;
+    s.join_policy = state_.join_policy;
     s.share_history = state_.share_history;
     s.created_ms = state_.created_ms;
     s.avatar_url = state_.avatar_url;
@@ -515,16 +554,17 @@ class group_actor final : public entity_actor {
 
   group_info info_for(const std::string& user) {
     auto* m = find(user);
-    return group_info{group_, state_.name, m ? m->role : role_member, state_.open,
-                      state_.share_history};
+    return group_info{
+        group_, state_.name, m ? m->role : role_member, state_.join_policy, state_.share_history,
+        false};
   }
 
   caf::result<group_info> create(const std::string& user, const group_spec& spec) {
     if (exists_) {
       auto* m = find(user);
       // A retried create by its owner succeeds again (and re-announces, idempotently).
-      if (m && m->role == role_owner && state_.name == spec.name && state_.open == spec.open &&
-          state_.share_history == spec.share_history) {
+      if (m && m->role == role_owner && state_.name == spec.name &&
+          state_.join_policy == spec.join_policy && state_.share_history == spec.share_history) {
         return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED, "",
                                          info_for(user));
       }
@@ -540,7 +580,7 @@ class group_actor final : public entity_actor {
         state_ = group_record{};
         state_.group = group_;
         state_.name = spec.name;
-        state_.open = spec.open;
+        state_.join_policy = spec.join_policy;
         state_.share_history = spec.share_history;
         state_.history_floor = head;
         state_.created_ms = now_ms();
@@ -552,10 +592,12 @@ class group_actor final : public entity_actor {
     });
   }
 
-  /// `by` adds `user`, or (`joining`) `user` joins by itself.
-  caf::result<group_info> admit(const std::string& by, const std::string& user, bool joining) {
+  /// `user` becomes a member (see admission); `by` is who let it in (the user itself when
+  /// joining, the inviter for an invitation).
+  caf::result<group_info> admit(const std::string& by, const std::string& user, admission how) {
     if (!exists_) return make_error(errc::not_found, "no group " + group_);
-    if (!joining && by != group::by_app) {
+    const bool joining = how == admission::joining;
+    if (how == admission::adding && by != group::by_app) {
       auto* adder = find(by);
       if (!adder) return make_error(errc::not_member, by + " is not a member of " + group_);
       if (adder->role == role_member) {
@@ -566,7 +608,7 @@ class group_actor final : public entity_actor {
       return announce_then<group_info>(user, wire::InboxEventKind::GROUP_JOINED, joining ? "" : by,
                                        info_for(user));
     }
-    if (joining && !state_.open) {
+    if (joining && state_.join_policy != policy_open) {
       return make_error(errc::forbidden, group_ + " is invite-only: an admin must add you");
     }
     if (joining && barred(user)) {
@@ -586,6 +628,8 @@ class group_actor final : public entity_actor {
       if (!find(user)) {
         put_member(user, {role_member, now_ms(), visible_after});
         unbar(user);
+        drop_pending(requests_, dirty_requests_, user);
+        drop_pending(invitations_, dirty_invitations_, user);
       }
       persist_then_announce(rp, user, wire::InboxEventKind::GROUP_JOINED, joining ? "" : by,
                             info_for(user));
@@ -594,6 +638,132 @@ class group_actor final : public entity_actor {
       if (state_.share_history) return add(rp, state_.history_floor);
       with_head_then(rp, add);
     });
+  }
+
+  // -- requests to join and invitations --
+
+  using pending_map = std::map<std::string, group_pending>;
+
+  static void drop_pending(pending_map& pending, std::set<std::string>& dirty,
+                           const std::string& user) {
+    if (pending.erase(user) != 0) dirty.insert(user);
+  }
+
+  /// Room for one more entry in `pending` (lapsed invitations are dropped first).
+  caf::error check_pending_room(pending_map& pending, std::set<std::string>& dirty,
+                                const char* what) {
+    const auto now = now_ms();
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->second.expires_ms != 0 && it->second.expires_ms <= now) {
+        dirty.insert(it->first);
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (pending.size() < svc_.options.max_pending_per_group) return {};
+    return make_error(errc::limit_exceeded, group_ + " has " + std::to_string(pending.size()) +
+                                                " pending " + what + "; answer some first");
+  }
+
+  /// The owner and the admins (one pass over the members: only for a new request to join).
+  std::vector<std::string> managers() const {
+    std::vector<std::string> out;
+    for (const auto& [user, m] : members_) {
+      if (m.role != role_member) out.push_back(user);
+    }
+    return out;
+  }
+
+  /// `user` asks to join an approval group: the request is kept and its managers are told.
+  caf::result<group_info> ask_to_join(const std::string& user, const std::string& message) {
+    auto info = info_for(user);
+    info.pending = true;
+    auto known = requests_.find(user);
+    if (known != requests_.end() && known->second.message == message) return info;  // a retry
+    if (known == requests_.end()) {
+      if (auto err = check_pending_room(requests_, dirty_requests_, "requests to join")) {
+        return err;
+      }
+    }
+    requests_[user] = group_pending{message, now_ms(), std::string(), 0};
+    dirty_requests_.insert(user);
+    std::vector<announcement> events;
+    for (auto& manager : managers()) {
+      announcement a{manager, event(wire::InboxEventKind::JOIN_REQUESTED, user)};
+      a.spec.text = message;
+      events.push_back(std::move(a));
+    }
+    auto rp = make_response_promise<group_info>();
+    persist_then_announce(rp, std::move(events), std::move(info));
+    return rp;
+  }
+
+  caf::result<group_info> answer_request(const std::string& by, const std::string& user,
+                                         bool accept) {
+    if (auto err = check_admin(by, "answer requests to join")) return err;
+    if (requests_.count(user) == 0) {
+      return make_error(errc::not_found, "no request from " + user + " to join " + group_);
+    }
+    if (accept) return admit(by, user, admission::approving);
+    drop_pending(requests_, dirty_requests_, user);
+    auto rp = make_response_promise<group_info>();
+    persist_then_announce(rp, user, wire::InboxEventKind::JOIN_DECLINED, by, info_for(user));
+    return rp;
+  }
+
+  std::vector<join_request> pending_requests() const {
+    std::vector<join_request> out;
+    out.reserve(requests_.size());
+    for (const auto& [user, p] : requests_) out.push_back({user, p.message, p.at_ms});
+    std::sort(out.begin(), out.end(), [](const join_request& a, const join_request& b) {
+      return std::tie(a.requested_ms, a.user) < std::tie(b.requested_ms, b.user);
+    });
+    return out;
+  }
+
+  /// `by` invites `user`: admins and the app any time, plain members in an open group (and
+  /// not a user an admin removed). Answers when the invitation lapses.
+  caf::result<std::uint64_t> invite(const std::string& by, const std::string& user,
+                                    const std::string& message) {
+    if (auto err = check_reader(by)) return err;
+    const bool manager = by == by_app || find(by)->role != role_member;
+    if (!manager && state_.join_policy != policy_open) {
+      return make_error(errc::forbidden, "only admins invite to " + group_);
+    }
+    if (!manager && barred(user)) {
+      return make_error(errc::forbidden, user + " was removed from " + group_ +
+                                             "; only an admin may invite them back");
+    }
+    if (find(user)) return make_error(errc::already_exists, user + " is in " + group_ + " already");
+    if (invitations_.count(user) == 0) {
+      if (auto err = check_pending_room(invitations_, dirty_invitations_, "invitations")) {
+        return err;
+      }
+    }
+    const auto now = now_ms();
+    const auto expires = now + static_cast<std::uint64_t>(svc_.options.group_invite_ttl.count());
+    invitations_[user] = group_pending{message, now, by, expires};
+    dirty_invitations_.insert(user);
+    announcement a{user, event(wire::InboxEventKind::GROUP_INVITED, by)};
+    a.spec.text = message;
+    auto rp = make_response_promise<std::uint64_t>();
+    persist_then_announce(rp, {std::move(a)}, expires);
+    return rp;
+  }
+
+  caf::result<group_info> answer_invitation(const std::string& user, bool accept) {
+    if (!exists_) return make_error(errc::not_found, "no group " + group_);
+    auto it = invitations_.find(user);
+    if (it == invitations_.end() || it->second.expires_ms <= now_ms()) {
+      if (find(user)) return info_for(user);  // accepted already (a retry)
+      return make_error(errc::not_found, "no invitation to " + group_ + " for " + user);
+    }
+    if (accept) return admit(it->second.by, user, admission::invited);
+    drop_pending(invitations_, dirty_invitations_, user);
+    auto rp = make_response_promise<group_info>();
+    persist_then_announce(rp, {}, info_for(user));
+    return rp;
   }
 
   /// `by` removes `user` (by == user: leaving). The last member leaving dissolves the group.
@@ -664,6 +834,10 @@ class group_actor final : public entity_actor {
       // Dissolved: every member left (their records are dirty), the barred list is forgotten.
       for (const auto& user : barred_) dirty_barred_.insert(user);
       barred_.clear();
+      for (const auto& entry : requests_) dirty_requests_.insert(entry.first);
+      requests_.clear();
+      for (const auto& entry : invitations_) dirty_invitations_.insert(entry.first);
+      invitations_.clear();
       batch.erase(shard_, state_key_);
       exists_ = false;
       state_ = group_record{};
@@ -750,14 +924,32 @@ class group_actor final : public entity_actor {
         batch.erase(shard_, std::move(key));
       }
     }
+    write_pending(batch, store::record::join_request, requests_, dirty_requests_);
+    write_pending(batch, store::record::invitation, invitations_, dirty_invitations_);
     dirty_members_.clear();
     dirty_barred_.clear();
+  }
+
+  void write_pending(store::write_batch& batch, store::record rec, const pending_map& pending,
+                     std::set<std::string>& dirty) {
+    for (const auto& user : dirty) {
+      auto key = store::named_key(id_, rec, user);
+      auto it = pending.find(user);
+      if (it == pending.end()) {
+        batch.erase(shard_, std::move(key));
+      } else {
+        batch.put(shard_, std::move(key), encode_group_pending(it->second));
+      }
+    }
+    dirty.clear();
   }
 
   void add_figures(std::vector<figure>& out) const override {
     out.push_back({"exists", exists_ ? 1u : 0u});
     out.push_back({"members", members_.size()});
     out.push_back({"barred", barred_.size()});
+    out.push_back({"join_requests", requests_.size()});
+    out.push_back({"invitations", invitations_.size()});
     out.push_back({"version", state_.version});
   }
 
@@ -774,6 +966,10 @@ class group_actor final : public entity_actor {
   // Records changed since the last write: put if present, erased if not.
   std::set<std::string> dirty_members_;
   std::set<std::string> dirty_barred_;
+  pending_map requests_;     // requests to join, by requester
+  pending_map invitations_;  // invitations, by invitee
+  std::set<std::string> dirty_requests_;
+  std::set<std::string> dirty_invitations_;
 };
 
 }  // namespace

@@ -9,8 +9,18 @@ namespace parley::actors::group {
 using interface = conversation_log::extend<
     // (creator, spec): creates the group with its creator as owner.
     caf::replies_to<create_atom, std::string, group_spec>::with<group_info>,
-    // (user): joins an open group.
-    caf::replies_to<join_atom, std::string>::with<group_info>,
+    // (user, message): joins an open group, or asks to join an approval group (answers
+    // pending; the owner and admins are told, with the message).
+    caf::replies_to<join_atom, std::string, std::string>::with<group_info>,
+    // (by, user, accept): an admin (or the app) accepts or declines `user`'s request to join;
+    // answers the group as `user` now stands in it.
+    caf::replies_to<answerjoin_atom, std::string, std::string, bool>::with<group_info>,
+    // (by): the pending requests to join, oldest first (admins and the app).
+    caf::replies_to<joinreqs_atom, std::string>::with<std::vector<join_request>>,
+    // (by, user, message): invites `user` (admins, the app; any member of an open group).
+    caf::replies_to<invite_atom, std::string, std::string, std::string>::with<std::uint64_t>,
+    // (user, accept): the invitee joins or declines.
+    caf::replies_to<answerinv_atom, std::string, bool>::with<group_info>,
     // (by, user): an admin (or the app) adds a member.
     caf::replies_to<add_atom, std::string, std::string>::with<group_info>,
     // (user): leaves; answers the seq the member's reading ends at.

@@ -561,7 +561,8 @@ class user_actor final : public entity_actor {
       if (conversations_.count(conversation) == 0) {
         return make_error(errc::not_found, "no conversation " + conversation + " for " + user_);
       }
-    } else {
+    } else if (k != kind::JOIN_REQUESTED && k != kind::JOIN_DECLINED && k != kind::GROUP_INVITED) {
+      // (Those three are notes about a group the user may not be in: recorded as they are.)
       return make_error(errc::bad_request, "inbox events of this kind are not announced");
     }
     return append_event(std::move(batch), spec, 0);

@@ -57,7 +57,9 @@ class groups_impl final : public app::Groups::Server {
     auto c = message.initRoot<wire::CreateGroup>();
     c.setGroupId(p.getGroup());
     c.setName(p.getName());
-    c.setJoinPolicy(p.getOpen() ? wire::JoinPolicy::OPEN : wire::JoinPolicy::INVITE_ONLY);
+    c.setJoinPolicy(p.getJoinPolicy() != wire::JoinPolicy::INVITE_ONLY ? p.getJoinPolicy()
+                    : p.getOpen()                                      ? wire::JoinPolicy::OPEN
+                                  : wire::JoinPolicy::INVITE_ONLY);
     auto checked = actors::validate_create_group(c.asReader());
     if (!checked) return app_exception(checked.error());
     auto members = member_ids(p.getMembers(), owner);
@@ -146,7 +148,8 @@ class groups_impl final : public app::Groups::Server {
       info.setName(g.name);
       info.setOwner(g.owner);
       info.setMembers(g.members);
-      info.setOpen(g.open);
+      info.setOpen(g.join_policy == static_cast<std::uint16_t>(wire::JoinPolicy::OPEN));
+      info.setJoinPolicy(static_cast<wire::JoinPolicy>(g.join_policy));
       info.setShareHistory(g.share_history);
       info.setCreatedMs(g.created_ms);
     });

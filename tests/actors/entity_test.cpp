@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(group_roles_decide_who_adds_and_removes_and_a_removed_membe
   BOOST_TEST(refused_with(e.ask<group_info>(team, create_atom::value, std::string("bob"),
                                             group_spec{"Again", true, false}),
                           errc::already_exists));
-  auto joined = e.ask<group_info>(team, join_atom::value, std::string("bob"));
+  auto joined = e.ask<group_info>(team, join_atom::value, std::string("bob"), std::string());
   BOOST_TEST_REQUIRE(std::holds_alternative<group_info>(joined));
   BOOST_TEST(std::get<group_info>(joined).role == member);
 
@@ -171,7 +171,8 @@ BOOST_AUTO_TEST_CASE(group_roles_decide_who_adds_and_removes_and_a_removed_membe
   BOOST_TEST(std::holds_alternative<std::uint64_t>(
       e.ask<std::uint64_t>(team, kick_atom::value, std::string("alice"), std::string("bob"))));
   BOOST_TEST(
-      refused_with(e.ask<group_info>(team, join_atom::value, std::string("bob")), errc::forbidden));
+      refused_with(e.ask<group_info>(team, join_atom::value, std::string("bob"), std::string()),
+                   errc::forbidden));
   BOOST_TEST(refused_with(e.ask<record_page>(team, pull_atom::value, std::string("bob"),
                                              std::uint64_t{0}, std::uint32_t{10}),
                           errc::not_member));
@@ -183,8 +184,9 @@ BOOST_AUTO_TEST_CASE(group_roles_decide_who_adds_and_removes_and_a_removed_membe
   const std::string closed = runtime::group_entity("closed");
   BOOST_TEST(std::holds_alternative<group_info>(e.ask<group_info>(
       closed, create_atom::value, std::string("alice"), group_spec{"Closed", false, false})));
-  BOOST_TEST(refused_with(e.ask<group_info>(closed, join_atom::value, std::string("bob")),
-                          errc::forbidden));
+  BOOST_TEST(
+      refused_with(e.ask<group_info>(closed, join_atom::value, std::string("bob"), std::string()),
+                   errc::forbidden));
 }
 
 BOOST_AUTO_TEST_CASE(an_idle_entity_passivates_and_comes_back_from_the_store) {

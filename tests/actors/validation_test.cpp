@@ -204,10 +204,14 @@ BOOST_AUTO_TEST_CASE(a_group_is_created_with_a_valid_or_no_id_a_short_name_and_a
   auto& g = ok.value();
   BOOST_TEST(g.group == "team");
   BOOST_TEST(g.spec.name == "The team");
-  BOOST_TEST(g.spec.open);
+  BOOST_TEST(g.spec.join_policy == static_cast<std::uint16_t>(wire::JoinPolicy::OPEN));
   BOOST_TEST(g.spec.share_history);
+  auto approval = create([](auto c) { c.setJoinPolicy(wire::JoinPolicy::APPROVAL); });
+  BOOST_TEST(approval.value().spec.join_policy ==
+             static_cast<std::uint16_t>(wire::JoinPolicy::APPROVAL));
   auto invite_only = create([](auto) {});  // the default policy
-  BOOST_TEST(!invite_only.value().spec.open);
+  BOOST_TEST(invite_only.value().spec.join_policy ==
+             static_cast<std::uint16_t>(wire::JoinPolicy::INVITE_ONLY));
   auto server_chosen = create([](auto c) { c.setGroupId(""); });
   BOOST_TEST(server_chosen.value().group == "");
   auto longest = create([](auto c) { c.setName(std::string(max_group_name, 'n')); });

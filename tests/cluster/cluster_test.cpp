@@ -639,6 +639,39 @@ BOOST_AUTO_TEST_CASE(presence_watches_cross_nodes_and_survive_a_move_of_the_watc
   BOOST_TEST(seen->user == bob);
 }
 
+BOOST_AUTO_TEST_CASE(requests_to_join_and_invitations_cross_nodes_and_group_moves) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "ja");
+  const auto dave = cluster.user_on(1, "jd");
+  const auto frank = cluster.user_on(2, "jf");
+  const auto group = cluster.group_on(2, "jg");
+  auto a = cluster.login(1, alice);
+  auto d = cluster.login(2, dave);
+  auto f = cluster.login(0, frank);
+  client::group_options approval;
+  approval.join_policy = wire::JoinPolicy::APPROVAL;
+  require_ok(a->create_group(group, "J", approval));
+  BOOST_TEST(d->ask_to_join(group, "hello").pending);
+  // The request moves with the group's shard.
+  move_to_next_node(cluster, runtime::group_entity(group));
+  auto requests = a->list_join_requests(group);
+  require_ok(requests);
+  BOOST_TEST_REQUIRE(requests.join_requests.size() == 1u);
+  BOOST_TEST(requests.join_requests[0].user == dave);
+  BOOST_TEST(requests.join_requests[0].message == "hello");
+  require_ok(a->answer_join_request(group, dave, true));
+  require_ok(a->invite_to_group(group, frank, "come"));
+  move_to_next_node(cluster, runtime::group_entity(group));
+  require_ok(f->answer_group_invite(group, true));
+  // Both are members now: a message reaches them on their nodes.
+  require_ok(a->send_to_group(group, "j1", "welcome"));
+  for (auto* c : {d.get(), f.get()}) {
+    auto m = testing::next_message(*c);
+    BOOST_TEST_REQUIRE(m.has_value());
+    BOOST_TEST(m->body == "welcome");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.

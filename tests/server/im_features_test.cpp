@@ -1150,6 +1150,199 @@ BOOST_AUTO_TEST_CASE(bad_group_updates_are_refused_and_change_nothing) {
   BOOST_TEST(unchanged.group.max_members == 10000u);
 }
 
+namespace {
+
+/// `c`'s inbox events of `kind`, from the start of its inbox.
+std::vector<client::inbox_event> inbox_events(client::connection& c, wire::InboxEventKind kind) {
+  auto r = c.sync(0, 1000);
+  require_ok(r);
+  std::vector<client::inbox_event> out;
+  for (auto& e : r.events) {
+    if (e.kind == kind) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<std::string> request_users(client::connection& c, const std::string& group) {
+  auto r = c.list_join_requests(group);
+  require_ok(r);
+  std::vector<std::string> users;
+  for (auto& j : r.join_requests) users.push_back(j.user);
+  return users;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_owner_sets_roles_hands_the_group_over_and_dismisses_it) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  for (const char* u : {"bob", "carol"}) require_ok(alice->add_member("crew", u));
+  auto bob = node.login("bob");
+  auto carol = node.login("carol");
+  // Only the owner sets roles; the owner's own role moves only by a transfer.
+  BOOST_TEST(
+      (bob->set_member_role("crew", "bob", wire::GroupRole::ADMIN).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->set_member_role("crew", "bob", wire::GroupRole::OWNER).code ==
+              ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->set_member_role("crew", "alice", wire::GroupRole::ADMIN).code ==
+              ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->set_member_role("crew", "zoe", wire::GroupRole::ADMIN).code ==
+              ErrorCode::NOT_MEMBER));
+  auto made = alice->set_member_role("crew", "bob", wire::GroupRole::ADMIN);
+  require_ok(made);
+  BOOST_TEST((made.role == wire::GroupRole::ADMIN));
+  auto told = inbox_events(*bob, wire::InboxEventKind::ROLE_CHANGED);
+  BOOST_TEST_REQUIRE(told.size() == 1u);
+  BOOST_TEST((told[0].role == wire::GroupRole::ADMIN));
+  BOOST_TEST(told[0].actor == "alice");
+  // A transfer: carol owns it, alice is an admin; alice can no longer dismiss it.
+  BOOST_TEST((bob->transfer_group("crew", "carol").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->transfer_group("crew", "zoe").code == ErrorCode::NOT_MEMBER));
+  require_ok(alice->transfer_group("crew", "carol"));
+  auto profile = bob->get_group_profile("crew");
+  require_ok(profile);
+  BOOST_TEST(profile.group.owner == "carol");
+  BOOST_TEST((alice->get_group_profile("crew").group.role == wire::GroupRole::ADMIN));
+  BOOST_TEST((alice->dismiss_group("crew").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->dismiss_group("crew").code == ErrorCode::FORBIDDEN));
+  // Dismissed: every member is told, the group is gone.
+  require_ok(carol->dismiss_group("crew"));
+  for (auto* c : {alice.get(), bob.get(), carol.get()}) {
+    auto gone = inbox_events(*c, wire::InboxEventKind::GROUP_DISMISSED);
+    BOOST_TEST_REQUIRE(gone.size() == 1u);
+    BOOST_TEST(gone[0].actor == "carol");
+  }
+  BOOST_TEST((bob->get_group_profile("crew").code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((carol->dismiss_group("crew").code == ErrorCode::NOT_FOUND));
+}
+
+BOOST_AUTO_TEST_CASE(an_approval_group_keeps_requests_that_its_admins_answer) {
+  server::node_options opts;
+  opts.actors.max_pending_per_group = 2;
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  client::group_options approval;
+  approval.join_policy = wire::JoinPolicy::APPROVAL;
+  auto created = alice->create_group("club", "Club", approval);
+  require_ok(created);
+  BOOST_TEST((created.join_policy == wire::JoinPolicy::APPROVAL));
+  require_ok(alice->add_member("club", "bob"));
+  auto bob = node.login("bob");
+  auto dave = node.login("dave");
+  // Asking: pending, not a member; the owner is told with the message.
+  auto asked = dave->ask_to_join("club", "let me in");
+  require_ok(asked);
+  BOOST_TEST(asked.pending);
+  BOOST_TEST((dave->pull("group/club", 0).code == ErrorCode::NOT_MEMBER));
+  require_ok(dave->ask_to_join("club", "let me in"));  // a retry
+  auto told = inbox_events(*alice, wire::InboxEventKind::JOIN_REQUESTED);
+  BOOST_TEST_REQUIRE(told.size() == 1u);
+  BOOST_TEST(told[0].actor == "dave");
+  BOOST_TEST(told[0].group == "club");
+  BOOST_TEST(told[0].text == "let me in");
+  BOOST_TEST(inbox_events(*bob, wire::InboxEventKind::JOIN_REQUESTED).empty());  // not an admin
+  // Plain members neither see nor answer requests.
+  BOOST_TEST((bob->list_join_requests("club").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((bob->answer_join_request("club", "dave", true).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((request_users(*alice, "club") == std::vector<std::string>{"dave"}));
+  // Bad input changes nothing.
+  BOOST_TEST((dave->ask_to_join("club", std::string(257, 'x')).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->answer_join_request("club", "zoe", true).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((request_users(*alice, "club") == std::vector<std::string>{"dave"}));
+  // The bound: a second request fits, a third waits for answers.
+  auto erin = node.login("erin");
+  require_ok(erin->ask_to_join("club", ""));
+  BOOST_TEST((node.login("fred")->ask_to_join("club", "").code == ErrorCode::LIMIT_EXCEEDED));
+  // Accepted: dave is a member and told so; declined: erin is told and stays out.
+  auto accepted = alice->answer_join_request("club", "dave", true);
+  require_ok(accepted);
+  BOOST_TEST(!accepted.pending);
+  require_ok(dave->pull("group/club", 0));
+  auto joined = inbox_events(*dave, wire::InboxEventKind::GROUP_JOINED);
+  BOOST_TEST_REQUIRE(joined.size() == 1u);
+  BOOST_TEST(joined[0].actor == "alice");
+  require_ok(alice->answer_join_request("club", "erin", false));
+  auto declined = inbox_events(*erin, wire::InboxEventKind::JOIN_DECLINED);
+  BOOST_TEST_REQUIRE(declined.size() == 1u);
+  BOOST_TEST(declined[0].actor == "alice");
+  BOOST_TEST((erin->pull("group/club", 0).code == ErrorCode::NOT_MEMBER));
+  BOOST_TEST(request_users(*alice, "club").empty());
+  // Kept across a restart.
+  require_ok(node.login("fred")->ask_to_join("club", "me too"));
+  bob.reset();
+  dave.reset();
+  erin.reset();
+  alice.reset();
+  node.restart();
+  alice = node.login("alice");
+  auto kept = alice->list_join_requests("club");
+  require_ok(kept);
+  BOOST_TEST_REQUIRE(kept.join_requests.size() == 1u);
+  BOOST_TEST(kept.join_requests[0].user == "fred");
+  BOOST_TEST(kept.join_requests[0].message == "me too");
+}
+
+BOOST_AUTO_TEST_CASE(an_invitation_admits_its_invitee_once_accepted) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));  // invite-only
+  require_ok(alice->add_member("crew", "bob"));
+  auto bob = node.login("bob");
+  auto frank = node.login("frank");
+  auto grace = node.login("grace");
+  // Plain members of an invite-only group do not invite; nobody invites a member or oneself.
+  BOOST_TEST((bob->invite_to_group("crew", "frank").code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->invite_to_group("crew", "bob").code == ErrorCode::ALREADY_EXISTS));
+  BOOST_TEST((alice->invite_to_group("crew", "alice").code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((frank->invite_to_group("crew", "grace").code == ErrorCode::NOT_MEMBER));
+  require_ok(alice->invite_to_group("crew", "frank", "join us"));
+  auto invited = inbox_events(*frank, wire::InboxEventKind::GROUP_INVITED);
+  BOOST_TEST_REQUIRE(invited.size() == 1u);
+  BOOST_TEST(invited[0].actor == "alice");
+  BOOST_TEST(invited[0].text == "join us");
+  BOOST_TEST((frank->pull("group/crew", 0).code == ErrorCode::NOT_MEMBER));  // not yet
+  // Nobody else can use frank's invitation.
+  BOOST_TEST((grace->answer_group_invite("crew", true).code == ErrorCode::NOT_FOUND));
+  auto joined = frank->answer_group_invite("crew", true);
+  require_ok(joined);
+  BOOST_TEST((joined.role == wire::GroupRole::MEMBER));
+  require_ok(frank->pull("group/crew", 0));
+  require_ok(frank->answer_group_invite("crew", true));  // a retry
+  BOOST_TEST(inbox_events(*frank, wire::InboxEventKind::GROUP_JOINED).size() == 1u);
+  // Declined: the invitation is gone.
+  require_ok(alice->invite_to_group("crew", "grace"));
+  require_ok(grace->answer_group_invite("crew", false));
+  BOOST_TEST((grace->answer_group_invite("crew", true).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((grace->pull("group/crew", 0).code == ErrorCode::NOT_MEMBER));
+
+  // In an open group any member invites, but not a user an admin removed.
+  client::group_options open;
+  open.join_policy = wire::JoinPolicy::OPEN;
+  require_ok(alice->create_group("park", "Park", open));
+  require_ok(bob->join_group("park"));
+  require_ok(frank->join_group("park"));
+  require_ok(alice->kick_member("park", "frank"));
+  require_ok(bob->invite_to_group("park", "grace"));
+  BOOST_TEST((bob->invite_to_group("park", "frank").code == ErrorCode::FORBIDDEN));
+  // An admin's invitation lets a removed user back.
+  require_ok(alice->invite_to_group("park", "frank"));
+  require_ok(frank->answer_group_invite("park", true));
+  require_ok(frank->pull("group/park", 0));
+}
+
+BOOST_AUTO_TEST_CASE(an_invitation_lapses) {
+  server::node_options opts;
+  opts.actors.group_invite_ttl = std::chrono::milliseconds(0);
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->invite_to_group("crew", "frank"));
+  auto frank = node.login("frank");
+  BOOST_TEST((frank->answer_group_invite("crew", true).code == ErrorCode::NOT_FOUND));
+  BOOST_TEST((frank->pull("group/crew", 0).code == ErrorCode::NOT_MEMBER));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(large_groups)

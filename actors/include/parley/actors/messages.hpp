@@ -87,6 +87,10 @@ using setprof_atom = caf::atom_constant<caf::atom("setprof")>;      ///< user: s
 using getprof_atom = caf::atom_constant<caf::atom("getprof")>;      ///< user: read its profile
 using update_atom = caf::atom_constant<caf::atom("gupdate")>;       ///< group: profile, settings
 using mute_atom = caf::atom_constant<caf::atom("gmute")>;           ///< group: mute a member
+using answerjoin_atom = caf::atom_constant<caf::atom("gansjoin")>;  ///< group: answer a request
+using joinreqs_atom = caf::atom_constant<caf::atom("gjoinreqs")>;   ///< group: pending requests
+using invite_atom = caf::atom_constant<caf::atom("ginvite")>;       ///< group: invite a user
+using answerinv_atom = caf::atom_constant<caf::atom("gansinv")>;    ///< group: answer an invite
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -204,9 +208,17 @@ struct inbox_event_spec {
 struct group_info {
   std::string group;
   std::string name;
-  std::uint16_t role = 0;      ///< wire::GroupRole value.
-  bool open = false;           ///< Join policy: open, else invite-only.
-  bool share_history = false;  ///< Members read from before their join.
+  std::uint16_t role = 0;         ///< wire::GroupRole value.
+  std::uint16_t join_policy = 0;  ///< wire::JoinPolicy value.
+  bool share_history = false;     ///< Members read from before their join.
+  bool pending = false;           ///< A join request waits for an admin (not a member yet).
+};
+
+/// A request to join a group, as its admins see it (wire JoinRequest).
+struct join_request {
+  std::string user;
+  std::string message;
+  std::uint64_t requested_ms = 0;
 };
 
 /// Who read a conversation how far (wire ReceiptPage).
@@ -312,7 +324,7 @@ struct group_summary {
   std::string name;
   std::string owner;
   std::uint32_t members = 0;
-  bool open = false;
+  std::uint16_t join_policy = 0;  ///< wire::JoinPolicy value.
   bool share_history = false;
   std::uint64_t created_ms = 0;
   std::string avatar_url;
@@ -373,8 +385,8 @@ struct event_slice {
 /// How a group is created.
 struct group_spec {
   std::string name;
-  bool open = false;           ///< Anyone may join (else invite-only).
-  bool share_history = false;  ///< New members read earlier messages.
+  std::uint16_t join_policy = 0;  ///< wire::JoinPolicy value (invite-only unless set).
+  bool share_history = false;     ///< New members read earlier messages.
 };
 
 template <class Inspector>
@@ -408,15 +420,20 @@ typename Inspector::result_type inspect(Inspector& f, inbox_event_spec& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_info& x) {
-  return f(caf::meta::type_name("parley.group_info"), x.group, x.name, x.role, x.open,
-           x.share_history);
+  return f(caf::meta::type_name("parley.group_info"), x.group, x.name, x.role, x.join_policy,
+           x.share_history, x.pending);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_request& x) {
+  return f(caf::meta::type_name("parley.join_request"), x.user, x.message, x.requested_ms);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_summary& x) {
   return f(caf::meta::type_name("parley.group_summary"), x.group, x.name, x.owner, x.members,
-           x.open, x.share_history, x.created_ms, x.avatar_url, x.announcement, x.max_members,
-           x.muted_all, x.role);
+           x.join_policy, x.share_history, x.created_ms, x.avatar_url, x.announcement,
+           x.max_members, x.muted_all, x.role);
 }
 
 template <class Inspector>
@@ -454,7 +471,7 @@ typename Inspector::result_type inspect(Inspector& f, event_slice& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, group_spec& x) {
-  return f(caf::meta::type_name("parley.group_spec"), x.name, x.open, x.share_history);
+  return f(caf::meta::type_name("parley.group_spec"), x.name, x.join_policy, x.share_history);
 }
 
 template <class Inspector>

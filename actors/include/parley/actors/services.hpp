@@ -81,6 +81,11 @@ struct actor_options {
   bool friends_only_direct_messages = false;
   /// A friend request not answered in this time lapses. Default 7 days.
   std::chrono::milliseconds friend_request_ttl{7LL * 24 * 3600 * 1000};
+  /// An invitation to a group not answered in this time lapses. Default 7 days.
+  std::chrono::milliseconds group_invite_ttl{7LL * 24 * 3600 * 1000};
+  /// Pending requests to join, and pending invitations, one group keeps (each); one more gets
+  /// `limitExceeded` until some are answered. Default 1,000.
+  std::size_t max_pending_per_group = 1000;
   /// Relations (friends, pending requests, blocks) one user may have; one more gets
   /// `limitExceeded`. Default 5,000.
   std::size_t max_relations_per_user = 5000;

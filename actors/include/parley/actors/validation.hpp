@@ -78,8 +78,11 @@ struct validated_change {
 result<validated_change> validate_change(wire::ChangeMessage::Reader c, const std::string& user,
                                          const std::string& device, const actor_options& o);
 
-/// Longest friend request message.
+/// Longest friend request message (and request to join or invitation message).
 constexpr std::size_t max_friend_message = 256;
+
+/// A short note to another user (a request to join, an invitation): at most 256 bytes.
+result<std::string> validate_note(capnp::Text::Reader note);
 
 /// A friend or block request of `user` about `other`: a valid user id other than the caller,
 /// and a message of at most 256 bytes.

@@ -107,6 +107,13 @@ struct group_profile {
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< The caller's.
 };
 
+/// A request to join a group, as its admins see it.
+struct join_request {
+  std::string user;
+  std::string message;
+  std::uint64_t requested_ms = 0;
+};
+
 /// One member of a group.
 struct member_entry {
   std::string user;
@@ -171,6 +178,7 @@ struct response {
   wire::GroupRole role = wire::GroupRole::MEMBER;  ///< createGroup, joinGroup, addMember
   wire::JoinPolicy join_policy = wire::JoinPolicy::INVITE_ONLY;  ///< group answers
   bool share_history = false;                                    ///< group answers
+  bool pending = false;  ///< joinGroup of an approval group: the request waits for an admin
   std::vector<std::uint32_t> read_counts;          ///< readReceipts: readers per asked seq
   std::vector<read_cursor> cursors;                ///< readReceipts of a direct conversation
   wire::Relation relation = wire::Relation::NONE;  ///< friend and block requests
@@ -182,6 +190,7 @@ struct response {
   std::vector<profile> profiles;                   ///< getProfiles
   group_profile group;                             ///< updateGroup, groupProfile
   std::vector<member_entry> members;               ///< listMembers
+  std::vector<join_request> join_requests;         ///< listJoinRequests, oldest first
 };
 
 /// How a new group admits members and what they read.
@@ -330,6 +339,24 @@ class connection {
   /// A page of the group's members by id after `after_user` (members only).
   response list_members(const std::string& group_id, const std::string& after_user = {},
                         std::uint32_t limit = 0);
+  /// Asks to join an approval group with a message (answer: pending); joins an open one.
+  response ask_to_join(const std::string& group_id, const std::string& message);
+  /// Makes a member an admin or a plain member (the owner).
+  response set_member_role(const std::string& group_id, const std::string& user,
+                           wire::GroupRole role);
+  /// Hands the group to a member; the caller becomes an admin (the owner).
+  response transfer_group(const std::string& group_id, const std::string& new_owner);
+  /// Ends the group for every member (the owner).
+  response dismiss_group(const std::string& group_id);
+  /// Accepts or declines `user`'s request to join (admins).
+  response answer_join_request(const std::string& group_id, const std::string& user, bool accept);
+  /// The pending requests to join, oldest first (admins).
+  response list_join_requests(const std::string& group_id);
+  /// Invites `user` (admins; any member of an open group).
+  response invite_to_group(const std::string& group_id, const std::string& user,
+                           const std::string& message = {});
+  /// Joins (accept) or declines a group one was invited to.
+  response answer_group_invite(const std::string& group_id, bool accept);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.

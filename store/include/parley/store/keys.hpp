@@ -17,21 +17,23 @@ namespace parley::store {
 
 /// The kinds of record an entity owns. The tag is one byte in the key.
 enum class record : char {
-  message = 'm',      ///< conversation: message log, suffix = seq.
-  dedupe = 'd',       ///< conversation: (sender, device, client msg id) -> seq.
-  inbox = 'i',        ///< user: inbox event log, suffix = seq.
-  read_cursor = 'r',  ///< user: conversation id -> read seq; conversation: user -> read seq.
-  membership = 'c',   ///< user: conversation id -> "" (the user's conversations).
-  state = 's',        ///< group: whole state; direct conversation: its peers' relation.
-  relation = 'f',     ///< user: other user id -> friend, request or block (records.capnp).
-  presence = 'p',     ///< presence: user id -> its chosen status and last seen time.
-  watch = 'w',        ///< presence: <watched user>\0<watcher> -> until when (ms, BE).
-  mention = 'n',      ///< conversation: <user>\0<seq BE> (or \0<seq BE> for @all) -> "".
-  stored = 'q',       ///< user: bytes of message bodies it has stored (its quota), no suffix.
-  access = 'a',       ///< presence: user id -> the app's revocation and ban of that user.
-  event = 'e',        ///< presence: the shard's event log (event_log.hpp), suffix = seq.
-  member = 'b',       ///< group: member user id -> its role and join point (GroupMember).
-  barred = 'x',       ///< group: user id removed by an admin -> "" (may not join until added).
+  message = 'm',       ///< conversation: message log, suffix = seq.
+  dedupe = 'd',        ///< conversation: (sender, device, client msg id) -> seq.
+  inbox = 'i',         ///< user: inbox event log, suffix = seq.
+  read_cursor = 'r',   ///< user: conversation id -> read seq; conversation: user -> read seq.
+  membership = 'c',    ///< user: conversation id -> "" (the user's conversations).
+  state = 's',         ///< group: whole state; direct conversation: its peers' relation.
+  relation = 'f',      ///< user: other user id -> friend, request or block (records.capnp).
+  presence = 'p',      ///< presence: user id -> its chosen status and last seen time.
+  watch = 'w',         ///< presence: <watched user>\0<watcher> -> until when (ms, BE).
+  mention = 'n',       ///< conversation: <user>\0<seq BE> (or \0<seq BE> for @all) -> "".
+  stored = 'q',        ///< user: bytes of message bodies it has stored (its quota), no suffix.
+  access = 'a',        ///< presence: user id -> the app's revocation and ban of that user.
+  event = 'e',         ///< presence: the shard's event log (event_log.hpp), suffix = seq.
+  member = 'b',        ///< group: member user id -> its role and join point (GroupMember).
+  barred = 'x',        ///< group: user id removed by an admin -> "" (may not join until added).
+  join_request = 'j',  ///< group: requester's user id -> its request (GroupPending).
+  invitation = 'v',    ///< group: invitee's user id -> the invitation (GroupPending).
 };
 
 /// Longest entity id the layout accepts.
