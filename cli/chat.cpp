@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -74,6 +75,28 @@ std::string show_presence(const client::presence_info& p) {
   return line;
 }
 
+/// The inbox events a person wants to see as they happen (others only update the sync state).
+std::optional<std::string> show_event(const client::inbox_event& e) {
+  using kind = wire::InboxEventKind;
+  const std::string quoted = e.text.empty() ? std::string() : " \"" + e.text + "\"";
+  switch (e.kind) {
+    case kind::RELATION_CHANGED:
+      return e.actor + ": " + relation_name(e.relation) + quoted;
+    case kind::JOIN_REQUESTED:
+      return e.actor + " asks to join " + e.group + quoted + " (/approve " + e.group + " " +
+             e.actor + ")";
+    case kind::JOIN_DECLINED:
+      return e.actor + " declined your request to join " + e.group;
+    case kind::GROUP_INVITED:
+      return e.actor + " invites you to " + e.group + quoted + " (/invitation " + e.group +
+             " accept)";
+    case kind::GROUP_DISMISSED:
+      return e.group + " was dismissed by " + (e.actor.empty() ? "the app" : e.actor);
+    default:
+      return std::nullopt;
+  }
+}
+
 std::string show_error(const client::response& r) {
   return "! " + client::to_string(r.code) + ": " + r.error;
 }
@@ -92,8 +115,16 @@ const char* help_text =
     "  /group GROUP      send following lines to GROUP\n"
     "  /create GROUP [NAME]  create an invite-only group (you become its owner)\n"
     "  /create-open GROUP [NAME]  create a group anyone may join\n"
+    "  /create-approval GROUP [NAME]  create a group anyone may ask to join\n"
     "  /add GROUP USER   add a member (owner/admin)\n"
-    "  /join GROUP       join an open group\n"
+    "  /join GROUP [MESSAGE]  join an open group, or ask to join an approval group\n"
+    "  /requests GROUP   pending requests to join (owner/admin)\n"
+    "  /approve GROUP USER, /reject GROUP USER   answer a request to join (owner/admin)\n"
+    "  /invite GROUP USER [MESSAGE]  invite USER (owner/admin; anyone in an open group)\n"
+    "  /invitation GROUP accept|decline   answer an invitation\n"
+    "  /admin GROUP USER, /unadmin GROUP USER   set a member's role (owner)\n"
+    "  /transfer GROUP USER   hand the group to USER (owner)\n"
+    "  /dismiss GROUP    end the group for everyone (owner)\n"
     "  /leave GROUP      leave a group\n"
     "  /kick GROUP USER  remove a member (owner/admin)\n"
     "  /history [N]      last N messages of the current conversation (default 20)\n"
@@ -207,10 +238,7 @@ command add_chat(CLI::App& app) {
             break;
           case client::push::kind::event:
             state.accept(p->event);
-            if (p->event.kind == wire::InboxEventKind::RELATION_CHANGED) {
-              say("-- " + p->event.actor + ": " + relation_name(p->event.relation) +
-                  (p->event.text.empty() ? std::string() : " \"" + p->event.text + "\""));
-            }
+            if (auto note = show_event(p->event)) say("-- " + *note);
             break;
           case client::push::kind::typing:
             say("-- " + p->user + " is typing in " + p->conversation);
@@ -285,14 +313,39 @@ command add_chat(CLI::App& app) {
       } else if (cmd == "/group" && !a.empty()) {
         set_group(a);
         continue;
-      } else if ((cmd == "/create" || cmd == "/create-open") && !a.empty()) {
+      } else if ((cmd == "/create" || cmd == "/create-open" || cmd == "/create-approval") &&
+                 !a.empty()) {
         client::group_options options;
         if (cmd == "/create-open") options.join_policy = wire::JoinPolicy::OPEN;
+        if (cmd == "/create-approval") options.join_policy = wire::JoinPolicy::APPROVAL;
         r = c.create_group(a, b.empty() ? a : b, options);
       } else if (cmd == "/add" && !a.empty() && !b.empty())
         r = c.add_member(a, b);
       else if (cmd == "/join" && !a.empty())
-        r = c.join_group(a);
+        r = c.ask_to_join(a, b);
+      else if (cmd == "/requests" && !a.empty()) {
+        r = c.list_join_requests(a);
+        for (auto& j : r.join_requests) {
+          say(j.user + (j.message.empty() ? std::string() : ": \"" + j.message + "\""));
+        }
+        if (r.ok()) continue;
+      } else if ((cmd == "/approve" || cmd == "/reject") && !a.empty() && !b.empty())
+        r = c.answer_join_request(a, b, cmd == "/approve");
+      else if (cmd == "/invite" && !a.empty() && !b.empty()) {
+        std::istringstream rest(b);
+        std::string user, message;
+        rest >> user;
+        std::getline(rest >> std::ws, message);
+        r = c.invite_to_group(a, user, message);
+      } else if (cmd == "/invitation" && !a.empty() && (b == "accept" || b == "decline"))
+        r = c.answer_group_invite(a, b == "accept");
+      else if ((cmd == "/admin" || cmd == "/unadmin") && !a.empty() && !b.empty())
+        r = c.set_member_role(a, b,
+                              cmd == "/admin" ? wire::GroupRole::ADMIN : wire::GroupRole::MEMBER);
+      else if (cmd == "/transfer" && !a.empty() && !b.empty())
+        r = c.transfer_group(a, b);
+      else if (cmd == "/dismiss" && !a.empty())
+        r = c.dismiss_group(a);
       else if (cmd == "/leave" && !a.empty())
         r = c.leave_group(a);
       else if (cmd == "/kick" && !a.empty() && !b.empty())
@@ -483,7 +536,10 @@ command add_chat(CLI::App& app) {
       }
       if (!r.ok())
         say(show_error(r));
-      else if (cmd == "/create" || cmd == "/create-open" || cmd == "/join") {
+      else if (r.pending)
+        say("-- asked to join " + r.group_id + "; an admin will answer");
+      else if (cmd == "/create" || cmd == "/create-open" || cmd == "/create-approval" ||
+               cmd == "/join" || (cmd == "/invitation" && b == "accept")) {
         set_group(r.group_id);
       } else if (cmd == "/edit" || cmd == "/recall" || cmd == "/delete") {
         say("-- ok (#" + std::to_string(r.seq) + ")");

@@ -1046,6 +1046,47 @@ BOOST_AUTO_TEST_CASE(a_person_at_imctl_chat_uses_every_feature) {
   alice.say("/quit");
 }
 
+BOOST_AUTO_TEST_CASE(a_person_at_imctl_chat_runs_a_group) {
+  embedded_node node;
+  auto bob = node.login("bob");
+  auto carol = node.login("carol");
+  interactive alice({PARLEY_IMCTL, "chat", "--user", "alice", "--token", node.token("alice"),
+                     "--port", std::to_string(node.port())});
+  auto expect = [&](const std::string& text) {
+    BOOST_TEST_REQUIRE(alice.expect(text), "no '" << text << "' in: " << alice.unread_output());
+  };
+  expect("logged in as alice");
+  alice.say("/create-approval club Club");
+  expect("-- talking in group club");
+  BOOST_TEST(bob->ask_to_join("club", "hi there").pending);
+  expect("-- bob asks to join club \"hi there\" (/approve club bob)");
+  alice.say("/requests club");
+  expect("bob: \"hi there\"");
+  alice.say("/approve club bob");
+  expect("-- ok");
+  require_ok(bob->pull("group/club", 0));
+  alice.say("/invite club carol come along");
+  expect("-- ok");
+  require_ok(carol->answer_group_invite("club", true));
+  alice.say("/admin club bob");
+  expect("-- ok");
+  BOOST_TEST((bob->get_group_profile("club").group.role == wire::GroupRole::ADMIN));
+  alice.say("/transfer club carol");
+  expect("-- ok");
+  BOOST_TEST(carol->get_group_profile("club").group.owner == "carol");
+  alice.say("/dismiss club");
+  expect("! forbidden");
+  require_ok(carol->dismiss_group("club"));
+  expect("-- club was dismissed by carol");
+  // Invited by someone else: the invitation shows, and accepting it joins.
+  require_ok(bob->create_group("den", "Den"));
+  require_ok(bob->invite_to_group("den", "alice", "our den"));
+  expect("-- bob invites you to den \"our den\" (/invitation den accept)");
+  alice.say("/invitation den accept");
+  expect("-- talking in group den");
+  alice.say("/quit");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(rich_groups)
