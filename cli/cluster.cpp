@@ -263,6 +263,14 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
          },
          "Seconds after which an unanswered invitation to a group lapses (default 604800: 7 days)")
       ->check(CLI::Range(0.0, 1e10));
+  cmd.add_option_function<double>(
+         "--retention-sweep-interval",
+         [&o](double seconds) {
+           o.actors.retention_sweep_interval =
+               std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+         },
+         "Seconds between two visits of the conversations that have a retention (default 60)")
+      ->check(CLI::Range(0.01, 86400.0));
   cmd.add_option("--max-pending-per-group", o.actors.max_pending_per_group,
                  "Pending requests to join (and, apart, invitations) one group keeps")
       ->capture_default_str()

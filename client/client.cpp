@@ -120,6 +120,7 @@ response to_response(wire::Result::Reader r) {
         entry.unread_mentions = e.getUnreadMentions();
         entry.muted = e.getMuted();
         entry.pinned = e.getPinned();
+        entry.retention_seconds = e.getRetentionSeconds();
         out.conversations.push_back(std::move(entry));
       }
       out.next_cursor = text(r.getConversations().getNextCursor());
@@ -906,6 +907,14 @@ response connection::answer_group_invite(const std::string& group_id, bool accep
     auto a = f.initAnswerGroupInvite();
     a.setGroupId(group_id);
     a.setAccept(accept);
+  });
+}
+
+response connection::set_retention(const std::string& conversation, std::uint64_t seconds) {
+  return call([&](wire::ClientFrame::Builder f) {
+    auto r = f.initSetRetention();
+    r.setConversation(conversation);
+    r.setSeconds(seconds);
   });
 }
 

@@ -372,4 +372,9 @@ interface Messages {
   # A conversation's messages ("dm/<a>/<b>", "group/<g>" or "sys/<u>") before `beforeSeq` (0: from the
   # newest), newest first, at most `limit` (0: 50; at most 200; a page also ends before 512 KiB).
   # The app reads every conversation from its first message (no member's join point applies).
+
+  setRetention @3 (conversation :Text, seconds :UInt64) -> ();
+  # Messages of `conversation` older than `seconds` are deleted in the background (0: kept; at
+  # most a hundred years), as a client's setRetention, for any conversation including system
+  # ones.
 }

@@ -229,6 +229,12 @@ struct InviteAnswer {
   accept @1 :Bool;  # true: join the group; false: decline (the invitation is dropped).
 }
 
+struct Retention {
+  conversation @0 :Text;  # A direct conversation (either user) or a group (admins).
+  seconds @1 :UInt64;     # Messages older than this are deleted in the background; 0 keeps
+                          # them (at most 3,153,600,000: a hundred years).
+}
+
 struct JoinRequest {
   userId @0 :Text;       # Who asks.
   message @1 :Text;      # Their message.
@@ -318,6 +324,7 @@ struct ConversationEntry {
   unreadMentions @7 :UInt32; # Of those, how many mention the user or @all (at most 1000).
   muted @8 :Bool;            # Set by the user (setConversationFlags).
   pinned @9 :Bool;           # Set by the user; pinned entries come first.
+  retentionSeconds @10 :UInt64;  # Messages older than this are deleted (0: kept; setRetention).
 }
 
 struct ConversationPage {
@@ -510,6 +517,7 @@ struct ClientFrame {
     listJoinRequests @40 :GroupRef;    # An admin or the owner lists the pending requests.
     inviteToGroup @41 :GroupInvite;    # Invite a user (admins; any member of an open group).
     answerGroupInvite @42 :InviteAnswer;  # The invitee joins or declines.
+    setRetention @43 :Retention;       # How long a conversation keeps its messages.
   }
 }
 

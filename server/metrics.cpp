@@ -91,6 +91,9 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n,
             n.shard_move_ms);
   e.counter("parley_messages_stored_total", "Messages newly appended to a conversation.",
             n.messages_sent);
+  e.counter("parley_messages_expired_total",
+            "Conversation entries deleted because they outlived the conversation's retention.",
+            n.messages_expired);
   e.counter("parley_pushes_total", "Pushes handed to client connections.", n.pushes);
   e.gauge("parley_active_actors", "Virtual actors active on the node now.", n.active_entities);
   e.counter("parley_commit_groups_total", "Group commits (one fsync each when durable).",

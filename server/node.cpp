@@ -13,6 +13,7 @@
 #include "parley/actors/entities.hpp"
 #include "parley/actors/event_feed.hpp"
 #include "parley/actors/messages.hpp"
+#include "parley/actors/retention.hpp"
 #include "parley/runtime/group_committer.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/runtime/router.hpp"
@@ -47,6 +48,7 @@ struct node::impl {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<runtime::router> router;
+  caf::actor sweeper;  // retention (actors/retention.hpp)
   std::unique_ptr<gateway> gw;
   std::unique_ptr<server::app_port> app;
   std::unique_ptr<server::http_port> http;
@@ -78,6 +80,7 @@ struct node::impl {
     s.connections = c.connections.load();
     s.logins = c.logins.load();
     s.messages_sent = c.messages_sent.load();
+    s.messages_expired = c.messages_expired.load();
     s.pushes = c.pushes.load();
     s.bad_frames = c.bad_frames.load();
     for (std::size_t i = 0; i < actors::login_refusal_kinds; ++i) {
@@ -128,6 +131,7 @@ struct node::impl {
     http.reset();  // before what its handlers read
     app.reset();   // its kj thread ends; calls waiting for an entity are dropped
     if (gw) gw->stop();
+    if (sweeper) caf::anon_send_exit(sweeper, caf::exit_reason::user_shutdown);
     if (cluster) cluster->leave();  // graceful leave: revoke the lease
     if (committer) committer->stop();
     if (router) {
@@ -238,6 +242,8 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
       return err;
     }
   }
+
+  p->sweeper = actors::spawn_retention_sweeper(p->svc);
 
   auto gateway_opts = o.gateway;
   if (gateway_opts.hubs == 0) gateway_opts.hubs = workers;

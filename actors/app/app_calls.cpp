@@ -201,6 +201,12 @@ void read_history(services& svc, std::string conversation, std::uint64_t before_
                         by_app, q);
 }
 
+void set_retention_as_app(services& svc, std::string conversation, std::uint64_t ttl_ms,
+                          std::function<void(result<std::uint64_t>)> done) {
+  ask_once<std::uint64_t>(svc, conversation::of(conversation), std::move(done),
+                          retention_atom::value, by_app, ttl_ms);
+}
+
 void inspect_entity(services& svc, std::string entity_id,
                     std::function<void(result<entity_report>)> done) {
   const auto presence = presence::of_shard(svc.router->shard_of(entity_id));

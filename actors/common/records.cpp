@@ -124,6 +124,18 @@ std::string rewritten(const std::string& stored, Change&& change) {
 
 }  // namespace
 
+std::string expired_entry(const std::string& stored) {
+  return rewritten(stored, [](wire::Message::Builder m) {
+    if (m.asReader().getKind() == wire::MessageKind::NORMAL) {
+      m.setState(wire::MessageState::DELETED);
+      m.setChangedAtSeq(0);
+    }
+    m.setBody(capnp::Data::Reader());
+    m.initMentions(0);
+    m.setMentionsAll(false);
+  });
+}
+
 std::string rewrite_message(const std::string& stored, const send_request& change,
                             std::uint64_t change_seq) {
   return rewritten(stored, [&](wire::Message::Builder m) {

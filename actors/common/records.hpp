@@ -49,6 +49,9 @@ std::string rewrite_message(const std::string& stored, const send_request& chang
                             std::uint64_t change_seq);
 /// `stored` (an edit entry) without its body: its message was recalled or deleted.
 std::string strip_body(const std::string& stored);
+/// `stored` (any entry) as retention leaves a conversation's newest entry once it expired: no
+/// body, no mentions; a message's state is deleted (changedAtSeq 0).
+std::string expired_entry(const std::string& stored);
 
 /// A stored wire::InboxEvent.
 std::string encode_event(const inbox_event_spec& spec, std::uint64_t seq,

@@ -199,6 +199,8 @@ void connection::dispatch(request_ref id, wire_frame::Reader frame) {
       return on_invite_to_group(id, frame.getInviteToGroup());
     case wire_frame::ANSWER_GROUP_INVITE:
       return on_answer_group_invite(id, frame.getAnswerGroupInvite());
+    case wire_frame::SET_RETENTION:
+      return on_set_retention(id, frame.getSetRetention());
     case wire_frame::ADD_MEMBER:
       return on_add_member(id, frame.getAddMember());
     case wire_frame::LOGOUT:
@@ -693,6 +695,21 @@ void connection::on_invite_to_group(request_ref id, wire::GroupInvite::Reader i)
   request(
       group::of(change->group), [this, id](std::uint64_t) { reply_ok(id); }, error_replier(id),
       invite_atom::value, user_, change->user, *message);
+}
+
+void connection::on_set_retention(request_ref id, wire::Retention::Reader r) {
+  const std::string conversation = text(r.getConversation());
+  auto checked = validate_read(conversation, user_);
+  if (!checked) return reply_error(id, checked.error());
+  if (checked->is_system) {
+    return reply_error(id, errc::forbidden, "only the app sets a system conversation's retention");
+  }
+  if (r.getSeconds() > max_retention_seconds) {
+    return reply_error(id, errc::bad_request, "retention exceeds a hundred years");
+  }
+  request(
+      conversation_log_of(*checked, conversation), [this, id](std::uint64_t) { reply_ok(id); },
+      error_replier(id), retention_atom::value, user_, r.getSeconds() * 1000);
 }
 
 void connection::on_answer_group_invite(request_ref id, wire::InviteAnswer::Reader a) {

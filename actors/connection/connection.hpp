@@ -166,6 +166,7 @@ class connection {
   void on_list_join_requests(request_ref id, wire::GroupRef::Reader g);
   void on_invite_to_group(request_ref id, wire::GroupInvite::Reader i);
   void on_answer_group_invite(request_ref id, wire::InviteAnswer::Reader a);
+  void on_set_retention(request_ref id, wire::Retention::Reader r);
   void on_logout(request_ref id);
   /// Tells the other participants (their online sessions) that the user is typing: a direct
   /// conversation's peer through its presence actor, a group's members through the group

@@ -149,6 +149,7 @@ void fill_conversations(wire::Result::Builder r, const conversation_list& list) 
     out.setUnreadMentions(e.unread_mentions);
     out.setMuted(e.muted);
     out.setPinned(e.pinned);
+    out.setRetentionSeconds(e.retention_ms / 1000);
   }
 }
 

@@ -34,6 +34,15 @@
 // direct conversation's peer gets a read notice pushed; groups answer read counts on request
 // (a push per read to every member would cost members squared).
 //
+// Retention: a conversation may have a time to live (set by a direct conversation's user, a
+// group's admins, or the app). It is stored with the conversation and indexed under its
+// shard's presence entity (record 't'), in the same column family, so the index moves with the
+// shard. Each node's retention sweeper (retention.hpp) visits the indexed conversations of the
+// shards it owns; a visit deletes the entries older than the time to live, oldest first, with
+// their mention keys, at most max_expired_per_visit at once (then it goes on). The newest entry
+// is never deleted, only emptied: it carries the last seq, time and message number, so seqs go
+// on gap-free after a restart.
+//
 // Access control is the caller's: the connection checks that a user takes part in a direct
 // conversation, the group actor checks membership for a group conversation.
 
@@ -119,6 +128,9 @@ class conversation_actor final : public entity_actor {
           if (auto refused = check_reader(reader)) return refused;
           return summary(reader, floor);
         },
+        [this](retention_atom, const std::string& by, std::uint64_t ttl_ms)
+            -> caf::result<std::uint64_t> { return set_retention(by, ttl_ms); },
+        [this](expire_atom) { expire(); },
         [this](peers_atom, const std::string& user,
                std::uint16_t change) -> caf::result<std::uint64_t> {
           return change_peers(user, static_cast<peer_change>(change));
@@ -214,6 +226,9 @@ class conversation_actor final : public entity_actor {
         peers_ = std::move(*decoded);
       }
     }
+    auto retention = svc_.db->get(shard_, retention_key_);
+    if (!retention) return retention.error();
+    if (*retention) retention_ms_ = store::decode_u64(**retention);
     auto last = log_.last_seq();
     if (!last) return last.error();
     last_seq_ = *last;
@@ -235,6 +250,7 @@ class conversation_actor final : public entity_actor {
   caf::result<conversation_summary> summary(const std::string& reader, std::uint64_t floor) {
     conversation_summary out;
     out.conversation = conversation_;
+    out.retention_ms = retention_ms_;
     out.last_seq = last_seq_;
     out.last_ms = last_ts_;
     auto read = cursor_of(reader);
@@ -731,8 +747,90 @@ class conversation_actor final : public entity_actor {
     return page(log_.read_before(before, q.limit, q.floor_seq));
   }
 
+  // -- retention --
+
+  /// Most entries one visit of the sweeper deletes; a longer backlog goes on at once after.
+  static constexpr std::size_t max_expired_per_visit = 10000;
+
+  caf::result<std::uint64_t> set_retention(const std::string& by, std::uint64_t ttl_ms) {
+    // A group's own actor checked its admins; a system conversation is the app's.
+    const bool allowed = by == by_app || ref_.is_group || (!ref_.is_system && ref_.involves(by));
+    if (!allowed) {
+      return make_error(errc::forbidden, by + " may not set the retention of " + conversation_);
+    }
+    store::write_batch batch;
+    const std::string index_key =
+        store::named_key(runtime::presence_entity(shard_), store::record::retention, conversation_);
+    if (ttl_ms == 0) {
+      batch.erase(shard_, retention_key_);
+      batch.erase(shard_, index_key);
+    } else {
+      batch.put(shard_, retention_key_, store::encode_u64(ttl_ms));
+      batch.put(shard_, index_key, store::encode_u64(ttl_ms));
+    }
+    auto rp = make_response_promise<std::uint64_t>();
+    commit(std::move(batch), [this, rp, ttl_ms](const error& st) mutable {
+      if (!st.ok()) {
+        rp.deliver(storage_error(st));
+        return;
+      }
+      retention_ms_ = ttl_ms;
+      rp.deliver(ttl_ms);
+    });
+    return rp;
+  }
+
+  /// Deletes the entries older than the time to live, oldest first (see the file comment).
+  void expire() {
+    // Changes in flight may rewrite an entry this would delete: the next visit does it.
+    if (retention_ms_ == 0 || expiring_ || !unsettled_.empty()) return;
+    const std::uint64_t now = now_ms();
+    if (now <= retention_ms_) return;
+    const std::uint64_t cutoff = now - retention_ms_;
+    store::write_batch batch;
+    std::size_t deleted = 0;
+    bool more = false;
+    for (std::uint64_t after = 0;;) {
+      auto page = log_.read_after(after, 1000);
+      if (!page) return log_storage_error(page.error());
+      bool done = page->entries.empty() || !page->has_more;
+      for (const auto& e : page->entries) {
+        auto facts = read_message_facts(e.value);
+        if (!facts || facts->timestamp_ms >= cutoff) {
+          done = true;
+          break;
+        }
+        if (e.seq == last_seq_) {
+          if (auto emptied = expired_entry(e.value); emptied != e.value) {
+            log_.rewrite(batch, e.seq, std::move(emptied));
+          }
+          done = true;
+          break;
+        }
+        for (const auto& user : facts->mentions) batch.erase(shard_, mention_key(user, e.seq));
+        if (facts->mentions_all) batch.erase(shard_, mention_key(std::string(), e.seq));
+        batch.erase(shard_, store::seq_key(id_, store::record::message, e.seq));
+        after = e.seq;
+        if (++deleted == max_expired_per_visit) {
+          more = done = true;
+          break;
+        }
+      }
+      if (done) break;
+    }
+    if (batch.empty()) return;
+    expiring_ = true;
+    commit(std::move(batch), [this, more, deleted](const error& st) {
+      expiring_ = false;
+      if (!st.ok()) return;
+      svc_.counters->messages_expired.fetch_add(deleted, std::memory_order_relaxed);
+      if (more) send(this, expire_atom::value);
+    });
+  }
+
   void add_figures(std::vector<figure>& out) const override {
     out.push_back({"last_seq", last_seq_});
+    out.push_back({"retention_ms", retention_ms_});
     out.push_back({"sends_in_flight", sending_.size()});
     out.push_back({"sends_being_judged", judging_.size()});
     if (cursors_) out.push_back({"read_cursors", cursors_->size()});
@@ -756,6 +854,9 @@ class conversation_actor final : public entity_actor {
   std::optional<read_cursors> cursors_;
   const std::string peers_key_ = store::named_key(id_, store::record::state, "");
   peer_state peers_;  ///< A direct conversation's users' relation.
+  const std::string retention_key_ = store::named_key(id_, store::record::state, "retention");
+  std::uint64_t retention_ms_ = 0;  ///< Time to live of the entries (0: kept).
+  bool expiring_ = false;           ///< A visit's deletions are being written.
 };
 
 }  // namespace

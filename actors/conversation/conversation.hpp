@@ -38,7 +38,11 @@ using conversation_log = caf::typed_actor<
     caf::replies_to<receipts_atom, std::string, std::vector<std::uint64_t>>::with<read_receipts>,
     // (reader, floor): the reader's entry of its conversation list (nothing at or below floor
     // counts or shows: a group member's join point).
-    caf::replies_to<summary_atom, std::string, std::uint64_t>::with<conversation_summary>>;
+    caf::replies_to<summary_atom, std::string, std::uint64_t>::with<conversation_summary>,
+    // (by, time to live in ms; 0: keep): how long the conversation keeps its messages. `by`:
+    // one of a direct conversation's users, or the app; a group checks its admins first.
+    // Answers the time to live.
+    caf::replies_to<retention_atom, std::string, std::uint64_t>::with<std::uint64_t>>;
 
 namespace conversation {
 
@@ -50,7 +54,9 @@ using interface = conversation_log::extend<
     caf::replies_to<typing_atom, std::string, std::string, std::string>::with<std::uint64_t>,
     // (user, peer_change): one of the two users of this direct conversation became friends
     // with the other, or not, or set or lifted a block; answers once durable.
-    caf::replies_to<peers_atom, std::string, std::uint16_t>::with<std::uint64_t>>;
+    caf::replies_to<peers_atom, std::string, std::uint16_t>::with<std::uint64_t>,
+    // The retention sweeper's visit: delete what has outlived the time to live.
+    caf::reacts_to<expire_atom>>;
 
 /// The conversation with this client-facing id ("dm/a/b" or "group/g", well formed).
 inline entity_handle<interface> of(const std::string& conversation) {

@@ -179,6 +179,11 @@ class group_actor final : public entity_actor {
           if (auto err = check_member(user)) return err;
           return forward<std::uint64_t>(read_atom::value, user, seq);
         },
+        [this](retention_atom, std::string& by,
+               std::uint64_t ttl_ms) -> caf::result<std::uint64_t> {
+          if (auto err = check_admin(by, "set the retention")) return err;
+          return forward<std::uint64_t>(retention_atom::value, by, ttl_ms);
+        },
         [this](receipts_atom, std::string& user,
                std::vector<std::uint64_t>& seqs) -> caf::result<read_receipts> {
           if (auto err = check_member(user)) return err;

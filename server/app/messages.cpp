@@ -43,6 +43,22 @@ class messages_impl final : public app::Messages::Server {
                 p.getBody(), p.getContentType());
   }
 
+  kj::Promise<void> setRetention(SetRetentionContext context) override {
+    auto p = context.getParams();
+    const std::string conversation = text(p.getConversation());
+    if (!runtime::parse_conversation(conversation)) {
+      return refuse(errc::bad_request,
+                    "invalid conversation id (dm/<a>/<b>, group/<g> or sys/<u>)");
+    }
+    if (p.getSeconds() > actors::max_retention_seconds) {
+      return refuse(errc::bad_request, "retention exceeds a hundred years");
+    }
+    auto answer = answer_from_caf<std::uint64_t>();
+    actors::set_retention_as_app(svc_, conversation, p.getSeconds() * 1000,
+                                 std::move(answer.callback));
+    return answer.promise.then([](std::uint64_t) {});
+  }
+
   kj::Promise<void> history(HistoryContext context) override {
     auto p = context.getParams();
     const std::string conversation = text(p.getConversation());

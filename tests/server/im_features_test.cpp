@@ -1574,3 +1574,117 @@ BOOST_AUTO_TEST_CASE(a_group_stored_with_its_member_list_inside_is_read_and_move
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(retention)
+
+namespace {
+
+server::node_options swept_often() {
+  server::node_options opts;
+  opts.actors.retention_sweep_interval = std::chrono::milliseconds(20);
+  return opts;
+}
+
+/// The seqs `c` can pull from `conversation`.
+std::vector<std::uint64_t> seqs_of(client::connection& c, const std::string& conversation) {
+  auto page = c.pull(conversation, 0, 100);
+  require_ok(page);
+  std::vector<std::uint64_t> seqs;
+  for (auto& m : page.messages) seqs.push_back(m.seq);
+  return seqs;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(expired_messages_are_deleted_in_the_background_and_seqs_go_on) {
+  embedded_node node(swept_often());
+  const std::string dm = "dm/alice/bob";
+  {
+    auto alice = node.login("alice");
+    auto bob = node.login("bob");
+    for (const char* id : {"m1", "m2", "m3"}) require_ok(alice->send_to_user("bob", id, "secret"));
+    require_ok(bob->set_retention(dm, 1));
+    auto list = bob->list_conversations();
+    require_ok(list);
+    BOOST_TEST_REQUIRE(list.conversations.size() == 1u);
+    BOOST_TEST(list.conversations[0].retention_seconds == 1u);
+    // After a second the sweeper deletes all but the newest entry, which stays emptied.
+    BOOST_TEST(testing::wait_until([&] { return seqs_of(*bob, dm).size() == 1u; }, 20s));
+    auto left = bob->pull(dm, 0);
+    require_ok(left);
+    BOOST_TEST_REQUIRE(left.messages.size() == 1u);
+    BOOST_TEST(left.messages[0].seq == 3u);
+    BOOST_TEST(left.messages[0].body.empty());
+    BOOST_TEST((left.messages[0].state == wire::MessageState::DELETED));
+    // Seqs go on after it, and after a restart.
+    BOOST_TEST(alice->send_to_user("bob", "m4", "later").seq == 4u);
+    require_ok(bob->set_retention(dm, 0));  // kept from now on
+  }
+  node.restart();
+  {
+    auto alice = node.login("alice");
+    BOOST_TEST(alice->send_to_user("bob", "m5", "after restart").seq == 5u);
+    BOOST_TEST((seqs_of(*alice, dm) == std::vector<std::uint64_t>{3, 4, 5}));
+    auto list = alice->list_conversations();
+    require_ok(list);
+    BOOST_TEST(list.conversations.at(0).retention_seconds == 0u);
+  }
+  // Gone from storage, not hidden.
+  node.stop();
+  store::options so;
+  so.dir = node.data_dir() + "/db";
+  so.shard_count = 0;
+  auto db = store::store::open(so);
+  BOOST_TEST_REQUIRE(db.ok());
+  const std::string entity = "conv/" + dm;
+  store::seq_log log(**db, runtime::shard_of(entity, (*db)->shard_count()), entity,
+                     store::record::message);
+  for (std::uint64_t seq : {1, 2}) {
+    auto stored = log.at(seq);
+    BOOST_TEST_REQUIRE(stored.ok());
+    BOOST_TEST(!stored->has_value());
+  }
+  auto newest = log.at(3);
+  BOOST_TEST_REQUIRE(newest.ok());
+  BOOST_TEST_REQUIRE(newest->has_value());
+  BOOST_TEST((**newest).find("secret") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_groups_admins_set_its_retention_and_expired_mentions_go_too) {
+  embedded_node node(swept_often());
+  auto alice = node.login("alice");
+  auto bob = node.login("bob");
+  require_ok(alice->create_group("crew", "Crew"));
+  require_ok(alice->add_member("crew", "bob"));
+  require_ok(alice->send_to_group("crew", "g1", "hey bob", 0, {"bob"}));
+  require_ok(alice->send_to_group("crew", "g2", "newest"));
+  BOOST_TEST((bob->set_retention("group/crew", 1).code == ErrorCode::FORBIDDEN));  // not an admin
+  auto before = bob->list_conversations();
+  require_ok(before);
+  BOOST_TEST(before.conversations.at(0).unread_mentions == 1u);
+  require_ok(alice->set_retention("group/crew", 1));
+  BOOST_TEST(testing::wait_until([&] { return seqs_of(*bob, "group/crew").size() == 1u; }, 20s));
+  auto after = bob->list_conversations();
+  require_ok(after);
+  BOOST_TEST(after.conversations.at(0).unread_mentions == 0u);
+  BOOST_TEST(after.conversations.at(0).retention_seconds == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(retention_is_set_only_by_those_it_belongs_to_and_within_bounds) {
+  embedded_node node;
+  auto alice = node.login("alice");
+  auto carol = node.login("carol");
+  require_ok(alice->send_to_user("bob", "m1", "hi"));
+  BOOST_TEST((carol->set_retention("dm/alice/bob", 60).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->set_retention("sys/alice", 60).code == ErrorCode::FORBIDDEN));
+  BOOST_TEST((alice->set_retention("dm/alice/bob", 3153600001ULL).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((alice->set_retention("nonsense", 60).code == ErrorCode::BAD_REQUEST));
+  BOOST_TEST((carol->set_retention("group/nocrew", 60).code == ErrorCode::NOT_FOUND));
+  auto list = alice->list_conversations();
+  require_ok(list);
+  BOOST_TEST(list.conversations.at(0).retention_seconds == 0u);  // nothing changed
+  require_ok(alice->set_retention("dm/alice/bob", 3153600000ULL));
+  BOOST_TEST(alice->list_conversations().conversations.at(0).retention_seconds == 3153600000ULL);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

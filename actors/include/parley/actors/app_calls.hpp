@@ -66,6 +66,10 @@ void group_members(services& svc, std::string group, std::string after, std::uin
 void read_history(services& svc, std::string conversation, std::uint64_t before_seq,
                   std::uint32_t limit, std::function<void(result<record_page>)> done);
 
+/// Sets how long `conversation` (a valid id) keeps its messages (ms; 0: kept), as the app.
+void set_retention_as_app(services& svc, std::string conversation, std::uint64_t ttl_ms,
+                          std::function<void(result<std::uint64_t>)> done);
+
 /// `entity_id` (a valid entity id) as an operator sees it, from the node owning its shard.
 void inspect_entity(services& svc, std::string entity_id,
                     std::function<void(result<entity_report>)> done);

@@ -91,6 +91,8 @@ using answerjoin_atom = caf::atom_constant<caf::atom("gansjoin")>;  ///< group: 
 using joinreqs_atom = caf::atom_constant<caf::atom("gjoinreqs")>;   ///< group: pending requests
 using invite_atom = caf::atom_constant<caf::atom("ginvite")>;       ///< group: invite a user
 using answerinv_atom = caf::atom_constant<caf::atom("gansinv")>;    ///< group: answer an invite
+using retention_atom = caf::atom_constant<caf::atom("retention")>;  ///< conversation: set TTL
+using expire_atom = caf::atom_constant<caf::atom("expire")>;  ///< conversation: drop what expired
 
 /// The acting user id that stands for the app (schema/app.capnp): as `by` of a group change it
 /// has the owner's authority; as a reader it reads any conversation; as a sender it sends
@@ -277,8 +279,9 @@ struct conversation_summary {
   std::uint64_t read_seq = 0;
   std::uint32_t unread = 0;
   std::uint32_t unread_mentions = 0;
-  bool muted = false;   ///< Filled by the user actor.
-  bool pinned = false;  ///< Filled by the user actor.
+  bool muted = false;              ///< Filled by the user actor.
+  bool pinned = false;             ///< Filled by the user actor.
+  std::uint64_t retention_ms = 0;  ///< The conversation's time to live (0: none).
 };
 
 /// One page of a conversation list.
@@ -493,7 +496,8 @@ typename Inspector::result_type inspect(Inspector& f, relation_page& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, conversation_summary& x) {
   return f(caf::meta::type_name("parley.conversation_summary"), x.conversation, x.last_seq,
-           x.last_ms, x.last_entry, x.read_seq, x.unread, x.unread_mentions, x.muted, x.pinned);
+           x.last_ms, x.last_entry, x.read_seq, x.unread, x.unread_mentions, x.muted, x.pinned,
+           x.retention_ms);
 }
 
 template <class Inspector>

@@ -86,6 +86,9 @@ struct actor_options {
   /// Pending requests to join, and pending invitations, one group keeps (each); one more gets
   /// `limitExceeded` until some are answered. Default 1,000.
   std::size_t max_pending_per_group = 1000;
+  /// How often each node visits the conversations of its shards that have a time to live
+  /// (setRetention) and deletes their expired messages. Default a minute.
+  std::chrono::milliseconds retention_sweep_interval{60000};
   /// Relations (friends, pending requests, blocks) one user may have; one more gets
   /// `limitExceeded`. Default 5,000.
   std::size_t max_relations_per_user = 5000;
@@ -136,11 +139,12 @@ const char* to_string(login_refusal r);
 
 /// Counters shown by stats and benchmarks; updated with relaxed atomics.
 struct node_counters {
-  std::atomic<std::uint64_t> messages_sent{0};  ///< Messages newly appended to a log.
-  std::atomic<std::uint64_t> pushes{0};         ///< Pushes handed to connections.
-  std::atomic<std::uint64_t> connections{0};    ///< Connections currently open.
-  std::atomic<std::uint64_t> logins{0};         ///< Successful logins since start.
-  std::atomic<std::uint64_t> bad_frames{0};     ///< Frames answered with an error.
+  std::atomic<std::uint64_t> messages_sent{0};     ///< Messages newly appended to a log.
+  std::atomic<std::uint64_t> messages_expired{0};  ///< Entries deleted by retention.
+  std::atomic<std::uint64_t> pushes{0};            ///< Pushes handed to connections.
+  std::atomic<std::uint64_t> connections{0};       ///< Connections currently open.
+  std::atomic<std::uint64_t> logins{0};            ///< Successful logins since start.
+  std::atomic<std::uint64_t> bad_frames{0};        ///< Frames answered with an error.
   std::array<std::atomic<std::uint64_t>, login_refusal_kinds> logins_refused{};  ///< By reason.
 };
 

@@ -81,6 +81,9 @@ result<validated_change> validate_change(wire::ChangeMessage::Reader c, const st
 /// Longest friend request message (and request to join or invitation message).
 constexpr std::size_t max_friend_message = 256;
 
+/// Longest time to live of a conversation's messages (setRetention): a hundred years.
+constexpr std::uint64_t max_retention_seconds = 3153600000ULL;
+
 /// A short note to another user (a request to join, an invitation): at most 256 bytes.
 result<std::string> validate_note(capnp::Text::Reader note);
 

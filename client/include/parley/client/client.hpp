@@ -64,6 +64,7 @@ struct conversation_entry {
   std::uint32_t unread_mentions = 0;
   bool muted = false;
   bool pinned = false;
+  std::uint64_t retention_seconds = 0;  ///< Older messages are deleted (0: kept).
 };
 
 /// A user's presence as others see it.
@@ -357,6 +358,9 @@ class connection {
                            const std::string& message = {});
   /// Joins (accept) or declines a group one was invited to.
   response answer_group_invite(const std::string& group_id, bool accept);
+  /// Messages of `conversation` older than `seconds` are deleted (0: kept; a direct
+  /// conversation's users, a group's admins).
+  response set_retention(const std::string& conversation, std::uint64_t seconds);
   response logout();
 
   /// Sends any ClientFrame built by `fill` (its request id is set here) and waits.

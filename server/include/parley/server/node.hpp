@@ -81,6 +81,7 @@ struct node_stats {
   std::uint64_t connections = 0;
   std::uint64_t logins = 0;
   std::uint64_t messages_sent = 0;
+  std::uint64_t messages_expired = 0;  ///< Entries deleted by retention.
   std::uint64_t pushes = 0;
   std::uint64_t bad_frames = 0;
   std::uint64_t active_entities = 0;

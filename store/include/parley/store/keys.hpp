@@ -34,6 +34,8 @@ enum class record : char {
   barred = 'x',        ///< group: user id removed by an admin -> "" (may not join until added).
   join_request = 'j',  ///< group: requester's user id -> its request (GroupPending).
   invitation = 'v',    ///< group: invitee's user id -> the invitation (GroupPending).
+  retention = 't',     ///< presence: conversation id -> its time to live (ms, BE): the shard's
+                       ///< index of conversations the retention sweeper visits.
 };
 
 /// Longest entity id the layout accepts.
