@@ -142,6 +142,7 @@ const char* help_text =
     "  /friends          your friends, requests and blocks\n"
     "  /list             your conversations, newest first, with unread counts\n"
     "  /mute, /unmute, /pin, /unpin   flag the current conversation\n"
+    "  /retention SECONDS   delete the current conversation's messages older than that (0: keep)\n"
     "  @all TEXT         (in a group, as an admin) a message mentioning everyone\n"
     "  /status STATUS    online, away, busy or invisible\n"
     "  /watch USER...    show their presence now and when it changes\n"
@@ -456,6 +457,19 @@ command add_chat(CLI::App& app) {
         if (cmd == "/mute" || cmd == "/unmute") muted = cmd == "/mute";
         if (cmd == "/pin" || cmd == "/unpin") pinned = cmd == "/pin";
         r = c.set_conversation_flags(target_conversation, muted, pinned);
+      } else if (cmd == "/retention" && !a.empty()) {
+        if (target_conversation.empty()) {
+          say("! choose a target first");
+          continue;
+        }
+        std::uint64_t seconds = 0;
+        try {
+          seconds = std::stoull(a);
+        } catch (const std::exception&) {
+          say("! /retention SECONDS");
+          continue;
+        }
+        r = c.set_retention(target_conversation, seconds);
       } else if (cmd == "/friends") {
         r = c.list_relations();
         for (auto& e : r.relations) {

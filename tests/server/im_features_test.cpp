@@ -1039,6 +1039,11 @@ BOOST_AUTO_TEST_CASE(a_person_at_imctl_chat_uses_every_feature) {
   expect("-- bob: blocked");
   alice.say("still there?");
   expect("! forbidden: you have blocked bob");
+  alice.say("/retention 86400");
+  expect("-- ok");
+  alice.say("/list");
+  expect("* dm/alice/bob");
+  BOOST_TEST(bob->list_conversations().conversations.at(0).retention_seconds == 86400u);
   alice.say("/create crew Crew");
   expect("-- talking in group crew");
   alice.say("@all hello crew");
