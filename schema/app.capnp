@@ -275,6 +275,30 @@ interface Users {
 
   unban @3 (user :Text) -> (wasBanned :Bool);
   # Lifts `user`'s ban; wasBanned says whether one was in force.
+
+  setProfile @4 (user :Text, profile :Client.Profile) -> ();
+  # Replaces `user`'s profile as its own setProfile would (the same limits; profile.user and
+  # updatedMs are ignored): for apps that keep names and avatars in their own user database.
+
+  getProfile @5 (user :Text) -> (profile :Client.Profile);
+  # `user`'s whole profile, every field whatever its visibility (empty if none was set).
+
+  relate @6 (user :Text, other :Text, action :RelationAction, message :Text)
+        -> (relation :Client.Relation);
+  # Acts for `user` on its relation with `other` exactly as `user`'s client would (a friend
+  # request with `message`, accept, decline, cancel, remove, block, unblock; the same rules and
+  # inbox events). To make two users friends: request as one, accept as the other. Answers the
+  # relation `user` now has with `other`.
+}
+
+enum RelationAction {
+  request @0;
+  accept @1;
+  decline @2;
+  cancel @3;
+  remove @4;
+  block @5;
+  unblock @6;
 }
 
 struct Session {
@@ -288,13 +312,13 @@ interface Groups {
   create @0 (owner :Text, group :Text, name :Text, members :List(Text), open :Bool,
              joinPolicy :Client.JoinPolicy)
          -> (group :Text, name :Text, members :UInt32);
-  # `joinPolicy` (approval: users ask and admins answer) wins over `open` when it is not
-  # inviteOnly; `open` alone is kept for apps written before it.
   # Creates `group` (empty: the node chooses an unguessable id) owned by `owner`, then adds each
   # of `members` (at most 1000 per call) as the owner would. `members` counts the owner and the
   # distinct members named in this call. The same call again is a retry and succeeds, as a
   # client's CreateGroup does; "already_exists" if another owner's group has the id. A member
   # that cannot be added fails the call after the group was created (the message names it).
+  # `joinPolicy` (approval: users ask and admins answer) wins over `open` when it is not
+  # inviteOnly; `open` alone is kept for apps written before it.
   #
   # The calls below act with the app's authority, which is the owner's: the group's rules
   # (member limit, each user's group cap) apply, its roles do not. Each change is recorded in

@@ -201,6 +201,23 @@ void read_history(services& svc, std::string conversation, std::uint64_t before_
                         by_app, q);
 }
 
+void set_profile_as_app(services& svc, std::string user, std::string profile,
+                        std::function<void(result<bool>)> done) {
+  ask_once<bool>(svc, user::of(user), std::move(done), setprof_atom::value, std::move(profile));
+}
+
+void profile_of(services& svc, std::string user, std::function<void(result<std::string>)> done) {
+  auto viewer = user;  // the user's own view: every field
+  ask_once<std::string>(svc, user::of(user), std::move(done), getprof_atom::value,
+                        std::move(viewer));
+}
+
+void relate_as_app(services& svc, std::string user, std::uint16_t op, std::string other,
+                   std::string message, std::function<void(result<std::uint16_t>)> done) {
+  ask_once<std::uint16_t>(svc, user::of(user), std::move(done), relate_atom::value, op,
+                          std::move(other), std::move(message));
+}
+
 void set_retention_as_app(services& svc, std::string conversation, std::uint64_t ttl_ms,
                           std::function<void(result<std::uint64_t>)> done) {
   ask_once<std::uint64_t>(svc, conversation::of(conversation), std::move(done),

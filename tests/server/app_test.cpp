@@ -589,6 +589,62 @@ BOOST_AUTO_TEST_CASE(a_revoked_token_is_refused_and_its_sessions_end) {
   BOOST_TEST((node.connect()->login(old_token, "phone").code == wire::ErrorCode::TOKEN_REVOKED));
 }
 
+BOOST_AUTO_TEST_CASE(the_app_sets_profiles_and_relations_as_the_users_clients_would) {
+  testing::embedded_node node(with_app_port());
+  app_client app(node.node().app_port());
+  access_calls calls(app, engine_of(app, node));
+  // A profile from the app's own user database; getProfile shows every field.
+  {
+    auto req = calls.users.setProfileRequest();
+    req.setUser("ria");
+    auto p = req.initProfile();
+    p.setDisplayName("Ria Sen");
+    auto fields = p.initFields(1);
+    fields[0].setKey("team");
+    fields[0].setValue("ops");
+    fields[0].setVisibility(wire::Visibility::NOBODY);
+    req.send().wait(app.wait());
+  }
+  {
+    auto req = calls.users.getProfileRequest();
+    req.setUser("ria");
+    auto got = req.send().wait(app.wait()).getProfile();
+    BOOST_TEST(std::string(got.getDisplayName().cStr()) == "Ria Sen");
+    BOOST_TEST_REQUIRE(got.getFields().size() == 1u);
+    BOOST_TEST(std::string(got.getFields()[0].getValue().cStr()) == "ops");
+  }
+  auto sam = node.login("sam");
+  auto seen = sam->get_profiles({"ria"});
+  require_ok(seen);
+  BOOST_TEST(seen.profiles.at(0).display_name == "Ria Sen");
+  BOOST_TEST(seen.profiles.at(0).fields.empty());  // nobody else sees the field
+  // Friends made by the app: a request as one user, an accept as the other.
+  auto relate = [&](const std::string& user, const std::string& other, app::RelationAction a) {
+    auto req = calls.users.relateRequest();
+    req.setUser(user);
+    req.setOther(other);
+    req.setAction(a);
+    return req.send().wait(app.wait()).getRelation();
+  };
+  BOOST_TEST((relate("ria", "sam", app::RelationAction::REQUEST) == wire::Relation::REQUEST_SENT));
+  BOOST_TEST((relate("sam", "ria", app::RelationAction::ACCEPT) == wire::Relation::FRIEND));
+  auto mine = sam->list_relations();
+  require_ok(mine);
+  BOOST_TEST_REQUIRE(mine.relations.size() == 1u);
+  BOOST_TEST((mine.relations[0].relation == wire::Relation::FRIEND));
+  // Bad input: a clear error, nothing changed.
+  BOOST_TEST(starts_with(failure_of([&] { relate("ria", "ria", app::RelationAction::BLOCK); }),
+                         "bad_request:"));
+  BOOST_TEST(starts_with(failure_of([&] {
+                           auto req = calls.users.setProfileRequest();
+                           req.setUser("ria");
+                           req.initProfile().setAvatarUrl("ftp://nope");
+                           req.send().wait(app.wait());
+                         }),
+                         "bad_request:"));
+  BOOST_TEST(sam->get_profiles({"ria"}).profiles.at(0).display_name == "Ria Sen");
+}
+
 BOOST_AUTO_TEST_CASE(a_token_bound_to_a_device_type_logs_in_only_as_that_type) {
   testing::embedded_node node(with_app_port());
   app_client app(node.node().app_port());

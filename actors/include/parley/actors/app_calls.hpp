@@ -66,6 +66,15 @@ void group_members(services& svc, std::string group, std::string after, std::uin
 void read_history(services& svc, std::string conversation, std::uint64_t before_seq,
                   std::uint32_t limit, std::function<void(result<record_page>)> done);
 
+/// Replaces `user`'s profile with `profile` (a flat wire Profile, validated).
+void set_profile_as_app(services& svc, std::string user, std::string profile,
+                        std::function<void(result<bool>)> done);
+/// `user`'s whole profile (a flat wire Profile; "" if none was set).
+void profile_of(services& svc, std::string user, std::function<void(result<std::string>)> done);
+/// `user`'s relation op (relation_op) with `other`, as its client's; answers the relation.
+void relate_as_app(services& svc, std::string user, std::uint16_t op, std::string other,
+                   std::string message, std::function<void(result<std::uint16_t>)> done);
+
 /// Sets how long `conversation` (a valid id) keeps its messages (ms; 0: kept), as the app.
 void set_retention_as_app(services& svc, std::string conversation, std::uint64_t ttl_ms,
                           std::function<void(result<std::uint64_t>)> done);
