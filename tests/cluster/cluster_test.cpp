@@ -698,6 +698,66 @@ BOOST_AUTO_TEST_CASE(retention_is_swept_by_whichever_node_owns_the_conversation_
   BOOST_TEST(left.messages[0].seq == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(profiles_device_policies_and_group_settings_hold_across_nodes_and_moves) {
+  testing::embedded_cluster cluster(3);
+  const auto alice = cluster.user_on(0, "qa");
+  const auto bob = cluster.user_on(1, "qb");
+  const auto group = cluster.group_on(2, "qg");
+  auto a = cluster.login(1, alice);
+  auto b = cluster.login(2, bob);
+  // A profile set through one node, read through another after the owner's shard moved: the
+  // friends-only field stays hidden from a stranger.
+  client::profile card;
+  card.display_name = "Alice Q";
+  card.fields.push_back({"desk", "4F", wire::Visibility::FRIENDS});
+  require_ok(a->set_profile(card));
+  move_to_next_node(cluster, runtime::user_entity(alice));
+  auto seen = b->get_profiles({alice});
+  require_ok(seen);
+  BOOST_TEST_REQUIRE(seen.profiles.size() == 1u);
+  BOOST_TEST(seen.profiles[0].display_name == "Alice Q");
+  BOOST_TEST(seen.profiles[0].fields.empty());
+
+  // One mobile session: a phone on one node, then a tablet on another; the phone is told.
+  auto device = [&](std::size_t node, const std::string& id, wire::DeviceType type) {
+    auto c = client::connection::connect("127.0.0.1", cluster.node(node).port());
+    BOOST_TEST_REQUIRE(c.ok());
+    require_ok((*c)->login(cluster.token(bob), id, type));
+    return std::move(*c);
+  };
+  auto phone = device(0, "phone", wire::DeviceType::IOS);
+  auto tablet = device(2, "tablet", wire::DeviceType::ANDROID);
+  std::optional<client::push> told;
+  for (told = phone->next_push(10s); told && told->what != client::push::kind::kicked;) {
+    told = phone->next_push(10s);
+  }
+  BOOST_TEST_REQUIRE(told.has_value());
+  BOOST_TEST((told->reason == wire::KickReason::LOGGED_IN_ELSEWHERE));
+
+  // A group's mute and announcement hold after its shard moved.
+  require_ok(a->create_group(group, "Q"));
+  require_ok(a->add_member(group, bob));
+  require_ok(a->mute_member(group, bob, 0));  // not muted: a no-op first
+  const auto later =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()) +
+      3600 * 1000;
+  require_ok(a->mute_member(group, bob, later));
+  auto profile = a->get_group_profile(group);
+  require_ok(profile);
+  auto settings = profile.group;
+  settings.announcement = "quiet week";
+  require_ok(a->update_group(settings));
+  move_to_next_node(cluster, runtime::group_entity(group));
+  BOOST_TEST((b->send_to_group(group, "q1", "hello?").code == ErrorCode::FORBIDDEN));
+  auto after = b->get_group_profile(group);
+  require_ok(after);
+  BOOST_TEST(after.group.announcement == "quiet week");
+  require_ok(a->mute_member(group, bob, 0));
+  require_ok(b->send_to_group(group, "q2", "hello again"));
+}
+
 BOOST_AUTO_TEST_CASE(join_rebalances_and_drain_empties_a_node_under_load) {
   // The scenario of the cluster issue, small (bench/cluster_scenario runs the full one):
   // 3 nodes, clients on all of them sending continuously, a 4th node joins, then drains.
