@@ -36,11 +36,14 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The TypeScript example's npm packages, exactly as its package-lock.json pins them; again only
-# when the lock file changed since the last install.
-ts_dir="$(cd "$(dirname "$0")/.." && pwd)/examples/typescript"
-if [ ! -f "$ts_dir/node_modules/.package-lock.json" ] ||
-   [ "$ts_dir/package-lock.json" -nt "$ts_dir/node_modules/.package-lock.json" ]; then
-  echo "install-deps: npm ci in examples/typescript"
-  (cd "$ts_dir" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# The npm packages of the TypeScript example and of the TypeScript client library, exactly as
+# their package-lock.json files pin them; again only when a lock file changed since the last
+# install.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for ts_dir in "$root/examples/typescript" "$root/web/client"; do
+  if [ ! -f "$ts_dir/node_modules/.package-lock.json" ] ||
+     [ "$ts_dir/package-lock.json" -nt "$ts_dir/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in ${ts_dir#"$root"/}"
+    (cd "$ts_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

@@ -1,0 +1,183 @@
+// parley-client against a real node started by this test (imctl cluster start, on a free
+// loopback port, with a temporary data dir), under Node's test runner. PARLEY_IMCTL names the
+// imctl binary.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { type ChatMessage, Connection, ParleyError, Session, tcpTransport } from "../src/index.js";
+
+const imctl = process.env.PARLEY_IMCTL ?? "";
+let node: ChildProcess;
+let port = 0;
+let dataDir = "";
+
+before(async () => {
+  assert.ok(imctl, "set PARLEY_IMCTL to the imctl binary");
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-ts-client-"));
+  node = spawn(
+    imctl,
+    ["cluster", "start", "--data-dir", dataDir, "--port", "0", "--app-port", "0", "--http-port", "0"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  port = await new Promise<number>((resolve, reject) => {
+    let printed = "";
+    const look = (chunk: Buffer) => {
+      printed += chunk.toString();
+      const m = /node listening on 127\.0\.0\.1:(\d+)/.exec(printed);
+      if (m) resolve(Number(m[1]));
+    };
+    node.stdout?.on("data", look);
+    node.stderr?.on("data", look);
+    node.once("exit", (code) => reject(new Error(`the node exited (${code}): ${printed}`)));
+  });
+});
+
+after(async () => {
+  const exited = new Promise((resolve) => node.once("exit", resolve));
+  node.kill("SIGTERM");
+  await exited;
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+function token(user: string): string {
+  return execFileSync(imctl, ["token", "issue", user, "--data-dir", dataDir]).toString().trim();
+}
+
+async function connection(user: string, device = "web-1"): Promise<Connection> {
+  const c = new Connection(await tcpTransport("127.0.0.1", port));
+  await c.login(token(user), device);
+  return c;
+}
+
+function session(user: string, device = "web-1"): Session {
+  return new Session({
+    connect: () => tcpTransport("127.0.0.1", port),
+    token: () => token(user),
+    deviceId: device,
+    initialBackoffMs: 20,
+    maxBackoffMs: 200,
+  });
+}
+
+/** Resolves with the next `count` messages `s` hands to its listeners. */
+function messages(
+  s: { on(event: "message", listener: (m: ChatMessage) => void): void },
+  count: number,
+): Promise<ChatMessage[]> {
+  return new Promise((resolve) => {
+    const got: ChatMessage[] = [];
+    s.on("message", (m) => {
+      got.push(m);
+      if (got.length === count) resolve(got.slice());
+    });
+  });
+}
+
+function once(s: Session, event: "connected" | "disconnected"): Promise<void> {
+  return new Promise((resolve) => s.on(event, () => resolve()));
+}
+
+test("a connection logs in, sends with an ack, and the peer gets the push", async () => {
+  const alice = await connection("ts-alice");
+  const bob = await connection("ts-bob");
+  const pushed = messages(bob, 1);
+  const ack = await alice.send({ user: "ts-bob" }, "c1", "hello from TypeScript");
+  assert.equal(ack.conversation, "dm/ts-alice/ts-bob");
+  assert.equal(ack.seq, 1);
+  const [m] = await pushed;
+  assert.equal(m.text, "hello from TypeScript");
+  assert.equal(m.sender, "ts-alice");
+  assert.equal(m.seq, 1);
+  // A resend gets the original seq; the page holds it once.
+  assert.equal((await alice.send({ user: "ts-bob" }, "c1", "hello from TypeScript")).seq, 1);
+  const page = await bob.pull("dm/ts-alice/ts-bob", 0);
+  assert.deepEqual(
+    page.messages.map((x) => x.seq),
+    [1],
+  );
+  alice.close();
+  bob.close();
+});
+
+test("bad input gets the server's error code", async () => {
+  const c = new Connection(await tcpTransport("127.0.0.1", port));
+  await assert.rejects(c.login("v2.forged", "web-1"), (e: unknown) => {
+    assert.ok(e instanceof ParleyError);
+    assert.equal(e.code, "TOKEN_INVALID");
+    assert.equal(e.retriable, false);
+    return true;
+  });
+  const alice = await connection("ts-alice", "web-2");
+  await assert.rejects(alice.pull("dm/ts-bob/ts-carol", 0), (e: unknown) => {
+    assert.ok(e instanceof ParleyError);
+    assert.equal(e.code, "FORBIDDEN");
+    return true;
+  });
+  c.close();
+  alice.close();
+});
+
+test("a session catches up what it missed while away, in order", async () => {
+  const carol = session("ts-carol");
+  await carol.start();
+  const dan = await connection("ts-dan");
+  await dan.send({ user: "ts-carol" }, "d1", "first");
+  const state = carol.state;
+  carol.stop();
+  for (let i = 2; i <= 4; ++i) await dan.send({ user: "ts-carol" }, `d${i}`, `message ${i}`);
+  // A new session of the same device, from where the old one was.
+  const again = new Session({
+    connect: () => tcpTransport("127.0.0.1", port),
+    token: () => token("ts-carol"),
+    deviceId: "web-1",
+    state: { inboxCursor: state.inboxCursor, conversations: { ...state.conversations } },
+  });
+  const missed = messages(again, 3);
+  await again.start();
+  assert.deepEqual(
+    (await missed).map((m) => [m.seq, m.text]),
+    [
+      [2, "message 2"],
+      [3, "message 3"],
+      [4, "message 4"],
+    ],
+  );
+  again.stop();
+  dan.close();
+});
+
+test("a session reconnects after its transport drops and sends made meanwhile are stored once", async () => {
+  const erin = session("ts-erin");
+  await erin.start();
+  const fred = await connection("ts-fred");
+  // The transport drops with a send in flight and another queued while away.
+  const down = once(erin, "disconnected");
+  const back = once(erin, "connected");
+  const first = erin.send({ user: "ts-fred" }, "in flight", "e-1");
+  erin.current?.close();
+  await down;
+  const second = erin.send({ user: "ts-fred" }, "while away", "e-2");
+  await fred.send({ user: "ts-erin" }, "f1", "did you drop?");
+  const caught = new Promise<ChatMessage>((resolve) =>
+    erin.on("message", (m) => {
+      if (m.sender === "ts-fred") resolve(m);
+    }),
+  );
+  await back;
+  const acks = await Promise.all([first, second]);
+  assert.deepEqual(
+    acks.map((a) => a.seq).sort(),
+    [...new Set(acks.map((a) => a.seq))].sort(),
+  );
+  assert.equal((await caught).text, "did you drop?");
+  // Each stored once, whatever was resent.
+  const page = await fred.pull("dm/ts-erin/ts-fred", 0);
+  const ids = page.messages.filter((m) => m.sender === "ts-erin").map((m) => m.clientMsgId);
+  assert.deepEqual(ids.sort(), ["e-1", "e-2"]);
+  erin.stop();
+  fred.close();
+});
