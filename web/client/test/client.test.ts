@@ -125,7 +125,9 @@ test("a session catches up what it missed while away, in order", async () => {
   const carol = session("ts-carol");
   await carol.start();
   const dan = await connection("ts-dan");
+  const seen = messages(carol, 1);
   await dan.send({ user: "ts-carol" }, "d1", "first");
+  assert.equal((await seen)[0].seq, 1);  // the device has seen #1 before it goes away
   const state = carol.state;
   carol.stop();
   for (let i = 2; i <= 4; ++i) await dan.send({ user: "ts-carol" }, `d${i}`, `message ${i}`);
@@ -136,24 +138,36 @@ test("a session catches up what it missed while away, in order", async () => {
     deviceId: "web-1",
     state: { inboxCursor: state.inboxCursor, conversations: { ...state.conversations } },
   });
-  const missed = messages(again, 3);
-  await again.start();
-  assert.deepEqual(
-    (await missed).map((m) => [m.seq, m.text]),
-    [
-      [2, "message 2"],
-      [3, "message 3"],
-      [4, "message 4"],
-    ],
-  );
-  again.stop();
-  dan.close();
+  try {
+    const missed = messages(again, 3);
+    await again.start();
+    assert.deepEqual(
+      (await missed).map((m) => [m.seq, m.text]),
+      [
+        [2, "message 2"],
+        [3, "message 3"],
+        [4, "message 4"],
+      ],
+    );
+  } finally {
+    again.stop();
+    dan.close();
+  }
 });
 
 test("a session reconnects after its transport drops and sends made meanwhile are stored once", async () => {
   const erin = session("ts-erin");
   await erin.start();
   const fred = await connection("ts-fred");
+  try {
+    await dropAndResend(erin, fred);
+  } finally {
+    erin.stop();
+    fred.close();
+  }
+});
+
+async function dropAndResend(erin: Session, fred: Connection): Promise<void> {
   // The transport drops with a send in flight and another queued while away.
   const down = once(erin, "disconnected");
   const back = once(erin, "connected");
@@ -178,6 +192,4 @@ test("a session reconnects after its transport drops and sends made meanwhile ar
   const page = await fred.pull("dm/ts-erin/ts-fred", 0);
   const ids = page.messages.filter((m) => m.sender === "ts-erin").map((m) => m.clientMsgId);
   assert.deepEqual(ids.sort(), ["e-1", "e-2"]);
-  erin.stop();
-  fred.close();
-});
+}
