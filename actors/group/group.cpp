@@ -282,7 +282,8 @@ class group_actor final : public entity_actor {
     dirty_members_.insert(user);
   }
 
-  void erase_member(const std::string& user) {
+  /// By value: callers may pass a key of members_ itself, which the erase frees.
+  void erase_member(std::string user) {
     if (members_.erase(user) != 0) unindex_member(user);
     dirty_members_.insert(user);
     if (owner_ == user) owner_.clear();
