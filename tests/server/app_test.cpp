@@ -608,7 +608,8 @@ BOOST_AUTO_TEST_CASE(the_app_sets_profiles_and_relations_as_the_users_clients_wo
   {
     auto req = calls.users.getProfileRequest();
     req.setUser("ria");
-    auto got = req.send().wait(app.wait()).getProfile();
+    auto response = req.send().wait(app.wait());  // the reader below points into it
+    auto got = response.getProfile();
     BOOST_TEST(std::string(got.getDisplayName().cStr()) == "Ria Sen");
     BOOST_TEST_REQUIRE(got.getFields().size() == 1u);
     BOOST_TEST(std::string(got.getFields()[0].getValue().cStr()) == "ops");
