@@ -23,6 +23,17 @@ function(parley_add_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  # Every top-level suite of the sources must be listed: one left out would never run in CI.
+  foreach(source IN LISTS ARG_SOURCES)
+    file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/${source} declared
+         REGEX "^BOOST_AUTO_TEST_SUITE\\([a-z_0-9]+\\)")
+    foreach(line IN LISTS declared)
+      string(REGEX REPLACE "^BOOST_AUTO_TEST_SUITE\\(([a-z_0-9]+)\\).*" "\\1" suite "${line}")
+      if(NOT suite IN_LIST ARG_SUITES)
+        message(FATAL_ERROR "${source} declares suite ${suite}, which ${name}'s SUITES lacks")
+      endif()
+    endforeach()
+  endforeach()
   foreach(suite IN LISTS ARG_SUITES)
     add_test(NAME ${name}.${suite}
              COMMAND ${name} --run_test=${suite} --color_output=no --log_level=test_suite
