@@ -234,43 +234,34 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--max-stored-bytes-per-user", o.actors.max_stored_bytes_per_user,
                  "Bytes of message bodies one user may store (0: no cap)")
       ->capture_default_str();
-  cmd.add_option_function<double>(
-         "--recall-window",
-         [&o](double seconds) {
-           o.actors.recall_window = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
-         },
-         "Seconds after sending in which a sender may recall a message (group admins always "
-         "may; default 120)")
-      ->check(CLI::Range(0.0, 1e9));
+  // A duration given in (fractional) seconds, kept in milliseconds.
+  auto seconds = [&cmd](const std::string& name, std::chrono::milliseconds& target,
+                        const std::string& what, double min, double max) {
+    cmd.add_option_function<double>(
+           name,
+           [&target](double s) { target = std::chrono::milliseconds(static_cast<long>(s * 1000)); },
+           what)
+        ->check(CLI::Range(min, max));
+  };
+  seconds("--recall-window", o.actors.recall_window,
+          "Seconds after sending in which a sender may recall a message (group admins always "
+          "may; default 120)",
+          0.0, 1e9);
   cmd.add_option_function<std::string>(
          "--direct-messages",
          [&o](const std::string& who) { o.actors.friends_only_direct_messages = who == "friends"; },
          "Who may write to whom directly: open (any two users who have not blocked each other) "
          "or friends (set the same on every node; default open)")
       ->check(CLI::IsMember({"open", "friends"}));
-  cmd.add_option_function<double>(
-         "--friend-request-ttl",
-         [&o](double seconds) {
-           o.actors.friend_request_ttl =
-               std::chrono::milliseconds(static_cast<long>(seconds * 1000));
-         },
-         "Seconds after which an unanswered friend request lapses (default 604800: 7 days)")
-      ->check(CLI::Range(0.0, 1e10));
-  cmd.add_option_function<double>(
-         "--group-invite-ttl",
-         [&o](double seconds) {
-           o.actors.group_invite_ttl = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
-         },
-         "Seconds after which an unanswered invitation to a group lapses (default 604800: 7 days)")
-      ->check(CLI::Range(0.0, 1e10));
-  cmd.add_option_function<double>(
-         "--retention-sweep-interval",
-         [&o](double seconds) {
-           o.actors.retention_sweep_interval =
-               std::chrono::milliseconds(static_cast<long>(seconds * 1000));
-         },
-         "Seconds between two visits of the conversations that have a retention (default 60)")
-      ->check(CLI::Range(0.01, 86400.0));
+  seconds("--friend-request-ttl", o.actors.friend_request_ttl,
+          "Seconds after which an unanswered friend request lapses (default 604800: 7 days)", 0.0,
+          1e10);
+  seconds("--group-invite-ttl", o.actors.group_invite_ttl,
+          "Seconds after which an unanswered invitation to a group lapses (default 604800: 7 days)",
+          0.0, 1e10);
+  seconds("--retention-sweep-interval", o.actors.retention_sweep_interval,
+          "Seconds between two visits of the conversations that have a retention (default 60)",
+          0.01, 86400.0);
   cmd.add_option("--max-pending-per-group", o.actors.max_pending_per_group,
                  "Pending requests to join (and, apart, invitations) one group keeps")
       ->capture_default_str()

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -29,6 +31,13 @@ inline std::pair<int, std::string> run_command(const std::string& command_line) 
 }
 
 /// Fails the test case (and stops it) unless `r` succeeded; says why.
+/// Wall-clock time now, in milliseconds since the Unix epoch (mutes, bans: the server's clock).
+inline std::uint64_t unix_ms_now() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
 inline void require_ok(const client::response& r) {
   BOOST_TEST_REQUIRE(r.ok(), client::to_string(r.code) << ": " << r.error);
 }

@@ -19,6 +19,9 @@ namespace {
 
 using schema::text;
 
+constexpr const char* bad_conversation_id =
+    "invalid conversation id (dm/<a>/<b>, group/<g> or sys/<u>)";
+
 class messages_impl final : public app::Messages::Server {
  public:
   explicit messages_impl(actors::services& svc) : svc_(svc) {}
@@ -47,8 +50,7 @@ class messages_impl final : public app::Messages::Server {
     auto p = context.getParams();
     const std::string conversation = text(p.getConversation());
     if (!runtime::parse_conversation(conversation)) {
-      return refuse(errc::bad_request,
-                    "invalid conversation id (dm/<a>/<b>, group/<g> or sys/<u>)");
+      return refuse(errc::bad_request, bad_conversation_id);
     }
     if (p.getSeconds() > actors::max_retention_seconds) {
       return refuse(errc::bad_request, "retention exceeds a hundred years");
@@ -63,8 +65,7 @@ class messages_impl final : public app::Messages::Server {
     auto p = context.getParams();
     const std::string conversation = text(p.getConversation());
     if (!runtime::parse_conversation(conversation)) {
-      return refuse(errc::bad_request,
-                    "invalid conversation id (dm/<a>/<b>, group/<g> or sys/<u>)");
+      return refuse(errc::bad_request, bad_conversation_id);
     }
     auto answer = answer_from_caf<actors::record_page>();
     actors::read_history(svc_, conversation, p.getBeforeSeq(),

@@ -738,11 +738,7 @@ BOOST_AUTO_TEST_CASE(profiles_device_policies_and_group_settings_hold_across_nod
   require_ok(a->create_group(group, "Q"));
   require_ok(a->add_member(group, bob));
   require_ok(a->mute_member(group, bob, 0));  // not muted: a no-op first
-  const auto later =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count()) +
-      3600 * 1000;
+  const auto later = test_support::unix_ms_now() + 3600 * 1000;
   require_ok(a->mute_member(group, bob, later));
   auto profile = a->get_group_profile(group);
   require_ok(profile);

@@ -552,11 +552,7 @@ struct access_calls {
   app::Users::Client users;
 };
 
-std::uint64_t unix_ms_now() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
+using test_support::unix_ms_now;
 
 /// The kick `c` was told of (fails the case if none comes).
 client::push kick_told(client::connection& c) {

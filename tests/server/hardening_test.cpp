@@ -48,6 +48,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// A frame of one segment whose root pointer is garbage: framed right, unreadable inside.
+const std::uint8_t unreadable_frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+}  // namespace
+
+namespace {
+
 /// The next Kicked push of `c`, skipping messages and events; nullopt if none comes in time.
 std::optional<client::push> next_kick(client::connection& c,
                                       std::chrono::milliseconds within = 10s) {
@@ -653,10 +662,7 @@ BOOST_AUTO_TEST_CASE(
 BOOST_AUTO_TEST_CASE(clients_never_see_library_text) {
   embedded_node node;
   auto c = node.connect();
-  const std::uint8_t frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
-                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  c->send_raw(frame, sizeof frame);
+  c->send_raw(unreadable_frame, sizeof unreadable_frame);
   auto answer = c->next_unsolicited(10s);
   BOOST_TEST_REQUIRE(answer.has_value());
   BOOST_TEST((answer->code == ErrorCode::MALFORMED_FRAME));
@@ -737,10 +743,7 @@ BOOST_AUTO_TEST_CASE(the_log_is_json_lines_with_the_peer_of_what_clients_did) {
     auto refused = node.connect();
     BOOST_TEST((refused->login("v2.forged", "d1").code == ErrorCode::TOKEN_INVALID));
     auto c = node.login("alice", "laptop");
-    const std::uint8_t frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
-                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    c->send_raw(frame, sizeof frame);
+    c->send_raw(unreadable_frame, sizeof unreadable_frame);
     BOOST_TEST_REQUIRE(c->next_unsolicited(10s).has_value());
   }
   auto events = json_events(captured);
@@ -769,11 +772,8 @@ BOOST_AUTO_TEST_CASE(a_burst_of_bad_frames_is_answered_in_full_while_the_log_is_
   auto refused = node.connect();
   BOOST_TEST((refused->login("v2.forged", "d1").code == ErrorCode::TOKEN_INVALID));
   auto c = node.login("alice", "laptop");
-  const std::uint8_t frame[24] = {0,    0,    0,    0,    2,    0,    0,    0,
-                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   constexpr int flood = 300;
-  for (int i = 0; i < flood; ++i) c->send_raw(frame, sizeof frame);
+  for (int i = 0; i < flood; ++i) c->send_raw(unreadable_frame, sizeof unreadable_frame);
   for (int i = 0; i < flood; ++i) {
     auto answer = c->next_unsolicited(20s);
     BOOST_TEST_REQUIRE(answer.has_value(), "answers so far: " << i);

@@ -35,6 +35,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Opens a stopped node's store.
+std::unique_ptr<store::store> open_store(const embedded_node& node) {
+  store::options so;
+  so.dir = node.data_dir() + "/db";
+  so.shard_count = 0;
+  auto db = store::store::open(so);
+  BOOST_TEST_REQUIRE(db.ok());
+  return std::move(*db);
+}
+
 using kind = wire::MessageKind;
 using state = wire::MessageState;
 
@@ -241,13 +251,9 @@ BOOST_AUTO_TEST_CASE(a_recall_leaves_no_body_in_storage_of_the_message_or_its_ed
   bob.reset();
   alice.reset();
   node.stop();
-  store::options so;
-  so.dir = node.data_dir() + "/db";
-  so.shard_count = 0;
-  auto db = store::store::open(so);
-  BOOST_TEST_REQUIRE(db.ok());
+  auto db = open_store(node);
   const std::string entity = "conv/dm/alice/bob";
-  store::seq_log log(**db, runtime::shard_of(entity, (*db)->shard_count()), entity,
+  store::seq_log log(*db, runtime::shard_of(entity, db->shard_count()), entity,
                      store::record::message);
   for (std::uint64_t seq = 1; seq <= 3; ++seq) {
     auto stored = log.at(seq);
@@ -1128,11 +1134,7 @@ BOOST_AUTO_TEST_CASE(admins_set_the_profile_mute_members_or_everyone_and_cap_the
   BOOST_TEST((bob->mute_member("crew", "carol", 0).code == ErrorCode::FORBIDDEN));
 
   // A muted member cannot send until the mute is lifted; the others can.
-  const auto later =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count()) +
-      3600 * 1000;
+  const auto later = test_support::unix_ms_now() + 3600 * 1000;
   require_ok(alice->mute_member("crew", "bob", later));
   auto muted = bob->send_to_group("crew", "b1", "can I speak?");
   BOOST_TEST((muted.code == ErrorCode::FORBIDDEN));
@@ -1395,16 +1397,6 @@ BOOST_AUTO_TEST_SUITE(large_groups)
 
 namespace {
 
-/// Opens a stopped node's store.
-std::unique_ptr<store::store> open_store(const embedded_node& node) {
-  store::options so;
-  so.dir = node.data_dir() + "/db";
-  so.shard_count = 0;
-  auto db = store::store::open(so);
-  BOOST_TEST_REQUIRE(db.ok());
-  return std::move(*db);
-}
-
 /// The names of the records of kind `rec` of group `group`, in key order.
 std::vector<std::string> group_records(store::store& db, const std::string& group,
                                        store::record rec) {
@@ -1637,13 +1629,9 @@ BOOST_AUTO_TEST_CASE(expired_messages_are_deleted_in_the_background_and_seqs_go_
   }
   // Gone from storage, not hidden.
   node.stop();
-  store::options so;
-  so.dir = node.data_dir() + "/db";
-  so.shard_count = 0;
-  auto db = store::store::open(so);
-  BOOST_TEST_REQUIRE(db.ok());
+  auto db = open_store(node);
   const std::string entity = "conv/" + dm;
-  store::seq_log log(**db, runtime::shard_of(entity, (*db)->shard_count()), entity,
+  store::seq_log log(*db, runtime::shard_of(entity, db->shard_count()), entity,
                      store::record::message);
   for (std::uint64_t seq : {1, 2}) {
     auto stored = log.at(seq);
