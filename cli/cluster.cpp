@@ -81,11 +81,16 @@ int run_node(const server::node_options& o) {
     std::cout << "parley: metrics on http://" << o.http.host << ":" << n.http_port() << "/metrics"
               << std::endl;
   }
+  if (n.websocket_port() != 0) {
+    std::cout << "parley: WebSocket clients on ws://" << o.websocket.host << ":"
+              << n.websocket_port() << "/" << std::endl;
+  }
   log::info("node_started",
             {{"node", n.id()},
              {"client", n.endpoint()},
              {"app_port", std::to_string(n.app_port())},
              {"http_port", std::to_string(n.http_port())},
+             {"ws_port", std::to_string(n.websocket_port())},
              {"cluster", o.cluster.etcd.empty() ? "single node" : o.cluster.etcd},
              {"data_dir", o.data_dir},
              {"fsync", o.unsafe_no_fsync ? "off" : "on"},
@@ -190,12 +195,26 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--http-host", o.http.host, "HTTP listen address")->capture_default_str();
   cmd.add_flag_callback(
       "--no-http-port", [&o] { o.http_enabled = false; }, "Serve no HTTP port");
-  cmd.parse_complete_callback([&o, app_port, http_port] {
+  // The WebSocket port for browsers (the client protocol, one frame per binary message): on by
+  // default, 3000 above the client port, loopback; the node's own web pages may always use it.
+  o.websocket_enabled = true;
+  auto ws_port = std::make_shared<int>(-1);
+  cmd.add_option("--ws-port", *ws_port,
+                 "WebSocket port for browsers (default: --port + 3000; 0: any free)")
+      ->check(CLI::Range(0, 65535));
+  cmd.add_option("--ws-host", o.websocket.host, "WebSocket listen address")->capture_default_str();
+  cmd.add_option(
+      "--ws-origin", o.websocket.origins,
+      "Origin browsers may connect from, e.g. https://chat.example.com (repeat; *: any)");
+  cmd.add_flag_callback(
+      "--no-ws-port", [&o] { o.websocket_enabled = false; }, "Serve no WebSocket port");
+  cmd.parse_complete_callback([&o, app_port, http_port, ws_port] {
     auto derived = [&](int offset) {
       return o.gateway.port == 0 || o.gateway.port > 65535 - offset ? 0 : o.gateway.port + offset;
     };
     o.app.port = static_cast<std::uint16_t>(*app_port >= 0 ? *app_port : derived(1000));
     o.http.port = static_cast<std::uint16_t>(*http_port >= 0 ? *http_port : derived(2000));
+    o.websocket.port = static_cast<std::uint16_t>(*ws_port >= 0 ? *ws_port : derived(3000));
   });
   cmd.add_option("--tls-cert", o.gateway.tls_cert_file,
                  "PEM certificate chain: clients must then use TLS (with --tls-key)");

@@ -50,3 +50,11 @@ add_library(parley::httplib ALIAS parley_httplib)
 
 # spdlog (Debian's, built against Debian's fmt): operator logs, behind runtime/log.hpp.
 find_package(spdlog REQUIRED)
+
+# websocketpp (header-only), used in its transport-agnostic core form with C++11 std types
+# only (no Boost): server/ws_engine.cpp. No version number: its config file rejects one.
+find_package(websocketpp CONFIG REQUIRED)
+add_library(parley_websocketpp INTERFACE)
+target_include_directories(parley_websocketpp INTERFACE ${WEBSOCKETPP_INCLUDE_DIR})
+target_compile_definitions(parley_websocketpp INTERFACE _WEBSOCKETPP_CPP11_STL_)
+add_library(parley::websocketpp ALIAS parley_websocketpp)

@@ -8,7 +8,8 @@ packages=(
   libcaf-dev capnproto libcapnp-dev librocksdb-dev libasio-dev
   libboost-test-dev libboost-dev libboost-system-dev
   libssl-dev libxxhash-dev libcli11-dev
-  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev etcd-server
+  libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev etcd-server libwebsocketpp-dev
+  chromium
   clang libclang-rt-14-dev clang-format
 )
 

@@ -5,6 +5,7 @@
 #include "parley/actors/messages.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/schema/tls.hpp"
+#include "ws_engine.hpp"
 
 #include <asio.hpp>
 #include <caf/scoped_actor.hpp>
@@ -95,11 +96,110 @@ class outbox {
   bool scheduled_ = false;
 };
 
+/// The byte layers between a socket and its frames when the connection is not plain TCP:
+/// TLS, a WebSocket, or a WebSocket over TLS. Each is a memory-buffer engine (schema/tls.hpp,
+/// ws_engine.hpp); this stacks them so that the session sees one input and one output.
+/// The socket's strand only.
+class wire_layers {
+ public:
+  wire_layers(const std::optional<schema::tls_context>& tls, const ws_settings* ws,
+              const schema::frame_limits& limits)
+      : tls_(tls ? std::make_unique<schema::tls_engine>(*tls) : nullptr),
+        ws_(ws ? std::make_unique<ws_engine>(*ws, limits) : nullptr) {}
+
+  /// Bytes read from the socket; the frames' bytes go to `into`. False: the connection is
+  /// over (the peer closed its session, a handshake or record failed): write what output is
+  /// left, then close.
+  bool feed(const std::uint8_t* data, std::size_t n, schema::frame_splitter& into) {
+    if (!tls_) return to_frames(data, n, into);
+    tls_->feed(data, n);
+    thread_local std::vector<std::uint8_t> plain(16 * 1024);
+    for (;;) {
+      const auto r = tls_->read(plain.data(), plain.size());
+      if (r.st != schema::tls_engine::status::ok) {
+        return r.st == schema::tls_engine::status::need_input;
+      }
+      if (!to_frames(plain.data(), r.n, into)) return false;
+    }
+  }
+
+  /// A frame-level error of the WebSocket layer (a message that is not one frame, or too
+  /// large), as an errc value; 0: none.
+  std::uint16_t frame_error() const { return frame_error_; }
+
+  /// Whether frames can be written (every handshake is done).
+  bool open() const { return (!tls_ || tls_->handshake_done()) && (!ws_ || ws_->open()); }
+
+  /// Hands over bytes of the frame at hand and returns how many were taken (a WebSocket
+  /// takes the whole frame as one message); 0: the connection cannot send any more.
+  std::size_t write(const std::uint8_t* data, std::size_t n) {
+    if (!ws_) return tls_->write(data, n);
+    if (!ws_->write(data, n)) return 0;
+    return pump() ? n : 0;
+  }
+
+  /// The bytes for the socket. Under TLS, WebSocket output that did not fit into the TLS
+  /// engine (it holds ~64 KiB) moves in as the socket takes its output.
+  std::size_t output_size() {
+    pump();
+    return tls_ ? tls_->output_size() : ws_->output_size();
+  }
+  const std::uint8_t* output_data() const {
+    return tls_ ? tls_->output_data() : ws_->output_data();
+  }
+  void consume_output(std::size_t n) { tls_ ? tls_->consume_output(n) : ws_->consume_output(n); }
+
+  /// Raises the frame limits after a login.
+  void set_limits(const schema::frame_limits& limits) {
+    if (ws_) ws_->set_limits(limits);
+  }
+
+  /// Queues the closing messages: a WebSocket Close, a TLS close_notify.
+  void close() {
+    if (ws_) ws_->close();
+    pump();
+    if (tls_) tls_->close();
+  }
+
+ private:
+  bool to_frames(const std::uint8_t* data, std::size_t n, schema::frame_splitter& into) {
+    if (!ws_) {
+      into.append(data, n);
+      return true;
+    }
+    const auto st = ws_->feed(data, n, into);
+    if (st == ws_engine::status::bad_message)
+      frame_error_ = static_cast<std::uint16_t>(errc::malformed_frame);
+    if (st == ws_engine::status::too_large)
+      frame_error_ = static_cast<std::uint16_t>(errc::frame_too_large);
+    const bool ended =
+        st == ws_engine::status::ended || (st == ws_engine::status::too_large && !ws_->open());
+    // A handshake answer, a pong or a Close the engine wrote goes under TLS now.
+    return pump() && !ended;
+  }
+
+  /// Moves as much WebSocket output into the TLS engine as it takes. False if TLS failed.
+  bool pump() {
+    if (!tls_ || !ws_) return true;
+    while (ws_->output_size() > 0) {
+      const std::size_t taken = tls_->write(ws_->output_data(), ws_->output_size());
+      if (taken == 0) break;  // its output is full (or it failed)
+      ws_->consume_output(taken);
+    }
+    return !tls_->failed();
+  }
+
+  std::unique_ptr<schema::tls_engine> tls_;
+  std::unique_ptr<ws_engine> ws_;
+  std::uint16_t frame_error_ = 0;
+};
+
 /// What every socket of a gateway shares.
 struct session_context {
   actors::services& svc;
   const gateway_options& opts;
   const std::optional<schema::tls_context>& tls;  // set: every socket speaks TLS
+  const ws_settings* ws;                          // set: every socket speaks WebSocket
   outbox& out;
   inflight_budget& budget;
   std::atomic<std::uint64_t>& paused_reads;
@@ -129,8 +229,10 @@ class tcp_session final : public actors::connection_sink,
         peer_(remote_of(socket_)),
         ctx_(ctx),
         on_closed_(std::move(on_closed)),
-        tls_(ctx.tls ? std::make_unique<schema::tls_engine>(*ctx.tls) : nullptr),
-        in_(unauthenticated_limits(ctx.svc.options)) {}
+        in_(unauthenticated_limits(ctx.svc.options)),
+        layers_(ctx.tls || ctx.ws ? std::make_unique<wire_layers>(
+                                        ctx.tls, ctx.ws, unauthenticated_limits(ctx.svc.options))
+                                  : nullptr) {}
 
   /// Registers with connection `id` of `hub`, then starts reading.
   void start(caf::actor hub, std::uint64_t id) {
@@ -294,36 +396,29 @@ class tcp_session final : public actors::connection_sink,
     const std::size_t n = socket_.read_some(asio::buffer(scratch), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
     if (ec) return shut();  // including end of stream
-    if (tls_) {
-      tls_->feed(scratch.data(), n);
-      if (!decrypt_into_splitter()) return shut();
-    } else {
+    raise_limits_after_login();
+    if (!layers_) {
       in_.append(scratch.data(), n);
+    } else if (!layers_->feed(scratch.data(), n, in_)) {
+      // The session ended or failed: hand on the frames that came before (and report a frame
+      // error of the layers), send what the layers still have to say (a WebSocket Close or
+      // refusal, a TLS alert), then close.
+      extract_frames();
+      stop_reading_ = true;
+      begin_closing();
+      if (!waiting_writable_ && !flush_pending_) write_queued();
+      return;
     }
     extract_frames();
-    if (tls_) write_tls_progress();
+    if (layers_) write_layers_progress();
     read_more();
   }
 
-  /// Moves everything the TLS engine can decrypt now into the splitter. False: the session
-  /// ended (close_notify) or failed (bad record, failed handshake).
-  bool decrypt_into_splitter() {
-    thread_local std::vector<std::uint8_t> plain(16 * 1024);
-    for (;;) {
-      const auto r = tls_->read(plain.data(), plain.size());
-      if (r.st == schema::tls_engine::status::ok) {
-        in_.append(plain.data(), r.n);
-        continue;
-      }
-      return r.st == schema::tls_engine::status::need_input;
-    }
-  }
-
-  /// After a read: the handshake may have produced bytes to send, or finished and so let
-  /// frames queued before it (a login timeout's Kicked) go out.
-  void write_tls_progress() {
+  /// After a read: a handshake may have produced bytes to send (or a pong), or finished and
+  /// so let frames queued before it (a login timeout's Kicked) go out.
+  void write_layers_progress() {
     if (closed_ || waiting_writable_ || flush_pending_) return;
-    if (tls_->output_size() > 0 || (tls_->handshake_done() && out_head_ < out_.size())) {
+    if (layers_->output_size() > 0 || (layers_->open() && out_head_ < out_.size())) {
       write_queued();
     }
   }
@@ -373,11 +468,18 @@ class tcp_session final : public actors::connection_sink,
     read_more();
   }
 
-  void extract_frames() {
+  /// Once logged in, frames may be full size: in the splitter and, before it is fed, in the
+  /// WebSocket layer (which checks a message's size as it arrives).
+  void raise_limits_after_login() {
     if (!raised_limits_ && authenticated_.load(std::memory_order_acquire)) {
       raised_limits_ = true;
       in_.set_limits(ctx_.svc.options.frames);
+      if (layers_) layers_->set_limits(ctx_.svc.options.frames);
     }
+  }
+
+  void extract_frames() {
+    raise_limits_after_login();
     bool took = false;
     const auto now = clock::now();
     frames_buffered_ = true;  // until next() says no whole frame is left
@@ -405,12 +507,15 @@ class tcp_session final : public actors::connection_sink,
     } else if (partial_since_.load(std::memory_order_relaxed) == 0) {
       partial_since_.store(ticks(now), std::memory_order_relaxed);
     }
-    if (in_.state() != schema::frame_status::complete) {
+    const std::uint16_t layer_error = layers_ ? layers_->frame_error() : 0;
+    if (!stop_reading_ && (in_.state() != schema::frame_status::complete || layer_error != 0)) {
       // The stream cannot be resynchronised: report and stop reading; the connection closes.
       stop_reading_ = true;
-      const auto code = in_.state() == schema::frame_status::too_large ? errc::frame_too_large
-                                                                       : errc::malformed_frame;
-      caf::anon_send(hub_, actors::badframe_atom::value, id_, static_cast<std::uint16_t>(code));
+      const auto code = layer_error != 0 ? layer_error
+                        : in_.state() == schema::frame_status::too_large
+                            ? static_cast<std::uint16_t>(errc::frame_too_large)
+                            : static_cast<std::uint16_t>(errc::malformed_frame);
+      caf::anon_send(hub_, actors::badframe_atom::value, id_, code);
     }
   }
 
@@ -464,7 +569,7 @@ class tcp_session final : public actors::connection_sink,
   /// writability and goes on. Frames queued meanwhile leave with the others, so a busy
   /// connection pays far fewer syscalls per frame, and an idle one writes each frame at once.
   void write_queued() {
-    if (tls_) return write_queued_tls();
+    if (layers_) return write_queued_layers();
     constexpr std::size_t max_batch_frames = 64;
     thread_local std::vector<asio::const_buffer> batch;
     while (out_head_ < out_.size()) {
@@ -489,25 +594,26 @@ class tcp_session final : public actors::connection_sink,
     if (closing_) shut();
   }
 
-  /// write_queued() over TLS: hands the queued frames to the engine as it takes them (it holds
-  /// at most ~64 KiB of ciphertext) and writes its output. Before the handshake is done
-  /// nothing can be encrypted; the read side calls again when it progresses.
-  void write_queued_tls() {
+  /// write_queued() over TLS and/or WebSocket: hands the queued frames to the layers as they
+  /// take them (TLS holds at most ~64 KiB of ciphertext, a WebSocket one message) and writes
+  /// their output. Before the handshakes are done nothing can be sent; the read side calls
+  /// again when they progress.
+  void write_queued_layers() {
     for (;;) {
-      while (tls_->output_size() > 0) {
+      while (layers_->output_size() > 0) {
         std::error_code ec;
         const std::size_t n =
-            socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ec);
+            socket_.write_some(asio::buffer(layers_->output_data(), layers_->output_size()), ec);
         if (ec == asio::error::would_block || ec == asio::error::try_again || (!ec && n == 0)) {
           return wait_writable();
         }
         if (ec) return shut();
-        tls_->consume_output(n);
+        layers_->consume_output(n);
       }
-      if (out_head_ == out_.size() || !tls_->handshake_done()) break;
+      if (out_head_ == out_.size() || !layers_->open()) break;
       const auto& words = *out_[out_head_];
       const auto* at = reinterpret_cast<const std::uint8_t*>(words.data()) + out_offset_;
-      const std::size_t taken = tls_->write(at, bytes_of(words) - out_offset_);
+      const std::size_t taken = layers_->write(at, bytes_of(words) - out_offset_);
       if (taken == 0) return shut();  // the engine failed: nothing more can be sent
       consume(taken);
     }
@@ -552,10 +658,10 @@ class tcp_session final : public actors::connection_sink,
     if (closed_) return;
     closed_ = true;
     std::error_code ignored;  // the peer may be gone already; nothing to do about it
-    if (tls_) {  // a close_notify, if the socket takes it now; the peer sees a clean end
-      tls_->close();
-      if (tls_->output_size() > 0) {
-        socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ignored);
+    if (layers_) {            // a Close, a close_notify, if the socket takes them now: a clean end
+      layers_->close();
+      if (layers_->output_size() > 0) {
+        socket_.write_some(asio::buffer(layers_->output_data(), layers_->output_size()), ignored);
       }
     }
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -576,7 +682,6 @@ class tcp_session final : public actors::connection_sink,
   tcp::endpoint peer_;  ///< For the logs (the socket cannot be asked from other threads).
   session_context& ctx_;
   on_closed_fn on_closed_;
-  std::unique_ptr<schema::tls_engine> tls_;  // null: plain TCP; the socket's strand only
   caf::actor hub_;        // set before the first read; then read-only (the sweeper reads it)
   std::uint64_t id_ = 0;  // this connection's id in hub_
   const clock::time_point opened_ = clock::now();
@@ -594,6 +699,7 @@ class tcp_session final : public actors::connection_sink,
   std::atomic<std::size_t> inflight_bytes_{0};
   // The socket's strand only.
   schema::frame_splitter in_;
+  std::unique_ptr<wire_layers> layers_;  // null: plain TCP
   bool raised_limits_ = false;
   runtime::token_bucket sent_frames_;  // against opts.connection_rate
   runtime::token_bucket sent_bytes_;   // against opts.connection_byte_rate
@@ -719,7 +825,7 @@ struct gateway::impl {
     refused_full.fetch_add(1, std::memory_order_relaxed);
     std::error_code ignored;  // the client may be gone; it learns nothing more either way
     socket.non_blocking(true, ignored);
-    if (!tls) {  // a TLS client could not read a plain frame
+    if (!tls && !opts.websocket) {  // a TLS or WebSocket client could not read a plain frame
       socket.write_some(
           asio::buffer(full_frame->data(), full_frame->size() * sizeof(std::uint64_t)), ignored);
     }
@@ -759,7 +865,11 @@ struct gateway::impl {
   std::atomic<std::uint64_t> paused_reads{0};
   std::atomic<std::uint64_t> throttled_reads{0};
   std::optional<schema::tls_context> tls;
-  session_context ctx{svc, opts, tls, out, budget, paused_reads, throttled_reads};
+  const std::optional<ws_settings> ws =
+      opts.websocket ? std::optional<ws_settings>(ws_settings{opts.websocket_origins})
+                     : std::nullopt;
+  session_context ctx{svc, opts,   tls,          ws ? &*ws : nullptr,
+                      out, budget, paused_reads, throttled_reads};
   const schema::shared_frame full_frame = actors::encode_error(
       {errc::unavailable, "the server is at its connection limit; retry later"});
   asio::steady_timer sweeper{io};
@@ -774,6 +884,7 @@ struct gateway::impl {
   std::atomic<std::uint64_t> accept_backoffs{0};
   std::vector<caf::actor> hubs;
   std::uint64_t next_id = 1;  // accept handlers never run concurrently
+  std::uint16_t port = 0;     // bound by start()
   bool stopped = false;
 };
 
@@ -809,6 +920,7 @@ result<std::uint16_t> gateway::start() {
                                           std::to_string(i.opts.port) + ": " + ec.message()};
   }
   const std::uint16_t port = i.acceptor.local_endpoint().port();
+  i.port = port;
   for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.hubs); ++n) {
     i.hubs.push_back(actors::spawn_connection_hub(i.svc));
   }
@@ -859,6 +971,10 @@ void gateway::stop() {
   // Every socket has reported closed_atom by now (sent before the threads ended).
   for (auto& hub : i.hubs) caf::anon_send(hub, actors::shutdown_atom::value);
   i.hubs.clear();
+}
+
+std::uint16_t gateway::port() const {
+  return impl_->port;
 }
 
 gateway_stats gateway::stats() const {

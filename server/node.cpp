@@ -50,6 +50,7 @@ struct node::impl {
   std::unique_ptr<runtime::router> router;
   caf::actor sweeper;  // retention (actors/retention.hpp)
   std::unique_ptr<gateway> gw;
+  std::unique_ptr<gateway> ws;  // the WebSocket listener, when enabled
   std::unique_ptr<server::app_port> app;
   std::unique_ptr<server::http_port> http;
   std::uint16_t port = 0;
@@ -131,6 +132,7 @@ struct node::impl {
     http.reset();  // before what its handlers read
     app.reset();   // its kj thread ends; calls waiting for an entity are dropped
     if (gw) gw->stop();
+    if (ws) ws->stop();
     if (sweeper) caf::anon_send_exit(sweeper, caf::exit_reason::user_shutdown);
     if (cluster) cluster->leave();  // graceful leave: revoke the lease
     if (committer) committer->stop();
@@ -140,6 +142,7 @@ struct node::impl {
     if (cluster) cluster->close();
     if (system) system->await_all_actors_done();
     gw.reset();
+    ws.reset();
     router.reset();
     cluster.reset();
     system.reset();
@@ -275,6 +278,26 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     }
     p->http = std::move(*http);
   }
+  if (o.websocket_enabled) {
+    auto ws_opts = gateway_opts;  // the same limits and TLS as the client port
+    ws_opts.host = o.websocket.host;
+    ws_opts.port = o.websocket.port;
+    ws_opts.websocket = true;
+    ws_opts.websocket_origins = o.websocket.origins;
+    if (p->http) {  // the node's own web pages may always connect
+      const auto http_port = std::to_string(p->http->port());
+      for (const char* host : {"127.0.0.1", "localhost", "[::1]"}) {
+        ws_opts.websocket_origins.push_back(std::string("http://") + host + ":" + http_port);
+      }
+      ws_opts.websocket_origins.push_back("http://" + o.http.host + ":" + http_port);
+    }
+    p->ws = std::make_unique<gateway>(p->svc, ws_opts);
+    auto ws_port = p->ws->start();
+    if (!ws_port) {
+      p->stop();
+      return ws_port.error();
+    }
+  }
   if (p->cluster) {
     auto* raw = p.get();
     if (auto err = p->cluster->join(p->port, [raw] { return raw->figures(); })) {
@@ -291,6 +314,10 @@ std::uint16_t node::port() const {
 
 std::uint16_t node::app_port() const {
   return impl_->app ? impl_->app->port() : 0;
+}
+
+std::uint16_t node::websocket_port() const {
+  return impl_->ws ? impl_->ws->port() : 0;
 }
 
 std::uint16_t node::http_port() const {

@@ -1,5 +1,4 @@
-// parley-client: see client.ts (Connection) and session.ts (Session).
-export * from "./client.js";
-export * from "./session.js";
-export { FrameSplitter, frameSize, maxFrameBytes } from "./framing.js";
-export { type Transport, tcpTransport } from "./transport.js";
+// parley-client: see client.ts (Connection) and session.ts (Session). In browsers import
+// browser.ts instead (no Node modules).
+export * from "./browser.js";
+export { tcpTransport } from "./tcp.js";

@@ -1,9 +1,6 @@
 // How frames reach the node. A transport carries whole frames both ways; the connection
-// (client.ts) does not care whether they travel over TCP (Node, below) or WebSocket (browsers,
-// one frame per binary message, once the node serves it).
-
-import * as net from "node:net";
-import { FrameSplitter } from "./framing.js";
+// (client.ts) does not care whether they travel over TCP (Node: tcp.ts) or WebSocket (browsers:
+// websocket.ts, one frame per binary message).
 
 export interface Transport {
   /** Sends one whole frame. */
@@ -14,46 +11,4 @@ export interface Transport {
   onFrame: (frame: Uint8Array) => void;
   /** Set by the connection: the transport ended (an error, or undefined for a clean end). */
   onClose: (error?: Error) => void;
-}
-
-/** Opens a TCP connection to a node's client port (Node only). */
-export function tcpTransport(host: string, port: number): Promise<Transport> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, host);
-    socket.setNoDelay(true);
-    const splitter = new FrameSplitter();
-    let closed = false;
-    const t: Transport = {
-      send: (frame) => {
-        socket.write(frame);
-      },
-      close: () => {
-        socket.destroy();
-      },
-      onFrame: () => {},
-      onClose: () => {},
-    };
-    const end = (error?: Error) => {
-      if (closed) return;
-      closed = true;
-      t.onClose(error);
-    };
-    socket.once("connect", () => {
-      socket.off("error", reject);
-      socket.on("error", (e) => end(e));
-      socket.on("close", () => end());
-      socket.on("data", (chunk: Buffer) => {
-        let frames: Uint8Array[];
-        try {
-          frames = splitter.push(chunk);
-        } catch (e) {
-          socket.destroy();
-          return end(e as Error);
-        }
-        for (const f of frames) t.onFrame(f);
-      });
-      resolve(t);
-    });
-    socket.once("error", reject);
-  });
 }

@@ -8,11 +8,19 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type ChatMessage, Connection, ParleyError, Session, tcpTransport } from "../src/index.js";
+import {
+  type ChatMessage,
+  Connection,
+  ParleyError,
+  Session,
+  tcpTransport,
+  webSocketTransport,
+} from "../src/index.js";
 
 const imctl = process.env.PARLEY_IMCTL ?? "";
 let node: ChildProcess;
 let port = 0;
+let wsPort = 0;
 let dataDir = "";
 
 before(async () => {
@@ -20,15 +28,19 @@ before(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-ts-client-"));
   node = spawn(
     imctl,
-    ["cluster", "start", "--data-dir", dataDir, "--port", "0", "--app-port", "0", "--http-port", "0"],
+    [
+      "cluster", "start", "--data-dir", dataDir,
+      "--port", "0", "--app-port", "0", "--http-port", "0", "--ws-port", "0",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  port = await new Promise<number>((resolve, reject) => {
+  [port, wsPort] = await new Promise<[number, number]>((resolve, reject) => {
     let printed = "";
     const look = (chunk: Buffer) => {
       printed += chunk.toString();
-      const m = /node listening on 127\.0\.0\.1:(\d+)/.exec(printed);
-      if (m) resolve(Number(m[1]));
+      const client = /node listening on 127\.0\.0\.1:(\d+)/.exec(printed);
+      const ws = /WebSocket clients on ws:\/\/127\.0\.0\.1:(\d+)/.exec(printed);
+      if (client && ws) resolve([Number(client[1]), Number(ws[1])]);
     };
     node.stdout?.on("data", look);
     node.stderr?.on("data", look);
@@ -167,18 +179,23 @@ test("a session reconnects after its transport drops and sends made meanwhile ar
   }
 });
 
-async function dropAndResend(erin: Session, fred: Connection): Promise<void> {
+async function dropAndResend(
+  erin: Session,
+  fred: Connection,
+  names = { erin: "ts-erin", fred: "ts-fred" },
+  before: string[] = [],
+): Promise<void> {
   // The transport drops with a send in flight and another queued while away.
   const down = once(erin, "disconnected");
   const back = once(erin, "connected");
-  const first = erin.send({ user: "ts-fred" }, "in flight", "e-1");
+  const first = erin.send({ user: names.fred }, "in flight", "e-1");
   erin.current?.close();
   await down;
-  const second = erin.send({ user: "ts-fred" }, "while away", "e-2");
-  await fred.send({ user: "ts-erin" }, "f1", "did you drop?");
+  const second = erin.send({ user: names.fred }, "while away", "e-2");
+  await fred.send({ user: names.erin }, "f1", "did you drop?");
   const caught = new Promise<ChatMessage>((resolve) =>
     erin.on("message", (m) => {
-      if (m.sender === "ts-fred") resolve(m);
+      if (m.sender === names.fred) resolve(m);
     }),
   );
   await back;
@@ -189,7 +206,38 @@ async function dropAndResend(erin: Session, fred: Connection): Promise<void> {
   );
   assert.equal((await caught).text, "did you drop?");
   // Each stored once, whatever was resent.
-  const page = await fred.pull("dm/ts-erin/ts-fred", 0);
-  const ids = page.messages.filter((m) => m.sender === "ts-erin").map((m) => m.clientMsgId);
-  assert.deepEqual(ids.sort(), ["e-1", "e-2"]);
+  const page = await fred.pull(`dm/${names.erin}/${names.fred}`, 0);
+  const ids = page.messages.filter((m) => m.sender === names.erin).map((m) => m.clientMsgId);
+  assert.deepEqual(ids.sort(), [...before, "e-1", "e-2"].sort());
 }
+
+// Node 20 has a WebSocket only with --experimental-websocket (CMake passes it where it exists);
+// browsers are tested by web/e2e.
+const haveWebSocket = typeof (globalThis as { WebSocket?: unknown }).WebSocket === "function";
+
+test(
+  "a session over WebSocket chats with one over TCP and survives a dropped socket",
+  { skip: haveWebSocket ? false : "this node has no WebSocket" },
+  async () => {
+    const erin = new Session({
+      connect: () => webSocketTransport(`ws://127.0.0.1:${wsPort}/`),
+      token: () => token("ts-gina"),
+      deviceId: "browser-1",
+      initialBackoffMs: 20,
+      maxBackoffMs: 200,
+    });
+    await erin.start();
+    const fred = await connection("ts-hank");
+    try {
+      const got = messages(fred, 1);
+      const ack = await erin.send({ user: "ts-hank" }, "over a WebSocket", "ws-1");
+      const [m] = await got;
+      assert.equal(m.text, "over a WebSocket");
+      assert.equal(m.seq, ack.seq);
+      await dropAndResend(erin, fred, { erin: "ts-gina", fred: "ts-hank" }, ["ws-1"]);
+    } finally {
+      erin.stop();
+      fred.close();
+    }
+  },
+);

@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace parley::server {
 
@@ -98,6 +99,12 @@ struct gateway_options {
   /// every client must speak TLS 1.2 or later; neither: plain TCP. Default plain.
   std::string tls_cert_file;
   std::string tls_key_file;
+  /// Whether clients speak WebSocket (server/ws_engine.hpp) rather than raw frames over TCP:
+  /// one Cap'n Proto frame per binary message, everything else as over TCP. Default off.
+  bool websocket = false;
+  /// With `websocket`: the origins browsers may connect from ("scheme://host:port", "*" for
+  /// any); a request without an Origin header (not a browser) is always accepted.
+  std::vector<std::string> websocket_origins;
 };
 
 /// Figures of a running gateway (stats, tests).
@@ -132,6 +139,9 @@ class gateway {
 
   /// Current figures. Any thread.
   gateway_stats stats() const;
+
+  /// The bound port (0 before start()).
+  std::uint16_t port() const;
 
  private:
   struct impl;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace parley::store {
 class fault_injector;
@@ -42,6 +43,18 @@ struct http_port_options {
   std::uint16_t port = 0;
 };
 
+/// The WebSocket listener for browsers (server/ws_engine.hpp): the client protocol, one frame
+/// per binary message, with the client port's limits and TLS.
+struct websocket_options {
+  /// Address to listen on. Default loopback only.
+  std::string host = "127.0.0.1";
+  /// Port; 0 = any free port (tests). The CLI's default is the client port + 3000.
+  std::uint16_t port = 0;
+  /// Origins browsers may connect from ("scheme://host:port"; "*" any). A request without an
+  /// Origin header (not a browser) is always accepted.
+  std::vector<std::string> origins;
+};
+
 /// Everything a node needs. Plain struct; parsed and validated in cli/.
 struct node_options {
   /// Data directory: RocksDB under <data_dir>/db, the token secret in <data_dir>/secret.
@@ -62,6 +75,10 @@ struct node_options {
   bool app_enabled = false;
   /// The app port.
   app_port_options app;
+  /// Whether the node serves WebSocket clients. Off by default here; `imctl node` turns it on.
+  bool websocket_enabled = false;
+  /// The WebSocket listener.
+  websocket_options websocket;
   /// Whether the node serves the HTTP port. Off by default here; `imctl node` turns it on.
   bool http_enabled = false;
   /// The HTTP port.
@@ -113,6 +130,8 @@ class node {
   std::uint16_t port() const;
   /// The app port (0 when the node serves none).
   std::uint16_t app_port() const;
+  /// The WebSocket port (0 when the node serves none).
+  std::uint16_t websocket_port() const;
   /// The HTTP port (0 when the node serves none).
   std::uint16_t http_port() const;
   /// What /metrics answers (Prometheus text format).
