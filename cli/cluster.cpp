@@ -80,6 +80,11 @@ int run_node(const server::node_options& o) {
   if (n.http_port() != 0) {
     std::cout << "parley: metrics on http://" << o.http.host << ":" << n.http_port() << "/metrics"
               << std::endl;
+    if (!o.http.web_root.empty()) {
+      std::cout << "parley: web chat on http://" << o.http.host << ":" << n.http_port()
+                << "/ and admin page on http://" << o.http.host << ":" << n.http_port()
+                << "/admin.html" << std::endl;
+    }
   }
   if (n.websocket_port() != 0) {
     std::cout << "parley: WebSocket clients on ws://" << o.websocket.host << ":"
@@ -159,6 +164,16 @@ void add_log_options(CLI::App& cmd) {
       ->check(CLI::IsMember({"text", "json"}));
 }
 
+/// The web pages the build made (build/web/site, beside build/cli where imctl is), or "" if
+/// there are none (built without node).
+std::string built_web_root() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const auto site = exe.parent_path().parent_path() / "web" / "site";
+  return std::filesystem::is_regular_file(site / "index.html", ec) ? site.string() : "";
+}
+
 void add_node_options(CLI::App& cmd, server::node_options& o) {
   add_log_options(cmd);
   cmd.add_option("--data-dir", o.data_dir, "Data directory (created if missing)")
@@ -195,6 +210,13 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--http-host", o.http.host, "HTTP listen address")->capture_default_str();
   cmd.add_flag_callback(
       "--no-http-port", [&o] { o.http_enabled = false; }, "Serve no HTTP port");
+  // The web pages (chat, admin) on the HTTP port: the build's web/site beside imctl's own
+  // directory unless given.
+  auto web_root = std::make_shared<std::string>();
+  auto no_web = std::make_shared<bool>(false);
+  cmd.add_option("--web-root", *web_root,
+                 "Directory of the web pages served on the HTTP port (default: the build's)");
+  cmd.add_flag("--no-web", *no_web, "Serve no web pages");
   // The WebSocket port for browsers (the client protocol, one frame per binary message): on by
   // default, 3000 above the client port, loopback; the node's own web pages may always use it.
   o.websocket_enabled = true;
@@ -208,7 +230,8 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
       "Origin browsers may connect from, e.g. https://chat.example.com (repeat; *: any)");
   cmd.add_flag_callback(
       "--no-ws-port", [&o] { o.websocket_enabled = false; }, "Serve no WebSocket port");
-  cmd.parse_complete_callback([&o, app_port, http_port, ws_port] {
+  cmd.parse_complete_callback([&o, app_port, http_port, ws_port, web_root, no_web] {
+    if (!*no_web) o.http.web_root = web_root->empty() ? built_web_root() : *web_root;
     auto derived = [&](int offset) {
       return o.gateway.port == 0 || o.gateway.port > 65535 - offset ? 0 : o.gateway.port + offset;
     };

@@ -37,11 +37,12 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The npm packages of the TypeScript example and of the TypeScript client library, exactly as
+# The npm packages of the TypeScript example, the TypeScript client library and the browser
+# tests (Playwright, which downloads no browser: chromium is the Debian package above), exactly as
 # their package-lock.json files pin them; again only when a lock file changed since the last
 # install.
 root="$(cd "$(dirname "$0")/.." && pwd)"
-for ts_dir in "$root/examples/typescript" "$root/web/client"; do
+for ts_dir in "$root/examples/typescript" "$root/web/client" "$root/web/e2e"; do
   if [ ! -f "$ts_dir/node_modules/.package-lock.json" ] ||
      [ "$ts_dir/package-lock.json" -nt "$ts_dir/node_modules/.package-lock.json" ]; then
     echo "install-deps: npm ci in ${ts_dir#"$root"/}"

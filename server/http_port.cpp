@@ -4,6 +4,11 @@
 
 #include <httplib.h>
 
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -73,6 +78,55 @@ class bounded_pool final : public httplib::TaskQueue {
   std::vector<std::thread> threads_;
 };
 
+/// The web pages, read into memory: path ("/chat.js") -> content and type.
+struct web_file {
+  std::string body;
+  const char* type;
+};
+using web_files = std::map<std::string, web_file>;
+
+const char* content_type(const std::filesystem::path& p) {
+  const auto ext = p.extension().string();
+  if (ext == ".html") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".json") return "application/json";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  return "application/octet-stream";
+}
+
+/// Reads every regular file under `root` (symbolic links followed: the build links the npm
+/// runtime in). Fails with node.bad_config if the root is missing or holds too much.
+result<web_files> load_web_files(const std::string& root) {
+  constexpr std::size_t max_files = 256;
+  constexpr std::size_t max_bytes = 16u << 20;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    return error(node_errc::bad_config, "the web root " + root + " is not a directory");
+  }
+  web_files files;
+  std::size_t bytes = 0;
+  for (auto it = fs::recursive_directory_iterator(
+           root, fs::directory_options::follow_directory_symlink, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::ostringstream body;
+    body << in.rdbuf();
+    bytes += body.str().size();
+    if (files.size() >= max_files || bytes > max_bytes) {
+      return error(node_errc::bad_config, "the web root " + root + " holds more than " +
+                                              std::to_string(max_files) + " files or 16 MiB");
+    }
+    const auto rel = fs::relative(it->path(), root, ec).generic_string();
+    files["/" + rel] = web_file{body.str(), content_type(it->path())};
+  }
+  if (ec) return error(node_errc::bad_config, "cannot read the web root " + root);
+  return files;
+}
+
 }  // namespace
 
 struct http_port::impl {
@@ -83,13 +137,21 @@ struct http_port::impl {
 };
 
 result<std::unique_ptr<http_port>> http_port::start(const http_port_options& o, handlers h) {
+  web_files pages;
+  if (!o.web_root.empty()) {
+    auto loaded = load_web_files(o.web_root);
+    if (!loaded) return loaded.error();
+    pages = std::move(loaded.value());
+  }
   auto p = std::make_unique<impl>();
   auto& s = p->server;
   s.new_task_queue = [] { return new bounded_pool(); };
   s.set_payload_max_length(max_request_body);
   s.set_read_timeout(io_timeout_s, 0);
   s.set_write_timeout(io_timeout_s, 0);
-  s.set_keep_alive_max_count(100);
+  // One request per connection: a kept-alive browser connection would hold one of the two
+  // workers until its read timeout while the page's other requests wait (seen: 5 s per load).
+  s.set_keep_alive_max_count(1);
   s.Get("/metrics", [metrics = h.metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
@@ -101,6 +163,22 @@ result<std::unique_ptr<http_port>> http_port::start(const http_port_options& o, 
     res.status = ok ? 200 : 503;
     res.set_content(ok ? "ready\n" : "not serving\n", "text/plain");
   });
+  if (!pages.empty()) {
+    s.Get("/config.json", [config = h.web_config](const httplib::Request&, httplib::Response& res) {
+      res.set_content(config ? config() : "{}", "application/json");
+    });
+    auto shared = std::make_shared<const web_files>(std::move(pages));
+    s.Get(R"(/.*)", [shared](const httplib::Request& req, httplib::Response& res) {
+      const auto found = shared->find(req.path == "/" ? "/index.html" : req.path);
+      if (found == shared->end()) {
+        res.status = 404;
+        res.set_content("not found\n", "text/plain");
+        return;
+      }
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(found->second.body, found->second.type);
+    });
+  }
   const int bound =
       o.port == 0 ? s.bind_to_any_port(o.host) : (s.bind_to_port(o.host, o.port) ? o.port : -1);
   if (bound <= 0) {

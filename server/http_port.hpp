@@ -1,7 +1,10 @@
 #pragma once
 // The HTTP port, for operators and their tools: GET /metrics (Prometheus text format),
 // /healthz (the process answers) and /readyz (the node serves its shards), on every node,
-// loopback by default, apart from the client and app ports.
+// loopback by default, apart from the client and app ports. It also serves the web pages
+// (web/app: a chat client and an admin page) from memory: the files under the web root are
+// read once at start (at most 256 files, 16 MiB), so a request never touches the disk and no
+// path outside that set can be asked for; /config.json tells the pages the WebSocket port.
 //
 // cpp-httplib on threads of its own: a listener and a pool of two workers. The handlers only
 // call the functions they are given (thread-safe, answering from counters), so nothing here
@@ -23,8 +26,9 @@ namespace parley::server {
 class http_port {
  public:
   struct handlers {
-    std::function<std::string()> metrics;  ///< The /metrics body.
-    std::function<bool()> ready;           ///< Whether /readyz says 200.
+    std::function<std::string()> metrics;     ///< The /metrics body.
+    std::function<bool()> ready;              ///< Whether /readyz says 200.
+    std::function<std::string()> web_config;  ///< The /config.json body for the pages.
   };
 
   /// Binds and starts serving. Fails with node.cannot_listen.

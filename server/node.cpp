@@ -271,6 +271,9 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     server::http_port::handlers h;
     h.metrics = [raw] { return raw->metrics_text(); };
     h.ready = [raw] { return raw->stats().serving; };
+    h.web_config = [raw] {
+      return "{\"wsPort\": " + std::to_string(raw->ws ? raw->ws->port() : 0) + "}";
+    };
     auto http = server::http_port::start(o.http, std::move(h));
     if (!http) {
       p->stop();

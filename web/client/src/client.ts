@@ -13,6 +13,7 @@ import {
   DeviceType,
   ErrorCode,
   type InboxEvent,
+  JoinPolicy,
   type Message as WireMessage,
   Result,
   ServerFrame,
@@ -136,8 +137,17 @@ function toEvent(e: InboxEvent): ChatEvent {
   };
 }
 
+function messagePage(r: Result): { messages: ChatMessage[]; more: boolean } {
+  const page = r.messages;
+  const messages: ChatMessage[] = [];
+  for (let i = 0; i < page.messages.length; ++i) messages.push(toMessage(page.messages.get(i)));
+  return { messages, more: page.hasMore };
+}
+
 /** One connection to a node: requests and their results, pushes to listeners. */
 export class Connection {
+  /** The logged-in user ("" before login). */
+  userId = "";
   private nextId = 1n;
   private readonly waiting = new Map<
     bigint,
@@ -199,7 +209,10 @@ export class Connection {
       l.token = token;
       l.deviceId = deviceId;
       l.deviceType = deviceType as DeviceType;
-    }).then((r) => Number(r.login.inboxHead));
+    }).then((r) => {
+      this.userId = r.login.userId;
+      return Number(r.login.inboxHead);
+    });
   }
 
   heartbeat(): Promise<void> {
@@ -232,12 +245,36 @@ export class Connection {
       p.conversation = conversation;
       p.afterSeq = BigInt(afterSeq);
       p.limit = limit;
-    }).then((r) => {
-      const page = r.messages;
-      const messages: ChatMessage[] = [];
-      for (let i = 0; i < page.messages.length; ++i) messages.push(toMessage(page.messages.get(i)));
-      return { messages, more: page.hasMore };
-    });
+    }).then((r) => messagePage(r));
+  }
+
+  /** Messages before seq `beforeSeq` (0: from the newest), newest first: scrolling back. */
+  history(conversation: string, beforeSeq: number, limit = 0): Promise<{ messages: ChatMessage[]; more: boolean }> {
+    return this.request((f) => {
+      const h = f._initHistory();
+      h.conversation = conversation;
+      h.before.seq = BigInt(beforeSeq);
+      h.limit = limit;
+    }).then((r) => messagePage(r));
+  }
+
+  /** Creates a group (`open`: anyone may join, else invite-only); resolves with its id. */
+  createGroup(name: string, groupId = "", open = true): Promise<string> {
+    return this.request((f) => {
+      const g = f._initCreateGroup();
+      g.groupId = groupId;
+      g.name = name;
+      g.joinPolicy = open ? JoinPolicy.OPEN : JoinPolicy.INVITE_ONLY;
+    }).then((r) => r.group.groupId);
+  }
+
+  /** Joins a group; resolves with whether the request waits for an admin (approval groups). */
+  joinGroup(group: string, message = ""): Promise<{ pending: boolean }> {
+    return this.request((f) => {
+      const g = f._initJoinGroup();
+      g.groupId = group;
+      g.message = message;
+    }).then((r) => ({ pending: r.group.pending }));
   }
 
   /** Inbox events after `afterSeq`. */

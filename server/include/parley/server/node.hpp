@@ -35,12 +35,16 @@ struct app_port_options {
   std::uint64_t max_call_words = 1 << 20;
 };
 
-/// The HTTP port for operators: /metrics, /healthz, /readyz (server/http_port.hpp).
+/// The HTTP port for operators and browsers: /metrics, /healthz, /readyz, and the web pages
+/// (server/http_port.hpp).
 struct http_port_options {
   /// Listen address; loopback by default (a scraper runs beside the node, or a proxy).
   std::string host = "127.0.0.1";
   /// Port; 0 = any free port (tests). The CLI's default is the client port + 2000.
   std::uint16_t port = 0;
+  /// Directory of the web pages (the built web/app: the chat at /, the admin page at
+  /// /admin.html), read once at start; empty = no pages.
+  std::string web_root;
 };
 
 /// The WebSocket listener for browsers (server/ws_engine.hpp): the client protocol, one frame
