@@ -18,6 +18,9 @@
 // decrypted into the splitter; queued frames are encrypted (at most 64 KiB of ciphertext at a
 // time) and written out. The handshake must finish within the login timeout like any login.
 // Over the connection cap a TLS socket is closed without a Result (it has no session yet).
+// WebSocket (gateway_options::websocket; server/ws_engine.hpp): a second gateway of the node
+// with a WebSocket layer between the socket (or its TLS layer) and the splitter; each frame is
+// one binary message; everything else below applies unchanged.
 // A client whose queue passes max_send_queue_bytes gets Kicked(tooSlow) in place of its
 // unwritten frames and is disconnected (it resyncs by seq on reconnect, so nothing is lost),
 // which bounds the memory a slow reader can pin.
