@@ -16,8 +16,12 @@ clang++ "${flags[@]}" fuzz/frame_fuzzer.cpp schema/framing.cpp "$build/schema/cl
   "${libs[@]}" -o "$out/frame_fuzzer"
 clang++ "${flags[@]}" fuzz/token_fuzzer.cpp runtime/token.cpp runtime/entity_id.cpp schema/ids.cpp \
   "${libs[@]}" -lxxhash -o "$out/token_fuzzer"
-for target in frame tokens; do
+# The WebSocket layer (websocketpp's core, header-only, without Boost).
+clang++ "${flags[@]}" -Iserver -D_WEBSOCKETPP_CPP11_STL_ fuzz/ws_fuzzer.cpp server/ws_engine.cpp \
+  schema/framing.cpp "${libs[@]}" -o "$out/ws_fuzzer"
+for target in frame tokens websocket; do
   binary="$out/${target%s}_fuzzer"
+  if [ "$target" = websocket ]; then binary="$out/ws_fuzzer"; fi
   work="$out/corpus-$target"
   mkdir -p "$work"
   cp -n fuzz/corpus/"$target"/* "$work"/ 2>/dev/null || true
