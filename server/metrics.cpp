@@ -64,8 +64,8 @@ class exposition {
 
 }  // namespace
 
-std::string prometheus_text(const std::string& node_id, const node_stats& n,
-                            const gateway_stats& g) {
+std::string prometheus_text(const std::string& node_id, const node_stats& n, const gateway_stats& g,
+                            const gateway_stats& ws) {
   exposition e;
   e.info("parley_node_info", "The node's id.", "node", node_id);
   e.gauge("parley_serving", "1 while the node serves its shards (0: fenced, lease lapsed).",
@@ -110,6 +110,11 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n,
              "counter", {{"backpressure", g.paused_reads}, {"rate", g.throttled_reads}}, "cause");
   e.gauge("parley_inflight_frame_bytes", "Client frame bytes handed to actors, not yet answered.",
           g.inflight_bytes);
+  e.gauge("parley_websocket_sockets", "WebSocket sockets open now.", ws.open);
+  e.counter("parley_websocket_sockets_refused_total",
+            "WebSocket sockets refused because the cap was reached.", ws.refused_full);
+  e.gauge("parley_websocket_inflight_frame_bytes",
+          "WebSocket frame bytes handed to actors, not yet answered.", ws.inflight_bytes);
   return e.text();
 }
 

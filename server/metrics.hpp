@@ -9,8 +9,9 @@
 
 namespace parley::server {
 
-/// The /metrics body for node `node_id`.
+/// The /metrics body for node `node_id`: `gateway` is the client port's, `websocket` the
+/// WebSocket port's (all zero when it serves none).
 std::string prometheus_text(const std::string& node_id, const node_stats& node,
-                            const gateway_stats& gateway);
+                            const gateway_stats& gateway, const gateway_stats& websocket);
 
 }  // namespace parley::server

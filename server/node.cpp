@@ -72,7 +72,7 @@ struct node::impl {
 
   std::string metrics_text() const {
     return prometheus_text(router ? router->self() : "", stats(),
-                           gw ? gw->stats() : gateway_stats{});
+                           gw ? gw->stats() : gateway_stats{}, ws ? ws->stats() : gateway_stats{});
   }
 
   node_stats stats() const {

@@ -292,6 +292,9 @@ BOOST_AUTO_TEST_CASE(a_browser_and_a_tcp_client_chat) {
   BOOST_TEST_REQUIRE(login.ok());
   BOOST_TEST(login.user_id == "alice");
   auto bob = node.login("bob");
+  const auto metrics = node.node().metrics();
+  BOOST_TEST(metrics.find("\nparley_websocket_sockets 1\n") != std::string::npos);
+  BOOST_TEST(metrics.find("\nparley_client_sockets 1\n") != std::string::npos);
 
   auto sent = alice.request([](wire::ClientFrame::Builder f) {
     client::codec::fill_send_to_user(f, "bob", "m1", "hello from a browser", 0, {});
