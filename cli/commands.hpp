@@ -17,6 +17,7 @@ command add_node_drain(CLI::App& node);
 command add_cluster_cert(CLI::App& cluster);
 command add_token_issue(CLI::App& token);
 command add_token_revoke(CLI::App& token);
+command add_token_operator(CLI::App& token);
 command add_chat(CLI::App& app);
 command add_user_sessions(CLI::App& user);
 command add_user_kick(CLI::App& user);

@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
                                 add_node_drain(*node),
                                 add_token_issue(*token),
                                 add_token_revoke(*token),
+                                add_token_operator(*token),
                                 add_user_ban(*user),
                                 add_user_unban(*user),
                                 add_group_create(*group),

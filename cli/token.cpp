@@ -88,6 +88,33 @@ command add_token_issue(CLI::App& token) {
   };
 }
 
+command add_token_operator(CLI::App& token) {
+  auto* cmd = token.add_subcommand(
+      "operator", "Print an operator token for the admin page and API on a node's HTTP port");
+  struct opts {
+    app_target target;
+    std::string ttl = "12h";
+  };
+  auto o = std::make_shared<opts>();
+  cmd->add_option("--ttl", o->ttl, "Validity (15m, 12h, 7d; at most 7d)")->capture_default_str();
+  cmd->add_option("--data-dir", o->target.data_dir, "Node data dir holding the secret")
+      ->capture_default_str();
+  cmd->add_option("--secret-file", o->target.secret_file,
+                  "Token secret (default <data-dir>/secret)");
+  return [o, cmd]() -> int {
+    if (!cmd->parsed()) return -1;
+    const long long ttl = parse_duration_seconds(o->ttl, runtime::max_operator_ttl.count());
+    auto secret = o->target.secret();
+    if (!secret) {
+      std::cerr << "imctl: " << secret.error().message() << "\n";
+      return 1;
+    }
+    runtime::token_authority tokens(*secret);
+    std::cout << tokens.issue_operator(std::chrono::seconds(ttl)) << "\n";
+    return 0;
+  };
+}
+
 command add_token_revoke(CLI::App& token) {
   auto* cmd = token.add_subcommand(
       "revoke", "Stop every token of a user issued until now, and end its sessions");

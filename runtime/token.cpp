@@ -225,6 +225,44 @@ result<token_claims> token_authority::verify(const std::string& token,
   return claims;
 }
 
+std::string token_authority::issue_operator(std::chrono::seconds ttl,
+                                            std::chrono::system_clock::time_point now) const {
+  if (ttl.count() <= 0 || ttl > max_operator_ttl) {
+    throw std::invalid_argument("operator token ttl out of range");
+  }
+  const auto issued_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  const std::string payload =
+      "op1." + std::to_string(issued_us) + "." + std::to_string(unix_seconds(now + ttl));
+  return payload + "." + sign(payload);
+}
+
+error token_authority::verify_operator(const std::string& token,
+                                       std::chrono::system_clock::time_point now) const {
+  constexpr std::string_view prefix = "op1.";
+  if (token.size() > 256) return refused(auth_errc::malformed);
+  if (token.compare(0, prefix.size(), prefix) != 0) return refused(auth_errc::unsupported_version);
+  auto parts = split_tail(std::string_view(token).substr(prefix.size()), 2);
+  if (!parts) return refused(auth_errc::malformed);
+  const auto& f = *parts;
+  const auto issued_us = parse_decimal(f[0]);
+  const auto expires = parse_decimal(f[1]);
+  if (!issued_us || !expires) return refused(auth_errc::malformed);
+  const std::string_view signature = f.back();
+  const std::string expected = sign(token.substr(0, token.size() - signature.size() - 1));
+  if (signature.size() != expected.size() ||
+      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+    return refused(auth_errc::forged);
+  }
+  const std::uint64_t now_s = unix_seconds(now);
+  if (now_s >= *expires) return refused(auth_errc::expired);
+  const auto horizon = static_cast<std::uint64_t>(max_operator_ttl.count()) + max_clock_skew_s;
+  if (*expires - now_s > horizon || *issued_us / 1000000 > now_s + max_clock_skew_s) {
+    return refused(auth_errc::malformed);
+  }
+  return {};
+}
+
 result<std::string> load_secret(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {auth_errc::no_secret, describe_errno(path, errno)};

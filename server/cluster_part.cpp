@@ -14,6 +14,7 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <set>
@@ -285,7 +286,33 @@ void cluster_part::stop_mover() {
   if (mover_.joinable()) mover_.join();
 }
 
+error cluster_part::request_drain(const std::string& node) {
+  const auto members = member_ids();
+  if (std::find(members.begin(), members.end(), node) == members.end()) {
+    return {cluster_errc::bad_config, "no member " + node};
+  }
+  runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
+  if (auto err = etcd.put(runtime::cluster_layout(opts_.prefix).drain(node), "1")) {
+    return err.context("cannot write the drain request");
+  }
+  log::info("drain_requested", {{"node", node}});
+  return {};
+}
+
+std::vector<std::string> cluster_part::member_ids() const {
+  std::vector<std::string> ids;
+  if (!member_) return ids;
+  for (auto& [id, info] : member_->nodes()) ids.push_back(id);
+  return ids;
+}
+
 void cluster_part::leave() {
+  if (member_ && drained_.load()) {
+    runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
+    if (auto err = etcd.erase(runtime::cluster_layout(opts_.prefix).drain(opts_.self))) {
+      log::warn("drain_request_left", {{"detail", err.describe()}});
+    }
+  }
   if (member_) member_->stop();
 }
 

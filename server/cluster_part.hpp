@@ -84,8 +84,15 @@ class cluster_part {
   /// served here again. One migration at a time.
   error migrate_shard(std::uint32_t shard, const std::string& target);
 
+  /// Asks node `node` (a member) to drain: its shards move to the others, then it stops (the
+  /// admin page's drain; `imctl node drain` writes the same request).
+  error request_drain(const std::string& node);
+  /// The members registered now.
+  std::vector<std::string> member_ids() const;
+
   void stop_mover();
-  /// Graceful leave: revokes the lease.
+  /// Graceful leave: revokes the lease; a drained node also withdraws its drain request (so
+  /// that it may serve again when restarted).
   void leave();
   /// Stops the gate, the membership, the cluster port and the gate directory.
   void close();

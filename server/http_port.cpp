@@ -163,6 +163,22 @@ result<std::unique_ptr<http_port>> http_port::start(const http_port_options& o, 
     res.status = ok ? 200 : 503;
     res.set_content(ok ? "ready\n" : "not serving\n", "text/plain");
   });
+  if (h.admin) {
+    auto serve = [admin = h.admin](const httplib::Request& req, httplib::Response& res) {
+      api_request call;
+      call.method = req.method;
+      call.path = req.path.substr(std::string_view("/admin/api").size());
+      for (const auto& [k, v] : req.params) call.params.emplace(k, v);
+      call.authorization = req.get_header_value("Authorization");
+      call.peer = req.remote_addr + ":" + std::to_string(req.remote_port);
+      const auto answer = admin(call);
+      res.status = answer.status;
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(answer.body, "application/json");
+    };
+    s.Get(R"(/admin/api/.*)", serve);
+    s.Post(R"(/admin/api/.*)", serve);
+  }
   if (!pages.empty()) {
     s.Get("/config.json", [config = h.web_config](const httplib::Request&, httplib::Response& res) {
       res.set_content(config ? config() : "{}", "application/json");

@@ -5,6 +5,7 @@
 // (web/app: a chat client and an admin page) from memory: the files under the web root are
 // read once at start (at most 256 files, 16 MiB), so a request never touches the disk and no
 // path outside that set can be asked for; /config.json tells the pages the WebSocket port.
+// /admin/api/* goes to the admin API (server/admin.hpp), behind an operator token.
 //
 // cpp-httplib on threads of its own: a listener and a pool of two workers. The handlers only
 // call the functions they are given (thread-safe, answering from counters), so nothing here
@@ -18,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,10 +27,24 @@ namespace parley::server {
 
 class http_port {
  public:
+  /// A call of the admin API (server/admin.hpp), as the port hands it over.
+  struct api_request {
+    std::string method;  ///< "GET" or "POST"
+    std::string path;    ///< after /admin/api, e.g. "/status"
+    std::map<std::string, std::string> params;
+    std::string authorization;  ///< the Authorization header
+    std::string peer;           ///< "ip:port", for the logs
+  };
+  struct api_answer {
+    int status = 200;
+    std::string body;  ///< JSON
+  };
+
   struct handlers {
-    std::function<std::string()> metrics;     ///< The /metrics body.
-    std::function<bool()> ready;              ///< Whether /readyz says 200.
-    std::function<std::string()> web_config;  ///< The /config.json body for the pages.
+    std::function<std::string()> metrics;                 ///< The /metrics body.
+    std::function<bool()> ready;                          ///< Whether /readyz says 200.
+    std::function<std::string()> web_config;              ///< The /config.json body for the pages.
+    std::function<api_answer(const api_request&)> admin;  ///< /admin/api/*; unset: none.
   };
 
   /// Binds and starts serving. Fails with node.cannot_listen.

@@ -3,6 +3,7 @@
 
 #include "parley/runtime/cluster_errc.hpp"
 
+#include "admin.hpp"
 #include "app_port.hpp"
 #include "http_port.hpp"
 #include "metrics.hpp"
@@ -271,6 +272,9 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     server::http_port::handlers h;
     h.metrics = [raw] { return raw->metrics_text(); };
     h.ready = [raw] { return raw->stats().serving; };
+    h.admin = [raw](const http_port::api_request& req) {
+      return admin::handle({raw->svc, [raw] { return raw->view(); }, raw->cluster.get()}, req);
+    };
     h.web_config = [raw] {
       return "{\"wsPort\": " + std::to_string(raw->ws ? raw->ws->port() : 0) + "}";
     };

@@ -140,6 +140,27 @@ BOOST_AUTO_TEST_CASE(a_fresh_token_verifies) {
   BOOST_TEST(v.value().user == "alice.b");
 }
 
+BOOST_AUTO_TEST_CASE(operator_tokens_and_user_tokens_do_not_stand_in_for_each_other) {
+  token_authority auth(std::string(32, 'k'));
+  token_authority other(std::string(32, 'x'));
+  const auto now = system_clock::now();
+  auto code = [](const error& e) { return static_cast<auth_errc>(e.code()); };
+  const auto op = auth.issue_operator(hours(1), now);
+  BOOST_TEST(auth.verify_operator(op, now).ok());
+  BOOST_TEST((code(auth.verify_operator(auth.issue("alice", hours(1), now), now)) ==
+              auth_errc::unsupported_version));
+  BOOST_TEST((auth.verify(op, now).error().code() ==
+              static_cast<std::uint8_t>(auth_errc::unsupported_version)));
+  BOOST_TEST(
+      (code(auth.verify_operator(other.issue_operator(hours(1), now), now)) == auth_errc::forged));
+  BOOST_TEST((code(auth.verify_operator(op, now + hours(2))) == auth_errc::expired));
+  auto tampered = op;
+  tampered.replace(4, 1, tampered[4] == '1' ? "2" : "1");  // the issue time
+  BOOST_TEST((code(auth.verify_operator(tampered, now)) == auth_errc::forged));
+  BOOST_TEST((code(auth.verify_operator("op1.x.y", now)) == auth_errc::malformed));
+  BOOST_CHECK_THROW(auth.issue_operator(max_operator_ttl + seconds(1)), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(forged_expired_and_malformed_tokens_are_refused) {
   token_authority auth(std::string(32, 'k'));
   token_authority other(std::string(32, 'x'));

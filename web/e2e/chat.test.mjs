@@ -2,60 +2,36 @@
 // this test starts with imctl on free loopback ports and a temporary data dir. Two users chat
 // directly and in a group, see typing and read receipts, and one of them comes back after
 // being away (a reload, then a new tab) and catches up, scrolling back through history.
-// PARLEY_IMCTL names the imctl binary; PARLEY_CHROMIUM the browser (default /usr/bin/chromium);
-// PARLEY_SCREENSHOTS, if set, a directory to save screenshots of the pages in.
+// Environment: see support.mjs (PARLEY_IMCTL, PARLEY_CHROMIUM, PARLEY_SCREENSHOTS).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { chromium } from "playwright-core";
+import { browserPath, screenshots, startNode, userToken } from "./support.mjs";
 
-const imctl = process.env.PARLEY_IMCTL ?? "";
-const browserPath = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
-const screenshots = process.env.PARLEY_SCREENSHOTS ?? "";
 let node;
 let dataDir = "";
 let base = "";
 let browser;
 
 before(async () => {
-  assert.ok(imctl, "set PARLEY_IMCTL to the imctl binary");
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-e2e-"));
-  node = spawn(
-    imctl,
-    ["cluster", "start", "--data-dir", dataDir, "--port", "0", "--app-port", "0",
-     "--http-port", "0", "--ws-port", "0"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  base = await new Promise((resolve, reject) => {
-    let printed = "";
-    const look = (chunk) => {
-      printed += chunk.toString();
-      const web = /web chat on (http:\/\/127\.0\.0\.1:\d+)\//.exec(printed);
-      if (web && /WebSocket clients on/.test(printed)) resolve(web[1]);
-    };
-    node.stdout.on("data", look);
-    node.stderr.on("data", look);
-    node.once("exit", (code) => reject(new Error(`the node exited (${code}): ${printed}`)));
-  });
+  node = await startNode(["cluster", "start", "--data-dir", dataDir]);
+  base = node.base;
   browser = await chromium.launch({ executablePath: browserPath, headless: true });
 });
 
 after(async () => {
   await browser?.close();
-  if (node) {
-    const exited = new Promise((resolve) => node.once("exit", resolve));
-    node.kill("SIGTERM");
-    await exited;
-  }
+  await node?.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 function token(user) {
-  return execFileSync(imctl, ["token", "issue", user, "--data-dir", dataDir]).toString().trim();
+  return userToken(["--data-dir", dataDir], user);
 }
 
 /** A browser user logged in to the chat, in a context of its own (own localStorage). */

@@ -18,6 +18,13 @@
 // or was issued with a clock far in the future); an issue time more than the allowed clock skew
 // ahead is refused too. Numbers are parsed strictly: decimal digits, no sign, no leading zero,
 // at most 16 digits, so no overflow is possible.
+//
+// Operator tokens open the HTTP port's admin API (the admin page) to an operator:
+//
+//   op1.<issued unix µs>.<expires unix s>.<hex HMAC-SHA256 of the rest>
+//
+// signed with the same secret but under their own prefix, so a user token never passes as an
+// operator token nor the reverse; they live at most max_operator_ttl.
 
 #include "parley/schema/error.hpp"
 
@@ -43,6 +50,9 @@ const error_category& category_of(auth_errc);
 /// The longest validity a token may have: 400 days (a year plus slack for an app's renewal).
 constexpr std::chrono::seconds max_token_ttl{400LL * 24 * 3600};
 
+/// The longest validity an operator token may have: 7 days.
+constexpr std::chrono::seconds max_operator_ttl{7 * 24 * 3600};
+
 /// What a valid token says.
 struct token_claims {
   std::string user;                          ///< The user it authenticates.
@@ -65,6 +75,15 @@ class token_authority {
   std::string issue(const std::string& user, std::chrono::seconds ttl,
                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
                     std::optional<std::uint16_t> device_type = std::nullopt) const;
+
+  /// An operator token valid for `ttl` (0 < ttl <= max_operator_ttl; std::invalid_argument
+  /// otherwise).
+  std::string issue_operator(std::chrono::seconds ttl, std::chrono::system_clock::time_point now =
+                                                           std::chrono::system_clock::now()) const;
+
+  /// Checks an operator token; an auth error says why it is refused.
+  error verify_operator(const std::string& token, std::chrono::system_clock::time_point now =
+                                                      std::chrono::system_clock::now()) const;
 
   /// Whether `candidate` is this authority's secret (constant time: the app port
   /// authenticates app servers with it).
