@@ -1,5 +1,7 @@
 #include "parley/runtime/group_committer.hpp"
 
+#include <chrono>
+
 namespace parley::runtime {
 
 group_committer::group_committer(store::store& db, committer_options opts)
@@ -32,7 +34,13 @@ void group_committer::write_now(store::write_batch batch, const callback& done) 
     // Counted before the write so that stop() (which sets stopping_ under mu_) waits for it.
     ++writers_;
   }
+  const auto started = std::chrono::steady_clock::now();
   const error st = db_.write(batch, store::durability::buffered);
+  write_us_.observe(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - started)
+                                     .count()));
+  group_batches_.observe(1);
   {
     std::lock_guard<std::mutex> guard(mu_);
     stats_.groups += 1;
@@ -83,7 +91,13 @@ void group_committer::run() {
       ops += p.batch.size();
       merged.append(std::move(p.batch));
     }
+    const auto started = std::chrono::steady_clock::now();
     const error st = db_.write(merged, opts_.durability);
+    write_us_.observe(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count()));
+    group_batches_.observe(group.size());
     {
       std::lock_guard<std::mutex> guard(mu_);
       stats_.groups += 1;

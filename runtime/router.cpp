@@ -150,6 +150,22 @@ std::vector<std::string> router::active_ids(const std::string& prefix, const std
   return ids;
 }
 
+std::array<std::size_t, 4> router::active_by_kind() const {
+  std::array<std::size_t, 4> n{};
+  for (auto& sp : slots_) {
+    std::lock_guard<std::mutex> guard(sp->mu);
+    for (const auto& entry : sp->actors) {
+      const std::string& id = entry.first;
+      const std::size_t kind = id.rfind("user/", 0) == 0    ? 0
+                               : id.rfind("group/", 0) == 0 ? 1
+                               : id.rfind("conv/", 0) == 0  ? 2
+                                                            : 3;
+      ++n[kind];
+    }
+  }
+  return n;
+}
+
 std::size_t router::active_count() const {
   std::size_t n = 0;
   for (auto& sp : slots_) {

@@ -40,6 +40,18 @@ class exposition {
     out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
          << name << "{" << label << "=\"" << escaped(value) << "\"} 1\n";
   }
+  /// A histogram; `scale` divides the bounds and the sum (1e6: µs observed, seconds shown).
+  template <class Snapshot>
+  void histogram(const char* name, const char* help, const Snapshot& s, double scale) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
+    for (std::size_t i = 0; i < s.bounds.size(); ++i) {
+      out_ << name << "_bucket{le=\"" << static_cast<double>(s.bounds[i]) / scale << "\"} "
+           << s.cumulative[i] << "\n";
+    }
+    out_ << name << "_bucket{le=\"+Inf\"} " << s.cumulative.back() << "\n"
+         << name << "_sum " << static_cast<double>(s.sum) / scale << "\n"
+         << name << "_count " << s.cumulative.back() << "\n";
+  }
   std::string text() const { return out_.str(); }
 
  private:
@@ -65,7 +77,7 @@ class exposition {
 }  // namespace
 
 std::string prometheus_text(const std::string& node_id, const node_stats& n, const gateway_stats& g,
-                            const gateway_stats& ws) {
+                            const gateway_stats& ws, const detail_figures& d) {
   exposition e;
   e.info("parley_node_info", "The node's id.", "node", node_id);
   e.gauge("parley_serving", "1 while the node serves its shards (0: fenced, lease lapsed).",
@@ -110,6 +122,32 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n, con
              "counter", {{"backpressure", g.paused_reads}, {"rate", g.throttled_reads}}, "cause");
   e.gauge("parley_inflight_frame_bytes", "Client frame bytes handed to actors, not yet answered.",
           g.inflight_bytes);
+  e.histogram("parley_send_ack_seconds",
+              "From a connection handling a send to its ack (the durable append included).",
+              d.send_ack, 1e6);
+  e.histogram("parley_commit_write_seconds",
+              "One group commit's RocksDB write, its fsync included when durable.", d.commit_write,
+              1e6);
+  e.histogram("parley_commit_group_batches", "Write batches merged into one group commit.",
+              d.group_batches, 1);
+  e.labelled("parley_active_actors_by_kind", "Virtual actors active now, by kind.", "gauge",
+             {{"user", d.active_by_kind[0]},
+              {"group", d.active_by_kind[1]},
+              {"conversation", d.active_by_kind[2]},
+              {"presence", d.active_by_kind[3]}},
+             "kind");
+  e.gauge("parley_rocksdb_memtable_bytes", "Bytes in RocksDB's memtables, all shards.",
+          d.engine.memtable_bytes);
+  e.gauge("parley_rocksdb_pending_compaction_bytes",
+          "Bytes RocksDB estimates compaction must still rewrite, all shards.",
+          d.engine.pending_compaction_bytes);
+  e.gauge("parley_rocksdb_running_compactions", "Compactions running now.",
+          d.engine.running_compactions);
+  e.gauge("parley_rocksdb_writes_stopped", "1 while RocksDB stops writes (a stall).",
+          d.engine.writes_stopped ? 1 : 0);
+  e.gauge("parley_rocksdb_delayed_write_rate_bytes",
+          "The write rate RocksDB slows writers to while it delays them (0: not delayed).",
+          d.engine.delayed_write_rate);
   e.gauge("parley_websocket_sockets", "WebSocket sockets open now.", ws.open);
   e.counter("parley_websocket_sockets_refused_total",
             "WebSocket sockets refused because the cap was reached.", ws.refused_full);

@@ -72,8 +72,17 @@ struct node::impl {
   }
 
   std::string metrics_text() const {
+    detail_figures d;
+    d.send_ack = counters.send_ack_us.read();
+    if (committer) {
+      d.commit_write = committer->write_latency();
+      d.group_batches = committer->group_sizes();
+    }
+    if (db) d.engine = db->figures();
+    if (router) d.active_by_kind = router->active_by_kind();
     return prometheus_text(router ? router->self() : "", stats(),
-                           gw ? gw->stats() : gateway_stats{}, ws ? ws->stats() : gateway_stats{});
+                           gw ? gw->stats() : gateway_stats{}, ws ? ws->stats() : gateway_stats{},
+                           d);
   }
 
   node_stats stats() const {

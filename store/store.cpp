@@ -614,6 +614,26 @@ error store::clear_shard(std::uint32_t shard) {
   return {};
 }
 
+store::engine_figures store::figures() const {
+  engine_figures f;
+  auto& db = *impl_->db;
+  auto sum = [&](const std::string& name) {
+    std::uint64_t v = 0;
+    return db.GetAggregatedIntProperty(name, &v) ? v : 0;
+  };
+  f.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  f.pending_compaction_bytes = sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  std::uint64_t v = 0;
+  if (db.GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &v)) {
+    f.running_compactions = v;
+  }
+  if (db.GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v)) f.writes_stopped = v != 0;
+  if (db.GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &v)) {
+    f.delayed_write_rate = v;
+  }
+  return f;
+}
+
 std::uint64_t store::count_keys(std::uint32_t shard) const {
   auto* cf = impl_->cf(shard);
   if (!cf) return 0;

@@ -78,7 +78,8 @@ void connection::request(const entity_handle<Interface>& entity, OnOk on_ok, OnE
 // -- requests -------------------------------------------------------------------------------------
 
 void connection::on_frame(const schema::frame_words& words) {
-  request_ref id{0, static_cast<std::uint32_t>(words.size() * sizeof(std::uint64_t))};
+  request_ref id{0, static_cast<std::uint32_t>(words.size() * sizeof(std::uint64_t)),
+                 std::chrono::steady_clock::now()};
   try {
     auto reader = schema::read_frame(words, svc_.options.frames.reader_options());
     auto frame = reader.getRoot<wire_frame>();
@@ -254,7 +255,13 @@ void connection::forward_send(request_ref id, const entity_handle<conversation_l
                               send_request r) {
   request(
       entity,
-      [this, id](send_ack& ack) { reply(id, [&](wire::Result::Builder r) { fill_sent(r, ack); }); },
+      [this, id](send_ack& ack) {
+        reply(id, [&](wire::Result::Builder r) { fill_sent(r, ack); });
+        svc_.counters->send_ack_us.observe(
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::steady_clock::now() - id.received)
+                                           .count()));
+      },
       error_replier(id), send_atom::value, std::move(r));
 }
 

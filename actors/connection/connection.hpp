@@ -22,6 +22,7 @@
 #include <caf/actor_addr.hpp>
 #include <caf/detail/type_traits.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -35,6 +36,7 @@ class connection_hub;
 struct request_ref {
   std::uint64_t id = 0;
   std::uint32_t bytes = 0;
+  std::chrono::steady_clock::time_point received{};  ///< When the connection took the frame.
 };
 
 /// A continuation that runs only while connection `id` is open in `hub`. Its call operator has

@@ -994,6 +994,20 @@ BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
   BOOST_TEST(sample["parley_logins_refused_total{reason=\"banned\"}"] == "0");
   BOOST_TEST(sample["parley_shard_moves_total"] == "0");
   BOOST_TEST(metrics->body.find("# TYPE parley_logins_total counter\n") != std::string::npos);
+  // Distributions: two sends acked, each durable after one or more group commits (each of at
+  // least one batch: the +Inf bucket holds them all, the first bound none below one batch).
+  BOOST_TEST(sample["parley_send_ack_seconds_count"] == "2");
+  BOOST_TEST(sample["parley_send_ack_seconds_bucket{le=\"+Inf\"}"] == "2");
+  BOOST_TEST(metrics->body.find("# TYPE parley_send_ack_seconds histogram\n") != std::string::npos);
+  BOOST_TEST(sample["parley_commit_write_seconds_count"] ==
+             sample["parley_commit_group_batches_count"]);
+  BOOST_TEST(std::stoull(sample["parley_commit_group_batches_count"]) >= 2u);
+  // alice and bob, their one conversation, and nothing else of those kinds.
+  BOOST_TEST(sample["parley_active_actors_by_kind{kind=\"user\"}"] == "2");
+  BOOST_TEST(sample["parley_active_actors_by_kind{kind=\"conversation\"}"] == "1");
+  BOOST_TEST(sample["parley_active_actors_by_kind{kind=\"group\"}"] == "0");
+  BOOST_TEST(sample["parley_rocksdb_writes_stopped"] == "0");
+  BOOST_TEST(std::stoull(sample["parley_rocksdb_memtable_bytes"]) > 0u);
 
   auto health = http.Get("/healthz");
   BOOST_TEST_REQUIRE(static_cast<bool>(health));

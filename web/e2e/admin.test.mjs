@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { chromium } from "playwright-core";
 import {
   browserPath,
+  patientContext,
   freePort,
   operatorToken,
   screenshots,
@@ -73,7 +74,7 @@ async function owners(page) {
 }
 
 test("the admin page shows members and owners, inspects an actor, and drains a node", async () => {
-  const page = await (await browser.newContext()).newPage();
+  const page = await (await patientContext(browser)).newPage();
   page.on("dialog", (d) => void d.accept());
   await page.goto(`${nodes[0].base}/admin.html`);
 

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { chromium } from "playwright-core";
-import { browserPath, screenshots, startNode, userToken } from "./support.mjs";
+import { browserPath, patientContext, screenshots, startNode, userToken } from "./support.mjs";
 
 let node;
 let dataDir = "";
@@ -36,7 +36,7 @@ function token(user) {
 
 /** A browser user logged in to the chat, in a context of its own (own localStorage). */
 async function user(name) {
-  const context = await browser.newContext();
+  const context = await patientContext(browser);
   const page = await context.newPage();
   await page.goto(`${base}/`);
   await page.fill("#token", token(name));
@@ -119,7 +119,7 @@ test("two browser users chat, one comes back and catches up", async () => {
 });
 
 test("a bad token is refused with the server's code", async () => {
-  const context = await browser.newContext();
+  const context = await patientContext(browser);
   const page = await context.newPage();
   await page.goto(`${base}/`);
   await page.fill("#token", "v2.forged");

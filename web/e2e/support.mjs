@@ -8,6 +8,9 @@ import * as net from "node:net";
 export const imctl = process.env.PARLEY_IMCTL ?? "";
 export const browserPath = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
 export const screenshots = process.env.PARLEY_SCREENSHOTS ?? "";
+/** How long a page may take to show what a test waits for: generous, for a loaded CI machine
+ * (two cores, the suite running two tests at a time beside the browser). */
+export const patienceMs = 60_000;
 
 /** A child process whose output is kept, and which resolves once `pattern` has been printed. */
 export function start(command, args, pattern) {
@@ -69,4 +72,11 @@ export function operatorToken(secretFile) {
   return execFileSync(imctl, ["token", "operator", "--secret-file", secretFile])
     .toString()
     .trim();
+}
+
+/** A browser context whose pages wait up to patienceMs for what a test expects. */
+export async function patientContext(browser) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(patienceMs);
+  return context;
 }

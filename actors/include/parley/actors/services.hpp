@@ -2,6 +2,7 @@
 // What entity actors and connection hubs need from their node: storage, routing, commit, tokens and
 // options. The node owns every member and outlives all actors; actors keep a plain pointer.
 
+#include "parley/runtime/metric_histogram.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/schema/framing.hpp"
 
@@ -146,6 +147,8 @@ struct node_counters {
   std::atomic<std::uint64_t> logins{0};            ///< Successful logins since start.
   std::atomic<std::uint64_t> bad_frames{0};        ///< Frames answered with an error.
   std::array<std::atomic<std::uint64_t>, login_refusal_kinds> logins_refused{};  ///< By reason.
+  /// From a connection handling a send to its ack (the durable append included), in µs.
+  runtime::latency_histogram send_ack_us;
 };
 
 /// The node's services as seen by actors. All pointers are non-null and outlive the actors.

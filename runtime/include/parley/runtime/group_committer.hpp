@@ -20,6 +20,7 @@
 // unsynced) and must not block (send a message to the actor, nothing more). Lifetime: owned by the
 // node; stop() drains the queue and joins the thread.
 
+#include "parley/runtime/metric_histogram.hpp"
 #include "parley/store/store.hpp"
 
 #include <atomic>
@@ -67,6 +68,10 @@ class group_committer {
   void stop();
 
   committer_stats stats() const;
+  /// How long each write of a group took (RocksDB write and, when synced, its fsync), in µs.
+  latency_histogram::snapshot write_latency() const { return write_us_.read(); }
+  /// Batches per group commit.
+  count_histogram::snapshot group_sizes() const { return group_batches_.read(); }
 
  private:
   struct pending {
@@ -75,6 +80,8 @@ class group_committer {
   };
 
   void run();
+  latency_histogram write_us_;
+  count_histogram group_batches_;
   /// Buffered durability: writes `batch` on the calling thread.
   void write_now(store::write_batch batch, const callback& done);
 

@@ -33,6 +33,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -125,6 +126,10 @@ class router {
 
   /// Number of live activations on this node.
   std::size_t active_count() const;
+
+  /// Live activations by kind of entity: user, group, conversation, presence (a scan of every
+  /// activation: for scrapes, not for hot paths).
+  std::array<std::size_t, 4> active_by_kind() const;
 
   /// Ids of live activations on this node that start with `prefix`, sorted, at most `limit`
   /// (the smallest), with `after` excluded and everything up to it.

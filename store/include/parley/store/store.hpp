@@ -198,6 +198,16 @@ class store {
   /// Whether writes are refused after a storage error (and why), for stats and logs.
   std::optional<std::string> write_error() const;
 
+  /// RocksDB's own figures, summed over the shards (for /metrics).
+  struct engine_figures {
+    std::uint64_t memtable_bytes = 0;            ///< rocksdb.cur-size-all-mem-tables
+    std::uint64_t pending_compaction_bytes = 0;  ///< rocksdb.estimate-pending-compaction-bytes
+    std::uint64_t running_compactions = 0;       ///< rocksdb.num-running-compactions
+    std::uint64_t delayed_write_rate = 0;        ///< bytes/s while writes are slowed; else 0
+    bool writes_stopped = false;                 ///< rocksdb.is-write-stopped
+  };
+  engine_figures figures() const;
+
   // -- migration (the caller guarantees nobody reads or writes the shard meanwhile) --
 
   /// Flushes the shard and exports its column family (Checkpoint::ExportColumnFamily).
