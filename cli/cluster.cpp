@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "parley/schema/log.hpp"
+#include "scrape.hpp"
 
 #include "app_rpc.hpp"
 
@@ -608,8 +609,8 @@ struct node_row {
   std::string node;
   std::string clients;  ///< "host:port", "" for an owner that is not registered (down)
   long shards = 0;
-  std::optional<runtime::node_figures> figures;  ///< as last published
-  std::optional<long> rate;                      ///< messages per second over the sample
+  std::optional<node_metrics> figures;  ///< from its /metrics, if it answered
+  std::optional<long> rate;             ///< messages per second over the sample
 };
 
 void print_rows(const runtime::stored_shard_map& map, const std::string& coordinator,
@@ -621,8 +622,8 @@ void print_rows(const runtime::stored_shard_map& map, const std::string& coordin
       if (!r.clients.empty()) n["clients"] = r.clients;
       if (r.figures) {
         n["connections"] = r.figures->connections;
-        n["messages"] = r.figures->messages_sent;
-        n["activeActors"] = r.figures->active_entities;
+        n["messages"] = r.figures->messages;
+        n["activeActors"] = r.figures->actors;
       }
       if (r.rate) n["messagesPerSecond"] = *r.rate;
       nodes.push_back(std::move(n));
@@ -645,14 +646,13 @@ void print_rows(const runtime::stored_shard_map& map, const std::string& coordin
                   r.node.c_str(), "-", r.shards);
       continue;
     }
-    auto figure = [&](std::uint64_t runtime::node_figures::*field) {
+    auto figure = [&](std::uint64_t node_metrics::*field) {
       return r.figures ? std::to_string((*r.figures).*field) : std::string("-");
     };
-    std::printf("%-10s %-22s %7ld %12s %12s %10s %10s\n", r.node.c_str(), r.clients.c_str(),
-                r.shards, figure(&runtime::node_figures::connections).c_str(),
-                figure(&runtime::node_figures::messages_sent).c_str(),
-                r.rate ? std::to_string(*r.rate).c_str() : "-",
-                figure(&runtime::node_figures::active_entities).c_str());
+    std::printf(
+        "%-10s %-22s %7ld %12s %12s %10s %10s\n", r.node.c_str(), r.clients.c_str(), r.shards,
+        figure(&node_metrics::connections).c_str(), figure(&node_metrics::messages).c_str(),
+        r.rate ? std::to_string(*r.rate).c_str() : "-", figure(&node_metrics::actors).c_str());
   }
 }
 
@@ -685,20 +685,25 @@ command add_cluster_status(CLI::App& cluster) {
       std::cerr << "imctl: cannot read etcd at " << o->etcd << "\n";
       return 1;
     }
-    // Figures are published once a second; two samples a second apart give the rates.
+    // Each node's figures from its /metrics (the HTTP port it registered); two scrapes a
+    // second apart give the rates.
+    std::map<std::string, std::string> http_of;
+    for (auto& kv : *nodes) {
+      if (auto n = runtime::decode_node_info(kv.value); n && !n->http.empty()) {
+        http_of[n->id] = n->http;
+      }
+    }
     auto read_figures = [&] {
-      std::map<std::string, runtime::node_figures> figures;
-      if (auto stats = etcd.get_prefix(keys.stats())) {
-        for (auto& kv : *stats) {
-          auto f = runtime::decode_node_figures(kv.value);
-          if (f) figures[runtime::cluster_layout::id_in(kv.key)] = *f;
-        }
+      std::map<std::string, node_metrics> figures;
+      for (auto& [id, http] : http_of) {
+        std::string why;
+        if (auto m = scrape(http, why)) figures[id] = *m;
       }
       return figures;
     };
     auto before = read_figures();
     const auto t0 = std::chrono::steady_clock::now();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // one publication period
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the span the rates are taken over
     auto figures = read_figures();
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -720,7 +725,7 @@ command add_cluster_status(CLI::App& cluster) {
       if (auto f = figures.find(n->id); f != figures.end()) {
         r.figures = f->second;
         if (auto b = before.find(n->id); b != before.end()) {
-          const double d = static_cast<double>(f->second.messages_sent - b->second.messages_sent);
+          const double d = static_cast<double>(f->second.messages - b->second.messages);
           r.rate = static_cast<long>(d / elapsed);
         }
       }

@@ -51,13 +51,12 @@ std::vector<node_id> etcd_shard_map::owners() const {
 }
 
 cluster_member::cluster_member(cluster_options opts, node_info self, etcd_shard_map& map,
-                               nodes_changed on_nodes, stats_source stats)
+                               nodes_changed on_nodes)
     : opts_(std::move(opts)),
       self_(std::move(self)),
       keys_(opts_.prefix),
       map_(map),
       on_nodes_(std::move(on_nodes)),
-      stats_(std::move(stats)),
       etcd_(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls) {}
 
 cluster_member::~cluster_member() {
@@ -165,11 +164,6 @@ void cluster_member::tick() {
                 {{"node", self_.id}, {"reason", "etcd unreachable for a lease ttl"}});
     }
     serving_ = false;
-  }
-  if (stats_ && now - last_stats_ >= std::chrono::seconds(1)) {
-    last_stats_ = now;
-    ignore(etcd_.put(keys_.stats_of(self_.id), encode_node_figures(stats_()), lease_),
-           "figures for imctl only; the next second writes them again");
   }
 
   {

@@ -34,7 +34,8 @@ std::string encode_node_info(const node_info& n) {
               {"host", n.host},
               {"cluster_port", n.cluster_port},
               {"client_port", n.client_port},
-              {"incarnation", n.incarnation}}
+              {"incarnation", n.incarnation},
+              {"http", n.http}}
       .dump();
 }
 
@@ -46,6 +47,7 @@ std::optional<node_info> decode_node_info(const std::string& text) {
   read(j, "cluster_port", n.cluster_port);
   read(j, "client_port", n.client_port);
   read(j, "incarnation", n.incarnation);
+  read(j, "http", n.http);
   return n;
 }
 
@@ -60,26 +62,6 @@ std::optional<stored_shard_map> decode_shard_map(const std::string& text) {
     return std::nullopt;
   }
   return m;
-}
-
-std::string encode_node_figures(const node_figures& f) {
-  return json{{"connections", f.connections},         {"logins", f.logins},
-              {"messages_sent", f.messages_sent},     {"pushes", f.pushes},
-              {"active_entities", f.active_entities}, {"client_port", f.client_port}}
-      .dump();
-}
-
-std::optional<node_figures> decode_node_figures(const std::string& text) {
-  const auto j = object_in(text);
-  if (j.is_discarded()) return std::nullopt;
-  node_figures f;
-  read(j, "connections", f.connections);
-  read(j, "logins", f.logins);
-  read(j, "messages_sent", f.messages_sent);
-  read(j, "pushes", f.pushes);
-  read(j, "active_entities", f.active_entities);
-  read(j, "client_port", f.client_port);
-  return f;
 }
 
 }  // namespace parley::runtime

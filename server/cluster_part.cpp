@@ -143,16 +143,13 @@ void cluster_part::log_refusal(const std::string& peer, const std::string& why) 
   log::write_limited(log::level::warn, "cluster_peer_refused", {{"peer", peer}, {"reason", why}});
 }
 
-error cluster_part::join(std::uint16_t client_port, runtime::cluster_member::stats_source stats) {
-  runtime::node_info self{opts_.self, opts_.host, port_, client_port, 0};
-  member_ = std::make_unique<runtime::cluster_member>(
-      opts_, self, map_,
-      [this](const auto& nodes) {
-        std::map<runtime::node_id, runtime::gate_address> where;
-        for (auto& [id, n] : nodes) where[id] = {n.host, n.cluster_port, n.incarnation};
-        gates_->update(where, opts_.self);
-      },
-      std::move(stats));
+error cluster_part::join(std::uint16_t client_port, const std::string& http) {
+  runtime::node_info self{opts_.self, opts_.host, port_, client_port, 0, http};
+  member_ = std::make_unique<runtime::cluster_member>(opts_, self, map_, [this](const auto& nodes) {
+    std::map<runtime::node_id, runtime::gate_address> where;
+    for (auto& [id, n] : nodes) where[id] = {n.host, n.cluster_port, n.incarnation};
+    gates_->update(where, opts_.self);
+  });
   if (auto err = member_->start()) return err.context("cannot join the cluster");
   mover_ = std::thread([this] {
     runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);

@@ -76,9 +76,9 @@ class cluster_part {
     return gates_ ? gates_->connected() : std::vector<caf::actor>{};
   }
 
-  /// The client port is known: registers, follows the cluster and starts the mover. `stats`
-  /// gives the figures published for `imctl cluster status`.
-  error join(std::uint16_t client_port, runtime::cluster_member::stats_source stats);
+  /// The client port is known: registers (with `http`, "host:port" of the HTTP port or ""),
+  /// follows the cluster and starts the mover.
+  error join(std::uint16_t client_port, const std::string& http);
 
   /// Moves `shard` (owned here) to node `target`. On failure (a cluster error) the shard is
   /// served here again. One migration at a time.

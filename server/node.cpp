@@ -59,18 +59,6 @@ struct node::impl {
 
   runtime::shard_map& map() const { return cluster ? cluster->map() : *local_map; }
 
-  /// What a node publishes about itself in a cluster.
-  runtime::node_figures figures() const {
-    runtime::node_figures f;
-    f.connections = counters.connections.load();
-    f.logins = counters.logins.load();
-    f.messages_sent = counters.messages_sent.load();
-    f.pushes = counters.pushes.load();
-    f.active_entities = router->active_count();
-    f.client_port = port;
-    return f;
-  }
-
   std::string metrics_text() const {
     detail_figures d;
     d.send_ack = counters.send_ack_us.read();
@@ -315,8 +303,9 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     }
   }
   if (p->cluster) {
-    auto* raw = p.get();
-    if (auto err = p->cluster->join(p->port, [raw] { return raw->figures(); })) {
+    const std::string http =
+        p->http ? o.http.host + ":" + std::to_string(p->http->port()) : std::string();
+    if (auto err = p->cluster->join(p->port, http)) {
       p->stop();
       return err;
     }

@@ -1274,6 +1274,7 @@ bool has(const std::string& out, const std::string& part) {
 BOOST_AUTO_TEST_CASE(every_imctl_command_works_through_one_node_of_a_three_node_cluster) {
   auto base = testing::embedded_cluster::test_defaults();
   base.app_enabled = true;
+  base.http_enabled = true;  // status and top read each node's /metrics
   testing::embedded_cluster cluster(3, base);
   const std::string secret = " --secret-file " + cluster.secret_file();
   auto app_of = [&](std::size_t i) {
@@ -1347,9 +1348,11 @@ BOOST_AUTO_TEST_CASE(every_imctl_command_works_through_one_node_of_a_three_node_
     BOOST_TEST(has(out, std::string("\"node\":\"") + node + "\""), out);
   }
   BOOST_TEST(has(out, "\"shards\":" + std::to_string(cluster.shard_count())), out);
-  std::tie(rc, out) = imctl("top --count 1 --interval 100 --json" + app_of(0) +
-                            " --app 127.0.0.1:" + std::to_string(cluster.node(1).app_port()) +
-                            " --app 127.0.0.1:" + std::to_string(cluster.node(2).app_port()));
+  auto http_of = [&](std::size_t i) {
+    return " --http 127.0.0.1:" + std::to_string(cluster.node(i).http_port());
+  };
+  std::tie(rc, out) =
+      imctl("top --count 1 --interval 100 --json" + http_of(0) + http_of(1) + http_of(2));
   BOOST_TEST(rc == 0, out);
   BOOST_TEST(std::count(out.begin(), out.end(), '\n') == 3, out);
   for (const char* node : {"node-0", "node-1", "node-2"}) {

@@ -13,7 +13,6 @@ BOOST_AUTO_TEST_CASE(keys_live_under_the_prefix_and_name_their_node) {
   const cluster_layout keys("/c1");
   BOOST_TEST(keys.node("node-2") == "/c1/nodes/node-2");
   BOOST_TEST(keys.drain("node-2") == "/c1/drain/node-2");
-  BOOST_TEST(keys.stats_of("node-2") == "/c1/stats/node-2");
   BOOST_TEST(keys.shard_map() == "/c1/shardmap");
   BOOST_TEST(keys.coordinator() == "/c1/coordinator");
   BOOST_TEST(keys.node("n").rfind(keys.nodes(), 0) == 0u);
@@ -21,7 +20,7 @@ BOOST_AUTO_TEST_CASE(keys_live_under_the_prefix_and_name_their_node) {
 }
 
 BOOST_AUTO_TEST_CASE(values_survive_a_round_trip) {
-  node_info n{"node-3", "10.0.0.3", 7520, 7420, 1234567890123};
+  node_info n{"node-3", "10.0.0.3", 7520, 7420, 1234567890123, "127.0.0.1:9420"};
   auto back = decode_node_info(encode_node_info(n));
   BOOST_TEST_REQUIRE(back.has_value());
   BOOST_TEST(back->id == n.id);
@@ -29,19 +28,17 @@ BOOST_AUTO_TEST_CASE(values_survive_a_round_trip) {
   BOOST_TEST(back->cluster_port == n.cluster_port);
   BOOST_TEST(back->client_port == n.client_port);
   BOOST_TEST(back->incarnation == n.incarnation);
+  BOOST_TEST(back->http == n.http);
+  // A node registered before the HTTP endpoint was published: none.
+  auto older = decode_node_info("{\"id\":\"node-1\",\"host\":\"h\"}");
+  BOOST_TEST_REQUIRE(older.has_value());
+  BOOST_TEST(older->http.empty());
 
   stored_shard_map m{42, {"node-1", "", "node-2"}};
   auto map = decode_shard_map(encode_shard_map(m));
   BOOST_TEST_REQUIRE(map.has_value());
   BOOST_TEST(map->epoch == 42u);
   BOOST_TEST(map->owners == m.owners);
-
-  node_figures f{1, 2, 3, 4, 5, 7420};
-  auto figures = decode_node_figures(encode_node_figures(f));
-  BOOST_TEST_REQUIRE(figures.has_value());
-  BOOST_TEST(figures->messages_sent == 3u);
-  BOOST_TEST(figures->active_entities == 5u);
-  BOOST_TEST(figures->client_port == 7420);
 }
 
 BOOST_AUTO_TEST_CASE(what_is_not_the_expected_json_decodes_to_nothing_without_throwing) {
@@ -51,7 +48,6 @@ BOOST_AUTO_TEST_CASE(what_is_not_the_expected_json_decodes_to_nothing_without_th
   }
   BOOST_TEST(!decode_node_info("{\"host\":\"h\"}").has_value());  // no id
   BOOST_TEST(!decode_node_info("{\"id\":7}").has_value());
-  BOOST_TEST(!decode_node_figures("[]").has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

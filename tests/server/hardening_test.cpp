@@ -881,14 +881,13 @@ BOOST_AUTO_TEST_CASE(imctl_bans_unbans_and_revokes_through_the_app_port) {
   BOOST_TEST(out.find("bad_request: reason") != std::string::npos, out);
 }
 
-BOOST_AUTO_TEST_CASE(imctl_top_reports_each_node_through_its_app_port) {
+BOOST_AUTO_TEST_CASE(imctl_top_reports_each_node_from_its_metrics) {
   server::node_options opts;
-  opts.app_enabled = true;
+  opts.http_enabled = true;
   embedded_node node(opts);
   auto alice = node.login("alice");
-  const std::string app = " --app 127.0.0.1:" + std::to_string(node.node().app_port()) +
-                          " --data-dir " + node.data_dir();
-  auto [rc, out] = imctl("top --count 1 --interval 100 --json" + app);
+  const std::string http = " --http 127.0.0.1:" + std::to_string(node.node().http_port());
+  auto [rc, out] = imctl("top --count 1 --interval 100 --json" + http);
   BOOST_TEST(rc == 0, out);
   // One line for the one node; the rates depend on timing, the rest does not.
   BOOST_TEST(std::count(out.begin(), out.end(), '\n') == 1);
@@ -896,10 +895,10 @@ BOOST_AUTO_TEST_CASE(imctl_top_reports_each_node_through_its_app_port) {
       out.rfind("{\"node\":\"local\",\"reached\":true,\"epoch\":1,\"connections\":1,", 0) == 0u,
       out);
   BOOST_TEST(out.find("\"serving\":true}") != std::string::npos, out);
-  std::tie(rc, out) =
-      imctl("top --count 1 --interval 100 --app 127.0.0.1:1 --data-dir " + node.data_dir());
+  std::tie(rc, out) = imctl("top --count 1 --interval 100 --http 127.0.0.1:1");
   BOOST_TEST(rc == 1);
-  std::tie(rc, out) = imctl("top --interval 5" + app);  // below 100 ms
+  BOOST_TEST(out.find("no metrics from http://127.0.0.1:1/metrics") != std::string::npos, out);
+  std::tie(rc, out) = imctl("top --interval 5" + http);  // below 100 ms
   BOOST_TEST(rc != 0);
 }
 

@@ -94,12 +94,8 @@ class etcd_shard_map final : public shard_map {
 class cluster_member {
  public:
   using nodes_changed = std::function<void(const std::map<node_id, node_info>&)>;
-  /// Produces this node's figures, published once a second under <prefix>/stats/<id> (with
-  /// the lease) for `imctl cluster status`.
-  using stats_source = std::function<node_figures()>;
 
-  cluster_member(cluster_options opts, node_info self, etcd_shard_map& map, nodes_changed on_nodes,
-                 stats_source stats = {});
+  cluster_member(cluster_options opts, node_info self, etcd_shard_map& map, nodes_changed on_nodes);
   ~cluster_member();
 
   /// Registers (blocking until etcd answers or `timeout`: cluster.etcd_unreachable) and starts
@@ -131,8 +127,6 @@ class cluster_member {
   cluster_layout keys_;
   etcd_shard_map& map_;
   nodes_changed on_nodes_;
-  stats_source stats_;
-  std::chrono::steady_clock::time_point last_stats_;
   std::chrono::steady_clock::time_point last_nodes_callback_;
   etcd_client etcd_;
   std::int64_t lease_ = 0;

@@ -26,16 +26,9 @@ struct node_info {
   std::uint16_t cluster_port = 0;
   std::uint16_t client_port = 0;
   std::int64_t incarnation = 0;  ///< The lease it registered with: changes on every restart.
-};
-
-/// What a node publishes about itself for `imctl cluster status`.
-struct node_figures {
-  std::uint64_t connections = 0;
-  std::uint64_t logins = 0;
-  std::uint64_t messages_sent = 0;
-  std::uint64_t pushes = 0;
-  std::uint64_t active_entities = 0;
-  std::uint16_t client_port = 0;
+  /// "host:port" of its HTTP port (/metrics: `imctl cluster status` reads its figures there);
+  /// "" if it serves none.
+  std::string http;
 };
 
 /// A shard map as stored: its epoch and one owner per shard ("" for none).
@@ -58,10 +51,8 @@ class cluster_layout {
   std::string shard_map() const { return prefix_ + "/shardmap"; }
   std::string drains() const { return prefix_ + "/drain/"; }  ///< prefix of drain()
   std::string drain(const node_id& id) const { return drains() + id; }
-  std::string stats() const { return prefix_ + "/stats/"; }  ///< prefix of stats_of()
-  std::string stats_of(const node_id& id) const { return stats() + id; }
 
-  /// The node id a key under nodes(), drains() or stats() is about.
+  /// The node id a key under nodes() or drains() is about.
   static node_id id_in(const std::string& key) { return key.substr(key.rfind('/') + 1); }
 
  private:
@@ -73,8 +64,5 @@ std::optional<node_info> decode_node_info(const std::string& text);
 
 std::string encode_shard_map(const stored_shard_map& m);
 std::optional<stored_shard_map> decode_shard_map(const std::string& text);
-
-std::string encode_node_figures(const node_figures& f);
-std::optional<node_figures> decode_node_figures(const std::string& text);
 
 }  // namespace parley::runtime
