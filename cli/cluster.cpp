@@ -11,6 +11,7 @@
 #include "scrape.hpp"
 
 #include "app_rpc.hpp"
+#include "parley/runtime/token.hpp"
 
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_tls.hpp"
@@ -240,6 +241,8 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
     o.http.port = static_cast<std::uint16_t>(*http_port >= 0 ? *http_port : derived(2000));
     o.websocket.port = static_cast<std::uint16_t>(*ws_port >= 0 ? *ws_port : derived(3000));
   });
+  cmd.add_option("--backup-dir", o.backup_dir,
+                 "Where POST /admin/api/backup (imctl node backup) puts backups (none if unset)");
   cmd.add_option("--tls-cert", o.gateway.tls_cert_file,
                  "PEM certificate chain: clients must then use TLS (with --tls-key)");
   cmd.add_option("--tls-key", o.gateway.tls_key_file, "PEM private key of --tls-cert");
@@ -502,6 +505,43 @@ command add_cluster_cert(CLI::App& cluster) {
     const auto& files = *id;
     std::cout << "--cluster-ca " << files.ca_file << " --cluster-cert " << files.cert_file
               << " --cluster-key " << files.key_file << "\n";
+    return 0;
+  };
+}
+
+command add_node_backup(CLI::App& node) {
+  auto* cmd = node.add_subcommand(
+      "backup", "Have a running node copy its data dir into its --backup-dir, consistently");
+  struct opts {
+    std::string http = "127.0.0.1:9420";
+    app_target target;
+  };
+  auto o = std::make_shared<opts>();
+  cmd->add_option("--http", o->http, "The node's HTTP port, HOST:PORT")->capture_default_str();
+  cmd->add_option("--data-dir", o->target.data_dir, "Node data dir holding the secret")
+      ->capture_default_str();
+  cmd->add_option("--secret-file", o->target.secret_file,
+                  "Token secret (default <data-dir>/secret)");
+  return [o, cmd]() -> int {
+    if (!cmd->parsed()) return -1;
+    auto secret = o->target.secret();
+    if (!secret) {
+      std::cerr << "imctl: " << secret.error().message() << "\n";
+      return 1;
+    }
+    const auto token = runtime::token_authority(*secret).issue_operator(std::chrono::minutes(5));
+    std::string why;
+    auto answer = admin_post(o->http, "backup", token, 600, why);
+    if (!answer) {
+      std::cerr << "imctl: " << why << "\n";
+      return 1;
+    }
+    const auto j = nlohmann::json::parse(*answer, nullptr, false);
+    if (j.is_discarded() || !j.contains("backup")) {
+      std::cerr << "imctl: the node answered " << *answer << "\n";
+      return 1;
+    }
+    std::cout << j["backup"].get<std::string>() << "\n";
     return 0;
   };
 }

@@ -14,6 +14,7 @@ command add_cluster_start(CLI::App& cluster);
 command add_cluster_status(CLI::App& cluster);
 command add_node_start(CLI::App& node);
 command add_node_drain(CLI::App& node);
+command add_node_backup(CLI::App& node);
 command add_cluster_cert(CLI::App& cluster);
 command add_token_issue(CLI::App& token);
 command add_token_revoke(CLI::App& token);

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
                                 add_cluster_cert(*cluster),
                                 add_node_start(*node),
                                 add_node_drain(*node),
+                                add_node_backup(*node),
                                 add_token_issue(*token),
                                 add_token_revoke(*token),
                                 add_token_operator(*token),

@@ -7,7 +7,11 @@
 
 namespace parley::cli {
 
-std::optional<node_metrics> scrape(const std::string& host_port, std::string& why) {
+namespace {
+
+/// A client of the HTTP port at `host_port`; nullopt (and `why`) if that is not HOST:PORT.
+std::optional<httplib::Client> client_of(const std::string& host_port, int timeout_s,
+                                         std::string& why) {
   const auto colon = host_port.rfind(':');
   int port = 0;
   try {
@@ -19,10 +23,37 @@ std::optional<node_metrics> scrape(const std::string& host_port, std::string& wh
     why = "not HOST:PORT: " + host_port;
     return std::nullopt;
   }
-  httplib::Client http(host_port.substr(0, colon), port);
-  http.set_connection_timeout(2, 0);
-  http.set_read_timeout(2, 0);
-  auto res = http.Get("/metrics");
+  std::optional<httplib::Client> http;
+  http.emplace(host_port.substr(0, colon), port);
+  http->set_connection_timeout(2, 0);
+  http->set_read_timeout(timeout_s, 0);
+  return http;
+}
+
+}  // namespace
+
+std::optional<std::string> admin_post(const std::string& host_port, const std::string& call,
+                                      const std::string& operator_token, int timeout_s,
+                                      std::string& why) {
+  auto http = client_of(host_port, timeout_s, why);
+  if (!http) return std::nullopt;
+  httplib::Headers headers{{"Authorization", "Bearer " + operator_token}};
+  auto res = http->Post(("/admin/api/" + call).c_str(), headers, "", "text/plain");
+  if (!res) {
+    why = "no answer from http://" + host_port;
+    return std::nullopt;
+  }
+  if (res->status != 200) {
+    why = res->body;
+    return std::nullopt;
+  }
+  return res->body;
+}
+
+std::optional<node_metrics> scrape(const std::string& host_port, std::string& why) {
+  auto http = client_of(host_port, 2, why);
+  if (!http) return std::nullopt;
+  auto res = http->Get("/metrics");
   if (!res || res->status != 200) {
     why = "no metrics from http://" + host_port + "/metrics";
     return std::nullopt;

@@ -24,4 +24,10 @@ struct node_metrics {
 /// answer or the answer is not a node's metrics.
 std::optional<node_metrics> scrape(const std::string& host_port, std::string& why);
 
+/// POST http://<host_port>/admin/api/<call> with an operator token (`timeout_s` at most);
+/// the JSON answer, or nullopt with `why` set (the node's error, or that it did not answer).
+std::optional<std::string> admin_post(const std::string& host_port, const std::string& call,
+                                      const std::string& operator_token, int timeout_s,
+                                      std::string& why);
+
 }  // namespace parley::cli

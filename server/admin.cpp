@@ -95,6 +95,16 @@ answer drain(const context& ctx, const std::string& node) {
   return {200, json{{"draining", node}}.dump()};
 }
 
+answer backup(const context& ctx) {
+  if (!ctx.backup) {
+    return refusal(409, "node.bad_config", "this node has no backup dir (--backup-dir)");
+  }
+  auto made = ctx.backup();
+  if (!made) return refusal(503, made.error());
+  log::info("backup_made", {{"dir", made.value()}});
+  return {200, json{{"backup", made.value()}}.dump()};
+}
+
 }  // namespace
 
 answer handle(const context& ctx, const request& req) {
@@ -110,6 +120,7 @@ answer handle(const context& ctx, const request& req) {
   if (req.method == "GET" && req.path == "/status") return status(ctx);
   if (req.method == "GET" && req.path == "/inspect") return inspect(ctx, param(req, "entity"));
   if (req.method == "POST" && req.path == "/drain") return drain(ctx, param(req, "node"));
+  if (req.method == "POST" && req.path == "/backup") return backup(ctx);
   return refusal(404, "request.not_found", "no such admin call");
 }
 

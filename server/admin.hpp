@@ -6,6 +6,8 @@
 //   GET  /admin/api/inspect?entity=E    one entity (user/alice, group/g, conv/dm/a/b, ...), as the
 //                                       app port's Inspection.inspect reports it
 //   POST /admin/api/drain?node=N        ask member N to drain (its shards move away, it stops)
+//   POST /admin/api/backup              a consistent copy of this node's data dir, made while it
+//                                       runs, under the node's --backup-dir
 //
 // Every call needs `Authorization: Bearer <operator token>` (`imctl token operator`; signed
 // with the node's secret under its own prefix, runtime/token.hpp): 401 without one. Errors are
@@ -32,6 +34,8 @@ struct context {
   actors::services& svc;
   std::function<node_view()> view;
   cluster_part* cluster = nullptr;
+  /// Makes a backup; answers its directory. Unset: the node has no backup dir.
+  std::function<result<std::string>()> backup;
 };
 
 /// Serves one request (an HTTP worker thread; it may wait up to 5 s for an entity's report).

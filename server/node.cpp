@@ -28,8 +28,12 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 namespace parley::server {
@@ -56,6 +60,7 @@ struct node::impl {
   std::unique_ptr<server::http_port> http;
   std::uint16_t port = 0;
   bool stopped = false;
+  std::mutex backup_mu;
 
   runtime::shard_map& map() const { return cluster ? cluster->map() : *local_map; }
 
@@ -111,6 +116,36 @@ struct node::impl {
   }
 
   /// What the app port reports (cluster.status). Any thread.
+  /// A backup under opts.backup_dir, shaped as a data dir: <node>-<UTC time>/db (a RocksDB
+  /// checkpoint) and /secret. One at a time. Any thread.
+  result<std::string> backup() {
+    std::lock_guard<std::mutex> guard(backup_mu);
+    namespace fs = std::filesystem;
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+        1000;
+    std::tm utc{};
+    gmtime_r(&t, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
+    const std::string millis = std::to_string(1000 + ms).substr(1);  // 3 digits
+    const std::string dir = opts.backup_dir + "/" +
+                            (router ? router->self() : std::string("node")) + "-" + stamp + "." +
+                            millis + "Z";
+    std::error_code ec;
+    if (fs::exists(dir, ec)) return error(store::errc::busy, "a backup of that moment exists");
+    if (auto err = store::create_private_dir(dir)) return err;
+    if (auto err = db->checkpoint(dir + "/db")) return err;
+    const std::string secret =
+        opts.secret_file.empty() ? opts.data_dir + "/secret" : opts.secret_file;
+    fs::copy_file(secret, dir + "/secret", ec);
+    if (!ec) fs::permissions(dir + "/secret", fs::perms::owner_read | fs::perms::owner_write, ec);
+    if (ec) return error(store::errc::io_error, "cannot copy the secret into " + dir);
+    return dir;
+  }
+
   node_view view() const {
     node_view v;
     v.node = router ? router->self() : opts.cluster.self;
@@ -270,7 +305,9 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
     h.metrics = [raw] { return raw->metrics_text(); };
     h.ready = [raw] { return raw->stats().serving; };
     h.admin = [raw](const http_port::api_request& req) {
-      return admin::handle({raw->svc, [raw] { return raw->view(); }, raw->cluster.get()}, req);
+      admin::context ctx{raw->svc, [raw] { return raw->view(); }, raw->cluster.get(), {}};
+      if (!raw->opts.backup_dir.empty()) ctx.backup = [raw] { return raw->backup(); };
+      return admin::handle(ctx, req);
     };
     h.web_config = [raw] {
       return "{\"wsPort\": " + std::to_string(raw->ws ? raw->ws->port() : 0) + "}";

@@ -519,6 +519,16 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
+error store::checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
+  if (!s.ok()) return convert(s);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  s = checkpoint->CreateCheckpoint(dir);
+  if (!s.ok()) return convert(s);
+  return {};
+}
+
 result<shard_export> store::export_shard(std::uint32_t shard) {
   auto* cf = impl_->cf(shard);
   if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));

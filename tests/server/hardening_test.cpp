@@ -1024,6 +1024,39 @@ BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
   BOOST_TEST(posted->status >= 400);
 }
 
+BOOST_AUTO_TEST_CASE(a_backup_made_while_the_node_runs_restores_into_a_working_node) {
+  testing::temp_dir backups{"parley-backups"};
+  server::node_options opts;
+  opts.http_enabled = true;
+  opts.backup_dir = backups.path();
+  embedded_node node(opts);
+  auto alice = node.login("alice");
+  require_ok(alice->send_to_user("bob", "m1", "before the backup"));
+  require_ok(alice->send_to_user("bob", "m2", "also before"));
+  const std::string http = " --http 127.0.0.1:" + std::to_string(node.node().http_port());
+  auto [rc, out] = imctl("node backup" + http + " --data-dir " + node.data_dir());
+  BOOST_TEST_REQUIRE(rc == 0, out);
+  const std::string backup = out.substr(0, out.size() - 1);
+  BOOST_TEST(backup.rfind(backups.path() + "/local-", 0) == 0u, backup);
+  require_ok(alice->send_to_user("bob", "m3", "after the backup"));
+  std::tie(rc, out) = imctl("node backup --http 127.0.0.1:1 --data-dir " + node.data_dir());
+  BOOST_TEST(rc == 1);  // nobody there
+  BOOST_TEST(out.find("no answer from http://127.0.0.1:1") != std::string::npos, out);
+
+  // Restore: another node on a copy of the backup has the messages up to it, and the secret.
+  embedded_node restored;
+  restored.stop();
+  std::filesystem::remove_all(restored.data_dir());
+  std::filesystem::copy(backup, restored.data_dir(), std::filesystem::copy_options::recursive);
+  restored.start();
+  auto bob = restored.login("bob");
+  auto page = bob->pull("dm/alice/bob", 0);
+  require_ok(page);
+  BOOST_TEST((bodies(page) == std::vector<std::string>{"before the backup", "also before"}));
+  // The same secret: a token of the original node logs in.
+  require_ok(restored.connect()->login(node.token("alice"), "phone"));
+}
+
 BOOST_AUTO_TEST_CASE(the_data_dir_is_private) {
   embedded_node node;
   struct stat st {};

@@ -63,6 +63,9 @@ struct websocket_options {
 struct node_options {
   /// Data directory: RocksDB under <data_dir>/db, the token secret in <data_dir>/secret.
   std::string data_dir = "./parley-data";
+  /// Where the admin API's backups go (each a data dir of its own: <node>-<UTC time>); empty:
+  /// no backups through the API.
+  std::string backup_dir;
   /// Token secret file; empty = <data_dir>/secret. Every node of a cluster needs the same.
   std::string secret_file;
   /// Shards of a new data dir (fixed afterwards). Default 64.

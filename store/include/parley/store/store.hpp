@@ -216,6 +216,12 @@ class store {
   error import_shard(std::uint32_t shard, const shard_export& data);
   /// Replaces the shard's column family with an empty one (after it moved away).
   error clear_shard(std::uint32_t shard);
+  /// A consistent copy of the whole database in `dir` (which must not exist), while it runs:
+  /// hard links to the immutable files where `dir` is on the same filesystem, copies
+  /// elsewhere; the memtables are flushed first. Opening `dir` as a store gives the data as
+  /// of this call (backups: docs/OPERATIONS.md).
+  error checkpoint(const std::string& dir);
+
   /// Number of keys in a shard, by a full scan (tests and diagnostics).
   std::uint64_t count_keys(std::uint32_t shard) const;
 
