@@ -136,13 +136,6 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n, con
               {"conversation", d.active_by_kind[2]},
               {"presence", d.active_by_kind[3]}},
              "kind");
-  e.labelled("parley_mailbox_peak", "Deepest actor mailbox since the previous scrape, by kind.",
-             "gauge",
-             {{"user", d.mailbox_peak[0]},
-              {"group", d.mailbox_peak[1]},
-              {"conversation", d.mailbox_peak[2]},
-              {"presence", d.mailbox_peak[3]}},
-             "kind");
   e.gauge("parley_rocksdb_memtable_bytes", "Bytes in RocksDB's memtables, all shards.",
           d.engine.memtable_bytes);
   e.gauge("parley_rocksdb_pending_compaction_bytes",

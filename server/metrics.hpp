@@ -19,7 +19,6 @@ struct detail_figures {
   runtime::count_histogram::snapshot group_batches;   ///< batches per group commit
   store::store::engine_figures engine;
   std::array<std::size_t, 4> active_by_kind{};  ///< user, group, conversation, presence
-  std::array<std::uint64_t, 4> mailbox_peak{};  ///< the same kinds, since the last scrape
 };
 
 /// The /metrics body for node `node_id`: `gateway` is the client port's, `websocket` the

@@ -64,7 +64,7 @@ struct node::impl {
 
   runtime::shard_map& map() const { return cluster ? cluster->map() : *local_map; }
 
-  std::string metrics_text() {  // not const: it resets the mailbox peaks
+  std::string metrics_text() const {
     detail_figures d;
     d.send_ack = counters.send_ack_us.read();
     if (committer) {
@@ -73,9 +73,6 @@ struct node::impl {
     }
     if (db) d.engine = db->figures();
     if (router) d.active_by_kind = router->active_by_kind();
-    for (std::size_t k = 0; k < d.mailbox_peak.size(); ++k) {
-      d.mailbox_peak[k] = counters.mailbox_peak[k].exchange(0, std::memory_order_relaxed);
-    }
     return prometheus_text(router ? router->self() : "", stats(),
                            gw ? gw->stats() : gateway_stats{}, ws ? ws->stats() : gateway_stats{},
                            d);

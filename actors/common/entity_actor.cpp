@@ -34,22 +34,7 @@ caf::error storage_error(const error& st) {
 
 entity_actor::entity_actor(caf::actor_config& cfg, services* svc, std::string id,
                            std::uint32_t shard)
-    : caf::event_based_actor(cfg),
-      svc_(*svc),
-      id_(std::move(id)),
-      shard_(shard),
-      kind_(id_.rfind("user/", 0) == 0    ? 0
-            : id_.rfind("group/", 0) == 0 ? 1
-            : id_.rfind("conv/", 0) == 0  ? 2
-                                          : 3) {}
-
-void entity_actor::note_mailbox_depth() {
-  const std::uint64_t depth = mailbox().size();
-  auto& peak = svc_.counters->mailbox_peak[kind_];
-  std::uint64_t seen = peak.load(std::memory_order_relaxed);
-  while (depth > seen && !peak.compare_exchange_weak(seen, depth, std::memory_order_relaxed)) {
-  }
-}
+    : caf::event_based_actor(cfg), svc_(*svc), id_(std::move(id)), shard_(shard) {}
 
 void entity_actor::commit(store::write_batch batch, commit_callback then) {
   const std::uint64_t token = next_token_++;
@@ -94,7 +79,7 @@ void entity_actor::on_committed(std::uint64_t token, const error& st) {
 }
 
 caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
-  if ((++consumed_ & 15) == 0) note_mailbox_depth();
+  ++consumed_;
   // (The type check runs only in the rare failed state: consume() is on every message's path.)
   if (failed_ && !x.content().match_elements<committed_atom, std::uint64_t, caf::error>()) {
     answer(x, make_error(errc::unavailable, id_ + " is restarting; retry"));

@@ -140,12 +140,9 @@ class entity_actor : public caf::event_based_actor {
   void start_idle_ticks();
   /// quit(), and no more ticks.
   void leave(caf::exit_reason reason = caf::exit_reason::normal);
-  /// Raises the node's mailbox peak of this actor's kind to its mailbox's depth now.
-  void note_mailbox_depth();
 
   std::uint64_t next_token_ = 1;
   std::uint64_t consumed_ = 0;
-  std::size_t kind_;  ///< index into node_counters::mailbox_peak
   std::uint64_t consumed_at_tick_ = 0;
   bool ticking_ = false;
   bool leaving_ = false;

@@ -149,9 +149,6 @@ struct node_counters {
   std::array<std::atomic<std::uint64_t>, login_refusal_kinds> logins_refused{};  ///< By reason.
   /// From a connection handling a send to its ack (the durable append included), in µs.
   runtime::latency_histogram send_ack_us;
-  /// The deepest mailbox an entity actor had, by kind (user, group, conversation, presence),
-  /// sampled every 16th message an actor handles; /metrics reads and resets it.
-  std::array<std::atomic<std::uint64_t>, 4> mailbox_peak{};
 };
 
 /// The node's services as seen by actors. All pointers are non-null and outlive the actors.
