@@ -22,6 +22,11 @@ struct app_target {
 
   void add_to(CLI::App& cmd) {
     cmd.add_option("--app", address, "The node's app port, HOST:PORT")->capture_default_str();
+    add_secret_to(cmd);
+  }
+
+  /// Only where the secret is (commands that sign with it but do not call the app port).
+  void add_secret_to(CLI::App& cmd) {
     cmd.add_option("--data-dir", data_dir, "Node data dir holding the secret")
         ->capture_default_str();
     cmd.add_option("--secret-file", secret_file, "Token secret (default <data-dir>/secret)");

@@ -518,10 +518,7 @@ command add_node_backup(CLI::App& node) {
   };
   auto o = std::make_shared<opts>();
   cmd->add_option("--http", o->http, "The node's HTTP port, HOST:PORT")->capture_default_str();
-  cmd->add_option("--data-dir", o->target.data_dir, "Node data dir holding the secret")
-      ->capture_default_str();
-  cmd->add_option("--secret-file", o->target.secret_file,
-                  "Token secret (default <data-dir>/secret)");
+  o->target.add_secret_to(*cmd);
   return [o, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     auto secret = o->target.secret();

@@ -97,10 +97,7 @@ command add_token_operator(CLI::App& token) {
   };
   auto o = std::make_shared<opts>();
   cmd->add_option("--ttl", o->ttl, "Validity (15m, 12h, 7d; at most 7d)")->capture_default_str();
-  cmd->add_option("--data-dir", o->target.data_dir, "Node data dir holding the secret")
-      ->capture_default_str();
-  cmd->add_option("--secret-file", o->target.secret_file,
-                  "Token secret (default <data-dir>/secret)");
+  o->target.add_secret_to(*cmd);
   return [o, cmd]() -> int {
     if (!cmd->parsed()) return -1;
     const long long ttl = parse_duration_seconds(o->ttl, runtime::max_operator_ttl.count());

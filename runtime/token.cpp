@@ -82,6 +82,12 @@ std::optional<std::vector<std::string_view>> split_tail(std::string_view text, s
   return parts;
 }
 
+/// Whether `got` is `expected`, in constant time.
+bool same_signature(std::string_view got, const std::string& expected) {
+  return got.size() == expected.size() &&
+         CRYPTO_memcmp(got.data(), expected.data(), expected.size()) == 0;
+}
+
 std::string describe_errno(const std::string& path, int err) {
   switch (err) {
     case ENOENT:
@@ -207,9 +213,7 @@ result<token_claims> token_authority::verify(const std::string& token,
     if (device != any_device) claims.device_type = static_cast<std::uint16_t>(device);
   }
   const std::string_view signature = f.back();
-  const std::string expected = sign(token.substr(0, token.size() - signature.size() - 1));
-  if (signature.size() != expected.size() ||
-      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+  if (!same_signature(signature, sign(token.substr(0, token.size() - signature.size() - 1)))) {
     return refused(auth_errc::forged);
   }
   const std::uint64_t now_s = unix_seconds(now);
@@ -249,9 +253,7 @@ error token_authority::verify_operator(const std::string& token,
   const auto expires = parse_decimal(f[1]);
   if (!issued_us || !expires) return refused(auth_errc::malformed);
   const std::string_view signature = f.back();
-  const std::string expected = sign(token.substr(0, token.size() - signature.size() - 1));
-  if (signature.size() != expected.size() ||
-      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+  if (!same_signature(signature, sign(token.substr(0, token.size() - signature.size() - 1)))) {
     return refused(auth_errc::forged);
   }
   const std::uint64_t now_s = unix_seconds(now);
