@@ -150,20 +150,12 @@ std::vector<std::string> router::active_ids(const std::string& prefix, const std
   return ids;
 }
 
-std::array<std::size_t, 4> router::active_by_kind() const {
-  std::array<std::size_t, 4> n{};
+void router::visit_active(
+    const std::function<void(const std::string&, const caf::actor&)>& visit) const {
   for (auto& sp : slots_) {
     std::lock_guard<std::mutex> guard(sp->mu);
-    for (const auto& entry : sp->actors) {
-      const std::string& id = entry.first;
-      const std::size_t kind = id.rfind("user/", 0) == 0    ? 0
-                               : id.rfind("group/", 0) == 0 ? 1
-                               : id.rfind("conv/", 0) == 0  ? 2
-                                                            : 3;
-      ++n[kind];
-    }
+    for (const auto& entry : sp->actors) visit(entry.first, entry.second);
   }
-  return n;
 }
 
 std::size_t router::active_count() const {

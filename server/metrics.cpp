@@ -130,12 +130,21 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n, con
               1e6);
   e.histogram("parley_commit_group_batches", "Write batches merged into one group commit.",
               d.group_batches, 1);
-  e.labelled("parley_active_actors_by_kind", "Virtual actors active now, by kind.", "gauge",
-             {{"user", d.active_by_kind[0]},
-              {"group", d.active_by_kind[1]},
-              {"conversation", d.active_by_kind[2]},
-              {"presence", d.active_by_kind[3]}},
-             "kind");
+  // The census's kinds in runtime::entity_kind order; `field` picks one figure of each.
+  const auto by_kind = [&d](auto field) {
+    return [&d, field](auto sample) {
+      static const char* const kinds[] = {"user", "group", "conversation", "presence"};
+      for (std::size_t k = 0; k < d.actors.size(); ++k) sample(kinds[k], field(d.actors[k]));
+    };
+  };
+  e.labelled_values("parley_active_actors_by_kind", "Virtual actors active now, by kind.", "gauge",
+                    "kind", by_kind([](const actors::kind_census& k) { return k.active; }));
+  e.labelled_values("parley_mailbox_messages",
+                    "Messages waiting in the mailboxes of the active actors of each kind.", "gauge",
+                    "kind", by_kind([](const actors::kind_census& k) { return k.queued; }));
+  e.labelled_values("parley_mailbox_deepest",
+                    "The most messages waiting in one actor's mailbox, by kind.", "gauge", "kind",
+                    by_kind([](const actors::kind_census& k) { return k.deepest; }));
   e.gauge("parley_rocksdb_memtable_bytes", "Bytes in RocksDB's memtables, all shards.",
           d.engine.memtable_bytes);
   e.gauge("parley_rocksdb_pending_compaction_bytes",

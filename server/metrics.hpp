@@ -2,6 +2,7 @@
 // A node's figures in the Prometheus text exposition format (version 0.0.4), for the HTTP
 // port's /metrics. Names: parley_<what>[_<unit>][_total], counters ending in _total.
 
+#include "parley/actors/entities.hpp"
 #include "parley/runtime/metric_histogram.hpp"
 #include "parley/server/gateway.hpp"
 #include "parley/server/node.hpp"
@@ -18,7 +19,7 @@ struct detail_figures {
   runtime::latency_histogram::snapshot commit_write;  ///< one group's write (+ fsync), µs
   runtime::count_histogram::snapshot group_batches;   ///< batches per group commit
   store::store::engine_figures engine;
-  std::array<std::size_t, 4> active_by_kind{};  ///< user, group, conversation, presence
+  actors::actor_census actors;  ///< activations and their mailboxes, by kind
 };
 
 /// The /metrics body for node `node_id`: `gateway` is the client port's, `websocket` the

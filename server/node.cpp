@@ -72,7 +72,7 @@ struct node::impl {
       d.group_batches = committer->group_sizes();
     }
     if (db) d.engine = db->figures();
-    if (router) d.active_by_kind = router->active_by_kind();
+    if (router) d.actors = actors::take_census(*router);
     return prometheus_text(router ? router->self() : "", stats(),
                            gw ? gw->stats() : gateway_stats{}, ws ? ws->stats() : gateway_stats{},
                            d);

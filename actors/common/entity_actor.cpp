@@ -1,12 +1,15 @@
 #include "common/entity_actor.hpp"
+#include "parley/actors/entities.hpp"
 #include "parley/schema/log.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include "parley/runtime/entity_id.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/router.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -78,8 +81,14 @@ void entity_actor::on_committed(std::uint64_t token, const error& st) {
   }
 }
 
+void entity_actor::enqueue(caf::mailbox_element_ptr what, caf::execution_unit* host) {
+  queued_.fetch_add(1, std::memory_order_relaxed);
+  caf::event_based_actor::enqueue(std::move(what), host);
+}
+
 caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
   ++consumed_;
+  queued_.fetch_sub(1, std::memory_order_relaxed);
   // (The type check runs only in the rare failed state: consume() is on every message's path.)
   if (failed_ && !x.content().match_elements<committed_atom, std::uint64_t, caf::error>()) {
     answer(x, make_error(errc::unavailable, id_ + " is restarting; retry"));
@@ -89,6 +98,9 @@ caf::invoke_message_result entity_actor::consume(caf::mailbox_element& x) {
   try {
     if (svc_.inject_fault) svc_.inject_fault(id_);
     result = caf::event_based_actor::consume(x);
+    // A skipped message stays queued and comes back to consume() later.
+    if (result == caf::invoke_message_result::skipped)
+      queued_.fetch_add(1, std::memory_order_relaxed);
   } catch (const std::exception& e) {
     log::error(
         "handler_failed",
@@ -143,7 +155,7 @@ entity_report entity_actor::report() {
   r.node = svc_.router->self();
   r.shard = shard_;
   r.active = true;
-  r.mailbox = mailbox().size();
+  r.mailbox = queued();
   r.writes_in_flight = in_flight_.size();
   add_figures(r.figures);
   return r;
@@ -153,6 +165,23 @@ caf::behavior entity_actor::fail_activation(const error& st) {
   log_storage_error(st);  // the queued requests find the actor gone and get unavailable
   leave_router_and_quit();
   return {};
+}
+
+actor_census take_census(const runtime::router& router) {
+  actor_census census;
+  router.visit_active([&census](const std::string& id, const caf::actor& activation) {
+    const auto kind = runtime::kind_of(id);
+    if (!kind) return;
+    kind_census& k = census[static_cast<std::size_t>(*kind)];
+    ++k.active;
+    const auto* entity =
+        dynamic_cast<const entity_actor*>(caf::actor_cast<caf::abstract_actor*>(activation));
+    if (!entity) return;
+    const std::uint64_t waiting = entity->queued();
+    k.queued += waiting;
+    k.deepest = std::max(k.deepest, waiting);
+  });
+  return census;
 }
 
 }  // namespace parley::actors

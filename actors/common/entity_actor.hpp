@@ -13,6 +13,7 @@
 #include <caf/interface_mismatch.hpp>
 #include <caf/send.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,6 +34,18 @@ class entity_actor : public caf::event_based_actor {
   entity_actor(caf::actor_config& cfg, services* svc, std::string id, std::uint32_t shard);
 
   const char* name() const override { return id_.c_str(); }
+
+  /// Counts the message into queued() before CAF queues it (any thread).
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* host) override;
+
+  /// Messages queued for this actor and not yet handled; any thread may read it (relaxed, so
+  /// it may be a message behind). Kept by hand because CAF 0.17's mailbox().size() moves the
+  /// queue's new arrivals into the list the actor is consuming, which is undefined from inside
+  /// a handler (UBSan showed it) and racy from any other thread.
+  std::uint64_t queued() const {
+    const std::int64_t n = queued_.load(std::memory_order_relaxed);
+    return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+  }
 
  protected:
   using commit_callback = std::function<void(const error&)>;
@@ -111,9 +124,9 @@ class entity_actor : public caf::event_based_actor {
   /// flight finish).
   virtual void on_drain() {}
 
-  /// Counts every message, for idle detection, and (re)starts the idle ticks when needed. The
-  /// exception boundary: a handler that throws is logged with this entity's id, its request
-  /// (if any) answered `internal`, and the actor fails (see fail()).
+  /// Counts every message, for idle detection and queued(), and (re)starts the idle ticks when
+  /// needed. The exception boundary: a handler that throws is logged with this entity's id, its
+  /// request (if any) answered `internal`, and the actor fails (see fail()).
   caf::invoke_message_result consume(caf::mailbox_element& x) override;
 
   /// The behavior of an actor that could not load its state: it leaves the router and quits,
@@ -143,6 +156,9 @@ class entity_actor : public caf::event_based_actor {
 
   std::uint64_t next_token_ = 1;
   std::uint64_t consumed_ = 0;
+  /// Arrived (enqueue) minus handled (consume). Signed and clamped by queued(), so that a
+  /// miscount could never show as a mailbox of 2^64 messages.
+  std::atomic<std::int64_t> queued_{0};
   std::uint64_t consumed_at_tick_ = 0;
   bool ticking_ = false;
   bool leaving_ = false;

@@ -33,10 +33,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -1022,6 +1024,93 @@ BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
   auto posted = http.Post("/metrics", std::string(4096, 'x'), "text/plain");
   BOOST_TEST_REQUIRE(static_cast<bool>(posted));
   BOOST_TEST(posted->status >= 400);
+}
+
+namespace {
+
+/// The node's /metrics samples, by name (and label).
+std::map<std::string, std::string> scrape(std::uint16_t http_port) {
+  httplib::Client http("127.0.0.1", http_port);
+  auto metrics = http.Get("/metrics");
+  std::map<std::string, std::string> sample;
+  if (!metrics || metrics->status != 200) return sample;
+  std::istringstream lines(metrics->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    sample[line.substr(0, space)] = line.substr(space + 1);
+  }
+  return sample;
+}
+
+/// A fault hook that, once armed, holds the first message handled at `where` until release().
+struct one_hold {
+  struct state {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool armed = false;
+    bool released = false;
+  };
+  std::string where;
+  std::shared_ptr<state> s = std::make_shared<state>();
+  void arm() {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->armed = true;
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->released = true;
+    s->cv.notify_all();
+  }
+  std::function<void(const std::string&)> hook() const {
+    return [where = where, s = s](const std::string& at) {
+      if (at != where) return;
+      std::unique_lock<std::mutex> lock(s->mu);
+      if (!s->armed) return;
+      s->armed = false;
+      s->cv.wait(lock, [&] { return s->released; });
+    };
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(metrics_show_the_messages_waiting_in_actor_mailboxes) {
+  one_hold hold{runtime::conversation_entity(runtime::dm_conversation("alice", "bob"))};
+  server::node_options opts;
+  opts.http_enabled = true;
+  opts.inject_fault = hold.hook();
+  embedded_node node(opts);
+  const std::uint16_t http_port = node.node().http_port();
+  // Four of alice's devices, each one send to bob; the conversation holds the first it handles,
+  // so the other three wait in its mailbox.
+  std::vector<std::unique_ptr<client::connection>> devices;
+  for (int d = 0; d < 4; ++d) devices.push_back(node.login("alice", "d" + std::to_string(d)));
+  require_ok(node.login("bob")->heartbeat());
+  hold.arm();
+  std::vector<std::thread> senders;
+  std::vector<client::response> acks(devices.size());
+  for (std::size_t d = 0; d < devices.size(); ++d) {
+    senders.emplace_back(
+        [&, d] { acks[d] = devices[d]->send_to_user("bob", "m" + std::to_string(d), "held"); });
+  }
+  std::map<std::string, std::string> sample;
+  const bool seen = testing::wait_until([&] {
+    sample = scrape(http_port);
+    return sample["parley_mailbox_messages{kind=\"conversation\"}"] == "3";
+  });
+  hold.release();
+  for (auto& t : senders) t.join();
+  BOOST_TEST_REQUIRE(seen, "never saw the three waiting sends");
+  BOOST_TEST(sample["parley_mailbox_deepest{kind=\"conversation\"}"] == "3");
+  BOOST_TEST(sample["parley_mailbox_messages{kind=\"group\"}"] == "0");
+  for (const auto& ack : acks) require_ok(ack);
+  // Handled, so nothing waits any more.
+  BOOST_TEST(testing::wait_until([&] {
+    sample = scrape(http_port);
+    return sample["parley_mailbox_messages{kind=\"conversation\"}"] == "0";
+  }));
+  BOOST_TEST(sample["parley_mailbox_deepest{kind=\"conversation\"}"] == "0");
 }
 
 BOOST_AUTO_TEST_CASE(a_backup_made_while_the_node_runs_restores_into_a_working_node) {

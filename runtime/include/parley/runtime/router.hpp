@@ -127,9 +127,10 @@ class router {
   /// Number of live activations on this node.
   std::size_t active_count() const;
 
-  /// Live activations by kind of entity: user, group, conversation, presence (a scan of every
-  /// activation: for scrapes, not for hot paths).
-  std::array<std::size_t, 4> active_by_kind() const;
+  /// Calls `visit` with every live activation, one shard at a time under its lock (so `visit`
+  /// must not route, and should be quick). For scrapes, not for hot paths.
+  void visit_active(const std::function<void(const std::string& entity_id,
+                                             const caf::actor& activation)>& visit) const;
 
   /// Ids of live activations on this node that start with `prefix`, sorted, at most `limit`
   /// (the smallest), with `after` excluded and everything up to it.
