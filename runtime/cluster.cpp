@@ -223,22 +223,26 @@ void cluster_member::coordinate(const std::map<node_id, node_info>& nodes, bool 
          "another node wrote the first map: it is read back on the next change");
 }
 
-result<stored_shard_map> move_shard_owner(etcd_client& etcd, const cluster_layout& keys,
-                                          std::uint32_t shard, const node_id& from,
-                                          const node_id& to) {
+result<stored_shard_map> move_shards_owner(etcd_client& etcd, const cluster_layout& keys,
+                                           const std::vector<std::uint32_t>& shards,
+                                           const node_id& from, const node_id& to) {
   constexpr int max_races = 20;
   for (int attempt = 0; attempt <= max_races; ++attempt) {
     auto kv = etcd.get(keys.shard_map());
     if (!kv) return kv.error().context("cannot read the shard map");
     if (!*kv) return {cluster_errc::etcd_bad_answer, "there is no shard map"};
     auto map = decode_shard_map((*kv)->value);
-    if (!map || shard >= map->owners.size()) {
-      return {cluster_errc::etcd_bad_answer, "cannot read the shard map"};
+    if (!map) return {cluster_errc::etcd_bad_answer, "cannot read the shard map"};
+    for (const std::uint32_t shard : shards) {
+      if (shard >= map->owners.size()) {
+        return {cluster_errc::etcd_bad_answer,
+                "the shard map has no shard " + std::to_string(shard)};
+      }
+      if (map->owners[shard] != from) {
+        return {cluster_errc::map_conflict, "the map changed under the move"};
+      }
+      map->owners[shard] = to;
     }
-    if (map->owners[shard] != from) {
-      return {cluster_errc::map_conflict, "the map changed under the move"};
-    }
-    map->owners[shard] = to;
     ++map->epoch;
     auto swapped = etcd.put_if(keys.shard_map(), encode_shard_map(*map), (*kv)->mod_revision);
     if (swapped && *swapped) return std::move(*map);

@@ -23,6 +23,24 @@ namespace parley::server {
 
 using runtime::cluster_errc;
 
+namespace {
+
+/// "0-15,17,20-21": shard numbers (ascending) for a log line.
+std::string describe_shards(const std::vector<std::uint32_t>& shards) {
+  std::string out;
+  for (std::size_t i = 0; i < shards.size();) {
+    std::size_t j = i;
+    while (j + 1 < shards.size() && shards[j + 1] == shards[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(shards[i]);
+    if (j > i) out += '-' + std::to_string(shards[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 error cluster_part::configure(const runtime::cluster_options& o, caf::actor_system_config& cfg) {
   const auto& tls = o.tls;
   if (!tls.configured() && !o.insecure) {
@@ -154,7 +172,7 @@ error cluster_part::join(std::uint16_t client_port, const std::string& http) {
   mover_ = std::thread([this] {
     runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
     while (!mover_stop_) {
-      move_step(etcd);
+      if (move_step(etcd)) continue;  // there may be more to do at once
       for (int i = 0; i < 10 && !mover_stop_; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));  // pacing, not a sync
       }
@@ -163,43 +181,62 @@ error cluster_part::join(std::uint16_t client_port, const std::string& http) {
   return {};
 }
 
-void cluster_part::move_step(runtime::etcd_client& etcd) {
-  if (!serving()) return;
+bool cluster_part::move_step(runtime::etcd_client& etcd) {
+  if (!serving()) return false;
   const auto owners = map_.owners();
-  if (owners.empty()) return;
+  if (owners.empty()) return false;
   const runtime::cluster_layout keys(opts_.prefix);
   auto drains = etcd.get_prefix(keys.drains());
-  if (!drains) return;
+  if (!drains) return false;
   std::set<runtime::node_id> draining, members;
   for (auto& kv : *drains) draining.insert(runtime::cluster_layout::id_in(kv.key));
   for (auto& [id, info] : member_->nodes()) members.insert(id);
-  const auto step = runtime::next_rebalance_step(opts_.self, owners, members, draining);
-  if (step.what == runtime::rebalance_step::kind::drained) drained_ = true;
-  if (step.what != runtime::rebalance_step::kind::move) return;
-  if (auto err = migrate_shard(step.shard, step.target)) {
-    log::error(
-        "shard_move_failed",
-        {{"shard", std::to_string(step.shard)}, {"to", step.target}, {"detail", err.describe()}});
+  const auto plan = runtime::plan_rebalance(opts_.self, owners, members, draining, owners.size());
+  if (plan.drained) drained_ = true;
+  bool moved = false;
+  for (const auto& batch : plan.batches) {
+    if (mover_stop_) break;
+    // (A failure is logged by migrate_shards; the next plan starts from the map as it is.)
+    if (migrate_shards(batch.shards, batch.target)) break;
+    moved = true;
   }
+  return moved;
 }
 
 error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target) {
+  return migrate_shards({shard}, target);
+}
+
+error cluster_part::migrate_shards(const std::vector<std::uint32_t>& shards,
+                                   const std::string& target) {
+  using clock = std::chrono::steady_clock;
   std::lock_guard<std::mutex> guard(migrate_mu_);
   if (!member_ || !router_) return {cluster_errc::unsupported, "not a cluster node"};
   const std::string& self = opts_.self;
-  if (shard >= map_.shard_count()) {
-    return {cluster_errc::bad_config, "no shard " + std::to_string(shard)};
-  }
-  if (map_.owner(shard) != self) {
-    return {cluster_errc::not_owner, "shard " + std::to_string(shard) + " is not owned here"};
+  if (shards.empty()) return {};
+  for (const std::uint32_t shard : shards) {
+    if (shard >= map_.shard_count()) {
+      return {cluster_errc::bad_config, "no shard " + std::to_string(shard)};
+    }
+    if (map_.owner(shard) != self) {
+      return {cluster_errc::not_owner, "shard " + std::to_string(shard) + " is not owned here"};
+    }
   }
   if (target == self) return {cluster_errc::not_owner, "the shard is already here"};
   caf::actor target_gate = gates_->gate(target);
   if (!target_gate) return {cluster_errc::peer_unreachable, "node " + target + " is not reachable"};
 
-  const auto t0 = std::chrono::steady_clock::now();
-  // 1. Stop serving the shard and drain its actors (they finish their writes, then quit).
-  auto actors = router_->begin_handoff(shard);
+  const auto t0 = clock::now();
+  const auto ms_since = [](clock::time_point t) {
+    return static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count());
+  };
+  // 1. Stop serving the shards and drain their actors (they finish their writes, then quit),
+  // all at once.
+  std::vector<caf::actor> actors;
+  for (const std::uint32_t shard : shards) {
+    for (auto& a : router_->begin_handoff(shard)) actors.push_back(std::move(a));
+  }
   caf::scoped_actor self_actor{*system_};
   for (auto& a : actors) {
     self_actor->monitor(a);
@@ -214,68 +251,106 @@ error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target
                                                                "actors of the shard did not drain");
                                                    });
   }
-  // 2. Export and ship.
-  store::shard_export data;
-  if (!failure) {
+  const long drain_ms = ms_since(t0);
+  // 2. Export and ship, one shard after another, while the handoff stays short: a shard
+  // started after the budget is spent (time or bytes) is served here again and comes in the
+  // next plan. Empty shards all go at once; large ones one at a time.
+  const auto ship_start = clock::now();
+  std::vector<std::uint32_t> shipped;
+  std::uint64_t shipped_bytes = 0;
+  for (const std::uint32_t shard : shards) {
+    if (failure) break;
+    if (!shipped.empty() &&
+        (clock::now() - t0 > handoff_budget || shipped_bytes > handoff_byte_budget)) {
+      break;
+    }
     auto exported = db_->export_shard(shard);
-    if (!exported)
-      failure = exported.error().context("export");
-    else
-      data = std::move(*exported);
-  }
-  if (!failure) {
-    const auto t = runtime::to_transfer(shard, std::move(data));
+    if (!exported) {
+      failure = exported.error().context("export of shard " + std::to_string(shard));
+      break;
+    }
+    const auto t = runtime::to_transfer(shard, std::move(*exported));
+    for (const auto& file : t.bytes) shipped_bytes += file.size();
     self_actor->request(target_gate, std::chrono::seconds(30), runtime::import_atom::value, t)
-        .receive([](std::uint32_t) {},
+        .receive([&](std::uint32_t) { shipped.push_back(shard); },
                  [&](caf::error& err) {
                    failure = error(cluster_errc::move_failed,
                                    "import on " + target + ": " + from_caf(err).describe());
                  });
   }
-  // 3. Flip the map: compare-and-swap on its revision, epoch + 1.
+  const long ship_ms = ms_since(ship_start);
+  // 3. Flip the map for what was shipped: one compare-and-swap on its revision, epoch + 1.
+  const auto flip_start = clock::now();
   runtime::stored_shard_map flipped;
-  if (!failure) {
+  if (!shipped.empty()) {
     runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
-    auto moved =
-        runtime::move_shard_owner(etcd, runtime::cluster_layout(opts_.prefix), shard, self, target);
-    if (!moved)
-      failure = moved.error();
-    else
+    auto moved = runtime::move_shards_owner(etcd, runtime::cluster_layout(opts_.prefix), shipped,
+                                            self, target);
+    if (moved) {
       flipped = std::move(*moved);
+    } else {
+      failure = moved.error();
+      shipped.clear();  // still ours, all of them
+    }
+  }
+  const long flip_ms = ms_since(flip_start);
+  // 4. Everybody follows the new map now (the target first: the map message reaches it before
+  // any request we forward), then the parked requests go to the target. The map flips under
+  // the first shard's lock; the others stay parked until their own finish_handoff. Shards not
+  // shipped are served here again, starting with what waited.
+  for (const std::uint32_t shard : shards) {
+    const bool first = !shipped.empty() && shard == shipped.front();
+    router_->finish_handoff(
+        shard, first ? std::function<void()>([&] {
+          map_.apply(flipped.epoch, flipped.owners);
+          caf::anon_send(target_gate, runtime::map_atom::value, flipped.epoch, flipped.owners);
+          for (auto& [id, info] : member_->nodes()) {
+            auto g = id == target ? caf::actor{} : gates_->gate(id);
+            if (g) caf::anon_send(g, runtime::map_atom::value, flipped.epoch, flipped.owners);
+          }
+        })
+                     : std::function<void()>{});
+    caf::anon_send(gate_, runtime::resume_atom::value, shard);
+  }
+  if (!shipped.empty()) {
+    handoffs_.push_back(
+        {shipped.size(), std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
+    log::info("shard_moved", {{"shards", describe_shards(shipped)},
+                              {"to", target},
+                              {"actors", std::to_string(actors.size())},
+                              {"bytes", std::to_string(shipped_bytes)},
+                              {"drain_ms", std::to_string(drain_ms)},
+                              {"ship_ms", std::to_string(ship_ms)},
+                              {"flip_ms", std::to_string(flip_ms)},
+                              {"ms", std::to_string(ms_since(t0))}});
+  }
+  for (const std::uint32_t shard : shipped) {
+    ignore(db_->clear_shard(shard),
+           "best effort: a leftover copy is never read (the shard is not ours)");
   }
   if (failure) {
-    log::error("shard_move_failed",
-               {{"shard", std::to_string(shard)}, {"to", target}, {"detail", failure.describe()}});
-    router_->finish_handoff(shard);  // still ours: serve it again, starting with what waited
-    caf::anon_send(gate_, runtime::resume_atom::value, shard);
-    return failure;
-  }
-  // 4. Everybody follows the new map now (the target first: the map message reaches it before
-  // any request we forward), then the parked requests go to the target, then the local copy
-  // is dropped.
-  router_->finish_handoff(shard, [&] {
-    map_.apply(flipped.epoch, flipped.owners);
-    caf::anon_send(target_gate, runtime::map_atom::value, flipped.epoch, flipped.owners);
-    for (auto& [id, info] : member_->nodes()) {
-      auto g = id == target ? caf::actor{} : gates_->gate(id);
-      if (g) caf::anon_send(g, runtime::map_atom::value, flipped.epoch, flipped.owners);
+    std::vector<std::uint32_t> kept;
+    for (const std::uint32_t shard : shards) {
+      if (std::find(shipped.begin(), shipped.end(), shard) == shipped.end()) kept.push_back(shard);
     }
-  });
-  caf::anon_send(gate_, runtime::resume_atom::value, shard);
-  handoffs_ms_.push_back(
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  log::info("shard_moved", {{"shard", std::to_string(shard)},
-                            {"to", target},
-                            {"actors", std::to_string(actors.size())},
-                            {"ms", std::to_string(static_cast<long>(handoffs_ms_.back()))}});
-  ignore(db_->clear_shard(shard),
-         "best effort: a leftover copy is never read (the shard is not ours)");
-  return {};
+    log::error("shard_move_failed",
+               {{"shards", describe_shards(kept)}, {"to", target}, {"detail", failure.describe()}});
+  }
+  return failure;
 }
 
 std::vector<double> cluster_part::handoff_times_ms() const {
   std::lock_guard<std::mutex> guard(migrate_mu_);
-  return handoffs_ms_;
+  std::vector<double> ms;
+  for (const auto& h : handoffs_) ms.push_back(h.ms);
+  return ms;
+}
+
+std::uint64_t cluster_part::shards_moved() const {
+  std::lock_guard<std::mutex> guard(migrate_mu_);
+  std::uint64_t n = 0;
+  for (const auto& h : handoffs_) n += h.shards;
+  return n;
 }
 
 void cluster_part::stop_mover() {

@@ -15,7 +15,8 @@
 //
 // The pieces themselves live in runtime/ (cluster_member, cluster_layout, rebalance,
 // cluster_link, node_gate); this class only wires them to the node's router, store and
-// actor system, and runs the handoff of one shard (migrate_shard, see docs/ARCHITECTURE.md).
+// actor system, and runs the handoff of a batch of shards to one node (migrate_shards, see
+// docs/ARCHITECTURE.md).
 
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_link.hpp"
@@ -27,6 +28,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -80,9 +82,18 @@ class cluster_part {
   /// follows the cluster and starts the mover.
   error join(std::uint16_t client_port, const std::string& http);
 
-  /// Moves `shard` (owned here) to node `target`. On failure (a cluster error) the shard is
-  /// served here again. One migration at a time.
+  /// Moves `shard` (owned here) to node `target`: migrate_shards of one.
   error migrate_shard(std::uint32_t shard, const std::string& target);
+  /// Hands `shards` (all owned here) to node `target` in one handoff: their actors drain
+  /// together, their data is shipped one shard after another while the handoff is within
+  /// handoff_budget / handoff_byte_budget (the first always goes), and one map change gives
+  /// the target what was shipped. The rest, and everything on failure (a cluster error), is
+  /// served here again. One migration at a time.
+  error migrate_shards(const std::vector<std::uint32_t>& shards, const std::string& target);
+  /// A handoff stops taking more shards after this long (they wait parked meanwhile)...
+  static constexpr std::chrono::milliseconds handoff_budget{300};
+  /// ... or once it has shipped this many bytes.
+  static constexpr std::uint64_t handoff_byte_budget = 64ull << 20;
 
   /// Asks node `node` (a member) to drain: its shards move to the others, then it stops (the
   /// admin page's drain; `imctl node drain` writes the same request).
@@ -101,7 +112,10 @@ class cluster_part {
   std::uint64_t refused_peers() const { return link_ ? link_->refused() : 0; }
   bool drained() const { return drained_.load(); }
   void hold_map_updates(bool held) { map_.hold(held); }
+  /// How long each handoff took (a handoff moves one or more shards).
   std::vector<double> handoff_times_ms() const;
+  /// Shards handed to other nodes, all handoffs together.
+  std::uint64_t shards_moved() const;
   std::size_t reachable_peers() const { return gates_ ? gates_->reachable() : 0; }
   bool serving() const { return member_ && member_->serving(); }
   bool coordinating() const { return member_ && member_->coordinating(); }
@@ -114,8 +128,9 @@ class cluster_part {
   /// Logs a refused cluster peer, at most 10 lines a second (bursts of 20), then a count of
   /// those not logged, so that a flood of strangers cannot fill the disk. Link thread only.
   void log_refusal(const std::string& peer, const std::string& why);
-  /// One step of the mover: at most one shard moved (runtime/rebalance.hpp).
-  void move_step(runtime::etcd_client& etcd);
+  /// One step of the mover: the batches of one plan (runtime/rebalance.hpp). True if it moved
+  /// any shard (the mover then plans again at once).
+  bool move_step(runtime::etcd_client& etcd);
 
   runtime::cluster_options opts_;
   runtime::etcd_shard_map map_;
@@ -129,7 +144,11 @@ class cluster_part {
   std::uint16_t port_ = 0;
   std::unique_ptr<runtime::cluster_member> member_;
   mutable std::mutex migrate_mu_;  // one migration at a time
-  std::vector<double> handoffs_ms_;
+  struct handoff {
+    std::size_t shards;
+    double ms;
+  };
+  std::vector<handoff> handoffs_;
   std::thread mover_;
   std::atomic<bool> mover_stop_{false};
   std::atomic<bool> drained_{false};

@@ -99,7 +99,8 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n, con
                       }
                     });
   e.counter("parley_shard_moves_total", "Shards this node handed to another node.", n.shard_moves);
-  e.counter("parley_shard_move_milliseconds_total", "Time those moves took, summed.",
+  e.counter("parley_shard_move_milliseconds_total",
+            "Time the handoffs of those shards took, summed (one handoff may move several).",
             n.shard_move_ms);
   e.counter("parley_messages_stored_total", "Messages newly appended to a conversation.",
             n.messages_sent);

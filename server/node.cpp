@@ -102,10 +102,9 @@ struct node::impl {
       s.reachable_peers = cluster->reachable_peers();
       s.serving = cluster->serving();
       s.coordinating = cluster->coordinating();
-      for (double ms : cluster->handoff_times_ms()) {
-        ++s.shard_moves;
+      s.shard_moves = cluster->shards_moved();
+      for (double ms : cluster->handoff_times_ms())
         s.shard_move_ms += static_cast<std::uint64_t>(ms);
-      }
     }
     if (committer) {
       auto cs = committer->stats();

@@ -378,6 +378,13 @@ struct store::impl {
     return shard < shards.size() ? shards[shard] : nullptr;
   }
 
+  /// Whether the family holds no live key (tombstones aside).
+  bool empty(rocksdb::ColumnFamilyHandle* family) const {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
+    it->SeekToFirst();
+    return !it->Valid() && it->status().ok();
+  }
+
   /// Puts `fresh` in the place of the shard's handle (its callers have found the shard).
   void replace(std::uint32_t shard, rocksdb::ColumnFamilyHandle* fresh) {
     std::unique_lock<std::shared_mutex> guard(handles_mu);
@@ -532,6 +539,7 @@ error store::checkpoint(const std::string& dir) {
 result<shard_export> store::export_shard(std::uint32_t shard) {
   auto* cf = impl_->cf(shard);
   if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
+  if (impl_->empty(cf)) return shard_export{impl_->cf_options.comparator->Name(), {}};
   rocksdb::FlushOptions flush;
   flush.wait = true;
   auto s = impl_->db->Flush(flush, cf);
@@ -613,6 +621,7 @@ error store::import_shard(std::uint32_t shard, const shard_export& data) {
 error store::clear_shard(std::uint32_t shard) {
   auto* old = impl_->cf(shard);
   if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+  if (impl_->empty(old)) return {};
   auto s = impl_->db->DropColumnFamily(old);
   if (!s.ok()) return convert(s);
   rocksdb::ColumnFamilyHandle* fresh = nullptr;

@@ -5,6 +5,8 @@
 #include "parley/runtime/cluster_layout.hpp"
 #include "parley/runtime/rebalance.hpp"
 
+#include <algorithm>
+
 using namespace parley::runtime;
 
 BOOST_AUTO_TEST_SUITE(cluster_layout_codecs)
@@ -87,6 +89,80 @@ BOOST_AUTO_TEST_CASE(a_draining_node_gives_every_shard_away_then_is_drained) {
   BOOST_TEST(step.target == "b");  // even though b then holds more
   owners = {"b", "b", "b"};
   BOOST_TEST((next_rebalance_step("a", owners, {"a", "b"}, {"a"}).what == kind::drained));
+}
+
+namespace {
+
+/// `n` shards owned round-robin by `nodes`.
+std::vector<node_id> round_robin(std::size_t n, const std::vector<node_id>& nodes) {
+  std::vector<node_id> owners;
+  for (std::size_t s = 0; s < n; ++s) owners.push_back(nodes[s % nodes.size()]);
+  return owners;
+}
+
+/// Applies `plan` (made by `from`) to `owners`.
+void apply(std::vector<node_id>& owners, const rebalance_plan& plan, const node_id& from) {
+  for (const auto& batch : plan.batches) {
+    for (auto s : batch.shards) {
+      BOOST_TEST_REQUIRE(owners[s] == from);
+      owners[s] = batch.target;
+    }
+  }
+}
+
+std::size_t count(const std::vector<node_id>& owners, const node_id& id) {
+  return static_cast<std::size_t>(std::count(owners.begin(), owners.end(), id));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_draining_node_plans_every_shard_spread_over_the_others) {
+  auto owners = round_robin(12, {"a", "b", "c"});  // 4 each
+  const auto plan = plan_rebalance("a", owners, {"a", "b", "c"}, {"a"}, 100);
+  BOOST_TEST(!plan.drained);
+  BOOST_TEST_REQUIRE(plan.batches.size() == 2u);
+  BOOST_TEST(plan.batches[0].target == "b");
+  BOOST_TEST(plan.batches[1].target == "c");
+  BOOST_TEST(plan.batches[0].shards == (std::vector<std::uint32_t>{0, 6}));
+  BOOST_TEST(plan.batches[1].shards == (std::vector<std::uint32_t>{3, 9}));
+  apply(owners, plan, "a");
+  BOOST_TEST(count(owners, "b") == 6u);
+  BOOST_TEST(count(owners, "c") == 6u);
+  BOOST_TEST(plan_rebalance("a", owners, {"a", "b", "c"}, {"a"}, 100).drained);
+  // The cap holds a plan back.
+  owners = round_robin(12, {"a", "b", "c"});
+  const auto capped = plan_rebalance("a", owners, {"a", "b", "c"}, {"a"}, 3);
+  std::size_t planned = 0;
+  for (const auto& batch : capped.batches) planned += batch.shards.size();
+  BOOST_TEST(planned == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(join_plans_made_at_once_by_every_node_do_not_overshoot) {
+  // c joins two nodes of 32 shards each. a and b plan from the same map at the same time.
+  auto owners = round_robin(64, {"a", "b"});
+  const std::set<node_id> members{"a", "b", "c"};
+  const auto from_a = plan_rebalance("a", owners, members, {}, 64);
+  const auto from_b = plan_rebalance("b", owners, members, {}, 64);
+  BOOST_TEST_REQUIRE(from_a.batches.size() == 1u);
+  BOOST_TEST(from_a.batches[0].target == "c");
+  BOOST_TEST(from_a.batches[0].shards.size() == 10u);  // 32 - ceil(64 / 3)
+  BOOST_TEST_REQUIRE(from_b.batches.size() == 1u);
+  BOOST_TEST(from_b.batches[0].shards.size() == 10u);
+  apply(owners, from_a, "a");
+  apply(owners, from_b, "b");
+  BOOST_TEST(count(owners, "c") == 20u);
+  // Then single steps until no two differ by more than one.
+  for (int round = 0; round < 10; ++round) {
+    for (const node_id& n : members) apply(owners, plan_rebalance(n, owners, members, {}, 64), n);
+  }
+  BOOST_TEST(count(owners, "a") + count(owners, "b") + count(owners, "c") == 64u);
+  for (const node_id& n : members) {
+    BOOST_TEST(count(owners, n) >= 21u);
+    BOOST_TEST(count(owners, n) <= 22u);
+  }
+  for (const node_id& n : members) {
+    BOOST_TEST(plan_rebalance(n, owners, members, {}, 64).batches.empty());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(draining_and_departed_nodes_receive_nothing) {

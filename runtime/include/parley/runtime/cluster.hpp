@@ -9,7 +9,7 @@
 // coordinator key) writes the shard map, only by compare-and-swap on its mod revision, with the
 // epoch increased by one: the initial assignment (round-robin over the first `expected_nodes`
 // nodes) by the coordinator, every later change by the node that hands a shard off
-// (move_shard_owner, called by server/cluster_part.cpp's migration). Nodes watch the map key and
+// (move_shards_owner, called by server/cluster_part.cpp's migration). Nodes watch the map key and
 // the member prefix (etcd_watch) and re-read them on every change, plus once per resync interval in
 // case a watch broke; the node that changed the map also pushes it to every node's gate. A crashed
 // node's shards wait for it (requests for them fail with a retriable `unavailable` until it is
@@ -145,12 +145,13 @@ class cluster_member {
   std::thread thread_;
 };
 
-/// Gives `shard` from `from` to `to` in the stored map: compare-and-swap on its revision with the
-/// epoch increased by one, retried while other changes race it (at most 20 times). Returns the
-/// new map, or a cluster error: etcd_unreachable, etcd_bad_answer (no readable map),
-/// map_conflict (`from` no longer the owner, or the race lost too often).
-result<stored_shard_map> move_shard_owner(etcd_client& etcd, const cluster_layout& keys,
-                                          std::uint32_t shard, const node_id& from,
-                                          const node_id& to);
+/// Gives `shards` from `from` to `to` in the stored map, all in one change: compare-and-swap on
+/// its revision with the epoch increased by one, retried while other changes race it (at most 20
+/// times). Returns the new map, or a cluster error: etcd_unreachable, etcd_bad_answer (no
+/// readable map, or a shard it does not have), map_conflict (`from` no longer owns one of them,
+/// or the race lost too often).
+result<stored_shard_map> move_shards_owner(etcd_client& etcd, const cluster_layout& keys,
+                                           const std::vector<std::uint32_t>& shards,
+                                           const node_id& from, const node_id& to);
 
 }  // namespace parley::runtime

@@ -1,8 +1,9 @@
 #pragma once
-// The rebalance policy: which shard a node gives away next, if any. A pure function of the
+// The rebalance policy: which shards a node gives away next, if any. A pure function of the
 // shard map, the members and the drain marks, so that it is unit-tested without a cluster;
-// each node's mover (server/cluster_part.cpp) asks it about once every 500 ms and moves at most one
-// shard per step.
+// each node's mover (server/cluster_part.cpp) asks it for a plan (plan_rebalance) and hands
+// each batch of the plan off at once, then asks again; it waits ~500 ms only when there is
+// nothing to do.
 //
 // - A draining node gives its shards away one at a time, each to the emptiest member that is
 //   not draining; once it owns none it is drained.
@@ -11,6 +12,11 @@
 //   the shards spread until no two nodes differ by more than one.
 // Ties go to the smallest node id, and the shard given is the lowest-numbered one owned: the
 // same inputs give the same step on every node.
+//
+// A plan is that step repeated on a copy of the map. Every node plans at the same time from the
+// same map, so a join plan is capped at the node's excess over an even share: together the
+// excesses are what the emptier nodes lack, and parallel plans do not overshoot (a join of a
+// third node to 32 + 32 shards is two moves of 10, then single steps to even out the rest).
 
 #include "parley/runtime/shard_map.hpp"
 
@@ -36,5 +42,25 @@ struct rebalance_step {
 rebalance_step next_rebalance_step(const node_id& self, const std::vector<node_id>& owners,
                                    const std::set<node_id>& members,
                                    const std::set<node_id>& draining);
+
+/// Shards to give to one node in one handoff.
+struct rebalance_batch {
+  node_id target;
+  std::vector<std::uint32_t> shards;  ///< ascending
+};
+
+/// What a node's mover does now.
+struct rebalance_plan {
+  bool drained = false;                  ///< a draining node that owns no shard any more
+  std::vector<rebalance_batch> batches;  ///< by target id; empty: nothing to do
+};
+
+/// next_rebalance_step applied up to `max_shards` times to a copy of the map, grouped by target.
+/// A draining node plans every shard it owns (up to the cap); otherwise at most its excess over
+/// an even share (the shard count over the non-draining members, rounded up), and at least one
+/// shard whenever the step rule moves one.
+rebalance_plan plan_rebalance(const node_id& self, std::vector<node_id> owners,
+                              const std::set<node_id>& members, const std::set<node_id>& draining,
+                              std::size_t max_shards);
 
 }  // namespace parley::runtime

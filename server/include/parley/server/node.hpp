@@ -119,7 +119,7 @@ struct node_stats {
   /// Refused logins by actors::login_refusal.
   std::array<std::uint64_t, actors::login_refusal_kinds> logins_refused{};
   std::uint64_t shard_moves = 0;    ///< Shards this node handed to another.
-  std::uint64_t shard_move_ms = 0;  ///< Their durations, summed (ms).
+  std::uint64_t shard_move_ms = 0;  ///< Their handoffs' durations, summed (ms).
 };
 
 /// A running node. See the file comment.
