@@ -860,7 +860,9 @@ struct child_node {
             std::to_string(client_port).c_str(), "--cluster-port",
             std::to_string(cluster_port).c_str(), "--expected-nodes", "2", "--shards",
             std::to_string(shards).c_str(), "--insecure-cluster-port", "--app-port", "0",
-            "--http-port", "0", static_cast<char*>(nullptr));
+            // No port derived from the client port: one in the ephemeral range may be another
+            // test's connection (ctest -j2 failed once with "cannot listen").
+            "--http-port", "0", "--no-ws-port", static_cast<char*>(nullptr));
       _exit(127);
     }
   }
