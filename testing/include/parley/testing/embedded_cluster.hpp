@@ -74,6 +74,8 @@ class embedded_cluster {
   void drain(std::size_t i, std::chrono::seconds timeout = std::chrono::seconds(60));
   /// Handoff times of nodes stopped by drain().
   const std::vector<double>& drained_handoffs() const { return drained_handoffs_; }
+  /// Node `i`'s data dir (kept across stop and start).
+  std::string data_dir(std::size_t i) const { return options_for(i).data_dir; }
   /// Shards node `i` owns in the current map.
   std::size_t shards_of(std::size_t i);
   /// The cluster's shard count, and the shard of `entity_id` in it.
