@@ -87,8 +87,9 @@ class cluster_part {
   /// Hands `shards` (all owned here) to node `target` in one handoff: their actors drain
   /// together, their data is shipped one shard after another while the handoff is within
   /// handoff_budget / handoff_byte_budget (the first always goes), and one map change gives
-  /// the target what was shipped. The rest, and everything on failure (a cluster error), is
-  /// served here again. One migration at a time.
+  /// the target what was shipped. The rest is served here again: the shards left out by the
+  /// budget, and on a failure (a cluster error, returned) those not shipped before it — or all
+  /// of them if the map change itself failed. One migration at a time.
   error migrate_shards(const std::vector<std::uint32_t>& shards, const std::string& target);
   /// A handoff stops taking more shards after this long (they wait parked meanwhile)...
   static constexpr std::chrono::milliseconds handoff_budget{300};
