@@ -185,22 +185,27 @@ bool cluster_part::move_step(runtime::etcd_client& etcd) {
   if (!serving()) return false;
   const auto owners = map_.owners();
   if (owners.empty()) return false;
+  // Members and drain marks from one read of the cluster's keys, so that they agree: a drained
+  // node leaves (its node key goes) before it withdraws its drain mark, and a read of the two
+  // at different moments could see it as a member that no longer drains, and plan a move to a
+  // node that is stopping (its import never answered: shards held for the request's 30 s).
   const runtime::cluster_layout keys(opts_.prefix);
-  auto drains = etcd.get_prefix(keys.drains());
-  if (!drains) return false;
+  auto all = etcd.get_prefix(opts_.prefix + "/");
+  if (!all) return false;
   std::set<runtime::node_id> draining, members;
-  for (auto& kv : *drains) draining.insert(runtime::cluster_layout::id_in(kv.key));
-  for (auto& [id, info] : member_->nodes()) members.insert(id);
+  for (auto& kv : *all) {
+    if (kv.key.rfind(keys.drains(), 0) == 0)
+      draining.insert(runtime::cluster_layout::id_in(kv.key));
+    if (kv.key.rfind(keys.nodes(), 0) == 0) members.insert(runtime::cluster_layout::id_in(kv.key));
+  }
   const auto plan = runtime::plan_rebalance(opts_.self, owners, members, draining, owners.size());
   if (plan.drained) drained_ = true;
-  bool moved = false;
-  for (const auto& batch : plan.batches) {
-    if (mover_stop_) break;
-    // (A failure is logged by migrate_shards; the next plan starts from the map as it is.)
-    if (migrate_shards(batch.shards, batch.target)) break;
-    moved = true;
-  }
-  return moved;
+  // One batch, then a fresh plan (the mover plans again at once): a plan's later batches
+  // would otherwise go out on a picture of the members that is seconds old. (A failure is
+  // logged by migrate_shards; the next plan starts from the map as it is.)
+  if (plan.batches.empty() || mover_stop_) return false;
+  const auto& batch = plan.batches.front();
+  return !migrate_shards(batch.shards, batch.target);
 }
 
 error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target) {
@@ -379,13 +384,17 @@ std::vector<std::string> cluster_part::member_ids() const {
 }
 
 void cluster_part::leave() {
-  if (member_ && drained_.load()) {
+  if (!member_) return;
+  // Leave first (the node key goes with the lease), then withdraw the drain mark: the other
+  // way round, the others would for a moment see a member that no longer drains and owns
+  // nothing, and give it shards as it stops.
+  member_->stop();
+  if (drained_.load()) {
     runtime::etcd_client etcd(opts_.etcd, std::chrono::milliseconds(2000), opts_.etcd_tls);
     if (auto err = etcd.erase(runtime::cluster_layout(opts_.prefix).drain(opts_.self))) {
       log::warn("drain_request_left", {{"detail", err.describe()}});
     }
   }
-  if (member_) member_->stop();
 }
 
 void cluster_part::close() {

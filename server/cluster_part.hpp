@@ -129,8 +129,8 @@ class cluster_part {
   /// Logs a refused cluster peer, at most 10 lines a second (bursts of 20), then a count of
   /// those not logged, so that a flood of strangers cannot fill the disk. Link thread only.
   void log_refusal(const std::string& peer, const std::string& why);
-  /// One step of the mover: the batches of one plan (runtime/rebalance.hpp). True if it moved
-  /// any shard (the mover then plans again at once).
+  /// One step of the mover: the first batch of a fresh plan (runtime/rebalance.hpp). True if
+  /// it moved shards (the mover then plans again at once).
   bool move_step(runtime::etcd_client& etcd);
 
   runtime::cluster_options opts_;
