@@ -205,7 +205,12 @@ bool cluster_part::move_step(runtime::etcd_client& etcd) {
   // logged by migrate_shards; the next plan starts from the map as it is.)
   if (plan.batches.empty() || mover_stop_) return false;
   const auto& batch = plan.batches.front();
-  return !migrate_shards(batch.shards, batch.target);
+  const bool moved = !migrate_shards(batch.shards, batch.target);
+  // A drain goes on at once. A join rebalance waits for the next tick, so that every node's
+  // map has caught up with the moves of the others before it plans again: planning at once on
+  // a map that lacks them overshot (a joining node got all 6 shards of bench/cluster_scenario,
+  // then gave them back, and sends waited through the churn).
+  return moved && draining.count(opts_.self) > 0;
 }
 
 error cluster_part::migrate_shard(std::uint32_t shard, const std::string& target) {
@@ -262,6 +267,7 @@ error cluster_part::migrate_shards(const std::vector<std::uint32_t>& shards,
   // next plan. Empty shards all go at once; large ones one at a time.
   const auto ship_start = clock::now();
   std::vector<std::uint32_t> shipped;
+  std::vector<std::uint64_t> imports_before;  // by position in `shards`, as shipping went
   std::uint64_t shipped_bytes = 0;
   for (const std::uint32_t shard : shards) {
     if (failure) break;
@@ -269,6 +275,7 @@ error cluster_part::migrate_shards(const std::vector<std::uint32_t>& shards,
         (clock::now() - t0 > handoff_budget || shipped_bytes > handoff_byte_budget)) {
       break;
     }
+    imports_before.push_back(db_->imports_of(shard));
     auto exported = db_->export_shard(shard);
     if (!exported) {
       failure = exported.error().context("export of shard " + std::to_string(shard));
@@ -329,8 +336,10 @@ error cluster_part::migrate_shards(const std::vector<std::uint32_t>& shards,
                               {"flip_ms", std::to_string(flip_ms)},
                               {"ms", std::to_string(ms_since(t0))}});
   }
-  for (const std::uint32_t shard : shipped) {
-    ignore(db_->clear_shard(shard),
+  // Drop the copies here, unless a shard has already come back (imported again since it was
+  // exported: then the data here is its own). shipped[i] is shards[i].
+  for (std::size_t i = 0; i < shipped.size(); ++i) {
+    ignore(db_->clear_shard(shipped[i], imports_before[i]),
            "best effort: a leftover copy is never read (the shard is not ours)");
   }
   if (failure) {

@@ -130,7 +130,7 @@ class cluster_part {
   /// those not logged, so that a flood of strangers cannot fill the disk. Link thread only.
   void log_refusal(const std::string& peer, const std::string& why);
   /// One step of the mover: the first batch of a fresh plan (runtime/rebalance.hpp). True if
-  /// it moved shards (the mover then plans again at once).
+  /// it moved shards of a draining node (the mover then plans again at once).
   bool move_step(runtime::etcd_client& etcd);
 
   runtime::cluster_options opts_;

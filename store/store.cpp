@@ -375,6 +375,11 @@ struct store::impl {
   // Handles change only when a shard migrates; readers take the lock shared.
   mutable std::shared_mutex handles_mu;
   std::vector<rocksdb::ColumnFamilyHandle*> shards;  // index = shard id
+  // Migration's operations on one shard (export, import, clear) run one at a time, and count
+  // the imports, so that a clear of a copy that moved away can tell that the shard has come
+  // back since (and must not be cleared).
+  std::unique_ptr<std::mutex[]> shard_ops;
+  std::vector<std::uint64_t> imports;  // by shard, under shard_ops[shard]
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm;
   std::uint64_t event_retention = 0;
@@ -421,6 +426,21 @@ struct store::impl {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
     it->SeekToFirst();
     return !it->Valid() && it->status().ok();
+  }
+
+  /// clear_shard's work; the caller holds shard_ops[shard].
+  error clear(std::uint32_t shard) {
+    auto* old = cf(shard);
+    if (empty(old)) return {};
+    auto s = db->DropColumnFamily(old);
+    if (!s.ok()) return convert(s);
+    rocksdb::ColumnFamilyHandle* fresh = nullptr;
+    s = db->CreateColumnFamily(cf_options, shard_cf_name(shard), &fresh);
+    if (!s.ok()) return convert(s);
+    replace(shard, fresh);
+    db->DestroyColumnFamilyHandle(old);
+    events->forget(shard);
+    return {};
   }
 
   /// Puts `fresh` in the place of the shard's handle (its callers have found the shard).
@@ -537,6 +557,8 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   p->event_retention = std::max<std::uint64_t>(opts.event_retention, 1024);
   p->default_cf = handles[0];
   p->shards.assign(handles.begin() + 1, handles.end());
+  p->shard_ops = std::make_unique<std::mutex[]>(p->shards.size());
+  p->imports.assign(p->shards.size(), 0);
 
   if (!exists) {
     rocksdb::WriteOptions wo;
@@ -591,8 +613,9 @@ error store::checkpoint(const std::string& dir) {
 }
 
 result<shard_export> store::export_shard(std::uint32_t shard) {
-  auto* cf = impl_->cf(shard);
-  if (!cf) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
+  if (!impl_->cf(shard)) return error(errc::invalid_argument, "no shard " + std::to_string(shard));
+  std::lock_guard<std::mutex> guard(impl_->shard_ops[shard]);
+  auto* cf = impl_->cf(shard);  // read under the lock: an import may have replaced it
   if (impl_->empty(cf)) return shard_export{impl_->cf_options.comparator->Name(), {}};
   rocksdb::FlushOptions flush;
   flush.wait = true;
@@ -626,10 +649,18 @@ result<shard_export> store::export_shard(std::uint32_t shard) {
   return out;
 }
 
+std::uint64_t store::imports_of(std::uint32_t shard) const {
+  if (!impl_->cf(shard)) return 0;
+  std::lock_guard<std::mutex> guard(impl_->shard_ops[shard]);
+  return impl_->imports[shard];
+}
+
 error store::import_shard(std::uint32_t shard, const shard_export& data) {
-  auto* old = impl_->cf(shard);
-  if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
-  if (data.files.empty()) return clear_shard(shard);
+  if (!impl_->cf(shard)) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+  std::lock_guard<std::mutex> guard(impl_->shard_ops[shard]);
+  auto* old = impl_->cf(shard);  // read under the lock: a clear may have replaced it
+  ++impl_->imports[shard];
+  if (data.files.empty()) return impl_->clear(shard);
   const std::string dir = temp_path(impl_->dir, "import");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -672,19 +703,11 @@ error store::import_shard(std::uint32_t shard, const shard_export& data) {
   return {};
 }
 
-error store::clear_shard(std::uint32_t shard) {
-  auto* old = impl_->cf(shard);
-  if (!old) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
-  if (impl_->empty(old)) return {};
-  auto s = impl_->db->DropColumnFamily(old);
-  if (!s.ok()) return convert(s);
-  rocksdb::ColumnFamilyHandle* fresh = nullptr;
-  s = impl_->db->CreateColumnFamily(impl_->cf_options, shard_cf_name(shard), &fresh);
-  if (!s.ok()) return convert(s);
-  impl_->replace(shard, fresh);
-  impl_->db->DestroyColumnFamilyHandle(old);
-  impl_->events->forget(shard);
-  return {};
+error store::clear_shard(std::uint32_t shard, std::optional<std::uint64_t> unless_imported_since) {
+  if (!impl_->cf(shard)) return {errc::invalid_argument, "no shard " + std::to_string(shard)};
+  std::lock_guard<std::mutex> guard(impl_->shard_ops[shard]);
+  if (unless_imported_since && impl_->imports[shard] != *unless_imported_since) return {};
+  return impl_->clear(shard);
 }
 
 store::engine_figures store::figures() const {

@@ -219,7 +219,13 @@ class store {
   /// Replaces the shard's column family with an empty one (after it moved away); nothing to
   /// do, and no disk write, when it has no live key. (Dropping and creating a family writes
   /// the MANIFEST twice: ~15 ms a shard here, which a drain of many empty shards felt.)
-  error clear_shard(std::uint32_t shard);
+  /// With `unless_imported_since` (an imports_of() figure taken before the shard left), nothing
+  /// is done if the shard has been imported since: it has come back, and the data is its own.
+  error clear_shard(std::uint32_t shard,
+                    std::optional<std::uint64_t> unless_imported_since = std::nullopt);
+  /// How many times the shard has been imported into this store since it opened. Export,
+  /// import and clear of one shard run one at a time.
+  std::uint64_t imports_of(std::uint32_t shard) const;
   /// A consistent copy of the whole database in `dir` (which must not exist), while it runs:
   /// hard links to the immutable files where `dir` is on the same filesystem, copies
   /// elsewhere; the memtables are flushed first. Opening `dir` as a store gives the data as
