@@ -134,6 +134,35 @@ BOOST_AUTO_TEST_CASE(a_shard_exported_from_one_store_imports_into_another) {
   BOOST_TEST(*moved.last_seq() == 1001u);
 }
 
+BOOST_AUTO_TEST_CASE(the_old_copy_is_not_cleared_once_the_shard_has_come_back) {
+  testing::temp_dir a_dir, b_dir;
+  auto a = open_store(a_dir.path(), 2);
+  auto b = open_store(b_dir.path(), 2);
+  store::write_batch batch;
+  batch.put(1, "k", "a's");
+  BOOST_TEST(a->write(batch, store::durability::synced).ok());
+  // a gives shard 1 to b, noting its imports first...
+  const std::uint64_t before = a->imports_of(1);
+  auto out = a->export_shard(1);
+  BOOST_TEST_REQUIRE(out.ok());
+  BOOST_TEST(b->import_shard(1, *out).ok());
+  // ... b writes and gives it straight back, before a got round to clearing its copy.
+  store::write_batch on_b;
+  on_b.put(1, "k2", "b's");
+  BOOST_TEST(b->write(on_b, store::durability::synced).ok());
+  auto back = b->export_shard(1);
+  BOOST_TEST_REQUIRE(back.ok());
+  BOOST_TEST(a->import_shard(1, *back).ok());
+  BOOST_TEST(a->imports_of(1) == before + 1);
+  // The late clear of the copy that left must not drop what came back.
+  BOOST_TEST(a->clear_shard(1, before).ok());
+  BOOST_TEST(a->count_keys(1) == 2u);
+  BOOST_TEST(**a->get(1, "k2") == "b's");
+  // Without a shard coming back, the same clear does clear.
+  BOOST_TEST(b->clear_shard(1, b->imports_of(1)).ok());
+  BOOST_TEST(b->count_keys(1) == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(an_imported_shard_survives_reopen) {
   testing::temp_dir a_dir, b_dir;
   {
