@@ -2,8 +2,7 @@
 // The rebalance policy: which shards a node gives away next, if any. A pure function of the
 // shard map, the members and the drain marks, so that it is unit-tested without a cluster;
 // each node's mover (server/cluster_part.cpp) asks it for a plan (plan_rebalance), hands the
-// plan's first batch off, then asks again at once; it waits ~500 ms only when there is nothing
-// to do.
+// plan's first batch off, then asks again: at once while draining, after ~500 ms otherwise.
 //
 // - A draining node gives its shards away one at a time, each to the emptiest member that is
 //   not draining; once it owns none it is drained.
