@@ -38,6 +38,7 @@ case "$cmd" in
     # Debian's ejabberdctl.cfg pins EJABBERD_CONFIG_PATH to /etc; drop that line in our copy.
     grep -v "^EJABBERD_CONFIG_PATH=" /etc/ejabberd/ejabberdctl.cfg > "$dir/ejabberdctl.cfg"
     cp /etc/ejabberd/inetrc "$dir/inetrc" 2>/dev/null || true
+    sql="default_db: mnesia"; mam=""; muc_mam=false
     if [ "$mode" = pgsql ]; then
       pg_start
       sql="sql_type: pgsql
@@ -48,22 +49,18 @@ sql_username: \"parley\"
 sql_password: \"unused\"
 default_db: sql
 new_sql_schema: false"
-      mam="  mod_mam:
-    db_type: sql
-    default: always"
-      muc_mam=true
     elif [ "$mode" = archive ]; then
       sql="sql_type: sqlite
 sql_database: \"$dir/ejabberd.db\"
 default_db: sql
 new_sql_schema: false"
+      sqlite3 "$dir/ejabberd.db" < /usr/share/ejabberd/sql/lite.sql
+    fi
+    if [ "$mode" = pgsql ] || [ "$mode" = archive ]; then  # both archive with mod_mam
       mam="  mod_mam:
     db_type: sql
     default: always"
       muc_mam=true
-      sqlite3 "$dir/ejabberd.db" < /usr/share/ejabberd/sql/lite.sql
-    else
-      sql="default_db: mnesia"; mam=""; muc_mam=false
     fi
     python3 - "$here/ejabberd.yml.in" "$dir/ejabberd.yml" "$port" "$sql" "$mam" "$muc_mam" <<'PY'
 import sys
