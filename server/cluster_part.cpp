@@ -337,16 +337,13 @@ error cluster_part::migrate_shards(const std::vector<std::uint32_t>& shards,
                               {"ms", std::to_string(ms_since(t0))}});
   }
   // Drop the copies here, unless a shard has already come back (imported again since it was
-  // exported: then the data here is its own). shipped[i] is shards[i].
+  // exported: then the data here is its own). `shipped` is a prefix of `shards`.
   for (std::size_t i = 0; i < shipped.size(); ++i) {
     ignore(db_->clear_shard(shipped[i], imports_before[i]),
            "best effort: a leftover copy is never read (the shard is not ours)");
   }
   if (failure) {
-    std::vector<std::uint32_t> kept;
-    for (const std::uint32_t shard : shards) {
-      if (std::find(shipped.begin(), shipped.end(), shard) == shipped.end()) kept.push_back(shard);
-    }
+    const std::vector<std::uint32_t> kept(shards.begin() + shipped.size(), shards.end());
     log::error("shard_move_failed",
                {{"shards", describe_shards(kept)}, {"to", target}, {"detail", failure.describe()}});
   }
