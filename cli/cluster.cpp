@@ -186,11 +186,10 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--shards", o.shard_count, "Shards of a new data dir")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  cmd.add_option("--workers", o.worker_threads, "Actor scheduler threads (0: one per core)")
-      ->capture_default_str();
-  cmd.add_option("--io-threads", o.gateway.io_threads, "Network threads")
+  cmd.add_option("--workers", o.worker_threads,
+                 "Threads running the sockets and the actors (0: one per core)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+      ->check(CLI::Range(0, 256));
   cmd.add_option("--secret-file", o.secret_file, "Token secret (default <data-dir>/secret)");
   // The app port (docs/ARCHITECTURE.md, App port): on by default, 1000 above the client port
   // (7420 -> 8420; a local cluster's nodes 7420.. get 8420..), any free port with --port 0.

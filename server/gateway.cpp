@@ -61,16 +61,19 @@ class inflight_budget {
   std::vector<std::weak_ptr<tcp_session>> starved_;
 };
 
-/// What connection hubs hand to the sockets, on its way to the io thread(s): frames, and
+/// What connection hubs hand to the sockets, on its way to the loop: frames, and
 /// closes (a null frame). A fan-out queues one frame for each of many sockets in a burst; the
 /// outbox posts one task for the whole burst instead of one per frame (each post is an
-/// allocation, a lock and possibly a wake-up of the io thread). Entries stay in order, so a
+/// allocation, a lock and possibly a wake-up of a loop thread). Entries stay in order, so a
 /// close follows the frames queued before it.
 class outbox {
  public:
-  /// `single_thread`: one io thread and no strands, so the io thread may run sockets' code
+  /// `single_thread`: one loop thread and no strands, so the loop may run sockets' code
   /// directly.
   outbox(asio::io_context& io, bool single_thread) : io_(io), single_thread_(single_thread) {}
+
+  /// The gateway whose member this is: a queued drain keeps it alive.
+  void owned_by(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
 
   /// Any thread.
   void put(std::shared_ptr<tcp_session> session, schema::shared_frame frame) {
@@ -78,7 +81,7 @@ class outbox {
     pending_.push_back(entry{std::move(session), std::move(frame)});
     if (scheduled_) return;
     scheduled_ = true;
-    asio::post(io_, [this] { drain(); });
+    asio::post(io_, [this, keep = owner_.lock()] { drain(); });
   }
 
  private:
@@ -87,10 +90,11 @@ class outbox {
     schema::shared_frame frame;  // null: close after the frames before
   };
 
-  void drain();  // on an io thread
+  void drain();  // on a loop thread
 
   asio::io_context& io_;
   const bool single_thread_;
+  std::weak_ptr<void> owner_;
   std::mutex mu_;
   std::vector<entry> pending_;
   bool scheduled_ = false;
@@ -204,6 +208,7 @@ struct session_context {
   inflight_budget& budget;
   std::atomic<std::uint64_t>& paused_reads;
   std::atomic<std::uint64_t>& throttled_reads;
+  std::atomic<std::size_t>& live_sessions;  // tcp_session objects not yet destroyed
 };
 
 std::uint64_t unix_now() {
@@ -232,7 +237,14 @@ class tcp_session final : public actors::connection_sink,
         in_(unauthenticated_limits(ctx.svc.options)),
         layers_(ctx.tls || ctx.ws ? std::make_unique<wire_layers>(
                                         ctx.tls, ctx.ws, unauthenticated_limits(ctx.svc.options))
-                                  : nullptr) {}
+                                  : nullptr) {
+    ctx_.live_sessions.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // The gateway waits for every session to go before it goes (they refer to its context).
+  ~tcp_session() override { ctx_.live_sessions.fetch_sub(1, std::memory_order_acq_rel); }
+  tcp_session(const tcp_session&) = delete;
+  tcp_session& operator=(const tcp_session&) = delete;
 
   /// Registers with connection `id` of `hub`, then starts reading.
   void start(caf::actor hub, std::uint64_t id) {
@@ -320,8 +332,8 @@ class tcp_session final : public actors::connection_sink,
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
   }
 
-  /// The outbox's delivery of send() and close(), on an io thread. `single_thread`: the caller
-  /// runs in this socket's execution context already (one io thread, no strands); then a
+  /// The outbox's delivery of send() and close(), on a loop thread. `single_thread`: the caller
+  /// runs in this socket's execution context already (one loop thread, no strands); then a
   /// true result asks it to call flush() once its batch is delivered.
   bool deliver(schema::shared_frame frame, bool single_thread) {
     if (single_thread) return take(std::move(frame));
@@ -769,20 +781,24 @@ std::size_t derive_max_connections(std::size_t configured, std::size_t reserved)
   return limit > reserved + 16 ? limit - reserved : 16;
 }
 
-struct gateway::impl {
-  impl(actors::services& s, gateway_options o)
+// Handlers queued on the loop hold a reference to the impl (`self`), so a gateway destroyed while
+// some are still queued (a cancelled accept or timer) leaves them a live object.
+struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
+  impl(actors::services& s, gateway_options o, runtime::event_loop& loop)
       : svc(s),
         opts(std::move(o)),
+        io(loop.io()),
+        threads(loop.threads()),
         max_connections(derive_max_connections(opts.max_connections, opts.reserved_descriptors)),
         budget(opts.max_inflight_bytes),
-        acceptor(io),
-        work(asio::make_work_guard(io)) {}
+        acceptor(io) {}
 
   void accept() {
-    // One io thread needs no strand per socket (each costs ~130 bytes per connection).
+    // One loop thread needs no strand per socket (each costs ~130 bytes per connection).
     const auto executor =
-        opts.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io)) : io.get_executor();
-    acceptor.async_accept(executor, [this](std::error_code ec, tcp::socket socket) {
+        threads > 1 ? asio::any_io_executor(asio::make_strand(io)) : io.get_executor();
+    acceptor.async_accept(executor, [this, self = shared_from_this()](std::error_code ec,
+                                                                      tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
         if (!resource_exhausted(ec)) return accept();  // e.g. the peer gave up: next one
@@ -792,7 +808,7 @@ struct gateway::impl {
                                        {"pause_ms", std::to_string(opts.accept_backoff.count())}});
         }
         backoff.expires_after(opts.accept_backoff);
-        backoff.async_wait([this](std::error_code e) {
+        backoff.async_wait([this, self = shared_from_this()](std::error_code e) {
           if (!e) accept();
         });
         return;
@@ -836,7 +852,7 @@ struct gateway::impl {
   /// Checks every connection's deadlines, a few times per timeout.
   void sweep() {
     sweeper.expires_after(sweep_period());
-    sweeper.async_wait([this](std::error_code ec) {
+    sweeper.async_wait([this, self = shared_from_this()](std::error_code ec) {
       if (ec) return;  // cancelled: stopping
       const auto now = clock::now();
       {
@@ -858,25 +874,26 @@ struct gateway::impl {
 
   actors::services& svc;
   gateway_options opts;
+  asio::io_context& io;
+  const std::size_t threads;  // running the loop
   const std::size_t max_connections;
-  asio::io_context io;
-  outbox out{io, opts.io_threads <= 1};
+  outbox out{io, threads <= 1};
   inflight_budget budget;
   std::atomic<std::uint64_t> paused_reads{0};
   std::atomic<std::uint64_t> throttled_reads{0};
+  std::atomic<std::size_t> live_sessions{0};
   std::optional<schema::tls_context> tls;
   const std::optional<ws_settings> ws =
       opts.websocket ? std::optional<ws_settings>(ws_settings{opts.websocket_origins})
                      : std::nullopt;
-  session_context ctx{svc, opts,   tls,          ws ? &*ws : nullptr,
-                      out, budget, paused_reads, throttled_reads};
+  session_context ctx{svc,          opts,   tls,          ws ? &*ws : nullptr,
+                      out,          budget, paused_reads, throttled_reads,
+                      live_sessions};
   const schema::shared_frame full_frame = actors::encode_error(
       {errc::unavailable, "the server is at its connection limit; retry later"});
   asio::steady_timer sweeper{io};
   asio::steady_timer backoff{io};
   tcp::acceptor acceptor;
-  asio::executor_work_guard<asio::io_context::executor_type> work;
-  std::vector<std::thread> threads;
   mutable std::mutex mu;
   std::unordered_map<tcp_session*, std::weak_ptr<tcp_session>> sessions;
   std::atomic<std::size_t> open{0};
@@ -888,8 +905,8 @@ struct gateway::impl {
   bool stopped = false;
 };
 
-gateway::gateway(actors::services& svc, gateway_options opts)
-    : impl_(std::make_unique<impl>(svc, std::move(opts))) {}
+gateway::gateway(actors::services& svc, gateway_options opts, runtime::event_loop& loop)
+    : impl_(std::make_shared<impl>(svc, std::move(opts), loop)) {}
 
 gateway::~gateway() {
   stop();
@@ -924,11 +941,12 @@ result<std::uint16_t> gateway::start() {
   for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.hubs); ++n) {
     i.hubs.push_back(actors::spawn_connection_hub(i.svc));
   }
-  i.accept();
-  i.sweep();
-  for (std::size_t n = 0; n < std::max<std::size_t>(1, i.opts.io_threads); ++n) {
-    i.threads.emplace_back([&i] { i.io.run(); });
-  }
+  i.out.owned_by(impl_);
+  // Started on the loop: a handler of the acceptor or the sweeper may then run at once.
+  asio::post(i.io, [self = impl_] {
+    self->accept();
+    self->sweep();
+  });
   return port;
 }
 
@@ -936,15 +954,15 @@ void gateway::stop() {
   auto& i = *impl_;
   if (i.stopped) return;
   i.stopped = true;
-  asio::post(i.io, [&i] {
+  asio::post(i.io, [self = impl_] {
     std::error_code ignored;  // closing a listener cannot fail in a way we could handle
-    i.acceptor.close(ignored);
-    i.sweeper.cancel();
-    i.backoff.cancel();
+    self->acceptor.close(ignored);
+    self->sweeper.cancel();
+    self->backoff.cancel();
   });
   // Tell every client why before closing: each hub queues Kicked(serverShutdown) and a close
-  // on each of its connections, the io threads write them, and the sockets close as their
-  // queues empty. Clients that do not read are cut after stop_grace.
+  // on each of its connections, the loop writes them, and the sockets close as their queues
+  // empty. Clients that do not read are cut after stop_grace.
   {
     caf::scoped_actor self{*i.svc.system};
     for (auto& hub : i.hubs) {
@@ -952,10 +970,10 @@ void gateway::stop() {
           .receive([] {}, [](caf::error&) {});
     }
   }
+  // The waits below poll the loop's work (its threads are not ours to join).
+  const auto poll = [] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); };
   const auto deadline = clock::now() + i.opts.stop_grace;
-  while (i.open.load(std::memory_order_relaxed) > 0 && clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polls the io threads' work
-  }
+  while (i.open.load(std::memory_order_relaxed) > 0 && clock::now() < deadline) poll();
   std::vector<std::shared_ptr<tcp_session>> live;
   {
     std::lock_guard<std::mutex> guard(i.mu);
@@ -965,12 +983,20 @@ void gateway::stop() {
   }
   for (auto& s : live) s->abort();
   live.clear();
-  i.work.reset();
-  for (auto& t : i.threads) t.join();
-  i.threads.clear();
-  // Every socket has reported closed_atom by now (sent before the threads ended).
+  // Every socket reports closed_atom to its hub before it counts as closed; then the hubs may
+  // go, and with them the last references to the sessions (outbox entries go as they drain).
+  while (i.open.load(std::memory_order_relaxed) > 0) poll();
   for (auto& hub : i.hubs) caf::anon_send(hub, actors::shutdown_atom::value);
   i.hubs.clear();
+  auto waited = clock::now();
+  while (i.live_sessions.load(std::memory_order_acquire) > 0) {
+    poll();
+    if (clock::now() - waited > std::chrono::seconds(5)) {
+      log::warn("gateway_stop_waiting",
+                {{"sessions", std::to_string(i.live_sessions.load(std::memory_order_relaxed))}});
+      waited = clock::now();
+    }
+  }
 }
 
 std::uint16_t gateway::port() const {

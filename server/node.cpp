@@ -50,6 +50,8 @@ struct node::impl {
   std::unique_ptr<actors::hook_table> hooks;
   std::unique_ptr<runtime::keyed_rate_limiter> user_rates;
   actors::services svc;
+  // Runs the sockets and the actors (runtime/event_loop.hpp); outlives the actor system.
+  std::unique_ptr<runtime::event_loop> loop;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<runtime::router> router;
@@ -178,6 +180,7 @@ struct node::impl {
     router.reset();
     cluster.reset();
     system.reset();
+    if (loop) loop->stop();
     committer.reset();
     db.reset();
   }
@@ -226,12 +229,8 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
 
   const std::size_t workers =
       o.worker_threads ? o.worker_threads : std::max(1u, std::thread::hardware_concurrency());
-  p->cfg.set("scheduler.max-threads", workers);
-  // An idle worker spins briefly, then blocks on its condition variable, which an enqueue from
-  // another thread (the gateway, the committer) signals. CAF's default middle phase instead
-  // sleeps 50 us at a time for ~25 ms, so a message arriving at a quiet node waited for the
-  // end of a sleep: ~100 us of the unloaded latency (measured, docs/benchmarks.md).
-  p->cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
+  p->loop = std::make_unique<runtime::event_loop>(workers);
+  p->loop->host_actors(p->cfg);
   p->cfg.set("logger.verbosity", caf::atom("quiet"));
   actors::register_message_types(p->cfg);
   if (clustered) {
@@ -282,7 +281,7 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
 
   auto gateway_opts = o.gateway;
   if (gateway_opts.hubs == 0) gateway_opts.hubs = workers;
-  p->gw = std::make_unique<gateway>(p->svc, gateway_opts);
+  p->gw = std::make_unique<gateway>(p->svc, gateway_opts, *p->loop);
   auto port = p->gw->start();
   if (!port) {
     p->stop();
@@ -331,7 +330,7 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
       }
       ws_opts.websocket_origins.push_back("http://" + o.http.host + ":" + http_port);
     }
-    p->ws = std::make_unique<gateway>(p->svc, ws_opts);
+    p->ws = std::make_unique<gateway>(p->svc, ws_opts, *p->loop);
     auto ws_port = p->ws->start();
     if (!ws_port) {
       p->stop();

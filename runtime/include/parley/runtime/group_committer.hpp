@@ -88,7 +88,8 @@ class group_committer {
   store::store& db_;
   committer_options opts_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;            ///< The committer thread waits for work.
+  std::condition_variable writers_done_;  ///< stop() waits for write_now() calls.
   std::vector<pending> queue_;
   bool stopping_ = false;
   std::size_t writers_ = 0;  ///< write_now() calls in progress.

@@ -1,14 +1,15 @@
 #pragma once
 // The TCP gateway: accepts client sockets on Asio and gives each one to a connection hub.
 //
-// Asio threads own the sockets; CAF actors never touch them. Reading: after a readiness wait the
+// The node's event loop (runtime/event_loop.hpp) runs the sockets and, on the same threads,
+// the actors; only the gateway's code touches a socket. Reading: after a readiness wait the
 // session reads into a per-thread scratch buffer (an idle socket keeps no read buffer), probes
 // the Cap'n Proto segment table, refuses a frame above the size limit before buffering it, and
 // hands each complete frame to its connection's hub (anon_send, thread-safe). Deadlines: one
 // sweeper per gateway tells a hub when a client missed the login or heartbeat deadline (no
 // timer per connection). Writing: the connection calls connection_sink::send with a shared
 // frame (one push frame serves every recipient on the node); sends from all connections go
-// through one outbox that posts a single io task per burst; on the io thread each socket writes
+// through one outbox that posts a single task per burst; on the loop each socket writes
 // its queue at once with non-blocking gathering writes and waits for writability only when the
 // kernel buffer is full (all frames queued meanwhile then leave in one syscall: a busy
 // connection pays far fewer syscalls per frame, an idle one writes each frame at once).
@@ -41,6 +42,7 @@
 //   was told to close but does not read is cut after close_grace.
 
 #include "parley/actors/services.hpp"
+#include "parley/runtime/event_loop.hpp"
 #include "parley/runtime/rate_limit.hpp"
 #include "parley/server/errc.hpp"
 
@@ -60,12 +62,10 @@ struct gateway_options {
   std::uint16_t port = 7420;
   /// Listen backlog; high so login bursts are not refused. Default 4096.
   int backlog = 4096;
-  /// Threads running the Asio event loop. Default 1.
-  std::size_t io_threads = 1;
   /// Bytes queued for one client (beyond what the kernel holds) before it is disconnected as
   /// too slow; a single frame is queued whatever its size. Default 4 MiB.
   std::size_t max_send_queue_bytes = 4u << 20;
-  /// Connection hub actors (actors/connection.hpp); 0 = one per CAF worker thread. Default 0.
+  /// Connection hub actors (actors/connection.hpp); 0 = one per loop thread. Default 0.
   std::size_t hubs = 0;
   /// Most client sockets open at once; 0 = the process's descriptor limit minus
   /// reserved_descriptors. Default 0.
@@ -125,10 +125,11 @@ struct gateway_stats {
 /// (RLIMIT_NOFILE, soft) minus `reserved` (at least 16).
 std::size_t derive_max_connections(std::size_t configured, std::size_t reserved);
 
-/// See the file comment. Owned by the node; stop() before the actor system goes away.
+/// See the file comment. Owned by the node; stop() before the actor system goes away. Its
+/// sockets run on `loop` (which also runs the actors), which must outlive it.
 class gateway {
  public:
-  gateway(actors::services& svc, gateway_options opts);
+  gateway(actors::services& svc, gateway_options opts, runtime::event_loop& loop);
   ~gateway();
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;
@@ -137,7 +138,7 @@ class gateway {
   /// node.cannot_listen or a tls error.
   result<std::uint16_t> start();
 
-  /// Stops accepting, closes every connection and joins the Asio threads. Idempotent.
+  /// Stops accepting, closes every connection and waits until no socket is left. Idempotent.
   void stop();
 
   /// Current figures. Any thread.
@@ -148,7 +149,7 @@ class gateway {
 
  private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;  // shared with its handlers still queued on the loop
 };
 
 }  // namespace parley::server

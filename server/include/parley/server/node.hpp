@@ -73,7 +73,7 @@ struct node_options {
   /// Benchmark only: acks no longer wait for fsync, so a power cut may lose acked messages.
   /// Logged loudly at start. Default off.
   bool unsafe_no_fsync = false;
-  /// CAF scheduler threads; 0 = one per core.
+  /// Threads of the event loop (sockets and actors); 0 = one per core.
   std::size_t worker_threads = 0;
   /// Client listener.
   gateway_options gateway;
