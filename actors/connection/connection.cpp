@@ -303,12 +303,16 @@ void connection::ask_quota() {
 }
 
 void connection::release_quota_waiters() {
-  while (!quota_waiting_.empty() && quota_waiting_.front().r.body.size() <= quota_left_) {
-    auto w = std::move(quota_waiting_.front());
-    quota_waiting_.pop_front();
-    quota_left_ -= w.r.body.size();
-    forward_send(w.id, w.entity, std::move(w.r));
+  std::size_t covered = 0;  // the leading waiters the lease now pays for, in order
+  while (covered < quota_waiting_.size() && quota_waiting_[covered].r.body.size() <= quota_left_) {
+    quota_left_ -= quota_waiting_[covered].r.body.size();
+    ++covered;
   }
+  const auto first = quota_waiting_.begin();
+  const auto last = first + static_cast<std::ptrdiff_t>(covered);
+  std::vector<quota_waiter> ready(std::make_move_iterator(first), std::make_move_iterator(last));
+  quota_waiting_.erase(first, last);
+  for (auto& w : ready) forward_send(w.id, w.entity, std::move(w.r));
   if (!quota_waiting_.empty()) ask_quota();
 }
 

@@ -24,8 +24,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <string>
+#include <vector>
 
 namespace parley::actors {
 
@@ -226,7 +226,8 @@ class connection {
   caf::actor_addr presence_;      ///< The presence actor holding our session (watched by the hub).
   std::uint64_t quota_left_ = 0;  ///< Storage quota leased from the user actor, unspent.
   bool quota_asked_ = false;      ///< A lease request is outstanding.
-  std::deque<quota_waiter> quota_waiting_;
+  // A vector: an empty std::deque allocates ~600 bytes, which every idle connection paid.
+  std::vector<quota_waiter> quota_waiting_;
   runtime::token_bucket typing_bucket_;
   bool logged_in_ = false;
   bool login_pending_ = false;
