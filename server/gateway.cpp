@@ -793,46 +793,58 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         budget(opts.max_inflight_bytes),
         acceptor(io) {}
 
+  /// `handler`, run on the control strand: the acceptor, the sweeper and the accept backoff are
+  /// touched by their handlers and by stop()'s closer, which may otherwise run at once on two
+  /// loop threads.
+  template <class Handler>
+  auto on_control(Handler handler) {
+    return asio::bind_executor(control, std::move(handler));
+  }
+
   void accept() {
     // One loop thread needs no strand per socket (each costs ~130 bytes per connection).
     const auto executor =
         threads > 1 ? asio::any_io_executor(asio::make_strand(io)) : io.get_executor();
-    acceptor.async_accept(executor, [this, self = shared_from_this()](std::error_code ec,
-                                                                      tcp::socket socket) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted) return;
-        if (!resource_exhausted(ec)) return accept();  // e.g. the peer gave up: next one
-        // Out of descriptors: retrying at once spins a core and starves storage of files.
-        if (accept_backoffs.fetch_add(1, std::memory_order_relaxed) % 100 == 0) {
-          log::error("accept_failed", {{"detail", ec.message()},
-                                       {"pause_ms", std::to_string(opts.accept_backoff.count())}});
-        }
-        backoff.expires_after(opts.accept_backoff);
-        backoff.async_wait([this, self = shared_from_this()](std::error_code e) {
-          if (!e) accept();
-        });
-        return;
-      }
-      if (open.load(std::memory_order_relaxed) >= max_connections) {
-        refuse(std::move(socket));
-        return accept();
-      }
-      std::error_code ignored;  // latency matters more than packet count; failure is harmless
-      socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<tcp_session>(std::move(socket), ctx, [this](tcp_session* s) {
-        open.fetch_sub(1, std::memory_order_relaxed);
-        std::lock_guard<std::mutex> guard(mu);
-        sessions.erase(s);
-      });
-      open.fetch_add(1, std::memory_order_relaxed);
-      {
-        std::lock_guard<std::mutex> guard(mu);
-        sessions.emplace(session.get(), session);
-      }
-      const std::uint64_t id = next_id++;
-      session->start(hubs[id % hubs.size()], id);
-      accept();
-    });
+    acceptor.async_accept(
+        executor,
+        on_control([this, self = shared_from_this()](std::error_code ec, tcp::socket socket) {
+          if (closing) return;  // a completion queued before stop() closed the acceptor
+          if (ec) {
+            if (ec == asio::error::operation_aborted) return;
+            if (!resource_exhausted(ec)) return accept();  // e.g. the peer gave up: next one
+            // Out of descriptors: retrying at once spins a core and starves storage of files.
+            if (accept_backoffs.fetch_add(1, std::memory_order_relaxed) % 100 == 0) {
+              log::error("accept_failed",
+                         {{"detail", ec.message()},
+                          {"pause_ms", std::to_string(opts.accept_backoff.count())}});
+            }
+            backoff.expires_after(opts.accept_backoff);
+            backoff.async_wait(on_control([this, self = shared_from_this()](std::error_code e) {
+              if (!e && !closing) accept();
+            }));
+            return;
+          }
+          if (open.load(std::memory_order_relaxed) >= max_connections) {
+            refuse(std::move(socket));
+            return accept();
+          }
+          std::error_code ignored;  // latency matters more than packet count; failure is harmless
+          socket.set_option(tcp::no_delay(true), ignored);
+          auto session =
+              std::make_shared<tcp_session>(std::move(socket), ctx, [this](tcp_session* s) {
+                open.fetch_sub(1, std::memory_order_relaxed);
+                std::lock_guard<std::mutex> guard(mu);
+                sessions.erase(s);
+              });
+          open.fetch_add(1, std::memory_order_relaxed);
+          {
+            std::lock_guard<std::mutex> guard(mu);
+            sessions.emplace(session.get(), session);
+          }
+          const std::uint64_t id = next_id++;
+          session->start(hubs[id % hubs.size()], id);
+          accept();
+        }));
   }
 
   /// Tells a socket over the connection cap why, best effort (one non-blocking write of a
@@ -852,8 +864,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
   /// Checks every connection's deadlines, a few times per timeout.
   void sweep() {
     sweeper.expires_after(sweep_period());
-    sweeper.async_wait([this, self = shared_from_this()](std::error_code ec) {
-      if (ec) return;  // cancelled: stopping
+    sweeper.async_wait(on_control([this, self = shared_from_this()](std::error_code ec) {
+      if (ec || closing) return;  // cancelled, or expired just before stop() cancelled it
       const auto now = clock::now();
       {
         std::lock_guard<std::mutex> guard(mu);
@@ -862,7 +874,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         }
       }
       sweep();
-    });
+    }));
   }
 
   clock::duration sweep_period() const {
@@ -891,6 +903,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                       live_sessions};
   const schema::shared_frame full_frame = actors::encode_error(
       {errc::unavailable, "the server is at its connection limit; retry later"});
+  asio::strand<asio::io_context::executor_type> control{asio::make_strand(io)};
+  bool closing = false;  // stop() closed the acceptor (control strand only)
   asio::steady_timer sweeper{io};
   asio::steady_timer backoff{io};
   tcp::acceptor acceptor;
@@ -942,8 +956,8 @@ result<std::uint16_t> gateway::start() {
     i.hubs.push_back(actors::spawn_connection_hub(i.svc));
   }
   i.out.owned_by(impl_);
-  // Started on the loop: a handler of the acceptor or the sweeper may then run at once.
-  asio::post(i.io, [self = impl_] {
+  // Started on the control strand: a handler of the acceptor or the sweeper may then run at once.
+  asio::post(i.control, [self = impl_] {
     self->accept();
     self->sweep();
   });
@@ -954,7 +968,8 @@ void gateway::stop() {
   auto& i = *impl_;
   if (i.stopped) return;
   i.stopped = true;
-  asio::post(i.io, [self = impl_] {
+  asio::post(i.control, [self = impl_] {
+    self->closing = true;
     std::error_code ignored;  // closing a listener cannot fail in a way we could handle
     self->acceptor.close(ignored);
     self->sweeper.cancel();
@@ -985,7 +1000,11 @@ void gateway::stop() {
   live.clear();
   // Every socket reports closed_atom to its hub before it counts as closed; then the hubs may
   // go, and with them the last references to the sessions (outbox entries go as they drain).
-  while (i.open.load(std::memory_order_relaxed) > 0) poll();
+  const auto aborted = clock::now();
+  while (i.open.load(std::memory_order_relaxed) > 0 &&
+         clock::now() - aborted < std::chrono::seconds(2)) {
+    poll();
+  }
   for (auto& hub : i.hubs) caf::anon_send(hub, actors::shutdown_atom::value);
   i.hubs.clear();
   auto waited = clock::now();
