@@ -74,7 +74,15 @@ void group_committer::run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && !stopping_) {
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        // Woken by the first batch: on a core shared with the submitting loop thread this
+        // thread runs at once, and would write that batch alone. Let the submitter go on
+        // first, so that what it has queued meanwhile joins the group.
+        lock.unlock();
+        std::this_thread::yield();
+        lock.lock();
+      }
       if (queue_.empty()) return;  // stopping and drained
       // Take whole batches up to the op budget (at least one, however large).
       std::size_t ops = 0;
