@@ -406,9 +406,13 @@ struct store::impl {
     for (auto* cf : shards) {
       if (cf) all.push_back(cf);
     }
-    rocksdb::FlushOptions flush;
-    flush.wait = true;
-    ignore(convert(db->Flush(flush, all)), "best effort: the WAL still holds it");
+    // Not while writes fail (a full disk): RocksDB would wait for a flush that cannot
+    // succeed, and the node would never stop.
+    if (!write_error) {
+      rocksdb::FlushOptions flush;
+      flush.wait = true;
+      ignore(convert(db->Flush(flush, all)), "best effort: the WAL still holds it");
+    }
     for (auto* cf : shards) {
       if (cf) db->DestroyColumnFamilyHandle(cf);
     }
@@ -484,6 +488,10 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   // started and joined per family: with 64 families that is ~2,000 threads per open, which
   // made a restart of an empty node take ~0.6 s instead of ~0.2 s. One is enough.
   db_opts.max_file_opening_threads = 1;
+  // Recovery after a write error is ours (resume_if_failed, on the next write). RocksDB's own
+  // retries of a failed flush went on for ever while the disk stayed full, and Close() waited
+  // for them: a node stopped with a full disk never ended.
+  db_opts.max_bgerror_resume_count = 0;
   // After a crash the WAL is replayed; RocksDB keeps a WAL file until every family with data
   // in it has flushed, so with 64 families the WAL could grow to 4 x their write buffers
   // (1 GiB, seconds of replay). At the write buffer budget, the families holding the oldest
