@@ -44,8 +44,13 @@ class loop_unit final : public caf::execution_unit {
 /// with its workers), which the run gives back unless the job goes round again.
 class loop_scheduler final : public caf::scheduler::abstract_coordinator {
  public:
-  loop_scheduler(caf::actor_system& sys, asio::io_context& io, std::size_t threads)
-      : caf::scheduler::abstract_coordinator(sys), io_(io), threads_(threads), unit_(sys, *this) {}
+  loop_scheduler(caf::actor_system& sys, asio::io_context& io, std::size_t threads,
+                 std::atomic<std::size_t>& queued)
+      : caf::scheduler::abstract_coordinator(sys),
+        io_(io),
+        threads_(threads),
+        unit_(sys, *this),
+        queued_(queued) {}
 
   void init(caf::actor_system_config& cfg) override {
     caf::scheduler::abstract_coordinator::init(cfg);
@@ -139,10 +144,10 @@ class loop_scheduler final : public caf::scheduler::abstract_coordinator {
   loop_unit unit_;
   caf::detail::thread_safe_actor_clock clock_;
   std::thread clock_thread_;
-  // Jobs posted and not yet run; stop() waits for none. Sequentially consistent with stopping_:
-  // a run that takes the count to zero either sees stopping_ (and wakes stop()) or stop() sees
-  // the zero.
-  std::atomic<std::size_t> queued_{0};
+  // Jobs posted and not yet run (the loop's, see actors_waiting); stop() waits for none.
+  // Sequentially consistent with stopping_: a run that takes the count to zero either sees
+  // stopping_ (and wakes stop()) or stop() sees the zero.
+  std::atomic<std::size_t>& queued_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable drained_;
@@ -168,6 +173,7 @@ struct event_loop::impl {
   }
 
   const std::size_t count;
+  std::atomic<std::size_t> actors_waiting{0};  ///< the scheduler's queued jobs
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::vector<std::thread> threads;
@@ -187,13 +193,17 @@ std::size_t event_loop::threads() const {
   return impl_->count;
 }
 
+std::size_t event_loop::actors_waiting() const {
+  return impl_->actors_waiting.load(std::memory_order_relaxed);
+}
+
 void event_loop::host_actors(caf::actor_system_config& cfg) {
   // An actor with a deep mailbox yields after this many messages, so the sockets of its thread
   // are not starved meanwhile (CAF's default is no limit).
   cfg.set("scheduler.max-throughput", std::size_t{100});
   cfg.module_factories.push_back(
-      [&io = impl_->io, n = impl_->count](caf::actor_system& sys) -> caf::actor_system::module* {
-        return new loop_scheduler(sys, io, n);
+      [&i = *impl_](caf::actor_system& sys) -> caf::actor_system::module* {
+        return new loop_scheduler(sys, i.io, i.count, i.actors_waiting);
       });
 }
 

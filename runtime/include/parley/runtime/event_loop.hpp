@@ -16,6 +16,11 @@
 // read it. Enqueues from other threads (the group committer, the app port, the cluster's
 // middleman) post with Asio's lock and wake-up, as CAF's workers did.
 //
+// Writes: the gateway's outbox hands frames to the sockets while no actor waits to run (a
+// bounded number of turns at most), so that when the loop is busy the frames that the waiting
+// actors are about to queue for the same sockets leave in the same write (a fan-out under load
+// costs a `sendmsg` per socket and burst instead of per frame); `actors_waiting` tells it.
+//
 // Fairness: an actor handles at most `scheduler.max-throughput` messages per turn, then goes
 // to the back of the queue, behind the sockets' ready handlers.
 // A handler that blocks (a long store read) holds up the sockets of its thread as it held up
@@ -53,6 +58,8 @@ class event_loop {
   asio::io_context& io();
   /// How many threads run the loop (a socket needs a strand when there are several).
   std::size_t threads() const;
+  /// How many actors are queued on the loop to run (a hint: it changes as it is read).
+  std::size_t actors_waiting() const;
 
   /// Makes the actor system built from `cfg` run its actors on this loop. The system must be
   /// destroyed before this loop stops.
