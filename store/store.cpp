@@ -56,14 +56,20 @@ error convert(const rocksdb::Status& s) {
   return {code, s.ToString()};
 }
 
-/// One entity's message or inbox log (keys.hpp: the 2-byte length, the entity id, the record
-/// tag): the memtable keeps an insert hint per such prefix, so appending to a log (seq-ordered
-/// keys) skips the skip list's search from the top. Only for insert hints; it is not the
-/// families' prefix_extractor, so reads and files do not depend on it.
-/// Only logs that are never range-deleted: RocksDB 7.8 keeps one hint table for a memtable's
-/// point and range-deletion skip lists alike (MemTable::Add), so a DeleteRange starting at a
-/// hinted prefix (the event log's trim) would use a point list's hint in the range list and
-/// break it (a failed assertion in store_test showed it).
+/// The keys a send writes, grouped by entity and record (keys.hpp: the 2-byte length, the
+/// entity id, the record tag): the memtable keeps an insert hint per such prefix, so a key
+/// next to the last one written under its prefix skips the skip list's search from the top.
+/// That is appending to a log (message, inbox and event logs: seq-ordered keys) and rewriting
+/// a conversation's dedupe and read-cursor records (a sender's next client message id, the
+/// same reader's cursor). Without hints for the last three, the skip list's search was ~11 %
+/// of the loop thread at 8,000 msg/s; with them ~2 % (perf, docs/benchmarks.md). Only for
+/// insert hints; it is not the families' prefix_extractor, so reads and files do not depend
+/// on it.
+/// Range deletions must not be hinted: RocksDB 7.8 keeps one hint table for a memtable's point
+/// and range-deletion skip lists alike (MemTable::Add), so a range tombstone starting at a
+/// hinted prefix would use a point list's hint in the range list and break it (a failed
+/// assertion in store_test showed it). Only keys with a suffix after the tag are hinted, and
+/// the event log's trim starts at the bare prefix.
 class log_prefix_transform final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "parley.log_prefix"; }
@@ -71,9 +77,17 @@ class log_prefix_transform final : public rocksdb::SliceTransform {
     return {key.data(), prefix_size(key)};
   }
   bool InDomain(const rocksdb::Slice& key) const override {
-    if (key.size() < 2 || key.size() < prefix_size(key)) return false;
-    const char tag = key[prefix_size(key) - 1];
-    return tag == static_cast<char>(record::message) || tag == static_cast<char>(record::inbox);
+    if (key.size() < 2 || key.size() <= prefix_size(key)) return false;
+    switch (static_cast<record>(key[prefix_size(key) - 1])) {
+      case record::message:
+      case record::inbox:
+      case record::event:
+      case record::dedupe:
+      case record::read_cursor:
+        return true;
+      default:
+        return false;
+    }
   }
 
  private:
@@ -842,9 +856,10 @@ error store::write(const write_batch& batch, durability d) {
       const std::uint64_t seq = next_event[op.shard].first++;
       const std::string owner = event_log_owner(op.shard);
       s = wb.Put(cf, seq_key(owner, record::event, seq), op.value);
-      // Past the retention, trim in steps of 1024 events (one range delete each).
+      // Past the retention, trim in steps of 1024 events (one range delete each, from the
+      // bare prefix: see log_prefix_transform).
       if (s.ok() && seq > impl_->event_retention && seq % 1024 == 0) {
-        s = wb.DeleteRange(cf, seq_key(owner, record::event, 0),
+        s = wb.DeleteRange(cf, record_prefix(owner, record::event),
                            seq_key(owner, record::event, seq - impl_->event_retention));
       }
     } else {
