@@ -67,10 +67,12 @@ class inflight_budget {
 /// allocation, a lock and possibly a wake-up of a loop thread). Entries stay in order, so a
 /// close follows the frames queued before it.
 ///
-/// The task hands the frames over once no actor waits on the loop (after at most
-/// `max_deferrals` turns): the waiting actors are what queues more frames, often for the same
-/// sockets (the next messages of a busy group), and frames taken in one batch leave a socket in
-/// one write. An idle loop has no actor waiting, so a lone frame is not held back.
+/// When frames have been sharing sockets' writes (a busy fan-out), the task hands them over
+/// only once no actor waits on the loop (after at most `max_deferrals` turns): the waiting
+/// actors are what queues more frames for the same sockets (the next messages of a busy
+/// group), and frames taken in one batch leave a socket in one write. Otherwise (1:1 traffic:
+/// the ack and the push go to different sockets) waiting would add latency and save nothing,
+/// and an idle loop has no actor waiting, so a lone frame is never held back.
 class outbox {
  public:
   /// `single_thread`: one loop thread and no strands, so the loop may run sockets' code
@@ -102,8 +104,15 @@ class outbox {
   /// before it run, and a saturated loop always has actors waiting. 10 groups x 100 members,
   /// in memory, node on one core (docs/benchmarks.md): no wait passed 1,200 group msg/s at a
   /// p99 of 335-385 ms (a `sendmsg` per 1.5 deliveries); 16 turns passed 2,400 (p99 40-106 ms);
-  /// 64 passed 3,600 (46-135 ms); a 1 ms bound instead of turns passed only 1,200.
+  /// 64 passed 3,600 (46-135 ms); a 1 ms bound instead of turns passed only 1,200. Waiting
+  /// always, 1:1 at 12,000 msg/s had p99 of 190-240 ms where not waiting had 47-70 ms.
   static constexpr int max_deferrals = 64;
+  /// Batches share writes once at least 1 frame in `sharing_on` joined an earlier frame of the
+  /// same batch on its socket (without waiting, 10 x 100 near its knee: 1 in 3), and until
+  /// fewer than 1 in `sharing_off` do (waiting itself raises the share: without the margin the
+  /// outbox turned waiting off and on, and 10 x 100 failed a step earlier).
+  static constexpr std::size_t sharing_on = 8;
+  static constexpr std::size_t sharing_off = 64;
 
   runtime::event_loop& loop_;
   asio::io_context& io_;
@@ -112,7 +121,10 @@ class outbox {
   std::mutex mu_;
   std::vector<entry> pending_;
   bool scheduled_ = false;
-  int deferrals_ = 0;  // the drain task's own
+  // The drain task's own:
+  int deferrals_ = 0;
+  std::uint64_t batch_number_ = 0;  // the batch a session's outbox_batch refers to
+  bool sharing_ = false;            // whether the last batch shared sockets' writes
 };
 
 /// The byte layers between a socket and its frames when the connection is not plain TCP:
@@ -346,6 +358,10 @@ class tcp_session final : public actors::connection_sink,
   void abort() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
   }
+
+  /// The outbox's own (its drain runs one at a time): the batch that last handed this socket
+  /// a frame.
+  std::uint64_t outbox_batch = 0;
 
   /// The outbox's delivery of send() and close(), on a loop thread. `single_thread`: the caller
   /// runs in this socket's execution context already (one loop thread, no strands); then a
@@ -761,7 +777,7 @@ void inflight_budget::release(std::size_t n) {
 }
 
 void outbox::drain() {
-  if (deferrals_ < max_deferrals && loop_.actors_waiting() > 0) {
+  if (sharing_ && deferrals_ < max_deferrals && loop_.actors_waiting() > 0) {
     ++deferrals_;
     asio::post(io_, [this, keep = owner_.lock()] { drain(); });
     return;
@@ -773,11 +789,20 @@ void outbox::drain() {
     batch.swap(pending_);
     scheduled_ = false;
   }
+  ++batch_number_;
+  std::size_t frames = 0;
+  std::size_t joined = 0;  // frames whose socket already had one in this batch
   std::vector<std::shared_ptr<tcp_session>> to_flush;
   for (auto& e : batch) {
+    if (e.frame) {
+      ++frames;
+      if (e.session->outbox_batch == batch_number_) ++joined;
+      e.session->outbox_batch = batch_number_;
+    }
     if (e.session->deliver(std::move(e.frame), single_thread_))
       to_flush.push_back(std::move(e.session));
   }
+  if (frames > 0) sharing_ = joined * (sharing_ ? sharing_off : sharing_on) >= frames;
   for (auto& s : to_flush) s->flush();
   batch.clear();
   std::lock_guard<std::mutex> guard(mu_);
