@@ -93,35 +93,39 @@ BOOST_AUTO_TEST_CASE(requests_during_a_handoff_are_held_and_replayed_in_order) {
   const std::uint32_t shard = r.shard_of(id);
 
   // Two senders keep sending while the shard is handed off and the move is then aborted (the
-  // shard stays here: the held requests replay to a fresh activation).
+  // shard stays here: the held requests replay to a fresh activation). They send what the test
+  // allows, and each step of the handoff runs while half of an allowance is still being sent,
+  // so sends race with every step. (Free-running senders sent ~290,000 on a loaded machine
+  // before the steps were through; throttled by how far they were ahead of the entity, they
+  // deadlocked once the shard was held with them that far ahead.)
+  std::atomic<int> allowed{0};
+  std::atomic<int> taken{0};
   std::atomic<int> sent{0};
   std::atomic<int> refused{0};
   std::atomic<int> parked{0};
   std::atomic<bool> stop{false};
-  constexpr std::size_t max_ahead = 5000;  // > the 1,000 sent while the shard is held
   std::vector<std::thread> senders;
   for (int s = 0; s < 2; ++s) {
     senders.emplace_back([&, s] {
-      for (int n = 0; !stop; ++n) {
-        // At most a few thousand ahead of the entity: unthrottled senders on a loaded machine
-        // sent ~290,000 before the phases below were through, more than the entity then
-        // took in within the journal's wait.
-        while (!stop && static_cast<std::size_t>(sent.load()) >
-                            j.count.load(std::memory_order_acquire) + max_ahead) {
+      for (int n = 0; !stop;) {
+        int t = taken.load();
+        if (t >= allowed.load() || !taken.compare_exchange_weak(t, t + 1)) {
           std::this_thread::yield();
+          continue;
         }
-        auto status = send_through(r, id, s, n);
+        auto status = send_through(r, id, s, n++);
         if (status == route_status::unavailable) ++refused;
         if (status == route_status::parked) ++parked;
         ++sent;
       }
     });
   }
-  auto sent_more = [&](int n) {
-    const int from = sent;
-    while (sent < from + n) std::this_thread::yield();
+  // Allows `n` more sends and returns once half of them went out.
+  auto send_more = [&](int n) {
+    const int until = allowed.fetch_add(n) + n / 2;
+    while (sent < until) std::this_thread::yield();
   };
-  sent_more(1000);
+  send_more(1000);
   auto old = r.begin_handoff(shard);
   BOOST_TEST_REQUIRE(old.size() == 1u);
   {
@@ -131,10 +135,11 @@ BOOST_AUTO_TEST_CASE(requests_during_a_handoff_are_held_and_replayed_in_order) {
     caf::anon_send(old.front(), stop_atom::value);
     waiter->receive([](caf::down_msg&) {});
   }
-  sent_more(1000);
+  send_more(1000);
   r.finish_handoff(shard);
   caf::anon_send(gate, resume_atom::value, shard);
-  sent_more(1000);
+  send_more(1000);
+  while (sent < allowed) std::this_thread::yield();
   stop = true;
   for (auto& t : senders) t.join();
 
