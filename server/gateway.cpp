@@ -121,10 +121,11 @@ class outbox {
   std::mutex mu_;
   std::vector<entry> pending_;
   bool scheduled_ = false;
-  // The drain task's own:
-  int deferrals_ = 0;
-  std::uint64_t batch_number_ = 0;  // the batch a session's outbox_batch refers to
-  bool sharing_ = false;            // whether the last batch shared sockets' writes
+  // The drain task's. With several loop threads a drain may start while the last one still
+  // hands over its batch: atomics, and the figures are then a heuristic's approximation.
+  std::atomic<int> deferrals_{0};
+  std::atomic<std::uint64_t> batch_number_{0};  // the batch a session's outbox_batch refers to
+  std::atomic<bool> sharing_{false};            // whether the last batch shared sockets' writes
 };
 
 /// The byte layers between a socket and its frames when the connection is not plain TCP:
@@ -359,9 +360,8 @@ class tcp_session final : public actors::connection_sink,
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shut(); });
   }
 
-  /// The outbox's own (its drain runs one at a time): the batch that last handed this socket
-  /// a frame.
-  std::uint64_t outbox_batch = 0;
+  /// The outbox's own: the batch that last handed this socket a frame.
+  std::atomic<std::uint64_t> outbox_batch{0};
 
   /// The outbox's delivery of send() and close(), on a loop thread. `single_thread`: the caller
   /// runs in this socket's execution context already (one loop thread, no strands); then a
@@ -777,32 +777,36 @@ void inflight_budget::release(std::size_t n) {
 }
 
 void outbox::drain() {
-  if (sharing_ && deferrals_ < max_deferrals && loop_.actors_waiting() > 0) {
-    ++deferrals_;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  if (sharing_.load(relaxed) && deferrals_.load(relaxed) < max_deferrals &&
+      loop_.actors_waiting() > 0) {
+    deferrals_.fetch_add(1, relaxed);
     asio::post(io_, [this, keep = owner_.lock()] { drain(); });
     return;
   }
-  deferrals_ = 0;
+  deferrals_.store(0, relaxed);
   std::vector<entry> batch;
   {
     std::lock_guard<std::mutex> guard(mu_);
     batch.swap(pending_);
     scheduled_ = false;
   }
-  ++batch_number_;
+  const std::uint64_t number = batch_number_.fetch_add(1, relaxed) + 1;
   std::size_t frames = 0;
   std::size_t joined = 0;  // frames whose socket already had one in this batch
   std::vector<std::shared_ptr<tcp_session>> to_flush;
   for (auto& e : batch) {
     if (e.frame) {
       ++frames;
-      if (e.session->outbox_batch == batch_number_) ++joined;
-      e.session->outbox_batch = batch_number_;
+      if (e.session->outbox_batch.exchange(number, relaxed) == number) ++joined;
     }
     if (e.session->deliver(std::move(e.frame), single_thread_))
       to_flush.push_back(std::move(e.session));
   }
-  if (frames > 0) sharing_ = joined * (sharing_ ? sharing_off : sharing_on) >= frames;
+  if (frames > 0) {
+    const std::size_t share = sharing_.load(relaxed) ? sharing_off : sharing_on;
+    sharing_.store(joined * share >= frames, relaxed);
+  }
   for (auto& s : to_flush) s->flush();
   batch.clear();
   std::lock_guard<std::mutex> guard(mu_);
