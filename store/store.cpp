@@ -61,7 +61,7 @@ error convert(const rocksdb::Status& s) {
 /// next to the last one written under its prefix skips the skip list's search from the top.
 /// That is appending to a log (message, inbox and event logs: seq-ordered keys) and rewriting
 /// a conversation's dedupe and read-cursor records (a sender's next client message id, the
-/// same reader's cursor). Without hints for the last three, the skip list's search was ~11 %
+/// same reader's cursor). Without hints for the last three, the skip list's search was ~14 %
 /// of the loop thread at 8,000 msg/s; with them ~2 % (perf, docs/benchmarks.md). Only for
 /// insert hints; it is not the families' prefix_extractor, so reads and files do not depend
 /// on it.

@@ -16,10 +16,11 @@
 // read it. Enqueues from other threads (the group committer, the app port, the cluster's
 // middleman) post with Asio's lock and wake-up, as CAF's workers did.
 //
-// Writes: the gateway's outbox hands frames to the sockets while no actor waits to run (a
-// bounded number of turns at most), so that when the loop is busy the frames that the waiting
-// actors are about to queue for the same sockets leave in the same write (a fan-out under load
-// costs a `sendmsg` per socket and burst instead of per frame); `actors_waiting` tells it.
+// Writes: while its batches share sockets' writes (a busy fan-out), the gateway's outbox hands
+// frames to the sockets only once no actor waits to run (a bounded number of turns at most),
+// so the frames that the waiting actors are about to queue for the same sockets leave in the
+// same write (a `sendmsg` per socket and burst instead of per frame); `actors_waiting` tells
+// it.
 //
 // Fairness: an actor handles at most `scheduler.max-throughput` messages per turn, then goes
 // to the back of the queue, behind the sockets' ready handlers.
