@@ -111,7 +111,7 @@ int serve(int port) {
   std::fflush(stdout);
 
   std::vector<int> fd_of_id;                 // connection id -> fd
-  std::vector<splitter> in(65536);           // by fd
+  std::vector<splitter> in;                  // by fd
   std::vector<std::uint8_t> buf(64 * 1024);  // one read per readiness, as Parley's gateway
   std::uint8_t ack[4 + ack_bytes] = {};
   store32(ack, ack_bytes);
@@ -124,6 +124,7 @@ int serve(int port) {
         const int c = ::accept(lfd, nullptr, nullptr);
         if (c < 0) continue;
         no_delay(c);
+        if (static_cast<std::size_t>(c) >= in.size()) in.resize(static_cast<std::size_t>(c) + 1);
         epoll_event cev{};
         cev.events = EPOLLIN;
         cev.data.fd = c;
@@ -236,10 +237,13 @@ int run_client(int port, std::size_t connections, double rate, double seconds) {
                ? 0.0
                : latencies_us[static_cast<std::size_t>(q * (latencies_us.size() - 1))];
   };
+  // The load generator's field names, so that bench/probe reads both alike.
   std::printf(
-      "{\"sent\": %llu, \"acks\": %llu, \"pushes\": %llu, \"p50_us\": %.0f, \"p99_us\": %.0f}\n",
-      static_cast<unsigned long long>(sent), static_cast<unsigned long long>(acks),
-      static_cast<unsigned long long>(pushes), pct(0.5), pct(0.99));
+      "{\"sent\": %llu, \"expected\": %llu, \"delivered\": %llu, \"acks\": %llu, "
+      "\"delivery_p50_us\": %.0f, \"delivery_p99_us\": %.0f}\n",
+      static_cast<unsigned long long>(sent), static_cast<unsigned long long>(sent),
+      static_cast<unsigned long long>(pushes), static_cast<unsigned long long>(acks), pct(0.5),
+      pct(0.99));
   for (int fd : fds) ::close(fd);
   return acks == sent && pushes == sent ? 0 : 1;
 }
