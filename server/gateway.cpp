@@ -278,7 +278,10 @@ class tcp_session final : public actors::connection_sink,
   void start(caf::actor hub, std::uint64_t id) {
     hub_ = std::move(hub);
     id_ = id;
-    caf::anon_send(hub_, actors::open_atom::value, id_, actors::sink_ptr(shared_from_this()));
+    const auto opened = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        clock::now().time_since_epoch());  // steady: orders this node's connections
+    caf::anon_send(hub_, actors::open_atom::value, id_, actors::sink_ptr(shared_from_this()),
+                   static_cast<std::uint64_t>(opened.count()));
     std::error_code ignored;  // reads are non-blocking after a readiness wait; cannot fail here
     socket_.non_blocking(true, ignored);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_more(); });

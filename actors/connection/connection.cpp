@@ -849,8 +849,9 @@ void connection::on_kicked(wire::KickReason reason, const std::string& detail) {
   kick(reason, detail);
 }
 
-connection::connection(connection_hub& hub, std::uint64_t id, sink_ptr sink)
-    : hub_(hub), svc_(hub.svc()), id_(id), sink_(std::move(sink)) {
+connection::connection(connection_hub& hub, std::uint64_t id, sink_ptr sink,
+                       std::uint64_t opened_ns)
+    : hub_(hub), svc_(hub.svc()), id_(id), opened_ns_(opened_ns), sink_(std::move(sink)) {
   svc_.counters->connections.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -890,7 +891,7 @@ void connection::log_in(request_ref request_id) {
 }
 
 login_spec connection::who() const {
-  return {user_, device_, device_type_, token_issued_us_, svc_.router->self()};
+  return {user_, device_, device_type_, token_issued_us_, svc_.router->self(), opened_ns_};
 }
 
 void connection::watch_presence() {

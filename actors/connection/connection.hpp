@@ -54,7 +54,8 @@ struct while_open<F, caf::detail::type_list<Ts...>> {
 
 class connection {
  public:
-  connection(connection_hub& hub, std::uint64_t id, sink_ptr sink);
+  /// `opened_ns`: when the transport accepted the socket (steady clock, ns).
+  connection(connection_hub& hub, std::uint64_t id, sink_ptr sink, std::uint64_t opened_ns);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -217,6 +218,7 @@ class connection {
   connection_hub& hub_;
   services& svc_;
   const std::uint64_t id_;
+  const std::uint64_t opened_ns_;
   sink_ptr sink_;
   std::string user_;
   std::string device_;

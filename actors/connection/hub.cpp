@@ -8,8 +8,9 @@ namespace parley::actors {
 caf::behavior connection_hub::make_behavior() {
   set_down_handler([this](caf::down_msg& dm) { on_presence_down(dm.source); });
   return {
-      [this](open_atom, std::uint64_t id, sink_ptr& sink) {
-        connections_.emplace(id, std::make_unique<connection>(*this, id, std::move(sink)));
+      [this](open_atom, std::uint64_t id, sink_ptr& sink, std::uint64_t opened_ns) {
+        connections_.emplace(id,
+                             std::make_unique<connection>(*this, id, std::move(sink), opened_ns));
       },
       [this](frame_atom, std::uint64_t id, schema::frame_words& words) {
         on(id, [&](connection& c) { c.on_frame(words); });

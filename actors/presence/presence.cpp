@@ -1,6 +1,9 @@
 // The presence actor ("presence/<shard>"): the sessions of every online user of one shard, on
 // the node that owns the shard. One device of a user has at most one session; a session is a
 // connection in a connection hub (possibly on another node), addressed as (hub, connection id).
+// A newer login of a device ends its older session, except a login from a connection its node
+// accepted before the session's (a client that reconnected while its first login was on the
+// way): arrival order at this actor is not the order in which the client connected.
 //
 // Why one actor per shard and not the user actor: an online user used to keep its user actor
 // active for as long as it was connected, ~1.8 KB per idle connection for a CAF actor that had
@@ -59,8 +62,9 @@ struct session {
   caf::actor hub;
   std::uint64_t connection = 0;
   std::uint16_t device_type = 0;
-  std::uint64_t since_ms = 0;  ///< Login time (unix ms).
-  std::string node;            ///< The node of the hub.
+  std::uint64_t since_ms = 0;   ///< Login time (unix ms).
+  std::string node;             ///< The node of the hub.
+  std::uint64_t opened_ns = 0;  ///< When the connection was accepted (`node`'s steady clock).
 
   bool is(const caf::actor_addr& h, std::uint64_t c) const {
     return connection == c && hub.address() == h;
@@ -109,9 +113,9 @@ class presence_actor final : public entity_actor {
                                store::record::inbox);
           auto head = inbox.last_seq();
           if (!head) return storage_error(head.error());
-          if (auto err =
-                  attach(who.user, session{std::move(who.device), std::move(hub), connection,
-                                           who.device_type, now_ms(), std::move(who.node)})) {
+          if (auto err = attach(who.user, session{std::move(who.device), std::move(hub), connection,
+                                                  who.device_type, now_ms(), std::move(who.node),
+                                                  who.opened_ns})) {
             return err;
           }
           return *head;
@@ -603,6 +607,13 @@ class presence_actor final : public entity_actor {
     }
     if (old != devices.end()) {
       if (old->is(s.hub.address(), s.connection)) return {};  // a reattach or login refresh
+      // A login that was on its way while a connection accepted after its own logged the
+      // device in (a client that reconnected before its first login got through): the later
+      // connection keeps the device. Clocks of two nodes are not compared.
+      if (old->node == s.node && s.opened_ns < old->opened_ns) {
+        return make_error(errc::already_logged_in,
+                          "this device is logged in on a newer connection");
+      }
       // One session per (user, device): the newer login wins.
       send(old->hub, kicked_atom::value, old->connection,
            static_cast<std::uint16_t>(wire::KickReason::LOGGED_IN_ELSEWHERE),

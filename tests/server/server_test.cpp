@@ -776,21 +776,39 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_during_its_login_leaves_no_session) {
     auto hasty = node.connect();
     capnp::MallocMessageBuilder message;
     auto frame = message.initRoot<wire::ClientFrame>();
-    frame.setRequestId(1);
+    frame.setRequestId(1000);  // not one the client waits for: its answer is not awaited
     auto login = frame.initLogin();
     login.setToken(node.token("alice"));
     login.setDeviceId("phone");
     const auto words = schema::encode_frame(message);
     hasty->send_raw(words.data(), words.size() * sizeof(std::uint64_t));
-  }  // hangs up without waiting for the answer
-  // The login still reaches alice's actor; the hang-up ends the session it opened, so nothing
-  // keeps her actor active.
-  BOOST_TEST(testing::wait_until([&] { return node.node().stats().active_entities == 0; }));
+    // Answered by the hub at once, so the login has left the hub for alice's presence actor.
+    require_ok(hasty->heartbeat());
+  }  // hangs up without waiting for the login's answer
+  // The hang-up ends the session the login opened, so nothing keeps an actor active.
+  BOOST_TEST(testing::wait_until([&] {
+    const auto stats = node.node().stats();
+    return stats.connections == 0 && stats.active_entities == 0;
+  }));
   // The same device logs in again and is served as usual.
   auto alice = node.login("alice", "phone");
   auto bob = node.login("bob");
   require_ok(bob->send_to_user("alice", "1", "hi"));
   auto m = testing::next_message(*alice);
+  BOOST_TEST_REQUIRE(m.has_value());
+  BOOST_TEST(m->body == "hi");
+}
+
+BOOST_AUTO_TEST_CASE(a_login_from_a_connection_older_than_the_devices_session_is_refused) {
+  embedded_node node;
+  auto older = node.connect();  // accepted first: connections on one port are accepted in order
+  auto newer = node.login("alice", "phone");
+  // The older connection's login reaches alice's presence actor after the newer one's, as a
+  // login that was on its way when the client reconnected would: it must not end the session.
+  BOOST_TEST((older->login(node.token("alice"), "phone").code == ErrorCode::ALREADY_LOGGED_IN));
+  auto bob = node.login("bob");
+  require_ok(bob->send_to_user("alice", "1", "hi"));
+  auto m = testing::next_message(*newer);
   BOOST_TEST_REQUIRE(m.has_value());
   BOOST_TEST(m->body == "hi");
 }

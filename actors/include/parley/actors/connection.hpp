@@ -52,12 +52,12 @@ class connection_sink {
 using sink_ptr = std::shared_ptr<connection_sink>;
 
 /// Spawns a connection hub. The transport picks a hub and an id unique on this node for each
-/// new socket and sends, in this order: (open_atom, id, sink_ptr) once; (frame_atom, id,
-/// frame_words) for every complete frame; (badframe_atom, id, uint16 errc) when the stream
-/// cannot be read; (timeout_atom, id, uint16 reason) once when a deadline passed, reason being
-/// the wire::KickReason to close with (loginTimeout, heartbeatTimeout, frameTimeout,
-/// tokenExpired); and
-/// (closed_atom, id) once the socket is closed. The transport watches these clocks, not the
+/// new socket and sends, in this order: (open_atom, id, sink_ptr, uint64 opened_ns: the accept
+/// time on the steady clock) once; (frame_atom, id, frame_words) for every complete frame;
+/// (badframe_atom, id, uint16 errc) when the stream cannot be read; (timeout_atom, id, uint16
+/// reason) once when a deadline passed, reason being the wire::KickReason to close with
+/// (loginTimeout, heartbeatTimeout, frameTimeout, tokenExpired); and (closed_atom, id) once the
+/// socket is closed. The transport watches these clocks, not the
 /// hub: a timer per connection would cost every idle connection CAF clock entries.
 /// (shutdown_atom) closes every connection left and stops the hub.
 caf::actor spawn_connection_hub(services& svc);

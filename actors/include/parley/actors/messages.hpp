@@ -313,6 +313,9 @@ struct login_spec {
   std::uint16_t device_type = 0;      ///< wire::DeviceType value.
   std::uint64_t token_issued_us = 0;  ///< Issue time (unix µs) of the login's token (0: v1).
   std::string node;                   ///< The connection's node.
+  /// When the connection was accepted (steady clock of `node`, ns): of two connections of one
+  /// device on one node, the one accepted later wins, whichever login arrives last.
+  std::uint64_t opened_ns = 0;
 };
 
 /// A ban of a user: in force until `until_ms` (0: until lifted).
@@ -519,7 +522,7 @@ typename Inspector::result_type inspect(Inspector& f, session_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, login_spec& x) {
   return f(caf::meta::type_name("parley.login_spec"), x.user, x.device, x.device_type,
-           x.token_issued_us, x.node);
+           x.token_issued_us, x.node, x.opened_ns);
 }
 
 template <class Inspector>
