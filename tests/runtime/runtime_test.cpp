@@ -1,5 +1,6 @@
 // runtime/: entity ids, shard hashing, tokens, group commit.
 #define BOOST_TEST_MODULE runtime
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>
@@ -380,7 +381,12 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(group_commit)
 
-BOOST_AUTO_TEST_CASE(every_batch_is_durable_before_its_callback) {
+/// Synced (grouped by the committer's thread), and unsynced (written on the submitting thread).
+const store::durability committer_kinds[] = {store::durability::synced,
+                                             store::durability::buffered};
+
+BOOST_DATA_TEST_CASE(every_batch_is_durable_before_its_callback_and_in_its_writers_order,
+                     boost::unit_test::data::xrange(2), kind) {
   testing::temp_dir dir;
   store::options o;
   o.dir = dir.path();
@@ -388,9 +394,13 @@ BOOST_AUTO_TEST_CASE(every_batch_is_durable_before_its_callback) {
   auto db = std::move(*store::store::open(o));
   std::atomic<int> done{0};
   std::atomic<int> missing_at_callback{0};
+  std::atomic<int> out_of_order{0};
   constexpr int writers = 8, per_writer = 250;
+  std::vector<int> last_done(writers, -1);  // each writer's entry is touched by its callbacks
   {
-    group_committer committer(*db, committer_options{});
+    committer_options co;
+    co.durability = committer_kinds[kind];
+    group_committer committer(*db, co);
     std::vector<std::thread> threads;
     for (int w = 0; w < writers; ++w) {
       threads.emplace_back([&, w] {
@@ -398,10 +408,13 @@ BOOST_AUTO_TEST_CASE(every_batch_is_durable_before_its_callback) {
           store::write_batch b;
           const std::string key = "w" + std::to_string(w) + "-" + std::to_string(i);
           b.put(static_cast<std::uint32_t>(w % 4), key, "v");
-          committer.submit(std::move(b), [&, w, key](const error& st) {
-            // The write must be readable when its callback runs.
+          committer.submit(std::move(b), [&, w, i, key](const error& st) {
+            // The write must be readable when its callback runs, after its writer's earlier
+            // ones.
             auto got = db->get(static_cast<std::uint32_t>(w % 4), key);
             if (!st.ok() || !got.ok() || !got->has_value()) ++missing_at_callback;
+            if (last_done[w] != i - 1) ++out_of_order;
+            last_done[w] = i;
             ++done;
           });
         }
@@ -411,6 +424,7 @@ BOOST_AUTO_TEST_CASE(every_batch_is_durable_before_its_callback) {
     committer.stop();
     BOOST_TEST(done.load() == writers * per_writer);
     BOOST_TEST(missing_at_callback.load() == 0);
+    BOOST_TEST(out_of_order.load() == 0);
     auto stats = committer.stats();
     BOOST_TEST(stats.batches == static_cast<std::uint64_t>(writers * per_writer));
     BOOST_TEST(stats.groups <= stats.batches);
