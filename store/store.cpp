@@ -498,6 +498,17 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   db_opts.write_buffer_manager = p->wbm;
   db_opts.max_open_files = 512;  // a node process also needs descriptors for its sockets
   db_opts.IncreaseParallelism(2);
+  // RocksDB's flush and compaction threads share the cores of the node's loop threads (a node
+  // pinned to one core shares that core with them). At normal priority a memtable flush took
+  // the loop's core for tens of milliseconds: 1:1 in memory at 4,000 msg/s on one core, p99
+  // 46 ms median and up to 442 ms over 12 runs; with both pools at nice 19, 10 ms median and
+  // up to 39 ms (docs/benchmarks.md). They still get every idle cycle, and under overload a
+  // flush that falls behind stalls writes, which is back-pressure anyway. Process-wide (the
+  // default Env's pools, which every store of the process shares); a pool thread takes the
+  // priority when it next starts a job. Linux supports it; elsewhere it is a no-op.
+  for (auto pool : {rocksdb::Env::Priority::HIGH, rocksdb::Env::Priority::LOW}) {
+    (void)rocksdb::Env::Default()->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow);
+  }
   // RocksDB opens each family's table files with up to 16 threads of its own (default),
   // started and joined per family: with 64 families that is ~2,000 threads per open, which
   // made a restart of an empty node take ~0.6 s instead of ~0.2 s. One is enough.

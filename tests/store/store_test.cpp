@@ -7,6 +7,12 @@
 #include "parley/store/store.hpp"
 #include "parley/testing/support.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
 using namespace parley;
 
 namespace {
@@ -98,6 +104,38 @@ BOOST_AUTO_TEST_CASE(an_unknown_shard_is_an_error_not_a_crash) {
   store::write_batch b;
   b.put(9, "k", "v");
   BOOST_TEST(!db->write(b, store::durability::synced).ok());
+}
+
+/// The nice value of each of this process's threads named `name`.
+std::vector<int> nice_of_threads(const std::string& name) {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string thread_name;
+    std::getline(comm, thread_name);
+    if (thread_name != name) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3, the state
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+    }
+    out.push_back(std::stoi(field));  // field 19: nice
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(flush_threads_run_at_the_lowest_priority) {
+  testing::temp_dir dir;
+  auto db = open_store(dir.path(), 2);
+  store::write_batch b;
+  b.put(1, "k", "v");
+  BOOST_TEST_REQUIRE(db->write(b, store::durability::buffered).ok());
+  BOOST_TEST_REQUIRE(db->checkpoint(dir.path() + "/copy").ok());  // flushes the memtable first
+  const auto nice = nice_of_threads("rocksdb:high");
+  BOOST_TEST_REQUIRE(!nice.empty());
+  for (int n : nice) BOOST_TEST(n == 19);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
