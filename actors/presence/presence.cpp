@@ -64,7 +64,7 @@ struct session {
   std::uint16_t device_type = 0;
   std::uint64_t since_ms = 0;   ///< Login time (unix ms).
   std::string node;             ///< The node of the hub.
-  std::uint64_t opened_ns = 0;  ///< When the connection was accepted (`node`'s steady clock).
+  std::uint64_t opened_ns = 0;  ///< Accept time, steady clock of the hub's process.
 
   bool is(const caf::actor_addr& h, std::uint64_t c) const {
     return connection == c && hub.address() == h;
@@ -609,8 +609,9 @@ class presence_actor final : public entity_actor {
       if (old->is(s.hub.address(), s.connection)) return {};  // a reattach or login refresh
       // A login that was on its way while a connection accepted after its own logged the
       // device in (a client that reconnected before its first login got through): the later
-      // connection keeps the device. Clocks of two nodes are not compared.
-      if (old->node == s.node && s.opened_ns < old->opened_ns) {
+      // connection keeps the device. Only accept times of one node process compare (one
+      // steady clock); a restarted node of the same name is another process.
+      if (old->hub.node() == s.hub.node() && s.opened_ns < old->opened_ns) {
         return make_error(errc::already_logged_in,
                           "this device is logged in on a newer connection");
       }

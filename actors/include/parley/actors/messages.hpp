@@ -313,8 +313,9 @@ struct login_spec {
   std::uint16_t device_type = 0;      ///< wire::DeviceType value.
   std::uint64_t token_issued_us = 0;  ///< Issue time (unix µs) of the login's token (0: v1).
   std::string node;                   ///< The connection's node.
-  /// When the connection was accepted (steady clock of `node`, ns): of two connections of one
-  /// device on one node, the one accepted later wins, whichever login arrives last.
+  /// When the connection was accepted (ns, steady clock of the process of its hub): of two
+  /// connections of one device in one node process, the one accepted later wins, whichever
+  /// login arrives last.
   std::uint64_t opened_ns = 0;
 };
 
