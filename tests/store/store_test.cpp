@@ -118,10 +118,11 @@ std::vector<int> nice_of_threads(const std::string& name) {
     std::string stat;
     std::getline(stat_file, stat);
     std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // from field 3, the state
-    std::string field;
-    for (int i = 3; i <= 19 && fields >> field; ++i) {
-    }
-    out.push_back(std::stoi(field));  // field 19: nice
+    std::string skipped;
+    for (int i = 3; i < 19; ++i) fields >> skipped;  // state .. priority
+    int nice = 0;
+    fields >> nice;  // field 19
+    out.push_back(nice);
   }
   return out;
 }
