@@ -57,8 +57,8 @@ using sink_ptr = std::shared_ptr<connection_sink>;
 /// (badframe_atom, id, uint16 errc) when the stream cannot be read; (timeout_atom, id, uint16
 /// reason) once when a deadline passed, reason being the wire::KickReason to close with
 /// (loginTimeout, heartbeatTimeout, frameTimeout, tokenExpired); and (closed_atom, id) once the
-/// socket is closed. The transport watches these clocks, not the
-/// hub: a timer per connection would cost every idle connection CAF clock entries.
+/// socket is closed. The transport watches these clocks, not the hub: a timer per connection
+/// would cost every idle connection CAF clock entries.
 /// (shutdown_atom) closes every connection left and stops the hub.
 caf::actor spawn_connection_hub(services& svc);
 
