@@ -936,9 +936,9 @@ void connection::send_raw(const void* data, std::size_t len) {
 
 std::optional<response> connection::next_unsolicited(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(impl_->mu);
-  if (!impl_->cv.wait_for(lock, timeout, [&] { return !impl_->unsolicited.empty(); })) {
-    return std::nullopt;
-  }
+  impl_->cv.wait_for(lock, timeout,
+                     [&] { return !impl_->unsolicited.empty() || impl_->is_closed; });
+  if (impl_->unsolicited.empty()) return std::nullopt;
   auto r = std::move(impl_->unsolicited.front());
   impl_->unsolicited.pop_front();
   return r;

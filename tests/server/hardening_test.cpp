@@ -37,9 +37,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 using namespace parley;
@@ -83,6 +85,18 @@ std::array<std::uint8_t, 8> segment_table(std::uint32_t words) {
           static_cast<std::uint8_t>(words >> 8),
           static_cast<std::uint8_t>(words >> 16),
           static_cast<std::uint8_t>(words >> 24)};
+}
+
+/// The lines of `node`'s metrics that start with one of `names`, on one line.
+std::string figures(embedded_node& node, std::initializer_list<std::string_view> names) {
+  std::istringstream metrics(node.node().metrics());
+  std::string out;
+  for (std::string line; std::getline(metrics, line);) {
+    for (auto name : names) {
+      if (line.rfind(name, 0) == 0) out += line + "; ";
+    }
+  }
+  return out;
 }
 
 client::group_options open_group(bool share_history = false) {
@@ -416,6 +430,10 @@ BOOST_AUTO_TEST_CASE(an_unauthenticated_socket_cannot_announce_a_large_frame) {
   const auto header = segment_table(64 * 1024 / 8);  // 64 KiB, under the 1 MiB logged-in limit
   c->send_raw(header.data(), header.size());
   auto answer = c->next_unsolicited(10s);
+  // (A CI run once saw no answer here, and it did not recur in 1,000 runs: if it does, this
+  // says whether the node counted the bad frame and whether the client saw the socket close.)
+  BOOST_TEST_INFO("closed: " << c->closed() << "; node: "
+                             << figures(node, {"parley_bad_frames", "parley_connections"}));
   BOOST_TEST_REQUIRE(answer.has_value());
   BOOST_TEST((answer->code == ErrorCode::FRAME_TOO_LARGE));
   BOOST_TEST(answer->error.find("before login") != std::string::npos);

@@ -368,7 +368,8 @@ class connection {
 
   /// Writes raw bytes (tests of malformed input).
   void send_raw(const void* data, std::size_t len);
-  /// Waits for a Result with request id 0 (the server's answer to an unreadable frame).
+  /// Waits for a Result with request id 0 (the server's answer to an unreadable frame);
+  /// nullopt on timeout, or at once once the connection is closed and none is left.
   std::optional<response> next_unsolicited(std::chrono::milliseconds timeout);
   /// Waits for the next push; nullopt on timeout. A kind::closed push reports the socket closed.
   std::optional<push> next_push(std::chrono::milliseconds timeout);
