@@ -430,7 +430,7 @@ BOOST_AUTO_TEST_CASE(an_unauthenticated_socket_cannot_announce_a_large_frame) {
   const auto header = segment_table(64 * 1024 / 8);  // 64 KiB, under the 1 MiB logged-in limit
   c->send_raw(header.data(), header.size());
   auto answer = c->next_unsolicited(10s);
-  // (A CI run once saw no answer here, and it did not recur in 1,000 runs: if it does, this
+  // (A CI run once saw no answer here, and it did not recur in 500 local runs: if it does, this
   // says whether the node counted the bad frame and whether the client saw the socket close.)
   BOOST_TEST_INFO("closed: " << c->closed() << "; node: "
                              << figures(node, {"parley_bad_frames", "parley_connections"}));
