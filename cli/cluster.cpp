@@ -100,7 +100,10 @@ int run_node(const server::node_options& o) {
              {"ws_port", std::to_string(n.websocket_port())},
              {"cluster", o.cluster.etcd.empty() ? "single node" : o.cluster.etcd},
              {"data_dir", o.data_dir},
-             {"fsync", o.unsafe_no_fsync ? "off" : "on"},
+             {"fsync", o.unsafe_no_fsync
+                           ? "off"
+                           : "on, at most every " + std::to_string(o.min_sync_interval.count()) +
+                                 " us while writes overlap"},
              {"tls", o.gateway.tls_cert_file.empty() ? "off" : "on"},
              {"max_connections", std::to_string(o.gateway.max_connections)},
              {"direct_messages", o.actors.friends_only_direct_messages ? "friends" : "open"}});
@@ -247,6 +250,12 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
   cmd.add_option("--tls-key", o.gateway.tls_key_file, "PEM private key of --tls-cert");
   cmd.add_flag("--unsafe-no-fsync", o.unsafe_no_fsync,
                "BENCHMARKS ONLY: ack before fsync (acked messages can be lost on power loss)");
+  cmd.add_option_function<std::int64_t>(
+         "--min-sync-interval-us",
+         [&o](std::int64_t us) { o.min_sync_interval = std::chrono::microseconds(us); },
+         "While writes overlap, the least time between two fsyncs, so more writes share one "
+         "(0: none; default 1000)")
+      ->check(CLI::Range(0, 100000));
   // Limits (docs/SECURITY.md): every one has a default sized for a public server.
   cmd.add_option("--max-connections", o.gateway.max_connections,
                  "Client sockets at once (0: descriptor limit - 1024)")
@@ -427,6 +436,8 @@ command add_cluster_start(CLI::App& cluster) {
                                     "--cluster-key",
                                     tls.key_file};
       if (o->unsafe_no_fsync) args.push_back("--unsafe-no-fsync");
+      args.push_back("--min-sync-interval-us");
+      args.push_back(std::to_string(o->min_sync_interval.count()));
       children.push_back(spawn(args));
     }
     std::cout << "parley: " << x->nodes << " nodes starting on 127.0.0.1:" << base << "-"

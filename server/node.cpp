@@ -222,6 +222,7 @@ result<std::unique_ptr<node>> node::start(node_options opts) {
   }
   runtime::committer_options co;
   co.durability = o.unsafe_no_fsync ? store::durability::buffered : store::durability::synced;
+  co.min_sync_interval = o.min_sync_interval;
   p->committer = std::make_unique<runtime::group_committer>(*p->db, co);
 
   const bool clustered = !o.cluster.etcd.empty();

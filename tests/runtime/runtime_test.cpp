@@ -26,6 +26,7 @@
 #include <caf/sec.hpp>
 
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -429,6 +430,78 @@ BOOST_DATA_TEST_CASE(every_batch_is_durable_before_its_callback_and_in_its_write
     BOOST_TEST(stats.batches == static_cast<std::uint64_t>(writers * per_writer));
     BOOST_TEST(stats.groups <= stats.batches);
   }
+}
+
+/// One batch, written synced through `committer`; waits for its callback.
+error write_one(group_committer& committer, const std::string& key) {
+  std::promise<error> outcome;
+  store::write_batch b;
+  b.put(0, key, "v");
+  committer.submit(std::move(b), [&](const error& st) { outcome.set_value(st); });
+  return outcome.get_future().get();
+}
+
+BOOST_AUTO_TEST_CASE(a_lone_writer_is_never_paced) {
+  testing::temp_dir dir;
+  store::options o;
+  o.dir = dir.path();
+  o.shard_count = 1;
+  auto db = std::move(*store::store::open(o));
+  committer_options co;
+  co.min_sync_interval = std::chrono::hours(1);  // a paced write would never finish here
+  group_committer committer(*db, co);
+  // Each write waits for the one before (nothing arrives while a write runs): none is held.
+  for (int i = 0; i < 20; ++i)
+    BOOST_TEST_REQUIRE(write_one(committer, "k" + std::to_string(i)).ok());
+  BOOST_TEST(committer.stats().groups == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(a_write_that_overlaps_a_group_waits_for_the_interval_or_a_full_group) {
+  testing::temp_dir dir;
+  store::options o;
+  o.dir = dir.path();
+  o.shard_count = 1;
+  auto db = std::move(*store::store::open(o));
+  committer_options co;
+  co.min_sync_interval = std::chrono::hours(1);  // only a full group ends the wait here
+  co.max_group_ops = 3;
+  group_committer committer(*db, co);
+  // A's callback holds the committer until B is queued: B overlaps A's group.
+  std::promise<void> entered, release;
+  auto released = release.get_future();
+  store::write_batch a;
+  a.put(0, "a", "v");
+  committer.submit(std::move(a), [&](const error&) {
+    entered.set_value();
+    released.wait();
+  });
+  entered.get_future().wait();
+  std::atomic<int> ok{0};
+  auto submit = [&](const std::string& key) {
+    store::write_batch b;
+    b.put(0, key, "v");
+    committer.submit(std::move(b), [&](const error& st) { ok += st.ok() ? 1 : 0; });
+  };
+  std::promise<void> b_written;
+  store::write_batch b;
+  b.put(0, "b", "v");
+  committer.submit(std::move(b), [&](const error& st) {
+    ok += st.ok() ? 1 : 0;
+    b_written.set_value();
+  });
+  release.set_value();
+  // B waits (an hour) for more writes to share its fsync: it is not written meanwhile (an
+  // unpaced committer writes it in well under a millisecond here).
+  auto b_done = b_written.get_future();
+  BOOST_TEST((b_done.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout));
+  submit("c");
+  submit("d");  // the group is full: B, C and D go
+  b_done.wait();
+  committer.stop();
+  BOOST_TEST(ok.load() == 3);
+  const auto stats = committer.stats();
+  BOOST_TEST(stats.batches == 4u);
+  BOOST_TEST(stats.groups == 2u);  // A, then B + C + D
 }
 
 BOOST_AUTO_TEST_CASE(after_stop_a_submit_fails_at_once) {

@@ -9,6 +9,7 @@
 #include "parley/server/gateway.hpp"
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -73,6 +74,10 @@ struct node_options {
   /// Benchmark only: acks no longer wait for fsync, so a power cut may lose acked messages.
   /// Logged loudly at start. Default off.
   bool unsafe_no_fsync = false;
+  /// While writes overlap, a group commit (one fsync) starts at least this long after the
+  /// previous one, so more writes share it; 0: at once. A lone client is never held back.
+  /// Default 1 ms (runtime/group_committer.hpp).
+  std::chrono::microseconds min_sync_interval{1000};
   /// Threads of the event loop (sockets and actors); 0 = one per core.
   std::size_t worker_threads = 0;
   /// Client listener.
