@@ -90,14 +90,10 @@ void group_committer::run() {
   const bool paced = opts_.durability == store::durability::synced &&
                      opts_.min_sync_interval > std::chrono::microseconds::zero();
   clock::time_point last_start;   // when the previous group's write began
-  clock::time_point overlapping;  // until then, pace: batches arrived during a group
+  clock::time_point overlapping;  // until then, pace: writers overlapped
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Batches that came while the last group was written and called back overlapped it.
-      if (!queue_.empty() && last_start != clock::time_point()) {
-        overlapping = clock::now() + overlap_memory;
-      }
       if (queue_.empty() && !stopping_) {
         idle_ = true;
         cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -149,6 +145,9 @@ void group_committer::run() {
       stats_.groups += 1;
       stats_.batches += group.size();
       stats_.ops += ops;
+      // Writers overlap: several batches shared this group, or more came during its write.
+      // (Not those that come during its callbacks: a lone writer's next batch does.)
+      if (group.size() > 1 || !queue_.empty()) overlapping = ended + overlap_memory;
     }
     for (auto& p : group) p.done(st);
     group.clear();

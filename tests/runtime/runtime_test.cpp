@@ -456,7 +456,7 @@ BOOST_AUTO_TEST_CASE(a_lone_writer_is_never_paced) {
   BOOST_TEST(committer.stats().groups == 20u);
 }
 
-BOOST_AUTO_TEST_CASE(a_write_that_overlaps_a_group_waits_for_the_interval_or_a_full_group) {
+BOOST_AUTO_TEST_CASE(a_write_after_overlapping_ones_waits_for_the_interval_or_a_full_group) {
   testing::temp_dir dir;
   store::options o;
   o.dir = dir.path();
@@ -466,42 +466,51 @@ BOOST_AUTO_TEST_CASE(a_write_that_overlaps_a_group_waits_for_the_interval_or_a_f
   co.min_sync_interval = std::chrono::hours(1);  // only a full group ends the wait here
   co.max_group_ops = 3;
   group_committer committer(*db, co);
-  // A's callback holds the committer until B is queued: B overlaps A's group.
-  std::promise<void> entered, release;
-  auto released = release.get_future();
-  store::write_batch a;
-  a.put(0, "a", "v");
-  committer.submit(std::move(a), [&](const error&) {
-    entered.set_value();
-    released.wait();
-  });
-  entered.get_future().wait();
   std::atomic<int> ok{0};
+  // A write whose callback holds the committer until `release` is set.
+  auto submit_holding = [&](const std::string& key, std::promise<void>& entered,
+                            std::shared_future<void> release) {
+    store::write_batch b;
+    b.put(0, key, "v");
+    committer.submit(std::move(b), [&, release](const error& st) {
+      ok += st.ok() ? 1 : 0;
+      entered.set_value();
+      release.wait();
+    });
+  };
   auto submit = [&](const std::string& key) {
     store::write_batch b;
     b.put(0, key, "v");
     committer.submit(std::move(b), [&](const error& st) { ok += st.ok() ? 1 : 0; });
   };
-  std::promise<void> b_written;
-  store::write_batch b;
-  b.put(0, "b", "v");
-  committer.submit(std::move(b), [&](const error& st) {
-    ok += st.ok() ? 1 : 0;
-    b_written.set_value();
-  });
-  release.set_value();
-  // B waits (an hour) for more writes to share its fsync: it is not written meanwhile (an
-  // unpaced committer writes it in well under a millisecond here).
-  auto b_done = b_written.get_future();
-  BOOST_TEST((b_done.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout));
+  // A alone; B and C queue behind A's callback and so share a group: writers overlap.
+  std::promise<void> a_entered, a_release, b_entered, b_release;
+  submit_holding("a", a_entered, a_release.get_future().share());
+  a_entered.get_future().wait();
+  submit_holding("b", b_entered, b_release.get_future().share());
   submit("c");
-  submit("d");  // the group is full: B, C and D go
-  b_done.wait();
+  a_release.set_value();
+  b_entered.get_future().wait();  // B + C written
+  // D comes after that group: it waits (an hour) for more writes to share its fsync, and is
+  // not written meanwhile (an unpaced committer writes it in well under a millisecond here).
+  std::promise<void> d_written;
+  store::write_batch d;
+  d.put(0, "d", "v");
+  committer.submit(std::move(d), [&](const error& st) {
+    ok += st.ok() ? 1 : 0;
+    d_written.set_value();
+  });
+  b_release.set_value();
+  auto d_done = d_written.get_future();
+  BOOST_TEST((d_done.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout));
+  submit("e");
+  submit("f");  // the group is full: D, E and F go
+  d_done.wait();
   committer.stop();
-  BOOST_TEST(ok.load() == 3);
+  BOOST_TEST(ok.load() == 6);
   const auto stats = committer.stats();
-  BOOST_TEST(stats.batches == 4u);
-  BOOST_TEST(stats.groups == 2u);  // A, then B + C + D
+  BOOST_TEST(stats.batches == 6u);
+  BOOST_TEST(stats.groups == 3u);  // A; B + C; D + E + F
 }
 
 BOOST_AUTO_TEST_CASE(after_stop_a_submit_fails_at_once) {

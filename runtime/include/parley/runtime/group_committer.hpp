@@ -9,8 +9,8 @@
 //
 // Pacing: an fsync here takes ~150 us, so "the next group collects while one fsync runs"
 // alone still made ~2,650 fsyncs a second for 3,000 msg/s (1.1 batches a group), and the
-// committer thread used a quarter of the node's core. While writes overlap (batches arrived
-// while the last group was written or called back, within the last 100 ms), a group's write
+// committer thread used a quarter of the node's core. While writes overlap (a group held
+// several batches, or more arrived during its write, within the last 100 ms), a group's write
 // starts no sooner than min_sync_interval (1 ms) after the previous one began, or when the
 // group is full: ~1,000 fsyncs a second at most. Measured (docs/benchmarks.md, "Paced group
 // commits"): at 3,000 msg/s p99 12-14 ms -> 1.7-3.4 ms, server CPU per message -30 %, p50
@@ -52,11 +52,11 @@ struct committer_options {
   store::durability durability = store::durability::synced;
   /// Most operations merged into one write; bounds the latency of one group. Default 8192.
   std::size_t max_group_ops = 8192;
-  /// Synced only: while writes overlap (batches arrive while a group is being written), a
-  /// group's write starts at least this long after the previous one started, so that more
-  /// batches share its fsync; 0 writes as soon as the previous write ends. One client at a
-  /// time (nothing arrives during a write) is never held back. Default 1 ms (at most ~1,000
-  /// fsyncs a second under load; see the file comment).
+  /// Synced only: while writes overlap (several batches per group, or more arriving during
+  /// a group's write), a group's write starts at least this long after the previous one
+  /// started, so that more batches share its fsync; 0 writes as soon as the previous write
+  /// ends. One client at a time (its next batch comes after its callback) is never held back.
+  /// Default 1 ms (at most ~1,000 fsyncs a second under load; see the file comment).
   std::chrono::microseconds min_sync_interval{1000};
 };
 
