@@ -254,7 +254,8 @@ void add_node_options(CLI::App& cmd, server::node_options& o) {
          "--min-sync-interval-us",
          [&o](std::int64_t us) { o.min_sync_interval = std::chrono::microseconds(us); },
          "While writes overlap, the least time between two fsyncs, so more writes share one "
-         "(0: none; default 1000)")
+         "(0: none; default " +
+             std::to_string(o.min_sync_interval.count()) + ")")
       ->check(CLI::Range(0, 100000));
   // Limits (docs/SECURITY.md): every one has a default sized for a public server.
   cmd.add_option("--max-connections", o.gateway.max_connections,

@@ -26,7 +26,9 @@
 #include <caf/sec.hpp>
 
 #include <atomic>
+#include <functional>
 #include <future>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -382,6 +384,14 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(group_commit)
 
+/// A fresh store of `shards` shards in `dir`.
+std::unique_ptr<store::store> open_store(const testing::temp_dir& dir, std::uint32_t shards) {
+  store::options o;
+  o.dir = dir.path();
+  o.shard_count = shards;
+  return std::move(*store::store::open(o));
+}
+
 /// Synced (grouped by the committer's thread), and unsynced (written on the submitting thread).
 const store::durability committer_kinds[] = {store::durability::synced,
                                              store::durability::buffered};
@@ -389,10 +399,7 @@ const store::durability committer_kinds[] = {store::durability::synced,
 BOOST_DATA_TEST_CASE(every_batch_is_durable_before_its_callback_and_in_its_writers_order,
                      boost::unit_test::data::xrange(2), kind) {
   testing::temp_dir dir;
-  store::options o;
-  o.dir = dir.path();
-  o.shard_count = 4;
-  auto db = std::move(*store::store::open(o));
+  auto db = open_store(dir, 4);
   std::atomic<int> done{0};
   std::atomic<int> missing_at_callback{0};
   std::atomic<int> out_of_order{0};
@@ -443,10 +450,7 @@ error write_one(group_committer& committer, const std::string& key) {
 
 BOOST_AUTO_TEST_CASE(a_lone_writer_is_never_paced) {
   testing::temp_dir dir;
-  store::options o;
-  o.dir = dir.path();
-  o.shard_count = 1;
-  auto db = std::move(*store::store::open(o));
+  auto db = open_store(dir, 1);
   committer_options co;
   co.min_sync_interval = std::chrono::hours(1);  // a paced write would never finish here
   group_committer committer(*db, co);
@@ -458,48 +462,41 @@ BOOST_AUTO_TEST_CASE(a_lone_writer_is_never_paced) {
 
 BOOST_AUTO_TEST_CASE(a_write_after_overlapping_ones_waits_for_the_interval_or_a_full_group) {
   testing::temp_dir dir;
-  store::options o;
-  o.dir = dir.path();
-  o.shard_count = 1;
-  auto db = std::move(*store::store::open(o));
+  auto db = open_store(dir, 1);
   committer_options co;
   co.min_sync_interval = std::chrono::hours(1);  // only a full group ends the wait here
   co.max_group_ops = 3;
   group_committer committer(*db, co);
   std::atomic<int> ok{0};
-  // A write whose callback holds the committer until `release` is set.
-  auto submit_holding = [&](const std::string& key, std::promise<void>& entered,
-                            std::shared_future<void> release) {
+  // A write; `then` runs in its callback, on the committer's thread.
+  auto submit = [&](
+                    const std::string& key, std::function<void()> then = [] {}) {
     store::write_batch b;
     b.put(0, key, "v");
-    committer.submit(std::move(b), [&, release](const error& st) {
+    committer.submit(std::move(b), [&ok, then = std::move(then)](const error& st) {
       ok += st.ok() ? 1 : 0;
-      entered.set_value();
-      release.wait();
+      then();
     });
-  };
-  auto submit = [&](const std::string& key) {
-    store::write_batch b;
-    b.put(0, key, "v");
-    committer.submit(std::move(b), [&](const error& st) { ok += st.ok() ? 1 : 0; });
   };
   // A alone; B and C queue behind A's callback and so share a group: writers overlap.
   std::promise<void> a_entered, a_release, b_entered, b_release;
-  submit_holding("a", a_entered, a_release.get_future().share());
+  // A callback that holds the committer until `release` is set.
+  auto holding = [](std::promise<void>& entered, std::promise<void>& release) {
+    return [&entered, released = release.get_future().share()] {
+      entered.set_value();
+      released.wait();
+    };
+  };
+  submit("a", holding(a_entered, a_release));
   a_entered.get_future().wait();
-  submit_holding("b", b_entered, b_release.get_future().share());
+  submit("b", holding(b_entered, b_release));
   submit("c");
   a_release.set_value();
   b_entered.get_future().wait();  // B + C written
   // D comes after that group: it waits (an hour) for more writes to share its fsync, and is
   // not written meanwhile (an unpaced committer writes it in well under a millisecond here).
   std::promise<void> d_written;
-  store::write_batch d;
-  d.put(0, "d", "v");
-  committer.submit(std::move(d), [&](const error& st) {
-    ok += st.ok() ? 1 : 0;
-    d_written.set_value();
-  });
+  submit("d", [&] { d_written.set_value(); });
   b_release.set_value();
   auto d_done = d_written.get_future();
   BOOST_TEST((d_done.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout));
@@ -515,10 +512,7 @@ BOOST_AUTO_TEST_CASE(a_write_after_overlapping_ones_waits_for_the_interval_or_a_
 
 BOOST_AUTO_TEST_CASE(after_stop_a_submit_fails_at_once) {
   testing::temp_dir dir;
-  store::options o;
-  o.dir = dir.path();
-  o.shard_count = 1;
-  auto db = std::move(*store::store::open(o));
+  auto db = open_store(dir, 1);
   group_committer committer(*db, committer_options{});
   committer.stop();
   error outcome;
