@@ -52,6 +52,8 @@ struct options {
   std::size_t count = 1000;
   std::size_t concurrency = 256;
   std::string hist_prefix;
+  std::string slow_log;  // open-loop runs: a file of the acks slower than slow_us
+  std::uint64_t slow_us = 3000;
   std::string register_for = "pairs";
   std::size_t body_bytes = 32768;  // flood: size of each flooding send
   std::size_t flood = 20000;       // flood: sends the flooder pipelines
@@ -187,13 +189,17 @@ class run {
         const std::size_t s = senders[k % senders.size()];
         ++k;
         ++sent_;
-        send(s, body(intended, s), [this, intended](bool ok) {
+        send(s, body(intended, s), [this, intended, start](bool ok) {
           if (!ok) {
             ++ack_errors_;
             return;
           }
           ++acked_;
-          if (intended >= measure_from_) ack_.record((now_ns() - intended) / 1000);
+          const std::uint64_t us = (now_ns() - intended) / 1000;
+          if (intended >= measure_from_) ack_.record(us);
+          if (!o_.slow_log.empty() && us >= o_.slow_us && slow_acks_.size() < max_slow_acks) {
+            slow_acks_.push_back({intended - start, us});
+          }
         });
       }
       if (now >= end) return;
@@ -219,6 +225,15 @@ class run {
     }
   }
 
+  /// One line per slow ack: "<ms from the run's start to its intended send> <ack latency µs>".
+  /// When they come is what tells a stall of the whole machine (many acks at once, at a
+  /// period) from a slow request.
+  void write_slow_acks() {
+    if (o_.slow_log.empty()) return;
+    std::ofstream out(o_.slow_log);
+    for (const auto& a : slow_acks_) out << a.at_ns / 1000000.0 << ' ' << a.us << '\n';
+  }
+
   void write_histograms() {
     if (o_.hist_prefix.empty()) return;
     std::ofstream(o_.hist_prefix + ".ack") << ack_.serialize() << "\n";
@@ -227,6 +242,7 @@ class run {
 
   void report(const std::string& extra, std::uint64_t expected, double seconds) {
     write_histograms();
+    write_slow_acks();
     std::printf(
         "{\"protocol\":\"%s\",\"workload\":\"%s\",\"sent\":%llu,\"acked\":%llu,"
         "\"ack_errors\":%llu,\"delivered\":%llu,\"expected\":%llu,\"seconds\":%.3f,"
@@ -511,6 +527,12 @@ class run {
   std::uint64_t sent_ = 0, acked_ = 0, ack_errors_ = 0, delivered_ = 0;
   std::uint64_t measure_from_ = 0;
   histogram ack_, delivery_;
+  struct slow_ack {
+    std::uint64_t at_ns;  ///< intended send, from the start of the run
+    std::uint64_t us;     ///< ack latency
+  };
+  static constexpr std::size_t max_slow_acks = 1000000;
+  std::vector<slow_ack> slow_acks_;
 };
 
 int merge(const std::vector<std::string>& files) {
@@ -573,6 +595,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--register-for", o.register_for, "register: users of pairs/idle or group")
       ->capture_default_str();
   run_cmd->add_option("--hist-prefix", o.hist_prefix, "Write <prefix>.ack and <prefix>.delivery");
+  run_cmd->add_option("--slow-log", o.slow_log,
+                      "Write the acks slower than --slow-us here: send time (ms), latency (us)");
+  run_cmd->add_option("--slow-us", o.slow_us, "Threshold of --slow-log")->capture_default_str();
   run_cmd->add_option("--flood", o.flood, "flood: sends the flooder pipelines")
       ->capture_default_str();
   run_cmd
