@@ -52,7 +52,7 @@ struct options {
   std::size_t count = 1000;
   std::size_t concurrency = 256;
   std::string hist_prefix;
-  std::string slow_log;  // open-loop runs: a file of the acks slower than slow_us
+  std::string slow_log;  // open-loop runs: a file of the deliveries slower than slow_us
   std::uint64_t slow_us = 3000;
   std::string register_for = "pairs";
   std::size_t body_bytes = 32768;  // flood: size of each flooding send
@@ -168,7 +168,12 @@ class run {
     if (std::stoull(b.substr(colon + 1)) == receiver) return;  // a MUC echo of our own message
     const std::uint64_t intended = std::stoull(b.substr(0, colon));
     ++delivered_;
-    if (intended >= measure_from_) delivery_.record((now_ns() - intended) / 1000);
+    const std::uint64_t us = (now_ns() - intended) / 1000;
+    if (intended >= measure_from_) delivery_.record(us);
+    if (!o_.slow_log.empty() && us >= o_.slow_us && intended >= loop_start_ &&
+        slow_deliveries_.size() < max_slow_deliveries) {
+      slow_deliveries_.push_back({intended - loop_start_, us});
+    }
   }
 
   /// Sends `total` messages at o_.rate, round-robin over `senders`, each through `send`.
@@ -176,6 +181,7 @@ class run {
                  const std::function<void(std::size_t sender, const std::string& body,
                                           chat_conn::ack_fn)>& send) {
     const std::uint64_t start = now_ns();
+    loop_start_ = start;
     const double interval_ns = 1e9 / o_.rate;
     measure_from_ = start + static_cast<std::uint64_t>(o_.warmup * 1e9);
     const std::uint64_t end = start + static_cast<std::uint64_t>(o_.duration * 1e9);
@@ -189,17 +195,13 @@ class run {
         const std::size_t s = senders[k % senders.size()];
         ++k;
         ++sent_;
-        send(s, body(intended, s), [this, intended, start](bool ok) {
+        send(s, body(intended, s), [this, intended](bool ok) {
           if (!ok) {
             ++ack_errors_;
             return;
           }
           ++acked_;
-          const std::uint64_t us = (now_ns() - intended) / 1000;
-          if (intended >= measure_from_) ack_.record(us);
-          if (!o_.slow_log.empty() && us >= o_.slow_us && slow_acks_.size() < max_slow_acks) {
-            slow_acks_.push_back({intended - start, us});
-          }
+          if (intended >= measure_from_) ack_.record((now_ns() - intended) / 1000);
         });
       }
       if (now >= end) return;
@@ -225,13 +227,13 @@ class run {
     }
   }
 
-  /// One line per slow ack: "<ms from the run's start to its intended send> <ack latency µs>".
-  /// When they come is what tells a stall of the whole machine (many acks at once, at a
-  /// period) from a slow request.
-  void write_slow_acks() {
+  /// One line per slow delivery: "<ms from the run's start to its intended send> <latency µs>".
+  /// When they come is what tells a stall of the whole machine (many at once, at a period)
+  /// from a slow request (bench/bursts.py).
+  void write_slow_deliveries() {
     if (o_.slow_log.empty()) return;
     std::ofstream out(o_.slow_log);
-    for (const auto& a : slow_acks_) out << a.at_ns / 1000000.0 << ' ' << a.us << '\n';
+    for (const auto& d : slow_deliveries_) out << d.at_ns / 1000000.0 << ' ' << d.us << '\n';
   }
 
   void write_histograms() {
@@ -242,7 +244,7 @@ class run {
 
   void report(const std::string& extra, std::uint64_t expected, double seconds) {
     write_histograms();
-    write_slow_acks();
+    write_slow_deliveries();
     std::printf(
         "{\"protocol\":\"%s\",\"workload\":\"%s\",\"sent\":%llu,\"acked\":%llu,"
         "\"ack_errors\":%llu,\"delivered\":%llu,\"expected\":%llu,\"seconds\":%.3f,"
@@ -527,12 +529,13 @@ class run {
   std::uint64_t sent_ = 0, acked_ = 0, ack_errors_ = 0, delivered_ = 0;
   std::uint64_t measure_from_ = 0;
   histogram ack_, delivery_;
-  struct slow_ack {
-    std::uint64_t at_ns;  ///< intended send, from the start of the run
-    std::uint64_t us;     ///< ack latency
+  std::uint64_t loop_start_ = 0;  ///< when open_loop() began sending
+  struct slow_delivery {
+    std::uint64_t at_ns;  ///< intended send, from loop_start_
+    std::uint64_t us;     ///< delivery latency
   };
-  static constexpr std::size_t max_slow_acks = 1000000;
-  std::vector<slow_ack> slow_acks_;
+  static constexpr std::size_t max_slow_deliveries = 1000000;
+  std::vector<slow_delivery> slow_deliveries_;
 };
 
 int merge(const std::vector<std::string>& files) {
@@ -595,8 +598,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--register-for", o.register_for, "register: users of pairs/idle or group")
       ->capture_default_str();
   run_cmd->add_option("--hist-prefix", o.hist_prefix, "Write <prefix>.ack and <prefix>.delivery");
-  run_cmd->add_option("--slow-log", o.slow_log,
-                      "Write the acks slower than --slow-us here: send time (ms), latency (us)");
+  run_cmd->add_option(
+      "--slow-log", o.slow_log,
+      "Write the deliveries slower than --slow-us here: send time (ms), latency (us)");
   run_cmd->add_option("--slow-us", o.slow_us, "Threshold of --slow-log")->capture_default_str();
   run_cmd->add_option("--flood", o.flood, "flood: sends the flooder pipelines")
       ->capture_default_str();
