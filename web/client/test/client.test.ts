@@ -93,6 +93,19 @@ function once(s: Session, event: "connected" | "disconnected"): Promise<void> {
   return new Promise((resolve) => s.on(event, () => resolve()));
 }
 
+/**
+ * `p`, or a failure naming `what` if it has not settled within `ms`: a wait that can never end
+ * fails its test (whose `finally` then stops its sessions) instead of holding the runner until
+ * ctest's timeout with no word of where it stood.
+ */
+function within<T>(p: Promise<T>, what: string, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 test("a connection logs in, sends with an ack, and the peer gets the push", async () => {
   const alice = await connection("ts-alice");
   const bob = await connection("ts-bob");
@@ -100,7 +113,7 @@ test("a connection logs in, sends with an ack, and the peer gets the push", asyn
   const ack = await alice.send({ user: "ts-bob" }, "c1", "hello from TypeScript");
   assert.equal(ack.conversation, "dm/ts-alice/ts-bob");
   assert.equal(ack.seq, 1);
-  const [m] = await pushed;
+  const [m] = await within(pushed, "push to Bob");
   assert.equal(m.text, "hello from TypeScript");
   assert.equal(m.sender, "ts-alice");
   assert.equal(m.seq, 1);
@@ -139,7 +152,7 @@ test("a session catches up what it missed while away, in order", async () => {
   const dan = await connection("ts-dan");
   const seen = messages(carol, 1);
   await dan.send({ user: "ts-carol" }, "d1", "first");
-  assert.equal((await seen)[0].seq, 1);  // the device has seen #1 before it goes away
+  assert.equal((await within(seen, "push to Carol"))[0].seq, 1);  // the device has seen #1 before it goes away
   const state = carol.state;
   carol.stop();
   for (let i = 2; i <= 4; ++i) await dan.send({ user: "ts-carol" }, `d${i}`, `message ${i}`);
@@ -154,7 +167,7 @@ test("a session catches up what it missed while away, in order", async () => {
     const missed = messages(again, 3);
     await again.start();
     assert.deepEqual(
-      (await missed).map((m) => [m.seq, m.text]),
+      (await within(missed, "catch-up")).map((m) => [m.seq, m.text]),
       [
         [2, "message 2"],
         [3, "message 3"],
@@ -185,26 +198,28 @@ async function dropAndResend(
   names = { erin: "ts-erin", fred: "ts-fred" },
   before: string[] = [],
 ): Promise<void> {
-  // The transport drops with a send in flight and another queued while away.
+  // The transport drops with a send in flight and another queued while away. Every listener
+  // is in place before the drop: the session reconnects after 10-20 ms, and on a loaded
+  // machine it can be back and handed Fred's message before Fred's own ack arrives.
   const down = once(erin, "disconnected");
   const back = once(erin, "connected");
-  const first = erin.send({ user: names.fred }, "in flight", "e-1");
-  erin.current?.close();
-  await down;
-  const second = erin.send({ user: names.fred }, "while away", "e-2");
-  await fred.send({ user: names.erin }, "f1", "did you drop?");
   const caught = new Promise<ChatMessage>((resolve) =>
     erin.on("message", (m) => {
       if (m.sender === names.fred) resolve(m);
     }),
   );
-  await back;
-  const acks = await Promise.all([first, second]);
+  const first = erin.send({ user: names.fred }, "in flight", "e-1");
+  erin.current?.close();
+  await within(down, "disconnect");
+  const second = erin.send({ user: names.fred }, "while away", "e-2");
+  await fred.send({ user: names.erin }, "f1", "did you drop?");
+  await within(back, "reconnect");
+  const acks = await within(Promise.all([first, second]), "acks of both sends");
   assert.deepEqual(
     acks.map((a) => a.seq).sort(),
     [...new Set(acks.map((a) => a.seq))].sort(),
   );
-  assert.equal((await caught).text, "did you drop?");
+  assert.equal((await within(caught, "message from Fred")).text, "did you drop?");
   // Each stored once, whatever was resent.
   const page = await fred.pull(`dm/${names.erin}/${names.fred}`, 0);
   const ids = page.messages.filter((m) => m.sender === names.erin).map((m) => m.clientMsgId);
@@ -231,7 +246,7 @@ test(
     try {
       const got = messages(fred, 1);
       const ack = await erin.send({ user: "ts-hank" }, "over a WebSocket", "ws-1");
-      const [m] = await got;
+      const [m] = await within(got, "push to Hank");
       assert.equal(m.text, "over a WebSocket");
       assert.equal(m.seq, ack.seq);
       await dropAndResend(erin, fred, { erin: "ts-gina", fred: "ts-hank" }, ["ws-1"]);
