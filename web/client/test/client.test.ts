@@ -152,7 +152,8 @@ test("a session catches up what it missed while away, in order", async () => {
   const dan = await connection("ts-dan");
   const seen = messages(carol, 1);
   await dan.send({ user: "ts-carol" }, "d1", "first");
-  assert.equal((await within(seen, "push to Carol"))[0].seq, 1);  // the device has seen #1 before it goes away
+  // The device has seen #1 before it goes away.
+  assert.equal((await within(seen, "push to Carol"))[0].seq, 1);
   const state = carol.state;
   carol.stop();
   for (let i = 2; i <= 4; ++i) await dan.send({ user: "ts-carol" }, `d${i}`, `message ${i}`);
