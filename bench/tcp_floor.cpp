@@ -8,12 +8,22 @@
 // CPU-per-message figure (bench/probe cpu) the engine can still change. Run by
 // `bench/probe tcp-floor RATE`; see docs/benchmarks.md.
 //
-//   tcp_floor server PORT
+// With --store DIR the relay also does, before its ack, exactly the store work of a 1:1 send
+// in Parley (actors/conversation): a read of the dedupe key, then one unsynced write of the
+// message, the sender's read cursor, the dedupe record and a shard event, into a Parley store
+// of 64 shards (a pair of connections is one conversation). That is the floor of any engine
+// that keeps every message in RocksDB before its ack, as Parley's design does, with no actors,
+// no decoding and no routing: `bench/probe tcp-floor RATE REPS store`.
+//
+//   tcp_floor server PORT [--store DIR]
 //   tcp_floor client PORT CONNECTIONS RATE SECONDS      prints one JSON line
 //
 // Wire: frames of a 4-byte little-endian length and a payload. A payload starts with the
 // 4-byte id of the connection it is for; a connection's first frame is a hello whose id is
 // its own. The client pairs connection 2k with 2k+1.
+#include "parley/store/keys.hpp"
+#include "parley/store/store.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +45,9 @@ namespace {
 constexpr std::uint32_t hello_bit = 0x80000000u;
 constexpr std::size_t send_bytes = 120;  // about a Parley send frame with a short text
 constexpr std::size_t ack_bytes = 40;    // about a Parley ack frame
+// With --store: the sizes of the records Parley writes for such a message (read from its WAL).
+constexpr std::size_t message_bytes = 200;  // the stored message
+constexpr std::size_t event_bytes = 136;    // its event in the shard's event log
 
 [[noreturn]] void die(const char* what) {
   std::perror(what);
@@ -92,7 +105,49 @@ struct splitter {
   }
 };
 
-int serve(int port) {
+/// What a pair's conversation writes per message when the relay has a store (see the top).
+class conversation_writes {
+ public:
+  explicit conversation_writes(parley::store::store& db) : db_(db) {}
+
+  /// The store work of one message from connection `from`; exits on a store error.
+  void message_from(std::uint32_t from) {
+    const std::uint32_t pair = from / 2;
+    if (last_seq_.size() <= pair) last_seq_.resize(pair + 1, 0);
+    if (client_ids_.size() <= from) client_ids_.resize(from + 1, 0);
+    const std::uint64_t seq = ++last_seq_[pair];
+    const std::uint32_t shard = pair % 64;
+    const std::string conversation =
+        "d:user" + std::to_string(pair * 2) + ":user" + std::to_string(pair * 2 + 1);
+    const std::string sender = "user" + std::to_string(from);
+    namespace ps = parley::store;
+    const std::string dedupe_key =
+        ps::named_key(conversation, ps::record::dedupe,
+                      sender + '\0' + "phone" + '\0' + "m-" + std::to_string(++client_ids_[from]));
+    auto known = db_.get(shard, dedupe_key);
+    if (!known) fail("get");
+    ps::write_batch batch;
+    batch.put(shard, ps::seq_key(conversation, ps::record::message, seq),
+              std::string(message_bytes, 'm'));
+    batch.put(shard, ps::named_key(conversation, ps::record::read_cursor, sender),
+              ps::encode_u64(seq));
+    batch.put(shard, dedupe_key, ps::encode_u64(seq) + ps::encode_u64(seq));
+    batch.event(shard, std::string(event_bytes, 'e'));
+    if (auto err = db_.write(batch, ps::durability::buffered); !err.ok()) fail("write");
+  }
+
+ private:
+  [[noreturn]] static void fail(const char* what) {
+    std::fprintf(stderr, "store %s failed\n", what);
+    std::exit(1);
+  }
+
+  parley::store::store& db_;
+  std::vector<std::uint64_t> last_seq_;    // by pair
+  std::vector<std::uint64_t> client_ids_;  // by sender: its last client message id
+};
+
+int serve(int port, conversation_writes* writes) {
   const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -111,6 +166,7 @@ int serve(int port) {
   std::fflush(stdout);
 
   std::vector<int> fd_of_id;                 // connection id -> fd
+  std::vector<std::uint32_t> id_of_fd;       // fd -> connection id
   std::vector<splitter> in;                  // by fd
   std::vector<std::uint8_t> buf(64 * 1024);  // one read per readiness, as Parley's gateway
   std::uint8_t ack[4 + ack_bytes] = {};
@@ -148,8 +204,13 @@ int serve(int port) {
                       const std::uint32_t own = id & ~hello_bit;
                       if (fd_of_id.size() <= own) fd_of_id.resize(own + 1, -1);
                       fd_of_id[own] = fd;
+                      if (id_of_fd.size() <= static_cast<std::size_t>(fd)) {
+                        id_of_fd.resize(static_cast<std::size_t>(fd) + 1, 0);
+                      }
+                      id_of_fd[fd] = own;
                       return;
                     }
+                    if (writes) writes->message_from(id_of_fd[fd]);
                     write_all(fd, ack, sizeof ack);
                     if (id < fd_of_id.size() && fd_of_id[id] >= 0) {
                       write_all(fd_of_id[id], payload - 4, len + 4);
@@ -251,12 +312,24 @@ int run_client(int port, std::size_t connections, double rate, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::string(argv[1]) == "server") return serve(std::atoi(argv[2]));
+  if (argc == 3 && std::string(argv[1]) == "server") return serve(std::atoi(argv[2]), nullptr);
+  if (argc == 5 && std::string(argv[1]) == "server" && std::string(argv[3]) == "--store") {
+    parley::store::options opts;
+    opts.dir = argv[4];
+    auto db = parley::store::store::open(opts);
+    if (!db) {
+      std::fprintf(stderr, "cannot open the store\n");
+      return 1;
+    }
+    conversation_writes writes(**db);
+    return serve(std::atoi(argv[2]), &writes);
+  }
   if (argc == 6 && std::string(argv[1]) == "client") {
     return run_client(std::atoi(argv[2]), std::strtoul(argv[3], nullptr, 10), std::atof(argv[4]),
                       std::atof(argv[5]));
   }
   std::fprintf(stderr,
-               "usage: tcp_floor server PORT | tcp_floor client PORT CONNECTIONS RATE SECONDS\n");
+               "usage: tcp_floor server PORT [--store DIR] | tcp_floor client PORT CONNECTIONS "
+               "RATE SECONDS\n");
   return 2;
 }
