@@ -153,6 +153,10 @@ std::string prometheus_text(const std::string& node_id, const node_stats& n, con
           d.engine.pending_compaction_bytes);
   e.gauge("parley_rocksdb_running_compactions", "Compactions running now.",
           d.engine.running_compactions);
+  e.counter("parley_rocksdb_flushes_total", "Memtable flushes RocksDB finished, all shards.",
+            d.engine.flushes);
+  e.counter("parley_rocksdb_compactions_total", "Compactions RocksDB finished, all shards.",
+            d.engine.compactions);
   e.gauge("parley_rocksdb_writes_stopped", "1 while RocksDB stops writes (a stall).",
           d.engine.writes_stopped ? 1 : 0);
   e.gauge("parley_rocksdb_delayed_write_rate_bytes",

@@ -10,6 +10,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
@@ -97,6 +98,22 @@ class log_prefix_transform final : public rocksdb::SliceTransform {
     const auto* b = reinterpret_cast<const unsigned char*>(key.data());
     return 2 + ((std::size_t{b[0]} << 8) | b[1]) + 1;
   }
+};
+
+/// Counts RocksDB's finished flushes and compactions, for the node's metrics: a rate far
+/// above the write rate's share of the write buffer budget means tiny flushes (a flush storm,
+/// see the arena block in store::open).
+class job_counter final : public rocksdb::EventListener {
+ public:
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo&) override {
+    flushes.fetch_add(1, std::memory_order_relaxed);
+  }
+  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo&) override {
+    compactions.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  std::atomic<std::uint64_t> flushes{0};
+  std::atomic<std::uint64_t> compactions{0};
 };
 
 std::string shard_cf_name(std::uint32_t shard) {
@@ -398,6 +415,7 @@ struct store::impl {
   std::vector<std::uint64_t> imports;  // by shard, under shard_ops[shard]
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm;
+  std::shared_ptr<job_counter> jobs = std::make_shared<job_counter>();
   std::uint64_t event_retention = 0;
   std::unique_ptr<event_sequencer> events;  // set once the db is open
   // The event bell: called for a shard whose readable events advanced while armed.
@@ -498,6 +516,7 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   db_opts.create_if_missing = true;
   db_opts.create_missing_column_families = true;
   db_opts.write_buffer_manager = p->wbm;
+  db_opts.listeners.push_back(p->jobs);
   db_opts.max_open_files = 512;  // a node process also needs descriptors for its sockets
   db_opts.IncreaseParallelism(2);
   // RocksDB's flush and compaction threads share the cores of the node's loop threads (a node
@@ -763,6 +782,8 @@ store::engine_figures store::figures() const {
     return db.GetAggregatedIntProperty(name, &v) ? v : 0;
   };
   f.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  f.flushes = impl_->jobs->flushes.load(std::memory_order_relaxed);
+  f.compactions = impl_->jobs->compactions.load(std::memory_order_relaxed);
   f.pending_compaction_bytes = sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
   std::uint64_t v = 0;
   if (db.GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &v)) {

@@ -1049,6 +1049,9 @@ BOOST_AUTO_TEST_CASE(the_http_port_serves_metrics_health_and_readiness) {
   BOOST_TEST(sample["parley_active_actors_by_kind{kind=\"group\"}"] == "0");
   BOOST_TEST(sample["parley_rocksdb_writes_stopped"] == "0");
   BOOST_TEST(std::stoull(sample["parley_rocksdb_memtable_bytes"]) > 0u);
+  BOOST_TEST(metrics->body.find("# TYPE parley_rocksdb_flushes_total counter\n") !=
+             std::string::npos);
+  BOOST_TEST(sample["parley_rocksdb_compactions_total"] == "0");
 
   auto health = http.Get("/healthz");
   BOOST_TEST_REQUIRE(static_cast<bool>(health));

@@ -205,6 +205,8 @@ class store {
     std::uint64_t running_compactions = 0;       ///< rocksdb.num-running-compactions
     std::uint64_t delayed_write_rate = 0;        ///< bytes/s while writes are slowed; else 0
     bool writes_stopped = false;                 ///< rocksdb.is-write-stopped
+    std::uint64_t flushes = 0;                   ///< memtable flushes finished since open
+    std::uint64_t compactions = 0;               ///< compactions finished since open
   };
   engine_figures figures() const;
 
