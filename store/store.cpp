@@ -548,13 +548,13 @@ result<std::unique_ptr<store>> store::open(const options& opts) {
   cf_opts.write_buffer_size = opts.write_buffer_per_shard;
   // A memtable takes memory from the write buffer budget an arena block at a time, and
   // RocksDB's default block is an eighth of the write buffer (512 KiB here). With 64 families
-  // that reserved over half of the 64 MiB budget before any data (34 MB), so the budget ran out
-  // with about 1 MB of data per family; then every write switched another family's memtable,
-  // each new memtable reserved a fresh block before the flushes freed the old ones, and the
-  // budget stayed spent: a flush storm. 1:1 traffic over 1,000 conversations at 6,000 msg/s in
-  // memory made 1,201 flushes and 184 compactions in 30 s (tiny files), took 131-134 us of the
-  // node's core per message and had a p99 of 8-9 ms. With 64 KiB blocks: 66 flushes, no
-  // compaction, 97-102 us, p99 1.5-4 ms (docs/benchmarks.md, "Memtable blocks").
+  // the memtables held 34 MB of the 64 MiB budget with ~7 MB of data in them, so the budget ran
+  // out with about 1 MB of data per family; then every write switched another family's
+  // memtable, each new memtable reserved a fresh block before the flushes freed the old ones,
+  // and the budget stayed spent: a flush storm. 1:1 traffic over 1,000 conversations at 6,000
+  // msg/s in memory made 1,201 flushes and 184 compactions in 30 s (tiny files), took 131-134 us
+  // of the node's core per message and had a p99 of 7-10 ms. With 64 KiB blocks: 66 flushes, no
+  // compaction, 97-102 us, p99 1.3-4 ms (docs/benchmarks.md, "Memtable blocks").
   cf_opts.arena_block_size = memtable_block_bytes;
   // The per-message hot path spent ~17 % of the server's CPU in the memtable's skip list
   // (perf, docs/benchmarks.md): a search from the top for every insert, and a full search for
