@@ -108,7 +108,7 @@ struct splitter {
 /// What a pair's conversation writes per message when the relay has a store (see the top).
 class conversation_writes {
  public:
-  explicit conversation_writes(parley::store::store& db) : db_(db) {}
+  explicit conversation_writes(parley::store::store& db) : db_(db), shards_(db.shard_count()) {}
 
   /// The store work of one message from connection `from`; exits on a store error.
   void message_from(std::uint32_t from) {
@@ -116,7 +116,7 @@ class conversation_writes {
     if (last_seq_.size() <= pair) last_seq_.resize(pair + 1, 0);
     if (client_ids_.size() <= from) client_ids_.resize(from + 1, 0);
     const std::uint64_t seq = ++last_seq_[pair];
-    const std::uint32_t shard = pair % 64;
+    const std::uint32_t shard = pair % shards_;
     const std::string conversation =
         "d:user" + std::to_string(pair * 2) + ":user" + std::to_string(pair * 2 + 1);
     const std::string sender = "user" + std::to_string(from);
@@ -143,6 +143,7 @@ class conversation_writes {
   }
 
   parley::store::store& db_;
+  const std::uint32_t shards_;
   std::vector<std::uint64_t> last_seq_;    // by pair
   std::vector<std::uint64_t> client_ids_;  // by sender: its last client message id
 };

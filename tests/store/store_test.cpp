@@ -140,8 +140,9 @@ BOOST_AUTO_TEST_CASE(flush_threads_run_at_the_lowest_priority) {
 }
 
 /// Memtables take the write buffer budget a block at a time: with RocksDB's default block (an
-/// eighth of the write buffer) 64 families held 34 MB of the 64 MiB budget as soon as each had
-/// a key, and traffic spread over all of them set off a flush storm (store.cpp, store::open).
+/// eighth of the write buffer) 64 families held over 16 MiB of the 64 MiB budget as soon as
+/// each had a key (34 MB with a few MB of data), and traffic spread over all of them set off a
+/// flush storm (store.cpp, store::open).
 BOOST_AUTO_TEST_CASE(a_key_in_every_shard_takes_little_of_the_write_buffer_budget) {
   testing::temp_dir dir;
   auto db = open_store(dir.path(), 64);
